@@ -1,0 +1,3 @@
+module github.com/outpostsync/outpost
+
+go 1.26.8

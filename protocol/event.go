@@ -1,0 +1,132 @@
+package protocol
+
+import "time"
+
+// EventType names what an Event says happened.
+type EventType string
+
+// Event types the server stores in a channel's log and returns from sync.
+const (
+	EventMessageNew       EventType = "message.new"
+	EventMessageUpdated   EventType = "message.updated"
+	EventMessageDeleted   EventType = "message.deleted"
+	EventMessageUndeleted EventType = "message.undeleted"
+
+	EventReactionNew     EventType = "reaction.new"
+	EventReactionUpdated EventType = "reaction.updated"
+	EventReactionDeleted EventType = "reaction.deleted"
+
+	EventChannelCreated   EventType = "channel.created"
+	EventChannelUpdated   EventType = "channel.updated"
+	EventChannelDeleted   EventType = "channel.deleted"
+	EventChannelTruncated EventType = "channel.truncated"
+	EventChannelHidden    EventType = "channel.hidden"
+	EventChannelVisible   EventType = "channel.visible"
+
+	EventMemberAdded   EventType = "member.added"
+	EventMemberUpdated EventType = "member.updated"
+	EventMemberRemoved EventType = "member.removed"
+
+	EventMessageRead            EventType = "message.read"
+	EventNotificationMarkRead   EventType = "notification.mark_read"
+	EventNotificationMarkUnread EventType = "notification.mark_unread"
+
+	EventNotificationAddedToChannel     EventType = "notification.added_to_channel"
+	EventNotificationRemovedFromChannel EventType = "notification.removed_from_channel"
+
+	EventUserUpdated EventType = "user.updated"
+)
+
+// Ephemeral event types: fanned out live, never stored, never returned by
+// sync.
+const (
+	EventTypingStart EventType = "typing.start"
+	EventTypingStop  EventType = "typing.stop"
+)
+
+// Connection event types. The server sends health.check over the WebSocket;
+// connection.changed and connection.recovered are made by the client SDK
+// itself and never cross the wire.
+const (
+	EventHealthCheck         EventType = "health.check"
+	EventConnectionChanged   EventType = "connection.changed"
+	EventConnectionRecovered EventType = "connection.recovered"
+)
+
+// AllEventTypes lists every event type this package defines, stored,
+// ephemeral and connection types alike.
+var AllEventTypes = []EventType{
+	EventMessageNew, EventMessageUpdated, EventMessageDeleted, EventMessageUndeleted,
+	EventReactionNew, EventReactionUpdated, EventReactionDeleted,
+	EventChannelCreated, EventChannelUpdated, EventChannelDeleted, EventChannelTruncated,
+	EventChannelHidden, EventChannelVisible,
+	EventMemberAdded, EventMemberUpdated, EventMemberRemoved,
+	EventMessageRead, EventNotificationMarkRead, EventNotificationMarkUnread,
+	EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
+	EventUserUpdated,
+	EventTypingStart, EventTypingStop,
+	EventHealthCheck, EventConnectionChanged, EventConnectionRecovered,
+}
+
+// IsEphemeral reports whether events of type t are delivered live only: the
+// server never stores them and sync never returns them.
+func (t EventType) IsEphemeral() bool {
+	switch t {
+	case EventTypingStart, EventTypingStop, EventHealthCheck,
+		EventConnectionChanged, EventConnectionRecovered:
+		return true
+	}
+	return false
+}
+
+// Known reports whether t is one of the types this package defines.
+func (t EventType) Known() bool {
+	for _, k := range AllEventTypes {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one thing that happened, as the server stores it in a channel's
+// log and sends it over the WebSocket and in sync pages.
+//
+// ID is unique across the server. Seq numbers the events of one channel from
+// 1 in the order they were committed; it is zero for events that belong to
+// no channel's log (user.updated, ephemeral and connection events).
+// CreatedAt is server time; clients store it (never their own clock) as the
+// sync checkpoint.
+//
+// Which entity fields are set depends on Type: message events carry Message,
+// reaction events Reaction and Message (the message reacted to), member and
+// notification events Member and Channel, read events Read, channel events
+// Channel, user.updated User.
+type Event struct {
+	ID        string    `json:"id"`
+	Type      EventType `json:"type"`
+	CID       string    `json:"cid,omitempty"`
+	Seq       int64     `json:"seq,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// UserID is the user whose action made the event, when there is one.
+	UserID string `json:"user_id,omitempty"`
+
+	Channel  *Channel  `json:"channel,omitempty"`
+	Message  *Message  `json:"message,omitempty"`
+	Reaction *Reaction `json:"reaction,omitempty"`
+	Member   *Member   `json:"member,omitempty"`
+	Read     *Read     `json:"read,omitempty"`
+	User     *User     `json:"user,omitempty"`
+
+	// HardDelete is set on message.deleted when the message is gone for
+	// good rather than soft-deleted (kept with DeletedAt set).
+	HardDelete bool `json:"hard_delete,omitempty"`
+
+	// ConnectionID is set on the first health.check of a WebSocket
+	// connection.
+	ConnectionID string `json:"connection_id,omitempty"`
+
+	// Online is set on connection.changed, made by the client SDK.
+	Online bool `json:"online,omitempty"`
+}
