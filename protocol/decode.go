@@ -41,7 +41,12 @@ func DecodeStrictReader(r io.Reader, v any, what string) error {
 // unknown fields (so that a newer peer can add fields) but rejecting
 // malformed JSON, wrong types and trailing data.
 func DecodeLenient(data []byte, v any, what string) error {
-	return decode(bytes.NewReader(data), v, what, false)
+	// json.Unmarshal checks the whole input, trailing data included, and
+	// skips the copy a Decoder makes.
+	if err := json.Unmarshal(data, v); err != nil {
+		return &DecodeError{What: what, Err: err}
+	}
+	return nil
 }
 
 func decode(r io.Reader, v any, what string, strict bool) error {

@@ -1,0 +1,32 @@
+// Package offlinedb is Outpost's local store: a SQLite file that holds the
+// user's channels, messages, reactions, members, reads and users, the outbox
+// of writes not yet sent, and the sync checkpoint.
+//
+// # Lifecycle
+//
+// Open creates or opens the file (mode 0600), sets WAL, the busy timeout and
+// foreign keys and reads each back, and applies the schema migrations.
+// Close closes it. A *DB is safe for concurrent use.
+//
+// # Applying events
+//
+// HandleEvent turns one server event into the SQL that applies it; with
+// execute=false it returns the queries so a caller can apply a whole sync
+// page, together with the new checkpoint (SyncStatusQuery), in one
+// transaction with ExecuteSQLBatch.
+//
+// Applying is idempotent and order-safe. Every row carries the version of the
+// event that last changed it and an upsert only wins with a higher version;
+// deletes leave a tombstone, so a late message.new cannot bring a deleted
+// message back; an upsert never blanks a column that a partial payload left
+// out. Applying the same page twice changes nothing.
+//
+// # The outbox
+//
+// AddPendingTask stores a write the app made while offline, in FIFO order,
+// and writes its optimistic local effect (a message row with status
+// "pending", say) in the same transaction. A task the server refuses for good
+// moves to the failed list with MoveToFailed and its row becomes "failed".
+// ResetDB clears cached server data and the checkpoint but keeps the outbox,
+// the failed list, the rows they own and the local user's identity.
+package offlinedb

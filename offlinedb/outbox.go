@@ -1,0 +1,501 @@
+package offlinedb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// TaskType names the write a pending task makes.
+type TaskType string
+
+// Task types. The payload of each is the JSON of the type named beside it.
+const (
+	TaskSendMessage    TaskType = "send-message"    // protocol.SendMessageRequest
+	TaskUpdateMessage  TaskType = "update-message"  // protocol.UpdateMessageRequest
+	TaskDeleteMessage  TaskType = "delete-message"  // DeleteMessagePayload
+	TaskSendReaction   TaskType = "send-reaction"   // protocol.SendReactionRequest
+	TaskDeleteReaction TaskType = "delete-reaction" // DeleteReactionPayload
+	TaskMarkRead       TaskType = "mark-read"       // protocol.MarkReadRequest
+)
+
+func (t TaskType) valid() bool {
+	switch t {
+	case TaskSendMessage, TaskUpdateMessage, TaskDeleteMessage, TaskSendReaction, TaskDeleteReaction, TaskMarkRead:
+		return true
+	}
+	return false
+}
+
+// DeleteMessagePayload is the payload of a delete-message task.
+type DeleteMessagePayload struct {
+	Hard bool `json:"hard,omitempty"`
+}
+
+// DeleteReactionPayload is the payload of a delete-reaction task.
+type DeleteReactionPayload struct {
+	Type string `json:"type"`
+}
+
+// PendingTask is a write waiting in the outbox.
+type PendingTask struct {
+	// Seq is the task's place in the outbox, set by the store; tasks run
+	// in Seq order.
+	Seq int64 `db:"seq"`
+	// ID is the client-made id that makes the write exactly-once: the
+	// message id for send-message, an idempotency key for the others.
+	ID        string          `db:"task_id"`
+	UserID    string          `db:"user_id"`
+	Type      TaskType        `db:"type"`
+	CID       string          `db:"cid"`
+	MessageID string          `db:"message_id"`
+	Payload   json.RawMessage `db:"payload"`
+	// Attempts counts sends that failed for a temporary reason.
+	Attempts  int    `db:"attempts"`
+	LastError string `db:"last_error"`
+	CreatedAt time.Time
+	// NextAttemptAt is when a retry is due (zero: now).
+	NextAttemptAt time.Time
+}
+
+// FailedTask is a task the server refused for good.
+type FailedTask struct {
+	PendingTask
+	Error     string
+	ErrorCode int // the API error code, 0 if there was none
+	FailedAt  time.Time
+}
+
+// NewTaskID returns a random id for a task that has no client-made id of
+// its own.
+func NewTaskID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newTask(typ TaskType, id, userID, cid, messageID string, payload any) (PendingTask, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return PendingTask{}, fmt.Errorf("%w: payload: %v", ErrInvalidTask, err)
+	}
+	return PendingTask{ID: id, UserID: userID, Type: typ, CID: cid, MessageID: messageID, Payload: raw}, nil
+}
+
+// NewSendMessageTask makes the task that sends a message; its id is the
+// message's client-made id.
+func NewSendMessageTask(userID, cid string, msg protocol.MessageInput) (PendingTask, error) {
+	return newTask(TaskSendMessage, msg.ID, userID, cid, msg.ID, protocol.SendMessageRequest{Message: msg})
+}
+
+// NewUpdateMessageTask makes the task that edits a message.
+func NewUpdateMessageTask(userID, cid, messageID string, req protocol.UpdateMessageRequest) (PendingTask, error) {
+	return newTask(TaskUpdateMessage, NewTaskID(), userID, cid, messageID, req)
+}
+
+// NewDeleteMessageTask makes the task that deletes a message.
+func NewDeleteMessageTask(userID, cid, messageID string, hard bool) (PendingTask, error) {
+	return newTask(TaskDeleteMessage, NewTaskID(), userID, cid, messageID, DeleteMessagePayload{Hard: hard})
+}
+
+// NewSendReactionTask makes the task that adds a reaction.
+func NewSendReactionTask(userID, cid, messageID string, req protocol.SendReactionRequest) (PendingTask, error) {
+	return newTask(TaskSendReaction, NewTaskID(), userID, cid, messageID, req)
+}
+
+// NewDeleteReactionTask makes the task that removes a reaction.
+func NewDeleteReactionTask(userID, cid, messageID, reactionType string) (PendingTask, error) {
+	return newTask(TaskDeleteReaction, NewTaskID(), userID, cid, messageID, DeleteReactionPayload{Type: reactionType})
+}
+
+// NewMarkReadTask makes the task that marks a channel read.
+func NewMarkReadTask(userID, cid string, req protocol.MarkReadRequest) (PendingTask, error) {
+	return newTask(TaskMarkRead, NewTaskID(), userID, cid, "", req)
+}
+
+// AddResult says what AddPendingTask did with a task.
+type AddResult int
+
+const (
+	// Queued: the task is at the end of the outbox.
+	Queued AddResult = iota
+	// Folded: the task changed a send still in the outbox (an edit of a
+	// message not yet sent) instead of being queued after it.
+	Folded
+	// Cancelled: the task undid a write still in the outbox (a delete of a
+	// message not yet sent); neither will reach the server.
+	Cancelled
+)
+
+func (r AddResult) String() string {
+	switch r {
+	case Folded:
+		return "folded"
+	case Cancelled:
+		return "cancelled"
+	}
+	return "queued"
+}
+
+// AddPendingTask puts a task at the end of the outbox and, in the same
+// transaction, writes its optimistic local effect: a new message or
+// reaction row with status "pending", an edited text, a deletion time, a
+// read mark.
+//
+// A write on a message whose send is still in the outbox never overtakes
+// it: an edit folds into the pending send (Folded), and a delete cancels
+// the send and everything queued for that message (Cancelled).
+func (d *DB) AddPendingTask(ctx context.Context, task PendingTask) (AddResult, error) {
+	if d.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := validateTask(task); err != nil {
+		return 0, err
+	}
+	now := d.now()
+	var res AddResult
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		res, err = addTaskTx(ctx, tx, task, now)
+		return err
+	})
+	return res, err
+}
+
+func validateTask(t PendingTask) error {
+	switch {
+	case !t.Type.valid():
+		return fmt.Errorf("%w: unknown type %q", ErrInvalidTask, t.Type)
+	case t.ID == "":
+		return fmt.Errorf("%w: no id", ErrInvalidTask)
+	case t.UserID == "":
+		return fmt.Errorf("%w: no user id", ErrInvalidTask)
+	case t.CID == "":
+		return fmt.Errorf("%w: no cid", ErrInvalidTask)
+	case t.Type != TaskMarkRead && t.MessageID == "":
+		return fmt.Errorf("%w: %s needs a message id", ErrInvalidTask, t.Type)
+	case !json.Valid(t.Payload):
+		return fmt.Errorf("%w: payload is not JSON", ErrInvalidTask)
+	}
+	return nil
+}
+
+func decodePayload(t PendingTask, v any) error {
+	if err := json.Unmarshal(t.Payload, v); err != nil {
+		return fmt.Errorf("%w: %s payload: %v", ErrInvalidTask, t.Type, err)
+	}
+	return nil
+}
+
+// pendingSend returns the send-message task still queued for a message.
+func pendingSend(ctx context.Context, tx *sqlx.Tx, messageID string) (*PendingTask, error) {
+	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE type = ? AND message_id = ?`,
+		TaskSendMessage, messageID)
+	if err != nil || len(tasks) == 0 {
+		return nil, err
+	}
+	return &tasks[0], nil
+}
+
+func addTaskTx(ctx context.Context, tx *sqlx.Tx, t PendingTask, now time.Time) (AddResult, error) {
+	exec := func(q string, args ...any) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	switch t.Type {
+	case TaskSendMessage:
+		var req protocol.SendMessageRequest
+		if err := decodePayload(t, &req); err != nil {
+			return 0, err
+		}
+		if req.Message.ID != t.MessageID {
+			return 0, fmt.Errorf("%w: message id %q differs from the task's %q", ErrInvalidTask, req.Message.ID, t.MessageID)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO messages (id, cid, user_id, text, parent_id, created_at, updated_at, extra, status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING`,
+			t.MessageID, t.CID, t.UserID, req.Message.Text, req.Message.ParentID, now.UnixNano(), now.UnixNano(), jsonArg(req.Message.Extra))
+		if err != nil {
+			return 0, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, fmt.Errorf("%w: message %q already exists", ErrInvalidTask, t.MessageID)
+		}
+
+	case TaskUpdateMessage:
+		var req protocol.UpdateMessageRequest
+		if err := decodePayload(t, &req); err != nil {
+			return 0, err
+		}
+		if err := exec(`UPDATE messages SET text = ?, extra = coalesce(?, extra), updated_at = ?, status = 'pending', error = NULL WHERE id = ?`,
+			req.Text, jsonArg(req.Extra), now.UnixNano(), t.MessageID); err != nil {
+			return 0, err
+		}
+		send, err := pendingSend(ctx, tx, t.MessageID)
+		if err != nil {
+			return 0, err
+		}
+		if send != nil {
+			var sreq protocol.SendMessageRequest
+			if err := decodePayload(*send, &sreq); err != nil {
+				return 0, err
+			}
+			sreq.Message.Text = req.Text
+			if len(req.Extra) > 0 {
+				sreq.Message.Extra = req.Extra
+			}
+			raw, _ := json.Marshal(sreq)
+			return Folded, exec(`UPDATE pending_tasks SET payload = ? WHERE seq = ?`, string(raw), send.Seq)
+		}
+
+	case TaskDeleteMessage:
+		send, err := pendingSend(ctx, tx, t.MessageID)
+		if err != nil {
+			return 0, err
+		}
+		if send != nil {
+			// Never sent: drop every queued write of the message and its
+			// optimistic rows; the server never hears of it.
+			for _, q := range []string{
+				`DELETE FROM pending_tasks WHERE message_id = ?`,
+				`DELETE FROM reactions WHERE message_id = ? AND status <> 'sent'`,
+				`DELETE FROM messages WHERE id = ? AND status <> 'sent'`,
+			} {
+				if err := exec(q, t.MessageID); err != nil {
+					return 0, err
+				}
+			}
+			return Cancelled, nil
+		}
+		if err := exec(`UPDATE messages SET deleted_at = coalesce(deleted_at, ?), status = 'pending', error = NULL WHERE id = ?`,
+			now.UnixNano(), t.MessageID); err != nil {
+			return 0, err
+		}
+
+	case TaskSendReaction:
+		var req protocol.SendReactionRequest
+		if err := decodePayload(t, &req); err != nil {
+			return 0, err
+		}
+		if req.Type == "" {
+			return 0, fmt.Errorf("%w: reaction has no type", ErrInvalidTask)
+		}
+		if err := exec(`INSERT INTO reactions (message_id, user_id, type, cid, score, created_at, updated_at, extra, status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
+ON CONFLICT (message_id, user_id, type) DO UPDATE SET score = excluded.score, extra = coalesce(excluded.extra, extra),
+	updated_at = excluded.updated_at, status = 'pending', error = NULL`,
+			t.MessageID, t.UserID, req.Type, t.CID, req.Score, now.UnixNano(), now.UnixNano(), jsonArg(req.Extra)); err != nil {
+			return 0, err
+		}
+
+	case TaskDeleteReaction:
+		var req DeleteReactionPayload
+		if err := decodePayload(t, &req); err != nil {
+			return 0, err
+		}
+		if err := exec(`DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ?`,
+			t.MessageID, t.UserID, req.Type); err != nil {
+			return 0, err
+		}
+
+	case TaskMarkRead:
+		var req protocol.MarkReadRequest
+		if err := decodePayload(t, &req); err != nil {
+			return 0, err
+		}
+		if err := exec(`UPDATE reads SET last_read_at = ?, last_read_message_id = ?, unread_messages = 0 WHERE cid = ? AND user_id = ?`,
+			now.UnixNano(), req.MessageID, t.CID, t.UserID); err != nil {
+			return 0, err
+		}
+	}
+	err := exec(`INSERT INTO pending_tasks (task_id, user_id, type, cid, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), now.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("offlinedb: queue task: %w", err)
+	}
+	return Queued, nil
+}
+
+type taskRow struct {
+	PendingTask
+	CreatedNanos int64         `db:"created_at"`
+	NextNanos    sql.NullInt64 `db:"next_attempt_at"`
+}
+
+func selectTasks(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]PendingTask, error) {
+	var rows []taskRow
+	if err := sqlx.SelectContext(ctx, q, &rows, query, args...); err != nil {
+		return nil, fmt.Errorf("offlinedb: read tasks: %w", err)
+	}
+	out := make([]PendingTask, len(rows))
+	for i, r := range rows {
+		out[i] = r.PendingTask
+		out[i].CreatedAt = time.Unix(0, r.CreatedNanos).UTC()
+		out[i].NextAttemptAt = fromNanos(r.NextNanos)
+	}
+	return out, nil
+}
+
+// GetPendingTasks returns the outbox of a user (of every user when userID
+// is empty) in the order the tasks must run.
+func (d *DB) GetPendingTasks(ctx context.Context, userID string) ([]PendingTask, error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	return selectTasks(ctx, d.db, `SELECT * FROM pending_tasks WHERE ?1 = '' OR user_id = ?1 ORDER BY seq`, userID)
+}
+
+// UpdatePendingTask stores a task's retry bookkeeping: attempts, last
+// error and when the next attempt is due.
+func (d *DB) UpdatePendingTask(ctx context.Context, task PendingTask) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	res, err := d.db.ExecContext(ctx, `UPDATE pending_tasks SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE task_id = ?`,
+		task.Attempts, task.LastError, nanos(task.NextAttemptAt), task.ID)
+	if err != nil {
+		return fmt.Errorf("offlinedb: update task: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %q", ErrTaskNotFound, task.ID)
+	}
+	return nil
+}
+
+// DeletePendingTask removes a task the server has applied and, in the same
+// transaction, runs apply: the queries that store the server's answer
+// (UpsertMessageQuery and friends), so the optimistic row becomes the
+// server's. Deleting a task that is gone already is not an error.
+func (d *DB) DeletePendingTask(ctx context.Context, taskID string, apply ...Query) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
+			return fmt.Errorf("offlinedb: delete task: %w", err)
+		}
+		return runFast(ctx, tx, apply)
+	})
+}
+
+// MoveToFailed moves a task the server refused for good from the outbox to
+// the failed list, with the reason, and marks its optimistic row "failed".
+func (d *DB) MoveToFailed(ctx context.Context, taskID string, cause error) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	msg, code := "unknown error", 0
+	if cause != nil {
+		msg = cause.Error()
+		if ae, ok := protocol.AsAPIError(cause); ok {
+			code = ae.Code
+		}
+	}
+	now := d.now().UnixNano()
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE task_id = ?`, taskID)
+		if err != nil {
+			return err
+		}
+		if len(tasks) == 0 {
+			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
+		}
+		t := tasks[0]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO failed_tasks (task_id, user_id, type, cid, message_id, payload, attempts, error, error_code, created_at, failed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), t.Attempts, msg, code, t.CreatedAt.UnixNano(), now); err != nil {
+			return fmt.Errorf("offlinedb: record failed task: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
+			return err
+		}
+		switch t.Type {
+		case TaskSendMessage, TaskUpdateMessage, TaskDeleteMessage:
+			_, err = tx.ExecContext(ctx, `UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND status <> 'sent'`, msg, t.MessageID)
+		case TaskSendReaction:
+			var req protocol.SendReactionRequest
+			_ = json.Unmarshal(t.Payload, &req)
+			_, err = tx.ExecContext(ctx, `UPDATE reactions SET status = 'failed', error = ? WHERE message_id = ? AND user_id = ? AND type = ? AND status <> 'sent'`,
+				msg, t.MessageID, t.UserID, req.Type)
+		}
+		return err
+	})
+}
+
+// GetFailedTasks returns the tasks the server refused, oldest first, of a
+// user (of every user when userID is empty).
+func (d *DB) GetFailedTasks(ctx context.Context, userID string) ([]FailedTask, error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	var rows []struct {
+		taskRow
+		Error     string `db:"error"`
+		ErrorCode int    `db:"error_code"`
+		FailedAt  int64  `db:"failed_at"`
+	}
+	err := d.db.SelectContext(ctx, &rows, `SELECT seq, task_id, user_id, type, cid, message_id, payload, attempts, '' AS last_error,
+	created_at, NULL AS next_attempt_at, error, error_code, failed_at
+FROM failed_tasks WHERE ?1 = '' OR user_id = ?1 ORDER BY seq`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("offlinedb: read failed tasks: %w", err)
+	}
+	out := make([]FailedTask, len(rows))
+	for i, r := range rows {
+		out[i] = FailedTask{PendingTask: r.PendingTask, Error: r.Error, ErrorCode: r.ErrorCode,
+			FailedAt: time.Unix(0, r.FailedAt).UTC()}
+		out[i].CreatedAt = time.Unix(0, r.CreatedNanos).UTC()
+	}
+	return out, nil
+}
+
+// DeleteFailedTask forgets a failed task (the app showed it and the user
+// dismissed it). Its failed row, if any, is removed as well.
+func (d *DB) DeleteFailedTask(ctx context.Context, taskID string) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var t struct {
+			Type      string `db:"type"`
+			MessageID string `db:"message_id"`
+		}
+		err := tx.GetContext(ctx, &t, `SELECT type, message_id FROM failed_tasks WHERE task_id = ?`, taskID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
+		}
+		if err != nil {
+			return err
+		}
+		if TaskType(t.Type) == TaskSendMessage {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ? AND status = 'failed'`, t.MessageID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID)
+		return err
+	})
+}
+
+// TaskCounts returns how many tasks of a user (of every user when userID is
+// empty) are pending and failed.
+func (d *DB) TaskCounts(ctx context.Context, userID string) (pending, failed int, err error) {
+	if d.closed.Load() {
+		return 0, 0, ErrClosed
+	}
+	err = d.db.QueryRowxContext(ctx, `SELECT
+	(SELECT count(*) FROM pending_tasks WHERE ?1 = '' OR user_id = ?1),
+	(SELECT count(*) FROM failed_tasks WHERE ?1 = '' OR user_id = ?1)`, userID).Scan(&pending, &failed)
+	if err != nil {
+		return 0, 0, fmt.Errorf("offlinedb: count tasks: %w", err)
+	}
+	return pending, failed, nil
+}

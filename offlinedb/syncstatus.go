@@ -1,0 +1,142 @@
+package offlinedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// GetAllChannelCids returns the CIDs of every channel in the store, the
+// ones a sync asks about.
+func (d *DB) GetAllChannelCids(ctx context.Context) ([]string, error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	cids := []string{}
+	if err := d.db.SelectContext(ctx, &cids, `SELECT cid FROM channels ORDER BY cid`); err != nil {
+		return nil, fmt.Errorf("offlinedb: channel cids: %w", err)
+	}
+	return cids, nil
+}
+
+// ChannelLastSeq returns the highest event sequence number applied for a
+// channel, 0 if none (or the channel is unknown). A live event whose Seq is
+// more than one past it means events were missed.
+func (d *DB) ChannelLastSeq(ctx context.Context, cid string) (int64, error) {
+	if d.closed.Load() {
+		return 0, ErrClosed
+	}
+	var seq int64
+	err := d.db.GetContext(ctx, &seq, `SELECT last_seq FROM channels WHERE cid = ?`, cid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("offlinedb: last seq: %w", err)
+	}
+	return seq, nil
+}
+
+// GetLastSyncedAt returns the user's sync checkpoint: the server time of the
+// last applied state. ok is false when the user has never synced (or the
+// store was reset).
+func (d *DB) GetLastSyncedAt(ctx context.Context, userID string) (t time.Time, ok bool, err error) {
+	if d.closed.Load() {
+		return time.Time{}, false, ErrClosed
+	}
+	var n int64
+	err = d.db.GetContext(ctx, &n, `SELECT last_synced_at FROM user_sync_status WHERE user_id = ?`, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("offlinedb: last synced at: %w", err)
+	}
+	return time.Unix(0, n).UTC(), true, nil
+}
+
+// SyncStatusQuery returns the query that stores t, a server time, as the
+// user's checkpoint. Append it to a batch so the events and the checkpoint
+// that follows them commit together. A checkpoint never moves back.
+func SyncStatusQuery(userID string, t time.Time) Query {
+	return Query{
+		SQL: `INSERT INTO user_sync_status (user_id, last_synced_at) VALUES (?1, ?2)
+ON CONFLICT (user_id) DO UPDATE SET last_synced_at = max(last_synced_at, excluded.last_synced_at)`,
+		Args: []any{userID, t.UnixNano()},
+	}
+}
+
+// UpsertUserSyncStatus stores t, a server time, as the user's checkpoint,
+// unless the stored one is later.
+func (d *DB) UpsertUserSyncStatus(ctx context.Context, userID string, t time.Time) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	q := SyncStatusQuery(userID, t)
+	if _, err := d.db.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+		return fmt.Errorf("offlinedb: store checkpoint: %w", err)
+	}
+	return nil
+}
+
+// SetLocalUser records who uses this store. The identity survives ResetDB.
+func (d *DB) SetLocalUser(ctx context.Context, userID string) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	_, err := d.db.ExecContext(ctx,
+		`INSERT INTO local_user (user_id, added_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`,
+		userID, d.now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("offlinedb: set local user: %w", err)
+	}
+	return nil
+}
+
+// LocalUsers returns the users recorded with SetLocalUser, first one first.
+func (d *DB) LocalUsers(ctx context.Context) ([]string, error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	ids := []string{}
+	if err := d.db.SelectContext(ctx, &ids, `SELECT user_id FROM local_user ORDER BY added_at, user_id`); err != nil {
+		return nil, fmt.Errorf("offlinedb: local users: %w", err)
+	}
+	return ids, nil
+}
+
+// ResetDB clears the cached server data (channels, messages, reactions,
+// members, reads, users, tombstones) and every sync checkpoint, in one
+// transaction. It keeps the outbox and the failed list, the optimistic rows
+// they own (messages and reactions not yet 'sent'), and the local user's
+// identity: a reset never loses unsent work.
+func (d *DB) ResetDB(ctx context.Context) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM messages WHERE status = 'sent'`,
+			`DELETE FROM reactions WHERE status = 'sent'`,
+			`DELETE FROM members`,
+			`DELETE FROM reads`,
+			`DELETE FROM channels`,
+			`DELETE FROM users`,
+			`DELETE FROM tombstones`,
+			`DELETE FROM user_sync_status`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("offlinedb: reset: %w", err)
+	}
+	return nil
+}
