@@ -48,6 +48,7 @@ WHERE excluded.version > messages.version`)
 SELECT v.*, 'sent' FROM (VALUES `, 9,
 		`) AS v WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'reaction'
 	AND t.key = v.column1 || char(31) || v.column2 || char(31) || v.column3 AND t.version >= v.column8)
+AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'message' AND t.key = v.column1 AND t.version >= v.column8)
 AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'channel' AND t.key = v.column4 AND t.version >= v.column8)
 ON CONFLICT (message_id, user_id, type) DO UPDATE SET
 	cid = excluded.cid,
