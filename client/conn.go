@@ -1,0 +1,282 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// healthCheckFrame is what the client sends every HealthCheckInterval.
+var healthCheckFrame = []byte(`{"type":"health.check"}`)
+
+// closeWait bounds the close handshake on Disconnect and Close; a peer that
+// does not answer in time has its socket closed under it.
+const closeWait = time.Second
+
+// loop keeps a connection up until ctx is cancelled (Disconnect, Close) or a
+// permanent error, reconnecting with backoff after every failure.
+func (c *Client) loop(ctx context.Context, h *runHandle) {
+	defer c.wg.Done()
+	defer close(h.done)
+	b := newReconnectBackoff(c.cfg)
+	for attempt := 1; ; attempt++ {
+		wasOnline, err := c.connectAndServe(ctx)
+		if ctx.Err() != nil {
+			return // Disconnect or Close finishes the state
+		}
+		if wasOnline {
+			b.reset()
+			attempt = 1
+		}
+		permanent := isPermanentConnErr(err)
+
+		c.mu.Lock()
+		if c.run != h {
+			c.mu.Unlock()
+			return
+		}
+		c.goOfflineLocked()
+		c.emitError(ErrorEvent{Err: err, Permanent: permanent})
+		if permanent {
+			c.err = err
+			c.run = nil
+			c.setStateLocked(StateDisconnected)
+			c.mu.Unlock()
+			c.log.Error("outpost client: giving up reconnecting", "err", err)
+			return
+		}
+		c.setStateLocked(StateConnecting)
+		c.mu.Unlock()
+
+		delay := b.next()
+		if ra, ok := RetryAfter(err); ok && ra > delay {
+			delay = ra
+		}
+		c.log.Warn("outpost client: connection failed, retrying", "err", err, "attempt", attempt, "delay", delay)
+		t := c.clk.NewTimer(delay)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// isPermanentConnErr reports whether err means reconnecting cannot help: the
+// server rejected the client for good (a token a refresh could not fix, a
+// 403, a wrong URL), or the token provider failed in a way that is not
+// temporary.
+func isPermanentConnErr(err error) bool {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return !IsTemporary(te.Err)
+	}
+	return IsPermanent(err)
+}
+
+// connectAndServe dials, refreshing the token once if the server rejects
+// it, and serves the connection until it fails. wasOnline reports whether
+// the connection came up.
+func (c *Client) connectAndServe(ctx context.Context) (wasOnline bool, err error) {
+	tok, err := c.currentToken(ctx)
+	if err != nil {
+		return false, err
+	}
+	conn, err := c.dial(ctx, tok)
+	if isAuthRejection(err, true) && c.cfg.TokenProvider != nil {
+		c.log.Debug("outpost client: token rejected on connect, refreshing", "err", err)
+		if tok, err = c.refreshToken(ctx, tok); err != nil {
+			return false, err
+		}
+		conn, err = c.dial(ctx, tok)
+	}
+	if err != nil {
+		return false, err
+	}
+	return c.serve(ctx, conn)
+}
+
+// dial opens the WebSocket. A handshake the server refuses with an HTTP
+// error becomes the *protocol.APIError of its body (or a *DecodeError).
+func (c *Client) dial(ctx context.Context, tok string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HealthTimeout)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, c.base.String()+protocol.PathConnect, &websocket.DialOptions{
+		HTTPClient: c.cfg.HTTPClient,
+		HTTPHeader: http.Header{protocol.HeaderAuthorization: {"Bearer " + tok}},
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 400 {
+			return nil, c.errorFromResponse("connect", resp)
+		}
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, &DecodeError{Op: "connect", StatusCode: resp.StatusCode, Err: err}
+		}
+		return nil, &TransportError{Op: "connect", Err: err}
+	}
+	conn.SetReadLimit(c.cfg.MaxFrameBytes)
+	return conn, nil
+}
+
+// frame is one message read from the WebSocket, or the error that ended the
+// reading.
+type frame struct {
+	typ  websocket.MessageType
+	data []byte
+	err  error
+}
+
+// serve runs one open connection: it reads frames (on a goroutine of its
+// own, which only reads), turns them into events for the dispatcher, sends
+// health checks, and watches for silence. It returns when the connection
+// fails or ctx is cancelled, after the reading goroutine has ended.
+func (c *Client) serve(ctx context.Context, conn *websocket.Conn) (online bool, err error) {
+	connCtx, cancelConn := context.WithCancel(ctx)
+	frames := make(chan frame)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			typ, data, err := conn.Read(connCtx)
+			select {
+			case frames <- frame{typ, data, err}:
+			case <-connCtx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancelConn()
+		<-readerDone
+	}()
+
+	silence := c.clk.NewTimer(c.cfg.HealthTimeout)
+	defer silence.Stop()
+	var pingC <-chan time.Time // nil until online
+	var connID string
+
+	for {
+		select {
+		case <-ctx.Done():
+			c.closeGracefully(conn, cancelConn)
+			return online, ctx.Err()
+
+		case <-silence.C():
+			conn.CloseNow()
+			c.log.Warn("outpost client: connection silent, closing", "timeout", c.cfg.HealthTimeout, "connection_id", connID)
+			return online, &TransportError{Op: "health check", Err: ErrHealthTimeout}
+
+		case <-pingC:
+			wctx, cancel := context.WithTimeout(ctx, c.cfg.HealthTimeout)
+			err := conn.Write(wctx, websocket.MessageText, healthCheckFrame)
+			cancel()
+			if err != nil {
+				conn.CloseNow()
+				return online, &TransportError{Op: "health check", Err: err}
+			}
+
+		case fr := <-frames:
+			if fr.err != nil {
+				conn.CloseNow()
+				return online, c.readError(fr.err, connID)
+			}
+			silence.Reset(c.cfg.HealthTimeout)
+			ev, ferr := decodeFrame(fr, connID)
+			if ferr == nil && !online {
+				ferr = checkFirstFrame(ev)
+			}
+			if ferr != nil {
+				c.log.Error("outpost client: bad frame from server, reconnecting", "err", ferr, "connection_id", connID)
+				c.closeWithStatus(conn, cancelConn, websocket.StatusUnsupportedData, ferr.Reason)
+				return online, ferr
+			}
+			c.mu.Lock()
+			if !online {
+				online, connID = true, ev.ConnectionID
+				c.goOnlineLocked(connID)
+				c.log.Info("outpost client: connected", "connection_id", connID)
+			}
+			c.lastFrame = c.clk.Now()
+			c.emit(*ev)
+			c.mu.Unlock()
+			if pingC == nil {
+				t := c.clk.NewTicker(c.cfg.HealthCheckInterval)
+				defer t.Stop()
+				pingC = t.C()
+			}
+			if !ev.Type.Known() {
+				c.log.Debug("outpost client: event of unknown type passed on", "type", ev.Type)
+			}
+		}
+	}
+}
+
+// decodeFrame turns a frame into an event, or a *FrameError.
+func decodeFrame(fr frame, connID string) (*protocol.Event, *FrameError) {
+	if fr.typ != websocket.MessageText {
+		return nil, &FrameError{ConnectionID: connID, Reason: "binary message"}
+	}
+	ev, err := protocol.DecodeEvent(fr.data)
+	if err != nil {
+		return nil, &FrameError{ConnectionID: connID, Reason: "malformed event", Err: err}
+	}
+	return ev, nil
+}
+
+// checkFirstFrame checks that a connection's first event is the server's
+// health.check with the connection id: only that makes the client online.
+func checkFirstFrame(ev *protocol.Event) *FrameError {
+	if ev.Type != protocol.EventHealthCheck {
+		return &FrameError{Reason: "first event is " + string(ev.Type) + ", want health.check"}
+	}
+	if ev.ConnectionID == "" {
+		return &FrameError{Reason: "first health.check has no connection_id"}
+	}
+	return nil
+}
+
+// readError classifies the error that ended the reading.
+func (c *Client) readError(err error, connID string) error {
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		return &FrameError{ConnectionID: connID, Reason: "message over MaxFrameBytes", Err: err}
+	}
+	if s := websocket.CloseStatus(err); s != -1 {
+		c.log.Info("outpost client: server closed the connection", "status", s, "connection_id", connID)
+	}
+	return &TransportError{Op: "read", Err: err}
+}
+
+// closeGracefully closes conn with a normal close handshake, bounded by
+// closeWait: past it, cancelling the read context closes the socket.
+func (c *Client) closeGracefully(conn *websocket.Conn, cancelConn context.CancelFunc) {
+	c.closeWithStatus(conn, cancelConn, websocket.StatusNormalClosure, "client disconnect")
+}
+
+func (c *Client) closeWithStatus(conn *websocket.Conn, cancelConn context.CancelFunc, code websocket.StatusCode, reason string) {
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn.Close(code, reason)
+	}()
+	t := time.NewTimer(closeWait) // an I/O bound, on real time
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		cancelConn()
+		conn.CloseNow()
+		<-done
+	}
+}

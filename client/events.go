@@ -1,0 +1,132 @@
+package client
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// Handler handles one event. Handlers run one at a time on the client's
+// dispatcher goroutine, in the order the events arrived; a handler that
+// panics is recovered and logged, and the next one still runs. A handler
+// may call any method of the Client except Close, which waits for the
+// dispatcher and so for the handler itself (call it in a new goroutine).
+type Handler func(ev protocol.Event)
+
+// ErrorEvent reports an error of the connection: a failed connection
+// attempt, a connection that ended, or the error that stopped the client
+// from reconnecting.
+type ErrorEvent struct {
+	// Err is the error: a *TransportError, *FrameError, *DecodeError,
+	// *TokenError or *protocol.APIError.
+	Err error
+	// Permanent is set on the error that stopped the client from
+	// reconnecting; Client.Err returns it until the next Connect.
+	Permanent bool
+}
+
+// ErrorHandler handles an ErrorEvent, on the same dispatcher goroutine and
+// in the same order as events.
+type ErrorHandler func(ev ErrorEvent)
+
+// subscription is one registered handler. removed is set by its
+// unsubscribe func, so that an event already queued is not delivered to a
+// handler that has gone.
+type subscription struct {
+	all     bool
+	typ     protocol.EventType
+	h       Handler
+	eh      ErrorHandler
+	removed atomic.Bool
+}
+
+// registry holds the handlers, in the order they were added.
+type registry struct {
+	mu   sync.Mutex // guards the field below
+	subs []*subscription
+}
+
+func (r *registry) add(s *subscription) func() {
+	r.mu.Lock()
+	r.subs = append(r.subs, s)
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.removed.Store(true)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			for i, x := range r.subs {
+				if x == s {
+					r.subs = append(r.subs[:i:i], r.subs[i+1:]...)
+					break
+				}
+			}
+		})
+	}
+}
+
+// snapshot returns the handlers for which match is true, so that they can
+// be called without the registry's lock.
+func (r *registry) snapshot(match func(*subscription) bool) []*subscription {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*subscription
+	for _, s := range r.subs {
+		if match(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// On registers h for events of type t and returns a func that unregisters
+// it. After unsubscribe returns, h is not called again (unless it is
+// running at that moment). Events the client makes itself
+// (connection.changed, connection.recovered) are delivered too.
+func (c *Client) On(t protocol.EventType, h Handler) (unsubscribe func()) {
+	return c.handlers.add(&subscription{typ: t, h: h})
+}
+
+// OnAll registers h for every event, health.check and the client's own
+// connection events included, and returns a func that unregisters it.
+func (c *Client) OnAll(h Handler) (unsubscribe func()) {
+	return c.handlers.add(&subscription{all: true, h: h})
+}
+
+// OnError registers h for the connection's errors and returns a func that
+// unregisters it.
+func (c *Client) OnError(h ErrorHandler) (unsubscribe func()) {
+	return c.handlers.add(&subscription{eh: h})
+}
+
+// emit queues ev for the handlers. It never blocks and takes no lock a
+// handler could hold, so it is safe on the read loop and under c.mu (which
+// keeps connection events in the order of the state changes).
+func (c *Client) emit(ev protocol.Event) {
+	c.disp.push(func() {
+		subs := c.handlers.snapshot(func(s *subscription) bool {
+			return s.h != nil && (s.all || s.typ == ev.Type)
+		})
+		for _, s := range subs {
+			if s.removed.Load() {
+				continue
+			}
+			safeCall(c.log, func() { s.h(ev) })
+		}
+	})
+}
+
+// emitError queues an ErrorEvent for the error handlers.
+func (c *Client) emitError(ev ErrorEvent) {
+	c.disp.push(func() {
+		subs := c.handlers.snapshot(func(s *subscription) bool { return s.eh != nil })
+		for _, s := range subs {
+			if s.removed.Load() {
+				continue
+			}
+			safeCall(c.log, func() { s.eh(ev) })
+		}
+	})
+}
