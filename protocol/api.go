@@ -101,6 +101,11 @@ type QueryChannelsRequest struct {
 // QueryChannelsResponse holds the caller's channels.
 type QueryChannelsResponse struct {
 	Channels []ChannelResponse `json:"channels"`
+	// SyncedAt is a server time taken before the state was read, with the
+	// same guarantee as SyncResponse.SyncedAt: a sync from it may repeat
+	// changes already in this response, never miss one. A client that
+	// (re)fills its cache from this response stores it as its checkpoint.
+	SyncedAt time.Time `json:"synced_at"`
 }
 
 // AddMembersRequest adds users to a channel.
