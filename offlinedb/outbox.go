@@ -50,18 +50,18 @@ type DeleteReactionPayload struct {
 type PendingTask struct {
 	// Seq is the task's place in the outbox, set by the store; tasks run
 	// in Seq order.
-	Seq int64 `db:"seq"`
+	Seq int64
 	// ID is the client-made id that makes the write exactly-once: the
 	// message id for send-message, an idempotency key for the others.
-	ID        string          `db:"task_id"`
-	UserID    string          `db:"user_id"`
-	Type      TaskType        `db:"type"`
-	CID       string          `db:"cid"`
-	MessageID string          `db:"message_id"`
-	Payload   json.RawMessage `db:"payload"`
+	ID        string
+	UserID    string
+	Type      TaskType
+	CID       string
+	MessageID string
+	Payload   json.RawMessage
 	// Attempts counts sends that failed for a temporary reason.
-	Attempts  int    `db:"attempts"`
-	LastError string `db:"last_error"`
+	Attempts  int
+	LastError string
 	CreatedAt time.Time
 	// NextAttemptAt is when a retry is due (zero: now).
 	NextAttemptAt time.Time
@@ -324,10 +324,25 @@ ON CONFLICT (message_id, user_id, type) DO UPDATE SET score = excluded.score, ex
 	return Queued, nil
 }
 
+// taskRow is a pending_tasks row as SQL returns it.
 type taskRow struct {
-	PendingTask
+	Seq          int64         `db:"seq"`
+	ID           string        `db:"task_id"`
+	UserID       string        `db:"user_id"`
+	Type         string        `db:"type"`
+	CID          string        `db:"cid"`
+	MessageID    string        `db:"message_id"`
+	Payload      string        `db:"payload"`
+	Attempts     int           `db:"attempts"`
+	LastError    string        `db:"last_error"`
 	CreatedNanos int64         `db:"created_at"`
 	NextNanos    sql.NullInt64 `db:"next_attempt_at"`
+}
+
+func (r taskRow) task() PendingTask {
+	return PendingTask{Seq: r.Seq, ID: r.ID, UserID: r.UserID, Type: TaskType(r.Type), CID: r.CID, MessageID: r.MessageID,
+		Payload: json.RawMessage(r.Payload), Attempts: r.Attempts, LastError: r.LastError,
+		CreatedAt: time.Unix(0, r.CreatedNanos).UTC(), NextAttemptAt: fromNanos(r.NextNanos)}
 }
 
 func selectTasks(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]PendingTask, error) {
@@ -337,9 +352,7 @@ func selectTasks(ctx context.Context, q sqlx.QueryerContext, query string, args 
 	}
 	out := make([]PendingTask, len(rows))
 	for i, r := range rows {
-		out[i] = r.PendingTask
-		out[i].CreatedAt = time.Unix(0, r.CreatedNanos).UTC()
-		out[i].NextAttemptAt = fromNanos(r.NextNanos)
+		out[i] = r.task()
 	}
 	return out, nil
 }
@@ -450,9 +463,8 @@ FROM failed_tasks WHERE ?1 = '' OR user_id = ?1 ORDER BY seq`, userID)
 	}
 	out := make([]FailedTask, len(rows))
 	for i, r := range rows {
-		out[i] = FailedTask{PendingTask: r.PendingTask, Error: r.Error, ErrorCode: r.ErrorCode,
+		out[i] = FailedTask{PendingTask: r.task(), Error: r.Error, ErrorCode: r.ErrorCode,
 			FailedAt: time.Unix(0, r.FailedAt).UTC()}
-		out[i].CreatedAt = time.Unix(0, r.CreatedNanos).UTC()
 	}
 	return out, nil
 }
