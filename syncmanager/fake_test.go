@@ -1,0 +1,279 @@
+package syncmanager_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// fakeConn is an in-memory server behind the Conn interface, for the faults
+// a real server cannot be made to produce on cue: errors injected into sync
+// and writes, a sync held in flight, a connection that flips on command.
+type fakeConn struct {
+	user string
+
+	mu        sync.Mutex
+	healthy   bool
+	handlers  map[int]client.Handler
+	nextID    int
+	now       time.Time
+	seq       map[string]int64
+	events    []protocol.Event
+	messages  map[string]protocol.Message
+	channels  map[string]protocol.Channel
+	pageSize  int
+	syncErrs  []error // returned, in turn, by the next Sync calls
+	writeErrs []error // returned, in turn, by the next write calls
+	syncCalls int
+	writes    []string // "type:id" of every applied write, in order
+	hold      chan struct{}
+	holding   chan struct{}
+}
+
+func newFakeConn(user string) *fakeConn {
+	return &fakeConn{user: user, handlers: map[int]client.Handler{}, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		seq: map[string]int64{}, messages: map[string]protocol.Message{}, channels: map[string]protocol.Channel{}, pageSize: 3}
+}
+
+func (f *fakeConn) UserID() string { return f.user }
+
+func (f *fakeConn) IsHealthy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.healthy
+}
+
+func (f *fakeConn) OnAll(h client.Handler) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.nextID
+	f.nextID++
+	f.handlers[id] = h
+	return func() {
+		f.mu.Lock()
+		delete(f.handlers, id)
+		f.mu.Unlock()
+	}
+}
+
+func (f *fakeConn) handlerCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.handlers)
+}
+
+// setOnline flips the connection and emits connection.changed, as the
+// client does, on the caller's goroutine.
+func (f *fakeConn) setOnline(online bool) {
+	f.mu.Lock()
+	f.healthy = online
+	hs := make([]client.Handler, 0, len(f.handlers))
+	for _, h := range f.handlers {
+		hs = append(hs, h)
+	}
+	f.mu.Unlock()
+	for _, h := range hs {
+		h(protocol.Event{Type: protocol.EventConnectionChanged, Online: online})
+	}
+}
+
+func (f *fakeConn) tick() time.Time {
+	f.now = f.now.Add(time.Second)
+	return f.now
+}
+
+// addChannel creates a channel on the fake server.
+func (f *fakeConn) addChannel(cid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	typ, id, _ := protocol.SplitCID(cid)
+	f.seq[cid]++
+	ch := protocol.Channel{CID: cid, Type: typ, ID: id, Name: id, CreatedAt: f.tick(), Version: f.seq[cid]}
+	ch.UpdatedAt = ch.CreatedAt
+	f.channels[cid] = ch
+	f.events = append(f.events, protocol.Event{ID: "ev-" + cid + "-created", Type: protocol.EventChannelCreated, CID: cid,
+		Seq: f.seq[cid], CreatedAt: ch.CreatedAt, Channel: &ch})
+}
+
+// post stores a message from another user, as the server would, and
+// returns its event (not delivered live).
+func (f *fakeConn) post(cid, id, text string) protocol.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applyMessageLocked(cid, id, "someone", text)
+}
+
+func (f *fakeConn) applyMessageLocked(cid, id, user, text string) protocol.Event {
+	f.seq[cid]++
+	at := f.tick()
+	m := protocol.Message{ID: id, CID: cid, UserID: user, Text: text, CreatedAt: at, UpdatedAt: at, Version: f.seq[cid]}
+	if old, ok := f.messages[id]; ok {
+		m.CreatedAt = old.CreatedAt
+	}
+	f.messages[id] = m
+	ev := protocol.Event{ID: fmt.Sprintf("ev-%s-%d", cid, f.seq[cid]), Type: protocol.EventMessageNew, CID: cid, Seq: f.seq[cid], CreatedAt: at, Message: &m}
+	f.events = append(f.events, ev)
+	return ev
+}
+
+func (f *fakeConn) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error) {
+	f.mu.Lock()
+	f.syncCalls++
+	hold, holding := f.hold, f.holding
+	f.mu.Unlock()
+	if hold != nil {
+		close(holding)
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.syncErrs) > 0 {
+		err := f.syncErrs[0]
+		f.syncErrs = f.syncErrs[1:]
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, c := range req.ChannelCIDs {
+		want[c] = true
+	}
+	start := 0
+	if req.Cursor != "" {
+		start, _ = strconv.Atoi(req.Cursor)
+	}
+	resp := &protocol.SyncResponse{Events: []protocol.Event{}}
+	i := start
+	for ; i < len(f.events) && len(resp.Events) < f.pageSize; i++ {
+		ev := f.events[i]
+		if want[ev.CID] && ev.CreatedAt.After(req.LastSyncAt) {
+			resp.Events = append(resp.Events, ev)
+		}
+	}
+	if i < len(f.events) {
+		resp.NextCursor = strconv.Itoa(i)
+		resp.SyncedAt = f.events[i].CreatedAt.Add(-time.Microsecond)
+	} else {
+		resp.SyncedAt = f.now
+	}
+	return resp, nil
+}
+
+func (f *fakeConn) QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: f.now}
+	cids := make([]string, 0, len(f.channels))
+	for cid := range f.channels {
+		cids = append(cids, cid)
+	}
+	sort.Strings(cids)
+	for _, cid := range cids {
+		cr := protocol.ChannelResponse{Channel: f.channels[cid]}
+		for _, m := range f.messages {
+			if m.CID == cid {
+				cr.Messages = append(cr.Messages, m)
+			}
+		}
+		resp.Channels = append(resp.Channels, cr)
+	}
+	return resp, nil
+}
+
+func (f *fakeConn) GetChannel(ctx context.Context, cid string) (*protocol.ChannelResponse, error) {
+	return nil, protocol.NewAPIError(protocol.CodeNotFound, "no")
+}
+
+func (f *fakeConn) write(kind, id string) error {
+	if len(f.writeErrs) > 0 {
+		err := f.writeErrs[0]
+		f.writeErrs = f.writeErrs[1:]
+		if err != nil {
+			return err
+		}
+	}
+	f.writes = append(f.writes, kind+":"+id)
+	return nil
+}
+
+func (f *fakeConn) SendMessage(ctx context.Context, cid string, req protocol.SendMessageRequest) (*protocol.MessageResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write("send", req.Message.ID); err != nil {
+		return nil, err
+	}
+	if m, ok := f.messages[req.Message.ID]; ok { // a repeat: the stored message
+		return &protocol.MessageResponse{Message: m}, nil
+	}
+	ev := f.applyMessageLocked(cid, req.Message.ID, f.user, req.Message.Text)
+	return &protocol.MessageResponse{Message: *ev.Message}, nil
+}
+
+func (f *fakeConn) UpdateMessage(ctx context.Context, id string, req protocol.UpdateMessageRequest, key string) (*protocol.MessageResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write("update", id); err != nil {
+		return nil, err
+	}
+	m, ok := f.messages[id]
+	if !ok {
+		return nil, protocol.NewAPIError(protocol.CodeNotFound, "message %s not found", id)
+	}
+	ev := f.applyMessageLocked(m.CID, id, m.UserID, req.Text)
+	return &protocol.MessageResponse{Message: *ev.Message}, nil
+}
+
+func (f *fakeConn) DeleteMessage(ctx context.Context, id string, hard bool, key string) (*protocol.MessageResponse, error) {
+	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
+}
+
+func (f *fakeConn) SendReaction(ctx context.Context, id string, req protocol.SendReactionRequest, key string) (*protocol.ReactionResponse, error) {
+	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
+}
+
+func (f *fakeConn) DeleteReaction(ctx context.Context, id, typ, key string) (*protocol.ReactionResponse, error) {
+	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
+}
+
+func (f *fakeConn) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, key string) (*protocol.ReadResponse, error) {
+	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
+}
+
+func (f *fakeConn) writesSoFar() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.writes...)
+}
+
+func openStore(tb testing.TB) *offlinedb.DB {
+	tb.Helper()
+	db, err := offlinedb.Open(context.Background(), filepath.Join(tb.TempDir(), "local.db"), offlinedb.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling a condition, not waiting a guess
+	}
+}

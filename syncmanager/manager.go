@@ -1,0 +1,388 @@
+package syncmanager
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/outpostsync/outpost/internal/clock"
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// Status is a snapshot of the manager's state, for an app to show.
+type Status struct {
+	// Online is whether the connection is up, as last reported.
+	Online bool
+	// Synced is the sync status of the seed design: true once a sync has
+	// succeeded since the connection came up, false when it goes down.
+	Synced bool
+	// Syncing is set while a drain or sync runs.
+	Syncing bool
+	// LastSyncedAt is the server time of the last applied sync.
+	LastSyncedAt time.Time
+	// Pending and Failed count the outbox and the failed list.
+	Pending, Failed int
+	// LastError is the last drain or sync error, nil after a success.
+	LastError error
+	// Progress describes the sync in flight (or the last one).
+	Progress Progress
+}
+
+// Progress counts what a sync has applied so far. The server does not say
+// how much is left, so an app shows a count (or pages), not a fraction.
+type Progress struct {
+	Pages  int
+	Events int
+}
+
+// Callback is a one-shot post-sync callback. An error it returns is logged.
+type Callback func(ctx context.Context) error
+
+// Manager keeps a Store in step with the server over a Conn. Make one with
+// New; it is safe for concurrent use.
+type Manager struct {
+	conn  Conn
+	store Store
+	opts  Options
+	log   *slog.Logger
+	clk   clock.Clock
+	disp  *dispatcher
+
+	ctx    context.Context // cancelled by Close; never handed to callers
+	cancel context.CancelFunc
+	wake   chan struct{}
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+
+	mu            sync.Mutex // guards the fields below
+	closed        bool
+	started       bool
+	unsubscribe   func()
+	nextID        int
+	syncListeners map[int]func(bool)
+	statListeners map[int]func(Status)
+	callbacks     map[string]callbackEntry
+	status        Status
+	wantSync      bool
+	wantDrain     bool
+	waiters       []chan error
+	fetch         map[string]bool // channels to load whole (added while we watched)
+	serverOffset  time.Duration   // server time minus local clock, from the last sync
+	haveOffset    bool
+}
+
+type callbackEntry struct {
+	seq int
+	fn  Callback
+}
+
+// New returns a Manager over conn and store. It starts nothing; Init does.
+func New(conn Conn, store Store, opts Options) (*Manager, error) {
+	if conn == nil || store == nil {
+		return nil, errors.New("syncmanager: New needs a Conn and a Store")
+	}
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
+		disp: newDispatcher(opts.Logger), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
+		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
+		callbacks: map[string]callbackEntry{}, fetch: map[string]bool{},
+	}, nil
+}
+
+// Init subscribes to the connection's events, replacing an earlier
+// subscription (so calling it again, for another user or a remounted UI,
+// leaks nothing), and starts the worker. If the connection is already up
+// it drains the outbox and syncs before it returns, and the status becomes
+// true; if not, the status is false and the manager syncs when the
+// connection comes up. A failed first sync is retried in the background
+// and its error returned.
+func (m *Manager) Init(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if m.unsubscribe != nil {
+		m.unsubscribe()
+	}
+	m.unsubscribe = m.conn.OnAll(m.onEvent)
+	if !m.started {
+		m.started = true
+		m.wg.Add(1)
+		go m.run()
+	}
+	online := m.conn.IsHealthy()
+	m.status.Online = online
+	m.mu.Unlock()
+
+	m.refreshCounts()
+	if !online {
+		m.setSynced(false)
+		return nil
+	}
+	return m.SyncNow(ctx)
+}
+
+// SyncNow drains the outbox and syncs, and waits for it (or ctx). A sync
+// already running finishes first, and SyncNow waits for the one after it.
+// It returns ErrOffline when the connection is down.
+func (m *Manager) SyncNow(ctx context.Context) error {
+	if !m.conn.IsHealthy() {
+		return ErrOffline
+	}
+	done := make(chan error, 1)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.wantSync = true
+	m.waiters = append(m.waiters, done)
+	m.mu.Unlock()
+	m.poke()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// requestSync asks for a drain and sync soon; requests coalesce.
+func (m *Manager) requestSync() {
+	m.mu.Lock()
+	m.wantSync = true
+	m.mu.Unlock()
+	m.poke()
+}
+
+// requestDrain asks for a drain of the outbox soon.
+func (m *Manager) requestDrain() {
+	m.mu.Lock()
+	m.wantDrain = true
+	m.mu.Unlock()
+	m.poke()
+}
+
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// OnSyncStatusChange registers a listener for the sync status: true after
+// a sync succeeds with the connection up, false when it goes down. It is
+// called on each change, on the manager's dispatcher goroutine. The
+// returned func unregisters it.
+func (m *Manager) OnSyncStatusChange(listener func(synced bool)) (unsubscribe func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := m.nextID
+	m.nextID++
+	m.syncListeners[id] = listener
+	return func() {
+		m.mu.Lock()
+		delete(m.syncListeners, id)
+		m.mu.Unlock()
+	}
+}
+
+// OnStatus registers a listener for every change of the Status snapshot,
+// sync progress included. The returned func unregisters it.
+func (m *Manager) OnStatus(listener func(Status)) (unsubscribe func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := m.nextID
+	m.nextID++
+	m.statListeners[id] = listener
+	return func() {
+		m.mu.Lock()
+		delete(m.statListeners, id)
+		m.mu.Unlock()
+	}
+}
+
+// ScheduleSyncStatusChangeCallback schedules cb to run once, after the next
+// successful sync. A later schedule with the same tag replaces it.
+// Callbacks run in the order they were first scheduled, on the dispatcher
+// goroutine, with a context that Close cancels.
+func (m *Manager) ScheduleSyncStatusChangeCallback(tag string, cb Callback) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seq := m.nextID
+	if old, ok := m.callbacks[tag]; ok {
+		seq = old.seq
+	}
+	m.nextID++
+	m.callbacks[tag] = callbackEntry{seq: seq, fn: cb}
+}
+
+// SyncStatus returns the sync status.
+func (m *Manager) SyncStatus() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.status.Synced
+}
+
+// Status returns a snapshot of the manager's state.
+func (m *Manager) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.status
+}
+
+// Close stops the manager: it unsubscribes from the connection, stops the
+// worker and the dispatcher, and waits for them. Queued listener calls
+// still run. It does not close the Conn or the Store. It is idempotent.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		if m.unsubscribe != nil {
+			m.unsubscribe()
+			m.unsubscribe = nil
+		}
+		waiters := m.waiters
+		m.waiters = nil
+		m.mu.Unlock()
+		for _, w := range waiters {
+			w <- ErrClosed
+		}
+		m.cancel()
+		m.wg.Wait()
+		m.disp.close()
+	})
+	return nil
+}
+
+// updateStatus changes the snapshot under the lock and tells the status
+// listeners, and the sync-status listeners if Synced changed.
+func (m *Manager) updateStatus(change func(s *Status)) {
+	m.mu.Lock()
+	before := m.status.Synced
+	change(&m.status)
+	st := m.status
+	var syncLs []func(bool)
+	if st.Synced != before {
+		syncLs = listenersOf(m.syncListeners)
+	}
+	statLs := listenersOf(m.statListeners)
+	m.mu.Unlock()
+	for _, l := range syncLs {
+		m.disp.post(func() { l(st.Synced) })
+	}
+	for _, l := range statLs {
+		m.disp.post(func() { l(st) })
+	}
+}
+
+func listenersOf[F any](m map[int]F) []F {
+	ids := make([]int, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	out := make([]F, len(ids))
+	for i, id := range ids {
+		out[i] = m[id]
+	}
+	return out
+}
+
+func (m *Manager) setSynced(synced bool) {
+	m.updateStatus(func(s *Status) { s.Synced = synced })
+}
+
+// runCallbacks posts the scheduled callbacks and clears them.
+func (m *Manager) runCallbacks() {
+	m.mu.Lock()
+	entries := make([]callbackEntry, 0, len(m.callbacks))
+	for _, e := range m.callbacks {
+		entries = append(entries, e)
+	}
+	m.callbacks = map[string]callbackEntry{}
+	m.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].seq < entries[j].seq })
+	for _, e := range entries {
+		m.disp.post(func() {
+			if err := e.fn(m.ctx); err != nil {
+				m.log.Warn("syncmanager: post-sync callback failed", "error", err)
+			}
+		})
+	}
+}
+
+func (m *Manager) refreshCounts() {
+	pending, failed, err := m.store.TaskCounts(m.ctx, m.conn.UserID())
+	if err != nil {
+		return
+	}
+	m.updateStatus(func(s *Status) { s.Pending, s.Failed = pending, failed })
+}
+
+// serverNow estimates the server's clock: the local clock corrected by the
+// offset seen at the last sync.
+func (m *Manager) serverNow() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.clk.Now().Add(m.serverOffset)
+}
+
+func (m *Manager) noteServerTime(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	m.serverOffset = t.Sub(m.clk.Now())
+	m.haveOffset = true
+	m.mu.Unlock()
+}
+
+// onEvent handles the connection's events, on the connection's dispatcher
+// goroutine: connection changes, and live events applied to the store.
+func (m *Manager) onEvent(ev protocol.Event) {
+	switch ev.Type {
+	case protocol.EventConnectionChanged:
+		m.updateStatus(func(s *Status) {
+			s.Online = ev.Online
+			if !ev.Online {
+				s.Synced = false
+			}
+		})
+		if ev.Online {
+			m.requestSync()
+		}
+		return
+	case protocol.EventHealthCheck, protocol.EventConnectionRecovered:
+		return
+	}
+	if ev.Type.IsEphemeral() || !ev.Type.Known() {
+		return
+	}
+	ctx := m.ctx
+	if ev.CID != "" && ev.Seq > 0 {
+		last, err := m.store.ChannelLastSeq(ctx, ev.CID)
+		if err == nil && ev.Seq > last+1 {
+			// Events were missed (or the channel was loaded without
+			// its sequence): a sync fills the gap.
+			m.requestSync()
+		}
+	}
+	if _, err := m.store.HandleEvent(ctx, &ev, true); err != nil {
+		m.log.Warn("syncmanager: live event not applied", "event_id", ev.ID, "type", ev.Type, "error", err)
+		m.requestSync()
+	}
+	if ev.Type == protocol.EventNotificationAddedToChannel && ev.CID != "" {
+		m.mu.Lock()
+		m.fetch[ev.CID] = true
+		m.mu.Unlock()
+		m.requestSync()
+	}
+}

@@ -1,0 +1,110 @@
+package syncmanager
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/clock"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// Conn is what the manager needs of the connection to the server.
+// *client.Client implements it.
+type Conn interface {
+	UserID() string
+	IsHealthy() bool
+	OnAll(h client.Handler) (unsubscribe func())
+
+	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
+	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
+	GetChannel(ctx context.Context, cid string) (*protocol.ChannelResponse, error)
+
+	SendMessage(ctx context.Context, cid string, req protocol.SendMessageRequest) (*protocol.MessageResponse, error)
+	UpdateMessage(ctx context.Context, messageID string, req protocol.UpdateMessageRequest, idempotencyKey string) (*protocol.MessageResponse, error)
+	DeleteMessage(ctx context.Context, messageID string, hard bool, idempotencyKey string) (*protocol.MessageResponse, error)
+	SendReaction(ctx context.Context, messageID string, req protocol.SendReactionRequest, idempotencyKey string) (*protocol.ReactionResponse, error)
+	DeleteReaction(ctx context.Context, messageID, reactionType, idempotencyKey string) (*protocol.ReactionResponse, error)
+	MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, idempotencyKey string) (*protocol.ReadResponse, error)
+}
+
+// Store is what the manager needs of the local store. *offlinedb.DB
+// implements it.
+type Store interface {
+	HandleEvent(ctx context.Context, ev *protocol.Event, execute bool) ([]offlinedb.Query, error)
+	ExecuteSQLBatch(ctx context.Context, queries []offlinedb.Query) ([]*offlinedb.EventError, error)
+	GetAllChannelCids(ctx context.Context) ([]string, error)
+	ChannelLastSeq(ctx context.Context, cid string) (int64, error)
+	GetLastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
+	ResetDB(ctx context.Context) error
+
+	AddPendingTask(ctx context.Context, task offlinedb.PendingTask) (offlinedb.AddResult, error)
+	GetPendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
+	UpdatePendingTask(ctx context.Context, task offlinedb.PendingTask) error
+	DeletePendingTask(ctx context.Context, taskID string, apply ...offlinedb.Query) error
+	MoveToFailed(ctx context.Context, taskID string, cause error) error
+	TaskCounts(ctx context.Context, userID string) (pending, failed int, err error)
+}
+
+// Options configure a Manager. The zero value is ready to use.
+type Options struct {
+	// RetentionWindow is how old a checkpoint may be before the cache is
+	// reset instead of synced; it should match the server's. Zero means
+	// 30 days.
+	RetentionWindow time.Duration
+
+	// PageSize is the number of events asked for in one sync page. Zero
+	// means the server's default.
+	PageSize int
+
+	// MaxChannelsPerSync caps the channel ids in one sync request; more
+	// channels are synced in several requests. Zero means 200.
+	MaxChannelsPerSync int
+
+	// RetryMinDelay and RetryMaxDelay bound the jittered exponential
+	// backoff between retries of a failed drain or sync. Zero means 500ms
+	// and 30s.
+	RetryMinDelay time.Duration
+	RetryMaxDelay time.Duration
+
+	// RefillMessageLimit is how many of each channel's latest messages a
+	// refill (first run, or after a reset) loads. Zero means 50.
+	RefillMessageLimit int
+
+	// Clock is the source of time for retries and the retention check.
+	// Nil means the real clock.
+	Clock clock.Clock
+
+	// Logger gets the manager's logs. Nil means logs are dropped.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.RetentionWindow <= 0 {
+		o.RetentionWindow = 30 * 24 * time.Hour
+	}
+	if o.MaxChannelsPerSync <= 0 {
+		o.MaxChannelsPerSync = 200
+	}
+	if o.RetryMinDelay <= 0 {
+		o.RetryMinDelay = 500 * time.Millisecond
+	}
+	if o.RetryMaxDelay <= 0 {
+		o.RetryMaxDelay = 30 * time.Second
+	}
+	if o.RetryMaxDelay < o.RetryMinDelay {
+		o.RetryMaxDelay = o.RetryMinDelay
+	}
+	if o.RefillMessageLimit <= 0 {
+		o.RefillMessageLimit = 50
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

@@ -1,0 +1,89 @@
+package syncmanager
+
+import (
+	"context"
+
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// The write calls put a write in the outbox, with its optimistic local row,
+// and wake the worker to send it. Every write goes through the outbox, even
+// online, so that a write never overtakes an earlier one that is still
+// waiting; online, it leaves at once. They return when the write is stored
+// locally, not when the server has it: watch the row's status.
+
+// SendMessage queues a message for the channel cid and returns its id
+// (in.ID, or a new one when empty).
+func (m *Manager) SendMessage(ctx context.Context, cid string, in protocol.MessageInput) (string, error) {
+	if in.ID == "" {
+		in.ID = offlinedb.NewTaskID()
+	}
+	t, err := offlinedb.NewSendMessageTask(m.conn.UserID(), cid, in)
+	if err != nil {
+		return "", err
+	}
+	return in.ID, m.queue(ctx, t)
+}
+
+// UpdateMessage queues an edit. An edit of a message still in the outbox
+// changes the pending send instead.
+func (m *Manager) UpdateMessage(ctx context.Context, cid, messageID string, req protocol.UpdateMessageRequest) error {
+	t, err := offlinedb.NewUpdateMessageTask(m.conn.UserID(), cid, messageID, req)
+	if err != nil {
+		return err
+	}
+	return m.queue(ctx, t)
+}
+
+// DeleteMessage queues a delete. Deleting a message still in the outbox
+// cancels its send: the server never hears of it.
+func (m *Manager) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) error {
+	t, err := offlinedb.NewDeleteMessageTask(m.conn.UserID(), cid, messageID, hard)
+	if err != nil {
+		return err
+	}
+	return m.queue(ctx, t)
+}
+
+// SendReaction queues a reaction.
+func (m *Manager) SendReaction(ctx context.Context, cid, messageID string, req protocol.SendReactionRequest) error {
+	t, err := offlinedb.NewSendReactionTask(m.conn.UserID(), cid, messageID, req)
+	if err != nil {
+		return err
+	}
+	return m.queue(ctx, t)
+}
+
+// DeleteReaction queues the removal of the user's reaction.
+func (m *Manager) DeleteReaction(ctx context.Context, cid, messageID, reactionType string) error {
+	t, err := offlinedb.NewDeleteReactionTask(m.conn.UserID(), cid, messageID, reactionType)
+	if err != nil {
+		return err
+	}
+	return m.queue(ctx, t)
+}
+
+// MarkRead queues a read mark for the channel cid.
+func (m *Manager) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest) error {
+	t, err := offlinedb.NewMarkReadTask(m.conn.UserID(), cid, req)
+	if err != nil {
+		return err
+	}
+	return m.queue(ctx, t)
+}
+
+func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if _, err := m.store.AddPendingTask(ctx, t); err != nil {
+		return err
+	}
+	m.refreshCounts()
+	m.requestDrain()
+	return nil
+}
