@@ -368,7 +368,10 @@ func TestManager_LostReplyIsSentOnce(t *testing.T) {
 	if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{ID: "once", Text: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "sent", func() bool { msg, _ := db.Message(ctx, "once"); return msg.Status == offlinedb.StatusSent && m.Status().Pending == 0 })
+	waitFor(t, "sent", func() bool {
+		msg, _ := db.Message(ctx, "once")
+		return msg.Status == offlinedb.StatusSent && m.Status().Pending == 0
+	})
 	n := 0
 	for _, e := range conn.events {
 		if e.Message != nil && e.Message.ID == "once" {
