@@ -1,0 +1,178 @@
+package outpost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
+)
+
+// Config configures Open. ServerURL, UserID and DBPath are required, and
+// Token or TokenProvider.
+type Config struct {
+	// ServerURL is the sync server's base URL.
+	ServerURL string
+	// UserID is the user the token names.
+	UserID string
+	// Token authenticates the user; TokenProvider, if set, is asked for a
+	// new one when the server says it expired.
+	Token         string
+	TokenProvider client.TokenProvider
+	// DBPath is the local store's file; it is created (mode 0600) if
+	// missing.
+	DBPath string
+
+	// ConnectTimeout is how long Open waits for the first connection
+	// before it returns anyway, offline, and lets the client keep trying
+	// in the background. Zero means 3s; a negative value means Open does
+	// not wait at all.
+	ConnectTimeout time.Duration
+
+	// HTTPClient, if set, is used for REST calls and the WebSocket.
+	HTTPClient *http.Client
+	// Logger gets the logs of all parts. Nil means no logs.
+	Logger *slog.Logger
+
+	// Client, Store and Sync tune the parts; their zero values are the
+	// defaults. The fields Open sets itself (URL, user, token, logger) are
+	// ignored there.
+	Client client.Config
+	Store  offlinedb.Options
+	Sync   syncmanager.Options
+}
+
+// Client is an open Outpost: the local store, the connection and the sync
+// manager of one user. Its fields may be used directly for anything the
+// convenience methods do not cover.
+type Client struct {
+	DB   *offlinedb.DB
+	Conn *client.Client
+	Sync *syncmanager.Manager
+
+	userID string
+}
+
+// Open opens the local store at cfg.DBPath, records cfg.UserID as its
+// user, starts the sync manager and connects. It waits up to
+// cfg.ConnectTimeout for the connection and the first sync; when the
+// server cannot be reached it returns a working, offline Client that
+// connects and syncs by itself later. It fails for a bad config, a store
+// it cannot open, or a permanent connection error (a token the server
+// refuses).
+func Open(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.DBPath == "" {
+		return nil, errors.New("outpost: Config.DBPath is required")
+	}
+	if cfg.UserID == "" {
+		return nil, errors.New("outpost: Config.UserID is required")
+	}
+	storeOpts := cfg.Store
+	if storeOpts.Logger == nil {
+		storeOpts.Logger = cfg.Logger
+	}
+	db, err := offlinedb.Open(ctx, cfg.DBPath, storeOpts)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Client, error) {
+		db.Close()
+		return nil, err
+	}
+	if err := db.SetLocalUser(ctx, cfg.UserID); err != nil {
+		return fail(err)
+	}
+	ccfg := cfg.Client
+	ccfg.ServerURL, ccfg.UserID, ccfg.Token, ccfg.TokenProvider = cfg.ServerURL, cfg.UserID, cfg.Token, cfg.TokenProvider
+	if cfg.HTTPClient != nil {
+		ccfg.HTTPClient = cfg.HTTPClient
+	}
+	if ccfg.Logger == nil {
+		ccfg.Logger = cfg.Logger
+	}
+	conn, err := client.New(ccfg)
+	if err != nil {
+		return fail(err)
+	}
+	sopts := cfg.Sync
+	if sopts.Logger == nil {
+		sopts.Logger = cfg.Logger
+	}
+	mgr, err := syncmanager.New(conn, db, sopts)
+	if err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	c := &Client{DB: db, Conn: conn, Sync: mgr, userID: cfg.UserID}
+	// Subscribe before connecting, so the first connection.changed is
+	// never missed.
+	if err := mgr.Init(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	wait := cfg.ConnectTimeout
+	if wait == 0 {
+		wait = 3 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, max(wait, 0))
+	defer cancel()
+	err = conn.Connect(cctx)
+	switch {
+	case err == nil:
+		// Online: wait for the first sync within the same bound.
+		if serr := mgr.SyncNow(cctx); serr != nil && cctx.Err() == nil && !errors.Is(serr, syncmanager.ErrOffline) {
+			cfg.logger().Warn("outpost: first sync failed; retrying in the background", "error", serr)
+		}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		// Offline is fine: the client keeps trying.
+	default:
+		c.Close()
+		return nil, fmt.Errorf("outpost: connect: %w", err)
+	}
+	return c, nil
+}
+
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// UserID returns the user this Client is for.
+func (c *Client) UserID() string { return c.userID }
+
+// SendMessage queues a message with a new id and returns the id. The
+// message is in the local store at once, with status "pending".
+func (c *Client) SendMessage(ctx context.Context, cid, text string) (string, error) {
+	return c.Sync.SendMessage(ctx, cid, protocol.MessageInput{Text: text})
+}
+
+// Messages returns a page of a channel's messages from the local store.
+func (c *Client) Messages(ctx context.Context, cid string, q offlinedb.MessagesQuery) ([]offlinedb.Message, error) {
+	return c.DB.Messages(ctx, cid, q)
+}
+
+// Channels returns the user's channels from the local store.
+func (c *Client) Channels(ctx context.Context) ([]offlinedb.Channel, error) {
+	return c.DB.Channels(ctx, offlinedb.ChannelsQuery{})
+}
+
+// Close stops the sync manager, closes the connection and the store, and
+// returns the first error. It is idempotent.
+func (c *Client) Close() error {
+	return errors.Join(c.Sync.Close(), closeConn(c.Conn), c.DB.Close())
+}
+
+func closeConn(conn *client.Client) error {
+	if err := conn.Close(); err != nil && !errors.Is(err, client.ErrClosed) {
+		return err
+	}
+	return nil
+}
