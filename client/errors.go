@@ -105,7 +105,7 @@ func (e *TokenError) Unwrap() error { return e.Err }
 
 // IsTemporary reports whether err is a failure that may go away if the same
 // call is made again later: a network failure or timeout (*TransportError,
-// context.DeadlineExceeded), a request timeout (408, code 23), a rate limit
+// context.DeadlineExceeded), a bad frame on the WebSocket (*FrameError), a request timeout (408, code 23), a rate limit
 // (429, code 9) or a server error (5xx), or a garbled success response. A
 // cancelled context is neither temporary nor permanent.
 func IsTemporary(err error) bool {
@@ -114,6 +114,10 @@ func IsTemporary(err error) bool {
 	}
 	if e, ok := protocol.AsAPIError(err); ok {
 		return e.Temporary()
+	}
+	var fe *FrameError
+	if errors.As(err, &fe) {
+		return true
 	}
 	var de *DecodeError
 	if errors.As(err, &de) {
@@ -145,6 +149,10 @@ func IsPermanent(err error) bool {
 	}
 	if e, ok := protocol.AsAPIError(err); ok {
 		return !e.Temporary()
+	}
+	var fe *FrameError
+	if errors.As(err, &fe) {
+		return false // a bad frame is the server's fault; a new connection may be fine
 	}
 	var de *DecodeError
 	if errors.As(err, &de) {

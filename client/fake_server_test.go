@@ -28,7 +28,7 @@ type fakeServer struct {
 	dials    atomic.Int64 // GET /connect requests, accepted or not
 	accepted atomic.Int64 // upgraded connections
 
-	mu sync.Mutex // guards the fields below
+	mu         sync.Mutex      // guards the fields below
 	tokens     map[string]bool // valid tokens
 	expired    map[string]bool // tokens answered with code 40
 	forbidden  bool            // answer /connect with 403
