@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -46,10 +45,6 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// ErrDisconnected is returned by Connect when Disconnect was called before
-// the connection came up.
-var ErrDisconnected = errors.New("client: disconnected")
-
 // Client is a connection to an Outpost sync server: a WebSocket that
 // delivers events, kept up with health checks and reconnects, and the REST
 // calls. Make one with New; all its methods are safe for concurrent use.
@@ -61,6 +56,10 @@ type Client struct {
 	disp     *dispatcher
 	handlers registry
 	wg       sync.WaitGroup // the connection loops
+
+	// stopMu is held by Disconnect while it stops a loop, so that a second
+	// Disconnect returns only once the loop is gone too.
+	stopMu sync.Mutex
 
 	// refreshing is a lock, one slot wide, taken to call the token
 	// provider, so that calls that all see an expired token refresh it
@@ -205,6 +204,8 @@ func (c *Client) Connect(ctx context.Context) error {
 // it emits connection.changed{online: false}. Disconnect on a client that is
 // not connected does nothing.
 func (c *Client) Disconnect() {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
 	c.mu.Lock()
 	h := c.run
 	c.run = nil

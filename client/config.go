@@ -68,8 +68,8 @@ type Config struct {
 	// HealthTimeout is how long an open connection may stay silent (no
 	// frame at all from the server) before the client counts it as dead,
 	// closes it and reconnects. It must be longer than the server's own
-	// health.check interval. It also bounds the wait for the first
-	// health.check after the handshake and each write. Zero means
+	// health.check interval. It also bounds each dial, the wait for the
+	// first health.check after the handshake, and each write. Zero means
 	// 2 * HealthCheckInterval + 5s (55s by default).
 	HealthTimeout time.Duration
 

@@ -16,6 +16,10 @@ var (
 	// ErrClosed is returned by calls on a Client after Close.
 	ErrClosed = errors.New("client: closed")
 
+	// ErrDisconnected is returned by Connect when Disconnect was called
+	// before the connection came up.
+	ErrDisconnected = errors.New("client: disconnected")
+
 	// ErrHealthTimeout ends a connection that stayed silent for longer
 	// than Config.HealthTimeout. It arrives wrapped in a *TransportError.
 	ErrHealthTimeout = errors.New("client: no frame from the server within the health timeout")
