@@ -94,14 +94,14 @@ func TestBackoff_JitteredExponentialCappedAndReset(t *testing.T) {
 		if got := fs.dials.Load(); got != int64(i+1) {
 			t.Fatalf("dialled early: %d dials, want %d", got, i+1)
 		}
+		if got := c.State(); got != client.StateConnecting {
+			t.Fatalf("State = %v, want connecting", got)
+		}
+		if i == len(bases)-1 {
+			fail.Store(false) // the server comes back: the next attempt connects
+		}
 		fk.Advance(time.Nanosecond)
 	}
-	if got := c.State(); got != client.StateConnecting {
-		t.Fatalf("State = %v, want connecting", got)
-	}
-
-	// The server comes back: the next attempt connects.
-	fail.Store(false)
 	rec.waitSeq(t, waitLimit, "on")
 	if n := len(rec.errors()); n != len(bases) {
 		t.Errorf("%d ErrorEvents, want one per failed attempt (%d)", n, len(bases))
@@ -159,7 +159,7 @@ func TestHealth_SilenceTimesOutOnFakeClock(t *testing.T) {
 	}
 	fk.Advance(time.Millisecond) // 2.5s of silence
 	rec.waitSeq(t, waitLimit, "on", "off")
-	if err := rec.errors()[0].Err; !errors.Is(err, client.ErrHealthTimeout) {
+	if err := rec.firstError(t); !errors.Is(err, client.ErrHealthTimeout) {
 		t.Errorf("error = %v, want ErrHealthTimeout", err)
 	}
 }

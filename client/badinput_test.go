@@ -154,9 +154,13 @@ func TestWS_BadInputBeforeOnline(t *testing.T) {
 			if !errors.As(errs[0].Err, &fe) || !strings.HasPrefix(fe.Reason, tt.reason) || errs[0].Permanent {
 				t.Fatalf("error = %v, want a temporary *FrameError %q", errs[0].Err, tt.reason)
 			}
-			// No false online: the bad connection never produced an event.
-			if got := rec.count(protocol.EventHealthCheck); got < 1 {
-				t.Errorf("health.check events = %d", got)
+			// The good connection's health.check follows its "on"; the bad
+			// connection delivered nothing.
+			rec.waitFor(t, "the health.check of conn-2", waitLimit, func() bool {
+				return rec.count(protocol.EventHealthCheck) >= 1
+			})
+			if hc := rec.ofType(protocol.EventHealthCheck)[0]; hc.ConnectionID != "conn-2" {
+				t.Errorf("first health.check event from %q, want conn-2", hc.ConnectionID)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
@@ -53,6 +54,7 @@ type Client struct {
 	base     *url.URL
 	log      *slog.Logger
 	clk      clock.Clock
+	wsHTTP   *http.Client // for WebSocket dials; see wsdial.go
 	disp     *dispatcher
 	handlers registry
 	wg       sync.WaitGroup // the connection loops
@@ -101,6 +103,7 @@ func New(cfg Config) (*Client, error) {
 		base:       base,
 		log:        cfg.Logger,
 		clk:        cfg.Clock,
+		wsHTTP:     newWSHTTPClient(cfg.HTTPClient),
 		disp:       newDispatcher(cfg.Logger),
 		refreshing: make(chan struct{}, 1),
 		token:      cfg.Token,
@@ -246,6 +249,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.disp.stop()
 	c.cfg.HTTPClient.CloseIdleConnections()
+	c.wsHTTP.CloseIdleConnections()
 	return nil
 }
 

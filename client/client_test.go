@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,6 +183,9 @@ func TestClient_SlowHandlerDoesNotStallHealthChecks(t *testing.T) {
 	c := newClient(t, fs.URL())
 	rec := record(c)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before Close, which waits for the handler
 	entered := make(chan struct{})
 	c.On(protocol.EventMessageNew, func(ev protocol.Event) {
 		if ev.ID == "ev-1" {
@@ -200,12 +204,15 @@ func TestClient_SlowHandlerDoesNotStallHealthChecks(t *testing.T) {
 		sc.send(messageEvent(i))
 	}
 	poll(t, "health checks while a handler blocks", waitLimit, func() bool {
+		if got := fs.accepted.Load(); got != 1 {
+			t.Fatalf("the client reconnected (%d connections) while a handler blocked", got)
+		}
 		return sc.pings.Load() >= start+int64(3*testTimeout/testInterval)
 	})
 	if got := c.State(); got != client.StateConnected {
 		t.Fatalf("State = %v while a handler blocks, want connected", got)
 	}
-	close(release)
+	unblock()
 	rec.waitFor(t, "all 100 events", waitLimit, func() bool { return rec.count(protocol.EventMessageNew) == 100 })
 	if got := rec.connectionEvents(); !slices.Equal(got, []string{"on"}) {
 		t.Errorf("connection events = %v, want [on]", got)

@@ -20,7 +20,8 @@ import (
 type TokenProvider func(ctx context.Context) (string, error)
 
 // Config configures a Client. New copies it, so changing a Config after New
-// has no effect. Every field but ServerURL and UserID may be left zero.
+// has no effect. ServerURL, UserID, and Token or TokenProvider are
+// required; every other field may be left zero.
 type Config struct {
 	// ServerURL is the base URL of the sync server, such as
 	// "http://127.0.0.1:8080" or "https://sync.example.com/outpost". The

@@ -104,11 +104,13 @@ func (c *Client) connectAndServe(ctx context.Context) (wasOnline bool, err error
 
 // dial opens the WebSocket. A handshake the server refuses with an HTTP
 // error becomes the *protocol.APIError of its body (or a *DecodeError).
-func (c *Client) dial(ctx context.Context, tok string) (*websocket.Conn, error) {
+func (c *Client) dial(ctx context.Context, tok string) (*wsConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HealthTimeout)
 	defer cancel()
+	rec := &connRecorder{}
+	ctx = context.WithValue(ctx, connRecorderKey{}, rec)
 	conn, resp, err := websocket.Dial(ctx, c.base.String()+protocol.PathConnect, &websocket.DialOptions{
-		HTTPClient: c.cfg.HTTPClient,
+		HTTPClient: c.wsHTTP,
 		HTTPHeader: http.Header{protocol.HeaderAuthorization: {"Bearer " + tok}},
 	})
 	if err != nil {
@@ -121,7 +123,13 @@ func (c *Client) dial(ctx context.Context, tok string) (*websocket.Conn, error) 
 		return nil, &TransportError{Op: "connect", Err: err}
 	}
 	conn.SetReadLimit(c.cfg.MaxFrameBytes)
-	return conn, nil
+	return &wsConn{Conn: conn, sock: rec}, nil
+}
+
+// wsConn is an open WebSocket and, when known, its socket.
+type wsConn struct {
+	*websocket.Conn
+	sock *connRecorder
 }
 
 // frame is one message read from the WebSocket, or the error that ended the
@@ -136,7 +144,7 @@ type frame struct {
 // own, which only reads), turns them into events for the dispatcher, sends
 // health checks, and watches for silence. It returns when the connection
 // fails or ctx is cancelled, after the reading goroutine has ended.
-func (c *Client) serve(ctx context.Context, conn *websocket.Conn) (online bool, err error) {
+func (c *Client) serve(ctx context.Context, conn *wsConn) (online bool, err error) {
 	connCtx, cancelConn := context.WithCancel(ctx)
 	frames := make(chan frame)
 	readerDone := make(chan struct{})
@@ -255,13 +263,14 @@ func (c *Client) readError(err error, connID string) error {
 	return &TransportError{Op: "read", Err: err}
 }
 
-// closeGracefully closes conn with a normal close handshake, bounded by
-// closeWait: past it, cancelling the read context closes the socket.
-func (c *Client) closeGracefully(conn *websocket.Conn, cancelConn context.CancelFunc) {
+// closeGracefully closes conn with a normal close handshake.
+func (c *Client) closeGracefully(conn *wsConn, cancelConn context.CancelFunc) {
 	c.closeWithStatus(conn, cancelConn, websocket.StatusNormalClosure, "client disconnect")
 }
 
-func (c *Client) closeWithStatus(conn *websocket.Conn, cancelConn context.CancelFunc, code websocket.StatusCode, reason string) {
+// closeWithStatus closes conn with a close handshake bounded by closeWait:
+// past it, the socket is closed under the handshake.
+func (c *Client) closeWithStatus(conn *wsConn, cancelConn context.CancelFunc, code websocket.StatusCode, reason string) {
 	if len(reason) > 120 {
 		reason = reason[:120]
 	}
@@ -275,7 +284,9 @@ func (c *Client) closeWithStatus(conn *websocket.Conn, cancelConn context.Cancel
 	select {
 	case <-done:
 	case <-t.C:
+		c.log.Debug("outpost client: close handshake unanswered, closing the socket")
 		cancelConn()
+		conn.sock.close()
 		conn.CloseNow()
 		<-done
 	}

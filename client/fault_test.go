@@ -71,11 +71,12 @@ func TestFault_StallDetectedByHealthTimeout(t *testing.T) {
 	stalled := time.Now()
 	p.Stall()
 	rec.waitSeq(t, reconnectBound, "on", "off")
-	// Silence is noticed after the health timeout, not much later.
-	if d := time.Since(stalled); d < testTimeout || d > testTimeout+time.Second {
+	// Silence is noticed after the health timeout (counted from the last
+	// frame, up to an interval before the stall), not much later.
+	if d := time.Since(stalled); d < testTimeout-2*testInterval || d > testTimeout+time.Second {
 		t.Errorf("stall noticed after %v, want about %v", d, testTimeout)
 	}
-	if err := rec.errors()[0].Err; !errors.Is(err, client.ErrHealthTimeout) {
+	if err := rec.firstError(t); !errors.Is(err, client.ErrHealthTimeout) {
 		t.Errorf("error = %v, want ErrHealthTimeout", err)
 	}
 	if c.IsHealthy() {
@@ -204,7 +205,7 @@ func TestFault_CloseWhileStalled(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 2*time.Second { // the close handshake is cut at 1s
 		t.Errorf("Close took %v on a stalled network", d)
 	}
 	if got := rec.connectionEvents(); len(got) != 2 || got[1] != "off" {

@@ -17,12 +17,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// Test timings: health checks every 20ms, a connection silent for 150ms is
+// Test timings: health checks every 20ms, a connection silent for 300ms is
 // dead, reconnect delays from 10ms to 50ms. A reconnect after a fault is
 // expected within reconnectBound.
 const (
 	testInterval   = 20 * time.Millisecond
-	testTimeout    = 150 * time.Millisecond
+	testTimeout    = 300 * time.Millisecond
 	testMinDelay   = 10 * time.Millisecond
 	testMaxDelay   = 50 * time.Millisecond
 	reconnectBound = 3 * time.Second
@@ -228,4 +228,11 @@ func poll(tb testing.TB, what string, limit time.Duration, cond func() bool) {
 			tb.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 	}
+}
+
+// firstError waits for the first ErrorEvent and returns its error.
+func (r *recorder) firstError(tb testing.TB) error {
+	tb.Helper()
+	r.waitFor(tb, "an ErrorEvent", waitLimit, func() bool { return len(r.errors()) > 0 })
+	return r.errors()[0].Err
 }
