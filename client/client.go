@@ -88,6 +88,8 @@ type Client struct {
 type runHandle struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loop returns
+	up     chan struct{} // closed when a connection first comes up
+	wasUp  bool          // guarded by Client.mu
 }
 
 // New returns a Client for cfg, disconnected. It does no I/O and starts no
@@ -152,7 +154,8 @@ func (c *Client) Err() error {
 // Disconnect, Close, or a permanent error. It then waits until the
 // connection is up (the server's first health.check has arrived), a
 // permanent error stops the client, or ctx is done, and returns nil, that
-// error, or ctx's error.
+// error, or ctx's error. It returns nil once the connection has come up,
+// even if it went down again before Connect returned.
 //
 // When ctx ends first the client keeps trying in the background: an
 // offline-first app can call Connect with a short timeout, ignore
@@ -169,7 +172,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	h := c.run
 	if h == nil {
 		runCtx, cancel := context.WithCancel(context.Background())
-		h = &runHandle{cancel: cancel, done: make(chan struct{})}
+		h = &runHandle{cancel: cancel, done: make(chan struct{}), up: make(chan struct{})}
 		c.run = h
 		c.err = nil
 		c.setStateLocked(StateConnecting)
@@ -183,6 +186,11 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.mu.Lock()
 		state, err, changed, run := c.state, c.err, c.changed, c.run
 		c.mu.Unlock()
+		select {
+		case <-h.up:
+			return nil // it came up, even if it has gone down since
+		default:
+		}
 		switch {
 		case state == StateClosed:
 			return ErrClosed
@@ -190,10 +198,10 @@ func (c *Client) Connect(ctx context.Context) error {
 			return err
 		case run != h:
 			return ErrDisconnected
-		case state == StateConnected:
-			return nil
 		}
 		select {
+		case <-h.up:
+			return nil
 		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
@@ -269,6 +277,10 @@ func (c *Client) goOnlineLocked(connID string) {
 	c.connID = connID
 	c.lastFrame = c.clk.Now()
 	c.setStateLocked(StateConnected)
+	if h := c.run; h != nil && !h.wasUp {
+		h.wasUp = true
+		close(h.up)
+	}
 	if c.online {
 		return
 	}

@@ -244,3 +244,24 @@ func TestClient_OnFiltersByType(t *testing.T) {
 	default:
 	}
 }
+
+func TestClient_HandlerMayDisconnectAndUnsubscribe(t *testing.T) {
+	fs := newFakeServer(t)
+	c := newClient(t, fs.URL())
+	rec := record(c)
+	calls := 0
+	var unsub func()
+	unsub = c.On(protocol.EventConnectionChanged, func(ev protocol.Event) {
+		calls++
+		unsub()
+		if ev.Online {
+			c.Disconnect() // from the dispatcher goroutine: must not deadlock
+		}
+	})
+	mustConnect(t, c)
+	rec.waitSeq(t, waitLimit, "on", "off")
+	poll(t, "disconnected", waitLimit, func() bool { return c.State() == client.StateDisconnected })
+	if calls != 1 {
+		t.Errorf("handler ran %d times after unsubscribing itself, want 1", calls)
+	}
+}
