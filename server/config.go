@@ -1,0 +1,89 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store keeps state and events. Required.
+	Store Store
+	// Secret verifies the HS256 tokens. Required.
+	Secret []byte
+
+	// Retention is how long events are kept, and so how old a sync
+	// position may be. Zero means 30 days.
+	Retention time.Duration
+	// MaxEventsPerChannel, if positive, keeps only that many newest events
+	// of each channel; older sync positions get "history lost".
+	MaxEventsPerChannel int
+	// PruneInterval is how often the retention loop runs. Zero means 1m.
+	PruneInterval time.Duration
+
+	// MaxBodyBytes caps request bodies (413 above it). Zero means 1 MiB.
+	MaxBodyBytes int64
+	// SyncPageDefault and SyncPageMax bound a sync page's events. Zero
+	// means 500 and 2000.
+	SyncPageDefault, SyncPageMax int
+	// MaxSyncChannels caps the channel ids in one sync request. Zero means
+	// 500.
+	MaxSyncChannels int
+
+	// HealthInterval is how often a WebSocket gets a health.check. Zero
+	// means 10s. HealthTimeout is how long a client may stay silent before
+	// its WebSocket is closed. Zero means 3 * HealthInterval, at least 60s.
+	HealthInterval, HealthTimeout time.Duration
+	// SendBuffer is how many events may wait for one slow WebSocket
+	// before it is cut off. Zero means 256.
+	SendBuffer int
+
+	// Logger gets the server's logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the server's clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Store == nil {
+		return c, errors.New("server: Config.Store is required")
+	}
+	if len(c.Secret) == 0 {
+		return c, errors.New("server: Config.Secret is required")
+	}
+	if c.Retention <= 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = time.Minute
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.SyncPageDefault <= 0 {
+		c.SyncPageDefault = 500
+	}
+	if c.SyncPageMax <= 0 {
+		c.SyncPageMax = 2000
+	}
+	if c.MaxSyncChannels <= 0 {
+		c.MaxSyncChannels = 500
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = 10 * time.Second
+	}
+	if c.HealthTimeout <= 0 {
+		c.HealthTimeout = max(3*c.HealthInterval, 60*time.Second)
+	}
+	if c.SendBuffer <= 0 {
+		c.SendBuffer = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}

@@ -1,0 +1,254 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/token"
+)
+
+var secret = []byte("test-secret")
+
+type testServer struct {
+	*httptest.Server
+	srv   *server.Server
+	store *sqlitestore.Store
+	clock *testClock
+}
+
+// testClock is the server's clock, settable by tests.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t.IsZero() {
+		return time.Now()
+	}
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
+	tb.Helper()
+	clk := &testClock{}
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), clk.Now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	tb.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+		st.Close()
+	})
+	return &testServer{Server: ts, srv: srv, store: st, clock: clk}
+}
+
+func tokenFor(tb testing.TB, user string) string {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+// call makes a request as user (no token when user is "") and decodes a
+// 2xx body into out, or returns the API error.
+func (ts *testServer) call(tb testing.TB, user, method, path string, body any, out any, headers ...string) *protocol.APIError {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+tokenFor(tb, user))
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 500 {
+		tb.Fatalf("%s %s: status %d: %s", method, path, resp.StatusCode, data)
+	}
+	if resp.StatusCode >= 300 {
+		var ae protocol.APIError
+		if err := json.Unmarshal(data, &ae); err != nil || ae.StatusCode != resp.StatusCode {
+			tb.Fatalf("%s %s: status %d with a body that is not an API error: %s", method, path, resp.StatusCode, data)
+		}
+		return &ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			tb.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return nil
+}
+
+func (ts *testServer) must(tb testing.TB, user, method, path string, body any, out any, headers ...string) {
+	tb.Helper()
+	if ae := ts.call(tb, user, method, path, body, out, headers...); ae != nil {
+		tb.Fatalf("%s %s as %s: %v", method, path, user, ae)
+	}
+}
+
+// wsClient is a raw WebSocket to the server.
+type wsClient struct {
+	conn   *websocket.Conn
+	events chan protocol.Event
+	done   chan struct{}
+}
+
+func (ts *testServer) dial(tb testing.TB, user string) *wsClient {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + protocol.PathConnect + "?token=" + tokenFor(tb, user)
+	conn, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	c := &wsClient{conn: conn, events: make(chan protocol.Event, 1000), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		defer close(c.events)
+		for {
+			_, data, err := conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var ev protocol.Event
+			if json.Unmarshal(data, &ev) == nil {
+				c.events <- ev
+			}
+		}
+	}()
+	first := c.next(tb)
+	if first.Type != protocol.EventHealthCheck || first.ConnectionID == "" {
+		tb.Fatalf("first frame = %+v, want health.check with a connection id", first)
+	}
+	tb.Cleanup(func() { c.close() })
+	return c
+}
+
+func (c *wsClient) close() {
+	c.conn.Close(websocket.StatusNormalClosure, "")
+	<-c.done
+}
+
+// next returns the next event that is not a health check.
+func (c *wsClient) next(tb testing.TB) protocol.Event {
+	tb.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				tb.Fatal("websocket closed")
+			}
+			if ev.Type == protocol.EventHealthCheck && ev.ConnectionID == "" {
+				continue
+			}
+			return ev
+		case <-timeout:
+			tb.Fatal("no event within 5s")
+		}
+	}
+}
+
+// none checks that nothing but health checks arrive within a short wait.
+func (c *wsClient) none(tb testing.TB, wait time.Duration) {
+	tb.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if ok && ev.Type != protocol.EventHealthCheck {
+				tb.Fatalf("unexpected event %s %+v", ev.Type, ev)
+			}
+			if !ok {
+				return
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func createChannel(tb testing.TB, ts *testServer, owner, id string, members ...string) protocol.ChannelResponse {
+	tb.Helper()
+	var resp protocol.ChannelResponse
+	ts.must(tb, owner, "POST", protocol.PathChannels, protocol.CreateChannelRequest{Type: "team", ID: id, Members: members}, &resp)
+	return resp
+}
+
+func sendMsg(tb testing.TB, ts *testServer, user, cid, id, text string) protocol.Message {
+	tb.Helper()
+	var resp protocol.MessageResponse
+	ts.must(tb, user, "POST", "/channels/"+cid+"/messages", protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: text}}, &resp)
+	return resp.Message
+}
+
+func syncAll(tb testing.TB, ts *testServer, user string, cids []string, since time.Time, limit int) ([]protocol.Event, time.Time, []string) {
+	tb.Helper()
+	var all []protocol.Event
+	var inaccessible []string
+	cursor := ""
+	for {
+		var resp protocol.SyncResponse
+		ts.must(tb, user, "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: cids, LastSyncAt: since, Limit: limit, Cursor: cursor}, &resp)
+		all = append(all, resp.Events...)
+		inaccessible = resp.InaccessibleChannels
+		if resp.NextCursor == "" {
+			return all, resp.SyncedAt, inaccessible
+		}
+		cursor = resp.NextCursor
+	}
+}

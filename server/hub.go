@@ -1,0 +1,127 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// Hub fans events out to the WebSockets of their recipients. It never
+// waits for a connection: each has a bounded buffer, and one that falls
+// behind by more than that is cut off (it syncs when it reconnects). A
+// multi-node server would feed publish from Postgres LISTEN/NOTIFY as
+// well as from local writes.
+type Hub struct {
+	log *slog.Logger
+
+	mu     sync.Mutex // guards the fields below
+	conns  map[string]map[*wsConn]struct{}
+	closed bool
+
+	wg sync.WaitGroup // connections being served
+}
+
+func newHub(log *slog.Logger) *Hub {
+	return &Hub{log: log, conns: map[string]map[*wsConn]struct{}{}}
+}
+
+// add registers a connection; false once the hub is closed.
+func (h *Hub) add(c *wsConn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	if h.conns[c.user] == nil {
+		h.conns[c.user] = map[*wsConn]struct{}{}
+	}
+	h.conns[c.user][c] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Hub) remove(c *wsConn) {
+	h.mu.Lock()
+	delete(h.conns[c.user], c)
+	if len(h.conns[c.user]) == 0 {
+		delete(h.conns, c.user)
+	}
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// publish queues ev for every connection of the recipients.
+func (h *Hub) publish(ev protocol.Event, recipients []string) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		h.log.Error("server: event does not marshal", "error", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, u := range recipients {
+		for c := range h.conns[u] {
+			c.enqueue(data)
+		}
+	}
+}
+
+// Connections returns how many WebSockets are open.
+func (h *Hub) Connections() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, cs := range h.conns {
+		n += len(cs)
+	}
+	return n
+}
+
+// close ends every connection and waits for them to finish.
+func (h *Hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	for _, cs := range h.conns {
+		for c := range cs {
+			c.kill(websocket.StatusGoingAway, "server shutting down")
+		}
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// wsConn is one client WebSocket.
+type wsConn struct {
+	id   string
+	user string
+	send chan []byte
+
+	once   sync.Once
+	done   chan struct{}
+	status websocket.StatusCode
+	reason string
+}
+
+func newWSConn(id, user string, buffer int) *wsConn {
+	return &wsConn{id: id, user: user, send: make(chan []byte, buffer), done: make(chan struct{})}
+}
+
+func (c *wsConn) enqueue(data []byte) {
+	select {
+	case c.send <- data:
+	default:
+		c.kill(websocket.StatusPolicyViolation, "slow consumer: events were dropped; reconnect and sync")
+	}
+}
+
+// kill asks the connection to close with a status; the first call wins.
+func (c *wsConn) kill(status websocket.StatusCode, reason string) {
+	c.once.Do(func() {
+		c.status, c.reason = status, reason
+		close(c.done)
+	})
+}

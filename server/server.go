@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/token"
+)
+
+// Server is the sync server. It is an http.Handler; make one with New.
+type Server struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	mux   *http.ServeMux
+	hub   *Hub
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New returns a Server that serves at once and prunes events in the
+// background until Close.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), hub: newHub(cfg.Logger),
+		ctx: ctx, cancel: cancel}
+	s.routes()
+	s.wg.Add(1)
+	go s.pruneLoop()
+	return s, nil
+}
+
+// Close stops the retention loop and closes every WebSocket, and waits for
+// them. It is idempotent. In-flight REST requests are the http.Server's to
+// drain (Shutdown).
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.hub.close()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+func (s *Server) routes() {
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, user string) error) {
+		s.mux.Handle(pattern, s.authed(fn))
+	}
+	s.mux.HandleFunc("GET "+protocol.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	h("GET "+protocol.PathConnect, s.handleConnect)
+	h("POST "+protocol.PathSync, s.handleSync)
+	h("POST "+protocol.PathChannels, s.handleCreateChannel)
+	h("POST "+protocol.PathQueryChannels, s.handleQueryChannels)
+	h("GET "+protocol.PathChannel, s.handleGetChannel)
+	h("POST "+protocol.PathMembers, s.handleAddMembers)
+	h("DELETE "+protocol.PathMember, s.handleRemoveMember)
+	h("POST "+protocol.PathMessages, s.handleSendMessage)
+	h("GET "+protocol.PathMessages, s.handleQueryMessages)
+	h("POST "+protocol.PathRead, s.handleMarkRead)
+	h("POST "+protocol.PathUnread, s.handleMarkUnread)
+	h("POST "+protocol.PathChannelEvents, s.handleSendEvent)
+	h("PUT "+protocol.PathMessage, s.handleUpdateMessage)
+	h("DELETE "+protocol.PathMessage, s.handleDeleteMessage)
+	h("POST "+protocol.PathUndeleteMessage, s.handleUndeleteMessage)
+	h("POST "+protocol.PathReactions, s.handleSendReaction)
+	h("DELETE "+protocol.PathReaction, s.handleDeleteReaction)
+	h("PUT "+PathMe, s.handleUpdateMe)
+}
+
+// PathMe is where a user updates their own profile (PUT, UpdateUserRequest).
+const PathMe = "/users/me"
+
+// ServeHTTP serves the API. Unknown paths get 404 and wrong methods 405,
+// both with the JSON error body; a handler panic is logged and answered
+// with 500.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("server: handler panicked", "panic", fmt.Sprint(v), "path", r.URL.Path, "stack", string(debug.Stack()))
+			writeError(w, protocol.NewAPIError(protocol.CodeInternal, "internal error"))
+		}
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// Tell 404 from 405 with a JSON body instead of the mux's text.
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := s.mux.Handler(probe); p != "" {
+				writeError(w, &protocol.APIError{Code: protocol.CodeInput, StatusCode: http.StatusMethodNotAllowed,
+					Message: r.Method + " is not allowed on " + r.URL.Path})
+				return
+			}
+		}
+		writeError(w, protocol.NewAPIError(protocol.CodeNotFound, "no such endpoint: %s", r.URL.Path))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// authed checks the token, caps the body, and turns a returned error into
+// the JSON error body.
+func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get(protocol.HeaderAuthorization), "Bearer ")
+		if tok == "" {
+			tok = r.URL.Query().Get("token")
+		}
+		if tok == "" {
+			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "missing token: send Authorization: Bearer <token>"))
+			return
+		}
+		user, err := token.Verify(s.cfg.Secret, tok, s.cfg.Now())
+		switch {
+		case errors.Is(err, token.ErrExpired):
+			writeError(w, protocol.NewAPIError(protocol.CodeTokenExpired, "token expired"))
+			return
+		case err != nil:
+			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token"))
+			return
+		}
+		if perr := protocol.ValidateID("token user", user); perr != nil {
+			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token: %v", perr))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if err := fn(w, r, user); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// fail answers with err as an APIError; anything else is a 500, logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if ae, ok := protocol.AsAPIError(err); ok {
+		writeError(w, ae)
+		return
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		writeError(w, protocol.NewAPIError(protocol.CodeTimeout, "request cancelled or timed out"))
+		return
+	}
+	s.log.Error("server: request failed", "path", r.URL.Path, "error", err)
+	writeError(w, protocol.NewAPIError(protocol.CodeInternal, "internal error"))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *protocol.APIError) {
+	if e.StatusCode == 0 {
+		e.StatusCode = protocol.StatusForCode(e.Code)
+	}
+	if e.StatusCode == http.StatusTooManyRequests && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(e.RetryAfter.Seconds()+0.999)))
+	}
+	writeJSON(w, e.StatusCode, e)
+}
+
+// decodeBody reads a strict JSON body into v: unknown fields, wrong types,
+// trailing data and an over-large body are 4xx errors.
+func decodeBody(r *http.Request, v any) error {
+	err := protocol.DecodeStrictReader(r.Body, v, "request body")
+	if err == nil {
+		return nil
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return protocol.NewAPIError(protocol.CodePayloadTooBig, "request body over %d bytes", tooBig.Limit)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength == 0 {
+		return protocol.NewAPIError(protocol.CodeInput, "request body is empty")
+	}
+	return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+}
+
+func (s *Server) pruneLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.Prune(s.ctx)
+		}
+	}
+}
+
+// Prune deletes the events past the retention window and the per-channel
+// bound now, as the background loop does every PruneInterval.
+func (s *Server) Prune(ctx context.Context) int {
+	n, err := s.store.Prune(ctx, s.cfg.Now().Add(-s.cfg.Retention), s.cfg.MaxEventsPerChannel)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("server: prune failed", "error", err)
+	}
+	if n > 0 {
+		s.log.Info("server: pruned events", "count", n)
+	}
+	return n
+}

@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// Limits on what a client may write.
+const (
+	MaxTextBytes    = 64 << 10
+	maxMembersAdded = 100
+)
+
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// change collects what a write transaction did: the events to fan out
+// after commit and who gets them.
+type change struct {
+	tx     Tx
+	events []fanout
+}
+
+type fanout struct {
+	ev         protocol.Event
+	recipients []string
+}
+
+// emit appends a stored event to cid's log: fill gets the event, with its
+// sequence number, to set the entities (whose Version is that number).
+func (c *change) emit(cid string, typ protocol.EventType, actor string, fill func(ev *protocol.Event) error) (protocol.Event, error) {
+	seq, err := c.tx.NextSeq(cid)
+	if err != nil {
+		return protocol.Event{}, err
+	}
+	ev := protocol.Event{ID: newEventID(), Type: typ, CID: cid, Seq: seq, CreatedAt: c.tx.Now(), UserID: actor}
+	if err := fill(&ev); err != nil {
+		return protocol.Event{}, err
+	}
+	if err := c.tx.AppendEvent(ev); err != nil {
+		return protocol.Event{}, err
+	}
+	members, err := memberIDs(c.tx, cid)
+	if err != nil {
+		return protocol.Event{}, err
+	}
+	c.events = append(c.events, fanout{ev: ev, recipients: members})
+	return ev, nil
+}
+
+// notify fans out an event that is not stored (a notification to one user).
+func (c *change) notify(ev protocol.Event, recipients ...string) {
+	ev.ID = newEventID()
+	ev.CreatedAt = c.tx.Now()
+	c.events = append(c.events, fanout{ev: ev, recipients: recipients})
+}
+
+func memberIDs(tx Tx, cid string) ([]string, error) {
+	ms, err := tx.Members(cid)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.UserID
+	}
+	return ids, nil
+}
+
+// write runs fn in one transaction and answers with its result. With an
+// Idempotency-Key, a repeat of a write that committed answers with the
+// stored result and changes nothing. Events fan out after the commit.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, user string, status int, fn func(c *change) (any, error)) error {
+	key := r.Header.Get(protocol.HeaderIdempotencyKey)
+	if key != "" && len(key) > 200 {
+		return protocol.NewAPIError(protocol.CodeInput, "Idempotency-Key is longer than 200 bytes")
+	}
+	var result []byte
+	var events []fanout
+	err := s.store.Update(r.Context(), func(tx Tx) error {
+		events = nil
+		if key != "" {
+			stored, err := tx.IdempotentResult(user, key)
+			if err == nil {
+				result = stored
+				return nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		c := &change{tx: tx}
+		out, err := fn(c)
+		if err != nil {
+			return err
+		}
+		if result, err = json.Marshal(out); err != nil {
+			return err
+		}
+		events = c.events
+		if key != "" {
+			return tx.PutIdempotentResult(user, key, result)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range events {
+		s.hub.publish(f.ev, f.recipients)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(result, '\n'))
+	return nil
+}
+
+// view runs fn in a snapshot.
+func (s *Server) view(ctx context.Context, fn func(tx Tx) error) error {
+	return s.store.View(ctx, fn)
+}
+
+// channelFor returns cid's channel if user is a member: 404 when it does
+// not exist, 403 when the user is not in it.
+func channelFor(tx Tx, cid, user string) (protocol.Channel, error) {
+	if err := protocol.ValidateCID(cid); err != nil {
+		return protocol.Channel{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	}
+	ch, err := tx.Channel(cid)
+	if errors.Is(err, ErrNotFound) {
+		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s does not exist", cid)
+	}
+	if err != nil {
+		return ch, err
+	}
+	if _, err := tx.Member(cid, user); errors.Is(err, ErrNotFound) {
+		return ch, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
+	} else if err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+// messageFor returns a message in a channel the user is a member of.
+func messageFor(tx Tx, id, user string) (protocol.Message, protocol.Channel, error) {
+	if err := protocol.ValidateID("message id", id); err != nil {
+		return protocol.Message{}, protocol.Channel{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	}
+	m, err := tx.Message(id)
+	if errors.Is(err, ErrNotFound) {
+		return m, protocol.Channel{}, protocol.NewAPIError(protocol.CodeNotFound, "message %s does not exist", id)
+	}
+	if err != nil {
+		return m, protocol.Channel{}, err
+	}
+	ch, err := channelFor(tx, m.CID, user)
+	if err != nil {
+		if ae, ok := protocol.AsAPIError(err); ok && ae.Code == protocol.CodeNotAllowed {
+			// Do not tell a non-member which channel holds the message.
+			return m, ch, protocol.NewAPIError(protocol.CodeNotFound, "message %s does not exist", id)
+		}
+	}
+	return m, ch, err
+}
+
+// ensureUser makes a user row for an id seen for the first time.
+func ensureUser(tx Tx, id string) (protocol.User, error) {
+	u, err := tx.User(id)
+	if errors.Is(err, ErrNotFound) {
+		u = protocol.User{ID: id, CreatedAt: tx.Now(), UpdatedAt: tx.Now(), Version: 1}
+		return u, tx.PutUser(u)
+	}
+	return u, err
+}
+
+func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.ChannelResponse, error) {
+	members, err := tx.Members(ch.CID)
+	if err != nil {
+		return protocol.ChannelResponse{}, err
+	}
+	msgs, err := tx.Messages(ch.CID, MessagesPage{Limit: messageLimit})
+	if err != nil {
+		return protocol.ChannelResponse{}, err
+	}
+	reads, err := tx.Reads(ch.CID)
+	if err != nil {
+		return protocol.ChannelResponse{}, err
+	}
+	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads)}, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func validExtra(extra json.RawMessage) error {
+	if len(extra) == 0 || string(extra) == "null" {
+		return nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(extra, &obj); err != nil {
+		return protocol.NewAPIError(protocol.CodeInput, "extra must be a JSON object")
+	}
+	return nil
+}
+
+func countReactions(tx Tx, messageID string) (map[string]int, error) {
+	rs, err := tx.Reactions(messageID)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, r := range rs {
+		counts[r.Type]++
+	}
+	return counts, nil
+}
+
+func uniqueIDs(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// maxClientFrame caps what a client may send on its WebSocket.
+const maxClientFrame = 64 << 10
+
+// handleConnect upgrades to a WebSocket (the token was checked before, so a
+// bad one gets a plain 401), sends health.check with the connection id,
+// then the user's live events, and health checks both ways.
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user string) error {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"*"}})
+	if err != nil {
+		return nil // Accept has answered
+	}
+	ws.SetReadLimit(maxClientFrame)
+	c := newWSConn(newEventID(), user, s.cfg.SendBuffer)
+	if !s.hub.add(c) {
+		ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return nil
+	}
+	defer s.hub.remove(c)
+	s.serveWS(r.Context(), ws, c)
+	return nil
+}
+
+func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var lastSeen atomic.Int64
+	lastSeen.Store(s.cfg.Now().UnixNano())
+
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			typ, data, err := ws.Read(ctx)
+			if err != nil {
+				c.kill(websocket.StatusNormalClosure, "")
+				return
+			}
+			lastSeen.Store(s.cfg.Now().UnixNano())
+			var ev struct {
+				Type protocol.EventType `json:"type"`
+			}
+			if typ != websocket.MessageText || json.Unmarshal(data, &ev) != nil || ev.Type != protocol.EventHealthCheck {
+				// Clients send only health checks; anything else is
+				// ignored rather than fatal, for newer clients.
+				continue
+			}
+		}
+	}()
+
+	write := func(data []byte) bool {
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		return ws.Write(wctx, websocket.MessageText, data) == nil
+	}
+	health := func() []byte {
+		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, CreatedAt: s.cfg.Now().UTC()})
+		return b
+	}
+	ticker := time.NewTicker(s.cfg.HealthInterval)
+	defer ticker.Stop()
+
+	ok := write(health())
+	for ok {
+		select {
+		case data := <-c.send:
+			ok = write(data)
+		case <-ticker.C:
+			if time.Duration(s.cfg.Now().UnixNano()-lastSeen.Load()) > s.cfg.HealthTimeout {
+				c.kill(websocket.StatusPolicyViolation, "no health check from the client")
+				ok = false
+				break
+			}
+			ok = write(health())
+		case <-c.done:
+			ok = false
+		case <-ctx.Done():
+			ok = false
+		}
+	}
+	c.kill(websocket.StatusInternalError, "write failed")
+	// The close handshake waits for the client at most a few seconds;
+	// then the socket is cut.
+	closed := make(chan struct{})
+	go func() {
+		ws.Close(c.status, c.reason)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		ws.CloseNow()
+		<-closed
+	}
+	cancel()
+	<-readDone
+}

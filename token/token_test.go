@@ -1,0 +1,47 @@
+package token_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/outpostsync/outpost/token"
+)
+
+func TestIssueVerify(t *testing.T) {
+	secret := []byte("s3cret")
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	tok, err := token.IssueAt(secret, "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, err := token.Verify(secret, tok, now.Add(time.Minute)); err != nil || user != "alice" {
+		t.Fatalf("Verify = %q, %v; want alice", user, err)
+	}
+	if _, err := token.Verify(secret, tok, now.Add(2*time.Hour)); !errors.Is(err, token.ErrExpired) {
+		t.Errorf("expired token: %v, want ErrExpired", err)
+	}
+	if _, err := token.Verify([]byte("other"), tok, now); !errors.Is(err, token.ErrInvalid) {
+		t.Errorf("wrong key: %v, want ErrInvalid", err)
+	}
+	parts := strings.Split(tok, ".")
+	forged := parts[0] + "." + parts[1] + "x." + parts[2]
+	if _, err := token.Verify(secret, forged, now); !errors.Is(err, token.ErrInvalid) {
+		t.Errorf("forged token: %v, want ErrInvalid", err)
+	}
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"user_id": "alice"}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if _, err := token.Verify(secret, none, now); !errors.Is(err, token.ErrInvalid) {
+		t.Errorf("alg none: %v, want ErrInvalid", err)
+	}
+	for _, bad := range []string{"", "garbage", "a.b.c"} {
+		if _, err := token.Verify(secret, bad, now); !errors.Is(err, token.ErrInvalid) {
+			t.Errorf("Verify(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := token.Issue(nil, "alice", time.Hour); !errors.Is(err, token.ErrNoSecret) {
+		t.Errorf("Issue with no secret: %v", err)
+	}
+}
