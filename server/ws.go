@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +13,17 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // maxClientFrame caps what a client may send on its WebSocket.
 const maxClientFrame = 64 << 10
 
@@ -19,6 +31,13 @@ const maxClientFrame = 64 << 10
 // bad one gets a plain 401), sends health.check with the connection id,
 // then the user's live events, and health checks both ways.
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user string) error {
+	// Check the handshake here, so a request that is not a WebSocket gets
+	// the JSON error body rather than the library's plain text.
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
+		r.Header.Get("Sec-WebSocket-Version") != "13" || r.Header.Get("Sec-WebSocket-Key") == "" {
+		return &protocol.APIError{Code: protocol.CodeInput, StatusCode: http.StatusUpgradeRequired,
+			Message: "GET /connect is a WebSocket (version 13) handshake"}
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"*"}})
 	if err != nil {
 		return nil // Accept has answered
