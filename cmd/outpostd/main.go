@@ -1,0 +1,113 @@
+// Command outpostd runs the Outpost reference sync server on an embedded
+// SQLite database.
+//
+//	go run ./cmd/outpostd                       # dev: 127.0.0.1:8080, ./outpost-server.db, a fresh dev secret
+//	outpostd --addr :8080 --db /var/lib/outpost.db --secret "$SECRET" --retention 720h
+//
+// Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
+// OUTPOST_SECRET, OUTPOST_RETENTION. On SIGINT or SIGTERM it stops taking
+// requests, lets the ones in flight finish, closes WebSockets, and exits.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "outpostd:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// run serves until ctx ends. ready, if not nil, gets the listening
+// address once the server accepts connections.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("outpostd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr("OUTPOST_ADDR", "127.0.0.1:8080"), "address to listen on (env OUTPOST_ADDR)")
+	dbPath := fs.String("db", envOr("OUTPOST_DB", "outpost-server.db"), "SQLite database file (env OUTPOST_DB)")
+	secret := fs.String("secret", envOr("OUTPOST_SECRET", ""), "HS256 token secret; empty makes a dev secret (env OUTPOST_SECRET)")
+	retention := fs.String("retention", envOr("OUTPOST_RETENTION", "720h"), "how long events are kept, e.g. 720h (env OUTPOST_RETENTION)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	keep, err := time.ParseDuration(*retention)
+	if err != nil || keep <= 0 {
+		return fmt.Errorf("--retention %q: want a positive duration such as 720h", *retention)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *secret == "" {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		*secret = hex.EncodeToString(b[:])
+		log.Warn("no --secret given: using a fresh dev secret; tokens die with this process",
+			"secret", *secret, "mint_a_token", "token.Issue([]byte(secret), userID, ttl) from github.com/outpostsync/outpost/token")
+	}
+
+	store, err := sqlitestore.Open(ctx, *dbPath, nil)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", *dbPath, err)
+	}
+	defer store.Close()
+	srv, err := server.New(server.Config{Store: store, Secret: []byte(*secret), Retention: keep, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs.RegisterOnShutdown(func() { srv.Close() })
+	log.Info("outpostd listening", "addr", ln.Addr().String(), "db", *dbPath, "retention", keep)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("outpostd shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	srv.Close()
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestRun_ServesHealthzAndShutsDown starts outpostd with no setup but a
+// free port and a temp DB, checks /healthz, and stops it.
+func TestRun_ServesHealthzAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "s.db")}, &logs, ready)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready in 10s")
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || body["status"] != "ok" {
+		t.Errorf("/healthz = %d %v", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), "dev secret") {
+		t.Errorf("no dev-secret notice in the logs:\n%s", logs.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no shutdown in 20s")
+	}
+}
+
+func TestRun_RejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--retention", "forever"}, {"--nope"}, {"extra"}} {
+		var out syncBuffer
+		if err := run(context.Background(), args, &out, nil); err == nil {
+			t.Errorf("run(%v) succeeded", args)
+		}
+	}
+}
