@@ -198,7 +198,7 @@ func decodePayload(t PendingTask, v any) error {
 
 // pendingSend returns the send-message task still queued for a message.
 func pendingSend(ctx context.Context, tx *sqlx.Tx, messageID string) (*PendingTask, error) {
-	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE type = ? AND message_id = ?`,
+	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE type = ? AND message_id = ? AND claimed = 0`,
 		TaskSendMessage, messageID)
 	if err != nil || len(tasks) == 0 {
 		return nil, err
@@ -337,6 +337,7 @@ type taskRow struct {
 	LastError    string        `db:"last_error"`
 	CreatedNanos int64         `db:"created_at"`
 	NextNanos    sql.NullInt64 `db:"next_attempt_at"`
+	Claimed      bool          `db:"claimed"`
 }
 
 func (r taskRow) task() PendingTask {
@@ -366,13 +367,39 @@ func (d *DB) GetPendingTasks(ctx context.Context, userID string) ([]PendingTask,
 	return selectTasks(ctx, d.db, `SELECT * FROM pending_tasks WHERE ?1 = '' OR user_id = ?1 ORDER BY seq`, userID)
 }
 
-// UpdatePendingTask stores a task's retry bookkeeping: attempts, last
-// error and when the next attempt is due.
+// ClaimPendingTask marks a task as being sent and returns it as stored now
+// (an edit may have folded into it since it was listed). From then on, an
+// edit or delete of its message is queued after it instead of folding into
+// it. UpdatePendingTask releases the claim.
+func (d *DB) ClaimPendingTask(ctx context.Context, taskID string) (PendingTask, error) {
+	if d.closed.Load() {
+		return PendingTask{}, ErrClosed
+	}
+	var out PendingTask
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE pending_tasks SET claimed = 1 WHERE task_id = ?`, taskID); err != nil {
+			return err
+		}
+		tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE task_id = ?`, taskID)
+		if err != nil {
+			return err
+		}
+		if len(tasks) == 0 {
+			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
+		}
+		out = tasks[0]
+		return nil
+	})
+	return out, err
+}
+
+// UpdatePendingTask stores a task's retry bookkeeping (attempts, last
+// error, when the next attempt is due) and releases its claim.
 func (d *DB) UpdatePendingTask(ctx context.Context, task PendingTask) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE pending_tasks SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE task_id = ?`,
+	res, err := d.db.ExecContext(ctx, `UPDATE pending_tasks SET attempts = ?, last_error = ?, next_attempt_at = ?, claimed = 0 WHERE task_id = ?`,
 		task.Attempts, task.LastError, nanos(task.NextAttemptAt), task.ID)
 	if err != nil {
 		return fmt.Errorf("offlinedb: update task: %w", err)

@@ -2,6 +2,8 @@ package offlinedb_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/outpostsync/outpost/offlinedb"
@@ -33,5 +35,44 @@ func TestPendingTasks_PayloadRoundTrip(t *testing.T) {
 	failed, err := db.GetFailedTasks(ctx, "bob")
 	if err != nil || len(failed) != 1 || string(failed[0].Payload) != string(task.Payload) {
 		t.Fatalf("GetFailedTasks = %+v, %v", failed, err)
+	}
+}
+
+// TestPendingTasks_NoFoldIntoAClaimedSend is the regression test for an
+// edit lost when it folded into a send already on its way to the server:
+// once the drain claims a send, an edit or delete queues after it.
+func TestPendingTasks_NoFoldIntoAClaimedSend(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	send, _ := offlinedb.NewSendMessageTask("bob", "team:a", protocol.MessageInput{ID: "m1", Text: "hi"})
+	if _, err := db.AddPendingTask(ctx, send); err != nil {
+		t.Fatal(err)
+	}
+	edit, _ := offlinedb.NewUpdateMessageTask("bob", "team:a", "m1", protocol.UpdateMessageRequest{Text: "folded"})
+	if res, err := db.AddPendingTask(ctx, edit); err != nil || res != offlinedb.Folded {
+		t.Fatalf("edit of an unclaimed send = %v, %v; want Folded", res, err)
+	}
+	claimed, err := db.ClaimPendingTask(ctx, "m1")
+	if err != nil || !strings.Contains(string(claimed.Payload), "folded") {
+		t.Fatalf("ClaimPendingTask = %s, %v; want the folded payload", claimed.Payload, err)
+	}
+	edit2, _ := offlinedb.NewUpdateMessageTask("bob", "team:a", "m1", protocol.UpdateMessageRequest{Text: "after"})
+	if res, err := db.AddPendingTask(ctx, edit2); err != nil || res != offlinedb.Queued {
+		t.Fatalf("edit of a claimed send = %v, %v; want Queued", res, err)
+	}
+	del, _ := offlinedb.NewDeleteMessageTask("bob", "team:a", "m1", false)
+	if res, err := db.AddPendingTask(ctx, del); err != nil || res != offlinedb.Queued {
+		t.Fatalf("delete of a claimed send = %v, %v; want Queued", res, err)
+	}
+	tasks, _ := db.GetPendingTasks(ctx, "bob")
+	if len(tasks) != 3 || tasks[0].ID != "m1" || tasks[1].Type != offlinedb.TaskUpdateMessage || tasks[2].Type != offlinedb.TaskDeleteMessage {
+		t.Errorf("outbox = %+v, want send, update, delete", tasks)
+	}
+	// A temporary failure releases the claim: folding works again.
+	if err := db.UpdatePendingTask(ctx, claimed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimPendingTask(ctx, "nope"); !errors.Is(err, offlinedb.ErrTaskNotFound) {
+		t.Errorf("claim of an unknown task: %v", err)
 	}
 }

@@ -42,6 +42,7 @@ type Store interface {
 
 	AddPendingTask(ctx context.Context, task offlinedb.PendingTask) (offlinedb.AddResult, error)
 	GetPendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
+	ClaimPendingTask(ctx context.Context, taskID string) (offlinedb.PendingTask, error)
 	UpdatePendingTask(ctx context.Context, task offlinedb.PendingTask) error
 	DeletePendingTask(ctx context.Context, taskID string, apply ...offlinedb.Query) error
 	MoveToFailed(ctx context.Context, taskID string, cause error) error

@@ -158,8 +158,17 @@ func (m *Manager) drain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range tasks {
+	for _, listed := range tasks {
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Claim it first: an edit made from now on is queued after it
+		// rather than folded into a send the server may already have.
+		t, err := m.store.ClaimPendingTask(ctx, listed.ID)
+		if errors.Is(err, offlinedb.ErrTaskNotFound) {
+			continue // cancelled since it was listed
+		}
+		if err != nil {
 			return err
 		}
 		apply, err := m.execTask(ctx, t)

@@ -1,0 +1,212 @@
+package outpost_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/faultproxy"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/token"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var secret = []byte("e2e-secret")
+
+func startServer(tb testing.TB) *httptest.Server {
+	tb.Helper()
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
+	return ts
+}
+
+func open(tb testing.TB, url, user string) *outpost.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := outpost.Open(context.Background(), outpost.Config{
+		ServerURL: url, UserID: user, Token: tok, DBPath: filepath.Join(tb.TempDir(), user+".db"),
+		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
+			HealthCheckInterval: 100 * time.Millisecond},
+		Sync: offlineSync(),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// local renders a store's live messages of a channel as "id:text:status".
+func local(tb testing.TB, c *outpost.Client, cid string) []string {
+	tb.Helper()
+	ms, err := c.Messages(context.Background(), cid, offlinedb.MessagesQuery{Limit: 500})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.ID+":"+m.Text+":"+string(m.Status))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// onServer renders the server's live messages of a channel the same way.
+func onServer(tb testing.TB, c *outpost.Client, cid string) []string {
+	tb.Helper()
+	resp, err := c.Conn.QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := []string{}
+	for _, m := range resp.Messages {
+		if m.DeletedAt == nil {
+			out = append(out, m.ID+":"+m.Text+":sent")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestOfflineStory: Bob goes offline; Alice sends, edits and deletes; Bob
+// writes two messages and a reaction offline (pending locally); Bob comes
+// back: his outbox drains first, in order, then sync brings Alice's
+// changes; both stores equal the server; Bob's status listener saw false
+// then true; a callback scheduled offline ran once.
+func TestOfflineStory(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	proxy, err := faultproxy.New(strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+
+	alice := open(t, ts.URL, "alice")
+	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	first, err := alice.SendMessage(ctx, cid, "before the outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := open(t, proxy.URL(), "bob")
+	waitFor(t, "bob to have the channel", func() bool { return len(local(t, bob, cid)) == 1 })
+
+	var mu sync.Mutex
+	var statuses []bool
+	bob.Sync.OnSyncStatusChange(func(s bool) { mu.Lock(); statuses = append(statuses, s); mu.Unlock() })
+
+	// Bob loses the network.
+	proxy.Refuse()
+	proxy.Cut()
+	waitFor(t, "bob offline", func() bool { return !bob.Sync.SyncStatus() && !bob.Conn.IsHealthy() })
+
+	// Alice writes.
+	a1, _ := alice.SendMessage(ctx, cid, "alice one")
+	a2, _ := alice.SendMessage(ctx, cid, "alice two")
+	if err := alice.Sync.UpdateMessage(ctx, cid, a1, protocol.UpdateMessageRequest{Text: "alice one, edited"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Sync.DeleteMessage(ctx, cid, first, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's outbox to drain", func() bool { st := alice.Sync.Status(); return st.Pending == 0 && !st.Syncing })
+
+	// Bob writes offline.
+	b1, _ := bob.SendMessage(ctx, cid, "bob one")
+	b2, _ := bob.SendMessage(ctx, cid, "bob two")
+	if err := bob.Sync.SendReaction(ctx, cid, b1, protocol.SendReactionRequest{Type: "like"}); err != nil {
+		t.Fatal(err)
+	}
+	var ran atomic.Int32
+	bob.Sync.ScheduleSyncStatusChangeCallback("back-online", func(context.Context) error { ran.Add(1); return nil })
+	got := local(t, bob, cid)
+	want := []string{b1 + ":bob one:pending", b2 + ":bob two:pending", first + ":before the outage:sent"}
+	sort.Strings(want)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("bob offline sees %v, want %v", got, want)
+	}
+	if st := bob.Sync.Status(); st.Pending != 3 {
+		t.Errorf("bob's pending = %d, want 3", st.Pending)
+	}
+
+	// Bob is back.
+	proxy.Heal()
+	waitFor(t, "bob synced with an empty outbox", func() bool {
+		st := bob.Sync.Status()
+		return st.Synced && st.Pending == 0 && !st.Syncing
+	})
+	waitFor(t, "alice to see bob's messages", func() bool { return len(local(t, alice, cid)) == 4 })
+
+	server := onServer(t, alice, cid)
+	if g := local(t, bob, cid); strings.Join(g, "|") != strings.Join(server, "|") {
+		t.Errorf("bob's store %v != server %v", g, server)
+	}
+	if g := local(t, alice, cid); strings.Join(g, "|") != strings.Join(server, "|") {
+		t.Errorf("alice's store %v != server %v", g, server)
+	}
+	if len(server) != 4 || !strings.Contains(strings.Join(server, "|"), a1+":alice one, edited") || !strings.Contains(strings.Join(server, "|"), a2) {
+		t.Errorf("server state = %v", server)
+	}
+	// The drain kept Bob's order: b1 before b2 on the server.
+	resp, _ := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200})
+	var order []string
+	for _, m := range resp.Messages {
+		if m.ID == b1 || m.ID == b2 {
+			order = append(order, m.ID)
+		}
+	}
+	if len(order) != 2 || order[0] != b1 {
+		t.Errorf("server order of bob's messages = %v, want b1 first", order)
+	}
+	rs, err := bob.DB.Reactions(ctx, b1)
+	if err != nil || len(rs) != 1 || rs[0].Status != offlinedb.StatusSent {
+		t.Errorf("bob's reaction = %+v, %v; want one, sent", rs, err)
+	}
+	waitFor(t, "callback", func() bool { return ran.Load() == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(statuses) < 2 || statuses[0] != false || statuses[len(statuses)-1] != true {
+		t.Errorf("bob's status changes = %v, want false ... true", statuses)
+	}
+}
