@@ -40,6 +40,10 @@ type Config struct {
 	// Logger gets the logs of all parts. Nil means no logs.
 	Logger *slog.Logger
 
+	// OnSyncStatusChange, if set, is registered as a sync-status listener
+	// before the first sync, so it hears the very first change too.
+	OnSyncStatusChange func(synced bool)
+
 	// Client, Store and Sync tune the parts; their zero values are the
 	// defaults. The fields Open sets itself (URL, user, token, logger) are
 	// ignored there.
@@ -110,6 +114,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return fail(err)
 	}
 	c := &Client{DB: db, Conn: conn, Sync: mgr, userID: cfg.UserID}
+	if cfg.OnSyncStatusChange != nil {
+		mgr.OnSyncStatusChange(cfg.OnSyncStatusChange)
+	}
 	// Subscribe before connecting, so the first connection.changed is
 	// never missed.
 	if err := mgr.Init(ctx); err != nil {

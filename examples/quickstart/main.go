@@ -1,0 +1,216 @@
+// Command quickstart tells Outpost's offline story in one run: an
+// in-process sync server on embedded SQLite, and two users, Alice and Bob,
+// each with a local SQLite store. Bob goes offline, keeps writing, comes
+// back, and both stores end up equal to the server's.
+//
+//	go run ./examples/quickstart
+//
+// It exits 0 when both local stores match the server, 1 otherwise.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/token"
+)
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+type printer struct {
+	out interface{ Write([]byte) (int, error) }
+}
+
+func (p printer) say(format string, args ...any) { fmt.Fprintf(p.out, format+"\n", args...) }
+
+func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error {
+	p := printer{out}
+	dir, err := os.MkdirTemp("", "outpost-quickstart-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// The server: embedded SQLite, on a loopback port.
+	secret := []byte("quickstart-secret")
+	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "server.db"), nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := server.New(server.Config{Store: store, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer func() { hs.Shutdown(context.Background()); srv.Close() }()
+	url := "http://" + ln.Addr().String()
+	p.say("server: listening on %s, data in %s", url, filepath.Join(dir, "server.db"))
+
+	open := func(user string) (*outpost.Client, error) {
+		tok, err := token.Issue(secret, user, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		return outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
+			DBPath: filepath.Join(dir, user+".db"),
+			Client: client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
+			OnSyncStatusChange: func(synced bool) {
+				if synced {
+					p.say("  [%s] sync status: online and synced", user)
+				} else {
+					p.say("  [%s] sync status: offline", user)
+				}
+			}})
+	}
+	alice, err := open("alice")
+	if err != nil {
+		return err
+	}
+	defer alice.Close()
+	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Name: "General", Members: []string{"bob"}})
+	if err != nil {
+		return err
+	}
+	cid := ch.Channel.CID
+	bob, err := open("bob")
+	if err != nil {
+		return err
+	}
+	defer bob.Close()
+	p.say("alice and bob are online; alice made %s with both in it", cid)
+	if _, err := alice.SendMessage(ctx, cid, "Morning, Bob!"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 }); err != nil {
+		return fmt.Errorf("bob never got alice's first message: %w", err)
+	}
+	p.say("bob got alice's message live")
+
+	p.say("")
+	p.say("bob goes offline")
+	bob.Conn.Disconnect()
+	if err := waitFor(ctx, func() bool { return !bob.Sync.SyncStatus() }); err != nil {
+		return err
+	}
+	for _, text := range []string{"Are you there?", "The build is green."} {
+		if _, err := alice.SendMessage(ctx, cid, text); err != nil {
+			return err
+		}
+		p.say("alice posts: %q", text)
+	}
+	for _, text := range []string{"Writing this on the train.", "No signal, but Outpost keeps it."} {
+		if _, err := bob.SendMessage(ctx, cid, text); err != nil {
+			return err
+		}
+	}
+	p.say("bob writes two messages offline; his local store shows:")
+	show(ctx, p, bob, cid)
+	bob.Sync.ScheduleSyncStatusChangeCallback("caught-up", func(ctx context.Context) error {
+		p.say("  [bob] post-sync callback: caught up, %d messages in %s", count(ctx, bob, cid), cid)
+		return nil
+	})
+
+	p.say("")
+	p.say("bob comes back")
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	err = bob.Conn.Connect(cctx)
+	ccancel()
+	if err != nil {
+		return fmt.Errorf("bob could not reconnect: %w", err)
+	}
+	if err := waitFor(ctx, func() bool {
+		st := bob.Sync.Status()
+		return st.Synced && st.Pending == 0 && !st.Syncing && count(ctx, bob, cid) == 5
+	}); err != nil {
+		return fmt.Errorf("bob did not catch up: %w", err)
+	}
+	p.say("bob's outbox drained (his two messages went first, in order); sync applied alice's messages")
+	if err := waitFor(ctx, func() bool { return count(ctx, alice, cid) == 5 }); err != nil {
+		return fmt.Errorf("alice did not get bob's messages: %w", err)
+	}
+
+	p.say("")
+	p.say("alice's local store:")
+	show(ctx, p, alice, cid)
+	p.say("bob's local store:")
+	show(ctx, p, bob, cid)
+
+	resp, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
+	if err != nil {
+		return err
+	}
+	var want []string
+	for _, m := range resp.Messages {
+		want = append(want, m.ID+" "+m.Text)
+	}
+	for _, c := range []*outpost.Client{alice, bob} {
+		if got := ids(ctx, c, cid); !slices.Equal(got, want) {
+			return fmt.Errorf("%s's store differs from the server:\n  local:  %v\n  server: %v", c.UserID(), got, want)
+		}
+	}
+	p.say("")
+	p.say("both local stores equal the server's %d messages. done.", len(want))
+	return nil
+}
+
+func messages(ctx context.Context, c *outpost.Client, cid string) []offlinedb.Message {
+	ms, _ := c.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 100})
+	return ms
+}
+
+func count(ctx context.Context, c *outpost.Client, cid string) int { return len(messages(ctx, c, cid)) }
+
+func ids(ctx context.Context, c *outpost.Client, cid string) []string {
+	var out []string
+	for _, m := range messages(ctx, c, cid) {
+		out = append(out, m.ID+" "+m.Text)
+	}
+	return out
+}
+
+func show(ctx context.Context, p printer, c *outpost.Client, cid string) {
+	for _, m := range messages(ctx, c, cid) {
+		p.say("  %-9s %-6s %s", "["+string(m.Status)+"]", m.UserID+":", m.Text)
+	}
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return errors.New("timed out")
+		case <-t.C:
+		}
+	}
+	return nil
+}
