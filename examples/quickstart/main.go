@@ -125,6 +125,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		}
 		p.say("alice posts: %q", text)
 	}
+	if err := waitFor(ctx, func() bool { return alice.Sync.Status().Pending == 0 }); err != nil {
+		return fmt.Errorf("alice's messages never left her outbox: %w", err)
+	}
 	for _, text := range []string{"Writing this on the train.", "No signal, but Outpost keeps it."} {
 		if _, err := bob.SendMessage(ctx, cid, text); err != nil {
 			return err
