@@ -204,11 +204,11 @@ func (c *Client) QueryMessages(ctx context.Context, cid string, q MessagesQuery)
 	}
 	if q.Before != "" {
 		errs = append(errs, protocol.ValidateID("before", q.Before))
-		v.Set("id_lt", q.Before)
+		v.Set("before", q.Before)
 	}
 	if q.After != "" {
 		errs = append(errs, protocol.ValidateID("after", q.After))
-		v.Set("id_gt", q.After)
+		v.Set("after", q.After)
 	}
 	if err := firstErr(errs...); err != nil {
 		return nil, err

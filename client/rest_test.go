@@ -88,7 +88,7 @@ func TestREST_Calls(t *testing.T) {
 			func() (any, error) { return c.RemoveMember(ctx, cid, "bob", "k-rm") }, "", "k-rm", ""},
 		{"QueryMessages", "GET /channels/messaging:general/messages", protocol.MessagesResponse{},
 			func() (any, error) { return c.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 10, Before: "m9"}) },
-			"", "", "id_lt=m9&limit=10"},
+			"", "", "before=m9&limit=10"},
 		{"SendEvent", "POST /channels/messaging:general/events", protocol.EventResponse{},
 			func() (any, error) { return c.SendEvent(ctx, cid, protocol.EventTypingStart) },
 			`{"type":"typing.start"}`, "", ""},

@@ -104,6 +104,7 @@ func TestBadInput_NeverA5xx(t *testing.T) {
 		{"GET", "/nope"}, {"PATCH", "/channels"}, {"GET", "/channels/nocolon"}, {"GET", "/channels/a:b:c/messages"},
 		{"GET", "/channels/team:general/messages?limit=x"}, {"GET", "/channels/team:general/messages?limit=100000"},
 		{"GET", "/channels/team:general/messages?before=nope"}, {"DELETE", "/messages/m1?hard=maybe"},
+		{"GET", "/channels/team:general/messages?id_lt=m1"}, {"POST", "/sync?x=1"},
 		{"DELETE", "/messages/nope"}, {"DELETE", "/messages/m1/reactions/nope"}, {"GET", "/channels/team:unknown"},
 		{"POST", "/messages/" + strings.Repeat("x", 300) + "/reactions"},
 	} {

@@ -144,11 +144,33 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token: %v", perr))
 			return
 		}
+		for name := range r.URL.Query() {
+			if !allowedParam(r.Pattern, name) {
+				writeError(w, protocol.NewAPIError(protocol.CodeInput, "unknown query parameter %q", name))
+				return
+			}
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if err := fn(w, r, user); err != nil {
 			s.fail(w, r, err)
 		}
 	})
+}
+
+// allowedParam reports whether a query parameter means something on the
+// route: an unknown one is refused, so a client that misnames a cursor
+// hears of it instead of getting the wrong page.
+func allowedParam(pattern, name string) bool {
+	if name == "token" {
+		return true
+	}
+	switch pattern {
+	case "GET " + protocol.PathMessages:
+		return name == "limit" || name == "before" || name == "after"
+	case "DELETE " + protocol.PathMessage:
+		return name == "hard"
+	}
+	return false
 }
 
 // fail answers with err as an APIError; anything else is a 500, logged.
