@@ -252,7 +252,7 @@ func TestWS_UnknownEventTypePassedOn(t *testing.T) {
 	ev := messageEvent(1)
 	ev.Type = "poll.created"
 	sc.sendRaw(websocket.MessageText, []byte(`{"id":"ev-1","type":"poll.created","cid":"a:b","seq":1,"created_at":"2024-01-01T00:00:00Z","poll":{"q":"?"}}`))
-	e := <-got
+	e := recv(t, got, "the poll.created event")
 	if e.ID != "ev-1" {
 		t.Fatalf("got %+v", e)
 	}

@@ -196,7 +196,7 @@ func TestClient_SlowHandlerDoesNotStallHealthChecks(t *testing.T) {
 	mustConnect(t, c)
 	sc := fs.nextConn(t)
 	sc.send(messageEvent(1))
-	<-entered
+	recv(t, entered, "the slow handler to start")
 	// While the handler is stuck, events keep coming and the client keeps
 	// its health checks going: several health timeouts pass without a drop.
 	start := sc.pings.Load()
@@ -207,7 +207,7 @@ func TestClient_SlowHandlerDoesNotStallHealthChecks(t *testing.T) {
 		if got := fs.accepted.Load(); got != 1 {
 			t.Fatalf("the client reconnected (%d connections) while a handler blocked", got)
 		}
-		return sc.pings.Load() >= start+int64(3*testTimeout/testInterval)
+		return sc.pings.Load() >= start+int64(2*testTimeout/testInterval)
 	})
 	if got := c.State(); got != client.StateConnected {
 		t.Fatalf("State = %v while a handler blocks, want connected", got)
@@ -231,7 +231,7 @@ func TestClient_OnFiltersByType(t *testing.T) {
 	react := messageEvent(2)
 	react.Type = protocol.EventReactionNew
 	sc.send(react)
-	ev := <-typed
+	ev := recv(t, typed, "the reaction.new event")
 	if ev.ID != "ev-2" {
 		t.Fatalf("On(reaction.new) got %s", ev.ID)
 	}

@@ -17,12 +17,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// Test timings: health checks every 20ms, a connection silent for 300ms is
+// Test timings: health checks every 20ms, a connection silent for 1s is
 // dead, reconnect delays from 10ms to 50ms. A reconnect after a fault is
 // expected within reconnectBound.
 const (
 	testInterval   = 20 * time.Millisecond
-	testTimeout    = 300 * time.Millisecond
+	testTimeout    = time.Second
 	testMinDelay   = 10 * time.Millisecond
 	testMaxDelay   = 50 * time.Millisecond
 	reconnectBound = 3 * time.Second
@@ -235,4 +235,17 @@ func (r *recorder) firstError(tb testing.TB) error {
 	tb.Helper()
 	r.waitFor(tb, "an ErrorEvent", waitLimit, func() bool { return len(r.errors()) > 0 })
 	return r.errors()[0].Err
+}
+
+// recv receives from ch, or fails the test after waitLimit.
+func recv[T any](tb testing.TB, ch <-chan T, what string) T {
+	tb.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		tb.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
 }
