@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -237,9 +240,12 @@ func (c *Client) SendEvent(ctx context.Context, cid string, t protocol.EventType
 // Sync fetches one page of the events after req.LastSyncAt in the listed
 // channels. Call it again with req.Cursor set to the response's NextCursor
 // while that is not empty. Every event of the page is checked as
-// protocol.DecodeEvent does; an invalid one fails the call with a
-// *DecodeError. An error for which NeedsReset is true means the position is
-// lost and the local cache must be reset; no other error does.
+// protocol.DecodeEvent does; an invalid one (malformed, or lacking an id or
+// time) is dropped and logged, and the rest of the page is returned, so one
+// bad event cannot stall a sync forever. A response that is not a sync page
+// at all fails with a *DecodeError. An error for which NeedsReset is true
+// means the position is lost and the local cache must be reset; no other
+// error does.
 func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error) {
 	errs := []error{}
 	for _, cid := range req.ChannelCIDs {
@@ -251,18 +257,59 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 	if req.ChannelCIDs == nil {
 		req.ChannelCIDs = []string{} // the server wants a list, not null
 	}
-	var out protocol.SyncResponse
-	if err := c.do(ctx, request{op: "sync", method: http.MethodPost, path: protocol.PathSync, body: req}, &out); err != nil {
+	var page syncPage
+	if err := c.do(ctx, request{op: "sync", method: http.MethodPost, path: protocol.PathSync, body: req}, &page); err != nil {
 		return nil, err
 	}
-	for i := range out.Events {
-		if err := out.Events[i].Validate(); err != nil {
-			c.log.Warn("outpost client: invalid event in sync page", "index", i, "err", err)
-			return nil, &DecodeError{Op: "sync", StatusCode: http.StatusOK,
-				Err: &protocol.DecodeError{What: "event " + strconv.Itoa(i) + " of sync page", Err: err}}
-		}
+	for _, err := range page.dropped {
+		c.log.Warn("outpost client: dropped an invalid event from a sync page", "err", err)
 	}
-	return &out, nil
+	return &page.SyncResponse, nil
+}
+
+// syncPage decodes a sync page and keeps its valid events when some are
+// not: one malformed event must not block the page, and so the sync,
+// forever. A page that is not JSON at all is still an error.
+type syncPage struct {
+	protocol.SyncResponse
+	dropped []error
+}
+
+func (p *syncPage) UnmarshalJSON(data []byte) error {
+	type plain protocol.SyncResponse
+	if err := json.Unmarshal(data, (*plain)(&p.SyncResponse)); err == nil {
+		kept := p.Events[:0]
+		for i := range p.Events {
+			if err := p.Events[i].Validate(); err != nil {
+				p.dropped = append(p.dropped, fmt.Errorf("event %d (%q): %w", i, p.Events[i].ID, err))
+				continue
+			}
+			kept = append(kept, p.Events[i])
+		}
+		p.Events = kept
+		return nil
+	}
+	// Some event did not decode: take the page apart and decode each.
+	var raw struct {
+		Events               []json.RawMessage `json:"events"`
+		InaccessibleChannels []string          `json:"inaccessible_channels"`
+		NextCursor           string            `json:"next_cursor"`
+		SyncedAt             time.Time         `json:"synced_at"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	p.SyncResponse = protocol.SyncResponse{Events: make([]protocol.Event, 0, len(raw.Events)),
+		InaccessibleChannels: raw.InaccessibleChannels, NextCursor: raw.NextCursor, SyncedAt: raw.SyncedAt}
+	for i, r := range raw.Events {
+		ev, err := protocol.DecodeEvent(r)
+		if err != nil {
+			p.dropped = append(p.dropped, fmt.Errorf("event %d: %w", i, err))
+			continue
+		}
+		p.Events = append(p.Events, *ev)
+	}
+	return nil
 }
 
 // result returns out, or nil and err.

@@ -87,6 +87,8 @@ func TestREST_GarbageBodies(t *testing.T) {
 	}
 }
 
+// TestREST_SyncPageWithInvalidEvent: an invalid event is dropped, the rest
+// of the page comes back, so one bad event cannot stall a sync forever.
 func TestREST_SyncPageWithInvalidEvent(t *testing.T) {
 	fs := newFakeServer(t)
 	c := newClient(t, fs.URL())
@@ -94,16 +96,38 @@ func TestREST_SyncPageWithInvalidEvent(t *testing.T) {
 		ok := messageEvent(1)
 		bad := messageEvent(2)
 		bad.ID = "" // a stored event without an id
-		writeJSON(w, protocol.SyncResponse{Events: []protocol.Event{ok, bad}})
+		writeJSON(w, protocol.SyncResponse{Events: []protocol.Event{ok, bad, messageEvent(3)}, NextCursor: "next"})
 	})
-	_, err := c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
-	var de *client.DecodeError
-	var pe *protocol.DecodeError
-	if !errors.As(err, &de) || !errors.As(err, &pe) {
-		t.Fatalf("err = %v, want a *client.DecodeError wrapping a *protocol.DecodeError", err)
+	resp, err := c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
+	if err != nil {
+		t.Fatalf("Sync = %v, want the valid events", err)
 	}
-	if client.NeedsReset(err) {
-		t.Error("a bad page must never reset")
+	if len(resp.Events) != 2 || resp.Events[0].Seq != 1 || resp.Events[1].Seq != 3 || resp.NextCursor != "next" {
+		t.Errorf("page = %+v, want events 1 and 3 and the cursor", resp)
+	}
+}
+
+// TestREST_SyncPageWithMistypedEvent: an event with a wrong JSON type
+// breaks decoding of the whole page; the client decodes event by event and
+// keeps the good ones. A page that is not JSON at all is an error.
+func TestREST_SyncPageWithMistypedEvent(t *testing.T) {
+	fs := newFakeServer(t)
+	c := newClient(t, fs.URL())
+	body := `{"events":[{"id":"e1","type":"message.new","cid":"messaging:general","seq":1,"created_at":"2024-01-01T00:00:00Z"},
+		{"id":"e2","type":"message.new","seq":"two","created_at":"2024-01-01T00:00:00Z"}],"synced_at":"2024-01-01T00:00:01Z"}`
+	fs.handle("POST /sync", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(body))
+	})
+	resp, err := c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
+	if err != nil || len(resp.Events) != 1 || resp.Events[0].ID != "e1" || resp.SyncedAt.IsZero() {
+		t.Fatalf("Sync = %+v, %v; want e1 and the synced_at", resp, err)
+	}
+	body = `{"events": [`
+	_, err = c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
+	var de *client.DecodeError
+	if !errors.As(err, &de) || client.NeedsReset(err) {
+		t.Fatalf("truncated page: %v, want a *DecodeError that does not reset", err)
 	}
 }
 
