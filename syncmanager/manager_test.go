@@ -459,3 +459,46 @@ func TestManager_PagesCommitTheirCheckpoint(t *testing.T) {
 		t.Errorf("progress = %+v, want 10 events over at least 4 pages", st.Progress)
 	}
 }
+
+// TestManager_LiveEventsAndGaps: live events are applied to the store as
+// they come; a sequence gap makes the manager sync to fill it.
+func TestManager_LiveEventsAndGaps(t *testing.T) {
+	ctx := context.Background()
+	conn := newFakeConn("bob")
+	conn.healthy = true
+	conn.addChannel("team:a")
+	db := openStore(t)
+	m := newManager(t, conn, db, syncmanager.Options{})
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	emit := func(ev protocol.Event) {
+		conn.mu.Lock()
+		hs := make([]client.Handler, 0, len(conn.handlers))
+		for _, h := range conn.handlers {
+			hs = append(hs, h)
+		}
+		conn.mu.Unlock()
+		for _, h := range hs {
+			h(ev)
+		}
+	}
+	// In sequence: applied live, no sync.
+	conn.mu.Lock()
+	base := conn.syncCalls
+	conn.mu.Unlock()
+	next := conn.post("team:a", "live1", "live")
+	emit(next)
+	if msg, err := db.Message(ctx, "live1"); err != nil || msg.Text != "live" {
+		t.Fatalf("live event not applied: %v", err)
+	}
+	// A gap: two events posted, only the second delivered live.
+	conn.post("team:a", "missed", "missed")
+	emit(conn.post("team:a", "live2", "after the gap"))
+	waitFor(t, "the gap filled by a sync", func() bool { _, err := db.Message(ctx, "missed"); return err == nil })
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if conn.syncCalls == base {
+		t.Error("no sync after a sequence gap")
+	}
+}
