@@ -1,0 +1,425 @@
+package outpost_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/syncmanager"
+	"github.com/outpostsync/outpost/token"
+)
+
+// End-to-end benchmarks of the SDK against a real server (SQLite store,
+// httptest on loopback, in the same process). Run them with
+//
+//	go test -run '^$' -bench 'BenchmarkCatchUp|BenchmarkDrain' -benchtime 1x .
+//
+// OUTPOST_BENCH_EVENTS sets BenchmarkCatchUp's gap (a comma-separated list
+// gives one sub-benchmark per size), e.g. OUTPOST_BENCH_EVENTS=100000,1000000;
+// OUTPOST_BENCH_TASKS sets BenchmarkDrain's outbox size.
+
+const (
+	benchChannels  = 100
+	benchFixtureTx = 5000 // events per fixture transaction
+	benchText      = "a message of ordinary length, about as long as people write in chat"
+	benchDrainN    = 10000 // OUTPOST_BENCH_TASKS overrides
+)
+
+// benchServer is startServer that keeps the store, so fixtures can be
+// written into it directly.
+func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
+	tb.Helper()
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond})
+	if err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
+	return ts, st
+}
+
+// benchREST returns a REST-only client (no WebSocket, no sync manager, no
+// local store), for fixtures and checks that must not add load of their own.
+func benchREST(tb testing.TB, url, user string) *client.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := client.New(client.Config{ServerURL: url, UserID: user, Token: tok})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// benchChannelsFor creates n team channels owned by alice with bob a
+// member, and returns their cids.
+func benchChannelsFor(tb testing.TB, alice *client.Client, prefix string, n int) []string {
+	tb.Helper()
+	cids := make([]string, n)
+	for i := range cids {
+		ch, err := alice.CreateChannel(context.Background(), protocol.CreateChannelRequest{
+			Type: "team", ID: fmt.Sprintf("%s%03d", prefix, i), Members: []string{"bob"}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cids[i] = ch.Channel.CID
+	}
+	return cids
+}
+
+// waitIdle waits until c is online, synced, with an empty outbox and no
+// cycle running.
+func waitIdle(tb testing.TB, c *outpost.Client, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := c.Sync.Status()
+		if st.Online && st.Synced && !st.Syncing && st.Pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s to be idle: %+v", c.UserID(), st)
+		}
+		time.Sleep(2 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// insertGap writes n message.new events (by alice) straight into the
+// server's store, round-robin over cids, in transactions of benchFixtureTx
+// events. Ids are numbered from first, so calls may follow each other.
+func insertGap(tb testing.TB, st *sqlitestore.Store, cids []string, first, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	for done := 0; done < n; {
+		k := min(benchFixtureTx, n-done)
+		err := st.Update(ctx, func(tx server.Tx) error {
+			now := tx.Now()
+			for i := 0; i < k; i++ {
+				idx := first + done + i
+				cid := cids[idx%len(cids)]
+				seq, err := tx.NextSeq(cid)
+				if err != nil {
+					return err
+				}
+				m := protocol.Message{ID: fmt.Sprintf("cu%09d", idx), CID: cid, UserID: "alice", Text: benchText,
+					CreatedAt: now, UpdatedAt: now, Version: seq}
+				if err := tx.PutMessage(m); err != nil {
+					return err
+				}
+				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("ev-cu%09d", idx), Type: protocol.EventMessageNew,
+					CID: cid, Seq: seq, CreatedAt: now, UserID: "alice", Message: &m}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		done += k
+	}
+}
+
+// heapSampler records the peak HeapInuse while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	peak uint64
+}
+
+func startHeapSampler(every time.Duration) *heapSampler {
+	s := &heapSampler{stop: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			s.peak = max(s.peak, ms.HeapInuse)
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// Stop stops the sampler, waits for it and returns the peak in bytes.
+func (s *heapSampler) Stop() uint64 {
+	close(s.stop)
+	s.wg.Wait()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return max(s.peak, ms.HeapInuse)
+}
+
+func benchSizes(b *testing.B) []int {
+	v := os.Getenv("OUTPOST_BENCH_EVENTS")
+	if v == "" {
+		return []int{100000}
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("OUTPOST_BENCH_EVENTS=%q: want positive event counts, comma-separated", v)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func countMessages(tb testing.TB, c *outpost.Client) int {
+	tb.Helper()
+	var n int
+	if err := c.DB.SQLX().Get(&n, `SELECT count(*) FROM messages`); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkCatchUp: Bob is synced, goes offline (Disconnect), the server
+// takes N message.new events over 100 channels Bob is a member of, and Bob
+// reconnects. Measured: from Connect until Status() says synced with all N
+// events applied (the cycle's Progress.Events, and the row count checked
+// after). peak_heap_MB is the process's peak HeapInuse during the catch-up,
+// sampled every 5 ms after a GC; the in-process server is included, so it
+// is an upper bound on the client's.
+func BenchmarkCatchUp(b *testing.B) {
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) { benchCatchUp(b, n) })
+	}
+}
+
+func benchCatchUp(b *testing.B, n int) {
+	ctx := context.Background()
+	ts, st := benchServer(b)
+	alice := benchREST(b, ts.URL, "alice")
+	cids := benchChannelsFor(b, alice, "cu", benchChannels)
+	bob := open(b, ts.URL, "bob")
+	waitIdle(b, bob, 15*time.Second)
+	if chs, err := bob.Channels(ctx); err != nil || len(chs) != benchChannels {
+		b.Fatalf("bob has %d channels (%v), want %d", len(chs), err, benchChannels)
+	}
+
+	done := make(chan struct{}, 1)
+	var want int
+	var mu sync.Mutex
+	unsub := bob.Sync.OnStatus(func(s syncmanager.Status) {
+		mu.Lock()
+		w := want
+		mu.Unlock()
+		if w > 0 && s.Online && s.Synced && !s.Syncing && s.Progress.Events >= w {
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer unsub()
+
+	var elapsed time.Duration
+	var peak, base uint64
+	before := countMessages(b, bob)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		bob.Conn.Disconnect()
+		waitFor(b, "bob offline", func() bool { s := bob.Sync.Status(); return !s.Online && !s.Synced })
+		insertGap(b, st, cids, i*n, n)
+		select { // a stale signal must not end this round
+		case <-done:
+		default:
+		}
+		mu.Lock()
+		want = n
+		mu.Unlock()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		base = max(base, ms.HeapInuse)
+		sampler := startHeapSampler(5 * time.Millisecond)
+		b.StartTimer()
+
+		start := time.Now()
+		if err := bob.Conn.Connect(ctx); err != nil {
+			sampler.Stop()
+			b.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Minute):
+			sampler.Stop()
+			b.Fatalf("catch-up of %d events did not finish: %+v", n, bob.Sync.Status())
+		}
+		elapsed += time.Since(start)
+
+		b.StopTimer()
+		peak = max(peak, sampler.Stop())
+		mu.Lock()
+		want = 0
+		mu.Unlock()
+		if got := countMessages(b, bob); got != before+(i+1)*n {
+			b.Fatalf("bob has %d messages after the catch-up, want %d", got, before+(i+1)*n)
+		}
+		if s := bob.Sync.Status(); s.Progress.Events != n || s.LastError != nil {
+			b.Fatalf("sync applied %d events (want %d), error %v", s.Progress.Events, n, s.LastError)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	s := bob.Sync.Status()
+	b.ReportMetric(float64(b.N*n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
+	b.ReportMetric(float64(base)/(1<<20), "base_heap_MB")
+	b.ReportMetric(float64(s.Progress.Pages), "pages")
+}
+
+// BenchmarkDrain: Bob queues 10,000 sends while disconnected, then
+// reconnects. Measured: from Connect until Status().Pending is 0, as
+// tasks/s. Then the server's messages of the channel are paged and must be
+// in send order. In the same run, the baseline makes the same number of
+// sequential SendMessage REST calls directly (one request per message,
+// Bob still connected and applying the live events, as in the drain).
+func BenchmarkDrain(b *testing.B) {
+	ctx := context.Background()
+	benchDrainN := benchDrainN
+	if v := os.Getenv("OUTPOST_BENCH_TASKS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("OUTPOST_BENCH_TASKS=%q: want a positive count", v)
+		}
+		benchDrainN = n
+	}
+	ts, _ := benchServer(b)
+	alice := benchREST(b, ts.URL, "alice")
+	cids := benchChannelsFor(b, alice, "dr", 2)
+	drainCID, baseCID := cids[0], cids[1]
+	bob := open(b, ts.URL, "bob")
+	waitIdle(b, bob, 15*time.Second)
+
+	var drainTime, baseTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		bob.Conn.Disconnect()
+		waitFor(b, "bob offline", func() bool { return !bob.Sync.Status().Online })
+		ids := make([]string, benchDrainN)
+		for j := range ids {
+			id, err := bob.SendMessage(ctx, drainCID, fmt.Sprintf("drain %d.%05d", i, j))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[j] = id
+		}
+		if p := bob.Sync.Status().Pending; p != benchDrainN {
+			b.Fatalf("pending = %d before the drain, want %d", p, benchDrainN)
+		}
+		b.StartTimer()
+
+		start := time.Now()
+		if err := bob.Conn.Connect(ctx); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for bob.Sync.Status().Pending != 0 {
+			if time.Now().After(deadline) {
+				b.Fatalf("drain did not finish: %+v", bob.Sync.Status())
+			}
+			time.Sleep(time.Millisecond) // polling; 1 ms against a drain of seconds
+		}
+		drainTime += time.Since(start)
+
+		b.StopTimer()
+		waitIdle(b, bob, 2*time.Minute)
+		if s := bob.Sync.Status(); s.Failed != 0 {
+			b.Fatalf("%d tasks failed", s.Failed)
+		}
+		checkServerOrder(b, alice, drainCID, i, ids)
+
+		// Baseline: the same number of direct, sequential REST sends.
+		start = time.Now()
+		for j := 0; j < benchDrainN; j++ {
+			_, err := bob.Conn.SendMessage(ctx, baseCID, protocol.SendMessageRequest{Message: protocol.MessageInput{
+				ID: fmt.Sprintf("base-%d-%05d", i, j), Text: fmt.Sprintf("base %d.%05d", i, j)}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		baseTime += time.Since(start)
+		waitIdle(b, bob, 2*time.Minute)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	rate := float64(b.N*benchDrainN) / drainTime.Seconds()
+	baseRate := float64(b.N*benchDrainN) / baseTime.Seconds()
+	b.ReportMetric(rate, "tasks/s")
+	b.ReportMetric(baseRate, "baseline_tasks/s")
+	b.ReportMetric(rate/baseRate, "ratio")
+}
+
+// checkServerOrder pages the channel's messages on the server, oldest
+// first, and checks that round's messages are exactly ids, in that order.
+func checkServerOrder(tb testing.TB, c *client.Client, cid string, round int, ids []string) {
+	tb.Helper()
+	prefix := fmt.Sprintf("drain %d.", round)
+	// Pages come oldest first within a page; walk back from the latest
+	// page with Before, newest page first, and put the pages in order.
+	var pages [][]string
+	before := ""
+	for {
+		resp, err := c.QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200, Before: before})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var page []string
+		for _, m := range resp.Messages {
+			if strings.HasPrefix(m.Text, prefix) {
+				page = append(page, m.ID)
+			}
+		}
+		pages = append(pages, page)
+		if len(resp.Messages) < 200 {
+			break
+		}
+		before = resp.Messages[0].ID
+	}
+	var got []string
+	for i := len(pages) - 1; i >= 0; i-- {
+		got = append(got, pages[i]...)
+	}
+	if len(got) != len(ids) {
+		tb.Fatalf("server has %d of round %d's %d messages", len(got), round, len(ids))
+	}
+	for i := range ids {
+		if got[i] != ids[i] {
+			tb.Fatalf("server order differs from send order at %d: got %s, want %s", i, got[i], ids[i])
+		}
+	}
+}
