@@ -170,7 +170,12 @@ func (ts *testServer) dial(tb testing.TB, user string) *wsClient {
 			}
 		}
 	}()
-	first := c.next(tb)
+	var first protocol.Event
+	select {
+	case first = <-c.events:
+	case <-time.After(5 * time.Second):
+		tb.Fatal("no first frame in 5s")
+	}
 	if first.Type != protocol.EventHealthCheck || first.ConnectionID == "" {
 		tb.Fatalf("first frame = %+v, want health.check with a connection id", first)
 	}
@@ -193,7 +198,7 @@ func (c *wsClient) next(tb testing.TB) protocol.Event {
 			if !ok {
 				tb.Fatal("websocket closed")
 			}
-			if ev.Type == protocol.EventHealthCheck && ev.ConnectionID == "" {
+			if ev.Type == protocol.EventHealthCheck {
 				continue
 			}
 			return ev

@@ -205,7 +205,10 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			conn.addChannel("team:a")
 			conn.post("team:a", "a1", "before")
 			db := openStore(t)
-			m := newManager(t, conn, db, syncmanager.Options{})
+			// The retry waits on this clock, so the checks below run
+			// before it.
+			clk := clock.NewFake(time.Now())
+			m := newManager(t, conn, db, syncmanager.Options{Clock: clk, RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond})
 			if err := m.Init(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -225,6 +228,12 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 				t.Errorf("cache after error = %v, want untouched [before]", got)
 			}
 			// The backoff timer retries by itself.
+			bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := clk.BlockUntil(bctx, 1); err != nil {
+				t.Fatalf("no retry timer: %v", err)
+			}
+			clk.Advance(time.Second)
 			waitFor(t, "retry", func() bool { return len(texts(t, db, "team:a")) == 2 })
 		})
 	}
@@ -417,6 +426,9 @@ func TestManager_TriggersCoalesce(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
+	// The ten triggers make exactly one more sync; once it has started, a
+	// new request needs another.
+	waitFor(t, "the coalesced sync", func() bool { conn.mu.Lock(); defer conn.mu.Unlock(); return conn.syncCalls-base >= 2 })
 	if err := m.SyncNow(ctx); err != nil { // runs after the coalesced one
 		t.Fatal(err)
 	}

@@ -177,11 +177,13 @@ func (m *Manager) drain(ctx context.Context) error {
 			if err := m.store.DeletePendingTask(ctx, t.ID, apply...); err != nil {
 				return fmt.Errorf("syncmanager: complete task %s: %w", t.ID, err)
 			}
+			m.updateStatus(func(s *Status) { s.Pending = max(s.Pending-1, 0) })
 		case taskPermanent(err):
 			m.log.Warn("syncmanager: the server refused a task for good", "task", t.ID, "type", t.Type, "error", err)
 			if err := m.store.MoveToFailed(ctx, t.ID, err); err != nil {
 				return err
 			}
+			m.updateStatus(func(s *Status) { s.Pending, s.Failed = max(s.Pending-1, 0), s.Failed+1 })
 		default:
 			t.Attempts++
 			t.LastError = err.Error()
@@ -190,7 +192,6 @@ func (m *Manager) drain(ctx context.Context) error {
 			}
 			return fmt.Errorf("syncmanager: task %s (%s): %w", t.ID, t.Type, err)
 		}
-		m.refreshCounts()
 	}
 	return nil
 }

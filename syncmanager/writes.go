@@ -80,10 +80,18 @@ func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) error {
 	if closed {
 		return ErrClosed
 	}
-	if _, err := m.store.AddPendingTask(ctx, t); err != nil {
+	res, err := m.store.AddPendingTask(ctx, t)
+	if err != nil {
 		return err
 	}
-	m.refreshCounts()
+	// Counting the outbox scans it; keep the count in step instead, and
+	// let the end of each cycle recount it exactly.
+	switch res {
+	case offlinedb.Queued:
+		m.updateStatus(func(s *Status) { s.Pending++ })
+	case offlinedb.Cancelled:
+		m.refreshCounts()
+	}
 	m.requestDrain()
 	return nil
 }

@@ -163,8 +163,21 @@ func (s *Store) EventsAfter(ctx context.Context, cids []string, after time.Time,
 	if len(cids) == 0 {
 		return nil, nil
 	}
-	query, args, err := sqlx.In(`SELECT pos, payload FROM events WHERE cid IN (?) AND created_at > ? AND pos > ? ORDER BY pos LIMIT ?`,
-		cids, after.UnixMicro(), afterPos, limit)
+	// Start at the first log position after the checkpoint (found through
+	// the time index) and walk the log in order, filtering channels as it
+	// goes: a page then reads only what comes after it. Left to itself,
+	// SQLite would use the (cid, seq) index and sort each channel's whole
+	// history for every page, which makes a catch-up quadratic.
+	var first sql.NullInt64
+	if err := s.db.GetContext(ctx, &first, `SELECT min(pos) FROM events WHERE created_at > ?`, after.UnixMicro()); err != nil {
+		return nil, fmt.Errorf("sqlitestore: events: %w", err)
+	}
+	if !first.Valid {
+		return nil, nil
+	}
+	from := max(afterPos, first.Int64-1)
+	query, args, err := sqlx.In(`SELECT pos, payload FROM events WHERE pos > ? AND +cid IN (?) AND +created_at > ? ORDER BY pos LIMIT ?`,
+		from, cids, after.UnixMicro(), limit)
 	if err != nil {
 		return nil, err
 	}
