@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -47,10 +48,12 @@ type Store interface {
 	Close() error
 }
 
-// StoredEvent is an event with its position in the log.
+// StoredEvent is an event as the log holds it: its position, its time,
+// and its wire JSON, which sync passes on without decoding it again.
 type StoredEvent struct {
-	Pos   int64
-	Event protocol.Event
+	Pos       int64
+	CreatedAt time.Time
+	Payload   json.RawMessage
 }
 
 // MessagesPage selects a page of a channel's messages.
@@ -77,6 +80,8 @@ type Tx interface {
 	UserChannels(userID string, limit, offset int) ([]protocol.Channel, error)
 
 	Member(cid, userID string) (protocol.Member, error)
+	// Memberships returns which of cids userID is a member of.
+	Memberships(userID string, cids []string) (map[string]bool, error)
 	Members(cid string) ([]protocol.Member, error)
 	PutMember(m protocol.Member) error
 	DeleteMember(cid, userID string) error

@@ -176,24 +176,22 @@ func (s *Store) EventsAfter(ctx context.Context, cids []string, after time.Time,
 		return nil, nil
 	}
 	from := max(afterPos, first.Int64-1)
-	query, args, err := sqlx.In(`SELECT pos, payload FROM events WHERE pos > ? AND +cid IN (?) AND +created_at > ? ORDER BY pos LIMIT ?`,
+	query, args, err := sqlx.In(`SELECT pos, created_at, payload FROM events WHERE pos > ? AND +cid IN (?) AND +created_at > ? ORDER BY pos LIMIT ?`,
 		from, cids, after.UnixMicro(), limit)
 	if err != nil {
 		return nil, err
 	}
 	var rows []struct {
-		Pos     int64  `db:"pos"`
-		Payload string `db:"payload"`
+		Pos       int64  `db:"pos"`
+		CreatedAt int64  `db:"created_at"`
+		Payload   string `db:"payload"`
 	}
 	if err := s.db.SelectContext(ctx, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("sqlitestore: events: %w", err)
 	}
 	out := make([]server.StoredEvent, len(rows))
 	for i, r := range rows {
-		out[i].Pos = r.Pos
-		if err := json.Unmarshal([]byte(r.Payload), &out[i].Event); err != nil {
-			return nil, fmt.Errorf("sqlitestore: event %d: %w", r.Pos, err)
-		}
+		out[i] = server.StoredEvent{Pos: r.Pos, CreatedAt: time.UnixMicro(r.CreatedAt).UTC(), Payload: json.RawMessage(r.Payload)}
 	}
 	return out, nil
 }
@@ -338,6 +336,25 @@ WHERE m.user_id = ? ORDER BY c.last_activity DESC, c.cid LIMIT ? OFFSET ?`, user
 
 func (t *tx) Member(cid, userID string) (m protocol.Member, err error) {
 	return m, t.getJSON(&m, `SELECT data FROM members WHERE cid = ? AND user_id = ?`, cid, userID)
+}
+
+func (t *tx) Memberships(userID string, cids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(cids) == 0 {
+		return out, nil
+	}
+	query, args, err := sqlx.In(`SELECT cid FROM members WHERE user_id = ? AND cid IN (?)`, userID, cids)
+	if err != nil {
+		return nil, err
+	}
+	var in []string
+	if err := t.tx.SelectContext(t.ctx, &in, query, args...); err != nil {
+		return nil, err
+	}
+	for _, c := range in {
+		out[c] = true
+	}
+	return out, nil
 }
 
 func (t *tx) Members(cid string) ([]protocol.Member, error) {
