@@ -83,6 +83,9 @@ type Tx interface {
 	// Memberships returns which of cids userID is a member of.
 	Memberships(userID string, cids []string) (map[string]bool, error)
 	Members(cid string) ([]protocol.Member, error)
+	// MemberIDs returns the user ids of cid's members: what fan-out needs,
+	// without decoding each member.
+	MemberIDs(cid string) ([]string, error)
 	PutMember(m protocol.Member) error
 	DeleteMember(cid, userID string) error
 

@@ -65,17 +65,7 @@ func (c *change) notify(ev protocol.Event, recipients ...string) {
 	c.events = append(c.events, fanout{ev: ev, recipients: recipients})
 }
 
-func memberIDs(tx Tx, cid string) ([]string, error) {
-	ms, err := tx.Members(cid)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(ms))
-	for i, m := range ms {
-		ids[i] = m.UserID
-	}
-	return ids, nil
-}
+func memberIDs(tx Tx, cid string) ([]string, error) { return tx.MemberIDs(cid) }
 
 // write runs fn in one transaction and answers with its result. With an
 // Idempotency-Key, a repeat of a write that committed answers with the

@@ -357,6 +357,12 @@ func (t *tx) Memberships(userID string, cids []string) (map[string]bool, error) 
 	return out, nil
 }
 
+func (t *tx) MemberIDs(cid string) ([]string, error) {
+	var ids []string
+	err := t.tx.SelectContext(t.ctx, &ids, `SELECT user_id FROM members WHERE cid = ? ORDER BY user_id`, cid)
+	return ids, err
+}
+
 func (t *tx) Members(cid string) ([]protocol.Member, error) {
 	return selectJSON[protocol.Member](t, `SELECT data FROM members WHERE cid = ? ORDER BY user_id`, cid)
 }
