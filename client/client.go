@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/internal/clock"
+	"github.com/outpostsync/outpost/internal/dispatch"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -55,7 +56,7 @@ type Client struct {
 	log      *slog.Logger
 	clk      clock.Clock
 	wsHTTP   *http.Client // for WebSocket dials; see wsdial.go
-	disp     *dispatcher
+	disp     *dispatch.Queue
 	handlers registry
 	wg       sync.WaitGroup // the connection loops
 
@@ -106,7 +107,7 @@ func New(cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		clk:        cfg.Clock,
 		wsHTTP:     newWSHTTPClient(cfg.HTTPClient),
-		disp:       newDispatcher(cfg.Logger),
+		disp:       dispatch.New(cfg.Logger, "outpost client: event handler"),
 		refreshing: make(chan struct{}, 1),
 		token:      cfg.Token,
 		changed:    make(chan struct{}),
@@ -176,7 +177,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.run = h
 		c.err = nil
 		c.setStateLocked(StateConnecting)
-		c.disp.start()
+		c.disp.Start()
 		c.wg.Add(1)
 		go c.loop(runCtx, h)
 	}
@@ -255,7 +256,7 @@ func (c *Client) Close() error {
 	c.goOfflineLocked()
 	c.setStateLocked(StateClosed)
 	c.mu.Unlock()
-	c.disp.stop()
+	c.disp.Stop()
 	c.cfg.HTTPClient.CloseIdleConnections()
 	c.wsHTTP.CloseIdleConnections()
 	return nil

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/outpostsync/outpost/internal/dispatch"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -105,7 +106,7 @@ func (c *Client) OnError(h ErrorHandler) (unsubscribe func()) {
 // handler could hold, so it is safe on the read loop and under c.mu (which
 // keeps connection events in the order of the state changes).
 func (c *Client) emit(ev protocol.Event) {
-	c.disp.push(func() {
+	c.disp.Push(func() {
 		subs := c.handlers.snapshot(func(s *subscription) bool {
 			return s.h != nil && (s.all || s.typ == ev.Type)
 		})
@@ -113,20 +114,20 @@ func (c *Client) emit(ev protocol.Event) {
 			if s.removed.Load() {
 				continue
 			}
-			safeCall(c.log, func() { s.h(ev) })
+			dispatch.Call(c.log, "outpost client: event handler", func() { s.h(ev) })
 		}
 	})
 }
 
 // emitError queues an ErrorEvent for the error handlers.
 func (c *Client) emitError(ev ErrorEvent) {
-	c.disp.push(func() {
+	c.disp.Push(func() {
 		subs := c.handlers.snapshot(func(s *subscription) bool { return s.eh != nil })
 		for _, s := range subs {
 			if s.removed.Load() {
 				continue
 			}
-			safeCall(c.log, func() { s.eh(ev) })
+			dispatch.Call(c.log, "outpost client: error handler", func() { s.eh(ev) })
 		}
 	})
 }

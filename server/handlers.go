@@ -475,13 +475,7 @@ func (s *Server) handleSendReaction(w http.ResponseWriter, r *http.Request, user
 			if err := c.tx.PutReaction(rc); err != nil {
 				return err
 			}
-			counts, err := countReactions(c.tx, m.ID)
-			if err != nil {
-				return err
-			}
-			m.ReactionCounts, m.Version = counts, ev.Seq
-			ev.Reaction, ev.Message = &rc, &m
-			return c.tx.PutMessage(m)
+			return recountReactions(c.tx, ev, &m, &rc)
 		})
 		return protocol.ReactionResponse{Message: m, Reaction: rc}, err
 	})
@@ -509,16 +503,22 @@ func (s *Server) handleDeleteReaction(w http.ResponseWriter, r *http.Request, us
 			if err := c.tx.DeleteReaction(m.ID, user, typ); err != nil {
 				return err
 			}
-			counts, err := countReactions(c.tx, m.ID)
-			if err != nil {
-				return err
-			}
-			m.ReactionCounts, m.Version = counts, ev.Seq
-			ev.Reaction, ev.Message = &rc, &m
-			return c.tx.PutMessage(m)
+			return recountReactions(c.tx, ev, &m, &rc)
 		})
 		return protocol.ReactionResponse{Message: m, Reaction: rc}, err
 	})
+}
+
+// recountReactions stores the message with its new reaction counts, at the
+// event's version, and puts both on the event.
+func recountReactions(tx Tx, ev *protocol.Event, m *protocol.Message, rc *protocol.Reaction) error {
+	counts, err := countReactions(tx, m.ID)
+	if err != nil {
+		return err
+	}
+	m.ReactionCounts, m.Version = counts, ev.Seq
+	ev.Reaction, ev.Message = rc, m
+	return tx.PutMessage(*m)
 }
 
 func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, user string) error {

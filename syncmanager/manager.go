@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/internal/clock"
+	"github.com/outpostsync/outpost/internal/dispatch"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -49,7 +50,7 @@ type Manager struct {
 	opts  Options
 	log   *slog.Logger
 	clk   clock.Clock
-	disp  *dispatcher
+	disp  *dispatch.Queue
 
 	ctx    context.Context // cancelled by Close; never handed to callers
 	cancel context.CancelFunc
@@ -87,12 +88,14 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 	}
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
-		disp: newDispatcher(opts.Logger), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
+		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
 		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
 		callbacks: map[string]callbackEntry{}, fetch: map[string]bool{},
-	}, nil
+	}
+	m.disp.Start()
+	return m, nil
 }
 
 // Init subscribes to the connection's events, replacing an earlier
@@ -257,7 +260,7 @@ func (m *Manager) Close() error {
 		}
 		m.cancel()
 		m.wg.Wait()
-		m.disp.close()
+		m.disp.Stop()
 	})
 	return nil
 }
@@ -276,10 +279,10 @@ func (m *Manager) updateStatus(change func(s *Status)) {
 	statLs := listenersOf(m.statListeners)
 	m.mu.Unlock()
 	for _, l := range syncLs {
-		m.disp.post(func() { l(st.Synced) })
+		m.disp.Push(func() { l(st.Synced) })
 	}
 	for _, l := range statLs {
-		m.disp.post(func() { l(st) })
+		m.disp.Push(func() { l(st) })
 	}
 }
 
@@ -311,7 +314,7 @@ func (m *Manager) runCallbacks() {
 	m.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].seq < entries[j].seq })
 	for _, e := range entries {
-		m.disp.post(func() {
+		m.disp.Push(func() {
 			if err := e.fn(m.ctx); err != nil {
 				m.log.Warn("syncmanager: post-sync callback failed", "error", err)
 			}

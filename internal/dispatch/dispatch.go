@@ -1,4 +1,7 @@
-package client
+// Package dispatch runs user callbacks in order on a goroutine of their
+// own, for the client and the sync manager: never on a network loop, never
+// under a lock, and a panicking callback is recovered and logged.
+package dispatch
 
 import (
 	"fmt"
@@ -7,16 +10,17 @@ import (
 	"sync"
 )
 
-// dispatcher runs callbacks one at a time, in the order they were queued, on
-// a goroutine of its own, so that no callback runs on the read loop or under
-// a lock of the client, and a slow one delays only the callbacks after it.
+// Queue runs callbacks one at a time, in the order they were queued, on a
+// goroutine of its own, so that no callback runs on a network loop or under
+// its owner's lock, and a slow one delays only the callbacks after it.
 //
 // The queue is unbounded: queueing never blocks, so the read loop and its
-// health checks carry on however slow a handler is. Memory grows with the
+// health checks carry on however slow a callback is. Memory grows with the
 // backlog instead; the dispatcher logs a warning each time the backlog
 // doubles past queueWarnLen.
-type dispatcher struct {
-	log *slog.Logger
+type Queue struct {
+	log  *slog.Logger
+	what string // what the callbacks are, for logs
 
 	mu       sync.Mutex // guards the fields below
 	queue    []func()
@@ -29,17 +33,20 @@ type dispatcher struct {
 
 const queueWarnLen = 1024
 
-func newDispatcher(log *slog.Logger) *dispatcher {
-	return &dispatcher{
+// New returns a stopped Queue; what names its callbacks in logs (for
+// example "outpost client: event handler").
+func New(log *slog.Logger, what string) *Queue {
+	return &Queue{
 		log:    log,
+		what:   what,
 		wake:   make(chan struct{}, 1),
 		warnAt: queueWarnLen,
 		done:   make(chan struct{}),
 	}
 }
 
-// start starts the goroutine, once.
-func (d *dispatcher) start() {
+// Start starts the goroutine, once.
+func (d *Queue) Start() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started || d.stopping {
@@ -49,8 +56,8 @@ func (d *dispatcher) start() {
 	go d.loop()
 }
 
-// push queues f. It never blocks. After stop, f is dropped.
-func (d *dispatcher) push(f func()) {
+// Push queues f. It never blocks. After Stop, f is dropped.
+func (d *Queue) Push(f func()) {
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()
@@ -59,7 +66,7 @@ func (d *dispatcher) push(f func()) {
 	d.queue = append(d.queue, f)
 	if n := len(d.queue); n >= d.warnAt {
 		d.warnAt *= 2
-		d.log.Warn("outpost client: event handlers are falling behind", "queued", n)
+		d.log.Warn(d.what+"s are falling behind", "queued", n)
 	}
 	d.mu.Unlock()
 	select {
@@ -68,9 +75,9 @@ func (d *dispatcher) push(f func()) {
 	}
 }
 
-// stop runs what is queued, ends the goroutine and waits for it. It must not
+// Stop runs what is queued, ends the goroutine and waits for it. It must not
 // be called from a callback. It is idempotent.
-func (d *dispatcher) stop() {
+func (d *Queue) Stop() {
 	d.mu.Lock()
 	started := d.started
 	d.stopping = true
@@ -84,7 +91,7 @@ func (d *dispatcher) stop() {
 	}
 }
 
-func (d *dispatcher) loop() {
+func (d *Queue) loop() {
 	defer close(d.done)
 	for {
 		d.mu.Lock()
@@ -96,7 +103,7 @@ func (d *dispatcher) loop() {
 		d.mu.Unlock()
 		for i, f := range batch {
 			batch[i] = nil // let the event be collected once handled
-			safeCall(d.log, f)
+			d.call(f)
 		}
 		if len(batch) > 0 {
 			continue
@@ -108,13 +115,14 @@ func (d *dispatcher) loop() {
 	}
 }
 
-// safeCall calls f, recovering and logging a panic so that one bad handler
-// does not stop the others.
-func safeCall(log *slog.Logger, f func()) {
+func (d *Queue) call(f func()) { Call(d.log, d.what, f) }
+
+// Call calls f, recovering and logging a panic (as "<what> panicked") so
+// that one bad callback does not stop the others.
+func Call(log *slog.Logger, what string, f func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("outpost client: event handler panicked",
-				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			log.Error(what+" panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
 	f()
