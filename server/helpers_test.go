@@ -208,6 +208,27 @@ func (c *wsClient) next(tb testing.TB) protocol.Event {
 	}
 }
 
+// nextAny returns the next event that is not a health check, or nil if
+// none comes within a short wait.
+func (c *wsClient) nextAny(tb testing.TB) *protocol.Event {
+	tb.Helper()
+	timeout := time.After(200 * time.Millisecond)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				return nil
+			}
+			if ev.Type == protocol.EventHealthCheck {
+				continue
+			}
+			return &ev
+		case <-timeout:
+			return nil
+		}
+	}
+}
+
 // none checks that nothing but health checks arrive within a short wait.
 func (c *wsClient) none(tb testing.TB, wait time.Duration) {
 	tb.Helper()
