@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -13,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Migration is one versioned step of a schema.
@@ -129,7 +133,7 @@ func Apply(ctx context.Context, db *sql.DB, sets ...Set) error {
 			return err
 		}
 	}
-	conn, err := db.Conn(ctx)
+	conn, err := connect(ctx, db)
 	if err != nil {
 		return fmt.Errorf("migrations: get connection: %w", err)
 	}
@@ -153,6 +157,37 @@ func Apply(ctx context.Context, db *sql.DB, sets ...Set) error {
 		}
 	}
 	return nil
+}
+
+// connect gets a connection, retrying while SQLite answers SQLITE_BUSY:
+// when several processes open a new file at once, a connection's first
+// pragmas (switching the file to WAL) can be refused without waiting on
+// the busy timeout.
+func connect(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	delay := 5 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := db.Conn(ctx)
+		if err == nil || !IsBusy(err) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
+// IsBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
+func IsBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
 // Version returns the highest applied version of the named set, or 0.

@@ -130,7 +130,20 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return fail(err)
 	}
 	d := &DB{db: sdb, path: path, log: opts.Logger, now: opts.Now}
-	if err := d.checkPragmas(ctx, opts.BusyTimeout); err != nil {
+	// The first connection switches a new file to WAL; another process
+	// doing the same at that moment makes it fail with SQLITE_BUSY, which
+	// passes on a retry.
+	err = d.checkPragmas(ctx, opts.BusyTimeout)
+	for delay := 5 * time.Millisecond; err != nil && migrations.IsBusy(err) && delay < 2*time.Second; delay *= 2 {
+		select {
+		case <-ctx.Done():
+			sdb.Close()
+			return fail(ctx.Err())
+		case <-time.After(delay):
+		}
+		err = d.checkPragmas(ctx, opts.BusyTimeout)
+	}
+	if err != nil {
 		sdb.Close()
 		return fail(err)
 	}

@@ -254,3 +254,28 @@ func TestPendingTasks_FIFOAcrossTypes(t *testing.T) {
 		t.Errorf("unknown task type = %v, want ErrInvalidTask", err)
 	}
 }
+
+// TestOpen_ConcurrentOpenersOfANewFile: several openers of one new file at
+// once (as two processes starting together) all get a working store.
+func TestOpen_ConcurrentOpenersOfANewFile(t *testing.T) {
+	for trial := 0; trial < 5; trial++ {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		errs := make(chan error, 4)
+		dbs := make(chan *offlinedb.DB, 4)
+		for i := 0; i < 4; i++ {
+			go func() {
+				db, err := offlinedb.Open(context.Background(), path, offlinedb.Options{})
+				errs <- err
+				dbs <- db
+			}()
+		}
+		for i := 0; i < 4; i++ {
+			if err := <-errs; err != nil {
+				t.Errorf("trial %d: Open: %v", trial, err)
+			}
+			if db := <-dbs; db != nil {
+				db.Close()
+			}
+		}
+	}
+}
