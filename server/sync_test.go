@@ -239,16 +239,29 @@ func TestHub_SlowConsumerIsCutOff(t *testing.T) {
 			t.Fatalf("bob's event %d = %+v", i, ev)
 		}
 	}
-	// Carol now reads: a few queued frames, then the close.
+	// Carol now reads: what was queued before the cut, then the end. The
+	// close frame itself may not get through her full socket buffers, in
+	// which case the server cuts the connection after the close
+	// handshake's timeout: either way she must not get every message.
 	rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer rcancel()
+	got := 0
 	for {
-		_, _, err := slow.Read(rctx)
+		_, data, err := slow.Read(rctx)
 		if err != nil {
-			if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
-				t.Fatalf("slow consumer closed with %v (%v), want policy violation", got, err)
+			if st := websocket.CloseStatus(err); st != -1 && st != websocket.StatusPolicyViolation {
+				t.Fatalf("slow consumer closed with %v (%v), want policy violation or a cut", st, err)
+			}
+			if rctx.Err() != nil {
+				t.Fatal("the slow consumer was never cut off")
 			}
 			break
 		}
+		if strings.Contains(string(data), `"message.new"`) {
+			got++
+		}
+	}
+	if got >= n {
+		t.Fatalf("the slow consumer got all %d messages: it was never cut off", n)
 	}
 }
