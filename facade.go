@@ -1,0 +1,79 @@
+package outpost
+
+import (
+	"context"
+
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
+)
+
+// The write methods below queue the write in the local outbox, with its
+// optimistic row, and return once it is stored locally; online it leaves
+// for the server at once, offline when the connection comes back. They
+// work the same online and offline.
+
+// EditMessage queues an edit of a message's text. An edit of a message
+// still in the outbox changes the pending send instead.
+func (c *Client) EditMessage(ctx context.Context, cid, messageID, text string) error {
+	return c.Sync.UpdateMessage(ctx, cid, messageID, protocol.UpdateMessageRequest{Text: text})
+}
+
+// DeleteMessage queues a delete (a hard delete when hard is set). Deleting
+// a message still in the outbox cancels its send.
+func (c *Client) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) error {
+	return c.Sync.DeleteMessage(ctx, cid, messageID, hard)
+}
+
+// React queues a reaction of the given type to a message.
+func (c *Client) React(ctx context.Context, cid, messageID, reactionType string) error {
+	return c.Sync.SendReaction(ctx, cid, messageID, protocol.SendReactionRequest{Type: reactionType})
+}
+
+// Unreact queues the removal of the user's reaction of the given type.
+func (c *Client) Unreact(ctx context.Context, cid, messageID, reactionType string) error {
+	return c.Sync.DeleteReaction(ctx, cid, messageID, reactionType)
+}
+
+// MarkRead queues a read mark for the whole channel.
+func (c *Client) MarkRead(ctx context.Context, cid string) error {
+	return c.Sync.MarkRead(ctx, cid, protocol.MarkReadRequest{})
+}
+
+// SyncNow drains the outbox and syncs, and waits for both (or ctx). It
+// returns syncmanager.ErrOffline when the connection is down.
+func (c *Client) SyncNow(ctx context.Context) error { return c.Sync.SyncNow(ctx) }
+
+// Status returns a snapshot of the sync status: online, syncing, last
+// synced at, pending and failed counts, last error and progress.
+func (c *Client) Status() syncmanager.Status { return c.Sync.Status() }
+
+// OnSyncStatusChange registers a listener for the boolean sync status and
+// returns its unsubscribe function. See syncmanager.Manager.
+func (c *Client) OnSyncStatusChange(listener func(synced bool)) (unsubscribe func()) {
+	return c.Sync.OnSyncStatusChange(listener)
+}
+
+// OnStatus registers a listener for every change of the status snapshot
+// (including sync progress) and returns its unsubscribe function.
+func (c *Client) OnStatus(listener func(syncmanager.Status)) (unsubscribe func()) {
+	return c.Sync.OnStatus(listener)
+}
+
+// ScheduleSyncStatusChangeCallback runs cb once after the next successful
+// sync; a later schedule with the same tag replaces an earlier one.
+func (c *Client) ScheduleSyncStatusChangeCallback(tag string, cb syncmanager.Callback) {
+	c.Sync.ScheduleSyncStatusChangeCallback(tag, cb)
+}
+
+// PendingTasks returns the user's writes still waiting in the outbox,
+// in the order they will be sent.
+func (c *Client) PendingTasks(ctx context.Context) ([]offlinedb.PendingTask, error) {
+	return c.DB.GetPendingTasks(ctx, c.userID)
+}
+
+// FailedTasks returns the user's writes the server refused for good, with
+// their errors.
+func (c *Client) FailedTasks(ctx context.Context) ([]offlinedb.FailedTask, error) {
+	return c.DB.GetFailedTasks(ctx, c.userID)
+}

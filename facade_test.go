@@ -1,0 +1,95 @@
+package outpost_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
+)
+
+// TestFacadeWrites drives every facade write offline, checks that they
+// wait in the outbox in order, then reconnects and checks the server got
+// them.
+func TestFacadeWrites(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := open(t, ts.URL, "alice")
+	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "facade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	kept, err := alice.SendMessage(ctx, cid, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := alice.SendMessage(ctx, cid, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	alice.Conn.Disconnect()
+	waitFor(t, "offline", func() bool { return !alice.Status().Online })
+	if err := alice.SyncNow(ctx); !errors.Is(err, syncmanager.ErrOffline) {
+		t.Fatalf("SyncNow offline = %v, want ErrOffline", err)
+	}
+	steps := []func() error{
+		func() error { return alice.EditMessage(ctx, cid, kept, "kept, edited") },
+		func() error { return alice.React(ctx, cid, kept, "like") },
+		func() error { return alice.React(ctx, cid, kept, "wow") },
+		func() error { return alice.Unreact(ctx, cid, kept, "wow") },
+		func() error { return alice.DeleteMessage(ctx, cid, gone, false) },
+		func() error { return alice.MarkRead(ctx, cid) },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	pending, err := alice.PendingTasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != len(steps) {
+		t.Fatalf("pending = %d tasks, want %d", len(pending), len(steps))
+	}
+	if s := alice.Status(); s.Pending != len(steps) || s.Online {
+		t.Fatalf("status = %+v, want %d pending, offline", s, len(steps))
+	}
+
+	if err := alice.Conn.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "outbox drained", func() bool {
+		p, _ := alice.PendingTasks(ctx)
+		return len(p) == 0 && alice.Status().Synced
+	})
+	failed, err := alice.FailedTasks(ctx)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("failed = %v, %v", failed, err)
+	}
+	res, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]protocol.Message{}
+	for _, m := range res.Messages {
+		byID[m.ID] = m
+	}
+	if m := byID[kept]; m.Text != "kept, edited" || m.ReactionCounts["like"] != 1 || m.ReactionCounts["wow"] != 0 {
+		t.Errorf("kept on server = %+v", m)
+	}
+	if m, ok := byID[gone]; ok && m.DeletedAt == nil {
+		t.Errorf("gone on server is not deleted: %+v", m)
+	}
+	n, err := alice.DB.UnreadCount(ctx, cid, "alice")
+	if err != nil || n != 0 {
+		t.Errorf("unread = %d, %v", n, err)
+	}
+}
