@@ -24,6 +24,7 @@ const (
 	PathReactions       = "/messages/{id}/reactions"          // POST SendReactionRequest -> ReactionResponse
 	PathReaction        = "/messages/{id}/reactions/{type}"   // DELETE -> ReactionResponse
 	PathUndeleteMessage = "/messages/{id}/undelete"           // POST -> MessageResponse
+	PathBatch           = "/batch"                            // POST BatchRequest -> BatchResponse
 )
 
 // HTTP headers with a meaning in the protocol.

@@ -31,6 +31,7 @@ var endpoints = []struct{ method, path string }{
 	{"POST", "/messages/m1/reactions"},
 	{"DELETE", "/messages/m1/reactions/like"},
 	{"PUT", server.PathMe},
+	{"POST", "/batch"},
 	{"GET", "/connect"},
 }
 
@@ -134,6 +135,8 @@ func FuzzRequests(f *testing.F) {
 		`{"type":"like","score":3,"extra":{"a":1}}`,
 		`{"user_ids":["carol"]}`, `{"text":"edit"}`, `{"message_id":"m1"}`, `{"type":"typing.start"}`,
 		`{}`, `null`, `[`, `{"extra":[1]}`,
+		`{"ops":[{"type":"send-message","cid":"team:general","body":{"message":{"id":"b1","text":"hi"}}}]}`,
+		`{"ops":[{"type":"delete-reaction","message_id":"m1","key":"k","body":{"type":"like"}},{"type":"nope"}]}`,
 	} {
 		for i := range endpoints {
 			f.Add(uint8(i), s)

@@ -254,23 +254,31 @@ func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request, user 
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	o, err := planSendMessage(user, r.PathValue("cid"), req)
+	if err != nil {
+		return err
+	}
+	return s.writeOp(w, r, user, o)
+}
+
+func planSendMessage(user, cid string, req protocol.SendMessageRequest) (op, error) {
 	in := req.Message
 	if err := protocol.ValidateID("message.id", in.ID); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+		return op{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
 	}
 	if err := validText(in.Text); err != nil {
-		return err
+		return op{}, err
 	}
 	if err := validExtra(in.Extra); err != nil {
-		return err
+		return op{}, err
 	}
 	if in.ParentID != "" {
 		if err := protocol.ValidateID("message.parent_id", in.ParentID); err != nil {
-			return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+			return op{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
 		}
 	}
-	return s.write(w, r, user, http.StatusCreated, func(c *change) (any, error) {
-		ch, err := channelFor(c.tx, r.PathValue("cid"), user)
+	return op{status: http.StatusCreated, apply: func(c *change) (any, error) {
+		ch, err := channelFor(c.tx, cid, user)
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +311,7 @@ func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request, user 
 			return nil, err
 		}
 		return protocol.MessageResponse{Message: m}, nil
-	})
+	}}, nil
 }
 
 func (s *Server) handleQueryMessages(w http.ResponseWriter, r *http.Request, user string) error {
@@ -369,14 +377,22 @@ func (s *Server) handleUpdateMessage(w http.ResponseWriter, r *http.Request, use
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := validText(req.Text); err != nil {
+	o, err := planUpdateMessage(user, r.PathValue("id"), req)
+	if err != nil {
 		return err
+	}
+	return s.writeOp(w, r, user, o)
+}
+
+func planUpdateMessage(user, id string, req protocol.UpdateMessageRequest) (op, error) {
+	if err := validText(req.Text); err != nil {
+		return op{}, err
 	}
 	if err := validExtra(req.Extra); err != nil {
-		return err
+		return op{}, err
 	}
-	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
-		m, ch, err := ownMessage(c.tx, r.PathValue("id"), user)
+	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
+		m, ch, err := ownMessage(c.tx, id, user)
 		if err != nil {
 			return nil, err
 		}
@@ -389,7 +405,7 @@ func (s *Server) handleUpdateMessage(w http.ResponseWriter, r *http.Request, use
 			return c.tx.PutMessage(m)
 		})
 		return protocol.MessageResponse{Message: m}, err
-	})
+	}}, nil
 }
 
 func (s *Server) handleDeleteMessage(w http.ResponseWriter, r *http.Request, user string) error {
@@ -401,8 +417,12 @@ func (s *Server) handleDeleteMessage(w http.ResponseWriter, r *http.Request, use
 		}
 		hard = b
 	}
-	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
-		m, ch, err := ownMessage(c.tx, r.PathValue("id"), user)
+	return s.writeOp(w, r, user, planDeleteMessage(user, r.PathValue("id"), hard))
+}
+
+func planDeleteMessage(user, id string, hard bool) op {
+	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
+		m, ch, err := ownMessage(c.tx, id, user)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +442,7 @@ func (s *Server) handleDeleteMessage(w http.ResponseWriter, r *http.Request, use
 			return c.tx.PutMessage(m)
 		})
 		return protocol.MessageResponse{Message: m}, err
-	})
+	}}
 }
 
 func (s *Server) handleUndeleteMessage(w http.ResponseWriter, r *http.Request, user string) error {
@@ -448,14 +468,22 @@ func (s *Server) handleSendReaction(w http.ResponseWriter, r *http.Request, user
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := protocol.ValidateID("type", req.Type); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
-	}
-	if err := validExtra(req.Extra); err != nil {
+	o, err := planSendReaction(user, r.PathValue("id"), req)
+	if err != nil {
 		return err
 	}
-	return s.write(w, r, user, http.StatusCreated, func(c *change) (any, error) {
-		m, ch, err := messageFor(c.tx, r.PathValue("id"), user)
+	return s.writeOp(w, r, user, o)
+}
+
+func planSendReaction(user, id string, req protocol.SendReactionRequest) (op, error) {
+	if err := protocol.ValidateID("type", req.Type); err != nil {
+		return op{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	}
+	if err := validExtra(req.Extra); err != nil {
+		return op{}, err
+	}
+	return op{status: http.StatusCreated, apply: func(c *change) (any, error) {
+		m, ch, err := messageFor(c.tx, id, user)
 		if err != nil {
 			return nil, err
 		}
@@ -478,16 +506,23 @@ func (s *Server) handleSendReaction(w http.ResponseWriter, r *http.Request, user
 			return recountReactions(c.tx, ev, &m, &rc)
 		})
 		return protocol.ReactionResponse{Message: m, Reaction: rc}, err
-	})
+	}}, nil
 }
 
 func (s *Server) handleDeleteReaction(w http.ResponseWriter, r *http.Request, user string) error {
-	typ := r.PathValue("type")
-	if err := protocol.ValidateID("type", typ); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	o, err := planDeleteReaction(user, r.PathValue("id"), r.PathValue("type"))
+	if err != nil {
+		return err
 	}
-	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
-		m, ch, err := messageFor(c.tx, r.PathValue("id"), user)
+	return s.writeOp(w, r, user, o)
+}
+
+func planDeleteReaction(user, id, typ string) (op, error) {
+	if err := protocol.ValidateID("type", typ); err != nil {
+		return op{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	}
+	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
+		m, ch, err := messageFor(c.tx, id, user)
 		if err != nil {
 			return nil, err
 		}
@@ -506,7 +541,7 @@ func (s *Server) handleDeleteReaction(w http.ResponseWriter, r *http.Request, us
 			return recountReactions(c.tx, ev, &m, &rc)
 		})
 		return protocol.ReactionResponse{Message: m, Reaction: rc}, err
-	})
+	}}, nil
 }
 
 // recountReactions stores the message with its new reaction counts, at the
@@ -526,8 +561,12 @@ func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, user str
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
-		ch, err := channelFor(c.tx, r.PathValue("cid"), user)
+	return s.writeOp(w, r, user, planMarkRead(user, r.PathValue("cid"), req))
+}
+
+func planMarkRead(user, cid string, req protocol.MarkReadRequest) op {
+	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
+		ch, err := channelFor(c.tx, cid, user)
 		if err != nil {
 			return nil, err
 		}
@@ -543,7 +582,7 @@ func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, user str
 			return c.tx.PutRead(rd)
 		})
 		return protocol.ReadResponse{Read: rd}, err
-	})
+	}}
 }
 
 func (s *Server) handleMarkUnread(w http.ResponseWriter, r *http.Request, user string) error {

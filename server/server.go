@@ -84,6 +84,7 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathReactions, s.handleSendReaction)
 	h("DELETE "+protocol.PathReaction, s.handleDeleteReaction)
 	h("PUT "+PathMe, s.handleUpdateMe)
+	h("POST "+protocol.PathBatch, s.handleBatch)
 }
 
 // PathMe is where a user updates their own profile (PUT, UpdateUserRequest).

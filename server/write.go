@@ -29,6 +29,9 @@ func newEventID() string {
 type change struct {
 	tx     Tx
 	events []fanout
+	// wrote is set once the change has touched the store, after which an
+	// error must abort the whole transaction.
+	wrote bool
 }
 
 type fanout struct {
@@ -39,6 +42,7 @@ type fanout struct {
 // emit appends a stored event to cid's log: fill gets the event, with its
 // sequence number, to set the entities (whose Version is that number).
 func (c *change) emit(cid string, typ protocol.EventType, actor string, fill func(ev *protocol.Event) error) (protocol.Event, error) {
+	c.wrote = true
 	seq, err := c.tx.NextSeq(cid)
 	if err != nil {
 		return protocol.Event{}, err
@@ -67,52 +71,89 @@ func (c *change) notify(ev protocol.Event, recipients ...string) {
 
 func memberIDs(tx Tx, cid string) ([]string, error) { return tx.MemberIDs(cid) }
 
-// write runs fn in one transaction and answers with its result. With an
+// op is one write, its input checked: apply runs it in a write
+// transaction and returns the answer, which is sent with status.
+type op struct {
+	status int
+	key    string // idempotency key, "" for none
+	apply  func(c *change) (any, error)
+}
+
+// write runs fn in one transaction and answers with its result; see
+// writeOp.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, user string, status int, fn func(c *change) (any, error)) error {
+	return s.writeOp(w, r, user, op{status: status, apply: fn})
+}
+
+// writeOp runs o in one transaction and answers with its result. With an
 // Idempotency-Key, a repeat of a write that committed answers with the
 // stored result and changes nothing. Events fan out after the commit.
-func (s *Server) write(w http.ResponseWriter, r *http.Request, user string, status int, fn func(c *change) (any, error)) error {
-	key := r.Header.Get(protocol.HeaderIdempotencyKey)
-	if key != "" && len(key) > 200 {
-		return protocol.NewAPIError(protocol.CodeInput, "Idempotency-Key is longer than 200 bytes")
+func (s *Server) writeOp(w http.ResponseWriter, r *http.Request, user string, o op) error {
+	o.key = r.Header.Get(protocol.HeaderIdempotencyKey)
+	if err := validKey(o.key); err != nil {
+		return err
 	}
 	var result []byte
 	var events []fanout
 	err := s.store.Update(r.Context(), func(tx Tx) error {
-		events = nil
-		if key != "" {
-			stored, err := tx.IdempotentResult(user, key)
-			if err == nil {
-				result = stored
-				return nil
-			}
-			if !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
-		c := &change{tx: tx}
-		out, err := fn(c)
+		res, c, err := runOp(tx, user, o)
 		if err != nil {
 			return err
 		}
-		if result, err = json.Marshal(out); err != nil {
-			return err
-		}
-		events = c.events
-		if key != "" {
-			return tx.PutIdempotentResult(user, key, result)
-		}
+		result, events = res, c.events
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	s.publish(events)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(o.status)
+	_, _ = w.Write(append(result, '\n'))
+	return nil
+}
+
+func validKey(key string) error {
+	if len(key) > 200 {
+		return protocol.NewAPIError(protocol.CodeInput, "idempotency key is longer than 200 bytes")
+	}
+	return nil
+}
+
+// runOp runs o in tx and returns its answer as JSON and what it changed.
+// A repeat of an op with a stored result returns that result and no
+// change.
+func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
+	c := &change{tx: tx}
+	if o.key != "" {
+		stored, err := tx.IdempotentResult(user, o.key)
+		if err == nil {
+			return stored, c, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, c, err
+		}
+	}
+	out, err := o.apply(c)
+	if err != nil {
+		return nil, c, err
+	}
+	result, err := json.Marshal(out)
+	if err != nil {
+		return nil, c, err
+	}
+	if o.key != "" {
+		if err := tx.PutIdempotentResult(user, o.key, result); err != nil {
+			return nil, c, err
+		}
+	}
+	return result, c, nil
+}
+
+func (s *Server) publish(events []fanout) {
 	for _, f := range events {
 		s.hub.publish(f.ev, f.recipients)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(result, '\n'))
-	return nil
 }
 
 // view runs fn in a snapshot.

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// handleBatch applies a batch of writes in order, in one transaction, each
+// as its single-write endpoint would, and answers with one result per op.
+// An op the server refuses (bad input, not found, not allowed) gets its
+// error in its result and the others still apply, as they would have one
+// by one; anything else (a store failure) fails the whole batch, nothing
+// applied, so the client retries it whole. One transaction and one round
+// trip for many writes is what lets a client drain a long outbox fast.
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, user string) error {
+	var req protocol.BatchRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if len(req.Ops) == 0 {
+		return protocol.NewAPIError(protocol.CodeInput, "ops is empty")
+	}
+	if len(req.Ops) > protocol.MaxBatchOps {
+		return protocol.NewAPIError(protocol.CodeInput, "at most %d ops in a batch, got %d", protocol.MaxBatchOps, len(req.Ops))
+	}
+	results := make([]protocol.BatchResult, len(req.Ops))
+	ops := make([]*op, len(req.Ops))
+	for i, bo := range req.Ops {
+		o, err := planBatchOp(user, bo)
+		if err != nil {
+			results[i] = errorResult(err)
+			continue
+		}
+		ops[i] = &o
+	}
+	var events []fanout
+	err := s.store.Update(r.Context(), func(tx Tx) error {
+		events = nil
+		for i, o := range ops {
+			if o == nil {
+				continue
+			}
+			res, c, err := runOp(tx, user, *o)
+			if err != nil {
+				if _, refused := protocol.AsAPIError(err); !refused || c.wrote {
+					// Not the op's fault, or half done: undo the batch.
+					return fmt.Errorf("server: batch op %d (%s): %v", i, req.Ops[i].Type, err)
+				}
+				results[i] = errorResult(err)
+				continue
+			}
+			var br protocol.BatchResult
+			if err := json.Unmarshal(res, &br); err != nil {
+				return fmt.Errorf("server: batch op %d: stored result: %w", i, err)
+			}
+			br.Status = o.status
+			results[i] = br
+			events = append(events, c.events...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(events)
+	writeJSON(w, http.StatusOK, protocol.BatchResponse{Results: results})
+	return nil
+}
+
+func errorResult(err error) protocol.BatchResult {
+	ae, ok := protocol.AsAPIError(err)
+	if !ok {
+		ae = protocol.NewAPIError(protocol.CodeInternal, "internal error")
+	}
+	if ae.StatusCode == 0 {
+		ae.StatusCode = protocol.StatusForCode(ae.Code)
+	}
+	return protocol.BatchResult{Status: ae.StatusCode, Error: ae}
+}
+
+// planBatchOp checks one op of a batch and returns it ready to run.
+func planBatchOp(user string, bo protocol.BatchOp) (op, error) {
+	if err := validKey(bo.Key); err != nil {
+		return op{}, err
+	}
+	var o op
+	var err error
+	switch bo.Type {
+	case protocol.OpSendMessage:
+		var req protocol.SendMessageRequest
+		if err = decodeOpBody(bo, &req); err == nil {
+			o, err = planSendMessage(user, bo.CID, req)
+		}
+	case protocol.OpUpdateMessage:
+		var req protocol.UpdateMessageRequest
+		if err = decodeOpBody(bo, &req); err == nil {
+			o, err = planUpdateMessage(user, bo.MessageID, req)
+		}
+	case protocol.OpDeleteMessage:
+		var req protocol.DeleteMessageBody
+		if err = decodeOpBody(bo, &req); err == nil {
+			o = planDeleteMessage(user, bo.MessageID, req.Hard)
+		}
+	case protocol.OpSendReaction:
+		var req protocol.SendReactionRequest
+		if err = decodeOpBody(bo, &req); err == nil {
+			o, err = planSendReaction(user, bo.MessageID, req)
+		}
+	case protocol.OpDeleteReaction:
+		var req protocol.DeleteReactionBody
+		if err = decodeOpBody(bo, &req); err == nil {
+			o, err = planDeleteReaction(user, bo.MessageID, req.Type)
+		}
+	case protocol.OpMarkRead:
+		var req protocol.MarkReadRequest
+		if err = decodeOpBody(bo, &req); err == nil {
+			o = planMarkRead(user, bo.CID, req)
+		}
+	default:
+		return op{}, protocol.NewAPIError(protocol.CodeInput, "unknown op type %q", bo.Type)
+	}
+	if err != nil {
+		return op{}, err
+	}
+	o.key = bo.Key
+	return o, nil
+}
+
+func decodeOpBody(bo protocol.BatchOp, v any) error {
+	body := bo.Body
+	if len(body) == 0 || string(body) == "null" {
+		body = []byte("{}")
+	}
+	if err := protocol.DecodeStrict(body, v, string(bo.Type)+" body"); err != nil {
+		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	}
+	return nil
+}
