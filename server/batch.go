@@ -43,6 +43,9 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, user string
 			if o == nil {
 				continue
 			}
+			if i > 0 {
+				tx.Tick() // each op its own time, so messages keep op order
+			}
 			res, c, err := runOp(tx, user, *o)
 			if err != nil {
 				if _, refused := protocol.AsAPIError(err); !refused || c.wrote {

@@ -63,6 +63,9 @@ func TestBatch_AppliesInOrderWithPerOpResults(t *testing.T) {
 	if r := resp.Results[2]; r.Reaction == nil || r.Message == nil || r.Message.ReactionCounts["like"] != 1 {
 		t.Errorf("reaction result = %+v", r)
 	}
+	if a, b := resp.Results[0].Message, resp.Results[7].Message; a == nil || b == nil || !a.CreatedAt.Before(b.CreatedAt) {
+		t.Errorf("messages of one batch are not stamped in op order: %+v, %+v", a, b)
+	}
 	if r := resp.Results[10]; r.Read == nil || r.Read.LastReadMessageID != "b1" {
 		t.Errorf("read result = %+v", r)
 	}

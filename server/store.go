@@ -69,6 +69,11 @@ type Tx interface {
 	// Now is the transaction's timestamp: for an Update, later than that
 	// of every transaction committed before it.
 	Now() time.Time
+	// Tick moves the write's timestamp on by the store's smallest step,
+	// so the writes of a batch are stamped, and their messages ordered,
+	// one after the other. Every timestamp of a write stays after those of
+	// the writes committed before it and before those of the writes after.
+	Tick()
 
 	User(id string) (protocol.User, error)
 	PutUser(u protocol.User) error

@@ -22,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // the database/sql driver
 
+	"github.com/outpostsync/outpost/internal/stmtcache"
 	"github.com/outpostsync/outpost/migrations"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -32,8 +33,9 @@ var schemaFS embed.FS
 
 // Store is the SQLite Store. It is safe for concurrent use.
 type Store struct {
-	db  *sqlx.DB
-	now func() time.Time
+	db    *sqlx.DB
+	stmts *stmtcache.Cache
+	now   func() time.Time
 
 	wmu sync.Mutex // serializes writes
 
@@ -72,7 +74,7 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, now: now}
+	s := &Store{db: db, stmts: stmtcache.New(db, 256), now: now}
 	var lastMicros sql.NullInt64
 	if err := db.GetContext(ctx, &lastMicros, `SELECT max(created_at) FROM events`); err != nil {
 		db.Close()
@@ -85,7 +87,10 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Close()
+	return s.db.Close()
+}
 
 // stamp returns the next write timestamp: the clock, to the microsecond,
 // but always after the last one.
@@ -115,7 +120,8 @@ func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
-	if err := fn(&tx{tx: sqlTx, ctx: ctx, now: ts}); err != nil {
+	t := &tx{tx: sqlTx, st: s.stmts.Tx(sqlTx), ctx: ctx, now: ts}
+	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
@@ -123,7 +129,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 		return fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	s.mu.Lock()
-	s.last = ts
+	s.last = t.now // after Tick, the last stamp of the write
 	s.mu.Unlock()
 	return nil
 }
@@ -138,7 +144,7 @@ func (s *Store) View(ctx context.Context, fn func(tx server.Tx) error) error {
 	s.mu.Lock()
 	now := s.now().UTC().Truncate(time.Microsecond)
 	s.mu.Unlock()
-	return fn(&tx{tx: sqlTx, ctx: ctx, now: now})
+	return fn(&tx{tx: sqlTx, st: s.stmts.Tx(sqlTx), ctx: ctx, now: now})
 }
 
 // Watermark returns a time before every event not yet committed: one
@@ -260,15 +266,18 @@ func (s *Store) Prune(ctx context.Context, before time.Time, maxPerChannel int) 
 // tx implements server.Tx on a SQL transaction.
 type tx struct {
 	tx  *sqlx.Tx
+	st  *stmtcache.Tx // the fixed queries, prepared once per connection
 	ctx context.Context
 	now time.Time
 }
 
 func (t *tx) Now() time.Time { return t.now }
 
+func (t *tx) Tick() { t.now = t.now.Add(time.Microsecond) }
+
 func (t *tx) getJSON(v any, query string, args ...any) error {
 	var data string
-	err := t.tx.GetContext(t.ctx, &data, query, args...)
+	err := t.st.Get(t.ctx, &data, query, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.ErrNotFound
 	}
@@ -280,7 +289,7 @@ func (t *tx) getJSON(v any, query string, args ...any) error {
 
 func selectJSON[T any](t *tx, query string, args ...any) ([]T, error) {
 	var rows []string
-	if err := t.tx.SelectContext(t.ctx, &rows, query, args...); err != nil {
+	if err := t.st.Select(t.ctx, &rows, query, args...); err != nil {
 		return nil, err
 	}
 	out := make([]T, len(rows))
@@ -293,8 +302,7 @@ func selectJSON[T any](t *tx, query string, args ...any) ([]T, error) {
 }
 
 func (t *tx) exec(query string, args ...any) error {
-	_, err := t.tx.ExecContext(t.ctx, query, args...)
-	return err
+	return t.st.Exec(t.ctx, query, args...)
 }
 
 func mustJSON(v any) string {
@@ -359,7 +367,7 @@ func (t *tx) Memberships(userID string, cids []string) (map[string]bool, error) 
 
 func (t *tx) MemberIDs(cid string) ([]string, error) {
 	var ids []string
-	err := t.tx.SelectContext(t.ctx, &ids, `SELECT user_id FROM members WHERE cid = ? ORDER BY user_id`, cid)
+	err := t.st.Select(t.ctx, &ids, `SELECT user_id FROM members WHERE cid = ? ORDER BY user_id`, cid)
 	return ids, err
 }
 
@@ -444,7 +452,7 @@ ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`, r.CID, r.UserID,
 
 func (t *tx) NextSeq(cid string) (int64, error) {
 	var seq int64
-	err := t.tx.GetContext(t.ctx, &seq, `UPDATE channels SET last_seq = last_seq + 1 WHERE cid = ? RETURNING last_seq`, cid)
+	err := t.st.Get(t.ctx, &seq, `UPDATE channels SET last_seq = last_seq + 1 WHERE cid = ? RETURNING last_seq`, cid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, server.ErrNotFound
 	}
@@ -458,7 +466,7 @@ func (t *tx) AppendEvent(ev protocol.Event) error {
 
 func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
 	var res string
-	err := t.tx.GetContext(t.ctx, &res, `SELECT result FROM idempotency WHERE user_id = ? AND key = ?`, userID, key)
+	err := t.st.Get(t.ctx, &res, `SELECT result FROM idempotency WHERE user_id = ? AND key = ?`, userID, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, server.ErrNotFound
 	}
