@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/internal/stmtcache"
 )
 
 // Query is one SQL statement with its arguments, as HandleEvent returns
@@ -91,7 +93,7 @@ func (d *DB) ExecuteSQLBatch(ctx context.Context, queries []Query) ([]*EventErro
 		return nil, nil
 	}
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
-		return runFast(ctx, tx, queries)
+		return d.runFast(ctx, tx, queries)
 	})
 	if err == nil {
 		return nil, nil
@@ -103,7 +105,7 @@ func (d *DB) ExecuteSQLBatch(ctx context.Context, queries []Query) ([]*EventErro
 	err = d.inTx(ctx, func(tx *sqlx.Tx) error {
 		skipped = nil
 		var e error
-		skipped, e = runSafe(ctx, tx, queries)
+		skipped, e = d.runSafe(ctx, tx, queries)
 		return e
 	})
 	if err != nil {
@@ -131,36 +133,24 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
-// stmtCache prepares each distinct SQL text once per transaction.
+// stmtCache runs the statements of one transaction, each prepared once
+// per connection (see internal/stmtcache).
 type stmtCache struct {
-	tx    *sqlx.Tx
-	stmts map[string]*sqlx.Stmt
+	tx *sqlx.Tx
+	st *stmtcache.Tx
+}
+
+func (d *DB) stmtsFor(tx *sqlx.Tx) *stmtCache {
+	return &stmtCache{tx: tx, st: d.stmts.Tx(tx)}
 }
 
 func (c *stmtCache) exec(ctx context.Context, query string, args []any) error {
-	st, ok := c.stmts[query]
-	if !ok {
-		var err error
-		st, err = c.tx.PreparexContext(ctx, query)
-		if err != nil {
-			return err
-		}
-		c.stmts[query] = st
-	}
-	_, err := st.ExecContext(ctx, args...)
-	return err
-}
-
-func (c *stmtCache) close() {
-	for _, st := range c.stmts {
-		st.Close()
-	}
+	return c.st.Exec(ctx, query, args...)
 }
 
 // runFast runs the whole batch with merged statements.
-func runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
-	c := &stmtCache{tx: tx, stmts: make(map[string]*sqlx.Stmt)}
-	defer c.close()
+func (d *DB) runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
+	c := d.stmtsFor(tx)
 	touches := collectTouches(queries)
 	if err := touchBefore(ctx, c, touches); err != nil {
 		return err
@@ -203,9 +193,8 @@ func (e *batchError) Unwrap() error { return e.err }
 
 // runSafe runs the batch one event at a time under savepoints, skipping the
 // events that fail.
-func runSafe(ctx context.Context, tx *sqlx.Tx, queries []Query) ([]*EventError, error) {
-	c := &stmtCache{tx: tx, stmts: make(map[string]*sqlx.Stmt)}
-	defer c.close()
+func (d *DB) runSafe(ctx context.Context, tx *sqlx.Tx, queries []Query) ([]*EventError, error) {
+	c := d.stmtsFor(tx)
 	var skipped []*EventError
 	var kept []Query
 	for i := 0; i < len(queries); {

@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/outpostsync/outpost/internal/stmtcache"
 	"github.com/outpostsync/outpost/migrations"
 )
 
@@ -52,6 +53,7 @@ type Options struct {
 // DB is an open local store. It is safe for concurrent use.
 type DB struct {
 	db     *sqlx.DB
+	stmts  *stmtcache.Cache
 	path   string
 	log    *slog.Logger
 	now    func() time.Time
@@ -62,6 +64,10 @@ type DB struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// maxCachedStmts bounds the prepared statements kept per store: the
+// event templates at every merged row count, and the fixed queries.
+const maxCachedStmts = 2048
 
 var sqliteHeader = []byte("SQLite format 3\x00")
 
@@ -129,7 +135,7 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return fail(err)
 	}
-	d := &DB{db: sdb, path: path, log: opts.Logger, now: opts.Now}
+	d := &DB{db: sdb, stmts: stmtcache.New(sdb, maxCachedStmts), path: path, log: opts.Logger, now: opts.Now}
 	// The first connection switches a new file to WAL; another process
 	// doing the same at that moment makes it fail with SQLITE_BUSY, which
 	// passes on a retry.
@@ -265,6 +271,7 @@ func (d *DB) IntegrityCheck(ctx context.Context) error {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
+		d.stmts.Close()
 		d.closeErr = d.db.Close()
 	})
 	return d.closeErr

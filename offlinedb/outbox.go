@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -422,7 +423,7 @@ func (d *DB) DeletePendingTask(ctx context.Context, taskID string, apply ...Quer
 		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
 			return fmt.Errorf("offlinedb: delete task: %w", err)
 		}
-		return runFast(ctx, tx, apply)
+		return d.runFast(ctx, tx, apply)
 	})
 }
 
@@ -432,6 +433,11 @@ func (d *DB) MoveToFailed(ctx context.Context, taskID string, cause error) error
 	if d.closed.Load() {
 		return ErrClosed
 	}
+	now := d.now()
+	return d.inTx(ctx, func(tx *sqlx.Tx) error { return moveToFailedTx(ctx, tx, taskID, cause, now) })
+}
+
+func moveToFailedTx(ctx context.Context, tx *sqlx.Tx, taskID string, cause error, at time.Time) error {
 	msg, code := "unknown error", 0
 	if cause != nil {
 		msg = cause.Error()
@@ -439,34 +445,115 @@ func (d *DB) MoveToFailed(ctx context.Context, taskID string, cause error) error
 			code = ae.Code
 		}
 	}
-	now := d.now().UnixNano()
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
-		tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE task_id = ?`, taskID)
-		if err != nil {
-			return err
-		}
-		if len(tasks) == 0 {
-			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
-		}
-		t := tasks[0]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO failed_tasks (task_id, user_id, type, cid, message_id, payload, attempts, error, error_code, created_at, failed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), t.Attempts, msg, code, t.CreatedAt.UnixNano(), now); err != nil {
-			return fmt.Errorf("offlinedb: record failed task: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
-			return err
-		}
-		switch t.Type {
-		case TaskSendMessage, TaskUpdateMessage, TaskDeleteMessage:
-			_, err = tx.ExecContext(ctx, `UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND status <> 'sent'`, msg, t.MessageID)
-		case TaskSendReaction:
-			var req protocol.SendReactionRequest
-			_ = json.Unmarshal(t.Payload, &req)
-			_, err = tx.ExecContext(ctx, `UPDATE reactions SET status = 'failed', error = ? WHERE message_id = ? AND user_id = ? AND type = ? AND status <> 'sent'`,
-				msg, t.MessageID, t.UserID, req.Type)
-		}
+	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE task_id = ?`, taskID)
+	if err != nil {
 		return err
+	}
+	if len(tasks) == 0 {
+		return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
+	}
+	t := tasks[0]
+	if _, err := tx.ExecContext(ctx, `INSERT INTO failed_tasks (task_id, user_id, type, cid, message_id, payload, attempts, error, error_code, created_at, failed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), t.Attempts, msg, code, t.CreatedAt.UnixNano(), at.UnixNano()); err != nil {
+		return fmt.Errorf("offlinedb: record failed task: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
+		return err
+	}
+	switch t.Type {
+	case TaskSendMessage, TaskUpdateMessage, TaskDeleteMessage:
+		_, err = tx.ExecContext(ctx, `UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND status <> 'sent'`, msg, t.MessageID)
+	case TaskSendReaction:
+		var req protocol.SendReactionRequest
+		_ = json.Unmarshal(t.Payload, &req)
+		_, err = tx.ExecContext(ctx, `UPDATE reactions SET status = 'failed', error = ? WHERE message_id = ? AND user_id = ? AND type = ? AND status <> 'sent'`,
+			msg, t.MessageID, t.UserID, req.Type)
+	}
+	return err
+}
+
+// ClaimPendingTasks claims several tasks in one transaction, as
+// ClaimPendingTask claims one, and returns them as stored now, in outbox
+// order; a task gone since it was listed is left out.
+func (d *DB) ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]PendingTask, error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	if len(taskIDs) == 0 {
+		return nil, nil
+	}
+	in, args := inList(taskIDs)
+	var out []PendingTask
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE pending_tasks SET claimed = 1 WHERE task_id IN (`+in+`)`, args...); err != nil {
+			return err
+		}
+		var err error
+		out, err = selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE task_id IN (`+in+`) ORDER BY seq`, args...)
+		return err
+	})
+	return out, err
+}
+
+func inList(ids []string) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return strings.Repeat("?,", len(ids)-1) + "?", args
+}
+
+// TaskOutcome is what became of a task that was sent: applied, with the
+// queries that store the server's answer, or refused for good.
+type TaskOutcome struct {
+	TaskID string
+	// Apply stores the server's answer of an applied task (see
+	// DeletePendingTask).
+	Apply []Query
+	// Failed, when set, is why the server refused the task for good: it
+	// moves to the failed list (see MoveToFailed) and Apply is ignored.
+	Failed error
+}
+
+// CompleteTasks records the outcomes of tasks sent together, in one
+// transaction: the applied ones leave the outbox with their answers
+// stored, the refused ones move to the failed list. A task that is gone
+// already is skipped.
+func (d *DB) CompleteTasks(ctx context.Context, outcomes []TaskOutcome) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	now := d.now()
+	var done []string
+	var apply []Query
+	for _, o := range outcomes {
+		if o.Failed == nil {
+			done = append(done, o.TaskID)
+			apply = append(apply, o.Apply...)
+		}
+	}
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if len(done) > 0 {
+			in, args := inList(done)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id IN (`+in+`)`, args...); err != nil {
+				return fmt.Errorf("offlinedb: delete tasks: %w", err)
+			}
+		}
+		if err := d.runFast(ctx, tx, apply); err != nil {
+			return err
+		}
+		// Failures last: they mark only rows not yet sent, so applying the
+		// answers first gives the same rows as going in order.
+		for _, o := range outcomes {
+			if o.Failed == nil {
+				continue
+			}
+			if err := moveToFailedTx(ctx, tx, o.TaskID, o.Failed, now); err != nil && !errors.Is(err, ErrTaskNotFound) {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/internal/clock"
 	"github.com/outpostsync/outpost/internal/dispatch"
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -58,6 +60,11 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	closeOnce sync.Once
+	noBatch   atomic.Bool // the server answered a batch with 404: no batches
+
+	liveMu   sync.Mutex
+	liveQ    []protocol.Event // live events waiting for runLive
+	liveWake chan struct{}
 
 	mu            sync.Mutex // guards the fields below
 	closed        bool
@@ -90,7 +97,7 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
-		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
+		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
 		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
 		callbacks: map[string]callbackEntry{}, fetch: map[string]bool{},
 	}
@@ -117,8 +124,9 @@ func (m *Manager) Init(ctx context.Context) error {
 	m.unsubscribe = m.conn.OnAll(m.onEvent)
 	if !m.started {
 		m.started = true
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.run()
+		go m.runLive()
 	}
 	online := m.conn.IsHealthy()
 	m.status.Online = online
@@ -369,23 +377,99 @@ func (m *Manager) onEvent(ev protocol.Event) {
 	if ev.Type.IsEphemeral() || !ev.Type.Known() {
 		return
 	}
-	ctx := m.ctx
-	if ev.CID != "" && ev.Seq > 0 {
-		last, err := m.store.ChannelLastSeq(ctx, ev.CID)
-		if err == nil && ev.Seq > last+1 {
-			// Events were missed (or the channel was loaded without
-			// its sequence): a sync fills the gap.
+	m.liveMu.Lock()
+	if len(m.liveQ) >= maxLiveQueue {
+		// The store cannot keep up: drop the event and let a sync bring
+		// it, rather than grow without bound.
+		m.liveMu.Unlock()
+		m.requestSync()
+		return
+	}
+	m.liveQ = append(m.liveQ, ev)
+	m.liveMu.Unlock()
+	select {
+	case m.liveWake <- struct{}{}:
+	default:
+	}
+}
+
+// maxLiveQueue bounds the live events waiting to be applied.
+const maxLiveQueue = 10_000
+
+// maxLiveBatch caps the live events applied in one transaction.
+const maxLiveBatch = 1000
+
+// runLive applies live events as they come, all those waiting in one
+// transaction: a busy connection then costs a commit per burst, not per
+// event. Its order against a sync's pages does not matter: every upsert is
+// guarded by the entity's version.
+func (m *Manager) runLive() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.liveWake:
+		}
+		for {
+			m.liveMu.Lock()
+			n := min(len(m.liveQ), maxLiveBatch)
+			batch := m.liveQ[:n:n]
+			m.liveQ = m.liveQ[n:]
+			if len(m.liveQ) == 0 {
+				m.liveQ = nil
+			}
+			m.liveMu.Unlock()
+			if n == 0 || m.ctx.Err() != nil {
+				break
+			}
+			m.applyLive(m.ctx, batch)
+		}
+	}
+}
+
+// applyLive applies a burst of live events in one batch. A gap in a
+// channel's sequence numbers, or an event that cannot be applied, asks
+// for a sync to fill it.
+func (m *Manager) applyLive(ctx context.Context, evs []protocol.Event) {
+	lastSeq := map[string]int64{}
+	var qs []offlinedb.Query
+	for i := range evs {
+		ev := &evs[i]
+		if ev.CID != "" && ev.Seq > 0 {
+			last, ok := lastSeq[ev.CID]
+			if !ok {
+				var err error
+				if last, err = m.store.ChannelLastSeq(ctx, ev.CID); err != nil {
+					last = ev.Seq - 1 // unknown: let the apply decide
+				}
+			}
+			if ev.Seq > last+1 {
+				// Events were missed (or the channel was loaded without
+				// its sequence): a sync fills the gap.
+				m.requestSync()
+			}
+			lastSeq[ev.CID] = max(last, ev.Seq)
+		}
+		q, err := m.store.HandleEvent(ctx, ev, false)
+		if err != nil {
+			m.log.Warn("syncmanager: live event not applied", "event_id", ev.ID, "type", ev.Type, "error", err)
+			m.requestSync()
+			continue
+		}
+		qs = append(qs, q...)
+		if ev.Type == protocol.EventNotificationAddedToChannel && ev.CID != "" {
+			m.mu.Lock()
+			m.fetch[ev.CID] = true
+			m.mu.Unlock()
 			m.requestSync()
 		}
 	}
-	if _, err := m.store.HandleEvent(ctx, &ev, true); err != nil {
-		m.log.Warn("syncmanager: live event not applied", "event_id", ev.ID, "type", ev.Type, "error", err)
-		m.requestSync()
-	}
-	if ev.Type == protocol.EventNotificationAddedToChannel && ev.CID != "" {
-		m.mu.Lock()
-		m.fetch[ev.CID] = true
-		m.mu.Unlock()
-		m.requestSync()
+	skipped, err := m.store.ExecuteSQLBatch(ctx, qs)
+	if err != nil || len(skipped) > 0 {
+		if ctx.Err() == nil {
+			m.log.Warn("syncmanager: live events not applied", "events", len(evs), "skipped", len(skipped), "error", err)
+			m.requestSync()
+		}
 	}
 }

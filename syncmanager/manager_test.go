@@ -501,9 +501,8 @@ func TestManager_LiveEventsAndGaps(t *testing.T) {
 	conn.mu.Unlock()
 	next := conn.post("team:a", "live1", "live")
 	emit(next)
-	if msg, err := db.Message(ctx, "live1"); err != nil || msg.Text != "live" {
-		t.Fatalf("live event not applied: %v", err)
-	}
+	waitFor(t, "the live event applied", func() bool { msg, err := db.Message(ctx, "live1"); return err == nil && msg.Text == "live" })
+
 	// A gap: two events posted, only the second delivered live.
 	conn.post("team:a", "missed", "missed")
 	emit(conn.post("team:a", "live2", "after the gap"))

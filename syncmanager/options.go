@@ -30,6 +30,14 @@ type Conn interface {
 	MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, idempotencyKey string) (*protocol.ReadResponse, error)
 }
 
+// BatchConn is a Conn that can send several writes in one request.
+// *client.Client is one. The manager drains the outbox through it when the
+// Conn has it, and falls back to one request per task when the server has
+// no batch endpoint.
+type BatchConn interface {
+	Batch(ctx context.Context, req protocol.BatchRequest) (*protocol.BatchResponse, error)
+}
+
 // Store is what the manager needs of the local store. *offlinedb.DB
 // implements it.
 type Store interface {
@@ -43,6 +51,8 @@ type Store interface {
 	AddPendingTask(ctx context.Context, task offlinedb.PendingTask) (offlinedb.AddResult, error)
 	GetPendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
 	ClaimPendingTask(ctx context.Context, taskID string) (offlinedb.PendingTask, error)
+	ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]offlinedb.PendingTask, error)
+	CompleteTasks(ctx context.Context, outcomes []offlinedb.TaskOutcome) error
 	UpdatePendingTask(ctx context.Context, task offlinedb.PendingTask) error
 	DeletePendingTask(ctx context.Context, taskID string, apply ...offlinedb.Query) error
 	MoveToFailed(ctx context.Context, taskID string, cause error) error
@@ -69,6 +79,11 @@ type Options struct {
 	// and 30s.
 	RetryMinDelay time.Duration
 	RetryMaxDelay time.Duration
+
+	// DrainBatchSize caps the tasks sent in one request when the Conn can
+	// send batches (BatchConn; *client.Client can). Zero means
+	// protocol.MaxBatchOps; 1 sends each task in a request of its own.
+	DrainBatchSize int
 
 	// RefillMessageLimit is how many of each channel's latest messages a
 	// refill (first run, or after a reset) loads. Zero means 50.
@@ -97,6 +112,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetryMaxDelay < o.RetryMinDelay {
 		o.RetryMaxDelay = o.RetryMinDelay
+	}
+	if o.DrainBatchSize <= 0 || o.DrainBatchSize > protocol.MaxBatchOps {
+		o.DrainBatchSize = protocol.MaxBatchOps
 	}
 	if o.RefillMessageLimit <= 0 {
 		o.RefillMessageLimit = 50

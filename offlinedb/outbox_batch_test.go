@@ -1,0 +1,79 @@
+package offlinedb_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// TestCompleteTasks: tasks claimed and sent together are completed in one
+// transaction: the applied ones leave the outbox with the server's answer
+// stored, the refused one moves to the failed list with its row marked,
+// and a claim keeps later edits from folding into a send in flight.
+func TestCompleteTasks(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	var ids []string
+	for _, id := range []string{"m1", "m2", "m3"} {
+		task, _ := offlinedb.NewSendMessageTask("alice", "team:a", protocol.MessageInput{ID: id, Text: "text " + id})
+		if _, err := db.AddPendingTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	gone, _ := offlinedb.NewSendMessageTask("alice", "team:a", protocol.MessageInput{ID: "gone", Text: "cancelled"})
+	if _, err := db.AddPendingTask(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	del, _ := offlinedb.NewDeleteMessageTask("alice", "team:a", "gone", false)
+	if res, err := db.AddPendingTask(ctx, del); err != nil || res != offlinedb.Cancelled {
+		t.Fatalf("delete of a pending send = %v, %v", res, err)
+	}
+
+	claimed, err := db.ClaimPendingTasks(ctx, append(ids, "gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 3 || claimed[0].ID != "m1" || claimed[2].ID != "m3" {
+		t.Fatalf("claimed = %+v, want m1, m2, m3 in order", claimed)
+	}
+	edit, _ := offlinedb.NewUpdateMessageTask("alice", "team:a", "m1", protocol.UpdateMessageRequest{Text: "later"})
+	if res, err := db.AddPendingTask(ctx, edit); err != nil || res != offlinedb.Queued {
+		t.Fatalf("edit of a claimed send = %v, %v; want Queued", res, err)
+	}
+
+	answer := func(id string) []offlinedb.Query {
+		qs, err := db.HandleEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", id, "text "+id, 7), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return qs
+	}
+	err = db.CompleteTasks(ctx, []offlinedb.TaskOutcome{
+		{TaskID: "m1", Apply: answer("m1")},
+		{TaskID: "m2", Failed: protocol.NewAPIError(protocol.CodeNotAllowed, "not a member")},
+		{TaskID: "m3", Apply: answer("m3")},
+		{TaskID: "gone"}, // cancelled meanwhile: skipped
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]offlinedb.MessageStatus{"m1": offlinedb.StatusSent, "m2": offlinedb.StatusFailed, "m3": offlinedb.StatusSent} {
+		if m := mustMessage(t, db, id); m.Status != want {
+			t.Errorf("%s: status %s, want %s", id, m.Status, want)
+		}
+	}
+	pending, _ := db.GetPendingTasks(ctx, "alice")
+	if len(pending) != 1 || pending[0].Type != offlinedb.TaskUpdateMessage {
+		t.Errorf("outbox = %+v, want only the later edit", pending)
+	}
+	failed, _ := db.GetFailedTasks(ctx, "alice")
+	if len(failed) != 1 || failed[0].ID != "m2" || failed[0].ErrorCode != protocol.CodeNotAllowed {
+		t.Errorf("failed = %+v, want m2 with code 17", failed)
+	}
+	if n, err := db.ClaimPendingTasks(ctx, nil); err != nil || n != nil {
+		t.Errorf("claim of nothing = %v, %v", n, err)
+	}
+}
