@@ -592,19 +592,29 @@ func (d *DB) DeleteFailedTask(ctx context.Context, taskID string) error {
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
 		var t struct {
 			Type      string `db:"type"`
+			UserID    string `db:"user_id"`
 			MessageID string `db:"message_id"`
+			Payload   string `db:"payload"`
 		}
-		err := tx.GetContext(ctx, &t, `SELECT type, message_id FROM failed_tasks WHERE task_id = ?`, taskID)
+		err := tx.GetContext(ctx, &t, `SELECT type, user_id, message_id, payload FROM failed_tasks WHERE task_id = ?`, taskID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
 		if err != nil {
 			return err
 		}
-		if TaskType(t.Type) == TaskSendMessage {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ? AND status = 'failed'`, t.MessageID); err != nil {
-				return err
-			}
+		switch TaskType(t.Type) {
+		case TaskSendMessage:
+			_, err = tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ? AND status = 'failed'`, t.MessageID)
+		case TaskSendReaction:
+			// The optimistic reaction the server refused goes with it.
+			var req protocol.SendReactionRequest
+			_ = json.Unmarshal([]byte(t.Payload), &req)
+			_, err = tx.ExecContext(ctx, `DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ? AND status = 'failed'`,
+				t.MessageID, t.UserID, req.Type)
+		}
+		if err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID)
 		return err

@@ -2,7 +2,9 @@ package offlinedb_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -75,5 +77,60 @@ func TestCompleteTasks(t *testing.T) {
 	}
 	if n, err := db.ClaimPendingTasks(ctx, nil); err != nil || n != nil {
 		t.Errorf("claim of nothing = %v, %v", n, err)
+	}
+}
+
+// TestDeleteFailedTask: dismissing a failed send or reaction removes its
+// failed row with it; a sent row is never touched.
+func TestDeleteFailedTask(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	apply(t, db, msgEvent(protocol.EventMessageNew, "team:a", "theirs", "hi", 2))
+	send, _ := offlinedb.NewSendMessageTask("alice", "team:a", protocol.MessageInput{ID: "mine", Text: "refused"})
+	react, _ := offlinedb.NewSendReactionTask("alice", "team:a", "theirs", protocol.SendReactionRequest{Type: "like"})
+	for _, task := range []offlinedb.PendingTask{send, react} {
+		if _, err := db.AddPendingTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MoveToFailed(ctx, task.ID, protocol.NewAPIError(protocol.CodeNotAllowed, "no")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rs, _ := db.Reactions(ctx, "theirs"); len(rs) != 1 || rs[0].Status != offlinedb.StatusFailed {
+		t.Fatalf("reactions before = %+v, want one failed", rs)
+	}
+	for _, id := range []string{send.ID, react.ID} {
+		if err := db.DeleteFailedTask(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Message(ctx, "mine"); err == nil {
+		t.Error("the failed message is still there")
+	}
+	if rs, _ := db.Reactions(ctx, "theirs"); len(rs) != 0 {
+		t.Errorf("reactions after = %+v, want none", rs)
+	}
+	if m := mustMessage(t, db, "theirs"); m.Status != offlinedb.StatusSent {
+		t.Errorf("the other message: %+v", m)
+	}
+	if err := db.DeleteFailedTask(ctx, send.ID); !errors.Is(err, offlinedb.ErrTaskNotFound) {
+		t.Errorf("second delete = %v, want ErrTaskNotFound", err)
+	}
+}
+
+// TestMessages_FarFutureClock: the latest page has no time bound, so a
+// message stamped by a clock set far ahead still shows.
+func TestMessages_FarFutureClock(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	ev := msgEvent(protocol.EventMessageNew, "team:a", "future", "from 2200", 2)
+	ev.Message.CreatedAt = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	apply(t, db, msgEvent(protocol.EventMessageNew, "team:a", "now", "today", 1), ev)
+	ms, err := db.Messages(ctx, "team:a", offlinedb.MessagesQuery{})
+	if err != nil || len(ms) != 2 || ms[1].ID != "future" {
+		t.Fatalf("latest page = %+v, %v; want now, future", ms, err)
+	}
+	if older, err := db.Messages(ctx, "team:a", offlinedb.MessagesQuery{Before: "future"}); err != nil || len(older) != 1 || older[0].ID != "now" {
+		t.Errorf("page before future = %+v, %v", older, err)
 	}
 }

@@ -195,17 +195,22 @@ func (d *DB) Messages(ctx context.Context, cid string, q MessagesQuery) ([]Messa
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?4 OR deleted_at IS NULL) AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
 ORDER BY created_at, id LIMIT ?5`, cid, at, q.After, q.IncludeDeleted, q.Limit)
-	default:
-		at, id := int64(1<<62), ""
-		if q.Before != "" {
-			if at, err = cursor(q.Before); err != nil {
-				return nil, err
-			}
-			id = q.Before
+	case q.Before != "":
+		var at int64
+		if at, err = cursor(q.Before); err != nil {
+			return nil, err
 		}
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?4 OR deleted_at IS NULL) AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))
-ORDER BY created_at DESC, id DESC LIMIT ?5`, cid, at, id, q.IncludeDeleted, q.Limit)
+ORDER BY created_at DESC, id DESC LIMIT ?5`, cid, at, q.Before, q.IncludeDeleted, q.Limit)
+	default:
+		// No bound at all: a message stamped by a clock set far ahead
+		// must still show.
+		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
+ORDER BY created_at DESC, id DESC LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
+	}
+	if q.After == "" {
 		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 			rows[i], rows[j] = rows[j], rows[i]
 		}
