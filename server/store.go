@@ -31,15 +31,6 @@ type Store interface {
 	// several writer processes subtracts its longest commit latency.
 	Watermark(ctx context.Context) (time.Time, error)
 
-	// EventsAfter returns up to limit stored events of the channels cids
-	// with created_at after `after` and a log position after afterPos, in
-	// commit order.
-	EventsAfter(ctx context.Context, cids []string, after time.Time, afterPos int64, limit int) ([]StoredEvent, error)
-
-	// PrunedAt returns, for each of cids that has lost events to
-	// retention, the created_at of the newest pruned event.
-	PrunedAt(ctx context.Context, cids []string) (map[string]time.Time, error)
-
 	// Prune deletes events created before `before` and, when
 	// maxPerChannel > 0, all but the newest maxPerChannel of each
 	// channel, and returns how many went.
@@ -74,6 +65,15 @@ type Tx interface {
 	// one after the other. Every timestamp of a write stays after those of
 	// the writes committed before it and before those of the writes after.
 	Tick()
+
+	// EventsAfter returns up to limit stored events of the channels cids
+	// with created_at after `after` and a log position after afterPos, in
+	// commit order. Read in the same snapshot as PrunedAt and the
+	// memberships, a sync page cannot miss events pruned meanwhile.
+	EventsAfter(cids []string, after time.Time, afterPos int64, limit int) ([]StoredEvent, error)
+	// PrunedAt returns, for each of cids that has lost events to
+	// retention, the created_at of the newest pruned event.
+	PrunedAt(cids []string) (map[string]time.Time, error)
 
 	User(id string) (protocol.User, error)
 	PutUser(u protocol.User) error

@@ -75,10 +75,23 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string)
 	if err != nil {
 		return err
 	}
-	// Inaccessible covers both "not a member" and "no such channel", so a
-	// non-member cannot probe which channels exist.
+	if req.LastSyncAt.After(watermark) {
+		// A checkpoint this server could not have given out yet: its log
+		// was restored from an older copy, or its clock went back. Events
+		// it writes now may be stamped before the checkpoint, and a sync
+		// from there would skip them for good.
+		return protocol.NewAPIError(protocol.CodeSyncHistoryLost,
+			"last_sync_at is later than the server's log: the server lost history or its clock went back; reset and query channels")
+	}
+	// Memberships, prune marks and events come from one snapshot, so a
+	// prune that commits meanwhile cannot take events this page needs
+	// without the page seeing its mark. Inaccessible covers both "not a
+	// member" and "no such channel", so a non-member cannot probe which
+	// channels exist.
 	var readable, inaccessible []string
+	var evs []StoredEvent
 	err = s.view(r.Context(), func(tx Tx) error {
+		readable, inaccessible, evs = nil, nil, nil
 		cids := uniqueIDs(req.ChannelCIDs)
 		member, err := tx.Memberships(user, cids)
 		if err != nil {
@@ -91,22 +104,19 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string)
 				inaccessible = append(inaccessible, cid)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	pruned, err := s.store.PrunedAt(r.Context(), readable)
-	if err != nil {
-		return err
-	}
-	for cid, at := range pruned {
-		if at.After(req.LastSyncAt) {
-			return protocol.NewAPIError(protocol.CodeSyncHistoryLost,
-				"events of %s after last_sync_at were pruned: reset and query channels", cid)
+		pruned, err := tx.PrunedAt(readable)
+		if err != nil {
+			return err
 		}
-	}
-	evs, err := s.store.EventsAfter(r.Context(), readable, req.LastSyncAt, afterPos, limit+1)
+		for cid, at := range pruned {
+			if at.After(req.LastSyncAt) {
+				return protocol.NewAPIError(protocol.CodeSyncHistoryLost,
+					"events of %s after last_sync_at were pruned: reset and query channels", cid)
+			}
+		}
+		evs, err = tx.EventsAfter(readable, req.LastSyncAt, afterPos, limit+1)
+		return err
+	})
 	if err != nil {
 		return err
 	}

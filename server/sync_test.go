@@ -143,6 +143,13 @@ func TestSync_PositionTooOldAndHistoryLost(t *testing.T) {
 	if ae == nil || ae.Code != protocol.CodeSyncHistoryLost {
 		t.Fatalf("sync over pruned history = %v, want code 61", ae)
 	}
+	// A position later than anything the server gave out: its log was
+	// restored, or its clock went back. Serving it would skip the events
+	// stamped before it from now on.
+	ae = ts.call(t, "bob", "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: time.Now().Add(time.Hour)}, nil)
+	if ae == nil || ae.Code != protocol.CodeSyncHistoryLost {
+		t.Fatalf("sync from a future position = %v, want code 61", ae)
+	}
 	// A position after the pruned events is still served.
 	_, now, _ := syncAll(t, ts, "bob", []string{cid}, last.CreatedAt, 0)
 	sendMsg(t, ts, "alice", cid, "late", "x")

@@ -121,10 +121,18 @@ func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
 	t := &tx{tx: sqlTx, st: s.stmts.Tx(sqlTx), ctx: ctx, now: ts}
+	committed := false
+	defer func() {
+		if !committed {
+			// fn failed or panicked: without this, a panic would leave
+			// the transaction, and SQLite's write lock, held for good.
+			_ = sqlTx.Rollback()
+		}
+	}()
 	if err := fn(t); err != nil {
-		_ = sqlTx.Rollback()
 		return err
 	}
+	committed = true
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("sqlitestore: commit: %w", err)
 	}
@@ -165,7 +173,8 @@ func (s *Store) Watermark(ctx context.Context) (time.Time, error) {
 
 // EventsAfter returns events of cids after `after` and afterPos, in
 // commit order.
-func (s *Store) EventsAfter(ctx context.Context, cids []string, after time.Time, afterPos int64, limit int) ([]server.StoredEvent, error) {
+func (t *tx) EventsAfter(cids []string, after time.Time, afterPos int64, limit int) ([]server.StoredEvent, error) {
+	ctx := t.ctx
 	if len(cids) == 0 {
 		return nil, nil
 	}
@@ -175,7 +184,7 @@ func (s *Store) EventsAfter(ctx context.Context, cids []string, after time.Time,
 	// SQLite would use the (cid, seq) index and sort each channel's whole
 	// history for every page, which makes a catch-up quadratic.
 	var first sql.NullInt64
-	if err := s.db.GetContext(ctx, &first, `SELECT min(pos) FROM events WHERE created_at > ?`, after.UnixMicro()); err != nil {
+	if err := t.st.Get(ctx, &first, `SELECT min(pos) FROM events WHERE created_at > ?`, after.UnixMicro()); err != nil {
 		return nil, fmt.Errorf("sqlitestore: events: %w", err)
 	}
 	if !first.Valid {
@@ -192,7 +201,7 @@ func (s *Store) EventsAfter(ctx context.Context, cids []string, after time.Time,
 		CreatedAt int64  `db:"created_at"`
 		Payload   string `db:"payload"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, query, args...); err != nil {
+	if err := t.tx.SelectContext(ctx, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("sqlitestore: events: %w", err)
 	}
 	out := make([]server.StoredEvent, len(rows))
@@ -203,7 +212,7 @@ func (s *Store) EventsAfter(ctx context.Context, cids []string, after time.Time,
 }
 
 // PrunedAt reports the channels that lost events to retention.
-func (s *Store) PrunedAt(ctx context.Context, cids []string) (map[string]time.Time, error) {
+func (t *tx) PrunedAt(cids []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	if len(cids) == 0 {
 		return out, nil
@@ -216,7 +225,7 @@ func (s *Store) PrunedAt(ctx context.Context, cids []string) (map[string]time.Ti
 		CID      string `db:"cid"`
 		PrunedAt int64  `db:"pruned_at"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, query, args...); err != nil {
+	if err := t.tx.SelectContext(t.ctx, &rows, query, args...); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
