@@ -36,9 +36,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, user string
 		}
 		ops[i] = &o
 	}
-	var events []fanout
-	err := s.store.Update(r.Context(), func(tx Tx) error {
-		events = nil
+	err := s.update(r.Context(), func(tx Tx) ([]fanout, error) {
+		var events []fanout
 		for i, o := range ops {
 			if o == nil {
 				continue
@@ -50,25 +49,24 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, user string
 			if err != nil {
 				if _, refused := protocol.AsAPIError(err); !refused || c.wrote {
 					// Not the op's fault, or half done: undo the batch.
-					return fmt.Errorf("server: batch op %d (%s): %v", i, req.Ops[i].Type, err)
+					return nil, fmt.Errorf("server: batch op %d (%s): %v", i, req.Ops[i].Type, err)
 				}
 				results[i] = errorResult(err)
 				continue
 			}
 			var br protocol.BatchResult
 			if err := json.Unmarshal(res, &br); err != nil {
-				return fmt.Errorf("server: batch op %d: stored result: %w", i, err)
+				return nil, fmt.Errorf("server: batch op %d: stored result: %w", i, err)
 			}
 			br.Status = o.status
 			results[i] = br
 			events = append(events, c.events...)
 		}
-		return nil
+		return events, nil
 	})
 	if err != nil {
 		return err
 	}
-	s.publish(events)
 	writeJSON(w, http.StatusOK, protocol.BatchResponse{Results: results})
 	return nil
 }

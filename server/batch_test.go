@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,34 @@ func TestBatch_BadBatches(t *testing.T) {
 	}
 	if events, _, _ := syncAll(t, ts, "alice", []string{cid}, start, 0); len(events) != 2 { // created + member added
 		t.Errorf("bad batches applied something: %d events", len(events))
+	}
+}
+
+// TestFanoutInCommitOrder: writers racing on one channel; a member's
+// WebSocket gets the channel's events in sequence order, with no gaps.
+func TestFanoutInCommitOrder(t *testing.T) {
+	ts := startServer(t, nil)
+	cid := createChannel(t, ts, "alice", "race", "bob").Channel.CID
+	bob := ts.dial(t, "bob")
+	const writers, each = 6, 20
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				sendMsg(t, ts, "alice", cid, fmt.Sprintf("w%d-%d", w, i), "x")
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	var last int64
+	for range writers * each {
+		ev := bob.next(t)
+		if last != 0 && ev.Seq != last+1 {
+			t.Fatalf("bob got seq %d after %d", ev.Seq, last)
+		}
+		last = ev.Seq
 	}
 }

@@ -24,6 +24,7 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	hub   *Hub
+	pubMu sync.Mutex // orders commit and fan-out (see update)
 
 	ctx    context.Context
 	cancel context.CancelFunc

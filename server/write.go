@@ -94,19 +94,17 @@ func (s *Server) writeOp(w http.ResponseWriter, r *http.Request, user string, o 
 		return err
 	}
 	var result []byte
-	var events []fanout
-	err := s.store.Update(r.Context(), func(tx Tx) error {
+	err := s.update(r.Context(), func(tx Tx) ([]fanout, error) {
 		res, c, err := runOp(tx, user, o)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		result, events = res, c.events
-		return nil
+		result = res
+		return c.events, nil
 	})
 	if err != nil {
 		return err
 	}
-	s.publish(events)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(o.status)
 	_, _ = w.Write(append(result, '\n'))
@@ -150,10 +148,28 @@ func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 	return result, c, nil
 }
 
-func (s *Server) publish(events []fanout) {
+// update runs fn in a write transaction and fans its events out after
+// the commit. Commit and fan-out happen under one lock, so subscribers get
+// events in commit order: two writes racing must not deliver seq 8 before
+// seq 7, which a client reads as a gap and answers with a sync. Publishing
+// only queues on bounded buffers, so the lock is held for the commit and
+// little more; the store serializes its writes anyway.
+func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]fanout, error)) error {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	var events []fanout
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		events, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	for _, f := range events {
 		s.hub.publish(f.ev, f.recipients)
 	}
+	return nil
 }
 
 // view runs fn in a snapshot.
