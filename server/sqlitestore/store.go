@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,7 +38,8 @@ type Store struct {
 	stmts *stmtcache.Cache
 	now   func() time.Time
 
-	wmu sync.Mutex // serializes writes
+	wmu     sync.Mutex    // serializes writes
+	readers chan struct{} // bounds concurrent reads (see Open)
 
 	mu       sync.Mutex // guards the fields below
 	last     time.Time  // timestamp of the last write
@@ -74,7 +76,12 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, stmts: stmtcache.New(db, 256), now: now}
+	// Each SQLite connection keeps its own page cache: a thousand clients
+	// syncing at once would open a thousand connections and hundreds of
+	// megabytes of cache for no gain on a few cores. Reads wait for one
+	// of a few slots instead.
+	s := &Store{db: db, stmts: stmtcache.New(db, 256), now: now,
+		readers: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))}
 	var lastMicros sql.NullInt64
 	if err := db.GetContext(ctx, &lastMicros, `SELECT max(created_at) FROM events`); err != nil {
 		db.Close()
@@ -144,6 +151,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 
 // View runs fn in a read-only transaction (a snapshot).
 func (s *Store) View(ctx context.Context, fn func(tx server.Tx) error) error {
+	select {
+	case s.readers <- struct{}{}:
+		defer func() { <-s.readers }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	sqlTx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
