@@ -94,11 +94,17 @@ func (b *builder) reaction(deleted bool) error {
 		b.tmpl(upsertReaction, r.MessageID, r.UserID, r.Type, cid, r.Score, nanos(created),
 			nanos(r.UpdatedAt), v, jsonArg(r.Extra))
 	}
-	// The message carries the new reaction counts.
+	// The message carries the new reaction counts. No counts at all means
+	// none are left (the wire omits an empty map), not a partial payload.
 	if m := b.ev.Message; m != nil && m.ID != "" {
 		mv := m.Version
 		if mv <= 0 {
 			mv = v
+		}
+		if m.ReactionCounts == nil {
+			mc := *m
+			mc.ReactionCounts = map[string]int{}
+			m = &mc
 		}
 		b.tmpl(upsertMessage, b.messageArgs(m, cid, mv, nanosPtr(m.DeletedAt))...)
 	}
