@@ -9,8 +9,15 @@ func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, de
 	if created.IsZero() {
 		created = b.ev.CreatedAt
 	}
+	// The server's message always carries all its reaction counts, and
+	// the wire omits them when there are none: no counts means zero, at
+	// this version, not a partial payload.
+	counts := m.ReactionCounts
+	if counts == nil {
+		counts = map[string]int{}
+	}
 	return []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt),
-		deletedAt, countsArg(m.ReactionCounts), version, jsonArg(m.Extra)}
+		deletedAt, countsArg(counts), version, jsonArg(m.Extra)}
 }
 
 func (b *builder) needMessage() (*protocol.Message, error) {
@@ -94,17 +101,11 @@ func (b *builder) reaction(deleted bool) error {
 		b.tmpl(upsertReaction, r.MessageID, r.UserID, r.Type, cid, r.Score, nanos(created),
 			nanos(r.UpdatedAt), v, jsonArg(r.Extra))
 	}
-	// The message carries the new reaction counts. No counts at all means
-	// none are left (the wire omits an empty map), not a partial payload.
+	// The message carries the new reaction counts.
 	if m := b.ev.Message; m != nil && m.ID != "" {
 		mv := m.Version
 		if mv <= 0 {
 			mv = v
-		}
-		if m.ReactionCounts == nil {
-			mc := *m
-			mc.ReactionCounts = map[string]int{}
-			m = &mc
 		}
 		b.tmpl(upsertMessage, b.messageArgs(m, cid, mv, nanosPtr(m.DeletedAt))...)
 	}

@@ -43,3 +43,29 @@ func TestHandleEvent_LastReactionRemovedClearsCounts(t *testing.T) {
 		t.Errorf("after the last reaction.deleted: counts = %v, want none", got)
 	}
 }
+
+// TestHandleEvent_NewerMessageWithoutCountsClearsThem: the author's edit,
+// answered after a reaction was removed, carries the message with no
+// counts at a newer version; applied before the reaction.deleted (which
+// the version guard then skips for the message), it must still leave no
+// stale count. Found by TestConvergence after the fix above.
+func TestHandleEvent_NewerMessageWithoutCountsClearsThem(t *testing.T) {
+	db := openTestDB(t)
+	cid := "team:general"
+	apply(t, db, msgEvent(protocol.EventMessageNew, cid, "m1", "hi", 1))
+	added := msgEvent(protocol.EventReactionNew, cid, "m1", "hi", 2)
+	added.Reaction = &protocol.Reaction{MessageID: "m1", CID: cid, UserID: "bob", Type: "love", CreatedAt: at(2), Version: 2}
+	added.Message.ReactionCounts = map[string]int{"love": 1}
+	apply(t, db, added)
+	// Server order: reaction.deleted (3), then the edit (4). The edit
+	// comes first here, as the drain's answer does.
+	edit := msgEvent(protocol.EventMessageUpdated, cid, "m1", "edited", 4)
+	apply(t, db, edit)
+	del := msgEvent(protocol.EventReactionDeleted, cid, "m1", "hi", 3)
+	del.Reaction = &protocol.Reaction{MessageID: "m1", CID: cid, UserID: "bob", Type: "love", Version: 3}
+	apply(t, db, del)
+	m := mustMessage(t, db, "m1")
+	if len(m.ReactionCounts) != 0 || m.Text != "edited" {
+		t.Errorf("message = %q with counts %v, want \"edited\" with none", m.Text, m.ReactionCounts)
+	}
+}
