@@ -40,7 +40,8 @@ func (c *Client) SendMessage(ctx context.Context, cid string, req protocol.SendM
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "send message", method: http.MethodPost,
-		path: pathf(protocol.PathMessages, cid), body: req}, &out)
+		path: pathf(protocol.PathMessages, cid), body: req,
+		check: func() error { return answerFor("message", out.Message.ID, req.Message.ID) }}, &out)
 	return result(&out, err)
 }
 
@@ -51,7 +52,8 @@ func (c *Client) UpdateMessage(ctx context.Context, messageID string, req protoc
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "update message", method: http.MethodPut,
-		path: pathf(protocol.PathMessage, messageID), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathMessage, messageID), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -67,7 +69,8 @@ func (c *Client) DeleteMessage(ctx context.Context, messageID string, hard bool,
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "delete message", method: http.MethodDelete,
-		path: pathf(protocol.PathMessage, messageID), query: q, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathMessage, messageID), query: q, idemKey: idempotencyKey,
+		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -78,7 +81,8 @@ func (c *Client) UndeleteMessage(ctx context.Context, messageID string, idempote
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "undelete message", method: http.MethodPost,
-		path: pathf(protocol.PathUndeleteMessage, messageID), idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathUndeleteMessage, messageID), idemKey: idempotencyKey,
+		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
