@@ -181,8 +181,8 @@ func (bs *badServer) serveSync(w http.ResponseWriter, r *http.Request) {
 func (bs *badServer) channelState() protocol.ChannelResponse {
 	created := bs.events[0].CreatedAt
 	return protocol.ChannelResponse{
-		Channel: protocol.Channel{CID: badCID, Type: "team", ID: "bad", CreatedBy: "alice", CreatedAt: created, UpdatedAt: created, Version: 1},
-		Members: []protocol.Member{{CID: badCID, UserID: "bob", CreatedAt: created, UpdatedAt: created, Version: 1}},
+		Channel:  protocol.Channel{CID: badCID, Type: "team", ID: "bad", CreatedBy: "alice", CreatedAt: created, UpdatedAt: created, Version: 1},
+		Members:  []protocol.Member{{CID: badCID, UserID: "bob", CreatedAt: created, UpdatedAt: created, Version: 1}},
 		Messages: slices.Clone(bs.msgs), Reads: []protocol.Read{},
 	}
 }

@@ -229,8 +229,8 @@ type convState struct {
 	fails   []convExpectFail
 	// unreacts counts the schedule's unreacts per user|message|type.
 	unreacts map[string]int
-	trace   []string
-	step    int
+	trace    []string
+	step     int
 }
 
 func (s *convState) logf(format string, args ...any) {
@@ -809,7 +809,6 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 		}
 	}
 }
-
 
 func convReactionType(payload []byte) string {
 	var p offlinedb.DeleteReactionPayload
