@@ -57,8 +57,11 @@ type badCase struct {
 	// wsAfter runs after it. Either makes the connection count as broken.
 	wsFirst func(ctx context.Context, c *websocket.Conn)
 	wsAfter func(ctx context.Context, c *websocket.Conn)
-	// reset: the SDK must reset the store (codes 60 and 61 only).
+	// reset: the SDK must reset the store (codes 60 and 61, and a
+	// checkpoint past the retention window, only).
 	reset bool
+	// retention, if set, is the client's retention window.
+	retention time.Duration
 	// bitten reports that the client met the case enough; nil means two
 	// broken answers (so the client came back after the first).
 	bitten func(bs *badServer) bool
@@ -290,7 +293,7 @@ func badToken(tb testing.TB) string {
 	return badTok
 }
 
-func badOpen(tb testing.TB, url, path string, wait time.Duration) *outpost.Client {
+func badOpen(tb testing.TB, url, path string, wait, retention time.Duration) *outpost.Client {
 	tb.Helper()
 	c, err := outpost.Open(context.Background(), outpost.Config{
 		ServerURL: url, UserID: "bob", Token: badToken(tb), DBPath: path, ConnectTimeout: wait,
@@ -298,7 +301,8 @@ func badOpen(tb testing.TB, url, path string, wait time.Duration) *outpost.Clien
 		// body and frame limits are the defaults a user gets.
 		Client: client.Config{MinReconnectDelay: 10 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
 			HealthCheckInterval: 200 * time.Millisecond, HealthTimeout: time.Second, RequestTimeout: 2 * time.Second},
-		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond},
+		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
+			RetentionWindow: retention},
 	})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
@@ -473,6 +477,8 @@ func badCases() []badCase {
 				})
 			}},
 		{name: "rest/410-code-60", reset: true, rest: badRaw(410, "application/json", apiErr(410, 60, "position too old"))},
+		{name: "retention-window-passed", reset: true, retention: time.Millisecond,
+			bitten: func(bs *badServer) bool { return bs.queries >= 2 }},
 		{name: "rest/410-code-61", reset: true, rest: badRaw(410, "application/json", apiErr(410, 61, "history lost"))},
 
 		{name: "ws/not-json", wsAfter: badWSFrames([]byte("not json{")), bitten: wsSeen(2)},
@@ -514,7 +520,7 @@ func badRun(t *testing.T, bc *badCase) {
 	path := filepath.Join(t.TempDir(), "bob.db")
 
 	// A store with messages, a checkpoint and a write in the outbox.
-	c := badOpen(t, bs.srv.URL(), path, 5*time.Second)
+	c := badOpen(t, bs.srv.URL(), path, 5*time.Second, 0)
 	badWait(t, 5*time.Second, "first sync", func() bool { return c.Status().Synced })
 	for i := range 4 {
 		if id := fmt.Sprintf("m%d", i); !badHas(t, c, id) {
@@ -542,13 +548,13 @@ func badRun(t *testing.T, bc *badCase) {
 	// (and refill) removes it from the store.
 	bs.forget("m0")
 	bs.set(bc)
-	c = badOpen(t, bs.srv.URL(), path, -1)
+	c = badOpen(t, bs.srv.URL(), path, -1, bc.retention)
 	t.Cleanup(func() { c.Close() })
 	bitten := bc.bitten
 	if bitten == nil {
 		bitten = func(bs *badServer) bool { return bs.broken >= 2 }
 	}
-	if bc.reset {
+	if bc.reset && bc.bitten == nil {
 		bitten = func(bs *badServer) bool { return bs.broken >= 1 && bs.queries >= 2 }
 	}
 	badWait(t, 8*time.Second, "the client to meet the broken server", func() bool {

@@ -178,8 +178,6 @@ type convClient struct {
 	proxy    *faultproxy.Proxy
 	c        *outpost.Client
 	channels []string
-	refused  bool
-	stalled  bool
 }
 
 func convOpen(tb testing.TB, url, user, path string, wait time.Duration) *outpost.Client {
@@ -215,10 +213,6 @@ type convExpectFail struct {
 	typ             offlinedb.TaskType
 }
 
-// convTraceTail is how many trace lines a failure prints;
-// OUTPOST_CONV_TRACE=all prints all.
-var convTraceTail = 50
-
 type convState struct {
 	t       *testing.T
 	rng     *rand.Rand
@@ -231,6 +225,10 @@ type convState struct {
 	unreacts map[string]int
 	trace    []string
 	step     int
+	// traceTail is how many trace lines a failure prints (50);
+	// OUTPOST_CONV_TRACE=all prints all, and the trace of passing
+	// schedules too.
+	traceTail int
 }
 
 func (s *convState) logf(format string, args ...any) {
@@ -239,17 +237,17 @@ func (s *convState) logf(format string, args ...any) {
 
 func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	ctx := context.Background()
-	s := &convState{t: t, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}}
+	s := &convState{t: t, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, traceTail: 50}
+	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
+		s.traceTail = 1 << 30
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			from := max(0, len(s.trace)-convTraceTail)
+			from := max(0, len(s.trace)-s.traceTail)
 			t.Logf("seed %d: last %d of %d trace lines:\n%s", seed, len(s.trace)-from, len(s.trace), strings.Join(s.trace[from:], "\n"))
 		}
 	})
 	s.srv = convStartServer(t)
-	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
-		convTraceTail = 1 << 30
-	}
 
 	// Channels, made by an admin who is in all of them and whose view is
 	// the server's truth at the end.
@@ -268,7 +266,7 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 			}
 		}
 		if len(ms) < 2 {
-			ms = users[:2]
+			ms = slices.Clone(users[:2])
 		}
 		if i == nch-1 {
 			// Nobody is left without a channel.
@@ -326,7 +324,6 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	}
 	for _, cc := range s.clients {
 		cc.proxy.Heal()
-		cc.refused, cc.stalled = false, false
 	}
 	start := time.Now()
 	s.converge(ctx)
@@ -376,7 +373,7 @@ func (s *convState) op(ctx context.Context) {
 		s.order = append(s.order, id)
 		s.logf("%s send %s %s", cc.user, cid, id)
 	case r < 35: // edit own
-		m := s.pickLocal(ctx, cc, true)
+		m := s.pickLocal(cc, true)
 		if m == nil {
 			return
 		}
@@ -385,7 +382,7 @@ func (s *convState) op(ctx context.Context) {
 		m.text = text
 		s.logf("%s edit %s", cc.user, m.id)
 	case r < 38: // edit someone else's: must end on the failed list
-		m := s.pickLocal(ctx, cc, false)
+		m := s.pickLocal(cc, false)
 		if m == nil {
 			return
 		}
@@ -393,7 +390,7 @@ func (s *convState) op(ctx context.Context) {
 		s.fails = append(s.fails, convExpectFail{cc.user, m.id, offlinedb.TaskUpdateMessage})
 		s.logf("%s foreign-edit %s (author %s)", cc.user, m.id, m.author)
 	case r < 43: // delete own
-		m := s.pickLocal(ctx, cc, true)
+		m := s.pickLocal(cc, true)
 		if m == nil {
 			return
 		}
@@ -402,7 +399,7 @@ func (s *convState) op(ctx context.Context) {
 		m.deleted, m.hard = true, m.hard || hard
 		s.logf("%s delete %s hard=%v", cc.user, m.id, hard)
 	case r < 53: // react
-		m := s.pickAny(ctx, cc)
+		m := s.pickAny(cc)
 		if m == nil {
 			return
 		}
@@ -436,11 +433,9 @@ func (s *convState) op(ctx context.Context) {
 	case r < 67: // offline
 		cc.proxy.Refuse()
 		cc.proxy.Cut()
-		cc.refused = true
 		s.logf("%s offline (refuse+cut)", cc.user)
 	case r < 74: // heal
 		cc.proxy.Heal()
-		cc.refused, cc.stalled = false, false
 		s.logf("%s heal", cc.user)
 	case r < 79: // a write, then cut while it is in flight
 		cid := cc.channels[s.rng.IntN(len(cc.channels))]
@@ -457,7 +452,6 @@ func (s *convState) op(ctx context.Context) {
 		s.logf("%s send %s %s, then cut", cc.user, cid, id)
 	case r < 82: // stall
 		cc.proxy.Stall()
-		cc.stalled = true
 		s.logf("%s stall", cc.user)
 	case r < 85: // server restart (down now, up on a later step)
 		if s.srv.down {
@@ -491,7 +485,7 @@ func (s *convState) op(ctx context.Context) {
 
 // pickLocal picks a message the user sees in its store: its own (own) or
 // someone else's, that the schedule sent.
-func (s *convState) pickLocal(ctx context.Context, cc *convClient, own bool) *convMsg {
+func (s *convState) pickLocal(cc *convClient, own bool) *convMsg {
 	var cands []*convMsg
 	for _, cid := range cc.channels {
 		for _, m := range convLocalAll(s.t, cc.c, cid, false) {
@@ -508,7 +502,7 @@ func (s *convState) pickLocal(ctx context.Context, cc *convClient, own bool) *co
 }
 
 // pickAny picks any live message of the user's store.
-func (s *convState) pickAny(ctx context.Context, cc *convClient) *offlinedb.Message {
+func (s *convState) pickAny(cc *convClient) *offlinedb.Message {
 	var cands []offlinedb.Message
 	for _, cid := range cc.channels {
 		cands = append(cands, convLocalAll(s.t, cc.c, cid, false)...)
@@ -749,8 +743,10 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 		}
 		for _, cid := range cc.channels {
 			local := map[string]convView{}
+			showsRefused := map[string]bool{}
 			for _, m := range convLocalAll(t, cc.c, cid, true) {
 				if refused[cc.user][m.ID] && m.Status == offlinedb.StatusFailed {
+					showsRefused[m.ID] = true
 					// The design marks the optimistic row of a refused
 					// write failed and keeps it until a newer version
 					// comes: it cannot equal the server.
@@ -778,7 +774,7 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 			}
 			want := byCID[cid]
 			for id, w := range want {
-				if refused[cc.user][id] {
+				if showsRefused[id] {
 					continue
 				}
 				if g, ok := local[id]; !ok {
