@@ -94,7 +94,8 @@ func (c *Client) SendReaction(ctx context.Context, messageID string, req protoco
 	}
 	var out protocol.ReactionResponse
 	err := c.do(ctx, request{op: "send reaction", method: http.MethodPost,
-		path: pathf(protocol.PathReactions, messageID), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathReactions, messageID), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("reaction to message", out.Reaction.MessageID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -106,7 +107,8 @@ func (c *Client) DeleteReaction(ctx context.Context, messageID, reactionType, id
 	}
 	var out protocol.ReactionResponse
 	err := c.do(ctx, request{op: "delete reaction", method: http.MethodDelete,
-		path: pathf(protocol.PathReaction, messageID, reactionType), idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathReaction, messageID, reactionType), idemKey: idempotencyKey,
+		check: func() error { return answerFor("reaction to message", out.Reaction.MessageID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -118,7 +120,8 @@ func (c *Client) MarkRead(ctx context.Context, cid string, req protocol.MarkRead
 	}
 	var out protocol.ReadResponse
 	err := c.do(ctx, request{op: "mark read", method: http.MethodPost,
-		path: pathf(protocol.PathRead, cid), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathRead, cid), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("read of channel", out.Read.CID, cid) }}, &out)
 	return result(&out, err)
 }
 
@@ -129,7 +132,8 @@ func (c *Client) MarkUnread(ctx context.Context, cid string, req protocol.MarkUn
 	}
 	var out protocol.ReadResponse
 	err := c.do(ctx, request{op: "mark unread", method: http.MethodPost,
-		path: pathf(protocol.PathUnread, cid), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathUnread, cid), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("read of channel", out.Read.CID, cid) }}, &out)
 	return result(&out, err)
 }
 
