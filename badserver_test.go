@@ -41,6 +41,7 @@ type badServer struct {
 	events  []protocol.Event
 	seq     int64
 	sends   map[string]int // message id -> healthy sends received
+	reacts  map[string]int // "message id|type" -> healthy reactions received
 	broken  int            // broken answers given (REST or WebSocket)
 	queries int            // channel queries (refills) answered
 	written []int64        // bytes written by each huge answer
@@ -53,6 +54,9 @@ type badCase struct {
 	// of the healthy handler.
 	rest   func(bs *badServer, w http.ResponseWriter, r *http.Request)
 	writes bool
+	// reactions: rest answers reactions too (and the send is healthy, so
+	// the drain gets to the reaction).
+	reactions bool
 	// wsFirst, if set, replaces the first frame (the health.check);
 	// wsAfter runs after it. Either makes the connection count as broken.
 	wsFirst func(ctx context.Context, c *websocket.Conn)
@@ -76,7 +80,7 @@ type badCase struct {
 
 func newBadServer(tb testing.TB) *badServer {
 	tb.Helper()
-	bs := &badServer{tb: tb, sends: map[string]int{}}
+	bs := &badServer{tb: tb, sends: map[string]int{}, reacts: map[string]int{}}
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
 	for i := range 4 {
 		bs.seq++
@@ -141,19 +145,23 @@ func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	bs.mu.Lock()
 	bc := bs.bc
 	bs.mu.Unlock()
-	isWrite := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages")
+	isSend := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages")
+	isReact := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reactions")
+	isWrite := isSend || isReact
 	switch {
 	case r.URL.Path == protocol.PathConnect:
 		bs.serveConnect(w, r, bc)
-	case bc != nil && bc.rest != nil && (r.URL.Path == protocol.PathSync || (bc.writes && isWrite)):
+	case bc != nil && bc.rest != nil && (r.URL.Path == protocol.PathSync || (bc.writes && isWrite) || (bc.reactions && isReact)):
 		bs.countBroken()
 		bc.rest(bs, w, r)
 	case r.URL.Path == protocol.PathSync:
 		bs.serveSync(w, r)
 	case r.URL.Path == protocol.PathQueryChannels:
 		bs.serveQuery(w)
-	case isWrite:
+	case isSend:
 		bs.serveSend(w, r)
+	case isReact:
+		bs.serveReact(w, r)
 	default:
 		badJSON(w, http.StatusNotFound, protocol.NewAPIError(protocol.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 	}
@@ -219,6 +227,33 @@ func (bs *badServer) serveSend(w http.ResponseWriter, r *http.Request) {
 	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
 		Seq: bs.seq, CreatedAt: now, UserID: "bob", Message: &m})
 	badJSON(w, http.StatusCreated, protocol.MessageResponse{Message: m})
+}
+
+// serveReact stores bob's reaction (one type at most, enough here).
+func (bs *badServer) serveReact(w http.ResponseWriter, r *http.Request) {
+	var req protocol.SendReactionRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad body: %v", err))
+		return
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/messages/"), "/reactions")
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	i := slices.IndexFunc(bs.msgs, func(m protocol.Message) bool { return m.ID == id })
+	if i < 0 {
+		badJSON(w, http.StatusNotFound, protocol.NewAPIError(protocol.CodeNotFound, "message %s does not exist", id))
+		return
+	}
+	bs.reacts[id+"|"+req.Type]++
+	bs.seq++
+	now := badNow()
+	m := bs.msgs[i]
+	m.ReactionCounts, m.Version = map[string]int{req.Type: 1}, bs.seq
+	bs.msgs[i] = m
+	rc := protocol.Reaction{MessageID: id, CID: badCID, UserID: "bob", Type: req.Type, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
+	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventReactionNew, CID: badCID,
+		Seq: bs.seq, CreatedAt: now, UserID: "bob", Message: &m, Reaction: &rc})
+	badJSON(w, http.StatusCreated, protocol.ReactionResponse{Message: m, Reaction: rc})
 }
 
 // post stores a message as the server's own write (no live event).
@@ -445,6 +480,9 @@ func badCases() []badCase {
 		{name: "rest/wrong-types", writes: true, rest: badRaw(200, "application/json", `{"events":"none","synced_at":12,"next_cursor":[1],"message":7}`)},
 		{name: "rest/empty-body", writes: true, rest: badRaw(200, "application/json", ``)},
 		{name: "rest/null", writes: true, rest: badRaw(200, "application/json", `null`)},
+		{name: "rest/null-to-a-reaction", reactions: true, rest: badRaw(200, "application/json", `null`)},
+		{name: "rest/empty-object-to-a-reaction", reactions: true, rest: badRaw(201, "application/json", `{}`)},
+		{name: "rest/truncated-json-to-a-reaction", reactions: true, rest: badRaw(201, "application/json", `{"message":{"id":"m1"`)},
 		{name: "rest/huge-50MB", rest: badHuge(50 << 20), bitten: once},
 		{name: "rest/html-200", writes: true, rest: badRaw(200, "text/html", html)},
 		{name: "rest/html-502", writes: true, rest: badRaw(502, "text/html", html)},
@@ -537,8 +575,11 @@ func badRun(t *testing.T, bc *badCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tasks, err := c.PendingTasks(ctx); err != nil || len(tasks) != 1 {
-		t.Fatalf("pending tasks = %d, %v; want 1", len(tasks), err)
+	if err := c.React(ctx, badCID, "m1", "like"); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, err := c.PendingTasks(ctx); err != nil || len(tasks) != 2 {
+		t.Fatalf("pending tasks = %d, %v; want 2", len(tasks), err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -586,7 +627,7 @@ func badRun(t *testing.T, bc *badCase) {
 		t.Errorf("store not readable: %v", err)
 	}
 	badCheckpoint(t, c, t0)
-	badNotLost(t, c, bs, pending)
+	badNotLost(t, c, bs, pending, fail)
 	if n := bs.stat(func(bs *badServer) int { return len(bs.written) }); n > 0 {
 		bs.mu.Lock()
 		for _, w := range bs.written {
@@ -617,6 +658,13 @@ func badRun(t *testing.T, bc *badCase) {
 	}
 	if n := bs.stat(func(bs *badServer) int { return bs.sends[pending] }); n < 1 {
 		t.Errorf("the server never got the offline write")
+	}
+	if n := bs.stat(func(bs *badServer) int { return bs.reacts["m1|like"] }); n < 1 && !bc.reset {
+		// (A reset refills m1 with the server's counts; the reaction
+		// task still runs after it.)
+		fail("the server never got the offline reaction")
+	} else if n < 1 {
+		fail("the server never got the offline reaction (after a reset)")
 	}
 	// And a message written on the server now reaches the store.
 	fresh := bs.post("alice", "after the storm")
@@ -664,23 +712,26 @@ func badCheckpoint(t *testing.T, c *outpost.Client, t0 time.Time) {
 	}
 }
 
-// badNotLost checks that the offline write is still in the outbox or
-// reached the server.
-func badNotLost(t *testing.T, c *outpost.Client, bs *badServer, id string) {
+// badNotLost checks that the offline writes (the send of id, and a
+// reaction to m1) are still in the outbox or reached the server.
+func badNotLost(t *testing.T, c *outpost.Client, bs *badServer, id string, fail func(string, ...any)) {
 	t.Helper()
 	tasks, err := c.PendingTasks(context.Background())
 	if err != nil {
 		t.Errorf("pending tasks: %v", err)
 		return
 	}
+	sendPending, reactPending := false, false
 	for _, task := range tasks {
-		if task.MessageID == id {
-			return
-		}
+		sendPending = sendPending || (task.MessageID == id && task.Type == offlinedb.TaskSendMessage)
+		reactPending = reactPending || (task.MessageID == "m1" && task.Type == offlinedb.TaskSendReaction)
 	}
-	if bs.stat(func(bs *badServer) int { return bs.sends[id] }) == 0 {
-		fts, _ := c.FailedTasks(context.Background())
-		t.Errorf("the offline write is neither pending nor on the server (failed list: %+v)", fts)
+	fts, _ := c.FailedTasks(context.Background())
+	if !sendPending && bs.stat(func(bs *badServer) int { return bs.sends[id] }) == 0 {
+		t.Errorf("the offline send is neither pending nor on the server (failed list: %+v)", fts)
+	}
+	if !reactPending && bs.stat(func(bs *badServer) int { return bs.reacts["m1|like"] }) == 0 {
+		fail("the offline reaction is neither pending nor on the server (failed list: %+v)", fts)
 	}
 }
 
