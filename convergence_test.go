@@ -221,8 +221,10 @@ type convState struct {
 	msgs    map[string]*convMsg
 	order   []string
 	fails   []convExpectFail
-	// unreacts counts the schedule's unreacts per user|message|type.
+	// unreacts counts the schedule's unreacts per user|message|type;
+	// reacted is whether the last of its reacts and unreacts was a react.
 	unreacts map[string]int
+	reacted  map[string]bool
 	trace    []string
 	step     int
 	// traceTail is how many trace lines a failure prints (50);
@@ -237,7 +239,7 @@ func (s *convState) logf(format string, args ...any) {
 
 func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	ctx := context.Background()
-	s := &convState{t: t, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, traceTail: 50}
+	s := &convState{t: t, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, reacted: map[string]bool{}, traceTail: 50}
 	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
 		s.traceTail = 1 << 30
 	}
@@ -405,6 +407,7 @@ func (s *convState) op(ctx context.Context) {
 		}
 		typ := []string{"like", "love"}[s.rng.IntN(2)]
 		must("react", c.React(ctx, m.CID, m.ID, typ))
+		s.reacted[cc.user+"|"+m.ID+"|"+typ] = true
 		s.logf("%s react %s %s", cc.user, m.ID, typ)
 	case r < 58: // unreact one of the user's reactions it sees
 		var mine []offlinedb.Reaction
@@ -425,6 +428,7 @@ func (s *convState) op(ctx context.Context) {
 		r := mine[s.rng.IntN(len(mine))]
 		must("unreact", c.Unreact(ctx, r.CID, r.MessageID, r.Type))
 		s.unreacts[cc.user+"|"+r.MessageID+"|"+r.Type]++
+		s.reacted[cc.user+"|"+r.MessageID+"|"+r.Type] = false
 		s.logf("%s unreact %s %s (%s)", cc.user, r.MessageID, r.Type, r.Status)
 	case r < 63: // mark read
 		cid := cc.channels[s.rng.IntN(len(cc.channels))]
@@ -723,6 +727,27 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 	for id, sm := range server {
 		if m := s.msgs[id]; m == nil || m.author != sm.UserID {
 			t.Errorf("server has message %s by %s that no client sent", id, sm.UserID)
+		}
+	}
+
+	// Each user's reactions are what it did last, on live messages.
+	clientOf := map[string]*convClient{}
+	for _, cc := range s.clients {
+		clientOf[cc.user] = cc
+	}
+	for key, want := range s.reacted {
+		parts := strings.Split(key, "|")
+		user, id, typ := parts[0], parts[1], parts[2]
+		if m := s.msgs[id]; m == nil || m.deleted {
+			continue
+		}
+		rs, err := clientOf[user].c.DB.Reactions(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.ContainsFunc(rs, func(r offlinedb.Reaction) bool { return r.UserID == user && r.Type == typ })
+		if got != want {
+			t.Errorf("%s's %s reaction to %s: present = %v, want %v (its last write)", user, typ, id, got, want)
 		}
 	}
 
