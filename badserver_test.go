@@ -31,9 +31,10 @@ const badCID = "team:bad"
 // (and, if the case says so, writes) and the WebSocket the case's broken
 // way.
 type badServer struct {
-	tb  testing.TB
-	srv *faultproxy.Server
-	wg  sync.WaitGroup // WebSocket handlers
+	tb    testing.TB
+	srv   *faultproxy.Server
+	token string         // bob's; the only one accepted
+	wg    sync.WaitGroup // WebSocket handlers
 
 	mu      sync.Mutex // guards the fields below
 	bc      *badCase   // nil: healthy
@@ -61,6 +62,8 @@ type badCase struct {
 	// wsAfter runs after it. Either makes the connection count as broken.
 	wsFirst func(ctx context.Context, c *websocket.Conn)
 	wsAfter func(ctx context.Context, c *websocket.Conn)
+	// silent: the server never answers the client's health checks.
+	silent bool
 	// reset: the SDK must reset the store (codes 60 and 61, and a
 	// checkpoint past the retention window, only).
 	reset bool
@@ -80,7 +83,7 @@ type badCase struct {
 
 func newBadServer(tb testing.TB) *badServer {
 	tb.Helper()
-	bs := &badServer{tb: tb, sends: map[string]int{}, reacts: map[string]int{}}
+	bs := &badServer{tb: tb, token: badToken(tb), sends: map[string]int{}, reacts: map[string]int{}}
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
 	for i := range 4 {
 		bs.seq++
@@ -138,7 +141,11 @@ func badJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get(protocol.HeaderAuthorization) != "Bearer "+badToken(bs.tb) && r.URL.Query().Get("token") == "" {
+	tok := strings.TrimPrefix(r.Header.Get(protocol.HeaderAuthorization), "Bearer ")
+	if tok == "" {
+		tok = r.URL.Query().Get("token")
+	}
+	if tok != bs.token {
 		badJSON(w, http.StatusUnauthorized, protocol.NewAPIError(protocol.CodeAuth, "bad token"))
 		return
 	}
@@ -304,34 +311,26 @@ func (bs *badServer) serveConnect(w http.ResponseWriter, r *http.Request, bc *ba
 			return
 		}
 		var ev protocol.Event
-		if json.Unmarshal(data, &ev) == nil && ev.Type == protocol.EventHealthCheck && (bc == nil || !bc.silent()) {
+		if json.Unmarshal(data, &ev) == nil && ev.Type == protocol.EventHealthCheck && (bc == nil || !bc.silent) {
 			send(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: "x", CreatedAt: badNow()})
 		}
 	}
 }
 
-// silent: the case's server never answers health checks.
-func (bc *badCase) silent() bool { return strings.HasPrefix(bc.name, "ws/silent") }
-
-var (
-	badTokenOnce sync.Once
-	badTok       string
-)
-
+// badToken issues a token for bob.
 func badToken(tb testing.TB) string {
-	badTokenOnce.Do(func() {
-		var err error
-		if badTok, err = token.Issue(secret, "bob", 24*time.Hour); err != nil {
-			tb.Fatal(err)
-		}
-	})
-	return badTok
+	tb.Helper()
+	tok, err := token.Issue(secret, "bob", 24*time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
 }
 
-func badOpen(tb testing.TB, url, path string, wait, retention time.Duration) *outpost.Client {
+func badOpen(tb testing.TB, bs *badServer, path string, wait, retention time.Duration) *outpost.Client {
 	tb.Helper()
 	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: "bob", Token: badToken(tb), DBPath: path, ConnectTimeout: wait,
+		ServerURL: bs.srv.URL(), UserID: "bob", Token: bs.token, DBPath: path, ConnectTimeout: wait,
 		// Short bounds, so that every case ends in a few seconds; the
 		// body and frame limits are the defaults a user gets.
 		Client: client.Config{MinReconnectDelay: 10 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
@@ -535,7 +534,7 @@ func badCases() []badCase {
 			}},
 		{name: "ws/first-frame-not-health-check", wsFirst: badEventFrames(badMsgEvent(protocol.EventMessageNew, badCID, "early", "hi", 9)), bitten: wsSeen(3)},
 		{name: "ws/health-check-without-connection-id", wsFirst: badWSFrames([]byte(`{"type":"health.check"}`)), bitten: wsSeen(3)},
-		{name: "ws/silent-after-hello", wsAfter: func(context.Context, *websocket.Conn) {}, bitten: wsSeen(2)},
+		{name: "ws/silent-after-hello", wsAfter: func(context.Context, *websocket.Conn) {}, silent: true, bitten: wsSeen(2)},
 	}
 }
 
@@ -558,7 +557,7 @@ func badRun(t *testing.T, bc *badCase) {
 	path := filepath.Join(t.TempDir(), "bob.db")
 
 	// A store with messages, a checkpoint and a write in the outbox.
-	c := badOpen(t, bs.srv.URL(), path, 5*time.Second, 0)
+	c := badOpen(t, bs, path, 5*time.Second, 0)
 	badWait(t, 5*time.Second, "first sync", func() bool { return c.Status().Synced })
 	for i := range 4 {
 		if id := fmt.Sprintf("m%d", i); !badHas(t, c, id) {
@@ -589,7 +588,7 @@ func badRun(t *testing.T, bc *badCase) {
 	// (and refill) removes it from the store.
 	bs.forget("m0")
 	bs.set(bc)
-	c = badOpen(t, bs.srv.URL(), path, -1, bc.retention)
+	c = badOpen(t, bs, path, -1, bc.retention)
 	t.Cleanup(func() { c.Close() })
 	bitten := bc.bitten
 	if bitten == nil {
