@@ -67,6 +67,9 @@ type badCase struct {
 	// reset: the SDK must reset the store (codes 60 and 61, and a
 	// checkpoint past the retention window, only).
 	reset bool
+	// resetOnHeal: the healthy server then answers 61 (the checkpoint the
+	// broken one left is later than its log), so a reset follows healing.
+	resetOnHeal bool
 	// retention, if set, is the client's retention window.
 	retention time.Duration
 	// bitten reports that the client met the case enough; nil means two
@@ -178,6 +181,12 @@ func (bs *badServer) serveSync(w http.ResponseWriter, r *http.Request) {
 	var req protocol.SyncRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad sync body: %v", err))
+		return
+	}
+	if req.LastSyncAt.After(badNow().Add(time.Minute)) {
+		// As the real server: a position later than its log is lost
+		// history.
+		badJSON(w, http.StatusGone, protocol.NewAPIError(protocol.CodeSyncHistoryLost, "last_sync_at is later than the log"))
 		return
 	}
 	bs.mu.Lock()
@@ -502,7 +511,7 @@ func badCases() []badCase {
 		}, bitten: once},
 		{name: "rest/synced-at-in-the-future", rest: func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
 			badJSON(w, 200, protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow().Add(365 * 24 * time.Hour)})
-		}, bitten: once, known: "a synced_at far ahead of the client's clock becomes the checkpoint for good"},
+		}, bitten: once, resetOnHeal: true},
 		{name: "rest/events-for-unknown-channels", rest: badSyncEvents(func() []protocol.Event {
 			return []protocol.Event{badMsgEvent(protocol.EventMessageNew, "team:ghost", "g1", "boo", 1)}
 		}), bitten: once, check: badNoGhost, known: "events of an unknown channel make a stub channel that is listed and synced forever"},
@@ -691,8 +700,11 @@ func badRun(t *testing.T, bc *badCase) {
 		}
 	}
 	badCheckpoint(t, c, t0)
-	if !bc.reset && !badHas(t, c, "m0") {
+	if !bc.reset && !bc.resetOnHeal && !badHas(t, c, "m0") {
 		t.Errorf("m0 is gone after healing: the store was reset")
+	}
+	if bc.resetOnHeal && badHas(t, c, "m0") {
+		t.Errorf("m0 is still there: the healthy server's 61 did not reset the store")
 	}
 }
 
