@@ -40,7 +40,8 @@ func (c *Client) SendMessage(ctx context.Context, cid string, req protocol.SendM
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "send message", method: http.MethodPost,
-		path: pathf(protocol.PathMessages, cid), body: req}, &out)
+		path: pathf(protocol.PathMessages, cid), body: req,
+		check: func() error { return answerFor("message", out.Message.ID, req.Message.ID) }}, &out)
 	return result(&out, err)
 }
 
@@ -51,7 +52,8 @@ func (c *Client) UpdateMessage(ctx context.Context, messageID string, req protoc
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "update message", method: http.MethodPut,
-		path: pathf(protocol.PathMessage, messageID), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathMessage, messageID), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -67,7 +69,8 @@ func (c *Client) DeleteMessage(ctx context.Context, messageID string, hard bool,
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "delete message", method: http.MethodDelete,
-		path: pathf(protocol.PathMessage, messageID), query: q, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathMessage, messageID), query: q, idemKey: idempotencyKey,
+		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -78,7 +81,8 @@ func (c *Client) UndeleteMessage(ctx context.Context, messageID string, idempote
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "undelete message", method: http.MethodPost,
-		path: pathf(protocol.PathUndeleteMessage, messageID), idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathUndeleteMessage, messageID), idemKey: idempotencyKey,
+		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -90,7 +94,8 @@ func (c *Client) SendReaction(ctx context.Context, messageID string, req protoco
 	}
 	var out protocol.ReactionResponse
 	err := c.do(ctx, request{op: "send reaction", method: http.MethodPost,
-		path: pathf(protocol.PathReactions, messageID), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathReactions, messageID), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("reaction to message", out.Reaction.MessageID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -102,7 +107,8 @@ func (c *Client) DeleteReaction(ctx context.Context, messageID, reactionType, id
 	}
 	var out protocol.ReactionResponse
 	err := c.do(ctx, request{op: "delete reaction", method: http.MethodDelete,
-		path: pathf(protocol.PathReaction, messageID, reactionType), idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathReaction, messageID, reactionType), idemKey: idempotencyKey,
+		check: func() error { return answerFor("reaction to message", out.Reaction.MessageID, messageID) }}, &out)
 	return result(&out, err)
 }
 
@@ -114,7 +120,8 @@ func (c *Client) MarkRead(ctx context.Context, cid string, req protocol.MarkRead
 	}
 	var out protocol.ReadResponse
 	err := c.do(ctx, request{op: "mark read", method: http.MethodPost,
-		path: pathf(protocol.PathRead, cid), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathRead, cid), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("read of channel", out.Read.CID, cid) }}, &out)
 	return result(&out, err)
 }
 
@@ -125,7 +132,8 @@ func (c *Client) MarkUnread(ctx context.Context, cid string, req protocol.MarkUn
 	}
 	var out protocol.ReadResponse
 	err := c.do(ctx, request{op: "mark unread", method: http.MethodPost,
-		path: pathf(protocol.PathUnread, cid), body: req, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathUnread, cid), body: req, idemKey: idempotencyKey,
+		check: func() error { return answerFor("read of channel", out.Read.CID, cid) }}, &out)
 	return result(&out, err)
 }
 

@@ -24,6 +24,10 @@ type request struct {
 	query   url.Values
 	body    any    // marshalled to JSON; nil for no body
 	idemKey string // the Idempotency-Key header, if not empty
+	// check, if set, checks a decoded 2xx answer: a write's answer must
+	// name what was written, or a garbled success (null, {}) would be
+	// taken for the write being applied and the write dropped.
+	check func() error
 }
 
 // do runs r and decodes a 2xx body into out. An expired token (code 40)
@@ -104,6 +108,20 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 	if err := protocol.DecodeLenient(data, out, r.op+" response"); err != nil {
 		c.log.Warn("outpost client: undecodable response", "op", r.op, "status", resp.StatusCode, "err", err)
 		return &DecodeError{Op: r.op, StatusCode: resp.StatusCode, Err: err}
+	}
+	if r.check != nil {
+		if err := r.check(); err != nil {
+			c.log.Warn("outpost client: response is not an answer to the request", "op", r.op, "status", resp.StatusCode, "err", err)
+			return &DecodeError{Op: r.op, StatusCode: resp.StatusCode, Err: err}
+		}
+	}
+	return nil
+}
+
+// answerFor checks that an answer names the entity the request wrote.
+func answerFor(what, got, want string) error {
+	if got != want {
+		return fmt.Errorf("the answer is for %s %q, want %q", what, got, want)
 	}
 	return nil
 }

@@ -38,6 +38,10 @@ func TestREST_Calls(t *testing.T) {
 	ctx := testCtx(t)
 	const cid = "messaging:general"
 	msg := protocol.MessageResponse{Message: protocol.Message{ID: "m1", CID: cid, Text: "hi"}}
+	// Write answers name what was written (see
+	// TestREST_GarbledWriteAnswerIsNotSuccess).
+	reaction := protocol.ReactionResponse{Message: msg.Message, Reaction: protocol.Reaction{MessageID: "m1", CID: cid, Type: "like"}}
+	read := protocol.ReadResponse{Read: protocol.Read{CID: cid}}
 	tests := []struct {
 		name, route        string
 		resp               any
@@ -59,16 +63,16 @@ func TestREST_Calls(t *testing.T) {
 			func() (any, error) { return c.DeleteMessage(ctx, "m1", true, "") }, "", "", "hard=true"},
 		{"UndeleteMessage", "POST /messages/m1/undelete", msg,
 			func() (any, error) { return c.UndeleteMessage(ctx, "m1", "k-und") }, "", "k-und", ""},
-		{"SendReaction", "POST /messages/m1/reactions", protocol.ReactionResponse{},
+		{"SendReaction", "POST /messages/m1/reactions", reaction,
 			func() (any, error) {
 				return c.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like", Score: 2}, "k-r")
 			}, `{"type":"like","score":2}`, "k-r", ""},
-		{"DeleteReaction", "DELETE /messages/m1/reactions/like", protocol.ReactionResponse{},
+		{"DeleteReaction", "DELETE /messages/m1/reactions/like", reaction,
 			func() (any, error) { return c.DeleteReaction(ctx, "m1", "like", "k-dr") }, "", "k-dr", ""},
-		{"MarkRead", "POST /channels/messaging:general/read", protocol.ReadResponse{},
+		{"MarkRead", "POST /channels/messaging:general/read", read,
 			func() (any, error) { return c.MarkRead(ctx, cid, protocol.MarkReadRequest{MessageID: "m1"}, "k-read") },
 			`{"message_id":"m1"}`, "k-read", ""},
-		{"MarkUnread", "POST /channels/messaging:general/unread", protocol.ReadResponse{},
+		{"MarkUnread", "POST /channels/messaging:general/unread", read,
 			func() (any, error) {
 				return c.MarkUnread(ctx, cid, protocol.MarkUnreadRequest{MessageID: "m1"}, "k-unread")
 			}, `{"message_id":"m1"}`, "k-unread", ""},

@@ -9,8 +9,15 @@ func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, de
 	if created.IsZero() {
 		created = b.ev.CreatedAt
 	}
+	// The server's message always carries all its reaction counts, and
+	// the wire omits them when there are none: no counts means zero, at
+	// this version, not a partial payload.
+	counts := m.ReactionCounts
+	if counts == nil {
+		counts = map[string]int{}
+	}
 	return []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt),
-		deletedAt, countsArg(m.ReactionCounts), version, jsonArg(m.Extra)}
+		deletedAt, countsArg(counts), version, jsonArg(m.Extra)}
 }
 
 func (b *builder) needMessage() (*protocol.Message, error) {

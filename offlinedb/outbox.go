@@ -395,12 +395,14 @@ func (d *DB) ClaimPendingTask(ctx context.Context, taskID string) (PendingTask, 
 }
 
 // UpdatePendingTask stores a task's retry bookkeeping (attempts, last
-// error, when the next attempt is due) and releases its claim.
+// error, when the next attempt is due). It keeps the claim: a send that
+// failed for a temporary reason (a timeout, a cut connection) may have
+// reached the server, so later edits and deletes must queue after it.
 func (d *DB) UpdatePendingTask(ctx context.Context, task PendingTask) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE pending_tasks SET attempts = ?, last_error = ?, next_attempt_at = ?, claimed = 0 WHERE task_id = ?`,
+	res, err := d.db.ExecContext(ctx, `UPDATE pending_tasks SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE task_id = ?`,
 		task.Attempts, task.LastError, nanos(task.NextAttemptAt), task.ID)
 	if err != nil {
 		return fmt.Errorf("offlinedb: update task: %w", err)

@@ -68,11 +68,48 @@ func TestPendingTasks_NoFoldIntoAClaimedSend(t *testing.T) {
 	if len(tasks) != 3 || tasks[0].ID != "m1" || tasks[1].Type != offlinedb.TaskUpdateMessage || tasks[2].Type != offlinedb.TaskDeleteMessage {
 		t.Errorf("outbox = %+v, want send, update, delete", tasks)
 	}
-	// A temporary failure releases the claim: folding works again.
+	// A temporary failure keeps the claim (see
+	// TestPendingTasks_NoCancelAfterAFailedAttempt).
 	if err := db.UpdatePendingTask(ctx, claimed); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ClaimPendingTask(ctx, "nope"); !errors.Is(err, offlinedb.ErrTaskNotFound) {
 		t.Errorf("claim of an unknown task: %v", err)
+	}
+}
+
+// TestPendingTasks_NoCancelAfterAFailedAttempt is the regression test for a
+// message left on the server after its author deleted it, found by
+// TestConvergence: a send attempt timed out or was cut after the server
+// had stored the message; the temporary failure released the claim, so a
+// delete then "cancelled" the send locally and the server never heard of
+// it (and an edit folded into the send was lost the same way: the retry
+// of a stored id answers with the stored text).
+func TestPendingTasks_NoCancelAfterAFailedAttempt(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	send, _ := offlinedb.NewSendMessageTask("bob", "team:a", protocol.MessageInput{ID: "m1", Text: "hi"})
+	if _, err := db.AddPendingTask(ctx, send); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := db.ClaimPendingTask(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed.Attempts, claimed.LastError = 1, "context deadline exceeded"
+	if err := db.UpdatePendingTask(ctx, claimed); err != nil {
+		t.Fatal(err)
+	}
+	edit, _ := offlinedb.NewUpdateMessageTask("bob", "team:a", "m1", protocol.UpdateMessageRequest{Text: "edited"})
+	if res, err := db.AddPendingTask(ctx, edit); err != nil || res != offlinedb.Queued {
+		t.Fatalf("edit after a failed attempt = %v, %v; want Queued", res, err)
+	}
+	del, _ := offlinedb.NewDeleteMessageTask("bob", "team:a", "m1", true)
+	if res, err := db.AddPendingTask(ctx, del); err != nil || res != offlinedb.Queued {
+		t.Fatalf("delete after a failed attempt = %v, %v; want Queued", res, err)
+	}
+	tasks, _ := db.GetPendingTasks(ctx, "bob")
+	if len(tasks) != 3 || tasks[0].ID != "m1" || string(tasks[0].Payload) != string(send.Payload) {
+		t.Errorf("outbox = %+v, want the send unchanged, then the edit and the delete", tasks)
 	}
 }

@@ -1,0 +1,764 @@
+package outpost_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/faultproxy"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
+	"github.com/outpostsync/outpost/token"
+)
+
+const badCID = "team:bad"
+
+// badServer speaks enough of the protocol for one user and one channel:
+// the WebSocket, sync, the channel query (refill) and sending messages.
+// Healthy, it keeps a small event log; with a case set, it answers sync
+// (and, if the case says so, writes) and the WebSocket the case's broken
+// way.
+type badServer struct {
+	tb    testing.TB
+	srv   *faultproxy.Server
+	token string         // bob's; the only one accepted
+	wg    sync.WaitGroup // WebSocket handlers
+
+	mu      sync.Mutex // guards the fields below
+	bc      *badCase   // nil: healthy
+	msgs    []protocol.Message
+	events  []protocol.Event
+	seq     int64
+	sends   map[string]int // message id -> healthy sends received
+	reacts  map[string]int // "message id|type" -> healthy reactions received
+	broken  int            // broken answers given (REST or WebSocket)
+	queries int            // channel queries (refills) answered
+	written []int64        // bytes written by each huge answer
+}
+
+// badCase is one kind of broken server.
+type badCase struct {
+	name string
+	// rest, if set, answers POST /sync (and the writes, if writes) instead
+	// of the healthy handler.
+	rest   func(bs *badServer, w http.ResponseWriter, r *http.Request)
+	writes bool
+	// reactions: rest answers reactions too (and the send is healthy, so
+	// the drain gets to the reaction).
+	reactions bool
+	// wsFirst, if set, replaces the first frame (the health.check);
+	// wsAfter runs after it. Either makes the connection count as broken.
+	wsFirst func(ctx context.Context, c *websocket.Conn)
+	wsAfter func(ctx context.Context, c *websocket.Conn)
+	// silent: the server never answers the client's health checks.
+	silent bool
+	// reset: the SDK must reset the store (codes 60 and 61, and a
+	// checkpoint past the retention window, only).
+	reset bool
+	// resetOnHeal: the healthy server then answers 61 (the checkpoint the
+	// broken one left is later than its log), so a reset follows healing.
+	resetOnHeal bool
+	// retention, if set, is the client's retention window.
+	retention time.Duration
+	// bitten reports that the client met the case enough; nil means two
+	// broken answers (so the client came back after the first).
+	bitten func(bs *badServer) bool
+	// check, if set, checks the store while the server is still broken;
+	// it reports through fail.
+	check func(t *testing.T, c *outpost.Client, fail func(format string, args ...any))
+	// known names a bug this case shows today (reported, not fixed here):
+	// its failures are logged, and the case fails once they are gone, so
+	// that the mark is dropped with the fix.
+	known string
+}
+
+func newBadServer(tb testing.TB) *badServer {
+	tb.Helper()
+	bs := &badServer{tb: tb, token: badToken(tb), sends: map[string]int{}, reacts: map[string]int{}}
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	for i := range 4 {
+		bs.seq++
+		m := protocol.Message{ID: fmt.Sprintf("m%d", i), CID: badCID, UserID: "alice", Text: fmt.Sprintf("old %d", i),
+			CreatedAt: base.Add(time.Duration(i) * time.Second), UpdatedAt: base.Add(time.Duration(i) * time.Second), Version: bs.seq}
+		bs.msgs = append(bs.msgs, m)
+		bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
+			Seq: bs.seq, CreatedAt: m.CreatedAt, UserID: "alice", Message: &m})
+	}
+	srv, err := faultproxy.NewServer(bs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bs.srv = srv
+	tb.Cleanup(func() {
+		srv.Close()
+		bs.wg.Wait()
+	})
+	return bs
+}
+
+func (bs *badServer) set(bc *badCase) {
+	bs.mu.Lock()
+	bs.bc = bc
+	bs.mu.Unlock()
+}
+
+// forget drops a message from the server's state (not its log), so that
+// a refill after a reset no longer brings it: a store that still holds it
+// was not reset.
+func (bs *badServer) forget(id string) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.msgs = slices.DeleteFunc(bs.msgs, func(m protocol.Message) bool { return m.ID == id })
+}
+
+func (bs *badServer) stat(f func(bs *badServer) int) int {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return f(bs)
+}
+
+func (bs *badServer) countBroken() {
+	bs.mu.Lock()
+	bs.broken++
+	bs.mu.Unlock()
+}
+
+func badNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func badJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tok := strings.TrimPrefix(r.Header.Get(protocol.HeaderAuthorization), "Bearer ")
+	if tok == "" {
+		tok = r.URL.Query().Get("token")
+	}
+	if tok != bs.token {
+		badJSON(w, http.StatusUnauthorized, protocol.NewAPIError(protocol.CodeAuth, "bad token"))
+		return
+	}
+	bs.mu.Lock()
+	bc := bs.bc
+	bs.mu.Unlock()
+	isSend := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages")
+	isReact := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reactions")
+	isWrite := isSend || isReact
+	switch {
+	case r.URL.Path == protocol.PathConnect:
+		bs.serveConnect(w, r, bc)
+	case bc != nil && bc.rest != nil && (r.URL.Path == protocol.PathSync || (bc.writes && isWrite) || (bc.reactions && isReact)):
+		bs.countBroken()
+		bc.rest(bs, w, r)
+	case r.URL.Path == protocol.PathSync:
+		bs.serveSync(w, r)
+	case r.URL.Path == protocol.PathQueryChannels:
+		bs.serveQuery(w)
+	case isSend:
+		bs.serveSend(w, r)
+	case isReact:
+		bs.serveReact(w, r)
+	default:
+		badJSON(w, http.StatusNotFound, protocol.NewAPIError(protocol.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+	}
+}
+
+func (bs *badServer) serveSync(w http.ResponseWriter, r *http.Request) {
+	var req protocol.SyncRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad sync body: %v", err))
+		return
+	}
+	if req.LastSyncAt.After(badNow().Add(time.Minute)) {
+		// As the real server: a position later than its log is lost
+		// history.
+		badJSON(w, http.StatusGone, protocol.NewAPIError(protocol.CodeSyncHistoryLost, "last_sync_at is later than the log"))
+		return
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	resp := protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow()}
+	for _, ev := range bs.events {
+		if slices.Contains(req.ChannelCIDs, ev.CID) && ev.CreatedAt.After(req.LastSyncAt) {
+			resp.Events = append(resp.Events, ev)
+		}
+	}
+	for _, cid := range req.ChannelCIDs {
+		if cid != badCID {
+			resp.InaccessibleChannels = append(resp.InaccessibleChannels, cid)
+		}
+	}
+	badJSON(w, http.StatusOK, resp)
+}
+
+func (bs *badServer) channelState() protocol.ChannelResponse {
+	created := bs.events[0].CreatedAt
+	return protocol.ChannelResponse{
+		Channel:  protocol.Channel{CID: badCID, Type: "team", ID: "bad", CreatedBy: "alice", CreatedAt: created, UpdatedAt: created, Version: 1},
+		Members:  []protocol.Member{{CID: badCID, UserID: "bob", CreatedAt: created, UpdatedAt: created, Version: 1}},
+		Messages: slices.Clone(bs.msgs), Reads: []protocol.Read{},
+	}
+}
+
+func (bs *badServer) serveQuery(w http.ResponseWriter) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.queries++
+	badJSON(w, http.StatusOK, protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{bs.channelState()}, SyncedAt: badNow()})
+}
+
+func (bs *badServer) serveSend(w http.ResponseWriter, r *http.Request) {
+	var req protocol.SendMessageRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad body: %v", err))
+		return
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.sends[req.Message.ID]++
+	for _, m := range bs.msgs {
+		if m.ID == req.Message.ID {
+			badJSON(w, http.StatusCreated, protocol.MessageResponse{Message: m})
+			return
+		}
+	}
+	bs.seq++
+	now := badNow()
+	m := protocol.Message{ID: req.Message.ID, CID: badCID, UserID: "bob", Text: req.Message.Text, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
+	bs.msgs = append(bs.msgs, m)
+	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
+		Seq: bs.seq, CreatedAt: now, UserID: "bob", Message: &m})
+	badJSON(w, http.StatusCreated, protocol.MessageResponse{Message: m})
+}
+
+// serveReact stores bob's reaction (one type at most, enough here).
+func (bs *badServer) serveReact(w http.ResponseWriter, r *http.Request) {
+	var req protocol.SendReactionRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad body: %v", err))
+		return
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/messages/"), "/reactions")
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	i := slices.IndexFunc(bs.msgs, func(m protocol.Message) bool { return m.ID == id })
+	if i < 0 {
+		badJSON(w, http.StatusNotFound, protocol.NewAPIError(protocol.CodeNotFound, "message %s does not exist", id))
+		return
+	}
+	bs.reacts[id+"|"+req.Type]++
+	bs.seq++
+	now := badNow()
+	m := bs.msgs[i]
+	m.ReactionCounts, m.Version = map[string]int{req.Type: 1}, bs.seq
+	bs.msgs[i] = m
+	rc := protocol.Reaction{MessageID: id, CID: badCID, UserID: "bob", Type: req.Type, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
+	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventReactionNew, CID: badCID,
+		Seq: bs.seq, CreatedAt: now, UserID: "bob", Message: &m, Reaction: &rc})
+	badJSON(w, http.StatusCreated, protocol.ReactionResponse{Message: m, Reaction: rc})
+}
+
+// post stores a message as the server's own write (no live event).
+func (bs *badServer) post(user, text string) string {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.seq++
+	now := badNow()
+	id := fmt.Sprintf("fresh%d", bs.seq)
+	m := protocol.Message{ID: id, CID: badCID, UserID: user, Text: text, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
+	bs.msgs = append(bs.msgs, m)
+	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
+		Seq: bs.seq, CreatedAt: now, UserID: user, Message: &m})
+	return id
+}
+
+func (bs *badServer) serveConnect(w http.ResponseWriter, r *http.Request, bc *badCase) {
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	bs.wg.Add(1)
+	defer bs.wg.Done()
+	defer conn.CloseNow()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	send := func(ev protocol.Event) {
+		data, _ := json.Marshal(ev)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		conn.Write(wctx, websocket.MessageText, data)
+	}
+	broken := bc != nil && (bc.wsFirst != nil || bc.wsAfter != nil)
+	if broken {
+		bs.countBroken()
+	}
+	if broken && bc.wsFirst != nil {
+		bc.wsFirst(ctx, conn)
+	} else {
+		send(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: fmt.Sprintf("conn-%p", conn), CreatedAt: badNow()})
+	}
+	if broken && bc.wsAfter != nil {
+		bc.wsAfter(ctx, conn)
+	}
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		var ev protocol.Event
+		if json.Unmarshal(data, &ev) == nil && ev.Type == protocol.EventHealthCheck && (bc == nil || !bc.silent) {
+			send(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: "x", CreatedAt: badNow()})
+		}
+	}
+}
+
+// badToken issues a token for bob.
+func badToken(tb testing.TB) string {
+	tb.Helper()
+	tok, err := token.Issue(secret, "bob", 24*time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func badOpen(tb testing.TB, bs *badServer, path string, wait, retention time.Duration) *outpost.Client {
+	tb.Helper()
+	c, err := outpost.Open(context.Background(), outpost.Config{
+		ServerURL: bs.srv.URL(), UserID: "bob", Token: bs.token, DBPath: path, ConnectTimeout: wait,
+		// Short bounds, so that every case ends in a few seconds; the
+		// body and frame limits are the defaults a user gets.
+		Client: client.Config{MinReconnectDelay: 10 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
+			HealthCheckInterval: 200 * time.Millisecond, HealthTimeout: time.Second, RequestTimeout: 2 * time.Second},
+		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
+			RetentionWindow: retention},
+	})
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	return c
+}
+
+func badWait(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func badHas(tb testing.TB, c *outpost.Client, id string) bool {
+	tb.Helper()
+	_, err := c.DB.Message(context.Background(), id)
+	return err == nil
+}
+
+// badRaw answers with a status, a content type and a body as given.
+func badRaw(status int, ctype, body string, header ...string) func(*badServer, http.ResponseWriter, *http.Request) {
+	return func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		if ctype != "" {
+			w.Header().Set("Content-Type", ctype)
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}
+}
+
+// badSyncEvents answers sync with these events (valid JSON, wrong content).
+func badSyncEvents(evs func() []protocol.Event) func(*badServer, http.ResponseWriter, *http.Request) {
+	return func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
+		badJSON(w, http.StatusOK, protocol.SyncResponse{Events: evs(), SyncedAt: badNow()})
+	}
+}
+
+func badMsgEvent(typ protocol.EventType, cid, id, text string, seq int64) protocol.Event {
+	now := badNow()
+	m := protocol.Message{ID: id, CID: cid, UserID: "alice", Text: text, CreatedAt: now, UpdatedAt: now, Version: seq}
+	return protocol.Event{ID: fmt.Sprintf("bad-%s-%d", id, seq), Type: typ, CID: cid, Seq: seq, CreatedAt: now, UserID: "alice", Message: &m}
+}
+
+// badDupReordered is a page with an update before its message, both twice,
+// and a gap in the sequence (5 is missing).
+func badDupReordered() []protocol.Event {
+	upd := badMsgEvent(protocol.EventMessageUpdated, badCID, "m9", "v2", 7)
+	nw := badMsgEvent(protocol.EventMessageNew, badCID, "m9", "v1", 6)
+	return []protocol.Event{upd, nw, upd, nw}
+}
+
+func badWSFrames(frames ...[]byte) func(ctx context.Context, c *websocket.Conn) {
+	return func(ctx context.Context, c *websocket.Conn) {
+		for _, f := range frames {
+			typ := websocket.MessageText
+			if len(f) > 0 && f[0] == 0 {
+				typ = websocket.MessageBinary
+			}
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := c.Write(wctx, typ, f)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+func badEventFrames(evs ...protocol.Event) func(ctx context.Context, c *websocket.Conn) {
+	var frames [][]byte
+	for _, ev := range evs {
+		data, _ := json.Marshal(ev)
+		frames = append(frames, data)
+	}
+	return badWSFrames(frames...)
+}
+
+// badHuge streams a body of n bytes that looks like the start of a long
+// sync page, and records how much of it got written before the client
+// stopped reading.
+func badHuge(n int64) func(*badServer, http.ResponseWriter, *http.Request) {
+	return func(bs *badServer, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		ev, _ := json.Marshal(badMsgEvent(protocol.EventMessageNew, badCID, "huge", strings.Repeat("x", 4000), 100))
+		chunk := []byte(`{"events":[`)
+		var written int64
+		for written < n && r.Context().Err() == nil {
+			k, err := w.Write(chunk)
+			written += int64(k)
+			if err != nil {
+				break
+			}
+			chunk = append(ev, ',')
+		}
+		bs.mu.Lock()
+		bs.written = append(bs.written, written)
+		bs.mu.Unlock()
+	}
+}
+
+// badSlowloris trickles a body a byte at a time until the client leaves.
+func badSlowloris(bs *badServer, w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	body := `{"events":[],"synced_at":"` + badNow().Format(time.RFC3339Nano) + `"}`
+	for i := 0; r.Context().Err() == nil; i++ {
+		w.Write([]byte{body[i%len(body)]})
+		rc.Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(50 * time.Millisecond): // the trickle's pace
+		}
+	}
+}
+
+func badCases() []badCase {
+	apiErr := func(status, code int, msg string) string {
+		data, _ := json.Marshal(protocol.APIError{Code: code, Message: msg, StatusCode: status})
+		return string(data)
+	}
+	html := "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+	// once: a valid answer with wrong content; the client has no reason
+	// to ask twice.
+	once := func(bs *badServer) bool { return bs.broken >= 1 }
+	wsSeen := func(n int) func(bs *badServer) bool {
+		return func(bs *badServer) bool { return bs.broken >= n }
+	}
+	return []badCase{
+		{name: "rest/truncated-json", writes: true, rest: badRaw(200, "application/json", `{"events":[{"id":"e1","type":"message.new","cid":"team:b`)},
+		{name: "rest/wrong-types", writes: true, rest: badRaw(200, "application/json", `{"events":"none","synced_at":12,"next_cursor":[1],"message":7}`)},
+		{name: "rest/empty-body", writes: true, rest: badRaw(200, "application/json", ``)},
+		{name: "rest/null", writes: true, rest: badRaw(200, "application/json", `null`)},
+		{name: "rest/null-to-a-reaction", reactions: true, rest: badRaw(200, "application/json", `null`)},
+		{name: "rest/empty-object-to-a-reaction", reactions: true, rest: badRaw(201, "application/json", `{}`)},
+		{name: "rest/truncated-json-to-a-reaction", reactions: true, rest: badRaw(201, "application/json", `{"message":{"id":"m1"`)},
+		{name: "rest/huge-50MB", rest: badHuge(50 << 20), bitten: once},
+		{name: "rest/html-200", writes: true, rest: badRaw(200, "text/html", html)},
+		{name: "rest/html-502", writes: true, rest: badRaw(502, "text/html", html)},
+		{name: "rest/wrong-content-type", rest: func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
+			data, _ := json.Marshal(protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow()})
+			badRaw(200, "text/plain; charset=latin1", string(data))(nil, w, nil)
+		}, bitten: once},
+		{name: "rest/500", writes: true, rest: badRaw(500, "application/json", apiErr(500, -1, "boom"))},
+		{name: "rest/503-retry-after", writes: true, rest: badRaw(503, "application/json", apiErr(503, -1, "busy"), "Retry-After", "1")},
+		{name: "rest/429-retry-after", writes: true, rest: badRaw(429, "application/json", apiErr(429, 9, "slow down"), "Retry-After", "1")},
+		{name: "rest/408", writes: true, rest: badRaw(408, "application/json", apiErr(408, 23, "timeout"))},
+		{name: "rest/slowloris", writes: true, rest: badSlowloris},
+		{name: "rest/404-on-sync", rest: badRaw(404, "application/json", apiErr(404, 16, "no such thing"))},
+		{name: "rest/410-unknown-code", rest: badRaw(410, "application/json", apiErr(410, 77, "gone, somehow"))},
+		{name: "rest/410-html", rest: badRaw(410, "text/html", html)},
+		{name: "rest/synced-at-in-the-past", rest: func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
+			badJSON(w, 200, protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow().Add(-48 * time.Hour)})
+		}, bitten: once},
+		{name: "rest/synced-at-in-the-future", rest: func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
+			badJSON(w, 200, protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow().Add(365 * 24 * time.Hour)})
+		}, bitten: once, resetOnHeal: true},
+		{name: "rest/events-for-unknown-channels", rest: badSyncEvents(func() []protocol.Event {
+			return []protocol.Event{badMsgEvent(protocol.EventMessageNew, "team:ghost", "g1", "boo", 1)}
+		}), bitten: once, check: badNoGhost, known: "events of an unknown channel make a stub channel that is listed and synced forever"},
+		{name: "rest/duplicated-reordered-gap", rest: badSyncEvents(badDupReordered), bitten: once,
+			check: func(t *testing.T, c *outpost.Client, _ func(string, ...any)) {
+				badWait(t, 3*time.Second, "m9 at its latest version", func() bool {
+					m, err := c.DB.Message(context.Background(), "m9")
+					return err == nil && m.Text == "v2"
+				})
+			}},
+		{name: "rest/410-code-60", reset: true, rest: badRaw(410, "application/json", apiErr(410, 60, "position too old"))},
+		{name: "retention-window-passed", reset: true, retention: time.Millisecond,
+			bitten: func(bs *badServer) bool { return bs.queries >= 2 }},
+		{name: "rest/410-code-61", reset: true, rest: badRaw(410, "application/json", apiErr(410, 61, "history lost"))},
+
+		{name: "ws/not-json", wsAfter: badWSFrames([]byte("not json{")), bitten: wsSeen(2)},
+		{name: "ws/truncated", wsAfter: badWSFrames([]byte(`{"type":"message.new","cid":"team:bad","mess`)), bitten: wsSeen(2)},
+		{name: "ws/wrong-types", wsAfter: badWSFrames([]byte(`{"type":5,"seq":"x","message":[]}`)), bitten: wsSeen(2)},
+		{name: "ws/binary", wsAfter: badWSFrames([]byte{0, 1, 2, 3}), bitten: wsSeen(2)},
+		{name: "ws/huge-frame", wsAfter: badWSFrames([]byte(`{"type":"message.new","text":"` + strings.Repeat("x", 16<<20) + `"}`)), bitten: wsSeen(2)},
+		{name: "ws/events-for-unknown-channels", wsAfter: badEventFrames(badMsgEvent(protocol.EventMessageNew, "team:ghost", "g1", "boo", 1)), bitten: wsSeen(1),
+			check: badNoGhost, known: "events of an unknown channel make a stub channel that is listed and synced forever"},
+		{name: "ws/duplicated-reordered-gap", wsAfter: badEventFrames(badDupReordered()...), bitten: wsSeen(1),
+			check: func(t *testing.T, c *outpost.Client, _ func(string, ...any)) {
+				badWait(t, 3*time.Second, "m9 at its latest version", func() bool {
+					m, err := c.DB.Message(context.Background(), "m9")
+					return err == nil && m.Text == "v2"
+				})
+			}},
+		{name: "ws/first-frame-not-health-check", wsFirst: badEventFrames(badMsgEvent(protocol.EventMessageNew, badCID, "early", "hi", 9)), bitten: wsSeen(3)},
+		{name: "ws/health-check-without-connection-id", wsFirst: badWSFrames([]byte(`{"type":"health.check"}`)), bitten: wsSeen(3)},
+		{name: "ws/silent-after-hello", wsAfter: func(context.Context, *websocket.Conn) {}, silent: true, bitten: wsSeen(2)},
+	}
+}
+
+// TestBadServer runs the SDK against a server that answers in broken ways.
+// For each case: no panic, the store stays readable, it is reset only for
+// codes 60 and 61, the checkpoint never moves backward, the pending write
+// is not lost, and once the server is healthy again the next sync
+// succeeds and the write arrives.
+func TestBadServer(t *testing.T) {
+	for _, bc := range badCases() {
+		t.Run(bc.name, func(t *testing.T) {
+			badRun(t, &bc)
+		})
+	}
+}
+
+func badRun(t *testing.T, bc *badCase) {
+	ctx := context.Background()
+	bs := newBadServer(t)
+	path := filepath.Join(t.TempDir(), "bob.db")
+
+	// A store with messages, a checkpoint and a write in the outbox.
+	c := badOpen(t, bs, path, 5*time.Second, 0)
+	badWait(t, 5*time.Second, "first sync", func() bool { return c.Status().Synced })
+	for i := range 4 {
+		if id := fmt.Sprintf("m%d", i); !badHas(t, c, id) {
+			t.Fatalf("after the first sync the store lacks %s", id)
+		}
+	}
+	t0, ok, err := c.DB.GetLastSyncedAt(ctx, "bob")
+	if err != nil || !ok {
+		t.Fatalf("checkpoint after the first sync: %v, %v", ok, err)
+	}
+	c.Conn.Disconnect()
+	badWait(t, 5*time.Second, "offline", func() bool { return !c.Conn.IsHealthy() })
+	pending, err := c.SendMessage(ctx, badCID, "written offline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.React(ctx, badCID, "m1", "like"); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, err := c.PendingTasks(ctx); err != nil || len(tasks) != 2 {
+		t.Fatalf("pending tasks = %d, %v; want 2", len(tasks), err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server breaks; m0 is gone from its state, so only a reset
+	// (and refill) removes it from the store.
+	bs.forget("m0")
+	bs.set(bc)
+	c = badOpen(t, bs, path, -1, bc.retention)
+	t.Cleanup(func() { c.Close() })
+	bitten := bc.bitten
+	if bitten == nil {
+		bitten = func(bs *badServer) bool { return bs.broken >= 2 }
+	}
+	if bc.reset && bc.bitten == nil {
+		bitten = func(bs *badServer) bool { return bs.broken >= 1 && bs.queries >= 2 }
+	}
+	badWait(t, 8*time.Second, "the client to meet the broken server", func() bool {
+		bs.mu.Lock()
+		defer bs.mu.Unlock()
+		return bitten(bs)
+	})
+	var known []string
+	fail := t.Errorf
+	if bc.known != "" {
+		fail = func(format string, args ...any) { known = append(known, fmt.Sprintf(format, args...)) }
+	}
+	if bc.check != nil {
+		bc.check(t, c, fail)
+	}
+
+	// Still broken: the store is readable, reset only when it must be.
+	if bc.reset {
+		badWait(t, 5*time.Second, "the reset and refill", func() bool { return !badHas(t, c, "m0") && badHas(t, c, "m1") })
+	} else if !badHas(t, c, "m0") {
+		t.Errorf("m0 is gone: the store was reset for %s", bc.name)
+	}
+	for _, id := range []string{"m1", "m2", "m3", pending} {
+		if !badHas(t, c, id) {
+			t.Errorf("%s is gone from the store", id)
+		}
+	}
+	if _, err := c.Messages(ctx, badCID, offlinedb.MessagesQuery{}); err != nil {
+		t.Errorf("store not readable: %v", err)
+	}
+	badCheckpoint(t, c, t0)
+	badNotLost(t, c, bs, pending, fail)
+	if n := bs.stat(func(bs *badServer) int { return len(bs.written) }); n > 0 {
+		bs.mu.Lock()
+		for _, w := range bs.written {
+			if w >= 50<<20 {
+				t.Errorf("the client read a %d-byte body to the end", w)
+			}
+		}
+		bs.mu.Unlock()
+	}
+
+	// Healthy again: the next sync succeeds and the write arrives.
+	bs.set(nil)
+	badWait(t, 5*time.Second, "online", func() bool { return c.Conn.IsHealthy() })
+	badWait(t, 8*time.Second, "a successful sync with an empty outbox", func() bool {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if err := c.SyncNow(sctx); err != nil {
+			return false
+		}
+		tasks, err := c.PendingTasks(ctx)
+		return err == nil && len(tasks) == 0 && c.Status().Synced
+	})
+	if fts, _ := c.FailedTasks(ctx); len(fts) > 0 {
+		t.Errorf("failed tasks: %+v", fts)
+	}
+	if m, err := c.DB.Message(ctx, pending); err != nil || m.Status != offlinedb.StatusSent {
+		t.Errorf("the offline write: %+v, %v; want it sent", m, err)
+	}
+	if n := bs.stat(func(bs *badServer) int { return bs.sends[pending] }); n < 1 {
+		t.Errorf("the server never got the offline write")
+	}
+	if n := bs.stat(func(bs *badServer) int { return bs.reacts["m1|like"] }); n < 1 && !bc.reset {
+		// (A reset refills m1 with the server's counts; the reaction
+		// task still runs after it.)
+		fail("the server never got the offline reaction")
+	} else if n < 1 {
+		fail("the server never got the offline reaction (after a reset)")
+	}
+	// And a message written on the server now reaches the store.
+	fresh := bs.post("alice", "after the storm")
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c.SyncNow(sctx)
+		cancel()
+		if badHas(t, c, fresh) {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("a message written on the server after healing never reached the store")
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	if bc.check != nil && bc.known != "" {
+		bc.check(t, c, fail) // still there once the server is healthy?
+	}
+	if bc.known != "" {
+		if len(known) == 0 {
+			t.Errorf("the known bug %q no longer shows: drop the mark", bc.known)
+		} else {
+			t.Logf("KNOWN BUG (%s): %s", bc.known, strings.Join(known, "; "))
+		}
+	}
+	badCheckpoint(t, c, t0)
+	if !bc.reset && !bc.resetOnHeal && !badHas(t, c, "m0") {
+		t.Errorf("m0 is gone after healing: the store was reset")
+	}
+	if bc.resetOnHeal && badHas(t, c, "m0") {
+		t.Errorf("m0 is still there: the healthy server's 61 did not reset the store")
+	}
+}
+
+// badCheckpoint checks that the checkpoint is still there and did not move
+// back before t0.
+func badCheckpoint(t *testing.T, c *outpost.Client, t0 time.Time) {
+	t.Helper()
+	got, ok, err := c.DB.GetLastSyncedAt(context.Background(), "bob")
+	switch {
+	case err != nil:
+		t.Errorf("checkpoint: %v", err)
+	case !ok:
+		t.Errorf("checkpoint lost")
+	case got.Before(t0):
+		t.Errorf("checkpoint moved back from %s to %s", t0.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano))
+	}
+}
+
+// badNotLost checks that the offline writes (the send of id, and a
+// reaction to m1) are still in the outbox or reached the server.
+func badNotLost(t *testing.T, c *outpost.Client, bs *badServer, id string, fail func(string, ...any)) {
+	t.Helper()
+	tasks, err := c.PendingTasks(context.Background())
+	if err != nil {
+		t.Errorf("pending tasks: %v", err)
+		return
+	}
+	sendPending, reactPending := false, false
+	for _, task := range tasks {
+		sendPending = sendPending || (task.MessageID == id && task.Type == offlinedb.TaskSendMessage)
+		reactPending = reactPending || (task.MessageID == "m1" && task.Type == offlinedb.TaskSendReaction)
+	}
+	fts, _ := c.FailedTasks(context.Background())
+	if !sendPending && bs.stat(func(bs *badServer) int { return bs.sends[id] }) == 0 {
+		t.Errorf("the offline send is neither pending nor on the server (failed list: %+v)", fts)
+	}
+	if !reactPending && bs.stat(func(bs *badServer) int { return bs.reacts["m1|like"] }) == 0 {
+		fail("the offline reaction is neither pending nor on the server (failed list: %+v)", fts)
+	}
+}
+
+// badNoGhost: a channel the user is not in does not show up in the store.
+func badNoGhost(t *testing.T, c *outpost.Client, fail func(string, ...any)) {
+	t.Helper()
+	chs, err := c.Channels(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chs {
+		if ch.CID != badCID {
+			fail("the store lists channel %s, which the user is not in", ch.CID)
+		}
+	}
+	if _, err := c.DB.Message(context.Background(), "g1"); err == nil {
+		fail("the store holds message g1 of team:ghost")
+	}
+}

@@ -1,0 +1,838 @@
+package outpost_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/faultproxy"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/syncmanager"
+	"github.com/outpostsync/outpost/token"
+)
+
+// convSeedFlag replays a TestConvergence schedule: go test -run
+// TestConvergence -seed=N (with OUTPOST_CONV_SCHEDULES=1 for just that
+// one). OUTPOST_CONV_SEED does the same.
+var convSeedFlag = flag.Uint64("seed", 0, "TestConvergence: seed of the first schedule (0: time-based)")
+
+func convEnvInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
+}
+
+// TestConvergence runs random schedules of writes and faults against one
+// real server and several clients, each behind its own fault proxy, then
+// heals everything and checks that every store equals the server and that
+// every write made it exactly once (or is on the failed list for a reason
+// the schedule allows).
+//
+// A schedule is fixed by its seed (logged); the timing of the goroutines
+// is not, so a replay reproduces the operations, not every interleaving.
+func TestConvergence(t *testing.T) {
+	seed := *convSeedFlag
+	if s := os.Getenv("OUTPOST_CONV_SEED"); s != "" && seed == 0 {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("OUTPOST_CONV_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	schedules := convEnvInt(t, "OUTPOST_CONV_SCHEDULES", 3)
+	ops := convEnvInt(t, "OUTPOST_CONV_OPS", 60)
+	clients := convEnvInt(t, "OUTPOST_CONV_CLIENTS", 3)
+	if testing.Short() {
+		schedules = min(schedules, 1)
+	}
+	t.Logf("seed %d, %d schedules of %d ops, %d clients (replay one: -seed=<its seed> with OUTPOST_CONV_SCHEDULES=1)", seed, schedules, ops, clients)
+	for i := range schedules {
+		s := seed + uint64(i)
+		ok := t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
+			convRunSchedule(t, s, ops, clients)
+		})
+		if !ok {
+			t.Logf("schedule with seed %d failed; replay: go test -run TestConvergence -seed=%d (OUTPOST_CONV_SCHEDULES=1 OUTPOST_CONV_OPS=%d)", s, s, ops)
+		}
+	}
+}
+
+// convServer is a real server on a fixed address that the test can stop
+// and start again, with a fresh server.Server over the same SQLite file.
+type convServer struct {
+	tb   testing.TB
+	path string
+	fs   *faultproxy.Server
+	cur  atomic.Pointer[convGen]
+	down bool
+}
+
+// convGen is one run of the server between restarts.
+type convGen struct {
+	srv      *server.Server
+	st       *sqlitestore.Store
+	inflight sync.WaitGroup
+}
+
+func (cs *convServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := cs.cur.Load()
+	if g == nil {
+		http.Error(w, "restarting", http.StatusServiceUnavailable)
+		return
+	}
+	g.inflight.Add(1)
+	defer g.inflight.Done()
+	g.srv.ServeHTTP(w, r)
+}
+
+func convStartServer(tb testing.TB) *convServer {
+	tb.Helper()
+	cs := &convServer{tb: tb, path: filepath.Join(tb.TempDir(), "server.db")}
+	cs.cur.Store(cs.newGen())
+	fs, err := faultproxy.NewServer(cs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cs.fs = fs
+	tb.Cleanup(func() {
+		fs.Close()
+		cs.stopGen()
+	})
+	return cs
+}
+
+func (cs *convServer) newGen() *convGen {
+	st, err := sqlitestore.Open(context.Background(), cs.path, nil)
+	if err != nil {
+		cs.tb.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
+		HealthInterval: 100 * time.Millisecond})
+	if err != nil {
+		cs.tb.Fatal(err)
+	}
+	return &convGen{srv: srv, st: st}
+}
+
+// stopGen closes the current run once its handlers are done (Stop closed
+// their connections, so they return soon).
+func (cs *convServer) stopGen() {
+	g := cs.cur.Swap(nil)
+	if g == nil {
+		return
+	}
+	g.srv.Close()
+	g.inflight.Wait()
+	g.st.Close()
+}
+
+// Stop takes the server down: listener, connections and the server itself.
+func (cs *convServer) Stop() {
+	cs.fs.Stop()
+	cs.stopGen()
+	cs.down = true
+}
+
+// Start brings it back on the same address over the same file.
+func (cs *convServer) Start() {
+	cs.cur.Store(cs.newGen())
+	if err := cs.fs.Start(); err != nil {
+		cs.tb.Fatal(err)
+	}
+	cs.down = false
+}
+
+// convClient is one user's SDK, its store file and its proxy.
+type convClient struct {
+	user     string
+	path     string
+	proxy    *faultproxy.Proxy
+	c        *outpost.Client
+	channels []string
+}
+
+func convOpen(tb testing.TB, url, user, path string, wait time.Duration) *outpost.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := outpost.Open(context.Background(), outpost.Config{
+		ServerURL: url, UserID: user, Token: tok, DBPath: path, ConnectTimeout: wait,
+		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
+			HealthCheckInterval: 100 * time.Millisecond, HealthTimeout: 700 * time.Millisecond,
+			RequestTimeout: 700 * time.Millisecond},
+		Sync: syncmanager.Options{RetryMinDelay: 10 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond,
+			RefillMessageLimit: 200},
+	})
+	if err != nil {
+		tb.Fatalf("open %s: %v", user, err)
+	}
+	return c
+}
+
+// convMsg is what the schedule knows of a message it sent.
+type convMsg struct {
+	id, cid, author string
+	text            string // the author's last text for it
+	deleted, hard   bool   // the author deleted it (at some point)
+}
+
+// convExpectFail is a write the server must refuse for good.
+type convExpectFail struct {
+	user, messageID string
+	typ             offlinedb.TaskType
+}
+
+type convState struct {
+	t       *testing.T
+	rng     *rand.Rand
+	srv     *convServer
+	clients []*convClient
+	msgs    map[string]*convMsg
+	order   []string
+	fails   []convExpectFail
+	// unreacts counts the schedule's unreacts per user|message|type;
+	// reacted is whether the last of its reacts and unreacts was a react.
+	unreacts map[string]int
+	reacted  map[string]bool
+	trace    []string
+	step     int
+	// traceTail is how many trace lines a failure prints (50);
+	// OUTPOST_CONV_TRACE=all prints all, and the trace of passing
+	// schedules too.
+	traceTail int
+}
+
+func (s *convState) logf(format string, args ...any) {
+	s.trace = append(s.trace, fmt.Sprintf("#%02d ", s.step)+fmt.Sprintf(format, args...))
+}
+
+func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
+	ctx := context.Background()
+	s := &convState{t: t, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, reacted: map[string]bool{}, traceTail: 50}
+	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
+		s.traceTail = 1 << 30
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			from := max(0, len(s.trace)-s.traceTail)
+			t.Logf("seed %d: last %d of %d trace lines:\n%s", seed, len(s.trace)-from, len(s.trace), strings.Join(s.trace[from:], "\n"))
+		}
+	})
+	s.srv = convStartServer(t)
+
+	// Channels, made by an admin who is in all of them and whose view is
+	// the server's truth at the end.
+	admin := convAdmin(t, s.srv.fs.URL())
+	users := make([]string, nclients)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%d", i)
+	}
+	nch := 2 + s.rng.IntN(2)
+	member := map[string][]string{} // user -> cids
+	for i := range nch {
+		var ms []string
+		for _, u := range users {
+			if s.rng.IntN(4) != 0 {
+				ms = append(ms, u)
+			}
+		}
+		if len(ms) < 2 {
+			ms = slices.Clone(users[:2])
+		}
+		if i == nch-1 {
+			// Nobody is left without a channel.
+			for _, u := range users {
+				if len(member[u]) == 0 && !slices.Contains(ms, u) {
+					ms = append(ms, u)
+				}
+			}
+		}
+		resp, err := admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("ch%d", i), Members: ms})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range ms {
+			member[u] = append(member[u], resp.Channel.CID)
+		}
+		s.logf("channel %s members %v", resp.Channel.CID, ms)
+	}
+	dir := t.TempDir()
+	for _, u := range users {
+		p, err := faultproxy.New(s.srv.fs.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := &convClient{user: u, path: filepath.Join(dir, u+".db"), proxy: p, channels: member[u]}
+		cc.c = convOpen(t, p.URL(), u, cc.path, 3*time.Second)
+		s.clients = append(s.clients, cc)
+	}
+	t.Cleanup(func() {
+		for _, cc := range s.clients {
+			start := time.Now()
+			cc.c.Close()
+			cc.proxy.Close()
+			if d := time.Since(start); d > time.Second {
+				t.Logf("closing %s took %s", cc.user, d.Round(time.Millisecond))
+			}
+		}
+	})
+
+	for s.step = 1; s.step <= nops; s.step++ {
+		start := time.Now()
+		s.op(ctx)
+		if d := time.Since(start); d > 300*time.Millisecond {
+			s.logf("(that took %s)", d.Round(time.Millisecond))
+		}
+		if t.Failed() {
+			return
+		}
+	}
+
+	s.step = 0
+	s.logf("heal everything")
+	if s.srv.down {
+		s.srv.Start()
+	}
+	for _, cc := range s.clients {
+		cc.proxy.Heal()
+	}
+	start := time.Now()
+	s.converge(ctx)
+	t.Logf("converged in %s", time.Since(start).Round(time.Millisecond))
+	if t.Failed() {
+		return
+	}
+	s.check(ctx, admin)
+	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
+		t.Logf("trace:\n%s", strings.Join(s.trace, "\n"))
+	}
+}
+
+func convAdmin(tb testing.TB, url string) *client.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, "admin", time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := client.New(client.Config{ServerURL: url, UserID: "admin", Token: tok})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// op runs one random operation.
+func (s *convState) op(ctx context.Context) {
+	t := s.t
+	cc := s.clients[s.rng.IntN(len(s.clients))]
+	c := cc.c
+	r := s.rng.IntN(100)
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("step %d: %s %s: %v", s.step, cc.user, what, err)
+		}
+	}
+	switch {
+	case r < 25: // send
+		cid := cc.channels[s.rng.IntN(len(cc.channels))]
+		text := fmt.Sprintf("%s says %d", cc.user, s.step)
+		id, err := c.SendMessage(ctx, cid, text)
+		must("send", err)
+		s.msgs[id] = &convMsg{id: id, cid: cid, author: cc.user, text: text}
+		s.order = append(s.order, id)
+		s.logf("%s send %s %s", cc.user, cid, id)
+	case r < 35: // edit own
+		m := s.pickLocal(cc, true)
+		if m == nil {
+			return
+		}
+		text := fmt.Sprintf("%s edits %d", cc.user, s.step)
+		must("edit", c.EditMessage(ctx, m.cid, m.id, text))
+		m.text = text
+		s.logf("%s edit %s", cc.user, m.id)
+	case r < 38: // edit someone else's: must end on the failed list
+		m := s.pickLocal(cc, false)
+		if m == nil {
+			return
+		}
+		must("foreign edit", c.EditMessage(ctx, m.cid, m.id, "not mine"))
+		s.fails = append(s.fails, convExpectFail{cc.user, m.id, offlinedb.TaskUpdateMessage})
+		s.logf("%s foreign-edit %s (author %s)", cc.user, m.id, m.author)
+	case r < 43: // delete own
+		m := s.pickLocal(cc, true)
+		if m == nil {
+			return
+		}
+		hard := s.rng.IntN(4) == 0
+		must("delete", c.DeleteMessage(ctx, m.cid, m.id, hard))
+		m.deleted, m.hard = true, m.hard || hard
+		s.logf("%s delete %s hard=%v", cc.user, m.id, hard)
+	case r < 53: // react
+		m := s.pickAny(cc)
+		if m == nil {
+			return
+		}
+		typ := []string{"like", "love"}[s.rng.IntN(2)]
+		must("react", c.React(ctx, m.CID, m.ID, typ))
+		s.reacted[cc.user+"|"+m.ID+"|"+typ] = true
+		s.logf("%s react %s %s", cc.user, m.ID, typ)
+	case r < 58: // unreact one of the user's reactions it sees
+		var mine []offlinedb.Reaction
+		for _, cid := range cc.channels {
+			for _, m := range convLocalAll(t, c, cid, false) {
+				rs, err := c.DB.Reactions(ctx, m.ID)
+				must("reactions", err)
+				for _, r := range rs {
+					if r.UserID == cc.user {
+						mine = append(mine, r)
+					}
+				}
+			}
+		}
+		if len(mine) == 0 {
+			return
+		}
+		r := mine[s.rng.IntN(len(mine))]
+		must("unreact", c.Unreact(ctx, r.CID, r.MessageID, r.Type))
+		s.unreacts[cc.user+"|"+r.MessageID+"|"+r.Type]++
+		s.reacted[cc.user+"|"+r.MessageID+"|"+r.Type] = false
+		s.logf("%s unreact %s %s (%s)", cc.user, r.MessageID, r.Type, r.Status)
+	case r < 63: // mark read
+		cid := cc.channels[s.rng.IntN(len(cc.channels))]
+		must("mark read", c.MarkRead(ctx, cid))
+		s.logf("%s mark-read %s", cc.user, cid)
+	case r < 67: // offline
+		cc.proxy.Refuse()
+		cc.proxy.Cut()
+		s.logf("%s offline (refuse+cut)", cc.user)
+	case r < 74: // heal
+		cc.proxy.Heal()
+		s.logf("%s heal", cc.user)
+	case r < 79: // a write, then cut while it is in flight
+		cid := cc.channels[s.rng.IntN(len(cc.channels))]
+		text := fmt.Sprintf("%s says %d (cut)", cc.user, s.step)
+		id, err := c.SendMessage(ctx, cid, text)
+		must("send", err)
+		s.msgs[id] = &convMsg{id: id, cid: cid, author: cc.user, text: text}
+		s.order = append(s.order, id)
+		if s.rng.IntN(2) == 0 {
+			cc.proxy.Reset()
+		} else {
+			cc.proxy.Cut()
+		}
+		s.logf("%s send %s %s, then cut", cc.user, cid, id)
+	case r < 82: // stall
+		cc.proxy.Stall()
+		s.logf("%s stall", cc.user)
+	case r < 85: // server restart (down now, up on a later step)
+		if s.srv.down {
+			s.srv.Start()
+			s.logf("server start")
+		} else {
+			s.srv.Stop()
+			s.logf("server stop")
+		}
+	case r < 87:
+		if s.srv.down {
+			s.srv.Start()
+			s.logf("server start")
+		}
+	case r < 91: // client restart over the same file
+		start := time.Now()
+		cc.c.Close()
+		if d := time.Since(start); d > time.Second {
+			s.logf("(closing %s took %s)", cc.user, d.Round(time.Millisecond))
+		}
+		cc.c = convOpen(t, cc.proxy.URL(), cc.user, cc.path, -1)
+		s.logf("%s restart", cc.user)
+	default: // let the client work for a moment
+		deadline := time.Now().Add(time.Duration(50+s.rng.IntN(250)) * time.Millisecond)
+		for time.Now().Before(deadline) && c.Status().Pending > 0 {
+			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+		}
+		s.logf("%s settle (pending %d)", cc.user, c.Status().Pending)
+	}
+}
+
+// pickLocal picks a message the user sees in its store: its own (own) or
+// someone else's, that the schedule sent.
+func (s *convState) pickLocal(cc *convClient, own bool) *convMsg {
+	var cands []*convMsg
+	for _, cid := range cc.channels {
+		for _, m := range convLocalAll(s.t, cc.c, cid, false) {
+			sm := s.msgs[m.ID]
+			if sm != nil && (sm.author == cc.user) == own {
+				cands = append(cands, sm)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	return cands[s.rng.IntN(len(cands))]
+}
+
+// pickAny picks any live message of the user's store.
+func (s *convState) pickAny(cc *convClient) *offlinedb.Message {
+	var cands []offlinedb.Message
+	for _, cid := range cc.channels {
+		cands = append(cands, convLocalAll(s.t, cc.c, cid, false)...)
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	return &cands[s.rng.IntN(len(cands))]
+}
+
+// convLocalAll returns all of a channel's messages in a store, oldest
+// first: the latest page with a limit above any schedule's size.
+func convLocalAll(tb testing.TB, c *outpost.Client, cid string, deleted bool) []offlinedb.Message {
+	tb.Helper()
+	ms, err := c.DB.Messages(context.Background(), cid, offlinedb.MessagesQuery{Limit: 100000, IncludeDeleted: deleted})
+	if err != nil {
+		tb.Fatalf("local messages of %s: %v", cid, err)
+	}
+	return ms
+}
+
+// converge brings every client online and syncs until every outbox is
+// empty and every client synced after the last drain.
+func (s *convState) converge(ctx context.Context) {
+	t := s.t
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; ; round++ {
+		if time.Now().After(deadline) {
+			for _, cc := range s.clients {
+				st := cc.c.Status()
+				t.Errorf("%s did not converge: healthy=%v %+v", cc.user, cc.c.Conn.IsHealthy(), st)
+			}
+			return
+		}
+		done := true
+		for _, cc := range s.clients {
+			if !cc.c.Conn.IsHealthy() {
+				done = false
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := cc.c.SyncNow(sctx)
+			cancel()
+			tasks, terr := cc.c.PendingTasks(ctx)
+			if terr != nil {
+				t.Fatal(terr)
+			}
+			if err != nil || len(tasks) > 0 {
+				done = false
+			}
+		}
+		if !done {
+			time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+			continue
+		}
+		// Everyone drained; one more sync each brings the others' writes.
+		for _, cc := range s.clients {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := cc.c.SyncNow(sctx)
+			cancel()
+			if err != nil {
+				done = false
+			}
+		}
+		if done {
+			s.logf("converged after %d rounds", round+1)
+			return
+		}
+	}
+}
+
+type convView struct {
+	text    string
+	deleted bool
+	counts  string
+}
+
+func convCounts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (v convView) String() string {
+	d := ""
+	if v.deleted {
+		d = " (deleted)"
+	}
+	return fmt.Sprintf("%q%s [%s]", v.text, d, v.counts)
+}
+
+// convServerMessages pages through a channel's messages on the server.
+func convServerMessages(tb testing.TB, admin *client.Client, cid string) []protocol.Message {
+	tb.Helper()
+	var out []protocol.Message
+	after := ""
+	for {
+		resp, err := admin.QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200, After: after})
+		if err != nil {
+			tb.Fatalf("server messages of %s: %v", cid, err)
+		}
+		if after == "" && len(resp.Messages) == 200 {
+			tb.Fatalf("channel %s has over 200 messages; the oracle pages only forward from the oldest", cid)
+		}
+		out = append(out, resp.Messages...)
+		if len(resp.Messages) < 200 {
+			return out
+		}
+		after = resp.Messages[len(resp.Messages)-1].ID
+	}
+}
+
+// check compares every store with the server and the server with what
+// the schedule wrote.
+func (s *convState) check(ctx context.Context, admin *client.Client) {
+	t := s.t
+	server := map[string]protocol.Message{} // id -> message
+	byCID := map[string]map[string]convView{}
+	reads := map[string]map[string]string{}
+	cids := map[string]bool{}
+	for _, cc := range s.clients {
+		for _, cid := range cc.channels {
+			cids[cid] = true
+		}
+	}
+	for cid := range cids {
+		view := map[string]convView{}
+		for _, m := range convServerMessages(t, admin, cid) {
+			if _, dup := server[m.ID]; dup {
+				t.Errorf("server lists message %s twice", m.ID)
+			}
+			server[m.ID] = m
+			view[m.ID] = convView{m.Text, m.DeletedAt != nil, convCounts(m.ReactionCounts)}
+		}
+		byCID[cid] = view
+		ch, err := admin.GetChannel(ctx, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rv := map[string]string{}
+		for _, r := range ch.Reads {
+			rv[r.UserID] = r.LastReadAt.UTC().Format(time.RFC3339Nano) + "/" + r.LastReadMessageID
+		}
+		reads[cid] = rv
+	}
+
+	// The failed lists: only what the schedule allows, and all it must.
+	failed := map[string][]offlinedb.FailedTask{}
+	refused := map[string]map[string]bool{} // user -> message ids with a failed task
+	for _, cc := range s.clients {
+		fts, err := cc.c.FailedTasks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed[cc.user] = fts
+		refused[cc.user] = map[string]bool{}
+		for _, f := range fts {
+			refused[cc.user][f.MessageID] = true
+		}
+		for _, f := range fts {
+			m := s.msgs[f.MessageID]
+			switch {
+			case m != nil && m.deleted:
+				// A write on a message its author deleted may be refused.
+			case m != nil && m.author != cc.user && (f.Type == offlinedb.TaskUpdateMessage || f.Type == offlinedb.TaskDeleteMessage):
+				// Not the author: refused, as expected below.
+			case f.Type == offlinedb.TaskDeleteReaction && f.ErrorCode == protocol.CodeNotFound && s.unreacts[cc.user+"|"+f.MessageID+"|"+convReactionType(f.Payload)] > 1:
+				// Known: the answer to a pending react brings the reaction
+				// back locally while its unreact waits in the outbox, so
+				// the user removed it twice.
+				t.Logf("%s: a second unreact of %s was refused: %s", cc.user, f.MessageID, f.Error)
+			default:
+				t.Errorf("%s: unexpected failed task %s %s on %s: %s (code %d)", cc.user, f.ID, f.Type, f.MessageID, f.Error, f.ErrorCode)
+			}
+			if f.ErrorCode == 0 || f.Error == "" {
+				t.Errorf("%s: failed task %s %s has no server error: %q (code %d)", cc.user, f.ID, f.Type, f.Error, f.ErrorCode)
+			}
+		}
+		if tasks, err := cc.c.PendingTasks(ctx); err != nil || len(tasks) > 0 {
+			t.Errorf("%s: pending tasks left: %d, %v", cc.user, len(tasks), err)
+		}
+	}
+	for _, e := range s.fails {
+		found := false
+		for _, f := range failed[e.user] {
+			found = found || (f.MessageID == e.messageID && f.Type == e.typ)
+		}
+		if !found {
+			t.Errorf("%s's %s of %s (not the author) is not on the failed list", e.user, e.typ, e.messageID)
+		}
+	}
+
+	// Every send exactly once, with its author's last text.
+	for _, id := range s.order {
+		m := s.msgs[id]
+		sm, ok := server[id]
+		switch {
+		case m.hard:
+			if ok {
+				t.Errorf("message %s was hard-deleted by %s but the server has %q", id, m.author, sm.Text)
+			}
+		case m.deleted:
+			if ok && sm.DeletedAt == nil {
+				t.Errorf("message %s was deleted by %s but is live on the server: %q", id, m.author, sm.Text)
+			}
+		case !ok:
+			t.Errorf("message %s sent by %s to %s is not on the server", id, m.author, m.cid)
+		default:
+			if sm.Text != m.text || sm.UserID != m.author || sm.CID != m.cid {
+				t.Errorf("message %s on the server: %s by %s in %s, want %q by %s in %s", id, strconv.Quote(sm.Text), sm.UserID, sm.CID, m.text, m.author, m.cid)
+			}
+		}
+	}
+	for id, sm := range server {
+		if m := s.msgs[id]; m == nil || m.author != sm.UserID {
+			t.Errorf("server has message %s by %s that no client sent", id, sm.UserID)
+		}
+	}
+
+	// Each user's reactions are what it did last, on live messages.
+	clientOf := map[string]*convClient{}
+	for _, cc := range s.clients {
+		clientOf[cc.user] = cc
+	}
+	for key, want := range s.reacted {
+		parts := strings.Split(key, "|")
+		user, id, typ := parts[0], parts[1], parts[2]
+		if m := s.msgs[id]; m == nil || m.deleted {
+			continue
+		}
+		rs, err := clientOf[user].c.DB.Reactions(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.ContainsFunc(rs, func(r offlinedb.Reaction) bool { return r.UserID == user && r.Type == typ })
+		if got != want {
+			t.Errorf("%s's %s reaction to %s: present = %v, want %v (its last write)", user, typ, id, got, want)
+		}
+	}
+
+	// Every store equals the server for its channels.
+	for _, cc := range s.clients {
+		chs, err := cc.c.Channels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ch := range chs {
+			got = append(got, ch.CID)
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(cc.channels))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s's channels = %v, want %v", cc.user, got, want)
+		}
+		for _, cid := range cc.channels {
+			local := map[string]convView{}
+			showsRefused := map[string]bool{}
+			for _, m := range convLocalAll(t, cc.c, cid, true) {
+				if refused[cc.user][m.ID] && m.Status == offlinedb.StatusFailed {
+					showsRefused[m.ID] = true
+					// The design marks the optimistic row of a refused
+					// write failed and keeps it until a newer version
+					// comes: it cannot equal the server.
+					t.Logf("%s: message %s shows the refused write %q (%s) until the server changes it", cc.user, m.ID, m.Text, m.Error)
+					continue
+				}
+				if m.Status != offlinedb.StatusSent {
+					t.Errorf("%s: message %s is %s (%s)", cc.user, m.ID, m.Status, m.Error)
+				}
+				rs, err := cc.c.DB.Reactions(ctx, m.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rc := map[string]int{}
+				for _, r := range rs {
+					rc[r.Type]++
+					if r.Status != offlinedb.StatusSent {
+						t.Errorf("%s: reaction %s/%s/%s is %s (%s)", cc.user, r.MessageID, r.UserID, r.Type, r.Status, r.Error)
+					}
+				}
+				if a, b := convCounts(rc), convCounts(m.ReactionCounts); a != b && m.DeletedAt == nil {
+					t.Errorf("%s: message %s has reaction rows [%s] but counts [%s]", cc.user, m.ID, a, b)
+				}
+				local[m.ID] = convView{m.Text, m.DeletedAt != nil, convCounts(m.ReactionCounts)}
+			}
+			want := byCID[cid]
+			for id, w := range want {
+				if showsRefused[id] {
+					continue
+				}
+				if g, ok := local[id]; !ok {
+					t.Errorf("%s: %s: message %s missing, server has %v", cc.user, cid, id, w)
+				} else if g != w {
+					t.Errorf("%s: %s: message %s is %v, server has %v", cc.user, cid, id, g, w)
+				}
+			}
+			for id, g := range local {
+				if _, ok := want[id]; !ok {
+					t.Errorf("%s: %s: message %s (%v) is not on the server", cc.user, cid, id, g)
+				}
+			}
+			lr, err := cc.c.DB.Reads(ctx, cid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotReads := map[string]string{}
+			for _, r := range lr {
+				gotReads[r.UserID] = r.LastReadAt.UTC().Format(time.RFC3339Nano) + "/" + r.LastReadMessageID
+			}
+			if !maps.Equal(gotReads, reads[cid]) {
+				t.Errorf("%s: %s: reads %v, server %v", cc.user, cid, gotReads, reads[cid])
+			}
+		}
+		if st := cc.c.Status(); st.Pending != 0 || !st.Synced {
+			t.Errorf("%s: status %+v, want synced with nothing pending", cc.user, st)
+		}
+	}
+}
+
+func convReactionType(payload []byte) string {
+	var p offlinedb.DeleteReactionPayload
+	_ = json.Unmarshal(payload, &p)
+	return p.Type
+}
