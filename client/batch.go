@@ -42,6 +42,12 @@ func (c *Client) Batch(ctx context.Context, req protocol.BatchRequest) (*protoco
 		if r.Error != nil && r.Error.StatusCode == 0 {
 			r.Error.StatusCode = r.Status
 		}
+		if r.Error == nil && !resultComplete(req.Ops[i].Type, r) {
+			// A success that names nothing written must not let the
+			// caller drop the write as done.
+			return nil, &DecodeError{Op: "batch", StatusCode: http.StatusOK,
+				Err: fmt.Errorf("op %d (%s) succeeded without the entity it wrote", i, req.Ops[i].Type)}
+		}
 	}
 	return &out, nil
 }
@@ -54,4 +60,16 @@ func validateOp(op protocol.BatchOp) error {
 		return protocol.ValidateID("message id", op.MessageID)
 	}
 	return &protocol.ValidationError{Field: "op type", Reason: "is " + strconv.Quote(string(op.Type)) + ", not a batch op"}
+}
+
+// resultComplete reports whether a successful result carries what its op
+// writes, as the single calls' answers must.
+func resultComplete(t protocol.BatchOpType, r protocol.BatchResult) bool {
+	switch t {
+	case protocol.OpSendReaction, protocol.OpDeleteReaction:
+		return r.Message != nil && r.Reaction != nil
+	case protocol.OpMarkRead:
+		return r.Read != nil
+	}
+	return r.Message != nil
 }

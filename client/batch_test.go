@@ -36,8 +36,16 @@ func TestBatch(t *testing.T) {
 		}
 	})
 	t.Run("a short answer is a decode error", func(t *testing.T) {
-		recordRoute(fs, "POST /batch", protocol.BatchResponse{Results: []protocol.BatchResult{{Status: 201}}})
+		recordRoute(fs, "POST /batch", protocol.BatchResponse{Results: []protocol.BatchResult{{Status: 201, Message: &protocol.Message{ID: "m1"}}}})
 		_, err := c.Batch(ctx, protocol.BatchRequest{Ops: []protocol.BatchOp{send, react}})
+		var de *client.DecodeError
+		if !errors.As(err, &de) || !client.IsTemporary(err) {
+			t.Fatalf("err = %v, want a temporary DecodeError", err)
+		}
+	})
+	t.Run("a success without its entity is a decode error", func(t *testing.T) {
+		recordRoute(fs, "POST /batch", protocol.BatchResponse{Results: []protocol.BatchResult{{Status: 201}}})
+		_, err := c.Batch(ctx, protocol.BatchRequest{Ops: []protocol.BatchOp{send}})
 		var de *client.DecodeError
 		if !errors.As(err, &de) || !client.IsTemporary(err) {
 			t.Fatalf("err = %v, want a temporary DecodeError", err)
