@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/offlinedb"
+)
+
+func osGetenv(name string) string { return os.Getenv(name) }
+
+// connFlags are the settings shared by the commands: where the local DB
+// is, and who talks to which server. Flags win over the environment.
+type connFlags struct {
+	server, user, token, db string
+	timeout                 time.Duration
+	verbose                 bool
+	stderr                  io.Writer
+}
+
+// addLocal defines --db and --user, enough for the reading commands.
+func (o *connFlags) addLocal(fs *flag.FlagSet, e *env) {
+	o.stderr = e.stderr
+	fs.StringVar(&o.db, "db", e.getenv("OUTPOST_DB"), "local DB `file` (env OUTPOST_DB)")
+	fs.StringVar(&o.user, "user", e.getenv("OUTPOST_USER"), "user `id` (env OUTPOST_USER); reading commands default to the DB's user")
+}
+
+// addServer defines the server settings on top of addLocal's.
+func (o *connFlags) addServer(fs *flag.FlagSet, e *env) {
+	o.addLocal(fs, e)
+	fs.StringVar(&o.server, "server", e.getenv("OUTPOST_SERVER"), "server `URL` (env OUTPOST_SERVER)")
+	fs.StringVar(&o.token, "token", e.getenv("OUTPOST_TOKEN"), "auth `token` (env OUTPOST_TOKEN)")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "how long to try to connect before working offline")
+	fs.BoolVar(&o.verbose, "verbose", false, "log the SDK's work on stderr")
+}
+
+func (o *connFlags) logger() *slog.Logger {
+	if o.verbose && o.stderr != nil {
+		return slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// needServer checks the settings a command that talks to the server needs.
+func (o *connFlags) needServer() error {
+	switch {
+	case o.db == "":
+		return usageErrorf("no local DB: give --db or set OUTPOST_DB")
+	case o.user == "":
+		return usageErrorf("no user: give --user or set OUTPOST_USER")
+	case o.server == "":
+		return usageErrorf("no server: give --server or set OUTPOST_SERVER")
+	case o.token == "":
+		return usageErrorf("no token: give --token or set OUTPOST_TOKEN (mint one with 'outpost token')")
+	case o.timeout <= 0:
+		return usageErrorf("--timeout must be positive")
+	}
+	u, err := url.Parse(o.server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErrorf("--server %q: want an http:// or https:// URL", o.server)
+	}
+	return nil
+}
+
+// dbState is what checkDB found at the DB path.
+type dbState int
+
+const (
+	dbMissing dbState = iota // no file: opening creates it
+	dbEmpty                  // a new store, or an empty file that becomes one
+	dbOutpost                // an Outpost client store
+)
+
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkDB looks at the DB path without changing anything, so that a bad
+// path fails before the SDK would create, migrate or claim the file: the
+// folder must exist, and an existing file must be an Outpost client store
+// (or empty). It returns the DB's recorded users.
+func checkDB(ctx context.Context, path string) (dbState, []string, error) {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s: folder %s does not exist", path, dir))
+	case !st.IsDir():
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s: %s is not a folder", path, dir))
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return dbMissing, nil, nil
+	}
+	if err != nil {
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s: %v", path, err))
+	}
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	fi, serr := f.Stat()
+	f.Close()
+	if serr == nil && fi.IsDir() {
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s is a folder, not a file", path))
+	}
+	if n == 0 && errors.Is(err, io.EOF) {
+		return dbEmpty, nil, nil
+	}
+	if !bytes.Equal(head[:n], []byte(sqliteHeader)) {
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s is not an Outpost DB (not a SQLite file); left untouched", path))
+	}
+	// Look inside, reading only: which migration sets and users it holds.
+	// The connection is read-write (mode=rw never creates a file) because
+	// a read-only one to a WAL database leaves -wal and -shm files behind;
+	// a read-write one that writes nothing removes them on close and
+	// leaves the file's bytes as they were.
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&_pragma=busy_timeout(5000)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s: %v", path, err))
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s cannot be read: %v; left untouched", path, err))
+	}
+	if tables == 0 {
+		return dbEmpty, nil, nil
+	}
+	var sets []string
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT set_name FROM outpost_migrations`)
+	if err == nil {
+		for rows.Next() {
+			var s string
+			if rows.Scan(&s) == nil {
+				sets = append(sets, s)
+			}
+		}
+		err = errors.Join(rows.Err(), rows.Close())
+	}
+	if err != nil || !slices.Contains(sets, "outpost_local") {
+		what := "not an Outpost client DB"
+		if slices.Contains(sets, "outpost_server") {
+			what = "an Outpost server DB, not a client DB"
+		}
+		return 0, nil, withCode(exitDB, fmt.Errorf("db %s is %s; left untouched", path, what))
+	}
+	var users []string
+	if rows, err := db.QueryContext(ctx, `SELECT user_id FROM local_user ORDER BY added_at, user_id`); err == nil {
+		for rows.Next() {
+			var u string
+			if rows.Scan(&u) == nil {
+				users = append(users, u)
+			}
+		}
+		rows.Close()
+	}
+	return dbOutpost, users, nil
+}
+
+// checkUser refuses a DB that holds another user's data: its channels and
+// outbox are that user's.
+func checkUser(path, user string, users []string) error {
+	if len(users) > 0 && !slices.Contains(users, user) {
+		return withCode(exitDB, fmt.Errorf("db %s holds the data of user %s, not %s; use another --db", path, users[0], user))
+	}
+	return nil
+}
+
+// openLocal opens an existing client DB for reading, without the network.
+// With no --user it takes the DB's own user.
+func openLocal(ctx context.Context, o *connFlags) (*offlinedb.DB, string, error) {
+	if o.db == "" {
+		return nil, "", usageErrorf("no local DB: give --db or set OUTPOST_DB")
+	}
+	state, users, err := checkDB(ctx, o.db)
+	if err != nil {
+		return nil, "", err
+	}
+	if state != dbOutpost {
+		return nil, "", withCode(exitDB, fmt.Errorf("no Outpost DB at %s yet: run 'outpost sync' or a writing command first", o.db))
+	}
+	user := o.user
+	if user == "" {
+		if len(users) == 0 {
+			return nil, "", withCode(exitDB, fmt.Errorf("db %s records no user: give --user", o.db))
+		}
+		user = users[0]
+	}
+	if err := checkUser(o.db, user, users); err != nil {
+		return nil, "", err
+	}
+	db, err := offlinedb.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
+	if err != nil {
+		return nil, "", withCode(exitDB, err)
+	}
+	return db, user, nil
+}
+
+// session is an open SDK client for the commands that talk to the server.
+type session struct {
+	*outpost.Client
+	online  bool
+	created bool // this run created the DB file
+	path    string
+}
+
+// openSession checks the settings and the DB, opens the SDK without
+// waiting for the network, lets before register listeners (so they hear
+// the first connection and sync), then tries to connect for o.timeout.
+// An unreachable server leaves it offline (online false); a refused token
+// is an error. On error it removes a DB file it created, so a failed
+// command leaves nothing behind.
+func openSession(ctx context.Context, o *connFlags, before func(*outpost.Client)) (*session, error) {
+	if err := o.needServer(); err != nil {
+		return nil, err
+	}
+	state, users, err := checkDB(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUser(o.db, o.user, users); err != nil {
+		return nil, err
+	}
+	s := &session{created: state == dbMissing, path: o.db}
+	c, err := outpost.Open(ctx, outpost.Config{
+		ServerURL: o.server, UserID: o.user, Token: o.token, DBPath: o.db,
+		ConnectTimeout: -1, // we connect below, to tell offline from refused
+		Logger:         o.logger(),
+		Client:         client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
+	})
+	if err != nil {
+		s.removeCreated()
+		return nil, withCode(exitDB, err)
+	}
+	s.Client = c
+	if before != nil {
+		before(c)
+	}
+	cctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	err = c.Conn.Connect(cctx)
+	switch {
+	case err == nil:
+		s.online = true
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		// Offline: the client keeps trying in the background.
+	default:
+		s.fail()
+		return nil, connectError(o.server, err)
+	}
+	return s, nil
+}
+
+// fail closes the session after a command failed before it wrote
+// anything, and removes the DB file if this run created it.
+func (s *session) fail() {
+	s.Close()
+	s.removeCreated()
+}
+
+func (s *session) removeCreated() {
+	if s.created {
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Remove(s.path + suffix)
+		}
+	}
+}
