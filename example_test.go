@@ -68,3 +68,88 @@ func Example() {
 	// post-sync callback ran
 	// hello, offline world - true
 }
+
+// exampleServer starts an in-process server for the examples and returns
+// its URL, a token maker and a cleanup.
+func exampleServer(dir string) (url string, tokenFor func(user string) string, stop func()) {
+	secret := []byte("example-secret")
+	store, _ := sqlitestore.Open(context.Background(), filepath.Join(dir, "server.db"), nil)
+	srv, _ := server.New(server.Config{Store: store, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	ts := httptest.NewServer(srv)
+	return ts.URL, func(user string) string {
+			tok, _ := token.Issue(secret, user, time.Hour)
+			return tok
+		}, func() {
+			srv.Close()
+			ts.Close()
+			store.Close()
+		}
+}
+
+// ExampleClient_OnSyncStatusChange shows a status listener: false while
+// the connection is down, true after each successful catch-up.
+func ExampleClient_OnSyncStatusChange() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tokenFor("bob"),
+		DBPath: filepath.Join(dir, "bob.db")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	changes := make(chan bool, 10)
+	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })
+	defer unsubscribe()
+
+	c.Conn.Disconnect() // the network goes away
+	fmt.Println("synced:", <-changes)
+	_ = c.Conn.Connect(ctx) // and comes back: the manager drains and syncs
+	fmt.Println("synced:", <-changes)
+	// Output:
+	// synced: false
+	// synced: true
+}
+
+// ExampleClient_ScheduleSyncStatusChangeCallback schedules work for after
+// the next successful sync, made while offline: it runs once, when the
+// connection is back and the outbox has drained.
+func ExampleClient_ScheduleSyncStatusChangeCallback() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "carol", Token: tokenFor("carol"),
+		DBPath: filepath.Join(dir, "carol.db")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "notes"})
+
+	c.Conn.Disconnect()
+	id, _ := c.SendMessage(ctx, ch.Channel.CID, "written offline")
+	msg, _ := c.DB.Message(ctx, id)
+	fmt.Println("before:", msg.Status)
+
+	ran := make(chan struct{})
+	c.ScheduleSyncStatusChangeCallback("after-catch-up", func(ctx context.Context) error {
+		msg, _ := c.DB.Message(ctx, id)
+		fmt.Println("after:", msg.Status)
+		close(ran)
+		return nil
+	})
+	_ = c.Conn.Connect(ctx)
+	<-ran
+	// Output:
+	// before: pending
+	// after: sent
+}
