@@ -1,0 +1,109 @@
+package main
+
+import (
+	"sync"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
+)
+
+// changeMsg tells the model that the SDK's state changed: the latest
+// status snapshot and the latest connection error. Many changes coalesce
+// into one changeMsg, so a burst of events costs one reload.
+type changeMsg struct {
+	status  syncmanager.Status
+	connErr error
+}
+
+// feedClosedMsg is what the feed's wait command returns once the feed is
+// closed; the model stops waiting on it.
+type feedClosedMsg struct{}
+
+// feed turns the SDK's callbacks into tea messages. The callbacks only
+// record what changed and poke a channel of capacity one, so they never
+// block the SDK's dispatcher; a tea.Cmd reads the channel. It is safe for
+// concurrent use.
+type feed struct {
+	notify chan struct{} // capacity 1: a pending "something changed"
+	done   chan struct{} // closed by Close
+	unsubs []func()
+	once   sync.Once
+
+	mu      sync.Mutex // guards the fields below
+	status  syncmanager.Status
+	connErr error
+}
+
+// newFeed subscribes to c's status, events and connection errors.
+func newFeed(c *outpost.Client) *feed {
+	f := &feed{
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		status: c.Status(),
+	}
+	f.unsubs = []func(){
+		c.OnStatus(func(st syncmanager.Status) {
+			f.mu.Lock()
+			f.status = st
+			if st.Online {
+				f.connErr = nil
+			}
+			f.mu.Unlock()
+			f.poke()
+		}),
+		// The sync manager subscribed before us on the same ordered
+		// dispatcher and applies live events there, so by the time this
+		// handler runs the event is in the local store.
+		c.Conn.OnAll(func(ev protocol.Event) {
+			if ev.Type == protocol.EventHealthCheck || ev.Type.IsEphemeral() {
+				return
+			}
+			f.poke()
+		}),
+		c.Conn.OnError(func(ev client.ErrorEvent) {
+			f.mu.Lock()
+			f.connErr = ev.Err
+			f.mu.Unlock()
+			f.poke()
+		}),
+	}
+	f.poke() // a first load
+	return f
+}
+
+func (f *feed) poke() {
+	select {
+	case f.notify <- struct{}{}:
+	default: // a change is already pending; it covers this one
+	}
+}
+
+// wait returns a command that blocks until something changed (or the feed
+// is closed) and reports it. The model runs it again after each changeMsg.
+func (f *feed) wait() tea.Cmd {
+	return func() tea.Msg {
+		select {
+		case <-f.notify:
+		case <-f.done:
+			return feedClosedMsg{}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return changeMsg{status: f.status, connErr: f.connErr}
+	}
+}
+
+// Close unsubscribes from the SDK and ends a wait in progress. It is
+// idempotent.
+func (f *feed) Close() {
+	f.once.Do(func() {
+		for _, u := range f.unsubs {
+			u()
+		}
+		close(f.done)
+	})
+}
