@@ -51,8 +51,10 @@ func TestDemo_TabAndOffline(t *testing.T) {
 	// away before the first check.
 	tm := teatest.NewTestModel(t, probe{m}, teatest.WithInitialTermSize(120, 400))
 
-	waitScreen(t, tm, "general with the friend's and the bot's messages", func(s string) bool {
-		return strings.Contains(s, "#general") && strings.Contains(s, "bob: hi carol!") &&
+	// Both channels must be listed before Tab: the first sync may bring
+	// them one after the other.
+	waitScreen(t, tm, "both channels, general with the friend's and the bot's messages", func(s string) bool {
+		return strings.Contains(s, "#general") && strings.Contains(s, "  random") && strings.Contains(s, "bob: hi carol!") &&
 			strings.Contains(s, "outbot: beep.") && strings.Contains(s, "● online")
 	})
 	tm.Send(tea.KeyMsg{Type: tea.KeyTab})

@@ -33,7 +33,8 @@ func main() {
 // runs the chat screen until the user quits, and closes everything.
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.demo {
-		d, err := startDemo(ctx, cfg.user, demoBotEvery)
+		var d *demo
+		d, err = startDemo(ctx, cfg.user, demoBotEvery)
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}

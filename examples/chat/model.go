@@ -41,7 +41,8 @@ type model struct {
 
 	status  syncmanager.Status
 	connErr error // the connection's last error while offline
-	uiErr   error // the last local read or write that failed
+	uiErr   error // the last send that could not be stored
+	loadErr error // the last read of the local store, if it failed
 
 	loading     bool // a load command is running
 	reloadAgain bool // something changed while it ran
@@ -104,16 +105,16 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case changeMsg:
 		m.status, m.connErr = msg.status, msg.connErr
-		return m, tea.Batch(m.feed.wait(), m.requestLoad())
+		load := m.requestLoad()
+		return m, tea.Batch(m.feed.wait(), load)
 
 	case feedClosedMsg:
 		return m, nil
 
 	case loadedMsg:
 		m.loading = false
-		if msg.err != nil {
-			m.uiErr = msg.err
-		} else {
+		m.loadErr = msg.err
+		if msg.err == nil {
 			m.channels = msg.channels
 			if msg.asked == m.cid || m.cid == "" {
 				m.cid, m.msgs = msg.cid, msg.msgs
@@ -124,7 +125,8 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		if m.reloadAgain {
 			m.reloadAgain = false
-			return m, m.requestLoad()
+			load := m.requestLoad()
+			return m, load
 		}
 		return m, nil
 
@@ -137,7 +139,8 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.quitting && m.sending == 0 {
 			return m, tea.Quit
 		}
-		return m, m.requestLoad()
+		load := m.requestLoad()
+		return m, load
 
 	case toggledMsg:
 		m.toggling = false
@@ -186,7 +189,8 @@ func (m model) selectChannel(delta int) (tea.Model, tea.Cmd) {
 	i := slices.IndexFunc(m.channels, func(ch offlinedb.Channel) bool { return ch.CID == m.cid })
 	i = ((i+delta)%n + n) % n
 	m.cid, m.msgs = m.channels[i].CID, nil
-	return m, m.requestLoad()
+	load := m.requestLoad()
+	return m, load
 }
 
 // send stores the input line in the outbox of the selected channel.
@@ -238,7 +242,8 @@ func (m model) toggleOffline() (tea.Model, tea.Cmd) {
 
 // requestLoad starts a load of the local store, or, if one is running,
 // asks for another when it ends, so at most one runs at a time and a
-// burst of changes costs at most two.
+// burst of changes costs at most two. It changes m: call it before m is
+// used in a return statement, whose operands Go may read in any order.
 func (m *model) requestLoad() tea.Cmd {
 	if m.loading {
 		m.reloadAgain = true

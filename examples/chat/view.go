@@ -161,6 +161,8 @@ func (m model) statusBar(w int) string {
 	switch {
 	case m.uiErr != nil:
 		err = m.uiErr
+	case m.loadErr != nil:
+		err = m.loadErr
 	case st.LastError != nil:
 		err = st.LastError
 	case !st.Online && m.connErr != nil:
