@@ -114,7 +114,7 @@ func (m *Manager) drainOne(ctx context.Context, listed offlinedb.PendingTask) er
 		}
 		m.updateStatus(func(s *Status) { s.Pending, s.Failed = max(s.Pending-1, 0), s.Failed+1 })
 	default:
-		m.release(ctx, []offlinedb.PendingTask{t}, err)
+		m.recordAttempt(ctx, t, err)
 		return fmt.Errorf("syncmanager: task %s (%s): %w", t.ID, t.Type, err)
 	}
 	return nil
@@ -149,14 +149,12 @@ func (m *Manager) drainBatch(ctx context.Context, bc BatchConn, listed []offline
 		switch {
 		case err == nil:
 		case isNoEndpoint(err):
-			m.release(ctx, claimed, nil)
 			return errNoBatch
 		case taskPermanent(err):
 			// The batch as a whole was refused (too large, or a task the
 			// server cannot parse): send these one by one, so that each
 			// error lands on its own task.
 			m.log.Warn("syncmanager: batch refused; sending its tasks one by one", "error", err)
-			m.release(ctx, claimed, nil)
 			for _, t := range claimed {
 				if err := m.drainOne(ctx, t); err != nil {
 					return err
@@ -164,7 +162,7 @@ func (m *Manager) drainBatch(ctx context.Context, bc BatchConn, listed []offline
 			}
 			return nil
 		default:
-			m.release(ctx, claimed, err)
+			m.recordAttempt(ctx, sent[0], err)
 			return fmt.Errorf("syncmanager: batch of %d tasks: %w", len(req.Ops), err)
 		}
 		for i, res := range resp.Results {
@@ -178,7 +176,7 @@ func (m *Manager) drainBatch(ctx context.Context, bc BatchConn, listed []offline
 			default:
 				// Keep order: this task and the ones after it wait for the
 				// next drain (repeats are idempotent).
-				m.release(ctx, sent[i:], res.Error)
+				m.recordAttempt(ctx, t, res.Error)
 				stop = fmt.Errorf("syncmanager: task %s (%s): %w", t.ID, t.Type, res.Error)
 			}
 			if stop != nil {
@@ -199,17 +197,14 @@ func (m *Manager) drainBatch(ctx context.Context, bc BatchConn, listed []offline
 	return stop
 }
 
-// release hands claimed tasks back to the outbox after a temporary
-// failure, counting an attempt on the first when cause is set.
-func (m *Manager) release(ctx context.Context, tasks []offlinedb.PendingTask, cause error) {
-	for i, t := range tasks {
-		if i == 0 && cause != nil {
-			t.Attempts++
-			t.LastError = cause.Error()
-		}
-		if err := m.store.UpdatePendingTask(ctx, t); err != nil && !errors.Is(err, offlinedb.ErrTaskNotFound) {
-			m.log.Warn("syncmanager: could not release a task", "task", t.ID, "error", err)
-		}
+// recordAttempt notes a temporary failure on the task the drain stopped
+// at. The tasks stay claimed (see offlinedb.UpdatePendingTask): one that
+// failed for a temporary reason may have reached the server.
+func (m *Manager) recordAttempt(ctx context.Context, t offlinedb.PendingTask, cause error) {
+	t.Attempts++
+	t.LastError = cause.Error()
+	if err := m.store.UpdatePendingTask(ctx, t); err != nil && !errors.Is(err, offlinedb.ErrTaskNotFound) {
+		m.log.Warn("syncmanager: could not record a task's failure", "task", t.ID, "error", err)
 	}
 }
 
