@@ -255,98 +255,80 @@ func toTaskJSON(t offlinedb.PendingTask) taskJSON {
 		NextAttemptAt: timePtr(t.NextAttemptAt)}
 }
 
-var pendingCmd = &command{
-	name: "pending", args: "[--json]",
-	summary: "list the writes waiting in the outbox, in the order they will be sent",
-	help:    readHelp,
-	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
-		var r readFlags
-		r.add(fs, e)
-		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args); err != nil {
-				return err
-			}
-			db, user, err := openLocal(ctx, &r.connFlags)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			tasks, err := db.GetPendingTasks(ctx, user)
-			if err != nil {
-				return err
-			}
-			out := []taskJSON{}
-			for _, t := range tasks {
-				out = append(out, toTaskJSON(t))
-			}
-			if r.json {
-				return writeJSON(e.stdout, struct {
-					User    string     `json:"user"`
-					Pending []taskJSON `json:"pending"`
-				}{user, out})
-			}
-			if len(out) == 0 {
-				fmt.Fprintln(e.stdout, "outbox empty")
-				return nil
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTYPE\tCID\tMESSAGE\tATTEMPTS\tLAST ERROR")
-			for _, t := range out {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", t.Seq, t.Type, t.CID, t.MessageID, t.Attempts, oneLine(t.LastError))
-			}
-			return tw.Flush()
+var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, in the order they will be sent",
+	"outbox empty", "SEQ\tTYPE\tCID\tMESSAGE\tATTEMPTS\tLAST ERROR",
+	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
+		tasks, err := db.GetPendingTasks(ctx, user)
+		out := []taskJSON{}
+		for _, t := range tasks {
+			out = append(out, toTaskJSON(t))
 		}
+		return out, err
 	},
-}
+	func(t taskJSON) string {
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s", t.Seq, t.Type, t.CID, t.MessageID, t.Attempts, oneLine(t.LastError))
+	})
 
-var failedCmd = &command{
-	name: "failed", args: "[--json]",
-	summary: "list the writes the server refused for good, with their errors",
-	help:    readHelp,
-	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
-		var r readFlags
-		r.add(fs, e)
-		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args); err != nil {
-				return err
-			}
-			db, user, err := openLocal(ctx, &r.connFlags)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			tasks, err := db.GetFailedTasks(ctx, user)
-			if err != nil {
-				return err
-			}
-			out := []taskJSON{}
-			for _, t := range tasks {
-				j := toTaskJSON(t.PendingTask)
-				j.Error, j.ErrorCode, j.FailedAt = t.Error, t.ErrorCode, timePtr(t.FailedAt)
-				out = append(out, j)
-			}
-			if r.json {
-				return writeJSON(e.stdout, struct {
-					User   string     `json:"user"`
-					Failed []taskJSON `json:"failed"`
-				}{user, out})
-			}
-			if len(out) == 0 {
-				fmt.Fprintln(e.stdout, "no failed writes")
-				return nil
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TYPE\tCID\tMESSAGE\tFAILED AT\tERROR")
-			for _, t := range out {
-				var at time.Time
-				if t.FailedAt != nil {
-					at = *t.FailedAt
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Type, t.CID, t.MessageID, fmtTime(at), oneLine(t.Error))
-			}
-			return tw.Flush()
+var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
+	"no failed writes", "TYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
+	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
+		tasks, err := db.GetFailedTasks(ctx, user)
+		out := []taskJSON{}
+		for _, t := range tasks {
+			j := toTaskJSON(t.PendingTask)
+			j.Error, j.ErrorCode, j.FailedAt = t.Error, t.ErrorCode, timePtr(t.FailedAt)
+			out = append(out, j)
 		}
+		return out, err
 	},
+	func(t taskJSON) string {
+		var at time.Time
+		if t.FailedAt != nil {
+			at = *t.FailedAt
+		}
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", t.Type, t.CID, t.MessageID, fmtTime(at), oneLine(t.Error))
+	})
+
+// taskListCmd makes a command that lists tasks from the local DB: as
+// {"user": ..., name: [...]} with --json, else as a table (or the empty
+// line when there are none).
+func taskListCmd(name, summary, empty, header string,
+	list func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error),
+	row func(taskJSON) string) *command {
+	return &command{
+		name: name, args: "[--json]", summary: summary, help: readHelp,
+		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+			var r readFlags
+			r.add(fs, e)
+			return func(ctx context.Context, args []string) error {
+				if err := wantArgs(args); err != nil {
+					return err
+				}
+				db, user, err := openLocal(ctx, &r.connFlags)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				out, err := list(ctx, db, user)
+				if err != nil {
+					return err
+				}
+				if r.json {
+					return writeJSON(e.stdout, map[string]any{"user": user, name: out})
+				}
+				if len(out) == 0 {
+					fmt.Fprintln(e.stdout, empty)
+					return nil
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, header)
+				for _, t := range out {
+					fmt.Fprintln(tw, row(t))
+				}
+				return tw.Flush()
+			}
+		},
+	}
 }
 
 // statusJSON is 'outpost status --json'.
