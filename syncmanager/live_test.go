@@ -34,10 +34,17 @@ func (g *gatedStore) ExecuteSQLBatch(ctx context.Context, qs []offlinedb.Query) 
 	return g.DB.ExecuteSQLBatch(ctx, qs)
 }
 
-// TestManager_LiveEventsApplyInBursts: live events that arrive while the
-// store is busy are applied together, in one transaction per burst, and
-// all of them land.
-func TestManager_LiveEventsApplyInBursts(t *testing.T) {
+// liveFixture is a manager over a gated store, past its first sync and
+// one live event, with the gate armed: the next store batch holds until
+// the gate opens.
+type liveFixture struct {
+	conn        *fakeConn
+	store       *gatedStore
+	hs          []client.Handler
+	syncsBefore int
+}
+
+func newLiveFixture(t *testing.T) *liveFixture {
 	ctx := context.Background()
 	conn := newFakeConn("bob")
 	conn.healthy = true
@@ -77,7 +84,14 @@ func TestManager_LiveEventsApplyInBursts(t *testing.T) {
 	store.mu.Lock()
 	store.batches, store.armed = 0, true
 	store.mu.Unlock()
-	const n = 1500
+	return &liveFixture{conn: conn, store: store, hs: hs, syncsBefore: syncsBefore}
+}
+
+// emit delivers n new live events while the first burst is held in the
+// store, then opens the gate and waits until the last one is stored.
+func (f *liveFixture) emit(t *testing.T, n int) {
+	ctx := context.Background()
+	conn, store, hs := f.conn, f.store, f.hs
 	var last string
 	for i := range n {
 		last = fmt.Sprintf("live%04d", i)
@@ -91,6 +105,17 @@ func TestManager_LiveEventsApplyInBursts(t *testing.T) {
 	}
 	close(store.gate)
 	waitFor(t, "every live event applied", func() bool { _, err := store.Message(ctx, last); return err == nil })
+}
+
+// TestManager_LiveEventsApplyInBursts: live events that arrive while the
+// store is busy are applied together, in one transaction per burst, and
+// all of them land.
+func TestManager_LiveEventsApplyInBursts(t *testing.T) {
+	ctx := context.Background()
+	f := newLiveFixture(t)
+	conn, store, syncsBefore := f.conn, f.store, f.syncsBefore
+	const n = 1500
+	f.emit(t, n)
 	ms, err := store.Messages(ctx, "team:a", offlinedb.MessagesQuery{Limit: 2 * n})
 	if err != nil || len(ms) < n {
 		t.Fatalf("store has %d messages (%v), want %d", len(ms), err, n)
@@ -106,5 +131,27 @@ func TestManager_LiveEventsApplyInBursts(t *testing.T) {
 	// most 1,000.
 	if store.batches > 3 {
 		t.Errorf("%d transactions for %d live events, want at most 3", store.batches, n)
+	}
+}
+
+// TestManager_LiveQueueIsBounded: past 10,000 waiting live events the
+// rest are dropped and a sync fetches them instead: every event still
+// lands.
+func TestManager_LiveQueueIsBounded(t *testing.T) {
+	ctx := context.Background()
+	f := newLiveFixture(t)
+	f.conn.mu.Lock()
+	f.conn.pageSize = 1000
+	f.conn.mu.Unlock()
+	const n = 10_500
+	f.emit(t, n)
+	waitFor(t, "every event stored", func() bool {
+		ms, err := f.store.Messages(ctx, "team:a", offlinedb.MessagesQuery{Limit: 2 * n})
+		return err == nil && len(ms) >= n
+	})
+	f.conn.mu.Lock()
+	defer f.conn.mu.Unlock()
+	if f.conn.syncCalls == f.syncsBefore {
+		t.Error("events dropped from a full queue, and no sync asked for")
 	}
 }
