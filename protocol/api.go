@@ -41,34 +41,6 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
-// SyncRequest asks for the events after LastSyncAt in the listed channels.
-type SyncRequest struct {
-	ChannelCIDs []string `json:"channel_cids"`
-	// LastSyncAt is a server time the client got from an earlier
-	// SyncResponse.SyncedAt or an applied Event.CreatedAt.
-	LastSyncAt time.Time `json:"last_sync_at"`
-	// Limit caps the events in one page; zero means the server's default.
-	Limit int `json:"limit,omitempty"`
-	// Cursor continues from an earlier page's NextCursor. It is opaque.
-	Cursor string `json:"cursor,omitempty"`
-}
-
-// SyncResponse is one page of a sync.
-type SyncResponse struct {
-	// Events are in the order they were committed within each channel.
-	Events []Event `json:"events"`
-	// InaccessibleChannels lists requested CIDs the user may not read (or
-	// that no longer exist); the client should drop them.
-	InaccessibleChannels []string `json:"inaccessible_channels,omitempty"`
-	// NextCursor is set when more pages follow; pass it as Cursor, with the
-	// same ChannelCIDs and LastSyncAt, to get the next one.
-	NextCursor string `json:"next_cursor,omitempty"`
-	// SyncedAt is the server time to store as the new checkpoint once this
-	// page's events are applied. A sync started again from it later may
-	// repeat some events, never skip one.
-	SyncedAt time.Time `json:"synced_at"`
-}
-
 // CreateChannelRequest creates a channel, or returns it if it exists and the
 // caller is a member.
 type CreateChannelRequest struct {
@@ -85,11 +57,19 @@ type ChannelResponse struct {
 	Members  []Member  `json:"members"`
 	Messages []Message `json:"messages"`
 	Reads    []Read    `json:"reads"`
+	// Position is the channel's log position at the snapshot the state
+	// was read in: a client that stores this state syncs the channel from
+	// it, and gets every change after it and none before.
+	Position *Position `json:"position,omitempty"`
 }
 
 // QueryChannelsRequest lists the caller's channels, most recent activity
 // first.
 type QueryChannelsRequest struct {
+	// CIDs, when set, asks for exactly these channels (at most
+	// MaxQueryCIDs), in CID order; Limit and Offset are ignored. The ones
+	// the caller may not read are listed in the response's Inaccessible.
+	CIDs []string `json:"cids,omitempty"`
 	// Limit caps the channels returned; zero means the server's default.
 	Limit int `json:"limit,omitempty"`
 	// Offset skips that many channels.
@@ -102,10 +82,11 @@ type QueryChannelsRequest struct {
 // QueryChannelsResponse holds the caller's channels.
 type QueryChannelsResponse struct {
 	Channels []ChannelResponse `json:"channels"`
-	// SyncedAt is a server time taken before the state was read, with the
-	// same guarantee as SyncResponse.SyncedAt: a sync from it may repeat
-	// changes already in this response, never miss one. A client that
-	// (re)fills its cache from this response stores it as its checkpoint.
+	// Inaccessible lists the requested CIDs the caller may not read, or
+	// that do not exist (only with QueryChannelsRequest.CIDs).
+	Inaccessible []string `json:"inaccessible,omitempty"`
+	// SyncedAt is the server time the state was read at, for display.
+	// Each channel's Position, not this time, is where its sync resumes.
 	SyncedAt time.Time `json:"synced_at"`
 }
 

@@ -36,12 +36,16 @@ const (
 	CodeConflict = 41
 
 	// CodeSyncPositionTooOld: the sync's last_sync_at is older than the
-	// server's retention window (410). The client must reset its cache.
+	// server's retention window (410). The client must reset its cache
+	// (keeping its outbox).
 	CodeSyncPositionTooOld = 60
-	// CodeSyncHistoryLost: events after last_sync_at have been pruned
-	// (count bound, or lost history), so the gap cannot be filled (410).
-	// The client must reset its cache.
+	// CodeSyncHistoryLost: the server lost history the client's whole
+	// cache depends on (410). The client must reset its cache. A loss in
+	// one channel is answered per channel (ChannelReset), not with this.
 	CodeSyncHistoryLost = 61
+	// CodeProtocolVersion: the client speaks a protocol version the server
+	// does not (400). Permanent: the client must be upgraded.
+	CodeProtocolVersion = 62
 )
 
 // APIError is the JSON body of every error the server answers with, and the
@@ -73,7 +77,8 @@ func (e *APIError) Temporary() bool {
 	case CodeTimeout, CodeRateLimited, CodeInternal:
 		return true
 	case CodeInput, CodeAuth, CodeNotFound, CodeNotAllowed, CodePayloadTooBig,
-		CodeTokenExpired, CodeConflict, CodeSyncPositionTooOld, CodeSyncHistoryLost:
+		CodeTokenExpired, CodeConflict, CodeSyncPositionTooOld, CodeSyncHistoryLost,
+		CodeProtocolVersion:
 		return false
 	}
 	return e.StatusCode == http.StatusRequestTimeout ||
@@ -90,7 +95,7 @@ func (e *APIError) NeedsReset() bool {
 // StatusForCode returns the HTTP status the server answers with for code.
 func StatusForCode(code int) int {
 	switch code {
-	case CodeInput:
+	case CodeInput, CodeProtocolVersion:
 		return http.StatusBadRequest
 	case CodeAuth, CodeTokenExpired:
 		return http.StatusUnauthorized

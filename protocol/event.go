@@ -93,20 +93,23 @@ func (t EventType) Known() bool {
 // log and sends it over the WebSocket and in sync pages.
 //
 // ID is unique across the server. Seq numbers the events of one channel from
-// 1 in the order they were committed; it is zero for events that belong to
-// no channel's log (user.updated, ephemeral and connection events).
-// CreatedAt is server time; clients store it (never their own clock) as the
-// sync checkpoint.
+// 1 in the order they were committed, and Epoch names that history (see
+// Position); feed events (notification.*, channel.hidden/visible,
+// user.updated) carry their place in the user's membership feed instead.
+// Seq is zero for ephemeral and connection events. CreatedAt is server
+// time, for display only: positions, never times, decide what was seen.
 //
 // Which entity fields are set depends on Type: message events carry Message,
 // reaction events Reaction and Message (the message reacted to), member and
 // notification events Member and Channel, read events Read, channel events
 // Channel, user.updated User.
 type Event struct {
-	ID        string    `json:"id"`
-	Type      EventType `json:"type"`
-	CID       string    `json:"cid,omitempty"`
-	Seq       int64     `json:"seq,omitempty"`
+	ID   string    `json:"id"`
+	Type EventType `json:"type"`
+	CID  string    `json:"cid,omitempty"`
+	Seq  int64     `json:"seq,omitempty"`
+	// Epoch is the epoch of the log Seq is a place in (see Position).
+	Epoch     string    `json:"epoch,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 
 	// UserID is the user whose action made the event, when there is one.
