@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -245,26 +244,27 @@ func (c *Client) SendEvent(ctx context.Context, cid string, t protocol.EventType
 	return result(&out, err)
 }
 
-// Sync fetches one page of the events after req.LastSyncAt in the listed
-// channels. Call it again with req.Cursor set to the response's NextCursor
-// while that is not empty. Every event of the page is checked as
-// protocol.DecodeEvent does; an invalid one (malformed, or lacking an id or
-// time) is dropped and logged, and the rest of the page is returned, so one
-// bad event cannot stall a sync forever. A response that is not a sync page
-// at all fails with a *DecodeError. An error for which NeedsReset is true
-// means the position is lost and the local cache must be reset; no other
-// error does.
+// Sync fetches one page of what follows the client's positions: its
+// membership feed and each listed channel (see protocol.SyncRequest). Call
+// it again with the positions the page reaches while More is set. Every
+// event of the page is checked as protocol.DecodeEvent does; an invalid one
+// (malformed, or lacking an id or time) is dropped and logged, and the rest
+// of the page is returned, so one bad event cannot stall a sync forever. A
+// response that is not a sync page at all fails with a *DecodeError. An
+// error for which NeedsReset is true means the whole cache must be reset; a
+// loss in one channel comes back as that channel's protocol.ChannelReset.
 func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error) {
 	errs := []error{}
-	for _, cid := range req.ChannelCIDs {
-		errs = append(errs, protocol.ValidateCID(cid))
+	for _, p := range req.Channels {
+		errs = append(errs, protocol.ValidateCID(p.CID))
 	}
 	if err := firstErr(errs...); err != nil {
 		return nil, err
 	}
-	if req.ChannelCIDs == nil {
-		req.ChannelCIDs = []string{} // the server wants a list, not null
+	if req.Channels == nil {
+		req.Channels = []protocol.ChannelPosition{} // the server wants a list, not null
 	}
+	req.Version = protocol.Version
 	var page syncPage
 	if err := c.do(ctx, request{op: "sync", method: http.MethodPost, path: protocol.PathSync, body: req}, &page); err != nil {
 		return nil, err
@@ -286,38 +286,52 @@ type syncPage struct {
 func (p *syncPage) UnmarshalJSON(data []byte) error {
 	type plain protocol.SyncResponse
 	if err := json.Unmarshal(data, (*plain)(&p.SyncResponse)); err == nil {
-		kept := p.Events[:0]
-		for i := range p.Events {
-			if err := p.Events[i].Validate(); err != nil {
-				p.dropped = append(p.dropped, fmt.Errorf("event %d (%q): %w", i, p.Events[i].ID, err))
-				continue
-			}
-			kept = append(kept, p.Events[i])
-		}
-		p.Events = kept
+		p.Events = p.keepValid(p.Events, "")
+		p.Feed.Events = p.keepValid(p.Feed.Events, "feed ")
 		return nil
 	}
 	// Some event did not decode: take the page apart and decode each.
 	var raw struct {
-		Events               []json.RawMessage `json:"events"`
-		InaccessibleChannels []string          `json:"inaccessible_channels"`
-		NextCursor           string            `json:"next_cursor"`
-		SyncedAt             time.Time         `json:"synced_at"`
+		plain
+		Events []json.RawMessage `json:"events"`
+		Feed   struct {
+			protocol.FeedPage
+			Events []json.RawMessage `json:"events"`
+		} `json:"feed"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return err
 	}
-	p.SyncResponse = protocol.SyncResponse{Events: make([]protocol.Event, 0, len(raw.Events)),
-		InaccessibleChannels: raw.InaccessibleChannels, NextCursor: raw.NextCursor, SyncedAt: raw.SyncedAt}
-	for i, r := range raw.Events {
-		ev, err := protocol.DecodeEvent(r)
-		if err != nil {
-			p.dropped = append(p.dropped, fmt.Errorf("event %d: %w", i, err))
+	p.SyncResponse = protocol.SyncResponse(raw.plain)
+	p.Feed = raw.Feed.FeedPage
+	p.Events = p.decodeEach(raw.Events, "")
+	p.Feed.Events = p.decodeEach(raw.Feed.Events, "feed ")
+	return nil
+}
+
+func (p *syncPage) keepValid(evs []protocol.Event, what string) []protocol.Event {
+	kept := evs[:0]
+	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			p.dropped = append(p.dropped, fmt.Errorf("%sevent %d (%q): %w", what, i, evs[i].ID, err))
 			continue
 		}
-		p.Events = append(p.Events, *ev)
+		kept = append(kept, evs[i])
 	}
-	return nil
+	return kept
+}
+
+func (p *syncPage) decodeEach(raw []json.RawMessage, what string) []protocol.Event {
+	out := make([]protocol.Event, 0, len(raw))
+	for i, r := range raw {
+		ev, err := protocol.DecodeEvent(r)
+		if err != nil {
+			p.dropped = append(p.dropped, fmt.Errorf("%sevent %d: %w", what, i, err))
+			continue
+		}
+		out = append(out, *ev)
+	}
+	return out
 }
 
 // result returns out, or nil and err.

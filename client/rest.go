@@ -81,6 +81,7 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 	}
 	req.Header.Set(protocol.HeaderAuthorization, "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set(protocol.HeaderProtocol, strconv.Itoa(protocol.Version))
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

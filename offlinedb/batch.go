@@ -92,21 +92,37 @@ func (d *DB) ExecuteSQLBatch(ctx context.Context, queries []Query) ([]*EventErro
 	if len(queries) == 0 {
 		return nil, nil
 	}
+	return d.applyBuilt(ctx, func(context.Context, *sqlx.Tx) ([]Query, error) { return queries, nil })
+}
+
+// applyBuilt runs the queries build returns in one transaction, as
+// ExecuteSQLBatch does: merged, or, when a query fails, event by event
+// with the failing events skipped. build runs inside the transaction (once
+// per attempt), so what it reads is what the queries apply to.
+func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx *sqlx.Tx) ([]Query, error)) ([]*EventError, error) {
+	var buildErr error
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
-		return d.runFast(ctx, tx, queries)
+		qs, err := build(ctx, tx)
+		if err != nil {
+			buildErr = err
+			return err
+		}
+		return d.runFast(ctx, tx, qs)
 	})
 	if err == nil {
 		return nil, nil
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || buildErr != nil {
 		return nil, err
 	}
 	var skipped []*EventError
 	err = d.inTx(ctx, func(tx *sqlx.Tx) error {
-		skipped = nil
-		var e error
-		skipped, e = d.runSafe(ctx, tx, queries)
-		return e
+		qs, err := build(ctx, tx)
+		if err != nil {
+			return err
+		}
+		skipped, err = d.runSafe(ctx, tx, qs)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -261,10 +277,13 @@ SELECT ?1, ?2, ?3, 1
 WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 'channel' AND key = ?1 AND version >= ?4)
 ON CONFLICT (cid) DO NOTHING`
 
+// channelProgressSQL moves a channel's latest activity on. Its position
+// (epoch, last_seq, last_event_id) is never moved by an event alone: only
+// the sync intents (ApplySyncPage, ApplyLiveEvents, ApplyChannelStates)
+// move it, with the events that reach it.
 const channelProgressSQL = `UPDATE channels SET
-	last_seq = max(last_seq, ?2),
-	last_message_at = CASE WHEN ?3 > coalesce(last_message_at, 0) THEN ?3 ELSE last_message_at END
-WHERE cid = ?1`
+	last_message_at = CASE WHEN ?2 > coalesce(last_message_at, 0) THEN ?2 ELSE last_message_at END
+WHERE cid = ?1 AND ?2 > 0`
 
 func touchBefore(ctx context.Context, c *stmtCache, touches []channelTouch) error {
 	for _, t := range touches {
@@ -277,7 +296,7 @@ func touchBefore(ctx context.Context, c *stmtCache, touches []channelTouch) erro
 
 func touchAfter(ctx context.Context, c *stmtCache, touches []channelTouch) error {
 	for _, t := range touches {
-		if err := c.exec(ctx, channelProgressSQL, []any{t.cid, t.seq, t.activity}); err != nil {
+		if err := c.exec(ctx, channelProgressSQL, []any{t.cid, t.activity}); err != nil {
 			return err
 		}
 	}

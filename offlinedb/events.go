@@ -121,7 +121,7 @@ WHERE excluded.version > users.version`)
 // anything older. Only server data ('sent' rows) goes; an optimistic row the
 // outbox still owns stays until its task ends.
 const (
-	tombstoneSQL = `INSERT INTO tombstones (kind, key, version) VALUES (?1, ?2, ?3)
+	tombstoneSQL = `INSERT INTO tombstones (kind, key, version, cid) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (kind, key) DO UPDATE SET version = max(version, excluded.version)`
 	deleteMessageSQL      = `DELETE FROM messages WHERE id = ?1 AND version < ?2`
 	deleteMessageReactSQL = `DELETE FROM reactions WHERE message_id = ?1 AND version < ?2`

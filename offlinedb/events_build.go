@@ -65,7 +65,7 @@ func (b *builder) messageDeleted() error {
 		return err
 	}
 	if b.ev.HardDelete {
-		b.exec(tombstoneSQL, "message", m.ID, v)
+		b.exec(tombstoneSQL, "message", m.ID, v, cid)
 		b.exec(deleteMessageSQL, m.ID, v)
 		b.exec(deleteMessageReactSQL, m.ID, v)
 		return nil
@@ -91,7 +91,7 @@ func (b *builder) reaction(deleted bool) error {
 		return err
 	}
 	if deleted {
-		b.exec(tombstoneSQL, "reaction", r.MessageID+sep+r.UserID+sep+r.Type, v)
+		b.exec(tombstoneSQL, "reaction", r.MessageID+sep+r.UserID+sep+r.Type, v, cid)
 		b.exec(deleteReactionSQL, r.MessageID, r.UserID, r.Type, v)
 	} else {
 		created := r.CreatedAt
@@ -179,7 +179,7 @@ func (b *builder) channelGone() error {
 	if err != nil {
 		return err
 	}
-	b.exec(tombstoneSQL, "channel", cid, v)
+	b.exec(tombstoneSQL, "channel", cid, v, cid)
 	b.exec(deleteChannelSQL, cid, v)
 	b.exec(deleteChanMessagesSQL, cid, v)
 	b.exec(deleteChanReactsSQL, cid, v)
@@ -228,7 +228,7 @@ func (b *builder) member(removed bool) error {
 		return err
 	}
 	if removed {
-		b.exec(tombstoneSQL, "member", cid+sep+m.UserID, v)
+		b.exec(tombstoneSQL, "member", cid+sep+m.UserID, v, cid)
 		b.exec(deleteMemberSQL, cid, m.UserID, v)
 	} else {
 		b.tmpl(upsertMember, b.memberArgs(m, cid, v)...)

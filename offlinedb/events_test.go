@@ -111,12 +111,15 @@ func TestHandleEvent_UnknownChannelNeedsNoForeignKey(t *testing.T) {
 	if err != nil || len(members) != 1 {
 		t.Fatalf("members = %v, %v; want bob", members, err)
 	}
-	cids, _ := db.GetAllChannelCids(ctx)
-	if len(cids) != 1 || cids[0] != "team:new" {
-		t.Errorf("cids = %v: the channel must be known (and synced) from now on", cids)
+	// The channel is known, and synced from scratch: an event alone
+	// never moves a position, and a channel without its state is not
+	// listed.
+	pos, _ := db.SyncPositions(ctx, "bob")
+	if len(pos.Channels) != 1 || pos.Channels[0].CID != "team:new" || !pos.Channels[0].Position.IsZero() {
+		t.Errorf("positions = %+v, want team:new at the zero position", pos.Channels)
 	}
-	if seq, _ := db.ChannelLastSeq(ctx, "team:new"); seq != 4 {
-		t.Errorf("last seq = %d, want 4", seq)
+	if chs, _ := db.Channels(ctx, offlinedb.ChannelsQuery{}); len(chs) != 0 {
+		t.Errorf("channels = %+v: a channel without its state is not listed", chs)
 	}
 }
 
@@ -263,8 +266,8 @@ func TestHandleEvent_ChannelLifecycle(t *testing.T) {
 	apply(t, db, &protocol.Event{ID: "d", Type: protocol.EventChannelDeleted, CID: "team:a", Seq: 8, CreatedAt: at(8)})
 	apply(t, db, &protocol.Event{ID: "c2", Type: protocol.EventChannelUpdated, CID: "team:a", Seq: 3, CreatedAt: at(3), Channel: ch(3, "x")})
 	apply(t, db, msgEvent(protocol.EventMessageUpdated, "team:a", "m2", "edit", 6))
-	if cids, _ := db.GetAllChannelCids(ctx); len(cids) != 0 {
-		t.Errorf("cids after delete = %v, want none", cids)
+	if pos, _ := db.SyncPositions(ctx, "me"); len(pos.Channels) != 0 {
+		t.Errorf("channels after delete = %v, want none", pos.Channels)
 	}
 	if _, err := db.Message(ctx, "m2"); !errors.Is(err, offlinedb.ErrNotFound) {
 		t.Errorf("message of a deleted channel: %v", err)

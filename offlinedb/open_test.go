@@ -142,7 +142,7 @@ func TestOpen_AppMigrationsAndReopen(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Errorf("second Close = %v", err)
 		}
-		if _, err := db.GetAllChannelCids(ctx); !errors.Is(err, offlinedb.ErrClosed) {
+		if _, err := db.SyncPositions(ctx, "bob"); !errors.Is(err, offlinedb.ErrClosed) {
 			t.Errorf("call after Close = %v, want ErrClosed", err)
 		}
 	}
@@ -183,8 +183,11 @@ func TestResetDB_KeepsUnsentWork(t *testing.T) {
 	if _, ok, _ := db.GetLastSyncedAt(ctx, "bob"); ok {
 		t.Error("the checkpoint survived the reset")
 	}
-	if cids, _ := db.GetAllChannelCids(ctx); len(cids) != 0 {
-		t.Errorf("channels after reset = %v", cids)
+	if pos, _ := db.SyncPositions(ctx, "bob"); len(pos.Channels) != 0 {
+		t.Errorf("channels after reset = %v", pos.Channels)
+	}
+	if pos, _ := db.SyncPositions(ctx, "bob"); pos.Feed != nil {
+		t.Errorf("feed position after reset = %+v, want none", pos.Feed)
 	}
 	pending, _ := db.GetPendingTasks(ctx, "bob")
 	if len(pending) != 2 || pending[0].ID != "p1" || pending[1].ID != "p2" {

@@ -510,9 +510,10 @@ func inList(ids []string) (string, []any) {
 // queries that store the server's answer, or refused for good.
 type TaskOutcome struct {
 	TaskID string
-	// Apply stores the server's answer of an applied task (see
-	// DeletePendingTask).
-	Apply []Query
+	// Result is the server's answer to an applied task: the rows it
+	// returned replace the task's optimistic rows. Nil stores nothing;
+	// the write's event brings the rows.
+	Result *protocol.BatchResult
 	// Failed, when set, is why the server refused the task for good: it
 	// moves to the failed list (see MoveToFailed) and Apply is ignored.
 	Failed error
@@ -528,14 +529,31 @@ func (d *DB) CompleteTasks(ctx context.Context, outcomes []TaskOutcome) error {
 	}
 	now := d.now()
 	var done []string
-	var apply []Query
 	for _, o := range outcomes {
 		if o.Failed == nil {
 			done = append(done, o.TaskID)
-			apply = append(apply, o.Apply...)
 		}
 	}
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var apply []Query
+		for _, o := range outcomes {
+			if o.Failed != nil || o.Result == nil {
+				continue
+			}
+			var t PendingTask
+			var payload string
+			err := tx.QueryRowxContext(ctx, `SELECT type, cid, payload FROM pending_tasks WHERE task_id = ?`, o.TaskID).
+				Scan(&t.Type, &t.CID, &payload)
+			t.Payload = json.RawMessage(payload)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // gone already
+			}
+			if err != nil {
+				return fmt.Errorf("offlinedb: complete task: %w", err)
+			}
+			t.ID = o.TaskID
+			apply = append(apply, d.answerQueries(t, *o.Result)...)
+		}
 		if len(done) > 0 {
 			in, args := inList(done)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id IN (`+in+`)`, args...); err != nil {
@@ -636,4 +654,39 @@ func (d *DB) TaskCounts(ctx context.Context, userID string) (pending, failed int
 		return 0, 0, fmt.Errorf("offlinedb: count tasks: %w", err)
 	}
 	return pending, failed, nil
+}
+
+// answerQueries returns the queries that store the server's answer to a
+// task, so the optimistic row becomes the server's in the transaction that
+// removes the task. The answer goes through the same version-guarded
+// upserts as the write's event.
+func (d *DB) answerQueries(t PendingTask, res protocol.BatchResult) []Query {
+	ev := protocol.Event{ID: "answer " + t.ID, CID: t.CID, CreatedAt: d.now(),
+		Message: res.Message, Reaction: res.Reaction, Read: res.Read}
+	switch t.Type {
+	case TaskSendMessage:
+		ev.Type = protocol.EventMessageNew
+	case TaskUpdateMessage:
+		ev.Type = protocol.EventMessageUpdated
+	case TaskDeleteMessage:
+		var req DeleteMessagePayload
+		_ = json.Unmarshal(t.Payload, &req)
+		ev.Type, ev.HardDelete = protocol.EventMessageDeleted, req.Hard
+	case TaskSendReaction:
+		ev.Type = protocol.EventReactionNew
+	case TaskDeleteReaction:
+		ev.Type = protocol.EventReactionDeleted
+	case TaskMarkRead:
+		ev.Type = protocol.EventNotificationMarkRead
+	default:
+		return nil
+	}
+	qs, err := d.queriesFor(&ev)
+	if err != nil {
+		// The server applied the write; its event brings the row up to
+		// date even if its answer cannot be stored.
+		d.log.Warn("offlinedb: server answer not stored", "task", t.ID, "error", err)
+		return nil
+	}
+	return qs
 }

@@ -46,17 +46,13 @@ func TestCompleteTasks(t *testing.T) {
 		t.Fatalf("edit of a claimed send = %v, %v; want Queued", res, err)
 	}
 
-	answer := func(id string) []offlinedb.Query {
-		qs, err := db.HandleEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", id, "text "+id, 7), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return qs
+	answer := func(id string) *protocol.BatchResult {
+		return &protocol.BatchResult{Message: msgEvent(protocol.EventMessageNew, "team:a", id, "text "+id, 7).Message}
 	}
 	err = db.CompleteTasks(ctx, []offlinedb.TaskOutcome{
-		{TaskID: "m1", Apply: answer("m1")},
+		{TaskID: "m1", Result: answer("m1")},
 		{TaskID: "m2", Failed: protocol.NewAPIError(protocol.CodeNotAllowed, "not a member")},
-		{TaskID: "m3", Apply: answer("m3")},
+		{TaskID: "m3", Result: answer("m3")},
 		{TaskID: "gone"}, // cancelled meanwhile: skipped
 	})
 	if err != nil {

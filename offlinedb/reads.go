@@ -91,7 +91,7 @@ func (d *DB) Channels(ctx context.Context, q ChannelsQuery) ([]Channel, error) {
 	}
 	var rows []channelRow
 	err := d.db.SelectContext(ctx, &rows, channelSelect+`
-WHERE deleted_at IS NULL AND (?1 OR hidden = 0)
+WHERE deleted_at IS NULL AND stub = 0 AND (?1 OR hidden = 0)
 ORDER BY coalesce(last_message_at, updated_at, created_at) DESC, cid
 LIMIT ?2 OFFSET ?3`, q.IncludeHidden, q.Limit, q.Offset)
 	if err != nil {
@@ -110,7 +110,7 @@ func (d *DB) Channel(ctx context.Context, cid string) (Channel, error) {
 		return Channel{}, ErrClosed
 	}
 	var r channelRow
-	err := d.db.GetContext(ctx, &r, channelSelect+` WHERE cid = ?`, cid)
+	err := d.db.GetContext(ctx, &r, channelSelect+` WHERE cid = ? AND stub = 0`, cid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Channel{}, fmt.Errorf("%w: channel %q", ErrNotFound, cid)
 	}

@@ -10,37 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// GetAllChannelCids returns the CIDs of every channel in the store, the
-// ones a sync asks about.
-func (d *DB) GetAllChannelCids(ctx context.Context) ([]string, error) {
-	if d.closed.Load() {
-		return nil, ErrClosed
-	}
-	cids := []string{}
-	if err := d.db.SelectContext(ctx, &cids, `SELECT cid FROM channels ORDER BY cid`); err != nil {
-		return nil, fmt.Errorf("offlinedb: channel cids: %w", err)
-	}
-	return cids, nil
-}
-
-// ChannelLastSeq returns the highest event sequence number applied for a
-// channel, 0 if none (or the channel is unknown). A live event whose Seq is
-// more than one past it means events were missed.
-func (d *DB) ChannelLastSeq(ctx context.Context, cid string) (int64, error) {
-	if d.closed.Load() {
-		return 0, ErrClosed
-	}
-	var seq int64
-	err := d.db.GetContext(ctx, &seq, `SELECT last_seq FROM channels WHERE cid = ?`, cid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("offlinedb: last seq: %w", err)
-	}
-	return seq, nil
-}
-
 // GetLastSyncedAt returns the user's sync checkpoint: the server time of the
 // last applied state. ok is false when the user has never synced (or the
 // store was reset).
@@ -110,7 +79,7 @@ func (d *DB) LocalUsers(ctx context.Context) ([]string, error) {
 }
 
 // ResetDB clears the cached server data (channels, messages, reactions,
-// members, reads, users, tombstones) and every sync checkpoint, in one
+// members, reads, users, tombstones) and every sync position, in one
 // transaction. It keeps the outbox and the failed list, the optimistic rows
 // they own (messages and reactions not yet 'sent'), and the local user's
 // identity: a reset never loses unsent work.
@@ -128,6 +97,7 @@ func (d *DB) ResetDB(ctx context.Context) error {
 			`DELETE FROM users`,
 			`DELETE FROM tombstones`,
 			`DELETE FROM user_sync_status`,
+			`DELETE FROM feed_position`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err

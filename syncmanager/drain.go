@@ -103,7 +103,7 @@ func (m *Manager) drainOne(ctx context.Context, listed offlinedb.PendingTask) er
 	res, err := m.execTask(ctx, t)
 	switch {
 	case err == nil:
-		if err := m.store.DeletePendingTask(ctx, t.ID, m.answerQueries(ctx, t, res)...); err != nil {
+		if err := m.store.CompleteTasks(ctx, []offlinedb.TaskOutcome{{TaskID: t.ID, Result: &res}}); err != nil {
 			return fmt.Errorf("syncmanager: complete task %s: %w", t.ID, err)
 		}
 		m.updateStatus(func(s *Status) { s.Pending = max(s.Pending-1, 0) })
@@ -169,7 +169,7 @@ func (m *Manager) drainBatch(ctx context.Context, bc BatchConn, listed []offline
 			t := sent[i]
 			switch {
 			case res.Error == nil:
-				outcomes = append(outcomes, offlinedb.TaskOutcome{TaskID: t.ID, Apply: m.answerQueries(ctx, t, res)})
+				outcomes = append(outcomes, offlinedb.TaskOutcome{TaskID: t.ID, Result: &res})
 			case taskPermanent(res.Error):
 				m.log.Warn("syncmanager: the server refused a task for good", "task", t.ID, "type", t.Type, "error", res.Error)
 				outcomes = append(outcomes, offlinedb.TaskOutcome{TaskID: t.ID, Failed: res.Error})
@@ -313,38 +313,6 @@ func reactionResult(resp *protocol.ReactionResponse, err error) (protocol.BatchR
 		return protocol.BatchResult{}, err
 	}
 	return protocol.BatchResult{Message: &resp.Message, Reaction: &resp.Reaction}, nil
-}
-
-// answerQueries returns the queries that store the server's answer to a
-// task, so the optimistic row becomes the server's in the same
-// transaction that removes the task.
-func (m *Manager) answerQueries(ctx context.Context, t offlinedb.PendingTask, res protocol.BatchResult) []offlinedb.Query {
-	ev := protocol.Event{ID: "task:" + t.ID, CID: t.CID, CreatedAt: m.clk.Now(),
-		Message: res.Message, Reaction: res.Reaction, Read: res.Read}
-	switch t.Type {
-	case offlinedb.TaskSendMessage:
-		ev.Type = protocol.EventMessageNew
-	case offlinedb.TaskUpdateMessage:
-		ev.Type = protocol.EventMessageUpdated
-	case offlinedb.TaskDeleteMessage:
-		var req offlinedb.DeleteMessagePayload
-		_ = decodeTask(t, &req)
-		ev.Type, ev.HardDelete = protocol.EventMessageDeleted, req.Hard
-	case offlinedb.TaskSendReaction:
-		ev.Type = protocol.EventReactionNew
-	case offlinedb.TaskDeleteReaction:
-		ev.Type = protocol.EventReactionDeleted
-	case offlinedb.TaskMarkRead:
-		ev.Type = protocol.EventNotificationMarkRead
-	}
-	qs, err := m.store.HandleEvent(ctx, &ev, false)
-	if err != nil {
-		// The server applied the write; its event will bring the row up
-		// to date even if its answer cannot be stored.
-		m.log.Warn("syncmanager: server answer not stored", "task", t.ID, "error", err)
-		return nil
-	}
-	return qs
 }
 
 func decodeTask(t offlinedb.PendingTask, v any) error {

@@ -8,7 +8,9 @@ var (
 	// ErrOffline is returned by SyncNow when the connection is down; the
 	// manager syncs by itself when it comes back.
 	ErrOffline = errors.New("syncmanager: offline")
-	// ErrNoServerTime is returned when the server answered a channel
-	// query without the server time to sync from.
-	ErrNoServerTime = errors.New("syncmanager: server sent no synced_at")
+	// ErrProtocol wraps a sync the server's answers broke off: a page
+	// without the positions it must carry, or a channel reset again right
+	// after its state was fetched. The sync is retried with backoff; the
+	// local store keeps what it had.
+	ErrProtocol = errors.New("syncmanager: the server broke the sync protocol")
 )

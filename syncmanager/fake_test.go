@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -28,12 +27,14 @@ type fakeConn struct {
 	now       time.Time
 	seq       map[string]int64
 	events    []protocol.Event
+	feed      []protocol.Event // the user's membership feed
 	messages  map[string]protocol.Message
 	channels  map[string]protocol.Channel
 	pageSize  int
 	syncErrs  []error // returned, in turn, by the next Sync calls
 	writeErrs []error // returned, in turn, by the next write calls
 	syncCalls int
+	syncReqs  []protocol.SyncRequest // every Sync request, in order
 	writes    []string // "type:id" of every applied write, in order
 	hold      chan struct{}
 	holding   chan struct{}
@@ -101,7 +102,9 @@ func (f *fakeConn) addChannel(cid string) {
 	ch.UpdatedAt = ch.CreatedAt
 	f.channels[cid] = ch
 	f.events = append(f.events, protocol.Event{ID: "ev-" + cid + "-created", Type: protocol.EventChannelCreated, CID: cid,
-		Seq: f.seq[cid], CreatedAt: ch.CreatedAt, Channel: &ch})
+		Seq: f.seq[cid], Epoch: "ep-" + cid, CreatedAt: ch.CreatedAt, Channel: &ch})
+	f.feed = append(f.feed, protocol.Event{ID: "feed-" + cid, Type: protocol.EventNotificationAddedToChannel, CID: cid,
+		Seq: int64(len(f.feed) + 1), Epoch: "feed", CreatedAt: ch.CreatedAt, Channel: &ch})
 }
 
 // post stores a message from another user, as the server would, and
@@ -120,14 +123,19 @@ func (f *fakeConn) applyMessageLocked(cid, id, user, text string) protocol.Event
 		m.CreatedAt = old.CreatedAt
 	}
 	f.messages[id] = m
-	ev := protocol.Event{ID: fmt.Sprintf("ev-%s-%d", cid, f.seq[cid]), Type: protocol.EventMessageNew, CID: cid, Seq: f.seq[cid], CreatedAt: at, Message: &m}
+	ev := protocol.Event{ID: fmt.Sprintf("ev-%s-%d", cid, f.seq[cid]), Type: protocol.EventMessageNew, CID: cid, Seq: f.seq[cid],
+		Epoch: "ep-" + cid, CreatedAt: at, Message: &m}
 	f.events = append(f.events, ev)
 	return ev
 }
 
+// Sync answers as the real server does, for a user who is a member of
+// every channel of the fake: the feed announces each channel once, in the
+// order they were made; channel events follow positions, pageSize a page.
 func (f *fakeConn) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error) {
 	f.mu.Lock()
 	f.syncCalls++
+	f.syncReqs = append(f.syncReqs, req)
 	hold, holding := f.hold, f.holding
 	f.mu.Unlock()
 	if hold != nil {
@@ -145,42 +153,92 @@ func (f *fakeConn) Sync(ctx context.Context, req protocol.SyncRequest) (*protoco
 		f.syncErrs = f.syncErrs[1:]
 		return nil, err
 	}
-	want := map[string]bool{}
-	for _, c := range req.ChannelCIDs {
-		want[c] = true
+	resp := &protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: f.now}
+	budget := f.pageSize
+	feedSeq := int64(len(f.feed))
+	resp.Feed.Position = protocol.Position{Epoch: "feed", Seq: feedSeq}
+	if feedSeq > 0 {
+		resp.Feed.Position.EventID = f.feed[feedSeq-1].ID
 	}
-	start := 0
-	if req.Cursor != "" {
-		start, _ = strconv.Atoi(req.Cursor)
-	}
-	resp := &protocol.SyncResponse{Events: []protocol.Event{}}
-	i := start
-	for ; i < len(f.events) && len(resp.Events) < f.pageSize; i++ {
-		ev := f.events[i]
-		if want[ev.CID] && ev.CreatedAt.After(req.LastSyncAt) {
-			resp.Events = append(resp.Events, ev)
+	switch {
+	case req.Feed == nil || req.Feed.Epoch != "feed" || req.Feed.Seq > feedSeq:
+		resp.Feed.Reset = true
+		for _, ev := range f.feed {
+			resp.Feed.Channels = append(resp.Feed.Channels, ev.CID)
+		}
+		sort.Strings(resp.Feed.Channels)
+	default:
+		for _, ev := range f.feed[req.Feed.Seq:] {
+			if budget == 0 {
+				resp.More = true
+				resp.Feed.Position = protocol.Position{Epoch: "feed", Seq: ev.Seq - 1}
+				break
+			}
+			resp.Feed.Events = append(resp.Feed.Events, ev)
+			budget--
 		}
 	}
-	if i < len(f.events) {
-		resp.NextCursor = strconv.Itoa(i)
-		resp.SyncedAt = f.events[i].CreatedAt.Add(-time.Microsecond)
-	} else {
-		resp.SyncedAt = f.now
+	for _, p := range req.Channels {
+		if budget == 0 {
+			resp.More = true
+			break
+		}
+		if _, ok := f.channels[p.CID]; !ok {
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelInaccessible})
+			continue
+		}
+		if p.Epoch != "ep-"+p.CID {
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelReset, Reason: "epoch"})
+			continue
+		}
+		var last *protocol.Event
+		for i := range f.events {
+			ev := f.events[i]
+			if ev.CID != p.CID || ev.Seq <= p.Seq {
+				continue
+			}
+			if budget == 0 {
+				resp.More = true
+				break
+			}
+			resp.Events = append(resp.Events, ev)
+			last = &ev
+			budget--
+		}
+		if last != nil {
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelOK,
+				Position: &protocol.Position{Epoch: last.Epoch, Seq: last.Seq, EventID: last.ID}})
+		}
 	}
 	return resp, nil
 }
 
+// QueryChannels answers with the state of the channels asked for (all of
+// them without CIDs), each at its position.
 func (f *fakeConn) QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := &protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: f.now}
-	cids := make([]string, 0, len(f.channels))
-	for cid := range f.channels {
-		cids = append(cids, cid)
+	cids := req.CIDs
+	if len(cids) == 0 {
+		for cid := range f.channels {
+			cids = append(cids, cid)
+		}
 	}
 	sort.Strings(cids)
 	for _, cid := range cids {
-		cr := protocol.ChannelResponse{Channel: f.channels[cid]}
+		ch, ok := f.channels[cid]
+		if !ok {
+			resp.Inaccessible = append(resp.Inaccessible, cid)
+			continue
+		}
+		cr := protocol.ChannelResponse{Channel: ch, Position: &protocol.Position{Epoch: "ep-" + cid, Seq: f.seq[cid]}}
+		for i := len(f.events) - 1; i >= 0; i-- {
+			if f.events[i].CID == cid {
+				cr.Position.EventID = f.events[i].ID
+				break
+			}
+		}
 		for _, m := range f.messages {
 			if m.CID == cid {
 				cr.Messages = append(cr.Messages, m)
@@ -189,10 +247,6 @@ func (f *fakeConn) QueryChannels(ctx context.Context, req protocol.QueryChannels
 		resp.Channels = append(resp.Channels, cr)
 	}
 	return resp, nil
-}
-
-func (f *fakeConn) GetChannel(ctx context.Context, cid string) (*protocol.ChannelResponse, error) {
-	return nil, protocol.NewAPIError(protocol.CodeNotFound, "no")
 }
 
 func (f *fakeConn) write(kind, id string) error {

@@ -8,10 +8,11 @@ import (
 
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 )
 
-// gatedStore counts ExecuteSQLBatch calls and holds the first one until
+// gatedStore counts ApplyLiveEvents calls and holds the first one until
 // the gate opens.
 type gatedStore struct {
 	*offlinedb.DB
@@ -22,7 +23,7 @@ type gatedStore struct {
 	entered chan struct{}
 }
 
-func (g *gatedStore) ExecuteSQLBatch(ctx context.Context, qs []offlinedb.Query) ([]*offlinedb.EventError, error) {
+func (g *gatedStore) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (offlinedb.LiveResult, error) {
 	g.mu.Lock()
 	g.batches++
 	first := g.armed && g.batches == 1
@@ -31,7 +32,7 @@ func (g *gatedStore) ExecuteSQLBatch(ctx context.Context, qs []offlinedb.Query) 
 		close(g.entered)
 		<-g.gate
 	}
-	return g.DB.ExecuteSQLBatch(ctx, qs)
+	return g.DB.ApplyLiveEvents(ctx, evs)
 }
 
 // liveFixture is a manager over a gated store, past its first sync and
@@ -64,9 +65,8 @@ func newLiveFixture(t *testing.T) *liveFixture {
 		hs = append(hs, h)
 	}
 	conn.mu.Unlock()
-	// A first live event: the refill left the channel without its
-	// sequence number, so it makes one sync; after that the store knows
-	// where the channel is.
+	// A first live event: the channel's state came with its position, so
+	// it applies in order.
 	warm := conn.post("team:a", "warm", "up")
 	for _, h := range hs {
 		h(warm)
@@ -75,8 +75,8 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	if err := m.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if seq, _ := store.ChannelLastSeq(ctx, "team:a"); seq != warm.Seq {
-		t.Fatalf("channel last_seq = %d after a sync, want %d", seq, warm.Seq)
+	if pos, _ := store.SyncPositions(ctx, "bob"); len(pos.Channels) != 1 || pos.Channels[0].Seq != warm.Seq {
+		t.Fatalf("positions = %+v after a sync, want team:a at %d", pos.Channels, warm.Seq)
 	}
 	conn.mu.Lock()
 	syncsBefore := conn.syncCalls

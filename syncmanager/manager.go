@@ -11,7 +11,6 @@ import (
 
 	"github.com/outpostsync/outpost/internal/clock"
 	"github.com/outpostsync/outpost/internal/dispatch"
-	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -78,13 +77,14 @@ type Manager struct {
 	wantSync      bool
 	wantDrain     bool
 	waiters       []chan error
-	fetch         map[string]bool // channels to load whole (added while we watched)
+	cycles        int // drain-and-sync cycles started
 	serverOffset  time.Duration   // server time minus local clock, from the last sync
 	haveOffset    bool
 }
 
 type callbackEntry struct {
 	seq int
+	gen int // cycles started when it was scheduled
 	fn  Callback
 }
 
@@ -99,7 +99,7 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
 		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
 		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
-		callbacks: map[string]callbackEntry{}, fetch: map[string]bool{},
+		callbacks: map[string]callbackEntry{},
 	}
 	m.disp.Start()
 	return m, nil
@@ -220,8 +220,10 @@ func (m *Manager) OnStatus(listener func(Status)) (unsubscribe func()) {
 	}
 }
 
-// ScheduleSyncStatusChangeCallback schedules cb to run once, after the next
-// successful sync. A later schedule with the same tag replaces it.
+// ScheduleSyncStatusChangeCallback schedules cb to run once, after the first
+// successful sync, with the connection up, of a cycle that started after
+// this call: that cycle's drain saw every write made before the call. A
+// later schedule with the same tag replaces it.
 // Callbacks run in the order they were first scheduled, on the dispatcher
 // goroutine, with a context that Close cancels.
 func (m *Manager) ScheduleSyncStatusChangeCallback(tag string, cb Callback) {
@@ -232,7 +234,7 @@ func (m *Manager) ScheduleSyncStatusChangeCallback(tag string, cb Callback) {
 		seq = old.seq
 	}
 	m.nextID++
-	m.callbacks[tag] = callbackEntry{seq: seq, fn: cb}
+	m.callbacks[tag] = callbackEntry{seq: seq, gen: m.cycles, fn: cb}
 }
 
 // SyncStatus returns the sync status.
@@ -311,14 +313,17 @@ func (m *Manager) setSynced(synced bool) {
 	m.updateStatus(func(s *Status) { s.Synced = synced })
 }
 
-// runCallbacks posts the scheduled callbacks and clears them.
-func (m *Manager) runCallbacks() {
+// runCallbacks posts the callbacks scheduled before cycle gen started, and
+// clears them.
+func (m *Manager) runCallbacks(gen int) {
 	m.mu.Lock()
 	entries := make([]callbackEntry, 0, len(m.callbacks))
-	for _, e := range m.callbacks {
-		entries = append(entries, e)
+	for tag, e := range m.callbacks {
+		if e.gen < gen {
+			entries = append(entries, e)
+			delete(m.callbacks, tag)
+		}
 	}
-	m.callbacks = map[string]callbackEntry{}
 	m.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].seq < entries[j].seq })
 	for _, e := range entries {
@@ -428,48 +433,22 @@ func (m *Manager) runLive() {
 	}
 }
 
-// applyLive applies a burst of live events in one batch. A gap in a
-// channel's sequence numbers, or an event that cannot be applied, asks
-// for a sync to fill it.
+// applyLive applies a burst of live events in one transaction (see
+// offlinedb.ApplyLiveEvents). What cannot be applied in order (a gap, a
+// channel not held, a feed event) asks for a sync to bring it.
 func (m *Manager) applyLive(ctx context.Context, evs []protocol.Event) {
-	lastSeq := map[string]int64{}
-	var qs []offlinedb.Query
-	for i := range evs {
-		ev := &evs[i]
-		if ev.CID != "" && ev.Seq > 0 {
-			last, ok := lastSeq[ev.CID]
-			if !ok {
-				var err error
-				if last, err = m.store.ChannelLastSeq(ctx, ev.CID); err != nil {
-					last = ev.Seq - 1 // unknown: let the apply decide
-				}
-			}
-			if ev.Seq > last+1 {
-				// Events were missed (or the channel was loaded without
-				// its sequence): a sync fills the gap.
-				m.requestSync()
-			}
-			lastSeq[ev.CID] = max(last, ev.Seq)
-		}
-		q, err := m.store.HandleEvent(ctx, ev, false)
-		if err != nil {
-			m.log.Warn("syncmanager: live event not applied", "event_id", ev.ID, "type", ev.Type, "error", err)
-			m.requestSync()
-			continue
-		}
-		qs = append(qs, q...)
-		if ev.Type == protocol.EventNotificationAddedToChannel && ev.CID != "" {
-			m.mu.Lock()
-			m.fetch[ev.CID] = true
-			m.mu.Unlock()
-			m.requestSync()
-		}
-	}
-	skipped, err := m.store.ExecuteSQLBatch(ctx, qs)
-	if err != nil || len(skipped) > 0 {
+	res, err := m.store.ApplyLiveEvents(ctx, evs)
+	if err != nil {
 		if ctx.Err() == nil {
-			m.log.Warn("syncmanager: live events not applied", "events", len(evs), "skipped", len(skipped), "error", err)
+			m.log.Warn("syncmanager: live events not applied", "events", len(evs), "error", err)
 			m.requestSync()
 		}
+		return
+	}
+	for _, s := range res.Skipped {
+		m.log.Warn("syncmanager: live event not applied", "event_id", s.EventID, "error", s.Err)
+	}
+	if res.NeedSync {
+		m.requestSync()
 	}
 }

@@ -300,6 +300,9 @@ func TestManager_ResetPast30Days(t *testing.T) {
 	}
 	syncsBefore := conn.syncCalls
 	clk.Advance(31 * 24 * time.Hour)
+	conn.mu.Lock()
+	conn.now = conn.now.Add(31 * 24 * time.Hour) // the server's clock too
+	conn.mu.Unlock()
 	if err := m.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +311,15 @@ func TestManager_ResetPast30Days(t *testing.T) {
 	}
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
-	if conn.syncCalls != syncsBefore {
-		t.Errorf("a sync was tried past the retention window (%d calls)", conn.syncCalls-syncsBefore)
+	// The cache was reset before asking: the sync starts from scratch,
+	// with no positions and no last sync time.
+	for _, req := range conn.syncReqs[syncsBefore:] {
+		if !req.LastSyncAt.IsZero() && req.LastSyncAt.Before(clk.Now().Add(-30*24*time.Hour)) {
+			t.Errorf("a sync was asked from past the retention window: %+v", req)
+		}
+	}
+	if first := conn.syncReqs[syncsBefore]; first.Feed != nil || len(first.Channels) != 0 {
+		t.Errorf("first sync after the window = %+v, want one from scratch", first)
 	}
 }
 

@@ -20,7 +20,6 @@ type Conn interface {
 
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
-	GetChannel(ctx context.Context, cid string) (*protocol.ChannelResponse, error)
 
 	SendMessage(ctx context.Context, cid string, req protocol.SendMessageRequest) (*protocol.MessageResponse, error)
 	UpdateMessage(ctx context.Context, messageID string, req protocol.UpdateMessageRequest, idempotencyKey string) (*protocol.MessageResponse, error)
@@ -41,10 +40,10 @@ type BatchConn interface {
 // Store is what the manager needs of the local store. *offlinedb.DB
 // implements it.
 type Store interface {
-	HandleEvent(ctx context.Context, ev *protocol.Event, execute bool) ([]offlinedb.Query, error)
-	ExecuteSQLBatch(ctx context.Context, queries []offlinedb.Query) ([]*offlinedb.EventError, error)
-	GetAllChannelCids(ctx context.Context) ([]string, error)
-	ChannelLastSeq(ctx context.Context, cid string) (int64, error)
+	SyncPositions(ctx context.Context, userID string) (offlinedb.SyncPositions, error)
+	ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (offlinedb.PageResult, error)
+	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
+	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (offlinedb.LiveResult, error)
 	GetLastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 
@@ -70,8 +69,8 @@ type Options struct {
 	// means the server's default.
 	PageSize int
 
-	// MaxChannelsPerSync caps the channel ids in one sync request; more
-	// channels are synced in several requests. Zero means 200.
+	// MaxChannelsPerSync caps the channel positions in one sync request;
+	// more channels are synced in several requests. Zero means 2000.
 	MaxChannelsPerSync int
 
 	// RetryMinDelay and RetryMaxDelay bound the jittered exponential
@@ -86,7 +85,8 @@ type Options struct {
 	DrainBatchSize int
 
 	// RefillMessageLimit is how many of each channel's latest messages a
-	// refill (first run, or after a reset) loads. Zero means 50.
+	// channel's state (fetched when the channel is new to the store, or
+	// was reset) holds. Zero means 50.
 	RefillMessageLimit int
 
 	// Clock is the source of time for retries and the retention check.
@@ -101,8 +101,8 @@ func (o Options) withDefaults() Options {
 	if o.RetentionWindow <= 0 {
 		o.RetentionWindow = 30 * 24 * time.Hour
 	}
-	if o.MaxChannelsPerSync <= 0 {
-		o.MaxChannelsPerSync = 200
+	if o.MaxChannelsPerSync <= 0 || o.MaxChannelsPerSync > protocol.MaxSyncChannels {
+		o.MaxChannelsPerSync = 2000
 	}
 	if o.RetryMinDelay <= 0 {
 		o.RetryMinDelay = 500 * time.Millisecond

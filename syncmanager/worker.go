@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/clock"
-	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -58,6 +58,10 @@ func (m *Manager) run() {
 		m.wantSync, m.wantDrain = false, false
 		waiters := m.waiters
 		m.waiters = nil
+		if full || drain {
+			m.cycles++
+		}
+		gen := m.cycles
 		m.mu.Unlock()
 		if !full && !drain {
 			continue
@@ -67,7 +71,7 @@ func (m *Manager) run() {
 			// connection.changed{online} will ask again.
 			err = ErrOffline
 		} else {
-			err = m.cycle(full)
+			err = m.cycle(full, gen)
 		}
 		for _, w := range waiters {
 			w <- err
@@ -95,8 +99,9 @@ func (m *Manager) run() {
 }
 
 // cycle drains the outbox and, if full, syncs. The status becomes true
-// after a successful sync, and the scheduled callbacks run.
-func (m *Manager) cycle(full bool) error {
+// after a successful sync, and the callbacks scheduled before the cycle
+// (number gen) started run.
+func (m *Manager) cycle(full bool, gen int) error {
 	ctx := m.ctx
 	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{} })
 	drainErr := m.drain(ctx)
@@ -116,69 +121,95 @@ func (m *Manager) cycle(full bool) error {
 		s.Pending, s.Failed = pending, failed
 		s.LastSyncedAt = last
 		s.LastError = err
-		if synced && s.Online {
+		synced = synced && s.Online
+		if synced {
 			s.Synced = true
 		}
 	})
 	if synced {
-		m.runCallbacks()
+		m.runCallbacks(gen)
 	}
 	return err
 }
 
-// sync brings the store up to date: a refill when it has no checkpoint, a
-// reset and refill when the checkpoint is past the retention window or the
-// server says the position is lost, and otherwise the events since the
-// checkpoint, page by page, each page committed with its checkpoint.
+// maxStateFetches bounds how often one sync fetches the state of one
+// channel: a server that resets a channel again right after its state was
+// stored would otherwise keep the sync going for ever.
+const maxStateFetches = 3
+
+// maxResets bounds the whole-cache resets of one sync.
+const maxResets = 2
+
+// sync brings the store up to date from its positions: the membership feed
+// and every channel it holds, page by page, each page committed with the
+// positions it reaches. Channels new to the store, or reset by the server,
+// get their state fetched and go on from the position that state carries.
+// The whole cache is reset (keeping the outbox) only when the last sync is
+// past the retention window, or the server says the cache's history is
+// lost.
 func (m *Manager) sync(ctx context.Context) error {
 	user := m.conn.UserID()
 	if user == "" {
 		return nil
 	}
-	if err := m.fetchAdded(ctx); err != nil {
-		return err
-	}
-	last, ok, err := m.store.GetLastSyncedAt(ctx, user)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return m.refill(ctx, user)
-	}
-	if age := m.serverNow().Sub(last); age > m.opts.RetentionWindow {
-		return m.resetAndRefill(ctx, user, fmt.Sprintf("checkpoint is %s old, past the %s retention window", age.Round(time.Hour), m.opts.RetentionWindow))
-	}
-	cids, err := m.store.GetAllChannelCids(ctx)
-	if err != nil {
-		return err
-	}
-	if len(cids) == 0 {
-		return nil
-	}
-	// With several requests, the checkpoint may only move once all of
-	// them are applied, to the earliest of their final times: a failure
-	// in a later request must not let the next sync skip its events.
-	chunked := len(cids) > m.opts.MaxChannelsPerSync
-	var final time.Time
-	for start := 0; start < len(cids); start += m.opts.MaxChannelsPerSync {
-		chunk := cids[start:min(start+m.opts.MaxChannelsPerSync, len(cids))]
-		end, err := m.syncChunk(ctx, user, chunk, last, !chunked)
-		if client.NeedsReset(err) {
-			return m.resetAndRefill(ctx, user, err.Error())
+	fetched := map[string]int{}
+	resets := 0
+	for {
+		err := m.syncOnce(ctx, user, fetched)
+		if !client.NeedsReset(err) {
+			return err
 		}
+		if resets++; resets > maxResets {
+			return fmt.Errorf("syncmanager: the server asked for a reset %d times in one sync: %w", resets, err)
+		}
+		if err := m.resetCache(ctx, err.Error()); err != nil {
+			return err
+		}
+	}
+}
+
+// syncOnce runs rounds of sync requests until every channel is caught up.
+// A round sends every position the store holds (in requests of at most
+// MaxChannelsPerSync), pages each request to its end, and fetches the state
+// of the channels the pages ask for; a round that fetched states is
+// followed by another, for the events after them.
+func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]int) error {
+	for {
+		pos, err := m.store.SyncPositions(ctx, user)
 		if err != nil {
 			return err
 		}
-		if final.IsZero() || end.Before(final) {
-			final = end
+		if !pos.LastSyncAt.IsZero() {
+			if age := m.serverNow().Sub(pos.LastSyncAt); age > m.opts.RetentionWindow {
+				return &protocol.APIError{Code: protocol.CodeSyncPositionTooOld, StatusCode: 410,
+					Message: fmt.Sprintf("last sync is %s old, past the %s retention window", age.Round(time.Hour), m.opts.RetentionWindow)}
+			}
 		}
-	}
-	if chunked && !final.IsZero() {
-		if _, err := m.store.ExecuteSQLBatch(ctx, []offlinedb.Query{offlinedb.SyncStatusQuery(user, final)}); err != nil {
+		var need []string
+		chans := pos.Channels
+		for first := true; first || len(chans) > 0; first = false {
+			n := min(len(chans), m.opts.MaxChannelsPerSync)
+			req := protocol.SyncRequest{LastSyncAt: pos.LastSyncAt, Feed: pos.Feed, Channels: chans[:n], Limit: m.opts.PageSize}
+			chans = chans[n:]
+			more, err := m.syncRequest(ctx, user, req)
+			if err != nil {
+				return err
+			}
+			need = append(need, more...)
+			// The feed moved with the first request's pages.
+			if p, err := m.store.SyncPositions(ctx, user); err == nil {
+				pos.Feed = p.Feed
+			} else {
+				return err
+			}
+		}
+		if len(need) == 0 {
+			return nil
+		}
+		if err := m.fetchStates(ctx, need, fetched); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 type pageResult struct {
@@ -186,167 +217,116 @@ type pageResult struct {
 	err  error
 }
 
-// syncChunk syncs one request's channels through all its pages and returns
-// the final page's server time. The next page is fetched while this one is
-// applied, so decoding and the network leave the critical path.
-func (m *Manager) syncChunk(ctx context.Context, user string, cids []string, last time.Time, checkpointEachPage bool) (time.Time, error) {
-	fetch := func(cursor string) <-chan pageResult {
+// syncRequest pages one sync request to its end and returns the channels
+// whose state must be fetched. The next page is fetched while this one is
+// applied, so decoding and the network leave the critical path: its
+// positions are the request's, moved on by this page's.
+func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.SyncRequest) ([]string, error) {
+	fetch := func(req protocol.SyncRequest) <-chan pageResult {
 		ch := make(chan pageResult, 1)
 		go func() {
-			resp, err := m.conn.Sync(ctx, protocol.SyncRequest{ChannelCIDs: cids, LastSyncAt: last, Limit: m.opts.PageSize, Cursor: cursor})
+			resp, err := m.conn.Sync(ctx, req)
 			ch <- pageResult{resp, err}
 		}()
 		return ch
 	}
-	next := fetch("")
+	var need []string
+	next := fetch(req)
 	for {
 		r := <-next
 		if r.err != nil {
-			return time.Time{}, r.err
+			return nil, r.err
 		}
 		resp := r.resp
 		m.noteServerTime(resp.SyncedAt)
-		if resp.NextCursor != "" {
-			next = fetch(resp.NextCursor)
+		var following protocol.SyncRequest
+		if resp.More {
+			var err error
+			if following, err = nextRequest(req, resp); err != nil {
+				return nil, err
+			}
+			next = fetch(following)
 		}
-		if err := m.applyPage(ctx, user, resp, checkpointEachPage); err != nil {
-			if resp.NextCursor != "" {
+		res, err := m.store.ApplySyncPage(ctx, user, resp)
+		if err != nil {
+			if resp.More {
 				<-next // the prefetch must not outlive the sync
 			}
-			return time.Time{}, err
+			return nil, err
 		}
-		if resp.NextCursor == "" {
-			return resp.SyncedAt, nil
+		for _, s := range res.Skipped {
+			m.log.Warn("syncmanager: an event could not be applied", "event_id", s.EventID, "error", s.Err)
 		}
+		need = append(need, res.NeedState...)
+		m.updateStatus(func(s *Status) {
+			s.Progress.Pages++
+			s.Progress.Events += len(resp.Events) + len(resp.Feed.Events)
+		})
+		if !resp.More {
+			return need, nil
+		}
+		req = following
 	}
 }
 
-// applyPage applies one page's events and, if checkpoint, its server time,
-// in one transaction. Invalid events are skipped and logged.
-func (m *Manager) applyPage(ctx context.Context, user string, resp *protocol.SyncResponse, checkpoint bool) error {
-	qs := make([]offlinedb.Query, 0, len(resp.Events)+1)
-	for i := range resp.Events {
-		q, err := m.store.HandleEvent(ctx, &resp.Events[i], false)
-		if err != nil {
-			m.log.Warn("syncmanager: skipped an invalid event", "event_id", resp.Events[i].ID, "error", err)
-			continue
+// nextRequest returns req with its positions moved on by resp: the
+// request for the page after resp. Channels the page reset or found
+// inaccessible are left out (their state is fetched, or they are gone).
+func nextRequest(req protocol.SyncRequest, resp *protocol.SyncResponse) (protocol.SyncRequest, error) {
+	next := req
+	feed := resp.Feed.Position
+	if feed.IsZero() {
+		return next, fmt.Errorf("%w: a sync page without a feed position", ErrProtocol)
+	}
+	next.Feed = &feed
+	moved := make(map[string]*protocol.ChannelSync, len(resp.Channels))
+	for i := range resp.Channels {
+		moved[resp.Channels[i].CID] = &resp.Channels[i]
+	}
+	next.Channels = make([]protocol.ChannelPosition, 0, len(req.Channels))
+	for _, p := range req.Channels {
+		if cs, ok := moved[p.CID]; ok {
+			if cs.Status != protocol.ChannelOK {
+				continue
+			}
+			if cs.Position == nil {
+				return next, fmt.Errorf("%w: channel %s has no position in a sync page", ErrProtocol, p.CID)
+			}
+			p.Position = *cs.Position
 		}
-		qs = append(qs, q...)
+		next.Channels = append(next.Channels, p)
 	}
-	if checkpoint && !resp.SyncedAt.IsZero() {
-		qs = append(qs, offlinedb.SyncStatusQuery(user, resp.SyncedAt))
-	}
-	skipped, err := m.store.ExecuteSQLBatch(ctx, qs)
-	if err != nil {
-		return err
-	}
-	for _, s := range skipped {
-		m.log.Warn("syncmanager: an event could not be applied", "event_id", s.EventID, "error", s.Err)
-	}
-	m.updateStatus(func(s *Status) {
-		s.Progress.Pages++
-		s.Progress.Events += len(resp.Events)
-	})
-	return nil
+	return next, nil
 }
 
-func (m *Manager) resetAndRefill(ctx context.Context, user, reason string) error {
-	m.log.Warn("syncmanager: resetting the local cache", "reason", reason)
-	if err := m.store.ResetDB(ctx); err != nil {
-		return err
-	}
-	return m.refill(ctx, user)
-}
-
-const refillPageSize = 100
-
-// refill loads the user's channels from the server, with their members,
-// reads and latest messages, and stores the server time the query reports
-// as the checkpoint.
-func (m *Manager) refill(ctx context.Context, user string) error {
-	var qs []offlinedb.Query
-	var syncedAt time.Time
-	for offset := 0; ; offset += refillPageSize {
-		resp, err := m.conn.QueryChannels(ctx, protocol.QueryChannelsRequest{
-			Limit: refillPageSize, Offset: offset, MessageLimit: m.opts.RefillMessageLimit})
-		if err != nil {
-			return err
-		}
-		if resp.SyncedAt.IsZero() {
-			return ErrNoServerTime
-		}
-		if syncedAt.IsZero() || resp.SyncedAt.Before(syncedAt) {
-			syncedAt = resp.SyncedAt
-		}
-		for _, ch := range resp.Channels {
-			qs = append(qs, m.channelQueries(ctx, ch)...)
-		}
-		if len(resp.Channels) < refillPageSize {
-			break
-		}
-	}
-	m.noteServerTime(syncedAt)
-	qs = append(qs, offlinedb.SyncStatusQuery(user, syncedAt))
-	skipped, err := m.store.ExecuteSQLBatch(ctx, qs)
-	if err != nil {
-		return err
-	}
-	for _, s := range skipped {
-		m.log.Warn("syncmanager: refill skipped a row", "event_id", s.EventID, "error", s.Err)
-	}
-	return nil
-}
-
-// fetchAdded loads whole the channels the user was added to while online,
-// whose history a sync would not bring.
-func (m *Manager) fetchAdded(ctx context.Context) error {
-	m.mu.Lock()
-	cids := make([]string, 0, len(m.fetch))
-	for cid := range m.fetch {
-		cids = append(cids, cid)
-	}
-	m.mu.Unlock()
+// fetchStates fetches the state of the channels cids, at most
+// protocol.MaxQueryCIDs a request, and stores each with its position.
+func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[string]int) error {
+	slices.Sort(cids)
+	cids = slices.Compact(cids)
 	for _, cid := range cids {
-		ch, err := m.conn.GetChannel(ctx, cid)
-		if err == nil {
-			_, err = m.store.ExecuteSQLBatch(ctx, m.channelQueries(ctx, *ch))
+		if fetched[cid]++; fetched[cid] > maxStateFetches {
+			return fmt.Errorf("%w: the server reset channel %s again after %d fetches of its state",
+				ErrProtocol, cid, maxStateFetches)
 		}
-		if err != nil && !taskPermanent(err) {
+	}
+	for len(cids) > 0 {
+		n := min(len(cids), protocol.MaxQueryCIDs)
+		resp, err := m.conn.QueryChannels(ctx, protocol.QueryChannelsRequest{CIDs: cids[:n], MessageLimit: m.opts.RefillMessageLimit})
+		if err != nil {
 			return err
 		}
-		m.mu.Lock()
-		delete(m.fetch, cid)
-		m.mu.Unlock()
+		if err := m.store.ApplyChannelStates(ctx, resp.Channels, resp.Inaccessible); err != nil {
+			return err
+		}
+		cids = cids[n:]
 	}
 	return nil
 }
 
-// channelQueries turns a channel's state, as queries return it, into the
-// queries that store it, through the same version-guarded path as events.
-func (m *Manager) channelQueries(ctx context.Context, ch protocol.ChannelResponse) []offlinedb.Query {
-	cid := ch.Channel.CID
-	evs := []protocol.Event{{ID: "state:" + cid, Type: protocol.EventChannelUpdated, CID: cid, Channel: &ch.Channel}}
-	for i := range ch.Members {
-		evs = append(evs, protocol.Event{ID: "state:" + cid + ":member:" + ch.Members[i].UserID, Type: protocol.EventMemberAdded,
-			CID: cid, Member: &ch.Members[i]})
-	}
-	for i := range ch.Messages {
-		evs = append(evs, protocol.Event{ID: "state:msg:" + ch.Messages[i].ID, Type: protocol.EventMessageNew,
-			CID: cid, Message: &ch.Messages[i]})
-	}
-	for i := range ch.Reads {
-		evs = append(evs, protocol.Event{ID: "state:" + cid + ":read:" + ch.Reads[i].UserID, Type: protocol.EventMessageRead,
-			CID: cid, Read: &ch.Reads[i]})
-	}
-	var qs []offlinedb.Query
-	for i := range evs {
-		evs[i].CreatedAt = ch.Channel.UpdatedAt
-		q, err := m.store.HandleEvent(ctx, &evs[i], false)
-		if err != nil {
-			m.log.Warn("syncmanager: channel state row not stored", "cid", cid, "error", err)
-			continue
-		}
-		qs = append(qs, q...)
-	}
-	return qs
+// resetCache clears the cached server data, keeping the outbox; the sync
+// that follows refills it.
+func (m *Manager) resetCache(ctx context.Context, reason string) error {
+	m.log.Warn("syncmanager: resetting the local cache", "reason", reason)
+	return m.store.ResetDB(ctx)
 }
