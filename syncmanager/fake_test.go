@@ -35,7 +35,7 @@ type fakeConn struct {
 	writeErrs []error // returned, in turn, by the next write calls
 	syncCalls int
 	syncReqs  []protocol.SyncRequest // every Sync request, in order
-	writes    []string // "type:id" of every applied write, in order
+	writes    []string               // "type:id" of every applied write, in order
 	hold      chan struct{}
 	holding   chan struct{}
 }

@@ -77,8 +77,8 @@ type Manager struct {
 	wantSync      bool
 	wantDrain     bool
 	waiters       []chan error
-	cycles        int // drain-and-sync cycles started
-	serverOffset  time.Duration   // server time minus local clock, from the last sync
+	cycles        int           // drain-and-sync cycles started
+	serverOffset  time.Duration // server time minus local clock, from the last sync
 	haveOffset    bool
 }
 
