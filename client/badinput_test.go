@@ -96,14 +96,14 @@ func TestREST_SyncPageWithInvalidEvent(t *testing.T) {
 		ok := messageEvent(1)
 		bad := messageEvent(2)
 		bad.ID = "" // a stored event without an id
-		writeJSON(w, protocol.SyncResponse{Events: []protocol.Event{ok, bad, messageEvent(3)}, NextCursor: "next"})
+		writeJSON(w, protocol.SyncResponse{Events: []protocol.Event{ok, bad, messageEvent(3)}, More: true})
 	})
-	resp, err := c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
+	resp, err := c.Sync(testCtx(t), protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: "messaging:general"}}})
 	if err != nil {
 		t.Fatalf("Sync = %v, want the valid events", err)
 	}
-	if len(resp.Events) != 2 || resp.Events[0].Seq != 1 || resp.Events[1].Seq != 3 || resp.NextCursor != "next" {
-		t.Errorf("page = %+v, want events 1 and 3 and the cursor", resp)
+	if len(resp.Events) != 2 || resp.Events[0].Seq != 1 || resp.Events[1].Seq != 3 || !resp.More {
+		t.Errorf("page = %+v, want events 1 and 3 and more to come", resp)
 	}
 }
 
@@ -114,17 +114,21 @@ func TestREST_SyncPageWithMistypedEvent(t *testing.T) {
 	fs := newFakeServer(t)
 	c := newClient(t, fs.URL())
 	body := `{"events":[{"id":"e1","type":"message.new","cid":"messaging:general","seq":1,"created_at":"2024-01-01T00:00:00Z"},
-		{"id":"e2","type":"message.new","seq":"two","created_at":"2024-01-01T00:00:00Z"}],"synced_at":"2024-01-01T00:00:01Z"}`
+		{"id":"e2","type":"message.new","seq":"two","created_at":"2024-01-01T00:00:00Z"}],"synced_at":"2024-01-01T00:00:01Z",
+		"feed":{"events":[{"id":"f1","type":"user.updated","seq":"x"}],"position":{"epoch":"f","seq":1}}}`
 	fs.handle("POST /sync", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(body))
 	})
-	resp, err := c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
+	resp, err := c.Sync(testCtx(t), protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: "messaging:general"}}})
 	if err != nil || len(resp.Events) != 1 || resp.Events[0].ID != "e1" || resp.SyncedAt.IsZero() {
 		t.Fatalf("Sync = %+v, %v; want e1 and the synced_at", resp, err)
 	}
+	if len(resp.Feed.Events) != 0 || resp.Feed.Position.Seq != 1 {
+		t.Fatalf("feed = %+v; want the bad feed event dropped and the position kept", resp.Feed)
+	}
 	body = `{"events": [`
-	_, err = c.Sync(testCtx(t), protocol.SyncRequest{ChannelCIDs: []string{"messaging:general"}})
+	_, err = c.Sync(testCtx(t), protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: "messaging:general"}}})
 	var de *client.DecodeError
 	if !errors.As(err, &de) || client.NeedsReset(err) {
 		t.Fatalf("truncated page: %v, want a *DecodeError that does not reset", err)

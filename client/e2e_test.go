@@ -158,22 +158,50 @@ func TestE2E_RESTAndLiveEvents(t *testing.T) {
 	ok(alice.AddMembers(ctx, cid, []string{"carol"}, "add-1")).must(t)
 	ok(alice.RemoveMember(ctx, cid, "carol", "rm-1")).must(t)
 
-	// Sync pages through the log, one event a page.
+	// Sync pages through the log, one event a page, from the start of
+	// the channel's epoch.
+	state := ok(bob.GetChannel(ctx, cid)).must(t)
+	if state.Position == nil || state.Position.Epoch == "" || state.Position.Seq < 10 {
+		t.Fatalf("channel position = %+v, want its epoch and the seq of its log's end", state.Position)
+	}
 	var events []protocol.Event
-	req := protocol.SyncRequest{ChannelCIDs: []string{cid, "team:nope"}, LastSyncAt: time.Now().Add(-time.Hour).UTC(), Limit: 1}
+	req := protocol.SyncRequest{Channels: []protocol.ChannelPosition{
+		{CID: cid, Position: protocol.Position{Epoch: state.Position.Epoch}},
+		{CID: "team:nope"},
+	}, Limit: 1}
+	inaccessible := false
 	for pages := 0; ; pages++ {
 		if pages > 100 {
 			t.Fatal("sync never ended")
 		}
 		resp := ok(bob.Sync(ctx, req)).must(t)
 		events = append(events, resp.Events...)
-		if resp.NextCursor == "" {
-			if len(resp.InaccessibleChannels) != 1 || resp.InaccessibleChannels[0] != "team:nope" {
-				t.Errorf("inaccessible = %v", resp.InaccessibleChannels)
+		next := req.Channels[:0:0]
+		for _, p := range req.Channels {
+			for _, cs := range resp.Channels {
+				if cs.CID != p.CID {
+					continue
+				}
+				switch cs.Status {
+				case protocol.ChannelOK:
+					p.Position = *cs.Position
+				case protocol.ChannelInaccessible:
+					inaccessible = inaccessible || p.CID == "team:nope"
+				default:
+					t.Errorf("channel %s: %s (%s)", p.CID, cs.Status, cs.Reason)
+				}
 			}
+			next = append(next, p)
+		}
+		req.Channels = next
+		f := resp.Feed.Position
+		req.Feed = &f
+		if !resp.More {
 			break
 		}
-		req.Cursor = resp.NextCursor
+	}
+	if !inaccessible {
+		t.Error("team:nope was not answered inaccessible")
 	}
 	if len(events) < 10 {
 		t.Errorf("synced %d events, want the whole log", len(events))
@@ -190,7 +218,7 @@ func TestE2E_RESTAndLiveEvents(t *testing.T) {
 	if e, ok := protocol.AsAPIError(err); !ok || e.Code != protocol.CodeNotAllowed || !client.IsPermanent(err) {
 		t.Errorf("non-member GetChannel = %v, want permanent code 17", err)
 	}
-	_, err = alice.Sync(ctx, protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: time.Now().Add(-90 * 24 * time.Hour)})
+	_, err = alice.Sync(ctx, protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: cid}}, LastSyncAt: time.Now().Add(-90 * 24 * time.Hour)})
 	if !client.NeedsReset(err) {
 		t.Errorf("sync from 90 days ago = %v, want NeedsReset", err)
 	}
@@ -257,18 +285,24 @@ func e2eProxied(t *testing.T) (*realServer, *faultproxy.Proxy, *client.Client, *
 	return rs, p, alice, rec, bob
 }
 
-// syncAll pages a sync to its end and returns the events.
-func syncAll(t *testing.T, c *client.Client, cid string, since time.Time) []protocol.Event {
+// syncAll pages a sync of one channel from a position to its end and
+// returns the events.
+func syncAll(t *testing.T, c *client.Client, cid string, from protocol.Position) []protocol.Event {
 	t.Helper()
 	var out []protocol.Event
-	req := protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: since}
+	req := protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: cid, Position: from}}}
 	for {
 		resp := ok(c.Sync(testCtx(t), req)).must(t)
 		out = append(out, resp.Events...)
-		if resp.NextCursor == "" {
+		for _, cs := range resp.Channels {
+			if cs.Status != protocol.ChannelOK {
+				t.Fatalf("channel %s: %s (%s)", cs.CID, cs.Status, cs.Reason)
+			}
+			req.Channels[0].Position = *cs.Position
+		}
+		if !resp.More {
 			return out
 		}
-		req.Cursor = resp.NextCursor
 	}
 }
 
@@ -292,7 +326,8 @@ func TestE2E_Faults(t *testing.T) {
 			const cid = "team:general"
 			ctx := testCtx(t)
 			rec.waitFor(t, "alice's member.added", waitLimit, func() bool { return rec.count(protocol.EventMemberAdded) > 0 })
-			checkpoint := rec.ofType(protocol.EventMemberAdded)[0].CreatedAt
+			added := rec.ofType(protocol.EventMemberAdded)[0]
+			checkpoint := protocol.Position{Epoch: added.Epoch, Seq: added.Seq, EventID: added.ID}
 
 			f.fail(rs, p)
 			rec.waitSeq(t, reconnectBound, "on", "off")

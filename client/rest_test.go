@@ -96,10 +96,10 @@ func TestREST_Calls(t *testing.T) {
 		{"SendEvent", "POST /channels/messaging:general/events", protocol.EventResponse{},
 			func() (any, error) { return c.SendEvent(ctx, cid, protocol.EventTypingStart) },
 			`{"type":"typing.start"}`, "", ""},
-		{"Sync", "POST /sync", protocol.SyncResponse{NextCursor: "c2"},
+		{"Sync", "POST /sync", protocol.SyncResponse{More: true},
 			func() (any, error) {
-				return c.Sync(ctx, protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Cursor: "c1"})
-			}, `{"channel_cids":["messaging:general"],"last_sync_at":"2024-01-01T00:00:00Z","cursor":"c1"}`, "", ""},
+				return c.Sync(ctx, protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: cid, Position: protocol.Position{Epoch: "e", Seq: 3, EventID: "x"}}}, LastSyncAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})
+			}, `{"version":2,"last_sync_at":"2024-01-01T00:00:00Z","channels":[{"cid":"messaging:general","epoch":"e","seq":3,"event_id":"x"}]}`, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +194,7 @@ func TestREST_APIErrors(t *testing.T) {
 		t.Error("429 not temporary")
 	}
 
-	_, err = c.Sync(ctx, protocol.SyncRequest{ChannelCIDs: []string{"a:b"}})
+	_, err = c.Sync(ctx, protocol.SyncRequest{Channels: []protocol.ChannelPosition{{CID: "a:b"}}})
 	if !client.NeedsReset(err) {
 		t.Errorf("NeedsReset(%v) = false", err)
 	}

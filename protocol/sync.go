@@ -56,7 +56,7 @@ type SyncRequest struct {
 	// (SyncResponse.SyncedAt), zero before the first. It is not a cursor:
 	// the server judges its retention window on it, and answers
 	// CodeSyncPositionTooOld when it is older.
-	LastSyncAt time.Time `json:"last_sync_at,omitempty"`
+	LastSyncAt time.Time `json:"last_sync_at,omitzero"`
 	// Feed is the client's position in its membership feed; nil before
 	// the first sync, which gets a feed reset (every channel the user is
 	// a member of).
