@@ -45,6 +45,7 @@ type badServer struct {
 	reacts  map[string]int // "message id|type" -> healthy reactions received
 	broken  int            // broken answers given (REST or WebSocket)
 	queries int            // channel queries (refills) answered
+	syncs   int            // healthy sync answers given
 	written []int64        // bytes written by each huge answer
 }
 
@@ -67,9 +68,6 @@ type badCase struct {
 	// reset: the SDK must reset the store (codes 60 and 61, and a
 	// checkpoint past the retention window, only).
 	reset bool
-	// resetOnHeal: the healthy server then answers 61 (the checkpoint the
-	// broken one left is later than its log), so a reset follows healing.
-	resetOnHeal bool
 	// retention, if set, is the client's retention window.
 	retention time.Duration
 	// bitten reports that the client met the case enough; nil means two
@@ -94,7 +92,7 @@ func newBadServer(tb testing.TB) *badServer {
 			CreatedAt: base.Add(time.Duration(i) * time.Second), UpdatedAt: base.Add(time.Duration(i) * time.Second), Version: bs.seq}
 		bs.msgs = append(bs.msgs, m)
 		bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
-			Seq: bs.seq, CreatedAt: m.CreatedAt, UserID: "alice", Message: &m})
+			Seq: bs.seq, Epoch: badEpoch, CreatedAt: m.CreatedAt, UserID: "alice", Message: &m})
 	}
 	srv, err := faultproxy.NewServer(bs)
 	if err != nil {
@@ -177,29 +175,54 @@ func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (bs *badServer) serveSync(w http.ResponseWriter, r *http.Request) {
+// The bad server's one channel log and the user's feed, each under one
+// epoch.
+const (
+	badEpoch     = "bad-epoch"
+	badFeedEpoch = "bad-feed"
+)
+
+func decodeSync(r *http.Request) (protocol.SyncRequest, error) {
 	var req protocol.SyncRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	err := json.NewDecoder(r.Body).Decode(&req)
+	return req, err
+}
+
+func (bs *badServer) serveSync(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeSync(r)
+	if err != nil {
 		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad sync body: %v", err))
 		return
 	}
-	if req.LastSyncAt.After(badNow().Add(time.Minute)) {
-		// As the real server: a position later than its log is lost
-		// history.
-		badJSON(w, http.StatusGone, protocol.NewAPIError(protocol.CodeSyncHistoryLost, "last_sync_at is later than the log"))
-		return
-	}
+	bs.answerSync(w, req)
+}
+
+// answerSync answers as the real server does: a feed that announces
+// team:bad once, and the channel's events after the client's position.
+func (bs *badServer) answerSync(w http.ResponseWriter, req protocol.SyncRequest) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	resp := protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow()}
-	for _, ev := range bs.events {
-		if slices.Contains(req.ChannelCIDs, ev.CID) && ev.CreatedAt.After(req.LastSyncAt) {
-			resp.Events = append(resp.Events, ev)
-		}
+	bs.syncs++
+	resp := protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow(),
+		Feed: protocol.FeedPage{Position: protocol.Position{Epoch: badFeedEpoch, Seq: 1, EventID: "feed1"}}}
+	if req.Feed == nil || *req.Feed != resp.Feed.Position {
+		resp.Feed.Reset, resp.Feed.Channels = true, []string{badCID}
 	}
-	for _, cid := range req.ChannelCIDs {
-		if cid != badCID {
-			resp.InaccessibleChannels = append(resp.InaccessibleChannels, cid)
+	for _, p := range req.Channels {
+		last := bs.events[len(bs.events)-1]
+		switch {
+		case p.CID != badCID:
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelInaccessible})
+		case p.Epoch != badEpoch || p.Seq > last.Seq:
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelReset, Reason: "unknown position"})
+		case p.Seq < last.Seq:
+			for _, ev := range bs.events {
+				if ev.Seq > p.Seq {
+					resp.Events = append(resp.Events, ev)
+				}
+			}
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelOK,
+				Position: &protocol.Position{Epoch: badEpoch, Seq: last.Seq, EventID: last.ID}})
 		}
 	}
 	badJSON(w, http.StatusOK, resp)
@@ -207,10 +230,12 @@ func (bs *badServer) serveSync(w http.ResponseWriter, r *http.Request) {
 
 func (bs *badServer) channelState() protocol.ChannelResponse {
 	created := bs.events[0].CreatedAt
+	last := bs.events[len(bs.events)-1]
 	return protocol.ChannelResponse{
 		Channel:  protocol.Channel{CID: badCID, Type: "team", ID: "bad", CreatedBy: "alice", CreatedAt: created, UpdatedAt: created, Version: 1},
 		Members:  []protocol.Member{{CID: badCID, UserID: "bob", CreatedAt: created, UpdatedAt: created, Version: 1}},
 		Messages: slices.Clone(bs.msgs), Reads: []protocol.Read{},
+		Position: &protocol.Position{Epoch: badEpoch, Seq: last.Seq, EventID: last.ID},
 	}
 }
 
@@ -241,7 +266,7 @@ func (bs *badServer) serveSend(w http.ResponseWriter, r *http.Request) {
 	m := protocol.Message{ID: req.Message.ID, CID: badCID, UserID: "bob", Text: req.Message.Text, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
 	bs.msgs = append(bs.msgs, m)
 	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
-		Seq: bs.seq, CreatedAt: now, UserID: "bob", Message: &m})
+		Seq: bs.seq, Epoch: badEpoch, CreatedAt: now, UserID: "bob", Message: &m})
 	badJSON(w, http.StatusCreated, protocol.MessageResponse{Message: m})
 }
 
@@ -268,7 +293,7 @@ func (bs *badServer) serveReact(w http.ResponseWriter, r *http.Request) {
 	bs.msgs[i] = m
 	rc := protocol.Reaction{MessageID: id, CID: badCID, UserID: "bob", Type: req.Type, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
 	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventReactionNew, CID: badCID,
-		Seq: bs.seq, CreatedAt: now, UserID: "bob", Message: &m, Reaction: &rc})
+		Seq: bs.seq, Epoch: badEpoch, CreatedAt: now, UserID: "bob", Message: &m, Reaction: &rc})
 	badJSON(w, http.StatusCreated, protocol.ReactionResponse{Message: m, Reaction: rc})
 }
 
@@ -282,7 +307,7 @@ func (bs *badServer) post(user, text string) string {
 	m := protocol.Message{ID: id, CID: badCID, UserID: user, Text: text, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
 	bs.msgs = append(bs.msgs, m)
 	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
-		Seq: bs.seq, CreatedAt: now, UserID: user, Message: &m})
+		Seq: bs.seq, Epoch: badEpoch, CreatedAt: now, UserID: user, Message: &m})
 	return id
 }
 
@@ -381,6 +406,20 @@ func badRaw(status int, ctype, body string, header ...string) func(*badServer, h
 		}
 		w.WriteHeader(status)
 		w.Write([]byte(body))
+	}
+}
+
+// badResetting answers a sync from positions with a 410 and body, and a
+// sync from scratch (after the client's reset) as the healthy server: a
+// real server has no position to find too old in it.
+func badResetting(body string) func(*badServer, http.ResponseWriter, *http.Request) {
+	return func(bs *badServer, w http.ResponseWriter, r *http.Request) {
+		req, err := decodeSync(r)
+		if err == nil && req.Feed == nil && req.LastSyncAt.IsZero() {
+			bs.answerSync(w, req)
+			return
+		}
+		badRaw(410, "application/json", body)(bs, w, r)
 	}
 }
 
@@ -511,10 +550,10 @@ func badCases() []badCase {
 		}, bitten: once},
 		{name: "rest/synced-at-in-the-future", rest: func(_ *badServer, w http.ResponseWriter, _ *http.Request) {
 			badJSON(w, 200, protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: badNow().Add(365 * 24 * time.Hour)})
-		}, bitten: once, resetOnHeal: true},
+		}, bitten: once},
 		{name: "rest/events-for-unknown-channels", rest: badSyncEvents(func() []protocol.Event {
 			return []protocol.Event{badMsgEvent(protocol.EventMessageNew, "team:ghost", "g1", "boo", 1)}
-		}), bitten: once, check: badNoGhost, known: "events of an unknown channel make a stub channel that is listed and synced forever"},
+		}), bitten: once, check: badNoGhost},
 		{name: "rest/duplicated-reordered-gap", rest: badSyncEvents(badDupReordered), bitten: once,
 			check: func(t *testing.T, c *outpost.Client, _ func(string, ...any)) {
 				badWait(t, 3*time.Second, "m9 at its latest version", func() bool {
@@ -522,10 +561,10 @@ func badCases() []badCase {
 					return err == nil && m.Text == "v2"
 				})
 			}},
-		{name: "rest/410-code-60", reset: true, rest: badRaw(410, "application/json", apiErr(410, 60, "position too old"))},
+		{name: "rest/410-code-60", reset: true, rest: badResetting(apiErr(410, 60, "position too old"))},
 		{name: "retention-window-passed", reset: true, retention: time.Millisecond,
 			bitten: func(bs *badServer) bool { return bs.queries >= 2 }},
-		{name: "rest/410-code-61", reset: true, rest: badRaw(410, "application/json", apiErr(410, 61, "history lost"))},
+		{name: "rest/410-code-61", reset: true, rest: badResetting(apiErr(410, 61, "history lost"))},
 
 		{name: "ws/not-json", wsAfter: badWSFrames([]byte("not json{")), bitten: wsSeen(2)},
 		{name: "ws/truncated", wsAfter: badWSFrames([]byte(`{"type":"message.new","cid":"team:bad","mess`)), bitten: wsSeen(2)},
@@ -533,13 +572,16 @@ func badCases() []badCase {
 		{name: "ws/binary", wsAfter: badWSFrames([]byte{0, 1, 2, 3}), bitten: wsSeen(2)},
 		{name: "ws/huge-frame", wsAfter: badWSFrames([]byte(`{"type":"message.new","text":"` + strings.Repeat("x", 16<<20) + `"}`)), bitten: wsSeen(2)},
 		{name: "ws/events-for-unknown-channels", wsAfter: badEventFrames(badMsgEvent(protocol.EventMessageNew, "team:ghost", "g1", "boo", 1)), bitten: wsSeen(1),
-			check: badNoGhost, known: "events of an unknown channel make a stub channel that is listed and synced forever"},
-		{name: "ws/duplicated-reordered-gap", wsAfter: badEventFrames(badDupReordered()...), bitten: wsSeen(1),
-			check: func(t *testing.T, c *outpost.Client, _ func(string, ...any)) {
-				badWait(t, 3*time.Second, "m9 at its latest version", func() bool {
-					m, err := c.DB.Message(context.Background(), "m9")
-					return err == nil && m.Text == "v2"
-				})
+			check: badNoGhost},
+		// Live events out of order, repeated and past a gap are not
+		// applied: they ask for a sync, which brings the log as it is
+		// (without m9).
+		{name: "ws/duplicated-reordered-gap", wsAfter: badEventFrames(badDupReordered()...),
+			bitten: func(bs *badServer) bool { return bs.broken >= 1 && bs.syncs >= 2 },
+			check: func(t *testing.T, c *outpost.Client, fail func(string, ...any)) {
+				if badHas(t, c, "m9") {
+					fail("a live event past a gap was applied")
+				}
 			}},
 		{name: "ws/first-frame-not-health-check", wsFirst: badEventFrames(badMsgEvent(protocol.EventMessageNew, badCID, "early", "hi", 9)), bitten: wsSeen(3)},
 		{name: "ws/health-check-without-connection-id", wsFirst: badWSFrames([]byte(`{"type":"health.check"}`)), bitten: wsSeen(3)},
@@ -573,9 +615,9 @@ func badRun(t *testing.T, bc *badCase) {
 			t.Fatalf("after the first sync the store lacks %s", id)
 		}
 	}
-	t0, ok, err := c.DB.GetLastSyncedAt(ctx, "bob")
-	if err != nil || !ok {
-		t.Fatalf("checkpoint after the first sync: %v, %v", ok, err)
+	t0 := badPosition(t, c)
+	if t0.Epoch != badEpoch || t0.Seq != 4 {
+		t.Fatalf("position after the first sync = %+v, want seq 4 of %s", t0, badEpoch)
 	}
 	c.Conn.Disconnect()
 	badWait(t, 5*time.Second, "offline", func() bool { return !c.Conn.IsHealthy() })
@@ -700,26 +742,36 @@ func badRun(t *testing.T, bc *badCase) {
 		}
 	}
 	badCheckpoint(t, c, t0)
-	if !bc.reset && !bc.resetOnHeal && !badHas(t, c, "m0") {
+	if !bc.reset && !badHas(t, c, "m0") {
 		t.Errorf("m0 is gone after healing: the store was reset")
-	}
-	if bc.resetOnHeal && badHas(t, c, "m0") {
-		t.Errorf("m0 is still there: the healthy server's 61 did not reset the store")
 	}
 }
 
-// badCheckpoint checks that the checkpoint is still there and did not move
-// back before t0.
-func badCheckpoint(t *testing.T, c *outpost.Client, t0 time.Time) {
+// badPosition returns the store's position in team:bad.
+func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 	t.Helper()
-	got, ok, err := c.DB.GetLastSyncedAt(context.Background(), "bob")
-	switch {
-	case err != nil:
-		t.Errorf("checkpoint: %v", err)
-	case !ok:
-		t.Errorf("checkpoint lost")
-	case got.Before(t0):
-		t.Errorf("checkpoint moved back from %s to %s", t0.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano))
+	pos, err := c.DB.SyncPositions(context.Background(), "bob")
+	if err != nil {
+		t.Fatalf("positions: %v", err)
+	}
+	for _, p := range pos.Channels {
+		if p.CID == badCID {
+			return p.Position
+		}
+	}
+	return protocol.Position{}
+}
+
+// badCheckpoint checks that the store still has its last sync time and
+// that its position in team:bad did not move back before p0 (a reset
+// refills it at the log's end, which is past p0 too).
+func badCheckpoint(t *testing.T, c *outpost.Client, p0 protocol.Position) {
+	t.Helper()
+	if _, ok, err := c.DB.GetLastSyncedAt(context.Background(), "bob"); err != nil || !ok {
+		t.Errorf("last sync time lost: %v, %v", ok, err)
+	}
+	if got := badPosition(t, c); got.Epoch != p0.Epoch || got.Seq < p0.Seq {
+		t.Errorf("position moved back from %+v to %+v", p0, got)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,9 @@ const (
 // benchPage returns page p as the JSON a sync response carries: message.new
 // events spread over benchChannels channels.
 func benchPage(p int) []byte {
-	resp := protocol.SyncResponse{SyncedAt: at(p + 1)}
+	resp := protocol.SyncResponse{SyncedAt: at(p + 1), More: true,
+		Feed: protocol.FeedPage{Position: protocol.Position{Epoch: "feed", Seq: 1, EventID: "f1"}}}
+	last := map[string]protocol.Event{}
 	for i := 0; i < benchPageSize; i++ {
 		n := p*benchPageSize + i
 		cid := fmt.Sprintf("messaging:ch%03d", n%benchChannels)
@@ -35,6 +39,17 @@ func benchPage(p int) []byte {
 				Text: "a message of ordinary length, about as long as people write in chat", CreatedAt: created,
 				UpdatedAt: created, Version: seq},
 		})
+		last[cid] = resp.Events[len(resp.Events)-1]
+	}
+	// Events in (cid, seq) order, as the server sends them, each channel
+	// with the position the page reaches.
+	slices.SortStableFunc(resp.Events, func(a, b protocol.Event) int { return strings.Compare(a.CID, b.CID) })
+	for c := 0; c < benchChannels; c++ {
+		cid := fmt.Sprintf("messaging:ch%03d", c)
+		if ev, ok := last[cid]; ok {
+			resp.Channels = append(resp.Channels, protocol.ChannelSync{CID: cid, Status: protocol.ChannelOK,
+				Position: &protocol.Position{Epoch: "e", Seq: ev.Seq, EventID: ev.ID}})
+		}
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
@@ -44,8 +59,8 @@ func benchPage(p int) []byte {
 }
 
 // BenchmarkApplyEvents applies sync pages of message.new events the way the
-// SDK does (decode, HandleEvent(execute=false), one ExecuteSQLBatch with
-// the checkpoint) and, interleaved in the same run, writes the same rows
+// SDK does (decode, ApplySyncPage: the events and the positions they reach
+// in one transaction) and, interleaved in the same run, writes the same rows
 // with one prepared INSERT ... ON CONFLICT DO UPDATE per row in one
 // transaction: the raw floor. raw_ratio is the SDK's rate over the raw one.
 func BenchmarkApplyEvents(b *testing.B) {
@@ -60,6 +75,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer raw.Close()
+	holdBenchChannels(b, sdk)
 
 	pages := make([][]byte, b.N)
 	for i := range pages {
@@ -92,23 +108,29 @@ func BenchmarkApplyEvents(b *testing.B) {
 	b.ReportMetric(sdkRate/rawRate, "raw_ratio")
 }
 
+// holdBenchChannels gives the store the bench channels at their start.
+func holdBenchChannels(b *testing.B, db *offlinedb.DB) {
+	var states []protocol.ChannelResponse
+	for c := 0; c < benchChannels; c++ {
+		cid := fmt.Sprintf("messaging:ch%03d", c)
+		_, id, _ := protocol.SplitCID(cid)
+		states = append(states, protocol.ChannelResponse{
+			Channel:  protocol.Channel{CID: cid, Type: "messaging", ID: id, CreatedAt: t0, UpdatedAt: t0, Version: 1},
+			Position: &protocol.Position{Epoch: "e"}})
+	}
+	if err := db.ApplyChannelStates(context.Background(), states, nil); err != nil {
+		b.Fatal(err)
+	}
+}
+
 func applyPageSDK(b *testing.B, ctx context.Context, db *offlinedb.DB, page []byte) {
 	var resp protocol.SyncResponse
 	if err := protocol.DecodeLenient(page, &resp, "sync response"); err != nil {
 		b.Fatal(err)
 	}
-	qs := make([]offlinedb.Query, 0, len(resp.Events)+1)
-	for i := range resp.Events {
-		q, err := db.HandleEvent(ctx, &resp.Events[i], false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		qs = append(qs, q...)
-	}
-	qs = append(qs, offlinedb.SyncStatusQuery("bench-user", resp.SyncedAt))
-	skipped, err := db.ExecuteSQLBatch(ctx, qs)
-	if err != nil || len(skipped) > 0 {
-		b.Fatal(err, skipped)
+	res, err := db.ApplySyncPage(ctx, "bench-user", &resp)
+	if err != nil || len(res.Skipped) > 0 || len(res.NeedState) > 0 {
+		b.Fatal(err, res)
 	}
 }
 

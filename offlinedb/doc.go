@@ -1,6 +1,8 @@
 // Package offlinedb is Outpost's local store: a SQLite file that holds the
 // user's channels, messages, reactions, members, reads and users, the outbox
-// of writes not yet sent, and the sync checkpoint.
+// of writes not yet sent, and the sync positions: per channel the (epoch,
+// seq, event id) of the last event applied, and the user's place in their
+// membership feed.
 //
 // # Lifecycle
 //
@@ -8,12 +10,21 @@
 // foreign keys and reads each back, and applies the schema migrations.
 // Close closes it. A *DB is safe for concurrent use.
 //
+// # Syncing
+//
+// The sync engine speaks to the store in intents: SyncPositions (where to
+// sync from), ApplySyncPage (a page of the feed and of channel events with
+// the positions it reaches, in one transaction), ApplyChannelStates (a
+// channel's state replaces its cached rows, at the position it carries),
+// ApplyLiveEvents (only the next event of each channel's log applies; the
+// rest asks for a sync), CompleteTasks and ResetDB. An event alone never
+// moves a position.
+//
 // # Applying events
 //
 // HandleEvent turns one server event into the SQL that applies it; with
-// execute=false it returns the queries so a caller can apply a whole sync
-// page, together with the new checkpoint (SyncStatusQuery), in one
-// transaction with ExecuteSQLBatch.
+// execute=false it returns the queries, for apps that extend the schema to
+// run with their own in one transaction with ExecuteSQLBatch.
 //
 // Applying is idempotent and order-safe. Every row carries the version of the
 // event that last changed it and an upsert only wins with a higher version;
@@ -27,6 +38,6 @@
 // and writes its optimistic local effect (a message row with status
 // "pending", say) in the same transaction. A task the server refuses for good
 // moves to the failed list with MoveToFailed and its row becomes "failed".
-// ResetDB clears cached server data and the checkpoint but keeps the outbox,
+// ResetDB clears cached server data and the positions but keeps the outbox,
 // the failed list, the rows they own and the local user's identity.
 package offlinedb

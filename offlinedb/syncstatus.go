@@ -10,9 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// GetLastSyncedAt returns the user's sync checkpoint: the server time of the
-// last applied state. ok is false when the user has never synced (or the
-// store was reset).
+// GetLastSyncedAt returns the server time of the user's last complete sync.
+// ok is false when the user has never synced (or the store was reset).
 func (d *DB) GetLastSyncedAt(ctx context.Context, userID string) (t time.Time, ok bool, err error) {
 	if d.closed.Load() {
 		return time.Time{}, false, ErrClosed
@@ -28,19 +27,20 @@ func (d *DB) GetLastSyncedAt(ctx context.Context, userID string) (t time.Time, o
 	return time.Unix(0, n).UTC(), true, nil
 }
 
-// SyncStatusQuery returns the query that stores t, a server time, as the
-// user's checkpoint. Append it to a batch so the events and the checkpoint
-// that follows them commit together. A checkpoint never moves back.
+// SyncStatusQuery returns the query that stores t, the server time of a
+// complete sync, as the user's last sync time. It is not a position (those
+// are per channel and per feed) and may move back: it is what the server
+// said last, for display and the retention window.
 func SyncStatusQuery(userID string, t time.Time) Query {
 	return Query{
 		SQL: `INSERT INTO user_sync_status (user_id, last_synced_at) VALUES (?1, ?2)
-ON CONFLICT (user_id) DO UPDATE SET last_synced_at = max(last_synced_at, excluded.last_synced_at)`,
+ON CONFLICT (user_id) DO UPDATE SET last_synced_at = excluded.last_synced_at`,
 		Args: []any{userID, t.UnixNano()},
 	}
 }
 
-// UpsertUserSyncStatus stores t, a server time, as the user's checkpoint,
-// unless the stored one is later.
+// UpsertUserSyncStatus stores t, the server time of a complete sync, as
+// the user's last sync time (see SyncStatusQuery).
 func (d *DB) UpsertUserSyncStatus(ctx context.Context, userID string, t time.Time) error {
 	if d.closed.Load() {
 		return ErrClosed
