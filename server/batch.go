@@ -36,14 +36,11 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, user string
 		}
 		ops[i] = &o
 	}
-	err := s.update(r.Context(), func(tx Tx) ([]fanout, error) {
-		var events []fanout
+	err := s.update(r.Context(), func(tx Tx) ([]Delivery, error) {
+		var events []Delivery
 		for i, o := range ops {
 			if o == nil {
 				continue
-			}
-			if i > 0 {
-				tx.Tick() // each op its own time, so messages keep op order
 			}
 			res, c, err := runOp(tx, user, *o)
 			if err != nil {

@@ -17,27 +17,26 @@ import (
 )
 
 // fillLog writes n message.new events over cids straight into the store,
-// in transactions of 5,000, and returns a time before the first.
-func fillLog(b *testing.B, ts *testServer, cids []string, n int) time.Time {
+// in transactions of 5,000.
+func fillLog(b testing.TB, ts *testServer, cids []string, n int) {
 	b.Helper()
-	start := time.Now().Add(-time.Second)
 	for done := 0; done < n; {
 		batch := min(5000, n-done)
 		err := ts.store.Update(context.Background(), func(tx server.Tx) error {
 			for i := 0; i < batch; i++ {
 				k := done + i
 				cid := cids[k%len(cids)]
-				seq, err := tx.NextSeq(cid)
+				pos, err := tx.NextPosition(cid)
 				if err != nil {
 					return err
 				}
 				m := protocol.Message{ID: fmt.Sprintf("m%07d", k), CID: cid, UserID: "alice",
-					Text: "a message of ordinary length, about as long as people write in chat", CreatedAt: tx.Now(), Version: seq}
+					Text: "a message of ordinary length, about as long as people write in chat", CreatedAt: tx.Now(), Version: pos.Seq}
 				if err := tx.PutMessage(m); err != nil {
 					return err
 				}
-				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("e%07d", k), Type: protocol.EventMessageNew, CID: cid, Seq: seq,
-					CreatedAt: tx.Now(), Message: &m}); err != nil {
+				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("e%07d", k), Type: protocol.EventMessageNew, CID: cid, Seq: pos.Seq,
+					Epoch: pos.Epoch, CreatedAt: tx.Now(), Message: &m}); err != nil {
 					return err
 				}
 			}
@@ -48,34 +47,31 @@ func fillLog(b *testing.B, ts *testServer, cids []string, n int) time.Time {
 		}
 		done += batch
 	}
-	return start
 }
 
 // BenchmarkSyncPages serves a 100,000-event gap over 100 channels through
-// POST /sync pages on loopback, decoded by the caller as a client would.
+// POST /sync pages on loopback, decoded by the caller as a client would,
+// each page asked for from the positions the one before reached.
 func BenchmarkSyncPages(b *testing.B) {
 	const events, channels = 100_000, 100
 	ts := startServer(b, nil)
-	var cids []string
+	start0 := map[string]protocol.Position{}
 	for i := 0; i < channels; i++ {
-		cids = append(cids, createChannel(b, ts, "alice", fmt.Sprintf("c%03d", i), "bob").Channel.CID)
+		ch := createChannel(b, ts, "alice", fmt.Sprintf("c%03d", i), "bob")
+		start0[ch.Channel.CID] = *ch.Position
 	}
-	since := fillLog(b, ts, cids, events)
+	var cids []string
+	for cid := range start0 {
+		cids = append(cids, cid)
+	}
+	fillLog(b, ts, cids, events)
 	b.ResetTimer()
 	start := time.Now()
 	pages, got := 0, 0
 	for i := 0; i < b.N; i++ {
-		cursor := ""
-		for {
-			var resp protocol.SyncResponse
-			ts.must(b, "bob", "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: cids, LastSyncAt: since, Cursor: cursor}, &resp)
-			pages++
-			got += len(resp.Events)
-			if resp.NextCursor == "" {
-				break
-			}
-			cursor = resp.NextCursor
-		}
+		res := syncFrom(b, ts, "bob", nil, start0, 0)
+		pages += res.pages
+		got += len(res.events)
 	}
 	b.StopTimer()
 	if got < b.N*events {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/outpostsync/outpost/protocol"
 )
 
 // Config configures a Server.
@@ -24,11 +26,16 @@ type Config struct {
 
 	// MaxBodyBytes caps request bodies (413 above it). Zero means 1 MiB.
 	MaxBodyBytes int64
+	// MaxSyncBodyBytes caps POST /sync bodies, which carry up to
+	// MaxSyncChannels positions; never below MaxBodyBytes. Zero means
+	// 8 MiB: protocol.MaxSyncChannels positions of the longest cids.
+	MaxSyncBodyBytes int64
 	// SyncPageDefault and SyncPageMax bound a sync page's events. Zero
 	// means 500 and 2000.
 	SyncPageDefault, SyncPageMax int
-	// MaxSyncChannels caps the channel ids in one sync request. Zero means
-	// 500.
+	// MaxSyncChannels caps the channel positions in one sync request.
+	// Zero, or more than protocol.MaxSyncChannels, means
+	// protocol.MaxSyncChannels.
 	MaxSyncChannels int
 
 	// HealthInterval is how often a WebSocket gets a health.check. Zero
@@ -67,8 +74,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SyncPageMax <= 0 {
 		c.SyncPageMax = 2000
 	}
-	if c.MaxSyncChannels <= 0 {
-		c.MaxSyncChannels = 500
+	if c.MaxSyncBodyBytes <= 0 {
+		c.MaxSyncBodyBytes = 8 << 20
+	}
+	if c.MaxSyncChannels <= 0 || c.MaxSyncChannels > protocol.MaxSyncChannels {
+		c.MaxSyncChannels = protocol.MaxSyncChannels
 	}
 	if c.HealthInterval <= 0 {
 		c.HealthInterval = 10 * time.Second

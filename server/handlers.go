@@ -94,9 +94,8 @@ func (s *Server) addMember(c *change, ch *protocol.Channel, id, actor string) er
 	if err != nil {
 		return err
 	}
-	c.notify(protocol.Event{Type: protocol.EventNotificationAddedToChannel, CID: ch.CID, Seq: ev.Seq, UserID: actor,
-		Member: ev.Member, Channel: ev.Channel}, id)
-	return nil
+	return c.feed(id, protocol.Event{Type: protocol.EventNotificationAddedToChannel, CID: ch.CID, UserID: actor,
+		Member: ev.Member, Channel: ev.Channel})
 }
 
 func (s *Server) handleGetChannel(w http.ResponseWriter, r *http.Request, user string) error {
@@ -132,19 +131,56 @@ func (s *Server) handleQueryChannels(w http.ResponseWriter, r *http.Request, use
 	if req.Offset < 0 {
 		return protocol.NewAPIError(protocol.CodeInput, "offset is negative")
 	}
-	// The watermark is taken before the state is read: a sync from it
-	// repeats what this answer holds, and misses nothing.
-	w0, err := s.store.Watermark(r.Context())
-	if err != nil {
-		return err
+	if len(req.CIDs) > 0 {
+		return s.queryChannelsByCID(w, r, user, req.CIDs, msgLimit)
 	}
-	resp := protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: w0}
+	var resp protocol.QueryChannelsResponse
 	err = s.view(r.Context(), func(tx Tx) error {
+		resp = protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: tx.Now()}
 		chs, err := tx.UserChannels(user, limit, req.Offset)
 		if err != nil {
 			return err
 		}
 		for _, ch := range chs {
+			st, err := channelState(tx, ch, msgLimit)
+			if err != nil {
+				return err
+			}
+			resp.Channels = append(resp.Channels, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// queryChannelsByCID answers a query for named channels: those the user is
+// a member of, in cid order, each with the position its state was read
+// at; the others as inaccessible.
+func (s *Server) queryChannelsByCID(w http.ResponseWriter, r *http.Request, user string, cids []string, msgLimit int) error {
+	if len(cids) > protocol.MaxQueryCIDs {
+		return protocol.NewAPIError(protocol.CodeInput, "at most %d cids per query, got %d", protocol.MaxQueryCIDs, len(cids))
+	}
+	for _, cid := range cids {
+		if err := protocol.ValidateCID(cid); err != nil {
+			return protocol.NewAPIError(protocol.CodeInput, "cids: %v", err)
+		}
+	}
+	var resp protocol.QueryChannelsResponse
+	err := s.view(r.Context(), func(tx Tx) error {
+		resp = protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: tx.Now()}
+		for _, cid := range uniqueIDs(cids) {
+			ch, err := channelFor(tx, cid, user)
+			if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
+				resp.Inaccessible = append(resp.Inaccessible, cid)
+				continue
+			}
+			if err != nil {
+				return err
+			}
 			st, err := channelState(tx, ch, msgLimit)
 			if err != nil {
 				return err
@@ -232,8 +268,10 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request, user
 		if err := c.tx.DeleteMember(ch.CID, target); err != nil {
 			return nil, err
 		}
-		c.notify(protocol.Event{Type: protocol.EventNotificationRemovedFromChannel, CID: ch.CID, Seq: ev.Seq, UserID: user,
-			Member: ev.Member, Channel: ev.Channel}, target)
+		if err := c.feed(target, protocol.Event{Type: protocol.EventNotificationRemovedFromChannel, CID: ch.CID, UserID: user,
+			Member: ev.Member, Channel: ev.Channel}); err != nil {
+			return nil, err
+		}
 		members, err := c.tx.Members(ch.CID)
 		return protocol.MembersResponse{Channel: ch, Members: nonNil(members)}, err
 	})
@@ -644,7 +682,7 @@ func (s *Server) handleSendEvent(w http.ResponseWriter, r *http.Request, user st
 			others = append(others, id)
 		}
 	}
-	s.hub.publish(ev, others)
+	s.broker.Publish([]Delivery{{Event: ev, Recipients: others}})
 	writeJSON(w, http.StatusCreated, protocol.EventResponse{Event: ev})
 	return nil
 }
@@ -681,16 +719,19 @@ func (s *Server) handleUpdateMe(w http.ResponseWriter, r *http.Request, user str
 		if err := c.tx.PutUser(u); err != nil {
 			return nil, err
 		}
-		// user.updated belongs to no channel's log: it goes live to the
-		// user's channel members only.
-		chs, err := c.tx.UserChannels(user, 1000, 0)
+		// user.updated belongs to no channel's log: it is stored in the
+		// user's own feed, and goes live to the user's channel members.
+		if err := c.feed(user, protocol.Event{Type: protocol.EventUserUpdated, UserID: user, User: &u}); err != nil {
+			return nil, err
+		}
+		cids, err := c.tx.UserChannelIDs(user)
 		if err != nil {
 			return nil, err
 		}
-		seen := map[string]bool{}
+		seen := map[string]bool{user: true}
 		var to []string
-		for _, ch := range chs {
-			ids, err := memberIDs(c.tx, ch.CID)
+		for _, cid := range cids {
+			ids, err := memberIDs(c.tx, cid)
 			if err != nil {
 				return nil, err
 			}
@@ -701,7 +742,9 @@ func (s *Server) handleUpdateMe(w http.ResponseWriter, r *http.Request, user str
 				}
 			}
 		}
-		c.notify(protocol.Event{Type: protocol.EventUserUpdated, UserID: user, User: &u}, to...)
+		if len(to) > 0 {
+			c.notify(protocol.Event{Type: protocol.EventUserUpdated, UserID: user, User: &u}, to...)
+		}
 		return UserResponse{User: u}, nil
 	})
 }

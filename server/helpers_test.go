@@ -262,19 +262,90 @@ func sendMsg(tb testing.TB, ts *testServer, user, cid, id, text string) protocol
 	return resp.Message
 }
 
-func syncAll(tb testing.TB, ts *testServer, user string, cids []string, since time.Time, limit int) ([]protocol.Event, time.Time, []string) {
+// syncResult is what a client following the protocol gathers over the
+// pages of one sync.
+type syncResult struct {
+	events       []protocol.Event // channel events, in page order
+	feed         []protocol.Event // feed events
+	feedReset    bool
+	feedChannels []string // the channels of the last feed reset
+	feedPos      protocol.Position
+	positions    map[string]protocol.Position // where each channel stands after
+	resets       map[string]string            // cid -> reason
+	inaccessible []string
+	pages        int
+	syncedAt     time.Time
+}
+
+// syncFrom syncs as a client would: from the feed position and the
+// channel positions, page after page while more, moving each position on
+// with its page, until done.
+func syncFrom(tb testing.TB, ts *testServer, user string, feed *protocol.Position, from map[string]protocol.Position, limit int) syncResult {
 	tb.Helper()
-	var all []protocol.Event
-	var inaccessible []string
-	cursor := ""
-	for {
-		var resp protocol.SyncResponse
-		ts.must(tb, user, "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: cids, LastSyncAt: since, Limit: limit, Cursor: cursor}, &resp)
-		all = append(all, resp.Events...)
-		inaccessible = resp.InaccessibleChannels
-		if resp.NextCursor == "" {
-			return all, resp.SyncedAt, inaccessible
-		}
-		cursor = resp.NextCursor
+	res := syncResult{positions: map[string]protocol.Position{}, resets: map[string]string{}}
+	for cid, p := range from {
+		res.positions[cid] = p
 	}
+	for {
+		req := protocol.SyncRequest{Version: protocol.Version, Feed: feed, Limit: limit, Channels: []protocol.ChannelPosition{}}
+		for cid, p := range res.positions {
+			req.Channels = append(req.Channels, protocol.ChannelPosition{CID: cid, Position: p})
+		}
+		var resp protocol.SyncResponse
+		ts.must(tb, user, "POST", protocol.PathSync, req, &resp)
+		res.pages++
+		res.events = append(res.events, resp.Events...)
+		if resp.Feed.Reset {
+			res.feedReset = true
+			res.feedChannels = resp.Feed.Channels
+		}
+		res.feed = append(res.feed, resp.Feed.Events...)
+		fp := resp.Feed.Position
+		feed, res.feedPos = &fp, fp
+		for _, cs := range resp.Channels {
+			switch cs.Status {
+			case protocol.ChannelOK:
+				res.positions[cs.CID] = *cs.Position
+			case protocol.ChannelReset:
+				res.resets[cs.CID] = cs.Reason
+				delete(res.positions, cs.CID)
+			case protocol.ChannelInaccessible:
+				res.inaccessible = append(res.inaccessible, cs.CID)
+				delete(res.positions, cs.CID)
+			default:
+				tb.Fatalf("channel %s: status %q", cs.CID, cs.Status)
+			}
+		}
+		res.syncedAt = resp.SyncedAt
+		if !resp.More {
+			return res
+		}
+		if res.pages > 100000 {
+			tb.Fatal("sync does not end")
+		}
+	}
+}
+
+// epochOf returns cid's epoch as a member sees it (a bogus one for a
+// channel the user cannot read).
+func epochOf(tb testing.TB, ts *testServer, user, cid string) string {
+	tb.Helper()
+	var resp protocol.ChannelResponse
+	if ae := ts.call(tb, user, "GET", "/channels/"+cid, nil, &resp); ae != nil || resp.Position == nil {
+		return "unknown"
+	}
+	return resp.Position.Epoch
+}
+
+// syncAll returns the whole retained history of cids as user syncs it
+// from seq 0, in pages of limit (0: the server's default), and the
+// channels it may not read.
+func syncAll(tb testing.TB, ts *testServer, user string, cids []string, limit int) ([]protocol.Event, []string) {
+	tb.Helper()
+	from := map[string]protocol.Position{}
+	for _, cid := range cids {
+		from[cid] = protocol.Position{Epoch: epochOf(tb, ts, user, cid)}
+	}
+	res := syncFrom(tb, ts, user, nil, from, limit)
+	return res.events, res.inaccessible
 }

@@ -1,21 +1,17 @@
 package server
 
 import (
-	"encoding/json"
 	"log/slog"
 	"sync"
 
 	"github.com/coder/websocket"
-
-	"github.com/outpostsync/outpost/protocol"
 )
 
-// Hub fans events out to the WebSockets of their recipients. It never
-// waits for a connection: each has a bounded buffer, and one that falls
-// behind by more than that is cut off (it syncs when it reconnects). A
-// multi-node server would feed publish from Postgres LISTEN/NOTIFY as
-// well as from local writes.
-type Hub struct {
+// hub holds this node's WebSockets and hands each event to those of its
+// recipients. It never waits for a connection: each has a bounded buffer,
+// and one that falls behind by more than that is cut off (it syncs when
+// it reconnects). The Broker decides the order events reach it in.
+type hub struct {
 	log *slog.Logger
 
 	mu     sync.Mutex // guards the fields below
@@ -25,12 +21,12 @@ type Hub struct {
 	wg sync.WaitGroup // connections being served
 }
 
-func newHub(log *slog.Logger) *Hub {
-	return &Hub{log: log, conns: map[string]map[*wsConn]struct{}{}}
+func newHub(log *slog.Logger) *hub {
+	return &hub{log: log, conns: map[string]map[*wsConn]struct{}{}}
 }
 
 // add registers a connection; false once the hub is closed.
-func (h *Hub) add(c *wsConn) bool {
+func (h *hub) add(c *wsConn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -44,7 +40,7 @@ func (h *Hub) add(c *wsConn) bool {
 	return true
 }
 
-func (h *Hub) remove(c *wsConn) {
+func (h *hub) remove(c *wsConn) {
 	h.mu.Lock()
 	delete(h.conns[c.user], c)
 	if len(h.conns[c.user]) == 0 {
@@ -54,13 +50,8 @@ func (h *Hub) remove(c *wsConn) {
 	h.wg.Done()
 }
 
-// publish queues ev for every connection of the recipients.
-func (h *Hub) publish(ev protocol.Event, recipients []string) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		h.log.Error("server: event does not marshal", "error", err)
-		return
-	}
+// send queues an encoded event for every connection of the recipients.
+func (h *hub) send(data []byte, recipients []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, u := range recipients {
@@ -70,8 +61,8 @@ func (h *Hub) publish(ev protocol.Event, recipients []string) {
 	}
 }
 
-// Connections returns how many WebSockets are open.
-func (h *Hub) Connections() int {
+// connections returns how many WebSockets are open.
+func (h *hub) connections() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -82,7 +73,7 @@ func (h *Hub) Connections() int {
 }
 
 // close ends every connection and waits for them to finish.
-func (h *Hub) close() {
+func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
 	for _, cs := range h.conns {

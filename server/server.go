@@ -19,12 +19,12 @@ import (
 
 // Server is the sync server. It is an http.Handler; make one with New.
 type Server struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
-	mux   *http.ServeMux
-	hub   *Hub
-	pubMu sync.Mutex // orders commit and fan-out (see update)
+	cfg    Config
+	store  Store
+	log    *slog.Logger
+	mux    *http.ServeMux
+	hub    *hub
+	broker Broker
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -42,6 +42,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), hub: newHub(cfg.Logger),
 		ctx: ctx, cancel: cancel}
+	s.broker = newLocalBroker(s.hub.send, cfg.Logger, reorderWait)
 	s.routes()
 	s.wg.Add(1)
 	go s.pruneLoop()
@@ -54,6 +55,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.cancel()
+		s.broker.Close()
 		s.hub.close()
 		s.wg.Wait()
 	})
@@ -152,7 +154,15 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if err := checkVersion(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		limit := s.cfg.MaxBodyBytes
+		if r.Pattern == "POST "+protocol.PathSync {
+			limit = max(limit, s.cfg.MaxSyncBodyBytes)
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := fn(w, r, user); err != nil {
 			s.fail(w, r, err)
 		}

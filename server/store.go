@@ -12,42 +12,71 @@ import (
 // ErrNotFound is returned by a Tx for a row that does not exist.
 var ErrNotFound = errors.New("server: not found")
 
-// Store keeps the server's state and its event log. The server holds all
-// the rules (membership, versions, events); a Store only reads and writes.
+// Store keeps the server's state and its logs. The server holds all the
+// rules (membership, versions, events); a Store only reads and writes.
 // The embedded SQLite store is in package sqlitestore; a Postgres one
-// implements the same interface.
+// implements the same interface, and both pass package storetest.
+//
+// # Logs and positions
+//
+// Each channel has an event log, and each user a membership feed; both are
+// logs of the same kind (LogState). A log has an epoch, a random name set
+// when it begins (a channel's when it is created, a feed's at its first
+// event), and numbers its events with seq from 1 with no gaps.
+//
+// A seq is taken in the write's own transaction from the log's counter
+// (NextPosition, NextFeedPosition), whose row stays locked until the
+// transaction ends. So on any store with row locks a log's events commit
+// in seq order, and every snapshot holds a prefix of each log: a reader
+// that continues from a seq it read can skip nothing. Nothing orders
+// events by time, and no lock of one process is relied on: several
+// servers may write to one database.
 type Store interface {
 	// Update runs fn in one write transaction: every change fn makes,
-	// and every event it appends, commits together or not at all. The
-	// Tx's Now is the transaction's timestamp.
+	// and every event it appends, commits together or not at all.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// View runs fn in a read-only snapshot.
 	View(ctx context.Context, fn func(tx Tx) error) error
 
-	// Watermark returns a server time W such that every event not yet
-	// committed, including those of writes in flight now, will have a
-	// created_at after W. Sync hands it out as the client's checkpoint.
-	// A store with one writer can track its write in flight; a store with
-	// several writer processes subtracts its longest commit latency.
-	Watermark(ctx context.Context) (time.Time, error)
-
-	// Prune deletes events created before `before` and, when
-	// maxPerChannel > 0, all but the newest maxPerChannel of each
-	// channel, and returns how many went.
+	// Prune cuts the head of every log: in each channel, the events
+	// created before `before` and, when maxPerChannel > 0, all but the
+	// newest maxPerChannel; in each feed, the events created before
+	// `before`. A log loses a prefix: every event up to the highest seq
+	// cut, which becomes its PrunedSeq (with its id, PrunedEventID). It
+	// also forgets idempotency keys older than `before`, and returns how
+	// many events went.
 	Prune(ctx context.Context, before time.Time, maxPerChannel int) (int, error)
 
 	Close() error
 }
 
-// StoredEvent is an event as the log holds it: its position, its time,
-// and its wire JSON, which sync passes on without decoding it again.
+// LogState is where a log stands: a channel's event log, or a user's
+// membership feed.
+type LogState struct {
+	// Key names the log: the channel's cid, or the feed's user id.
+	Key string
+	// Epoch names the log's history; "" for a feed that has no event yet.
+	Epoch string
+	// LastSeq is the seq of the log's last event, 0 if none.
+	LastSeq int64
+	// PrunedSeq is the highest seq retention removed, 0 if none: the
+	// events after it and up to LastSeq are all kept.
+	PrunedSeq int64
+	// PrunedEventID is the id of the event at PrunedSeq.
+	PrunedEventID string
+}
+
+// StoredEvent is an event as a log holds it: its place, id and time, and
+// its wire JSON, which sync passes on without decoding it again.
 type StoredEvent struct {
-	Pos       int64
+	Seq       int64
+	ID        string
 	CreatedAt time.Time
 	Payload   json.RawMessage
 }
 
-// MessagesPage selects a page of a channel's messages.
+// MessagesPage selects a page of a channel's messages. Messages are ordered
+// by the seq of their message.new event.
 type MessagesPage struct {
 	Limit  int
 	Before *protocol.Message // messages older than this one
@@ -57,36 +86,25 @@ type MessagesPage struct {
 // Tx is one transaction of a Store. Reads return ErrNotFound for a
 // missing row.
 type Tx interface {
-	// Now is the transaction's timestamp: for an Update, later than that
-	// of every transaction committed before it.
+	// Now is the transaction's wall-clock time, for display: created_at
+	// and updated_at fields. It orders nothing.
 	Now() time.Time
-	// Tick moves the write's timestamp on by the store's smallest step,
-	// so the writes of a batch are stamped, and their messages ordered,
-	// one after the other. Every timestamp of a write stays after those of
-	// the writes committed before it and before those of the writes after.
-	Tick()
-
-	// EventsAfter returns up to limit stored events of the channels cids
-	// with created_at after `after` and a log position after afterPos, in
-	// commit order. Read in the same snapshot as PrunedAt and the
-	// memberships, a sync page cannot miss events pruned meanwhile.
-	EventsAfter(cids []string, after time.Time, afterPos int64, limit int) ([]StoredEvent, error)
-	// PrunedAt returns, for each of cids that has lost events to
-	// retention, the created_at of the newest pruned event.
-	PrunedAt(cids []string) (map[string]time.Time, error)
 
 	User(id string) (protocol.User, error)
 	PutUser(u protocol.User) error
 
 	Channel(cid string) (protocol.Channel, error)
+	// PutChannel stores c. A channel stored for the first time begins a
+	// log with a fresh random epoch, distinct from every earlier one.
 	PutChannel(c protocol.Channel) error
 	// UserChannels lists the channels userID is a member of, most recent
 	// activity first.
 	UserChannels(userID string, limit, offset int) ([]protocol.Channel, error)
+	// UserChannelIDs returns the cids of the channels userID is a member
+	// of, sorted.
+	UserChannelIDs(userID string) ([]string, error)
 
 	Member(cid, userID string) (protocol.Member, error)
-	// Memberships returns which of cids userID is a member of.
-	Memberships(userID string, cids []string) (map[string]bool, error)
 	Members(cid string) ([]protocol.Member, error)
 	// MemberIDs returns the user ids of cid's members: what fan-out needs,
 	// without decoding each member.
@@ -96,6 +114,9 @@ type Tx interface {
 
 	Message(id string) (protocol.Message, error)
 	Messages(cid string, page MessagesPage) ([]protocol.Message, error)
+	// PutMessage stores m. A message stored for the first time takes its
+	// place in its channel from its Version then: the seq of its
+	// message.new event.
 	PutMessage(m protocol.Message) error
 	// DeleteMessage removes a message and its reactions for good.
 	DeleteMessage(id string) error
@@ -109,11 +130,38 @@ type Tx interface {
 	Reads(cid string) ([]protocol.Read, error)
 	PutRead(r protocol.Read) error
 
-	// NextSeq returns the channel's next event sequence number, taking
-	// the channel's sequence for the rest of the transaction.
-	NextSeq(cid string) (int64, error)
-	// AppendEvent stores an event in the log.
+	// NextPosition takes the next seq of cid's log and returns it with
+	// the log's epoch. The log's counter stays locked until the
+	// transaction ends, so seqs commit in order and without gaps.
+	NextPosition(cid string) (protocol.Position, error)
+	// AppendEvent stores ev in the log of ev.CID at ev.Seq.
 	AppendEvent(ev protocol.Event) error
+	// ChannelLog returns the state of cid's log.
+	ChannelLog(cid string) (LogState, error)
+	// ChannelLogs returns the state of the log of every channel userID
+	// is a member of, sorted by cid.
+	ChannelLogs(userID string) ([]LogState, error)
+	// ChannelEvents returns up to limit events of cid's log with seq
+	// after afterSeq, in seq order.
+	ChannelEvents(cid string, afterSeq int64, limit int) ([]StoredEvent, error)
+	// EventIDAt returns the id of the event at seq in cid's log, or
+	// ErrNotFound when there is none (pruned, or not yet written).
+	EventIDAt(cid string, seq int64) (string, error)
+
+	// NextFeedPosition takes the next seq of userID's membership feed,
+	// beginning the feed (with a fresh epoch) if it has none, and locks
+	// the feed's counter as NextPosition does.
+	NextFeedPosition(userID string) (protocol.Position, error)
+	// AppendFeedEvent stores ev in userID's feed at ev.Seq.
+	AppendFeedEvent(userID string, ev protocol.Event) error
+	// FeedLog returns the state of userID's feed: Epoch "" and seq 0
+	// when it has no event yet.
+	FeedLog(userID string) (LogState, error)
+	// FeedEvents returns up to limit events of userID's feed with seq
+	// after afterSeq, in seq order.
+	FeedEvents(userID string, afterSeq int64, limit int) ([]StoredEvent, error)
+	// FeedEventIDAt is EventIDAt for userID's feed.
+	FeedEventIDAt(userID string, seq int64) (string, error)
 
 	// IdempotentResult returns the stored answer to an earlier write with
 	// the same (user, key), or ErrNotFound.

@@ -1,144 +1,220 @@
 package server
 
 import (
-	"encoding/base64"
+	"cmp"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
 
-const cursorPrefix = "v1:"
-
-func encodeCursor(pos int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(pos, 10)))
-}
-
-func decodeCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil && strings.HasPrefix(string(raw), cursorPrefix) {
-		if pos, perr := strconv.ParseInt(strings.TrimPrefix(string(raw), cursorPrefix), 10, 64); perr == nil && pos >= 0 {
-			return pos, nil
-		}
-	}
-	return 0, protocol.NewAPIError(protocol.CodeInput, "cursor is not one this server gave out")
-}
-
-// syncPage is protocol.SyncResponse with its events already encoded.
+// syncPage is protocol.SyncResponse with its events as the logs stored
+// them: they go out without a decode and encode round trip.
 type syncPage struct {
-	Events               []json.RawMessage `json:"events"`
-	InaccessibleChannels []string          `json:"inaccessible_channels,omitempty"`
-	NextCursor           string            `json:"next_cursor,omitempty"`
-	SyncedAt             time.Time         `json:"synced_at"`
+	Feed     feedPage               `json:"feed"`
+	Events   []json.RawMessage      `json:"events"`
+	Channels []protocol.ChannelSync `json:"channels,omitempty"`
+	More     bool                   `json:"more,omitempty"`
+	SyncedAt time.Time              `json:"synced_at"`
 }
 
-// handleSync answers POST /sync: the events after last_sync_at in the
-// channels the user may read, in commit order, one page at a time.
+// feedPage is protocol.FeedPage with its events as stored.
+type feedPage struct {
+	Reset    bool              `json:"reset,omitempty"`
+	Channels []string          `json:"channels,omitempty"`
+	Events   []json.RawMessage `json:"events,omitempty"`
+	Position protocol.Position `json:"position"`
+}
+
+// checkVersion refuses a request whose Outpost-Protocol header names a
+// version this server does not speak. A request without it is taken to
+// speak protocol.Version.
+func checkVersion(r *http.Request) error {
+	v := r.Header.Get(protocol.HeaderProtocol)
+	if v == "" || v == strconv.Itoa(protocol.Version) {
+		return nil
+	}
+	return protocol.NewAPIError(protocol.CodeProtocolVersion,
+		"%s %q: this server speaks protocol version %d", protocol.HeaderProtocol, v, protocol.Version)
+}
+
+// handleSync answers POST /sync: in one snapshot, what follows the
+// client's position in its membership feed, then in each channel it
+// holds, in cid order, up to the page's limit.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string) error {
 	var req protocol.SyncRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.LastSyncAt.IsZero() {
-		return protocol.NewAPIError(protocol.CodeInput, "last_sync_at is required")
+	if req.Version != protocol.Version {
+		return protocol.NewAPIError(protocol.CodeProtocolVersion,
+			"version %d: this server speaks protocol version %d", req.Version, protocol.Version)
 	}
-	if len(req.ChannelCIDs) > s.cfg.MaxSyncChannels {
-		return protocol.NewAPIError(protocol.CodeInput, "at most %d channel_cids per request", s.cfg.MaxSyncChannels)
-	}
-	for _, cid := range req.ChannelCIDs {
-		if err := protocol.ValidateCID(cid); err != nil {
-			return protocol.NewAPIError(protocol.CodeInput, "channel_cids: %v", err)
-		}
+	if !req.LastSyncAt.IsZero() && req.LastSyncAt.Before(s.cfg.Now().Add(-s.cfg.Retention)) {
+		return protocol.NewAPIError(protocol.CodeSyncPositionTooOld,
+			"last_sync_at is older than the %s retention window: reset and query channels", s.cfg.Retention)
 	}
 	limit, err := boundedInt("limit", req.Limit, s.cfg.SyncPageDefault, s.cfg.SyncPageMax)
 	if err != nil {
 		return err
 	}
-	afterPos, err := decodeCursor(req.Cursor)
+	if req.Feed != nil {
+		if err := validPosition("feed", *req.Feed); err != nil {
+			return err
+		}
+	}
+	positions, err := s.syncPositions(req.Channels)
 	if err != nil {
 		return err
-	}
-	if req.LastSyncAt.Before(s.cfg.Now().Add(-s.cfg.Retention)) {
-		return protocol.NewAPIError(protocol.CodeSyncPositionTooOld,
-			"last_sync_at is older than the %s retention window: reset and query channels", s.cfg.Retention)
 	}
 
-	// The watermark comes first: nothing that commits after it can have a
-	// created_at at or before it.
-	watermark, err := s.store.Watermark(r.Context())
-	if err != nil {
-		return err
-	}
-	if req.LastSyncAt.After(watermark) {
-		// A checkpoint this server could not have given out yet: its log
-		// was restored from an older copy, or its clock went back. Events
-		// it writes now may be stamped before the checkpoint, and a sync
-		// from there would skip them for good.
-		return protocol.NewAPIError(protocol.CodeSyncHistoryLost,
-			"last_sync_at is later than the server's log: the server lost history or its clock went back; reset and query channels")
-	}
-	// Memberships, prune marks and events come from one snapshot, so a
-	// prune that commits meanwhile cannot take events this page needs
-	// without the page seeing its mark. Inaccessible covers both "not a
-	// member" and "no such channel", so a non-member cannot probe which
-	// channels exist.
-	var readable, inaccessible []string
-	var evs []StoredEvent
+	var page syncPage
 	err = s.view(r.Context(), func(tx Tx) error {
-		readable, inaccessible, evs = nil, nil, nil
-		cids := uniqueIDs(req.ChannelCIDs)
-		member, err := tx.Memberships(user, cids)
+		page = syncPage{Events: []json.RawMessage{}, SyncedAt: tx.Now()}
+		budget, err := syncFeed(tx, user, req.Feed, limit, &page)
 		if err != nil {
 			return err
 		}
-		for _, cid := range cids {
-			if member[cid] {
-				readable = append(readable, cid)
-			} else {
-				inaccessible = append(inaccessible, cid)
-			}
-		}
-		pruned, err := tx.PrunedAt(readable)
-		if err != nil {
-			return err
-		}
-		for cid, at := range pruned {
-			if at.After(req.LastSyncAt) {
-				return protocol.NewAPIError(protocol.CodeSyncHistoryLost,
-					"events of %s after last_sync_at were pruned: reset and query channels", cid)
-			}
-		}
-		evs, err = tx.EventsAfter(readable, req.LastSyncAt, afterPos, limit+1)
-		return err
+		return syncChannels(tx, user, positions, budget, &page)
 	})
 	if err != nil {
 		return err
 	}
-	// The events go out as the log stored them, without a decode and
-	// encode round trip.
-	resp := syncPage{Events: make([]json.RawMessage, 0, len(evs)), InaccessibleChannels: inaccessible, SyncedAt: watermark}
-	if len(evs) > limit {
-		next := evs[limit]
-		evs = evs[:limit]
-		resp.NextCursor = encodeCursor(evs[len(evs)-1].Pos)
-		// Stop the checkpoint short of the first event not returned, so
-		// a sync started from it again repeats, never skips.
-		if before := next.CreatedAt.Add(-time.Microsecond); before.Before(resp.SyncedAt) {
-			resp.SyncedAt = before
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// syncPositions checks the channel positions of a request and returns
+// them sorted by cid.
+func (s *Server) syncPositions(in []protocol.ChannelPosition) ([]protocol.ChannelPosition, error) {
+	if len(in) > s.cfg.MaxSyncChannels {
+		return nil, protocol.NewAPIError(protocol.CodeInput, "at most %d channels per sync request, got %d: send them over several",
+			s.cfg.MaxSyncChannels, len(in))
+	}
+	positions := slices.Clone(in)
+	slices.SortFunc(positions, func(a, b protocol.ChannelPosition) int { return cmp.Compare(a.CID, b.CID) })
+	for i, p := range positions {
+		if err := protocol.ValidateCID(p.CID); err != nil {
+			return nil, protocol.NewAPIError(protocol.CodeInput, "channels: %v", err)
+		}
+		if i > 0 && positions[i-1].CID == p.CID {
+			return nil, protocol.NewAPIError(protocol.CodeInput, "channels: %s is listed twice", p.CID)
+		}
+		if err := validPosition("channels: "+p.CID, p.Position); err != nil {
+			return nil, err
 		}
 	}
-	if resp.SyncedAt.Before(req.LastSyncAt) {
-		resp.SyncedAt = req.LastSyncAt
+	return positions, nil
+}
+
+// syncFeed fills page.Feed and returns what is left of the page's budget.
+// A client without a position, or with one the feed cannot continue, gets
+// a reset: every channel the user is a member of, and the feed's head.
+func syncFeed(tx Tx, user string, from *protocol.Position, budget int, page *syncPage) (int, error) {
+	st, err := tx.FeedLog(user)
+	if err != nil {
+		return 0, err
+	}
+	feed := feedReader(tx, st)
+	reason := ReasonNoPosition
+	if from != nil {
+		if reason, err = feed.check(*from); err != nil {
+			return 0, err
+		}
+	}
+	if reason != "" {
+		page.Feed.Reset = true
+		if page.Feed.Channels, err = tx.UserChannelIDs(user); err != nil {
+			return 0, err
+		}
+		page.Feed.Position, err = feed.head()
+		return budget, err
+	}
+	page.Feed.Position = *from
+	if from.Seq == st.LastSeq {
+		return budget, nil
+	}
+	evs, err := feed.events(from.Seq, budget)
+	if err != nil {
+		return 0, err
+	}
+	if len(evs) == 0 || evs[0].Seq != from.Seq+1 {
+		// The feed lost the events after the position between the check
+		// and the read: impossible in one snapshot, but never a loop.
+		return syncFeed(tx, user, nil, budget, page)
 	}
 	for _, e := range evs {
-		resp.Events = append(resp.Events, e.Payload)
+		page.Feed.Events = append(page.Feed.Events, e.Payload)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	last := evs[len(evs)-1]
+	page.Feed.Position = protocol.Position{Epoch: st.Epoch, Seq: last.Seq, EventID: last.ID}
+	if last.Seq < st.LastSeq {
+		page.More = true
+	}
+	return budget - len(evs), nil
+}
+
+// syncChannels adds to page, for each position in cid order, the
+// channel's events after it up to the budget, or its reset, or that it is
+// inaccessible. A channel with nothing new is left out.
+func syncChannels(tx Tx, user string, positions []protocol.ChannelPosition, budget int, page *syncPage) error {
+	if len(positions) == 0 {
+		return nil
+	}
+	// Both lists are sorted by cid: walk them together. Inaccessible
+	// covers "not a member" and "no such channel" alike, so a
+	// non-member cannot probe which channels exist.
+	logs, err := tx.ChannelLogs(user)
+	if err != nil {
+		return err
+	}
+	j := 0
+	for _, p := range positions {
+		for j < len(logs) && logs[j].Key < p.CID {
+			j++
+		}
+		if j == len(logs) || logs[j].Key != p.CID {
+			page.Channels = append(page.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelInaccessible})
+			continue
+		}
+		log := channelReader(tx, logs[j])
+		reason, err := log.check(p.Position)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			page.Channels = append(page.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelReset, Reason: reason})
+			continue
+		}
+		if p.Seq == log.state.LastSeq {
+			continue
+		}
+		if budget == 0 {
+			page.More = true
+			return nil
+		}
+		evs, err := log.events(p.Seq, budget)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 || evs[0].Seq != p.Seq+1 {
+			page.Channels = append(page.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelReset, Reason: ReasonPruned})
+			continue
+		}
+		for _, e := range evs {
+			page.Events = append(page.Events, e.Payload)
+		}
+		last := evs[len(evs)-1]
+		page.Channels = append(page.Channels, protocol.ChannelSync{CID: p.CID, Status: protocol.ChannelOK,
+			Position: &protocol.Position{Epoch: log.state.Epoch, Seq: last.Seq, EventID: last.ID}})
+		budget -= len(evs)
+		if last.Seq < log.state.LastSeq {
+			page.More = true
+			return nil
+		}
+	}
 	return nil
 }

@@ -14,14 +14,12 @@ import (
 	"github.com/outpostsync/outpost/server"
 )
 
-// TestSync_PagesLoseAndRepeatNothing pages through a history with the
-// server clock frozen (so every event is stamped within microseconds of
-// the others) at several page sizes, and resumes from every page's
-// checkpoint: no event is ever lost, and a full walk repeats none.
+// TestSync_PagesLoseAndRepeatNothing pages through a history at several
+// page sizes, and resumes from the positions of every page (as a client
+// that crashed after committing that page would): no event is ever lost,
+// none repeated, and every channel's events come in seq order.
 func TestSync_PagesLoseAndRepeatNothing(t *testing.T) {
 	ts := startServer(t, nil)
-	frozen := time.Now().UTC().Truncate(time.Second)
-	ts.clock.Set(frozen)
 	cids := []string{}
 	for i := 0; i < 3; i++ {
 		cids = append(cids, createChannel(t, ts, "alice", fmt.Sprintf("c%d", i), "bob").Channel.CID)
@@ -29,20 +27,13 @@ func TestSync_PagesLoseAndRepeatNothing(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		sendMsg(t, ts, "alice", cids[i%3], fmt.Sprintf("m%02d", i), "x")
 	}
-	since := frozen.Add(-time.Second)
-	full, _, _ := syncAll(t, ts, "bob", cids, since, 1000)
+	full, _ := syncAll(t, ts, "bob", cids, 1000)
 	if len(full) != 3+6+60 { // created + 2 members each + messages
 		t.Fatalf("full sync = %d events", len(full))
 	}
-	ids := map[string]bool{}
-	for _, ev := range full {
-		if ids[ev.ID] {
-			t.Fatalf("event %s repeated", ev.ID)
-		}
-		ids[ev.ID] = true
-	}
+	checkLogOrder(t, full)
 	for _, limit := range []int{1, 2, 7, 50} {
-		paged, _, _ := syncAll(t, ts, "bob", cids, since, limit)
+		paged, _ := syncAll(t, ts, "bob", cids, limit)
 		if len(paged) != len(full) {
 			t.Fatalf("limit %d: %d events, want %d", limit, len(paged), len(full))
 		}
@@ -52,122 +43,128 @@ func TestSync_PagesLoseAndRepeatNothing(t *testing.T) {
 			}
 		}
 	}
-	// Resume from each page's checkpoint, as a client that crashed after
-	// committing that page would: the rest must all come back.
-	cursor := ""
+	// Resume after each page from the positions it reached.
+	pos := map[string]protocol.Position{}
+	for _, cid := range cids {
+		pos[cid] = protocol.Position{Epoch: epochOf(t, ts, "bob", cid)}
+	}
 	seen := map[string]bool{}
-	for {
+	for page := 0; ; page++ {
 		var resp protocol.SyncResponse
-		ts.must(t, "bob", "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: cids, LastSyncAt: since, Limit: 5, Cursor: cursor}, &resp)
+		req := protocol.SyncRequest{Version: protocol.Version, Limit: 5}
+		for _, cid := range cids {
+			req.Channels = append(req.Channels, protocol.ChannelPosition{CID: cid, Position: pos[cid]})
+		}
+		ts.must(t, "bob", "POST", protocol.PathSync, req, &resp)
+		if len(resp.Events) > 5 {
+			t.Fatalf("page %d has %d events, over the limit", page, len(resp.Events))
+		}
 		for _, ev := range resp.Events {
+			if seen[ev.ID] {
+				t.Fatalf("event %s repeated", ev.ID)
+			}
 			seen[ev.ID] = true
 		}
-		rest, _, _ := syncAll(t, ts, "bob", cids, resp.SyncedAt, 1000)
-		got := map[string]bool{}
-		for id := range seen {
-			got[id] = true
+		for _, cs := range resp.Channels {
+			if cs.Status != protocol.ChannelOK {
+				t.Fatalf("page %d: %+v", page, cs)
+			}
+			pos[cs.CID] = *cs.Position
 		}
-		for _, ev := range rest {
-			got[ev.ID] = true
+		rest := syncFrom(t, ts, "bob", nil, pos, 1000)
+		if got := len(seen) + len(rest.events); got != len(full) {
+			t.Fatalf("resuming after page %d: %d events, want %d", page, got, len(full))
 		}
-		if len(got) != len(full) {
-			t.Fatalf("resuming from checkpoint %v lost %d events", resp.SyncedAt, len(full)-len(got))
-		}
-		if resp.NextCursor == "" {
+		if !resp.More {
 			break
 		}
-		cursor = resp.NextCursor
+	}
+	if len(seen) != len(full) {
+		t.Fatalf("paged walk saw %d events, want %d", len(seen), len(full))
+	}
+}
+
+// checkLogOrder checks that each channel's events come in seq order from
+// where they start, with no gap and no repeat.
+func checkLogOrder(tb testing.TB, evs []protocol.Event) {
+	tb.Helper()
+	last := map[string]int64{}
+	for _, ev := range evs {
+		if prev, ok := last[ev.CID]; ok && ev.Seq != prev+1 {
+			tb.Fatalf("%s: seq %d after %d", ev.CID, ev.Seq, prev)
+		}
+		if ev.Epoch == "" {
+			tb.Fatalf("%s seq %d has no epoch", ev.CID, ev.Seq)
+		}
+		last[ev.CID] = ev.Seq
 	}
 }
 
 // TestSync_WriteInFlightIsNotSkipped holds a write open while a sync runs:
-// the checkpoint handed out must be before the write's time, so the next
-// sync from it returns the write's event.
+// the sync's positions stop before it, so the next sync from them returns
+// the write's event once it commits.
 func TestSync_WriteInFlightIsNotSkipped(t *testing.T) {
 	ts := startServer(t, nil)
 	cid := createChannel(t, ts, "alice", "general", "bob").Channel.CID
-	start := time.Now().Add(-time.Minute)
-	_, checkpoint, _ := syncAll(t, ts, "bob", []string{cid}, start, 0)
+	before := syncFrom(t, ts, "bob", nil, map[string]protocol.Position{cid: {Epoch: epochOf(t, ts, "bob", cid)}}, 0)
 
-	inside, release := make(chan time.Time), make(chan struct{})
+	inside, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		done <- ts.store.Update(context.Background(), func(tx server.Tx) error {
-			seq, err := tx.NextSeq(cid)
+			pos, err := tx.NextPosition(cid)
 			if err != nil {
 				return err
 			}
-			m := protocol.Message{ID: "slow", CID: cid, UserID: "alice", Text: "in flight", CreatedAt: tx.Now(), Version: seq}
+			m := protocol.Message{ID: "slow", CID: cid, UserID: "alice", Text: "in flight", CreatedAt: tx.Now(), Version: pos.Seq}
 			if err := tx.PutMessage(m); err != nil {
 				return err
 			}
-			inside <- tx.Now()
+			inside <- struct{}{}
 			<-release
-			return tx.AppendEvent(protocol.Event{ID: "ev-slow", Type: protocol.EventMessageNew, CID: cid, Seq: seq, CreatedAt: tx.Now(), Message: &m})
+			return tx.AppendEvent(protocol.Event{ID: "ev-slow", Type: protocol.EventMessageNew, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch,
+				CreatedAt: tx.Now(), Message: &m})
 		})
 	}()
-	stamp := <-inside
-	evs, mid, _ := syncAll(t, ts, "bob", []string{cid}, checkpoint, 0)
-	if len(evs) != 0 {
-		t.Fatalf("sync saw %d uncommitted events", len(evs))
-	}
-	if !mid.Before(stamp) {
-		t.Fatalf("checkpoint %v is not before the in-flight write at %v", mid, stamp)
+	<-inside
+	mid := syncFrom(t, ts, "bob", &before.feedPos, before.positions, 0)
+	if len(mid.events) != 0 {
+		t.Fatalf("sync saw %d uncommitted events", len(mid.events))
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	evs, _, _ = syncAll(t, ts, "bob", []string{cid}, mid, 0)
-	if len(evs) != 1 || evs[0].ID != "ev-slow" {
-		t.Fatalf("after commit, sync from the checkpoint = %v, want the in-flight event", evs)
+	after := syncFrom(t, ts, "bob", &mid.feedPos, mid.positions, 0)
+	if len(after.events) != 1 || after.events[0].ID != "ev-slow" {
+		t.Fatalf("after commit, sync from the positions = %v, want the in-flight event", after.events)
 	}
 }
 
-func TestSync_PositionTooOldAndHistoryLost(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Retention = time.Hour; c.MaxEventsPerChannel = 5 })
+// TestSync_PositionTooOld: a last_sync_at past the retention window is a
+// 410 with code 60, whatever the positions; a zero one is the first sync.
+func TestSync_PositionTooOld(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.Retention = time.Hour })
 	cid := createChannel(t, ts, "alice", "general", "bob").Channel.CID
-	since := time.Now().Add(-time.Minute)
-	ae := ts.call(t, "bob", "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: time.Now().Add(-2 * time.Hour)}, nil)
+	req := protocol.SyncRequest{Version: protocol.Version, LastSyncAt: time.Now().Add(-2 * time.Hour),
+		Channels: []protocol.ChannelPosition{{CID: cid}}}
+	ae := ts.call(t, "bob", "POST", protocol.PathSync, req, nil)
 	if ae == nil || ae.Code != protocol.CodeSyncPositionTooOld || ae.StatusCode != 410 {
 		t.Fatalf("sync past the window = %v, want code 60 / 410", ae)
 	}
-	var last protocol.Message
-	for i := 0; i < 10; i++ {
-		last = sendMsg(t, ts, "alice", cid, fmt.Sprintf("m%d", i), "x")
-	}
-	if n := ts.srv.Prune(context.Background()); n == 0 {
-		t.Fatal("nothing pruned past the per-channel bound")
-	}
-	ae = ts.call(t, "bob", "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: since}, nil)
-	if ae == nil || ae.Code != protocol.CodeSyncHistoryLost {
-		t.Fatalf("sync over pruned history = %v, want code 61", ae)
-	}
-	// A position later than anything the server gave out: its log was
-	// restored, or its clock went back. Serving it would skip the events
-	// stamped before it from now on.
-	ae = ts.call(t, "bob", "POST", protocol.PathSync, protocol.SyncRequest{ChannelCIDs: []string{cid}, LastSyncAt: time.Now().Add(time.Hour)}, nil)
-	if ae == nil || ae.Code != protocol.CodeSyncHistoryLost {
-		t.Fatalf("sync from a future position = %v, want code 61", ae)
-	}
-	// A position after the pruned events is still served.
-	_, now, _ := syncAll(t, ts, "bob", []string{cid}, last.CreatedAt, 0)
-	sendMsg(t, ts, "alice", cid, "late", "x")
-	if evs, _, _ := syncAll(t, ts, "bob", []string{cid}, now, 0); len(evs) != 1 {
-		t.Errorf("sync after pruning = %d events, want 1", len(evs))
-	}
+	req.LastSyncAt = time.Now().Add(-time.Minute)
+	ts.must(t, "bob", "POST", protocol.PathSync, req, nil)
 }
 
 func TestSync_EphemeralEventsAreLiveOnly(t *testing.T) {
 	ts := startServer(t, nil)
-	since := time.Now().Add(-time.Minute)
 	cid := createChannel(t, ts, "alice", "general", "bob").Channel.CID
 	bob := ts.dial(t, "bob")
 	ts.must(t, "alice", "POST", "/channels/"+cid+"/events", protocol.SendEventRequest{Type: protocol.EventTypingStart}, nil)
 	if ev := bob.next(t); ev.Type != protocol.EventTypingStart || ev.UserID != "alice" {
 		t.Fatalf("bob got %+v, want typing.start", ev)
 	}
-	evs, _, _ := syncAll(t, ts, "bob", []string{cid}, since, 0)
+	evs, _ := syncAll(t, ts, "bob", []string{cid}, 0)
 	for _, ev := range evs {
 		if ev.Type.IsEphemeral() {
 			t.Errorf("sync returned ephemeral %s", ev.Type)
@@ -182,7 +179,6 @@ func TestSync_EphemeralEventsAreLiveOnly(t *testing.T) {
 // message and one event; an Idempotency-Key makes a repeated edit a no-op.
 func TestWrites_Idempotent(t *testing.T) {
 	ts := startServer(t, nil)
-	since := time.Now().Add(-time.Minute)
 	cid := createChannel(t, ts, "alice", "general").Channel.CID
 	first := sendMsg(t, ts, "alice", cid, "same", "once")
 	again := sendMsg(t, ts, "alice", cid, "same", "once")
@@ -205,7 +201,7 @@ func TestWrites_Idempotent(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		ts.must(t, "alice", "PUT", "/messages/same", protocol.UpdateMessageRequest{Text: "edited"}, nil, protocol.HeaderIdempotencyKey, "edit-1")
 	}
-	evs, _, _ := syncAll(t, ts, "alice", []string{cid}, since, 0)
+	evs, _ := syncAll(t, ts, "alice", []string{cid}, 0)
 	count := map[protocol.EventType]int{}
 	for _, ev := range evs {
 		count[ev.Type]++

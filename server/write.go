@@ -28,26 +28,21 @@ func newEventID() string {
 // after commit and who gets them.
 type change struct {
 	tx     Tx
-	events []fanout
+	events []Delivery
 	// wrote is set once the change has touched the store, after which an
 	// error must abort the whole transaction.
 	wrote bool
 }
 
-type fanout struct {
-	ev         protocol.Event
-	recipients []string
-}
-
 // emit appends a stored event to cid's log: fill gets the event, with its
-// sequence number, to set the entities (whose Version is that number).
+// position, to set the entities (whose Version is its seq).
 func (c *change) emit(cid string, typ protocol.EventType, actor string, fill func(ev *protocol.Event) error) (protocol.Event, error) {
 	c.wrote = true
-	seq, err := c.tx.NextSeq(cid)
+	pos, err := c.tx.NextPosition(cid)
 	if err != nil {
 		return protocol.Event{}, err
 	}
-	ev := protocol.Event{ID: newEventID(), Type: typ, CID: cid, Seq: seq, CreatedAt: c.tx.Now(), UserID: actor}
+	ev := protocol.Event{ID: newEventID(), Type: typ, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: c.tx.Now(), UserID: actor}
 	if err := fill(&ev); err != nil {
 		return protocol.Event{}, err
 	}
@@ -58,15 +53,31 @@ func (c *change) emit(cid string, typ protocol.EventType, actor string, fill fun
 	if err != nil {
 		return protocol.Event{}, err
 	}
-	c.events = append(c.events, fanout{ev: ev, recipients: members})
+	c.events = append(c.events, Delivery{Event: ev, Log: LogChannel(cid), Recipients: members})
 	return ev, nil
 }
 
-// notify fans out an event that is not stored (a notification to one user).
+// feed appends ev to user's membership feed, at the feed's next
+// position, and delivers it to the user's connections.
+func (c *change) feed(user string, ev protocol.Event) error {
+	c.wrote = true
+	pos, err := c.tx.NextFeedPosition(user)
+	if err != nil {
+		return err
+	}
+	ev.ID, ev.Seq, ev.Epoch, ev.CreatedAt = newEventID(), pos.Seq, pos.Epoch, c.tx.Now()
+	if err := c.tx.AppendFeedEvent(user, ev); err != nil {
+		return err
+	}
+	c.events = append(c.events, Delivery{Event: ev, Log: LogFeed(user), Recipients: []string{user}})
+	return nil
+}
+
+// notify fans out an event that is not stored.
 func (c *change) notify(ev protocol.Event, recipients ...string) {
 	ev.ID = newEventID()
 	ev.CreatedAt = c.tx.Now()
-	c.events = append(c.events, fanout{ev: ev, recipients: recipients})
+	c.events = append(c.events, Delivery{Event: ev, Recipients: recipients})
 }
 
 func memberIDs(tx Tx, cid string) ([]string, error) { return tx.MemberIDs(cid) }
@@ -94,7 +105,7 @@ func (s *Server) writeOp(w http.ResponseWriter, r *http.Request, user string, o 
 		return err
 	}
 	var result []byte
-	err := s.update(r.Context(), func(tx Tx) ([]fanout, error) {
+	err := s.update(r.Context(), func(tx Tx) ([]Delivery, error) {
 		res, c, err := runOp(tx, user, o)
 		if err != nil {
 			return nil, err
@@ -148,16 +159,11 @@ func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 	return result, c, nil
 }
 
-// update runs fn in a write transaction and fans its events out after
-// the commit. Commit and fan-out happen under one lock, so subscribers get
-// events in commit order: two writes racing must not deliver seq 8 before
-// seq 7, which a client reads as a gap and answers with a sync. Publishing
-// only queues on bounded buffers, so the lock is held for the commit and
-// little more; the store serializes its writes anyway.
-func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]fanout, error)) error {
-	s.pubMu.Lock()
-	defer s.pubMu.Unlock()
-	var events []fanout
+// update runs fn in a write transaction and publishes its events after
+// the commit, from this goroutine. Nothing is held across commit and
+// publish: the broker puts each log's events back in seq order.
+func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]Delivery, error)) error {
+	var events []Delivery
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
 		events, err = fn(tx)
@@ -166,8 +172,8 @@ func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]fanout, error)) e
 	if err != nil {
 		return err
 	}
-	for _, f := range events {
-		s.hub.publish(f.ev, f.recipients)
+	if len(events) > 0 {
+		s.broker.Publish(events)
 	}
 	return nil
 }
@@ -230,6 +236,8 @@ func ensureUser(tx Tx, id string) (protocol.User, error) {
 	return u, err
 }
 
+// channelState reads a channel's state, with the position of its log in
+// the same snapshot: a client that stores the state syncs from there.
 func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.ChannelResponse, error) {
 	members, err := tx.Members(ch.CID)
 	if err != nil {
@@ -243,7 +251,16 @@ func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.Channe
 	if err != nil {
 		return protocol.ChannelResponse{}, err
 	}
-	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads)}, nil
+	st, err := tx.ChannelLog(ch.CID)
+	if err != nil {
+		return protocol.ChannelResponse{}, err
+	}
+	pos, err := channelReader(tx, st).head()
+	if err != nil {
+		return protocol.ChannelResponse{}, err
+	}
+	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads),
+		Position: &pos}, nil
 }
 
 func nonNil[T any](s []T) []T {

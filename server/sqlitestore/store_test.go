@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,30 +58,37 @@ func TestUpdate_PanicReleasesTheWriteLock(t *testing.T) {
 	}
 }
 
-// TestTick: the stamps of one write move on with Tick, and the next write
-// is stamped after the last of them.
-func TestTick(t *testing.T) {
+// TestOpen_SecondStoreIsRefused: a second Open of one database fails
+// with ErrLocked (a second outpostd would serve clients that hear only its
+// own node's live events); shared opens coexist but exclude Open; closing
+// releases the lock.
+func TestOpen_SecondStoreIsRefused(t *testing.T) {
 	ctx := context.Background()
-	frozen := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "s.db"), func() time.Time { return frozen })
+	path := filepath.Join(t.TempDir(), "s.db")
+	first, err := sqlitestore.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	var last time.Time
-	_ = st.Update(ctx, func(tx server.Tx) error {
-		first := tx.Now()
-		tx.Tick()
-		tx.Tick()
-		if last = tx.Now(); last.Sub(first) != 2*time.Microsecond {
-			t.Errorf("two ticks moved the stamp by %v", last.Sub(first))
-		}
-		return nil
-	})
-	_ = st.Update(ctx, func(tx server.Tx) error {
-		if !tx.Now().After(last) {
-			t.Errorf("next write stamped %v, not after %v", tx.Now(), last)
-		}
-		return nil
-	})
+	if _, err := sqlitestore.Open(ctx, path, nil); !errors.Is(err, sqlitestore.ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if _, err := sqlitestore.OpenShared(ctx, path, nil); !errors.Is(err, sqlitestore.ErrLocked) {
+		t.Fatalf("OpenShared beside Open: %v, want ErrLocked", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := sqlitestore.OpenShared(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlitestore.OpenShared(ctx, path, nil)
+	if err != nil {
+		t.Fatalf("two shared opens: %v", err)
+	}
+	defer b.Close()
+	if _, err := sqlitestore.Open(ctx, path, nil); !errors.Is(err, sqlitestore.ErrLocked) {
+		t.Fatalf("Open beside shared opens: %v, want ErrLocked", err)
+	}
 }

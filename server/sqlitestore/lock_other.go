@@ -1,0 +1,18 @@
+//go:build !unix
+
+package sqlitestore
+
+import (
+	"fmt"
+	"os"
+)
+
+// lockFile opens the lock file without locking it: on this platform a
+// second server on one database is not detected.
+func lockFile(path string, shared bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: lock file: %w", err)
+	}
+	return f, nil
+}

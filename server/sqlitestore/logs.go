@@ -1,0 +1,229 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+)
+
+// logTable is one kind of log: a table of counters, one row per log, and
+// a table of events. Channel logs and membership feeds share the code.
+type logTable struct {
+	counters, key, events string
+	// nextNewEpoch: next takes a fresh epoch as ?2, for a log it begins.
+	nextNewEpoch bool
+
+	next     string // takes the next seq; returns epoch, last_seq
+	state    string // one log's LogState
+	list     string // events after a seq
+	idAt     string // the id at a seq
+	appendEv string // stores an event
+}
+
+func newLogTable(counters, key, events, next string, nextNewEpoch bool) *logTable {
+	l := &logTable{counters: counters, key: key, events: events, next: next, nextNewEpoch: nextNewEpoch}
+	l.state = fmt.Sprintf(`SELECT %[2]s AS key, epoch, last_seq, pruned_seq, pruned_event_id FROM %[1]s WHERE %[2]s = ?`, counters, key)
+	l.list = fmt.Sprintf(`SELECT seq, id, created_at, payload FROM %[1]s WHERE %[2]s = ? AND seq > ? ORDER BY seq LIMIT ?`, events, key)
+	l.idAt = fmt.Sprintf(`SELECT id FROM %[1]s WHERE %[2]s = ? AND seq = ?`, events, key)
+	l.appendEv = fmt.Sprintf(`INSERT INTO %[1]s (id, %[2]s, seq, created_at, payload) VALUES (?, ?, ?, ?, ?)`, events, key)
+	return l
+}
+
+var (
+	// A channel's counter row is its channels row, made with the
+	// channel (PutChannel).
+	channelLog = newLogTable("channels", "cid", "events",
+		`UPDATE channels SET last_seq = last_seq + 1 WHERE cid = ?1 RETURNING epoch, last_seq`, false)
+	// A feed begins at its first event.
+	feedLog = newLogTable("feeds", "user_id", "feed_events",
+		`INSERT INTO feeds (user_id, epoch, last_seq) VALUES (?1, ?2, 1)
+ON CONFLICT (user_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING epoch, last_seq`, true)
+)
+
+type logStateRow struct {
+	Key           string `db:"key"`
+	Epoch         string `db:"epoch"`
+	LastSeq       int64  `db:"last_seq"`
+	PrunedSeq     int64  `db:"pruned_seq"`
+	PrunedEventID string `db:"pruned_event_id"`
+}
+
+func (r logStateRow) state() server.LogState {
+	return server.LogState{Key: r.Key, Epoch: r.Epoch, LastSeq: r.LastSeq, PrunedSeq: r.PrunedSeq, PrunedEventID: r.PrunedEventID}
+}
+
+func (l *logTable) nextPosition(t *tx, key string) (protocol.Position, error) {
+	var row struct {
+		Epoch   string `db:"epoch"`
+		LastSeq int64  `db:"last_seq"`
+	}
+	args := []any{key}
+	if l.nextNewEpoch {
+		args = append(args, newEpoch())
+	}
+	err := t.st.Get(t.ctx, &row, l.next, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return protocol.Position{}, server.ErrNotFound
+	}
+	if err != nil {
+		return protocol.Position{}, fmt.Errorf("sqlitestore: next position of %s: %w", key, err)
+	}
+	return protocol.Position{Epoch: row.Epoch, Seq: row.LastSeq}, nil
+}
+
+func (l *logTable) appendEvent(t *tx, key string, ev protocol.Event) error {
+	return t.exec(l.appendEv, ev.ID, key, ev.Seq, ev.CreatedAt.UnixMicro(), mustJSON(ev))
+}
+
+func (l *logTable) logState(t *tx, key string) (server.LogState, error) {
+	var row logStateRow
+	err := t.st.Get(t.ctx, &row, l.state, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.LogState{}, server.ErrNotFound
+	}
+	return row.state(), err
+}
+
+func (l *logTable) eventsAfter(t *tx, key string, afterSeq int64, limit int) ([]server.StoredEvent, error) {
+	var rows []struct {
+		Seq       int64  `db:"seq"`
+		ID        string `db:"id"`
+		CreatedAt int64  `db:"created_at"`
+		Payload   string `db:"payload"`
+	}
+	if err := t.st.Select(t.ctx, &rows, l.list, key, afterSeq, limit); err != nil {
+		return nil, fmt.Errorf("sqlitestore: events of %s: %w", key, err)
+	}
+	out := make([]server.StoredEvent, len(rows))
+	for i, r := range rows {
+		out[i] = server.StoredEvent{Seq: r.Seq, ID: r.ID, CreatedAt: time.UnixMicro(r.CreatedAt).UTC(), Payload: json.RawMessage(r.Payload)}
+	}
+	return out, nil
+}
+
+func (l *logTable) eventIDAt(t *tx, key string, seq int64) (string, error) {
+	var id string
+	err := t.st.Get(t.ctx, &id, l.idAt, key, seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", server.ErrNotFound
+	}
+	return id, err
+}
+
+// prune cuts each log's head: the events older than before, and those
+// beyond the newest maxLen when maxLen > 0. A log always loses a prefix,
+// up to its highest seq cut, so that PrunedSeq says what is gone.
+func (l *logTable) prune(ctx context.Context, tx *sqlx.Tx, before int64, maxLen int) (int, error) {
+	cuts := map[string]int64{}
+	var rows []struct {
+		Key string `db:"key"`
+		Cut int64  `db:"cut"`
+	}
+	if err := tx.SelectContext(ctx, &rows, fmt.Sprintf(
+		`SELECT %[2]s AS key, max(seq) AS cut FROM %[1]s WHERE created_at < ? GROUP BY %[2]s`, l.events, l.key), before); err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		cuts[r.Key] = r.Cut
+	}
+	if maxLen > 0 {
+		rows = rows[:0]
+		if err := tx.SelectContext(ctx, &rows, fmt.Sprintf(
+			`SELECT %[2]s AS key, last_seq - ?1 AS cut FROM %[1]s WHERE last_seq - ?1 > pruned_seq`, l.counters, l.key), maxLen); err != nil {
+			return 0, err
+		}
+		for _, r := range rows {
+			cuts[r.Key] = max(cuts[r.Key], r.Cut)
+		}
+	}
+	n := 0
+	for key, cut := range cuts {
+		var prunedSeq int64
+		if err := tx.GetContext(ctx, &prunedSeq, fmt.Sprintf(`SELECT pruned_seq FROM %s WHERE %s = ?`, l.counters, l.key), key); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			return n, err
+		}
+		if cut <= prunedSeq {
+			continue
+		}
+		var id string
+		err := tx.GetContext(ctx, &id, l.idAt, key, cut)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return n, err
+		}
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s = ? AND seq <= ?`, l.events, l.key), key, cut)
+		if err != nil {
+			return n, err
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET pruned_seq = ?, pruned_event_id = ? WHERE %s = ?`, l.counters, l.key),
+			cut, id, key); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (t *tx) NextPosition(cid string) (protocol.Position, error) {
+	return channelLog.nextPosition(t, cid)
+}
+
+func (t *tx) AppendEvent(ev protocol.Event) error { return channelLog.appendEvent(t, ev.CID, ev) }
+
+func (t *tx) ChannelLog(cid string) (server.LogState, error) { return channelLog.logState(t, cid) }
+
+func (t *tx) ChannelLogs(userID string) ([]server.LogState, error) {
+	var rows []logStateRow
+	if err := t.st.Select(t.ctx, &rows, `SELECT c.cid AS key, c.epoch, c.last_seq, c.pruned_seq, c.pruned_event_id
+FROM members m JOIN channels c ON c.cid = m.cid WHERE m.user_id = ? ORDER BY c.cid`, userID); err != nil {
+		return nil, fmt.Errorf("sqlitestore: channel logs: %w", err)
+	}
+	out := make([]server.LogState, len(rows))
+	for i, r := range rows {
+		out[i] = r.state()
+	}
+	return out, nil
+}
+
+func (t *tx) ChannelEvents(cid string, afterSeq int64, limit int) ([]server.StoredEvent, error) {
+	return channelLog.eventsAfter(t, cid, afterSeq, limit)
+}
+
+func (t *tx) EventIDAt(cid string, seq int64) (string, error) {
+	return channelLog.eventIDAt(t, cid, seq)
+}
+
+func (t *tx) NextFeedPosition(userID string) (protocol.Position, error) {
+	return feedLog.nextPosition(t, userID)
+}
+
+func (t *tx) AppendFeedEvent(userID string, ev protocol.Event) error {
+	return feedLog.appendEvent(t, userID, ev)
+}
+
+func (t *tx) FeedLog(userID string) (server.LogState, error) {
+	st, err := feedLog.logState(t, userID)
+	if errors.Is(err, server.ErrNotFound) {
+		return server.LogState{Key: userID}, nil
+	}
+	return st, err
+}
+
+func (t *tx) FeedEvents(userID string, afterSeq int64, limit int) ([]server.StoredEvent, error) {
+	return feedLog.eventsAfter(t, userID, afterSeq, limit)
+}
+
+func (t *tx) FeedEventIDAt(userID string, seq int64) (string, error) {
+	return feedLog.eventIDAt(t, userID, seq)
+}

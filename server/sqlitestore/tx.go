@@ -1,0 +1,205 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/internal/stmtcache"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+)
+
+// tx implements server.Tx on a SQL transaction.
+type tx struct {
+	tx  *sqlx.Tx
+	st  *stmtcache.Tx // the fixed queries, prepared once per connection
+	ctx context.Context
+	now time.Time
+}
+
+func (t *tx) Now() time.Time { return t.now }
+
+func (t *tx) getJSON(v any, query string, args ...any) error {
+	var data string
+	err := t.st.Get(t.ctx, &data, query, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(data), v)
+}
+
+func selectJSON[T any](t *tx, query string, args ...any) ([]T, error) {
+	var rows []string
+	if err := t.st.Select(t.ctx, &rows, query, args...); err != nil {
+		return nil, err
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) exec(query string, args ...any) error {
+	return t.st.Exec(t.ctx, query, args...)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // wire types always marshal
+	}
+	return string(b)
+}
+
+func (t *tx) User(id string) (u protocol.User, err error) {
+	return u, t.getJSON(&u, `SELECT data FROM users WHERE id = ?`, id)
+}
+
+func (t *tx) PutUser(u protocol.User) error {
+	return t.exec(`INSERT INTO users (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, u.ID, mustJSON(u))
+}
+
+func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
+	return c, t.getJSON(&c, `SELECT data FROM channels WHERE cid = ?`, cid)
+}
+
+func activity(c protocol.Channel) int64 {
+	if c.LastMessageAt != nil {
+		return c.LastMessageAt.UnixMicro()
+	}
+	return c.CreatedAt.UnixMicro()
+}
+
+func (t *tx) PutChannel(c protocol.Channel) error {
+	return t.exec(`INSERT INTO channels (cid, epoch, last_activity, data) VALUES (?, ?, ?, ?)
+ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`, c.CID, newEpoch(), activity(c), mustJSON(c))
+}
+
+func (t *tx) UserChannels(userID string, limit, offset int) ([]protocol.Channel, error) {
+	return selectJSON[protocol.Channel](t, `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
+WHERE m.user_id = ? ORDER BY c.last_activity DESC, c.cid LIMIT ? OFFSET ?`, userID, limit, offset)
+}
+
+func (t *tx) UserChannelIDs(userID string) ([]string, error) {
+	var ids []string
+	err := t.st.Select(t.ctx, &ids, `SELECT cid FROM members WHERE user_id = ? ORDER BY cid`, userID)
+	return ids, err
+}
+
+func (t *tx) Member(cid, userID string) (m protocol.Member, err error) {
+	return m, t.getJSON(&m, `SELECT data FROM members WHERE cid = ? AND user_id = ?`, cid, userID)
+}
+
+func (t *tx) MemberIDs(cid string) ([]string, error) {
+	var ids []string
+	err := t.st.Select(t.ctx, &ids, `SELECT user_id FROM members WHERE cid = ? ORDER BY user_id`, cid)
+	return ids, err
+}
+
+func (t *tx) Members(cid string) ([]protocol.Member, error) {
+	return selectJSON[protocol.Member](t, `SELECT data FROM members WHERE cid = ? ORDER BY user_id`, cid)
+}
+
+func (t *tx) PutMember(m protocol.Member) error {
+	return t.exec(`INSERT INTO members (cid, user_id, data) VALUES (?, ?, ?)
+ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`, m.CID, m.UserID, mustJSON(m))
+}
+
+func (t *tx) DeleteMember(cid, userID string) error {
+	return t.exec(`DELETE FROM members WHERE cid = ? AND user_id = ?`, cid, userID)
+}
+
+func (t *tx) Message(id string) (m protocol.Message, err error) {
+	return m, t.getJSON(&m, `SELECT data FROM messages WHERE id = ?`, id)
+}
+
+func (t *tx) Messages(cid string, p server.MessagesPage) ([]protocol.Message, error) {
+	// A page starts after or before a message's place (seq, id).
+	switch {
+	case p.After != nil:
+		return selectJSON[protocol.Message](t, `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = ?2) p
+WHERE m.cid = ?1 AND (m.seq > p.seq OR (m.seq = p.seq AND m.id > p.id)) ORDER BY m.seq, m.id LIMIT ?3`,
+			cid, p.After.ID, p.Limit)
+	case p.Before != nil:
+		return reversed(selectJSON[protocol.Message](t, `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = ?2) p
+WHERE m.cid = ?1 AND (m.seq < p.seq OR (m.seq = p.seq AND m.id < p.id)) ORDER BY m.seq DESC, m.id DESC LIMIT ?3`,
+			cid, p.Before.ID, p.Limit))
+	default:
+		return reversed(selectJSON[protocol.Message](t, `SELECT data FROM messages WHERE cid = ?1
+ORDER BY seq DESC, id DESC LIMIT ?2`, cid, p.Limit))
+	}
+}
+
+func reversed(ms []protocol.Message, err error) ([]protocol.Message, error) {
+	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
+		ms[i], ms[j] = ms[j], ms[i]
+	}
+	return ms, err
+}
+
+func (t *tx) PutMessage(m protocol.Message) error {
+	return t.exec(`INSERT INTO messages (id, cid, seq, created_at, data) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data`, m.ID, m.CID, m.Version, m.CreatedAt.UnixMicro(), mustJSON(m))
+}
+
+func (t *tx) DeleteMessage(id string) error {
+	if err := t.exec(`DELETE FROM reactions WHERE message_id = ?`, id); err != nil {
+		return err
+	}
+	return t.exec(`DELETE FROM messages WHERE id = ?`, id)
+}
+
+func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {
+	return r, t.getJSON(&r, `SELECT data FROM reactions WHERE message_id = ? AND user_id = ? AND type = ?`, messageID, userID, typ)
+}
+
+func (t *tx) Reactions(messageID string) ([]protocol.Reaction, error) {
+	return selectJSON[protocol.Reaction](t, `SELECT data FROM reactions WHERE message_id = ? ORDER BY user_id, type`, messageID)
+}
+
+func (t *tx) PutReaction(r protocol.Reaction) error {
+	return t.exec(`INSERT INTO reactions (message_id, user_id, type, data) VALUES (?, ?, ?, ?)
+ON CONFLICT (message_id, user_id, type) DO UPDATE SET data = excluded.data`, r.MessageID, r.UserID, r.Type, mustJSON(r))
+}
+
+func (t *tx) DeleteReaction(messageID, userID, typ string) error {
+	return t.exec(`DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ?`, messageID, userID, typ)
+}
+
+func (t *tx) Read(cid, userID string) (r protocol.Read, err error) {
+	return r, t.getJSON(&r, `SELECT data FROM reads WHERE cid = ? AND user_id = ?`, cid, userID)
+}
+
+func (t *tx) Reads(cid string) ([]protocol.Read, error) {
+	return selectJSON[protocol.Read](t, `SELECT data FROM reads WHERE cid = ? ORDER BY user_id`, cid)
+}
+
+func (t *tx) PutRead(r protocol.Read) error {
+	return t.exec(`INSERT INTO reads (cid, user_id, data) VALUES (?, ?, ?)
+ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`, r.CID, r.UserID, mustJSON(r))
+}
+
+func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
+	var res string
+	err := t.st.Get(t.ctx, &res, `SELECT result FROM idempotency WHERE user_id = ? AND key = ?`, userID, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, server.ErrNotFound
+	}
+	return []byte(res), err
+}
+
+func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
+	return t.exec(`INSERT INTO idempotency (user_id, key, result, created_at) VALUES (?, ?, ?, ?)`,
+		userID, key, string(result), t.now.UnixMicro())
+}
