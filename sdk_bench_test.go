@@ -119,17 +119,17 @@ func insertGap(tb testing.TB, st *sqlitestore.Store, cids []string, first, n int
 			for i := 0; i < k; i++ {
 				idx := first + done + i
 				cid := cids[idx%len(cids)]
-				seq, err := tx.NextSeq(cid)
+				pos, err := tx.NextPosition(cid)
 				if err != nil {
 					return err
 				}
 				m := protocol.Message{ID: fmt.Sprintf("cu%09d", idx), CID: cid, UserID: "alice", Text: benchText,
-					CreatedAt: now, UpdatedAt: now, Version: seq}
+					CreatedAt: now, UpdatedAt: now, Version: pos.Seq}
 				if err := tx.PutMessage(m); err != nil {
 					return err
 				}
 				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("ev-cu%09d", idx), Type: protocol.EventMessageNew,
-					CID: cid, Seq: seq, CreatedAt: now, UserID: "alice", Message: &m}); err != nil {
+					CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: now, UserID: "alice", Message: &m}); err != nil {
 					return err
 				}
 			}

@@ -54,8 +54,12 @@ func Example() {
 		fmt.Println("send:", err)
 		return
 	}
-	ev := <-messages
-	fmt.Println(ev.Type, ev.Message.ID, ev.Message.Text)
+	select {
+	case ev := <-messages:
+		fmt.Println(ev.Type, ev.Message.ID, ev.Message.Text)
+	case <-ctx.Done():
+		fmt.Println("no message.new:", ctx.Err())
+	}
 
 	c.Close()
 	// Output:
@@ -92,10 +96,8 @@ func (d *demoServer) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.CloseNow()
-	hello, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: "demo-1"})
-	if conn.Write(r.Context(), websocket.MessageText, hello) != nil {
-		return
-	}
+	// Registered before the hello: once the client has it, a message
+	// sent reaches this connection.
 	d.mu.Lock()
 	d.conns[conn] = true
 	d.mu.Unlock()
@@ -104,6 +106,13 @@ func (d *demoServer) connect(w http.ResponseWriter, r *http.Request) {
 		delete(d.conns, conn)
 		d.mu.Unlock()
 	}()
+	hello, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: "demo-1"})
+	d.mu.Lock()
+	err = conn.Write(r.Context(), websocket.MessageText, hello)
+	d.mu.Unlock()
+	if err != nil {
+		return
+	}
 	for { // read the client's health checks until it goes
 		if _, _, err := conn.Read(r.Context()); err != nil {
 			return
