@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -378,6 +382,189 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 		}
 		if !slices.Equal(got, srv) {
 			t.Errorf("%s: bob has %v, server %v", cid, got, srv)
+		}
+	}
+}
+
+// stop ends the server with SIGTERM, as an operator would before taking
+// a copy of its DB.
+func (s *loadServer) stop(tb testing.TB) {
+	tb.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		tb.Logf("outpostd exited: %v", err)
+	}
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestPosition_RestoreFromOlderCopy: a real outpostd is stopped and its DB
+// copied; writes are made (an edit of m1 among them, a new channel, Bob's
+// own message); the copy is put back (without -wal and -shm) while the
+// clients hold writes they could not send; more writes are made, among
+// them another edit of m1. Every client ends equal to the restored
+// server, through per-channel resets, with its unsent writes delivered
+// once. (Checked: without the server's EventID check, the clients keep
+// the lost messages and the lost edit, and never see the newer one.)
+func TestPosition_RestoreFromOlderCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs outpostd")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "outpostd")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/outpostd").CombinedOutput(); err != nil {
+		t.Fatalf("build outpostd: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &loadServer{bin: bin, addr: addr, db: filepath.Join(dir, "server.db")}
+	srv.start(t)
+	running := true
+	defer func() {
+		if running {
+			srv.kill()
+		}
+	}()
+	url := "http://" + addr
+	admin := benchREST(t, url, "alice") // Alice's writes made straight over REST
+	send := func(cid, id, text string) {
+		t.Helper()
+		if _, err := admin.SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: text}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit := func(id, text, key string) {
+		t.Helper()
+		if _, err := admin.UpdateMessage(ctx, id, protocol.UpdateMessageRequest{Text: text}, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cids []string
+	for _, id := range []string{"general", "side"} {
+		ch, err := admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"bob"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cids = append(cids, ch.Channel.CID)
+	}
+	general, side := cids[0], cids[1]
+	send(general, "m1", "m1 v1")
+	send(general, "m2", "m2")
+	send(side, "s1", "s1")
+
+	alice := openAt(t, url, "alice", filepath.Join(dir, "alice.db"))
+	bob := openAt(t, url, "bob", filepath.Join(dir, "bob.db"))
+	syncNow(t, alice)
+	syncNow(t, bob)
+
+	// The backup.
+	srv.stop(t)
+	running = false
+	if fi, err := os.Stat(srv.db + "-wal"); err == nil && fi.Size() > 0 {
+		t.Fatalf("the WAL holds %d bytes after a clean stop: the copy would not be whole", fi.Size())
+	}
+	copyFile(t, srv.db, filepath.Join(dir, "backup.db"))
+	srv.start(t)
+	running = true
+
+	// The window the restore loses.
+	waitFor(t, "bob online again", func() bool { return bob.Conn.IsHealthy() })
+	send(general, "m3", "lost with the window")
+	edit("m1", "m1 v2, lost", "edit-lost")
+	lost, err := admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "lost", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(lost.Channel.CID, "l1", "in a channel the restore loses")
+	if _, err := bob.SendMessage(ctx, general, "bob, in the lost window"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob to see the lost window", func() bool {
+		syncNow(t, bob)
+		st := bob.Status()
+		return st.Pending == 0 && slices.Contains(channelCIDs(t, bob), lost.Channel.CID) &&
+			slices.Contains(local(t, bob, general), "m1:m1 v2, lost:sent")
+	})
+	syncNow(t, alice)
+
+	// The restore, with writes waiting in both outboxes meanwhile.
+	srv.stop(t)
+	running = false
+	waitFor(t, "both offline", func() bool { return !bob.Conn.IsHealthy() && !alice.Conn.IsHealthy() })
+	unsentBob, err := bob.SendMessage(ctx, general, "bob, unsent during the restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsentAlice, err := alice.SendMessage(ctx, side, "alice, unsent during the restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(dir, "backup.db"), srv.db)
+	for _, ext := range []string{"-wal", "-shm"} {
+		if err := os.Remove(srv.db + ext); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	srv.start(t)
+	running = true
+	// After the restore: seqs the clients have seen are used again.
+	edit("m1", "m1 v3, after the restore", "edit-after")
+	send(general, "m4", "after the restore")
+	send(side, "s2", "after the restore")
+
+	for _, c := range []*outpost.Client{alice, bob} {
+		waitFor(t, c.UserID()+" drained and synced", func() bool {
+			if !c.Conn.IsHealthy() {
+				return false
+			}
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if c.SyncNow(sctx) != nil {
+				return false
+			}
+			return c.Status().Pending == 0
+		})
+	}
+	for _, c := range []*outpost.Client{alice, bob} {
+		syncNow(t, c)
+		if got, want := channelCIDs(t, c), []string{general, side}; !slices.Equal(got, want) {
+			t.Errorf("%s lists %v, want %v", c.UserID(), got, want)
+		}
+		for _, cid := range cids {
+			if got, srv := local(t, c, cid), onServer(t, c, cid); !slices.Equal(got, srv) {
+				t.Errorf("%s, %s: store %v, server %v", c.UserID(), cid, got, srv)
+			}
+		}
+		if failed, _ := c.FailedTasks(ctx); len(failed) != 0 {
+			t.Errorf("%s: failed %+v", c.UserID(), failed)
+		}
+	}
+	if m, err := bob.DB.Message(ctx, "m1"); err != nil || m.Text != "m1 v3, after the restore" {
+		t.Errorf("bob's m1 = %q, %v; want the edit made after the restore", m.Text, err)
+	}
+	for cid, id := range map[string]string{general: unsentBob, side: unsentAlice} {
+		n := 0
+		for _, m := range onServer(t, alice, cid) {
+			if strings.HasPrefix(m, id+":") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: the unsent write %s is on the server %d times, want once", cid, id, n)
 		}
 	}
 }
