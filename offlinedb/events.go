@@ -12,7 +12,7 @@ import (
 // payload may leave out keep their stored value. SQLite names the columns of
 // a VALUES list column1, column2, ...
 
-var messageCols = `id, cid, user_id, text, parent_id, created_at, updated_at, deleted_at, reaction_counts, version, extra`
+var messageCols = `id, cid, user_id, text, parent_id, created_at, updated_at, deleted_at, reaction_counts, version, extra, seq`
 
 const messageGuard = `) AS v WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'message' AND t.key = v.column1 AND t.version >= v.column10)
 AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'channel' AND t.key = v.column2 AND t.version >= v.column10)
@@ -27,6 +27,7 @@ ON CONFLICT (id) DO UPDATE SET
 	reaction_counts = coalesce(excluded.reaction_counts, messages.reaction_counts),
 	version = excluded.version,
 	extra = coalesce(excluded.extra, messages.extra),
+	seq = CASE WHEN excluded.seq <> 0 THEN excluded.seq ELSE messages.seq END,
 	status = 'sent',
 	error = NULL,
 	deleted_at = `
@@ -35,11 +36,11 @@ var (
 	// upsertMessage keeps a stored deletion time unless the event carries
 	// one: only message.undeleted clears it.
 	upsertMessage = newTemplate(
-		`INSERT INTO messages (`+messageCols+`, status) SELECT v.*, 'sent' FROM (VALUES `, 11,
+		`INSERT INTO messages (`+messageCols+`, status) SELECT v.*, 'sent' FROM (VALUES `, 12,
 		messageGuard+`coalesce(excluded.deleted_at, messages.deleted_at)
 WHERE excluded.version > messages.version`)
 	undeleteMessage = newTemplate(
-		`INSERT INTO messages (`+messageCols+`, status) SELECT v.*, 'sent' FROM (VALUES `, 11,
+		`INSERT INTO messages (`+messageCols+`, status) SELECT v.*, 'sent' FROM (VALUES `, 12,
 		messageGuard+`NULL
 WHERE excluded.version > messages.version`)
 

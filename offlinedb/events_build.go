@@ -16,8 +16,12 @@ func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, de
 	if counts == nil {
 		counts = map[string]int{}
 	}
+	seq := m.Seq
+	if seq == 0 && b.ev.Type == protocol.EventMessageNew {
+		seq = b.ev.Seq // a server that sends no seq of its own
+	}
 	return []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt),
-		deletedAt, countsArg(counts), version, jsonArg(m.Extra)}
+		deletedAt, countsArg(counts), version, jsonArg(m.Extra), seq}
 }
 
 func (b *builder) needMessage() (*protocol.Message, error) {

@@ -165,7 +165,13 @@ type MessagesQuery struct {
 	IncludeDeleted bool   // include soft-deleted messages
 }
 
-// Messages returns a page of a channel's messages, oldest first: the
+// placeExpr is a message's place in its channel's order: the seq of its
+// message.new event, or, for a message the server has not stored yet,
+// after every stored one.
+const placeExpr = `(CASE WHEN seq = 0 THEN 9223372036854775807 ELSE seq END)`
+
+// Messages returns a page of a channel's messages in the channel's order
+// (the server's, by seq; unsent messages last), oldest first: the
 // latest Limit messages before q.Before (or the latest of all), or the
 // first Limit after q.After. A cursor id the store does not hold gives
 // ErrNotFound.
@@ -176,39 +182,45 @@ func (d *DB) Messages(ctx context.Context, cid string, q MessagesQuery) ([]Messa
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	cursor := func(id string) (int64, error) {
-		var at int64
-		err := d.db.GetContext(ctx, &at, `SELECT created_at FROM messages WHERE id = ? AND cid = ?`, id, cid)
+	// A message's place: (seq, created_at, id), with messages the server
+	// has not stored yet (seq 0) after the others. The expression is the
+	// one messages_by_place indexes.
+	type place struct {
+		Seq int64  `db:"place"`
+		At  int64  `db:"created_at"`
+		ID  string `db:"id"`
+	}
+	cursor := func(id string) (place, error) {
+		var p place
+		err := d.db.GetContext(ctx, &p, `SELECT `+placeExpr+` AS place, created_at, id FROM messages WHERE id = ? AND cid = ?`, id, cid)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("%w: cursor message %q", ErrNotFound, id)
+			return p, fmt.Errorf("%w: cursor message %q", ErrNotFound, id)
 		}
-		return at, err
+		return p, err
 	}
 	var rows []messageRow
 	var err error
 	switch {
 	case q.After != "":
-		var at int64
-		if at, err = cursor(q.After); err != nil {
+		var p place
+		if p, err = cursor(q.After); err != nil {
 			return nil, err
 		}
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
-WHERE cid = ?1 AND (?4 OR deleted_at IS NULL) AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
-ORDER BY created_at, id LIMIT ?5`, cid, at, q.After, q.IncludeDeleted, q.Limit)
+WHERE cid = ?1 AND (?5 OR deleted_at IS NULL) AND (`+placeExpr+`, created_at, id) > (?2, ?3, ?4)
+ORDER BY `+placeExpr+`, created_at, id LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.IncludeDeleted, q.Limit)
 	case q.Before != "":
-		var at int64
-		if at, err = cursor(q.Before); err != nil {
+		var p place
+		if p, err = cursor(q.Before); err != nil {
 			return nil, err
 		}
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
-WHERE cid = ?1 AND (?4 OR deleted_at IS NULL) AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))
-ORDER BY created_at DESC, id DESC LIMIT ?5`, cid, at, q.Before, q.IncludeDeleted, q.Limit)
+WHERE cid = ?1 AND (?5 OR deleted_at IS NULL) AND (`+placeExpr+`, created_at, id) < (?2, ?3, ?4)
+ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.IncludeDeleted, q.Limit)
 	default:
-		// No bound at all: a message stamped by a clock set far ahead
-		// must still show.
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
-ORDER BY created_at DESC, id DESC LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
+ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	}
 	if q.After == "" {
 		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {

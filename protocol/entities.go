@@ -32,11 +32,15 @@ type Channel struct {
 // Message is a message in a channel. Its ID is made by the client that
 // sends it, so that a repeated send is recognised as the same write.
 type Message struct {
-	ID        string     `json:"id"`
-	CID       string     `json:"cid"`
-	UserID    string     `json:"user_id"`
-	Text      string     `json:"text"`
-	ParentID  string     `json:"parent_id,omitempty"`
+	ID       string `json:"id"`
+	CID      string `json:"cid"`
+	UserID   string `json:"user_id"`
+	Text     string `json:"text"`
+	ParentID string `json:"parent_id,omitempty"`
+	// Seq is the seq of the message's message.new event: its place in
+	// the channel's order, which clients show it in. Zero for a message
+	// the server has not stored (a client's pending write).
+	Seq       int64      `json:"seq,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`

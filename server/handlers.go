@@ -337,7 +337,7 @@ func planSendMessage(user, cid string, req protocol.SendMessageRequest) (op, err
 		m := protocol.Message{ID: in.ID, CID: ch.CID, UserID: user, Text: in.Text, ParentID: in.ParentID,
 			CreatedAt: now, UpdatedAt: now, Extra: in.Extra}
 		_, err = c.emit(ch.CID, protocol.EventMessageNew, user, func(ev *protocol.Event) error {
-			m.Version = ev.Seq
+			m.Version, m.Seq = ev.Seq, ev.Seq
 			ev.Message = &m
 			return c.tx.PutMessage(m)
 		})

@@ -149,8 +149,12 @@ func reversed(ms []protocol.Message, err error) ([]protocol.Message, error) {
 }
 
 func (t *tx) PutMessage(m protocol.Message) error {
+	seq := m.Seq
+	if seq == 0 {
+		seq = m.Version
+	}
 	return t.exec(`INSERT INTO messages (id, cid, seq, created_at, data) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET data = excluded.data`, m.ID, m.CID, m.Version, m.CreatedAt.UnixMicro(), mustJSON(m))
+ON CONFLICT (id) DO UPDATE SET data = excluded.data`, m.ID, m.CID, seq, m.CreatedAt.UnixMicro(), mustJSON(m))
 }
 
 func (t *tx) DeleteMessage(id string) error {

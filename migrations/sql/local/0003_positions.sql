@@ -17,3 +17,10 @@ CREATE TABLE feed_position (
 	seq      INTEGER NOT NULL,
 	event_id TEXT    NOT NULL DEFAULT ''
 );
+
+-- A message's place in its channel is the seq of its message.new event,
+-- as on the server; a message the server has not stored yet (seq 0) comes
+-- after all of them, in the order it was written.
+ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+DROP INDEX messages_by_channel;
+CREATE INDEX messages_by_place ON messages (cid, (CASE WHEN seq = 0 THEN 9223372036854775807 ELSE seq END), created_at, id);

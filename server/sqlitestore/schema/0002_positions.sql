@@ -24,6 +24,7 @@ UPDATE messages SET seq = coalesce(
 		AND json_extract(e.payload, '$.message.id') = messages.id),
 	-1 - (SELECT count(*) FROM messages m2 WHERE m2.cid = messages.cid
 		AND (m2.created_at > messages.created_at OR (m2.created_at = messages.created_at AND m2.id > messages.id))));
+UPDATE messages SET data = json_set(data, '$.seq', seq) WHERE seq <> 0;
 DROP INDEX messages_by_channel;
 CREATE INDEX messages_by_channel ON messages (cid, seq, id);
 DROP INDEX events_by_time;
