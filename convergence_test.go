@@ -218,6 +218,8 @@ type convState struct {
 	rng     *rand.Rand
 	srv     *convServer
 	clients []*convClient
+	admin   *client.Client // in every channel; makes and changes them
+	cids    []string       // every channel made
 	msgs    map[string]*convMsg
 	order   []string
 	fails   []convExpectFail
@@ -254,6 +256,7 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	// Channels, made by an admin who is in all of them and whose view is
 	// the server's truth at the end.
 	admin := convAdmin(t, s.srv.fs.URL())
+	s.admin = admin
 	users := make([]string, nclients)
 	for i := range users {
 		users[i] = fmt.Sprintf("u%d", i)
@@ -285,6 +288,7 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 		for _, u := range ms {
 			member[u] = append(member[u], resp.Channel.CID)
 		}
+		s.cids = append(s.cids, resp.Channel.CID)
 		s.logf("channel %s members %v", resp.Channel.CID, ms)
 	}
 	dir := t.TempDir()
@@ -478,6 +482,57 @@ func (s *convState) op(ctx context.Context) {
 		}
 		cc.c = convOpen(t, cc.proxy.URL(), cc.user, cc.path, -1)
 		s.logf("%s restart", cc.user)
+	case r < 93: // the server cuts every channel's history to a few events
+		g := s.srv.cur.Load()
+		if g == nil {
+			return // down
+		}
+		keep := 1 + s.rng.IntN(4)
+		n, err := g.st.Prune(ctx, time.Now().Add(-time.Hour), keep)
+		must("prune", err)
+		s.logf("server prunes to %d events a channel (%d went)", keep, n)
+	case r < 95: // the admin makes a channel with some users
+		if s.srv.down {
+			return
+		}
+		var ms []string
+		for _, o := range s.clients {
+			if s.rng.IntN(2) == 0 {
+				ms = append(ms, o.user)
+			}
+		}
+		if len(ms) == 0 {
+			ms = []string{cc.user}
+		}
+		resp, err := s.admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("ch%d", len(s.cids)), Members: ms})
+		must("create channel", err)
+		if err != nil {
+			return
+		}
+		s.cids = append(s.cids, resp.Channel.CID)
+		for _, o := range s.clients {
+			if slices.Contains(ms, o.user) {
+				o.channels = append(o.channels, resp.Channel.CID)
+			}
+		}
+		s.logf("admin makes %s with %v", resp.Channel.CID, ms)
+	case r < 96: // the admin removes a user from one of its channels
+		if s.srv.down || len(cc.channels) < 2 {
+			return
+		}
+		cid := cc.channels[s.rng.IntN(len(cc.channels))]
+		tasks, err := c.PendingTasks(ctx)
+		must("pending tasks", err)
+		if slices.ContainsFunc(tasks, func(t offlinedb.PendingTask) bool { return t.CID == cid }) {
+			return // its writes there would be refused: not this schedule's point
+		}
+		_, err = s.admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
+		must("remove member", err)
+		if err != nil {
+			return
+		}
+		cc.channels = slices.DeleteFunc(cc.channels, func(x string) bool { return x == cid })
+		s.logf("admin removes %s from %s", cc.user, cid)
 	default: // let the client work for a moment
 		deadline := time.Now().Add(time.Duration(50+s.rng.IntN(250)) * time.Millisecond)
 		for time.Now().Before(deadline) && c.Status().Pending > 0 {
@@ -630,13 +685,7 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 	server := map[string]protocol.Message{} // id -> message
 	byCID := map[string]map[string]convView{}
 	reads := map[string]map[string]string{}
-	cids := map[string]bool{}
-	for _, cc := range s.clients {
-		for _, cid := range cc.channels {
-			cids[cid] = true
-		}
-	}
-	for cid := range cids {
+	for _, cid := range s.cids {
 		view := map[string]convView{}
 		for _, m := range convServerMessages(t, admin, cid) {
 			if _, dup := server[m.ID]; dup {
@@ -738,7 +787,7 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 	for key, want := range s.reacted {
 		parts := strings.Split(key, "|")
 		user, id, typ := parts[0], parts[1], parts[2]
-		if m := s.msgs[id]; m == nil || m.deleted {
+		if m := s.msgs[id]; m == nil || m.deleted || !slices.Contains(clientOf[user].channels, m.cid) {
 			continue
 		}
 		rs, err := clientOf[user].c.DB.Reactions(ctx, id)

@@ -319,6 +319,14 @@ func stateQueries(st *protocol.ChannelResponse, group string) []Query {
 		m := &st.Messages[i]
 		b.tmpl(upsertMessage, b.messageArgs(m, cid, max(m.Version, 1), nanosPtr(m.DeletedAt))...)
 	}
+	for i := range st.Reactions {
+		r := &st.Reactions[i]
+		if r.MessageID == "" || r.UserID == "" || r.Type == "" {
+			continue
+		}
+		b.tmpl(upsertReaction, r.MessageID, r.UserID, r.Type, cid, r.Score, nanos(r.CreatedAt),
+			nanos(r.UpdatedAt), max(r.Version, 1), jsonArg(r.Extra))
+	}
 	for i := range st.Reads {
 		r := &st.Reads[i]
 		at := r.LastReadAt

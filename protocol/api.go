@@ -57,6 +57,8 @@ type ChannelResponse struct {
 	Members  []Member  `json:"members"`
 	Messages []Message `json:"messages"`
 	Reads    []Read    `json:"reads"`
+	// Reactions are the reactions to Messages.
+	Reactions []Reaction `json:"reactions,omitempty"`
 	// Position is the channel's log position at the snapshot the state
 	// was read in: a client that stores this state syncs the channel from
 	// it, and gets every change after it and none before.

@@ -247,6 +247,14 @@ func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.Channe
 	if err != nil {
 		return protocol.ChannelResponse{}, err
 	}
+	var reactions []protocol.Reaction
+	for _, m := range msgs {
+		rs, err := tx.Reactions(m.ID)
+		if err != nil {
+			return protocol.ChannelResponse{}, err
+		}
+		reactions = append(reactions, rs...)
+	}
 	reads, err := tx.Reads(ch.CID)
 	if err != nil {
 		return protocol.ChannelResponse{}, err
@@ -260,7 +268,7 @@ func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.Channe
 		return protocol.ChannelResponse{}, err
 	}
 	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads),
-		Position: &pos}, nil
+		Reactions: reactions, Position: &pos}, nil
 }
 
 func nonNil[T any](s []T) []T {
