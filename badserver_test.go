@@ -46,6 +46,7 @@ type badServer struct {
 	broken  int            // broken answers given (REST or WebSocket)
 	queries int            // channel queries (refills) answered
 	syncs   int            // healthy sync answers given
+	resetAt time.Time      // when badResetting first answered 410
 	written []int64        // bytes written by each huge answer
 }
 
@@ -409,13 +410,20 @@ func badRaw(status int, ctype, body string, header ...string) func(*badServer, h
 	}
 }
 
-// badResetting answers a sync from positions with a 410 and body, and a
-// sync from scratch (after the client's reset) as the healthy server: a
-// real server has no position to find too old in it.
+// badResetting answers with a 410 and body a sync from positions handed
+// out before its first 410, and any later one (from the client's reset,
+// and what the refill brought) as the healthy server: as a real server,
+// which finds no fault with positions it gave out since.
 func badResetting(body string) func(*badServer, http.ResponseWriter, *http.Request) {
 	return func(bs *badServer, w http.ResponseWriter, r *http.Request) {
 		req, err := decodeSync(r)
-		if err == nil && req.Feed == nil && req.LastSyncAt.IsZero() {
+		bs.mu.Lock()
+		if bs.resetAt.IsZero() {
+			bs.resetAt = badNow()
+		}
+		fresh := err == nil && ((req.Feed == nil && req.LastSyncAt.IsZero()) || req.LastSyncAt.After(bs.resetAt))
+		bs.mu.Unlock()
+		if fresh {
 			bs.answerSync(w, req)
 			return
 		}

@@ -137,8 +137,10 @@ func (m *Manager) cycle(full bool, gen int) error {
 // stored would otherwise keep the sync going for ever.
 const maxStateFetches = 3
 
-// maxResets bounds the whole-cache resets of one sync.
-const maxResets = 2
+// maxResets bounds the whole-cache resets of one sync: a server that asks
+// for another right after the refill is retried later, with the refilled
+// cache kept.
+const maxResets = 1
 
 // sync brings the store up to date from its positions: the membership feed
 // and every channel it holds, page by page, each page committed with the
@@ -153,19 +155,39 @@ func (m *Manager) sync(ctx context.Context) error {
 		return nil
 	}
 	fetched := map[string]int{}
-	resets := 0
-	for {
-		err := m.syncOnce(ctx, user, fetched)
+	for resets := 0; ; resets++ {
+		err := m.checkRetention(ctx, user)
+		if err == nil {
+			err = m.syncOnce(ctx, user, fetched)
+		}
 		if !client.NeedsReset(err) {
 			return err
 		}
-		if resets++; resets > maxResets {
-			return fmt.Errorf("syncmanager: the server asked for a reset %d times in one sync: %w", resets, err)
+		if resets == maxResets {
+			// Keep what the last refill brought; the retry asks again.
+			return fmt.Errorf("syncmanager: the server asked for a reset again after %d: %w", resets, err)
 		}
 		if err := m.resetCache(ctx, err.Error()); err != nil {
 			return err
 		}
 	}
+}
+
+// checkRetention returns CodeSyncPositionTooOld when the last complete
+// sync is older than the retention window: the server may have pruned what
+// followed it, so the cache is reset rather than synced. It is checked
+// once a sync, before it asks anything: the rounds of one sync store newer
+// times as they go.
+func (m *Manager) checkRetention(ctx context.Context, user string) error {
+	last, ok, err := m.store.GetLastSyncedAt(ctx, user)
+	if err != nil || !ok {
+		return err
+	}
+	if age := m.serverNow().Sub(last); age > m.opts.RetentionWindow {
+		return &protocol.APIError{Code: protocol.CodeSyncPositionTooOld, StatusCode: 410,
+			Message: fmt.Sprintf("last sync is %s old, past the %s retention window", age.Round(time.Hour), m.opts.RetentionWindow)}
+	}
+	return nil
 }
 
 // syncOnce runs rounds of sync requests until every channel is caught up.
@@ -178,12 +200,6 @@ func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]
 		pos, err := m.store.SyncPositions(ctx, user)
 		if err != nil {
 			return err
-		}
-		if !pos.LastSyncAt.IsZero() {
-			if age := m.serverNow().Sub(pos.LastSyncAt); age > m.opts.RetentionWindow {
-				return &protocol.APIError{Code: protocol.CodeSyncPositionTooOld, StatusCode: 410,
-					Message: fmt.Sprintf("last sync is %s old, past the %s retention window", age.Round(time.Hour), m.opts.RetentionWindow)}
-			}
 		}
 		var need []string
 		chans := pos.Channels
