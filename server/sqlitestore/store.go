@@ -42,7 +42,7 @@ var schemaFS embed.FS
 // ErrLocked is returned by Open and OpenShared when another Store holds
 // the database in a way that excludes this one: another outpostd serving
 // the same file.
-var ErrLocked = errors.New("sqlitestore: database is locked by another store")
+var ErrLocked = errors.New("sqlitestore: database in use")
 
 // Store is the SQLite Store. It is safe for concurrent use.
 type Store struct {
