@@ -6,8 +6,9 @@
 //
 // Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
 // OUTPOST_SECRET, OUTPOST_RETENTION. One outpostd serves a database file:
-// a second one on the same file is refused at start. On SIGINT or SIGTERM it stops taking
-// requests, lets the ones in flight finish, closes WebSockets, and exits.
+// a second one on the same file is refused at start. On SIGINT or SIGTERM
+// it stops taking requests, lets the ones in flight finish, closes
+// WebSockets, and exits.
 package main
 
 import (
