@@ -77,8 +77,9 @@ func TestBadInput_NeverA5xx(t *testing.T) {
 		"bad ids":       `{"type":"a b","id":"'; DROP TABLE channels;--","message":{"id":"../..","text":"x"},"user_ids":["é"],"message_id":"x y"}`,
 		"trailing":      `{} {}`,
 		"deep":          strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
-		"bad time":      `{"channel_cids":["team:general"],"last_sync_at":"yesterday"}`,
-		"bad cursor":    `{"channel_cids":["team:general"],"last_sync_at":"2026-01-01T00:00:00Z","cursor":"!!"}`,
+		"bad time":      `{"version":2,"channels":[],"last_sync_at":"yesterday"}`,
+		"bad position":  `{"version":2,"channels":[{"cid":"team:general","epoch":"a b","seq":-1}],"feed":{"seq":1e300}}`,
+		"bad cids":      `{"version":2,"cids":["x","team:general","team:general"],"channels":[{"cid":"team:general"},{"cid":"team:general"}]}`,
 		"negative":      `{"limit":-5,"offset":-1,"message_limit":-2}`,
 		"invalid utf8":  "{\"text\":\"\xff\xfe\"}",
 	}
@@ -130,7 +131,9 @@ func TestBadInput_NeverA5xx(t *testing.T) {
 func FuzzRequests(f *testing.F) {
 	for _, s := range []string{
 		`{"message":{"id":"m9","text":"hi"}}`,
-		`{"channel_cids":["team:general"],"last_sync_at":"2026-11-01T00:00:00Z","limit":2}`,
+		`{"version":2,"channels":[{"cid":"team:general","epoch":"e","seq":2,"event_id":"x"}],"limit":2}`,
+		`{"version":2,"feed":{"epoch":"e","seq":1,"event_id":"x"},"channels":[{"cid":"team:general"}]}`,
+		`{"cids":["team:general","team:nope"],"message_limit":5}`,
 		`{"type":"team","id":"x","members":["bob"]}`,
 		`{"type":"like","score":3,"extra":{"a":1}}`,
 		`{"user_ids":["carol"]}`, `{"text":"edit"}`, `{"message_id":"m1"}`, `{"type":"typing.start"}`,

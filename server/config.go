@@ -28,7 +28,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxSyncBodyBytes caps POST /sync bodies, which carry up to
 	// MaxSyncChannels positions; never below MaxBodyBytes. Zero means
-	// 8 MiB: protocol.MaxSyncChannels positions of the longest cids.
+	// 8 MiB: protocol.MaxSyncChannels positions of the longest cids, with
+	// epochs and event ids as this server makes them.
 	MaxSyncBodyBytes int64
 	// SyncPageDefault and SyncPageMax bound a sync page's events. Zero
 	// means 500 and 2000.

@@ -1,12 +1,14 @@
 // Package server is the reference Outpost sync server, as an http.Handler.
 //
 // It keeps, behind a Store, the state of channels, members, messages,
-// reactions, reads and users, and an ordered event log per channel: every
-// write changes the state and appends its event in one transaction, then
-// fans the event out to the connected members over WebSocket. POST /sync
-// answers "what happened in these channels since T" in pages, with a
-// checkpoint that can never skip an event. docs/PROTOCOL.md describes the
-// wire protocol.
+// reactions, reads and users, an ordered event log per channel, and a
+// membership feed per user: every write changes the state and appends its
+// events in one transaction, then a Broker fans them out to the connected
+// recipients over WebSocket. POST /sync answers "what follows these
+// positions" (the client's place in its feed and in each channel's log)
+// in pages read from one snapshot, and resets only the channels whose
+// position cannot be continued. docs/PROTOCOL.md describes the wire
+// protocol.
 //
 // Every request is authenticated with an HS256 token (package token), and
 // every read and write checks channel membership. Anything a client sends

@@ -25,7 +25,8 @@ func TestServer_EndToEnd(t *testing.T) {
 	carol := ts.dial(t, "carol")
 
 	m := sendMsg(t, ts, "alice", cid, "m1", "hello bob")
-	if ev := bob.next(t); ev.Type != protocol.EventMessageNew || ev.Message.ID != "m1" || ev.Seq != m.Version {
+	if ev := bob.next(t); ev.Type != protocol.EventMessageNew || ev.Message.ID != "m1" || ev.Seq != m.Version ||
+		ev.CID != cid || ev.Epoch != ch.Position.Epoch {
 		t.Fatalf("bob got %+v", ev)
 	}
 	var rr protocol.ReactionResponse

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
 )
 
 // TestSync_FeedResetThenIncremental: a first sync (no feed position) gets a
@@ -126,5 +129,29 @@ func TestSync_RemovedChannel(t *testing.T) {
 	}
 	if !slices.Equal(res.inaccessible, []string{ch.Channel.CID}) || len(res.events) != 0 {
 		t.Fatalf("inaccessible %v, %d events", res.inaccessible, len(res.events))
+	}
+}
+
+// TestSync_PrunedFeed: a feed position before what retention kept is
+// reset; one at the cut (the last pruned event) is still continued.
+func TestSync_PrunedFeed(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.Retention = time.Hour })
+	ts.clock.Set(time.Now().Add(-2 * time.Hour)) // the feed's events are old
+	createChannel(t, ts, "alice", "one", "bob")
+	early := syncFrom(t, ts, "bob", nil, nil, 0)
+	createChannel(t, ts, "alice", "two", "bob")
+	head := syncFrom(t, ts, "bob", &early.feedPos, nil, 0)
+	if head.feedPos.Seq != 2 {
+		t.Fatalf("feed head = %+v", head.feedPos)
+	}
+	ts.clock.Set(time.Time{}) // back to now
+	if n := ts.srv.Prune(context.Background()); n == 0 {
+		t.Fatal("nothing pruned")
+	}
+	if res := syncFrom(t, ts, "bob", &early.feedPos, nil, 0); !res.feedReset || len(res.feedChannels) != 2 || res.feedPos != head.feedPos {
+		t.Errorf("from before the cut: reset %v, channels %v, position %+v", res.feedReset, res.feedChannels, res.feedPos)
+	}
+	if res := syncFrom(t, ts, "bob", &head.feedPos, nil, 0); res.feedReset || res.feedPos != head.feedPos {
+		t.Errorf("from the cut: reset %v, position %+v", res.feedReset, res.feedPos)
 	}
 }

@@ -243,3 +243,22 @@ func TestSync_BadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestSync_MaxPositionsFitTheBodyLimit: protocol.MaxSyncChannels positions
+// of the longest cids, with epochs and event ids as the server makes
+// them, are within the sync body limit and answered (here: inaccessible).
+func TestSync_MaxPositionsFitTheBodyLimit(t *testing.T) {
+	ts := startServer(t, nil)
+	req := protocol.SyncRequest{Version: protocol.Version}
+	typ := strings.Repeat("t", protocol.MaxIDLength)
+	for i := range protocol.MaxSyncChannels {
+		id := fmt.Sprintf("%0*d", protocol.MaxIDLength, i)
+		req.Channels = append(req.Channels, protocol.ChannelPosition{CID: typ + ":" + id, Position: protocol.Position{
+			Epoch: strings.Repeat("e", 32), Seq: 1 << 52, EventID: strings.Repeat("f", 32)}})
+	}
+	var resp protocol.SyncResponse
+	ts.must(t, "bob", "POST", protocol.PathSync, req, &resp)
+	if len(resp.Channels) != protocol.MaxSyncChannels || resp.Channels[0].Status != protocol.ChannelInaccessible {
+		t.Fatalf("%d channels answered, first %+v", len(resp.Channels), resp.Channels[0])
+	}
+}

@@ -5,8 +5,10 @@
 //	outpostd --addr :8080 --db /var/lib/outpost.db --secret "$SECRET" --retention 720h
 //
 // Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
-// OUTPOST_SECRET, OUTPOST_RETENTION. On SIGINT or SIGTERM it stops taking
-// requests, lets the ones in flight finish, closes WebSockets, and exits.
+// OUTPOST_SECRET, OUTPOST_RETENTION. One outpostd serves a database file:
+// a second one on the same file is refused at start. On SIGINT or SIGTERM
+// it stops taking requests, lets the ones in flight finish, closes
+// WebSockets, and exits.
 package main
 
 import (

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outpostsync/outpost/server/sqlitestore"
 )
 
 type syncBuffer struct {
@@ -72,5 +75,22 @@ func TestRun_RejectsBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, &out, nil); err == nil {
 			t.Errorf("run(%v) succeeded", args)
 		}
+	}
+}
+
+// TestRun_RefusesADatabaseInUse: a second outpostd on the same database
+// file fails at start with a clear error instead of serving beside the
+// first (each would deliver only its own writes live).
+func TestRun_RefusesADatabaseInUse(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	first, err := sqlitestore.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	var logs syncBuffer
+	err = run(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db}, &logs, nil)
+	if !errors.Is(err, sqlitestore.ErrLocked) || !strings.Contains(err.Error(), "another outpostd") {
+		t.Fatalf("run on a database in use: %v, want ErrLocked naming another outpostd", err)
 	}
 }

@@ -42,10 +42,11 @@ var schemaFS embed.FS
 // ErrLocked is returned by Open and OpenShared when another Store holds
 // the database in a way that excludes this one: another outpostd serving
 // the same file.
-var ErrLocked = errors.New("sqlitestore: database is locked by another store")
+var ErrLocked = errors.New("sqlitestore: database in use")
 
 // Store is the SQLite Store. It is safe for concurrent use.
 type Store struct {
+	path  string
 	db    *sqlx.DB
 	stmts *stmtcache.Cache
 	now   func() time.Time
@@ -111,9 +112,12 @@ func open(ctx context.Context, path string, now func() time.Time, shared bool) (
 	// syncing at once would open a thousand connections and hundreds of
 	// megabytes of cache for no gain on a few cores. Reads wait for one
 	// of a few slots instead.
-	return &Store{db: db, stmts: stmtcache.New(db, 256), now: now, lock: lock,
+	return &Store{path: path, db: db, stmts: stmtcache.New(db, 256), now: now, lock: lock,
 		readers: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))}, nil
 }
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
 
 // Close closes the database and releases its lock.
 func (s *Store) Close() error {

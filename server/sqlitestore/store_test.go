@@ -12,6 +12,7 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/server/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -92,3 +93,27 @@ func TestOpen_SecondStoreIsRefused(t *testing.T) {
 		t.Fatalf("Open beside shared opens: %v, want ErrLocked", err)
 	}
 }
+
+// harness opens SQLite stores for the conformance suite; a second
+// instance shares the file, as a second node would.
+type harness struct{}
+
+func (harness) Open(t *testing.T) server.Store {
+	st, err := sqlitestore.OpenShared(context.Background(), filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func (harness) OpenAgain(t *testing.T, st server.Store) server.Store {
+	again, err := sqlitestore.OpenShared(context.Background(), st.(*sqlitestore.Store).Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	return again
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, harness{}) }

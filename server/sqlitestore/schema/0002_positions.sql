@@ -27,7 +27,21 @@ UPDATE messages SET seq = coalesce(
 UPDATE messages SET data = json_set(data, '$.seq', seq) WHERE seq <> 0;
 DROP INDEX messages_by_channel;
 CREATE INDEX messages_by_channel ON messages (cid, seq, id);
-DROP INDEX events_by_time;
+
+-- The event log, kept in (cid, seq) order: a sync reads a run of one
+-- channel's events, which then sit side by side on disk. The commit-order
+-- pos of version 1 has no use left.
+CREATE TABLE channel_events (
+	cid        TEXT    NOT NULL,
+	seq        INTEGER NOT NULL,
+	id         TEXT    NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	payload    TEXT    NOT NULL,
+	PRIMARY KEY (cid, seq)
+) WITHOUT ROWID;
+INSERT INTO channel_events (cid, seq, id, created_at, payload) SELECT cid, seq, id, created_at, payload FROM events;
+DROP TABLE events;
+ALTER TABLE channel_events RENAME TO events;
 CREATE INDEX events_by_time ON events (created_at, cid);
 
 -- Membership feeds: one log per user, begun at the user's first feed
@@ -47,5 +61,5 @@ CREATE TABLE feed_events (
 	created_at INTEGER NOT NULL,
 	payload    TEXT    NOT NULL,
 	PRIMARY KEY (user_id, seq)
-);
+) WITHOUT ROWID;
 CREATE INDEX feed_events_by_time ON feed_events (created_at, user_id);
