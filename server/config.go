@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/outpostsync/outpost/token"
 )
 
 // Config configures a Server.
@@ -12,6 +14,12 @@ type Config struct {
 	Store Store
 	// Secret verifies the HS256 tokens. Required.
 	Secret []byte
+
+	// TokenLeeway is the clock skew allowed when checking a token's times:
+	// a token is accepted up to this long past its exp, and refused when
+	// its nbf or iat is more than this far in the future. Zero means
+	// token.DefaultLeeway (5s); negative means none.
+	TokenLeeway time.Duration
 
 	// Retention is how long events are kept, and so how old a sync
 	// position may be. Zero means 30 days.
@@ -51,6 +59,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.Secret) == 0 {
 		return c, errors.New("server: Config.Secret is required")
+	}
+	switch {
+	case c.TokenLeeway == 0:
+		c.TokenLeeway = token.DefaultLeeway
+	case c.TokenLeeway < 0:
+		c.TokenLeeway = 0
 	}
 	if c.Retention <= 0 {
 		c.Retention = 30 * 24 * time.Hour

@@ -9,12 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
-	"github.com/outpostsync/outpost/token"
 )
 
 // Server is the sync server. It is an http.Handler; make one with New.
@@ -125,25 +123,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the JSON error body.
 func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := strings.TrimPrefix(r.Header.Get(protocol.HeaderAuthorization), "Bearer ")
-		if tok == "" {
-			tok = r.URL.Query().Get("token")
-		}
-		if tok == "" {
-			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "missing token: send Authorization: Bearer <token>"))
-			return
-		}
-		user, err := token.Verify(s.cfg.Secret, tok, s.cfg.Now())
-		switch {
-		case errors.Is(err, token.ErrExpired):
-			writeError(w, protocol.NewAPIError(protocol.CodeTokenExpired, "token expired"))
-			return
-		case err != nil:
-			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token"))
-			return
-		}
-		if perr := protocol.ValidateID("token user", user); perr != nil {
-			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token: %v", perr))
+		user, aerr := s.authenticate(r)
+		if aerr != nil {
+			writeError(w, aerr)
 			return
 		}
 		for name := range r.URL.Query() {
@@ -163,8 +145,8 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 // route: an unknown one is refused, so a client that misnames a cursor
 // hears of it instead of getting the wrong page.
 func allowedParam(pattern, name string) bool {
-	if name == "token" {
-		return true
+	if name == queryToken {
+		return queryTokenRoutes[pattern]
 	}
 	switch pattern {
 	case "GET " + protocol.PathMessages:

@@ -5,7 +5,7 @@
 //	outpostd --addr :8080 --db /var/lib/outpost.db --secret "$SECRET" --retention 720h
 //
 // Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
-// OUTPOST_SECRET, OUTPOST_RETENTION. On SIGINT or SIGTERM it stops taking
+// OUTPOST_SECRET, OUTPOST_RETENTION, OUTPOST_TOKEN_LEEWAY. On SIGINT or SIGTERM it stops taking
 // requests, lets the ones in flight finish, closes WebSockets, and exits.
 package main
 
@@ -45,6 +45,16 @@ func envOr(name, def string) string {
 	return def
 }
 
+// envDuration returns the duration in the environment variable name, or def
+// when it is unset or unreadable (the flag's own parse then reports a bad
+// value given on the command line).
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
 // run serves until ctx ends. ready, if not nil, gets the listening
 // address once the server accepts connections.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
@@ -54,11 +64,19 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	dbPath := fs.String("db", envOr("OUTPOST_DB", "outpost-server.db"), "SQLite database file (env OUTPOST_DB)")
 	secret := fs.String("secret", envOr("OUTPOST_SECRET", ""), "HS256 token secret; empty makes a dev secret (env OUTPOST_SECRET)")
 	retention := fs.String("retention", envOr("OUTPOST_RETENTION", "720h"), "how long events are kept, e.g. 720h (env OUTPOST_RETENTION)")
+	leeway := fs.Duration("token-leeway", envDuration("OUTPOST_TOKEN_LEEWAY", 5*time.Second),
+		"clock skew allowed on a token's exp, nbf and iat; 0s for none (env OUTPOST_TOKEN_LEEWAY)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *leeway < 0 {
+		return fmt.Errorf("--token-leeway %v: want zero or more", *leeway)
+	}
+	if *leeway == 0 {
+		*leeway = -1 // server.Config: negative means none
 	}
 	keep, err := time.ParseDuration(*retention)
 	if err != nil || keep <= 0 {
@@ -78,7 +96,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return fmt.Errorf("open %s: %w", *dbPath, err)
 	}
 	defer store.Close()
-	srv, err := server.New(server.Config{Store: store, Secret: []byte(*secret), Retention: keep, Logger: log})
+	srv, err := server.New(server.Config{Store: store, Secret: []byte(*secret), Retention: keep, Logger: log,
+		TokenLeeway: *leeway})
 	if err != nil {
 		return err
 	}
