@@ -21,6 +21,9 @@ func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, use
 	if err := protocol.ValidateID("id", req.ID); err != nil {
 		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
 	}
+	if err := validName("name", req.Name); err != nil {
+		return err
+	}
 	if err := validExtra(req.Extra); err != nil {
 		return err
 	}
@@ -665,6 +668,12 @@ func (s *Server) handleUpdateMe(w http.ResponseWriter, r *http.Request, user str
 	var req UpdateUserRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
+	}
+	if err := validName("name", req.Name); err != nil {
+		return err
+	}
+	if len(req.Image) > MaxImageBytes {
+		return protocol.NewAPIError(protocol.CodeInput, "image is over %d bytes", MaxImageBytes)
 	}
 	if err := validExtra(req.Extra); err != nil {
 		return err

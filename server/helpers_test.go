@@ -104,6 +104,9 @@ func (ts *testServer) call(tb testing.TB, user, method, path string, body any, o
 	if user != "" {
 		req.Header.Set("Authorization", "Bearer "+tokenFor(tb, user))
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

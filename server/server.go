@@ -187,9 +187,13 @@ func writeError(w http.ResponseWriter, e *protocol.APIError) {
 	writeJSON(w, e.StatusCode, e)
 }
 
-// decodeBody reads a strict JSON body into v: unknown fields, wrong types,
-// trailing data and an over-large body are 4xx errors.
+// decodeBody reads a strict JSON body into v: another content type is a
+// 415; unknown fields, duplicate keys, wrong types, trailing data and an
+// over-large body are 4xx errors.
 func decodeBody(r *http.Request, v any) error {
+	if err := checkJSONContentType(r); err != nil {
+		return err
+	}
 	err := protocol.DecodeStrictReader(r.Body, v, "request body")
 	if err == nil {
 		return nil

@@ -253,17 +253,6 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func validExtra(extra json.RawMessage) error {
-	if len(extra) == 0 || string(extra) == "null" {
-		return nil
-	}
-	var obj map[string]any
-	if err := json.Unmarshal(extra, &obj); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "extra must be a JSON object")
-	}
-	return nil
-}
-
 func countReactions(tx Tx, messageID string) (map[string]int, error) {
 	rs, err := tx.Reactions(messageID)
 	if err != nil {
