@@ -190,6 +190,9 @@ func channelFor(tx Tx, cid, user string) (protocol.Channel, error) {
 	if err != nil {
 		return ch, err
 	}
+	if ch.DeletedAt != nil {
+		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s was deleted", cid)
+	}
 	if _, err := tx.Member(cid, user); errors.Is(err, ErrNotFound) {
 		return ch, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
 	} else if err != nil {
