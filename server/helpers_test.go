@@ -55,7 +55,10 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	// Tests make requests as fast as they can: no rate limits unless
+	// the test sets them.
+	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1}
 	if tune != nil {
 		tune(&cfg)
 	}

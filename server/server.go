@@ -17,12 +17,13 @@ import (
 
 // Server is the sync server. It is an http.Handler; make one with New.
 type Server struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
-	mux   *http.ServeMux
-	hub   *Hub
-	pubMu sync.Mutex // orders commit and fan-out (see update)
+	cfg    Config
+	store  Store
+	log    *slog.Logger
+	mux    *http.ServeMux
+	hub    *Hub
+	limits *limits
+	pubMu  sync.Mutex // orders commit and fan-out (see update)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -39,7 +40,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), hub: newHub(cfg.Logger),
-		ctx: ctx, cancel: cancel}
+		limits: newLimits(cfg), ctx: ctx, cancel: cancel}
 	s.routes()
 	s.wg.Add(1)
 	go s.pruneLoop()
@@ -132,6 +133,10 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 			writeError(w, aerr)
 			return
 		}
+		if err := s.limitRequest(r, user); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		for name := range r.URL.Query() {
 			if !allowedParam(r.Pattern, name) {
 				writeError(w, protocol.NewAPIError(protocol.CodeInput, "unknown query parameter %q", name))
@@ -222,6 +227,7 @@ func (s *Server) pruneLoop() {
 			return
 		case <-t.C:
 			s.Prune(s.ctx)
+			s.limits.sweep()
 		}
 	}
 }
