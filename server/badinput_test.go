@@ -32,6 +32,10 @@ var endpoints = []struct{ method, path string }{
 	{"DELETE", "/messages/m1/reactions/like"},
 	{"PUT", server.PathMe},
 	{"POST", "/batch"},
+	{"PUT", "/channels/team:general/members/bob/role"},
+	{"PUT", "/channels/team:general"},
+	{"POST", "/channels/team:general/truncate"},
+	{"DELETE", "/channels/team:general"},
 	{"GET", "/connect"},
 }
 

@@ -581,6 +581,11 @@ func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, user str
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	if req.MessageID != "" {
+		if err := protocol.ValidateID("message_id", req.MessageID); err != nil {
+			return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+		}
+	}
 	return s.writeOp(w, r, user, planMarkRead(user, r.PathValue("cid"), req))
 }
 

@@ -123,6 +123,10 @@ func TestStrict_FieldBounds(t *testing.T) {
 		{"message extra over", "POST", "/channels/team:general/messages", protocol.SendMessageRequest{Message: protocol.MessageInput{ID: "t2", Text: "x", Extra: extra(server.MaxExtraBytes + 1)}}, false},
 		{"reaction extra over", "POST", "/messages/t3/reactions", protocol.SendReactionRequest{Type: "like", Extra: extra(server.MaxExtraBytes + 1)}, false},
 		{"idempotency key over", "PUT", server.PathMe, server.UpdateUserRequest{Name: "a"}, false},
+		{"read message_id over", "POST", "/channels/team:general/read", protocol.MarkReadRequest{MessageID: strings.Repeat("m", 900<<10)}, false},
+		{"role over", "PUT", "/channels/team:general/members/alice/role", protocol.SetRoleRequest{Role: strings.Repeat("r", 900<<10)}, false},
+		{"new channel name over", "PUT", "/channels/team:general", protocol.UpdateChannelRequest{Name: strings.Repeat("n", 900<<10)}, false},
+		{"new channel extra over", "PUT", "/channels/team:general", protocol.UpdateChannelRequest{Name: "x", Extra: extra(server.MaxExtraBytes + 1)}, false},
 	} {
 		var headers []string
 		if c.name == "idempotency key over" {

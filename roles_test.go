@@ -1,0 +1,79 @@
+package outpost_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// TestRoles_ThroughTheSDK: a role change reaches the other members' stores;
+// a write a member's role does not allow is refused for good: it lands on
+// the failed list with code 17 and its reason, and the outbox goes on.
+func TestRoles_ThroughTheSDK(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	olga := open(t, ts.URL, "olga")
+	mike := open(t, ts.URL, "mike")
+	ch, err := olga.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "roles", Members: []string{"mike", "mary"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	first, err := olga.SendMessage(ctx, cid, "from the owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike to have olga's message", func() bool { return len(local(t, mike, cid)) == 1 })
+
+	// A plain member's delete of the owner's message: refused, failed,
+	// and the send queued after it still goes.
+	if err := mike.DeleteMessage(ctx, cid, first, false); err != nil {
+		t.Fatal(err)
+	}
+	after, err := mike.SendMessage(ctx, cid, "still here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike's refused delete on the failed list", func() bool {
+		failed, err := mike.FailedTasks(ctx)
+		return err == nil && len(failed) == 1
+	})
+	failed, _ := mike.FailedTasks(ctx)
+	if f := failed[0]; f.ErrorCode != protocol.CodeNotAllowed || f.MessageID != first || f.Error == "" {
+		t.Errorf("failed task = %+v, want code %d on %s with a reason", f, protocol.CodeNotAllowed, first)
+	}
+	waitFor(t, "mike's later send to reach olga", func() bool {
+		for _, m := range local(t, olga, cid) {
+			if m == after+":still here:sent" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Olga makes mike a moderator; his store hears of it.
+	if _, err := olga.Conn.SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike's store to hold his new role", func() bool {
+		ms, err := mike.DB.Members(ctx, cid)
+		if err != nil {
+			return false
+		}
+		for _, m := range ms {
+			if m.UserID == "mike" {
+				return m.Role == protocol.RoleModerator
+			}
+		}
+		return false
+	})
+	// A moderator may remove a member, not the owner.
+	if _, err := mike.Conn.RemoveMember(ctx, cid, "mary", ""); err != nil {
+		t.Errorf("moderator removes a member: %v", err)
+	}
+	_, err = mike.Conn.RemoveMember(ctx, cid, "olga", "")
+	if ae, ok := protocol.AsAPIError(err); !ok || ae.Code != protocol.CodeNotAllowed || ae.Temporary() {
+		t.Errorf("moderator removes the owner: %v, want a permanent 403", err)
+	}
+}
