@@ -29,7 +29,7 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
-		HealthInterval: 100 * time.Millisecond, WritesPerSecond: 10, WriteBurst: 5})
+		HealthInterval: 100 * time.Millisecond, WritesPerSecond: 2, WriteBurst: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		want = append(want, id)
-		if i%8 == 0 {
+		if i%16 == 0 {
 			// Bob writes straight to the server while Alice floods:
 			// never a 429.
 			_, err := bob.Conn.SendMessage(ctx, cid, protocol.SendMessageRequest{

@@ -54,10 +54,10 @@ func doRaw(t *testing.T, ts *testServer, user, method, path string, body any) (i
 // Retry-After, and another user writing at the same time does not; a
 // batch counts its ops.
 func TestRateLimit_Writes(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.WritesPerSecond, c.WriteBurst = 0.5, 5 })
-	createChannel(t, ts, "alice", "a") // 1 of alice's 5
-	createChannel(t, ts, "bob", "b")   // 1 of bob's 5
-	for i := range 4 {                 // alice's 2..5
+	ts := startServer(t, func(c *server.Config) { c.WritesPerSecond, c.WriteBurst = 0.001, 5 }) // no refill within the test
+	createChannel(t, ts, "alice", "a")                                                          // 1 of alice's 5
+	createChannel(t, ts, "bob", "b")                                                            // 1 of bob's 5
+	for i := range 4 {                                                                          // alice's 2..5
 		sendMsg(t, ts, "alice", "team:a", fmt.Sprintf("a%d", i), "x")
 	}
 	status, body, h := doRaw(t, ts, "alice", "POST", "/channels/team:a/messages",
@@ -98,7 +98,7 @@ func TestRateLimit_Writes(t *testing.T) {
 
 // TestRateLimit_Syncs: sync requests have their own limit.
 func TestRateLimit_Syncs(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.SyncsPerMinute = 6 }) // burst 1
+	ts := startServer(t, func(c *server.Config) { c.SyncsPerMinute = 1 }) // burst 1, no refill within the test
 	createChannel(t, ts, "alice", "a")
 	req := protocol.SyncRequest{ChannelCIDs: []string{"team:a"}, LastSyncAt: time.Now().Add(-time.Minute)}
 	ts.must(t, "alice", "POST", protocol.PathSync, req, nil)

@@ -87,7 +87,7 @@ func TestRun_RateFlags(t *testing.T) {
 	var logs syncBuffer
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "s.db"), "--secret", "s3cret",
-			"--write-rate", "0.1", "--write-burst", "1"}, &logs, ready)
+			"--write-rate", "0.001", "--write-burst", "1"}, &logs, ready)
 	}()
 	defer func() {
 		cancel()
