@@ -148,8 +148,18 @@ func TestAuth_TokenNeverLogged(t *testing.T) {
 		}
 		cancel()
 	}
+	// A store failure is logged: the log is captured, and still holds no
+	// token.
+	ts.store.Close()
+	for _, tok := range []string{good, expired} {
+		rawCall(t, ts, "POST", protocol.PathQueryChannels, "Bearer "+tok, `{}`)
+		rawCall(t, ts, "POST", protocol.PathQueryChannels+"?token="+tok, "Bearer "+tok, `{}`)
+	}
 	ts.srv.Close()
 	out := logs.String()
+	if !strings.Contains(out, "request failed") {
+		t.Fatalf("the store failure was not logged; is the log captured?\n%s", out)
+	}
 	for _, tok := range []string{good, expired, forged, wrongKey} {
 		sig := tok[strings.LastIndexByte(tok, '.')+1:]
 		if strings.Contains(out, tok) || strings.Contains(out, sig) {
