@@ -76,7 +76,7 @@ func (e *APIError) Temporary() bool {
 	case CodeTimeout, CodeRateLimited, CodeInternal:
 		return true
 	case CodeInput, CodeAuth, CodeNotFound, CodeNotAllowed, CodePayloadTooBig,
-		CodeTokenExpired, CodeConflict, CodeUnsupportedMediaType, CodeSyncPositionTooOld, CodeSyncHistoryLost:
+		CodeTokenExpired, CodeConflict, CodeSyncPositionTooOld, CodeSyncHistoryLost:
 		return false
 	}
 	return e.StatusCode == http.StatusRequestTimeout ||

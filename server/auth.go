@@ -18,6 +18,9 @@ var queryTokenRoutes = map[string]bool{
 	"GET /events":                 true, // Server-Sent Events
 }
 
+// defaultTokenLeeway is Config.TokenLeeway's zero value.
+const defaultTokenLeeway = token.DefaultLeeway
+
 // queryToken is the query parameter that carries a token on the
 // queryTokenRoutes.
 const queryToken = "token"

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"time"
-
-	"github.com/outpostsync/outpost/token"
 )
 
 // Config configures a Server.
@@ -82,7 +80,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	switch {
 	case c.TokenLeeway == 0:
-		c.TokenLeeway = token.DefaultLeeway
+		c.TokenLeeway = defaultTokenLeeway
 	case c.TokenLeeway < 0:
 		c.TokenLeeway = 0
 	}

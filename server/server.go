@@ -17,18 +17,18 @@ import (
 
 // Server is the sync server. It is an http.Handler; make one with New.
 type Server struct {
-	cfg    Config
-	store  Store
-	log    *slog.Logger
-	mux    *http.ServeMux
-	hub    *Hub
-	limits *limits
-	pubMu  sync.Mutex // orders commit and fan-out (see update)
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	mux   *http.ServeMux
+	hub   *Hub
+	pubMu sync.Mutex // orders commit and fan-out (see update)
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+	limits *limits // per-user rate limits (ratelimit.go)
 }
 
 // New returns a Server that serves at once and prunes events in the
@@ -40,8 +40,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), hub: newHub(cfg.Logger),
-		limits: newLimits(cfg), ctx: ctx, cancel: cancel}
+		ctx: ctx, cancel: cancel}
 	s.routes()
+	s.limits = newLimits(cfg)
 	s.wg.Add(1)
 	go s.pruneLoop()
 	return s, nil

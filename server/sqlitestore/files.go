@@ -4,12 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // fileMode is the mode of the store's files: the database holds every
 // user's messages, so only the server's own user may read it.
 const fileMode fs.FileMode = 0o600
+
+// openPrivate opens the database at path with the DSN parameters q, its
+// files readable and writable by the owner only (0600), whatever the
+// umask (see prepareFiles).
+func openPrivate(path string, q url.Values) (*sqlx.DB, error) {
+	if err := prepareFiles(path); err != nil {
+		return nil, err
+	}
+	return sqlx.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+}
 
 // prepareFiles creates the database file with fileMode before SQLite opens
 // it, whatever the umask, and takes group and other access away from an

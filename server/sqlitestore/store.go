@@ -47,21 +47,17 @@ type Store struct {
 }
 
 // Open opens (creating if missing) the store at path. now is the server's
-// clock; nil means time.Now. The database and its -wal and -shm files are
-// made readable and writable by the owner only (0600), whatever the umask.
+// clock; nil means time.Now.
 func Open(ctx context.Context, path string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
-	}
-	if err := prepareFiles(path); err != nil {
-		return nil, err
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(wal)")
 	q.Add("_pragma", "synchronous(normal)")
 	q.Set("_txlock", "immediate")
-	db, err := sqlx.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := openPrivate(path, q)
 	if err != nil {
 		return nil, err
 	}
