@@ -96,15 +96,19 @@ func TestRateLimit_Writes(t *testing.T) {
 	}
 }
 
-// TestRateLimit_Syncs: sync requests have their own limit.
+// TestRateLimit_Syncs: sync requests have their own limit, counted before
+// the body is read.
 func TestRateLimit_Syncs(t *testing.T) {
 	ts := startServer(t, func(c *server.Config) { c.SyncsPerMinute = 1 }) // burst 1, no refill within the test
 	createChannel(t, ts, "alice", "a")
-	req := protocol.SyncRequest{ChannelCIDs: []string{"team:a"}, LastSyncAt: time.Now().Add(-time.Minute)}
-	ts.must(t, "alice", "POST", protocol.PathSync, req, nil)
-	status, body, h := doRaw(t, ts, "alice", "POST", protocol.PathSync, req)
+	if status, body, _ := doRaw(t, ts, "alice", "POST", protocol.PathSync, struct{}{}); status == http.StatusTooManyRequests {
+		t.Fatalf("first sync: %d %s", status, body)
+	}
+	status, body, h := doRaw(t, ts, "alice", "POST", protocol.PathSync, struct{}{})
 	rateLimited(t, status, body, h)
-	ts.must(t, "bob", "POST", protocol.PathSync, req, nil) // bob's own
+	if status, body, _ := doRaw(t, ts, "bob", "POST", protocol.PathSync, struct{}{}); status == http.StatusTooManyRequests {
+		t.Errorf("bob's first sync: %d %s", status, body) // bob's own limit
+	}
 	// Writes are not counted against syncs.
 	sendMsg(t, ts, "alice", "team:a", "m1", "x")
 }
