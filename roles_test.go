@@ -3,8 +3,12 @@ package outpost_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/token"
 )
 
 // TestRoles_ThroughTheSDK: a role change reaches the other members' stores;
@@ -15,7 +19,7 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 	ts := startServer(t)
 	olga := open(t, ts.URL, "olga")
 	mike := open(t, ts.URL, "mike")
-	ch, err := olga.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "roles", Members: []string{"mike", "mary"}})
+	ch, err := olga.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "roles", Members: []string{"mike", "mary", "max"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,28 +56,58 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 		return false
 	})
 
-	// Olga makes mike a moderator; his store hears of it.
+	// Olga makes mike a moderator while his app is closed; he hears of
+	// it by sync when it opens again, and live while it is open.
+	roleIn := func(c *outpost.Client, user string) string {
+		ms, err := c.DB.Members(ctx, cid)
+		if err != nil {
+			return ""
+		}
+		for _, m := range ms {
+			if m.UserID == user {
+				return m.Role
+			}
+		}
+		return ""
+	}
+	mikeDB := mike.DB.Path()
+	mike.Close()
 	if _, err := olga.Conn.SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "mike's store to hold his new role", func() bool {
-		ms, err := mike.DB.Members(ctx, cid)
-		if err != nil {
-			return false
-		}
-		for _, m := range ms {
-			if m.UserID == "mike" {
-				return m.Role == protocol.RoleModerator
-			}
-		}
-		return false
-	})
+	mike = reopenForRoles(t, ts.URL, "mike", mikeDB)
+	waitFor(t, "mike's store to sync his new role", func() bool { return roleIn(mike, "mike") == protocol.RoleModerator })
+	if _, err := olga.Conn.SetRole(ctx, cid, "mary", protocol.RoleModerator, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike's store to hear of mary's role live", func() bool { return roleIn(mike, "mary") == protocol.RoleModerator })
 	// A moderator may remove a member, not the owner.
-	if _, err := mike.Conn.RemoveMember(ctx, cid, "mary", ""); err != nil {
+	if _, err := mike.Conn.RemoveMember(ctx, cid, "max", ""); err != nil {
 		t.Errorf("moderator removes a member: %v", err)
 	}
 	_, err = mike.Conn.RemoveMember(ctx, cid, "olga", "")
 	if ae, ok := protocol.AsAPIError(err); !ok || ae.Code != protocol.CodeNotAllowed || ae.Temporary() {
 		t.Errorf("moderator removes the owner: %v, want a permanent 403", err)
 	}
+}
+
+// reopenForRoles opens user's SDK again on the store at path, as open does
+// on a new one.
+func reopenForRoles(tb testing.TB, url, user, path string) *outpost.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := outpost.Open(context.Background(), outpost.Config{
+		ServerURL: url, UserID: user, Token: tok, DBPath: path,
+		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
+			HealthCheckInterval: 100 * time.Millisecond},
+		Sync: offlineSync(),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }
