@@ -89,6 +89,23 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 	if ae, ok := protocol.AsAPIError(err); !ok || ae.Code != protocol.CodeNotAllowed || ae.Temporary() {
 		t.Errorf("moderator removes the owner: %v, want a permanent 403", err)
 	}
+
+	// The owner deletes the channel: it leaves the members' stores.
+	if _, err := olga.Conn.DeleteChannel(ctx, cid, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted channel to leave mike's store", func() bool {
+		chs, err := mike.Channels(ctx)
+		if err != nil {
+			return false
+		}
+		for _, ch := range chs {
+			if ch.CID == cid {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // reopenForRoles opens user's SDK again on the store at path, as open does

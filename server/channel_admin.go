@@ -122,7 +122,7 @@ func (s *Server) handleDeleteChannel(w http.ResponseWriter, r *http.Request, use
 		if _, err := authorize(c.tx, ch.CID, user, actDeleteChannel); err != nil {
 			return nil, err
 		}
-		_, err = c.emit(ch.CID, protocol.EventChannelDeleted, user, func(ev *protocol.Event) error {
+		ev, err := c.emit(ch.CID, protocol.EventChannelDeleted, user, func(ev *protocol.Event) error {
 			now := c.tx.Now()
 			ch.DeletedAt, ch.UpdatedAt, ch.Version, ch.MemberCount = &now, now, ev.Seq, 0
 			ev.Channel = &ch
@@ -135,10 +135,14 @@ func (s *Server) handleDeleteChannel(w http.ResponseWriter, r *http.Request, use
 		if err != nil {
 			return nil, err
 		}
+		// Every member is removed as handleRemoveMember removes one,
+		// with the same notification.
 		for _, id := range ids {
 			if err := c.tx.DeleteMember(ch.CID, id); err != nil {
 				return nil, err
 			}
+			c.notify(protocol.Event{Type: protocol.EventNotificationRemovedFromChannel, CID: ch.CID, Seq: ev.Seq, UserID: user,
+				Member: &protocol.Member{CID: ch.CID, UserID: id, Version: ev.Seq}, Channel: ev.Channel}, id)
 		}
 		return protocol.ChannelResponse{Channel: ch, Members: []protocol.Member{}, Messages: []protocol.Message{},
 			Reads: []protocol.Read{}}, nil
