@@ -83,6 +83,19 @@ func TestRoles_Matrix(t *testing.T) {
 			return roleCall{"POST", "/messages/" + f.msgs["owner"] + "/reactions", protocol.SendReactionRequest{Type: "like"}}
 		}, "ok ok ok 404"},
 
+		{"unreact own", func(f roleFixture, a string) {
+			if a != "out" {
+				ts.must(t, roleUsers[a], "POST", "/messages/"+f.msgs["owner"]+"/reactions", protocol.SendReactionRequest{Type: "like"}, nil)
+			}
+		}, func(f roleFixture, a string) roleCall {
+			return roleCall{"DELETE", "/messages/" + f.msgs["owner"] + "/reactions/like", nil}
+		}, "ok ok ok 404"},
+		{"add an existing member", nil, func(f roleFixture, a string) roleCall {
+			return roleCall{"POST", "/channels/" + f.cid + "/members", protocol.AddMembersRequest{UserIDs: []string{"mary"}}}
+		}, "ok ok 403 403"},
+		{"remove a non-member", nil, func(f roleFixture, a string) roleCall {
+			return roleCall{"DELETE", "/channels/" + f.cid + "/members/nobody", nil}
+		}, "404 404 404 403"},
 		{"add member", nil, func(f roleFixture, a string) roleCall {
 			return roleCall{"POST", "/channels/" + f.cid + "/members", protocol.AddMembersRequest{UserIDs: []string{"newcomer"}}}
 		}, "ok ok 403 403"},
