@@ -34,7 +34,10 @@ func startServer(tb testing.TB) *httptest.Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond})
+	// Tests write as fast as they can: no rate limits (flood_test.go
+	// tests them).
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond,
+		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -47,7 +47,8 @@ func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond})
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond,
+		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1})
 	if err != nil {
 		st.Close()
 		tb.Fatal(err)

@@ -74,6 +74,13 @@ var sqliteHeader = []byte("SQLite format 3\x00")
 // Open opens the store at path, creating it (mode 0600) if it does not
 // exist, and brings its schema up to date.
 //
+// A new store is created atomically: it appears at path whole, migrated,
+// or not at all, so a process killed while creating it leaves nothing that
+// a later Open (or the outpost CLI) would refuse, and any number of
+// processes may open a new path at once. A store begun in place (an empty
+// file given to Open, or one an older version started) is finished by the
+// next Open.
+//
 // A file that is not a SQLite database, or is corrupt, gives an *OpenError
 // wrapping ErrNotDatabase and is never overwritten, unless opts.MoveAside is
 // set. A store written by a newer version of the SDK gives an error wrapping
@@ -116,7 +123,12 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 		}
 		return nil, &OpenError{Path: path, Err: err}
 	}
-	if err := checkOrCreateFile(path); err != nil {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		if err := createAtomically(ctx, path, opts); err != nil {
+			return fail(err)
+		}
+	}
+	if err := checkFile(path); err != nil {
 		return fail(err)
 	}
 
@@ -161,18 +173,10 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-// checkOrCreateFile creates a missing store file with mode 0600 (SQLite
-// gives its -wal and -shm files the same mode) and refuses an existing file
-// that does not start with the SQLite header.
-func checkOrCreateFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		return f.Close()
-	}
-	if !errors.Is(err, os.ErrExist) {
-		return err
-	}
-	f, err = os.Open(path)
+// checkFile refuses an existing file that does not start with the SQLite
+// header. An empty file is taken, and becomes a store in place.
+func checkFile(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,9 @@ const (
 // HTTP headers with a meaning in the protocol.
 const (
 	// HeaderAuthorization carries "Bearer <token>" on every request but
-	// /healthz. The WebSocket also accepts the token as the "token" query
-	// parameter, for clients that cannot set headers.
+	// /healthz. The WebSocket (GET /connect) also accepts the token as the
+	// "token" query parameter, for clients that cannot set headers; every
+	// other endpoint refuses a token in the URL.
 	HeaderAuthorization = "Authorization"
 
 	// HeaderIdempotencyKey carries a client-made id on writes that have no

@@ -26,15 +26,23 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 var ErrTrailingData = errors.New("trailing data after JSON value")
 
 // DecodeStrict decodes exactly one JSON value from data into v, rejecting
-// unknown fields and trailing data. what names the value in errors.
+// unknown fields, duplicate keys (ErrDuplicateKey) and trailing data. what
+// names the value in errors.
 func DecodeStrict(data []byte, v any, what string) error {
+	if err := checkDuplicateKeys(data); err != nil {
+		return &DecodeError{What: what, Err: err}
+	}
 	return decode(bytes.NewReader(data), v, what, true)
 }
 
-// DecodeStrictReader is DecodeStrict on a reader. It reads until the value
-// ends and checks that nothing but white space follows.
+// DecodeStrictReader is DecodeStrict on a reader, which it reads to the
+// end. An error reading r is returned wrapped in a *DecodeError.
 func DecodeStrictReader(r io.Reader, v any, what string) error {
-	return decode(r, v, what, true)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return &DecodeError{What: what, Err: err}
+	}
+	return DecodeStrict(data, v, what)
 }
 
 // DecodeLenient decodes exactly one JSON value from data into v, ignoring

@@ -34,6 +34,9 @@ const (
 	// CodeConflict: the write clashes with the stored state, e.g. a
 	// message id reused for another channel or user (409).
 	CodeConflict = 41
+	// CodeUnsupportedMediaType: a JSON endpoint got a body whose
+	// Content-Type is not application/json (415).
+	CodeUnsupportedMediaType = 42
 
 	// CodeSyncPositionTooOld: the sync's last_sync_at is older than the
 	// server's retention window (410). The client must reset its cache
@@ -111,6 +114,8 @@ func StatusForCode(code int) int {
 		return http.StatusRequestTimeout
 	case CodeConflict:
 		return http.StatusConflict
+	case CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case CodeSyncPositionTooOld, CodeSyncHistoryLost:
 		return http.StatusGone
 	}

@@ -32,6 +32,10 @@ var endpoints = []struct{ method, path string }{
 	{"DELETE", "/messages/m1/reactions/like"},
 	{"PUT", server.PathMe},
 	{"POST", "/batch"},
+	{"PUT", "/channels/team:general/members/bob/role"},
+	{"PUT", "/channels/team:general"},
+	{"POST", "/channels/team:general/truncate"},
+	{"DELETE", "/channels/team:general"},
 	{"GET", "/connect"},
 }
 
@@ -43,6 +47,9 @@ func rawCall(tb testing.TB, ts *testServer, method, path, auth, body string, hea
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

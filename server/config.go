@@ -15,6 +15,12 @@ type Config struct {
 	// Secret verifies the HS256 tokens. Required.
 	Secret []byte
 
+	// TokenLeeway is the clock skew allowed when checking a token's times:
+	// a token is accepted up to this long past its exp, and refused when
+	// its nbf or iat is more than this far in the future. Zero means
+	// token.DefaultLeeway (5s); negative means none.
+	TokenLeeway time.Duration
+
 	// Retention is how long events are kept, and so how old a sync
 	// position may be. Zero means 30 days.
 	Retention time.Duration
@@ -47,6 +53,26 @@ type Config struct {
 	// before it is cut off. Zero means 256.
 	SendBuffer int
 
+	// WritesPerSecond is each user's sustained rate of writes (every
+	// POST, PUT and DELETE but sync and channel queries; a batch counts
+	// its ops), and WriteBurst how many may come at once. Over it: 429
+	// with Retry-After. Zero means 50 and 200; a negative WritesPerSecond
+	// means no limit.
+	WritesPerSecond float64
+	WriteBurst      int
+	// SyncsPerMinute caps each user's sync requests (each page is one),
+	// with a burst of a sixth of it. Zero means 1200; negative means no
+	// limit.
+	SyncsPerMinute int
+	// MaxConnsPerUser caps each user's open WebSockets; one more gets 429.
+	// Zero means 20; negative means no limit.
+	MaxConnsPerUser int
+	// WSMessagesPerSecond caps what one WebSocket may send the server
+	// (health checks) per second, with a burst of twice that; a
+	// connection over it is closed (1008). Zero means 10; negative means
+	// no limit.
+	WSMessagesPerSecond float64
+
 	// Logger gets the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the server's clock. Nil means time.Now.
@@ -59,6 +85,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.Secret) == 0 {
 		return c, errors.New("server: Config.Secret is required")
+	}
+	switch {
+	case c.TokenLeeway == 0:
+		c.TokenLeeway = defaultTokenLeeway
+	case c.TokenLeeway < 0:
+		c.TokenLeeway = 0
 	}
 	if c.Retention <= 0 {
 		c.Retention = 30 * 24 * time.Hour
@@ -89,6 +121,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = 256
+	}
+	if c.WritesPerSecond == 0 {
+		c.WritesPerSecond = 50
+	}
+	if c.WriteBurst <= 0 {
+		c.WriteBurst = 200
+	}
+	if c.SyncsPerMinute == 0 {
+		c.SyncsPerMinute = 1200
+	}
+	if c.MaxConnsPerUser == 0 {
+		c.MaxConnsPerUser = 20
+	}
+	if c.WSMessagesPerSecond == 0 {
+		c.WSMessagesPerSecond = 10
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

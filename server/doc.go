@@ -10,9 +10,13 @@
 // position cannot be continued. docs/PROTOCOL.md describes the wire
 // protocol.
 //
-// Every request is authenticated with an HS256 token (package token), and
-// every read and write checks channel membership. Anything a client sends
-// gets a 2xx or a 4xx with a JSON protocol.APIError body; a 5xx is a bug.
+// Every request is authenticated with an HS256 token (package token), sent
+// in the Authorization header (in the URL only where no header can be set:
+// auth.go). Every read and write checks channel membership, and what a
+// member's role allows: the rules are one table, in roles.go. Each user's
+// writes, syncs and connections are rate limited (ratelimit.go). Anything
+// a client sends gets a 2xx or a 4xx with a JSON protocol.APIError body; a
+// 5xx is a bug.
 //
 // # Lifecycle
 //

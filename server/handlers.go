@@ -21,6 +21,9 @@ func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, use
 	if err := protocol.ValidateID("id", req.ID); err != nil {
 		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
 	}
+	if err := validName("name", req.Name); err != nil {
+		return err
+	}
 	if err := validExtra(req.Extra); err != nil {
 		return err
 	}
@@ -35,6 +38,9 @@ func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, use
 	cid := protocol.CID(req.Type, req.ID)
 	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
 		if ch, err := c.tx.Channel(cid); err == nil {
+			if ch.DeletedAt != nil {
+				return nil, protocol.NewAPIError(protocol.CodeConflict, "channel %s was deleted; its id cannot be used again", cid)
+			}
 			// Creating an existing channel returns it, to its members.
 			if _, err := c.tx.Member(cid, user); err != nil {
 				return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "channel %s exists and you are not a member", cid)
@@ -56,8 +62,12 @@ func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, use
 		}); err != nil {
 			return nil, err
 		}
-		for _, id := range uniqueIDs(append(req.Members, user)) {
-			if err := s.addMember(c, &ch, id, user); err != nil {
+		// The creator is the owner, and joins first.
+		if err := s.addMember(c, &ch, user, user, protocol.RoleOwner); err != nil {
+			return nil, err
+		}
+		for _, id := range uniqueIDs(req.Members) {
+			if err := s.addMember(c, &ch, id, user, protocol.RoleMember); err != nil {
 				return nil, err
 			}
 		}
@@ -65,8 +75,9 @@ func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, use
 	})
 }
 
-// addMember adds id to ch (a no-op if it is a member) with its events.
-func (s *Server) addMember(c *change, ch *protocol.Channel, id, actor string) error {
+// addMember adds id to ch with role (a no-op if it is a member) with its
+// events.
+func (s *Server) addMember(c *change, ch *protocol.Channel, id, actor, role string) error {
 	if _, err := c.tx.Member(ch.CID, id); err == nil {
 		return nil
 	} else if !errors.Is(err, ErrNotFound) {
@@ -77,10 +88,7 @@ func (s *Server) addMember(c *change, ch *protocol.Channel, id, actor string) er
 		return err
 	}
 	now := c.tx.Now()
-	m := protocol.Member{CID: ch.CID, UserID: id, Role: "member", CreatedAt: now, UpdatedAt: now, User: &u}
-	if id == ch.CreatedBy {
-		m.Role = "owner"
-	}
+	m := protocol.Member{CID: ch.CID, UserID: id, Role: role, CreatedAt: now, UpdatedAt: now, User: &u}
 	ev, err := c.emit(ch.CID, protocol.EventMemberAdded, actor, func(ev *protocol.Event) error {
 		m.Version = ev.Seq
 		ch.MemberCount++
@@ -226,8 +234,11 @@ func (s *Server) handleAddMembers(w http.ResponseWriter, r *http.Request, user s
 		if err != nil {
 			return nil, err
 		}
+		if _, err := authorize(c.tx, ch.CID, user, actAddMembers); err != nil {
+			return nil, err
+		}
 		for _, id := range uniqueIDs(req.UserIDs) {
-			if err := s.addMember(c, &ch, id, user); err != nil {
+			if err := s.addMember(c, &ch, id, user, protocol.RoleMember); err != nil {
 				return nil, err
 			}
 		}
@@ -251,6 +262,9 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request, user
 			return nil, protocol.NewAPIError(protocol.CodeNotFound, "%s is not a member of %s", target, ch.CID)
 		}
 		if err != nil {
+			return nil, err
+		}
+		if _, err := authorize(c.tx, ch.CID, user, removeAction(user, m)); err != nil {
 			return nil, err
 		}
 		now := c.tx.Now()
@@ -398,16 +412,22 @@ func (s *Server) handleQueryMessages(w http.ResponseWriter, r *http.Request, use
 	return nil
 }
 
-// ownMessage returns a message the user wrote, in a channel they are in.
-func ownMessage(tx Tx, id, user string) (protocol.Message, protocol.Channel, error) {
+// messageToChange returns a message in a channel the user is in, if the
+// user wrote it or their role allows them to edit (or, with del, delete)
+// another's.
+func messageToChange(tx Tx, id, user string, del bool) (protocol.Message, protocol.Channel, error) {
 	m, ch, err := messageFor(tx, id, user)
-	if err != nil {
+	if err != nil || m.UserID == user {
 		return m, ch, err
 	}
-	if m.UserID != user {
-		return m, ch, protocol.NewAPIError(protocol.CodeNotAllowed, "only the author may change message %s", id)
+	a := actEditOthersMessage
+	if del {
+		if a, err = deleteMessageAction(tx, ch.CID, m.UserID); err != nil {
+			return m, ch, err
+		}
 	}
-	return m, ch, nil
+	_, err = authorize(tx, ch.CID, user, a)
+	return m, ch, err
 }
 
 func (s *Server) handleUpdateMessage(w http.ResponseWriter, r *http.Request, user string) error {
@@ -430,7 +450,7 @@ func planUpdateMessage(user, id string, req protocol.UpdateMessageRequest) (op, 
 		return op{}, err
 	}
 	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
-		m, ch, err := ownMessage(c.tx, id, user)
+		m, ch, err := messageToChange(c.tx, id, user, false)
 		if err != nil {
 			return nil, err
 		}
@@ -460,7 +480,7 @@ func (s *Server) handleDeleteMessage(w http.ResponseWriter, r *http.Request, use
 
 func planDeleteMessage(user, id string, hard bool) op {
 	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
-		m, ch, err := ownMessage(c.tx, id, user)
+		m, ch, err := messageToChange(c.tx, id, user, true)
 		if err != nil {
 			return nil, err
 		}
@@ -485,7 +505,7 @@ func planDeleteMessage(user, id string, hard bool) op {
 
 func (s *Server) handleUndeleteMessage(w http.ResponseWriter, r *http.Request, user string) error {
 	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
-		m, ch, err := ownMessage(c.tx, r.PathValue("id"), user)
+		m, ch, err := messageToChange(c.tx, r.PathValue("id"), user, true)
 		if err != nil {
 			return nil, err
 		}
@@ -599,6 +619,11 @@ func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, user str
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	if req.MessageID != "" {
+		if err := protocol.ValidateID("message_id", req.MessageID); err != nil {
+			return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+		}
+	}
 	return s.writeOp(w, r, user, planMarkRead(user, r.PathValue("cid"), req))
 }
 
@@ -703,6 +728,12 @@ func (s *Server) handleUpdateMe(w http.ResponseWriter, r *http.Request, user str
 	var req UpdateUserRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
+	}
+	if err := validName("name", req.Name); err != nil {
+		return err
+	}
+	if len(req.Image) > MaxImageBytes {
+		return protocol.NewAPIError(protocol.CodeInput, "image is over %d bytes", MaxImageBytes)
 	}
 	if err := validExtra(req.Extra); err != nil {
 		return err

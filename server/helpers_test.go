@@ -55,7 +55,10 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	// Tests make requests as fast as they can: no rate limits unless
+	// the test sets them.
+	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -74,7 +77,9 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 
 func tokenFor(tb testing.TB, user string) string {
 	tb.Helper()
-	tok, err := token.Issue(secret, user, time.Hour)
+	// Issued three hours back for six: tests that move the server's
+	// clock by an hour or two either way still get it accepted.
+	tok, err := token.IssueAt(secret, user, 6*time.Hour, time.Now().Add(-3*time.Hour))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,6 +108,9 @@ func (ts *testServer) call(tb testing.TB, user, method, path string, body any, o
 	}
 	if user != "" {
 		req.Header.Set("Authorization", "Bearer "+tokenFor(tb, user))
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -65,6 +65,12 @@ func TestSecurity_Matrix(t *testing.T) {
 					if u != channels[cid][0] && (ae == nil || ae.Code != protocol.CodeNotAllowed) {
 						t.Errorf("%s %s on %s: %v, want 403 (not the author)", u, c.name, cid, ae)
 					}
+				case member && c.name == "add member" && u != channels[cid][0]:
+					// Only the owner and moderators add members
+					// (TestRoles_Matrix has the rest).
+					if ae == nil || ae.Code != protocol.CodeNotAllowed {
+						t.Errorf("%s %s on %s: %v, want 403 (a plain member)", u, c.name, cid, ae)
+					}
 				case member:
 					if ae != nil {
 						t.Errorf("member %s %s on %s: %v", u, c.name, cid, ae)

@@ -9,12 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
-	"github.com/outpostsync/outpost/token"
 )
 
 // Server is the sync server. It is an http.Handler; make one with New.
@@ -30,6 +28,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+	limits *limits // per-user rate limits (ratelimit.go)
 }
 
 // New returns a Server that serves at once and prunes events in the
@@ -44,6 +43,7 @@ func New(cfg Config) (*Server, error) {
 		ctx: ctx, cancel: cancel}
 	s.broker = newLocalBroker(s.hub.send, cfg.Logger, reorderWait)
 	s.routes()
+	s.limits = newLimits(cfg)
 	s.wg.Add(1)
 	go s.pruneLoop()
 	return s, nil
@@ -74,6 +74,10 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathChannels, s.handleCreateChannel)
 	h("POST "+protocol.PathQueryChannels, s.handleQueryChannels)
 	h("GET "+protocol.PathChannel, s.handleGetChannel)
+	h("PUT "+protocol.PathChannel, s.handleUpdateChannel)
+	h("DELETE "+protocol.PathChannel, s.handleDeleteChannel)
+	h("POST "+protocol.PathTruncate, s.handleTruncateChannel)
+	h("PUT "+protocol.PathMemberRole, s.handleSetRole)
 	h("POST "+protocol.PathMembers, s.handleAddMembers)
 	h("DELETE "+protocol.PathMember, s.handleRemoveMember)
 	h("POST "+protocol.PathMessages, s.handleSendMessage)
@@ -127,25 +131,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the JSON error body.
 func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := strings.TrimPrefix(r.Header.Get(protocol.HeaderAuthorization), "Bearer ")
-		if tok == "" {
-			tok = r.URL.Query().Get("token")
-		}
-		if tok == "" {
-			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "missing token: send Authorization: Bearer <token>"))
+		user, aerr := s.authenticate(r)
+		if aerr != nil {
+			writeError(w, aerr)
 			return
 		}
-		user, err := token.Verify(s.cfg.Secret, tok, s.cfg.Now())
-		switch {
-		case errors.Is(err, token.ErrExpired):
-			writeError(w, protocol.NewAPIError(protocol.CodeTokenExpired, "token expired"))
-			return
-		case err != nil:
-			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token"))
-			return
-		}
-		if perr := protocol.ValidateID("token user", user); perr != nil {
-			writeError(w, protocol.NewAPIError(protocol.CodeAuth, "invalid token: %v", perr))
+		if err := s.limitRequest(r, user); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		for name := range r.URL.Query() {
@@ -173,8 +165,8 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 // route: an unknown one is refused, so a client that misnames a cursor
 // hears of it instead of getting the wrong page.
 func allowedParam(pattern, name string) bool {
-	if name == "token" {
-		return true
+	if name == queryToken {
+		return queryTokenRoutes[pattern]
 	}
 	switch pattern {
 	case "GET " + protocol.PathMessages:
@@ -215,9 +207,13 @@ func writeError(w http.ResponseWriter, e *protocol.APIError) {
 	writeJSON(w, e.StatusCode, e)
 }
 
-// decodeBody reads a strict JSON body into v: unknown fields, wrong types,
-// trailing data and an over-large body are 4xx errors.
+// decodeBody reads a strict JSON body into v: another content type is a
+// 415; unknown fields, duplicate keys, wrong types, trailing data and an
+// over-large body are 4xx errors.
 func decodeBody(r *http.Request, v any) error {
+	if err := checkJSONContentType(r); err != nil {
+		return err
+	}
 	err := protocol.DecodeStrictReader(r.Body, v, "request body")
 	if err == nil {
 		return nil
@@ -242,6 +238,7 @@ func (s *Server) pruneLoop() {
 			return
 		case <-t.C:
 			s.Prune(s.ctx)
+			s.limits.sweep()
 		}
 	}
 }

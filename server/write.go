@@ -196,6 +196,9 @@ func channelFor(tx Tx, cid, user string) (protocol.Channel, error) {
 	if err != nil {
 		return ch, err
 	}
+	if ch.DeletedAt != nil {
+		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s was deleted", cid)
+	}
 	if _, err := tx.Member(cid, user); errors.Is(err, ErrNotFound) {
 		return ch, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
 	} else if err != nil {
@@ -276,17 +279,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func validExtra(extra json.RawMessage) error {
-	if len(extra) == 0 || string(extra) == "null" {
-		return nil
-	}
-	var obj map[string]any
-	if err := json.Unmarshal(extra, &obj); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "extra must be a JSON object")
-	}
-	return nil
 }
 
 func countReactions(tx Tx, messageID string) (map[string]int, error) {

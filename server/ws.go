@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -38,11 +39,16 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 		return &protocol.APIError{Code: protocol.CodeInput, StatusCode: http.StatusUpgradeRequired,
 			Message: "GET /connect is a WebSocket (version 13) handshake"}
 	}
+	if err := s.limits.openConn(user); err != nil {
+		return err
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"*"}})
 	if err != nil {
+		s.limits.closeConn(user)
 		return nil // Accept has answered
 	}
 	ws.SetReadLimit(maxClientFrame)
+	defer s.limits.closeConn(user)
 	c := newWSConn(newEventID(), user, s.cfg.SendBuffer)
 	if !s.hub.add(c) {
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
@@ -59,6 +65,10 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 	var lastSeen atomic.Int64
 	lastSeen.Store(s.cfg.Now().UnixNano())
 
+	var frames *rate.Limiter // per connection; nil for no limit
+	if s.cfg.WSMessagesPerSecond > 0 {
+		frames = rate.NewLimiter(rate.Limit(s.cfg.WSMessagesPerSecond), max(1, int(2*s.cfg.WSMessagesPerSecond)))
+	}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -66,6 +76,10 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 			typ, data, err := ws.Read(ctx)
 			if err != nil {
 				c.kill(websocket.StatusNormalClosure, "")
+				return
+			}
+			if frames != nil && !frames.Allow() {
+				c.kill(websocket.StatusPolicyViolation, "too many messages")
 				return
 			}
 			lastSeen.Store(s.cfg.Now().UnixNano())

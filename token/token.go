@@ -21,6 +21,11 @@ var (
 	ErrNoSecret = errors.New("token: empty secret")
 )
 
+// DefaultLeeway is the clock skew Verify allows between the issuer and the
+// verifier: a token is accepted up to this long past its exp, and its nbf
+// and iat may be up to this far in the future.
+const DefaultLeeway = 5 * time.Second
+
 type claims struct {
 	UserID string `json:"user_id"`
 	jwt.RegisteredClaims
@@ -47,9 +52,18 @@ func IssueAt(secret []byte, userID string, ttl time.Duration, now time.Time) (st
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
-// Verify checks tok's signature and expiry at now and returns the user it
-// names. It returns an error wrapping ErrExpired or ErrInvalid.
+// Verify checks tok's signature and times at now, with DefaultLeeway, and
+// returns the user it names. It returns an error wrapping ErrExpired or
+// ErrInvalid.
 func Verify(secret []byte, tok string, now time.Time) (string, error) {
+	return VerifyLeeway(secret, tok, now, DefaultLeeway)
+}
+
+// VerifyLeeway is Verify with the allowed clock skew given: a token past
+// its exp by more than leeway is expired (ErrExpired); one whose nbf
+// (not before) or iat (issued at) is more than leeway after now is
+// invalid (ErrInvalid). A negative leeway counts as zero.
+func VerifyLeeway(secret []byte, tok string, now time.Time, leeway time.Duration) (string, error) {
 	if len(secret) == 0 {
 		return "", ErrNoSecret
 	}
@@ -57,11 +71,14 @@ func Verify(secret []byte, tok string, now time.Time) (string, error) {
 	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithLeeway(5*time.Second))
-	if errors.Is(err, jwt.ErrTokenExpired) {
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(max(leeway, 0)))
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
 		return "", fmt.Errorf("%w: %v", ErrExpired, err)
-	}
-	if err != nil {
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "", fmt.Errorf("%w: not valid yet: %v", ErrInvalid, err)
+	case err != nil:
 		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	user := c.UserID

@@ -134,7 +134,7 @@ func checkDB(ctx context.Context, path string) (dbState, []string, error) {
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
 		return 0, nil, withCode(exitDB, fmt.Errorf("db %s cannot be read: %v; left untouched", path, err))
 	}
-	if tables == 0 {
+	if tables == 0 || begunInPlace(ctx, db) {
 		return dbEmpty, nil, nil
 	}
 	var sets []string
@@ -166,6 +166,19 @@ func checkDB(ctx context.Context, path string) (dbState, []string, error) {
 		rows.Close()
 	}
 	return dbOutpost, users, nil
+}
+
+// begunInPlace reports whether the DB holds nothing but an empty migrations
+// table: a store the SDK began to make in place (from an empty file, or
+// by an older version) and did not finish. Opening it finishes it.
+func begunInPlace(ctx context.Context, db *sql.DB) bool {
+	var tables, rows int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != 'outpost_migrations'`).Scan(&tables)
+	if err != nil || tables != 0 {
+		return false
+	}
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM outpost_migrations`).Scan(&rows)
+	return err == nil && rows == 0
 }
 
 // checkUser refuses a DB that holds another user's data: its channels and

@@ -5,10 +5,11 @@
 //	outpostd --addr :8080 --db /var/lib/outpost.db --secret "$SECRET" --retention 720h
 //
 // Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
-// OUTPOST_SECRET, OUTPOST_RETENTION. One outpostd serves a database file:
-// a second one on the same file is refused at start. On SIGINT or SIGTERM
-// it stops taking requests, lets the ones in flight finish, closes
-// WebSockets, and exits.
+// OUTPOST_SECRET, OUTPOST_RETENTION, OUTPOST_TOKEN_LEEWAY,
+// OUTPOST_WRITE_RATE, OUTPOST_WRITE_BURST, OUTPOST_SYNC_RATE,
+// OUTPOST_MAX_CONNS. One outpostd serves a database file: a second one on
+// the same file is refused at start. On SIGINT or SIGTERM it stops taking
+// requests, lets the ones in flight finish, closes WebSockets, and exits.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -47,6 +49,25 @@ func envOr(name, def string) string {
 	return def
 }
 
+// envDuration returns the duration in the environment variable name, or def
+// when it is unset or unreadable (the flag's own parse then reports a bad
+// value given on the command line).
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+// envFloat returns the number in the environment variable name, or def
+// when it is unset or unreadable.
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return v
+	}
+	return def
+}
+
 // run serves until ctx ends. ready, if not nil, gets the listening
 // address once the server accepts connections.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
@@ -56,11 +77,40 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	dbPath := fs.String("db", envOr("OUTPOST_DB", "outpost-server.db"), "SQLite database file (env OUTPOST_DB)")
 	secret := fs.String("secret", envOr("OUTPOST_SECRET", ""), "HS256 token secret; empty makes a dev secret (env OUTPOST_SECRET)")
 	retention := fs.String("retention", envOr("OUTPOST_RETENTION", "720h"), "how long events are kept, e.g. 720h (env OUTPOST_RETENTION)")
+	leeway := fs.Duration("token-leeway", envDuration("OUTPOST_TOKEN_LEEWAY", 5*time.Second),
+		"clock skew allowed on a token's exp, nbf and iat; 0s for none (env OUTPOST_TOKEN_LEEWAY)")
+	writeRate := fs.Float64("write-rate", envFloat("OUTPOST_WRITE_RATE", 50),
+		"writes per second per user, sustained; 0 for no limit (env OUTPOST_WRITE_RATE)")
+	writeBurst := fs.Int("write-burst", int(envFloat("OUTPOST_WRITE_BURST", 200)),
+		"writes per user at once, above the rate (env OUTPOST_WRITE_BURST)")
+	syncRate := fs.Int("sync-rate", int(envFloat("OUTPOST_SYNC_RATE", 1200)),
+		"sync requests per minute per user; 0 for no limit (env OUTPOST_SYNC_RATE)")
+	maxConns := fs.Int("max-conns", int(envFloat("OUTPOST_MAX_CONNS", 20)),
+		"open WebSockets per user; 0 for no limit (env OUTPOST_MAX_CONNS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *leeway < 0 {
+		return fmt.Errorf("--token-leeway %v: want zero or more", *leeway)
+	}
+	if *leeway == 0 {
+		*leeway = -1 // server.Config: negative means none
+	}
+	if *writeRate < 0 || *writeBurst < 1 || *syncRate < 0 || *maxConns < 0 {
+		return errors.New("--write-rate, --sync-rate and --max-conns want zero (no limit) or more, --write-burst one or more")
+	}
+	cfg := server.Config{WritesPerSecond: *writeRate, WriteBurst: *writeBurst, SyncsPerMinute: *syncRate, MaxConnsPerUser: *maxConns}
+	// On the command line 0 means no limit; in server.Config, negative.
+	if cfg.WritesPerSecond == 0 {
+		cfg.WritesPerSecond = -1
+	}
+	for _, v := range []*int{&cfg.SyncsPerMinute, &cfg.MaxConnsPerUser} {
+		if *v == 0 {
+			*v = -1
+		}
 	}
 	keep, err := time.ParseDuration(*retention)
 	if err != nil || keep <= 0 {
@@ -80,7 +130,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return fmt.Errorf("open %s: %w", *dbPath, err)
 	}
 	defer store.Close()
-	srv, err := server.New(server.Config{Store: store, Secret: []byte(*secret), Retention: keep, Logger: log})
+	cfg.Store, cfg.Secret, cfg.Retention, cfg.Logger, cfg.TokenLeeway = store, []byte(*secret), keep, log, *leeway
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -91,7 +142,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	hs.RegisterOnShutdown(func() { srv.Close() })
-	log.Info("outpostd listening", "addr", ln.Addr().String(), "db", *dbPath, "retention", keep)
+	log.Info("outpostd listening", "addr", ln.Addr().String(), "db", *dbPath, "retention", keep,
+		"write_rate", *writeRate, "write_burst", *writeBurst, "sync_rate", *syncRate, "max_conns", *maxConns)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

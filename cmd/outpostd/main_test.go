@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/token"
 )
 
 type syncBuffer struct {
@@ -70,7 +71,8 @@ func TestRun_ServesHealthzAndShutsDown(t *testing.T) {
 }
 
 func TestRun_RejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--retention", "forever"}, {"--nope"}, {"extra"}} {
+	for _, args := range [][]string{{"--retention", "forever"}, {"--nope"}, {"extra"}, {"--write-rate", "-1"},
+		{"--write-burst", "0"}, {"--sync-rate", "-5"}, {"--max-conns", "-1"}, {"--token-leeway", "-1s"}} {
 		var out syncBuffer
 		if err := run(context.Background(), args, &out, nil); err == nil {
 			t.Errorf("run(%v) succeeded", args)
@@ -92,5 +94,52 @@ func TestRun_RefusesADatabaseInUse(t *testing.T) {
 	err = run(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db}, &logs, nil)
 	if !errors.Is(err, sqlitestore.ErrLocked) || !strings.Contains(err.Error(), "another outpostd") {
 		t.Fatalf("run on a database in use: %v, want ErrLocked naming another outpostd", err)
+	}
+}
+
+// TestRun_RateFlags: --write-rate and --write-burst reach the server: the
+// write over the burst is a 429 with Retry-After.
+func TestRun_RateFlags(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "s.db"), "--secret", "s3cret",
+			"--write-rate", "0.001", "--write-burst", "1"}, &logs, ready)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	tok, err := token.Issue([]byte("s3cret"), "alice", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int
+	for _, id := range []string{"a", "b"} {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/channels", strings.NewReader(`{"type":"team","id":"`+id+`"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	if codes[0] != 200 || codes[1] != http.StatusTooManyRequests {
+		t.Errorf("two writes with a burst of 1: %v, want [200 429]", codes)
 	}
 }

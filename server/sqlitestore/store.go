@@ -86,7 +86,7 @@ func open(ctx context.Context, path string, now func() time.Time, shared bool) (
 	q.Add("_pragma", "journal_mode(wal)")
 	q.Add("_pragma", "synchronous(normal)")
 	q.Set("_txlock", "immediate")
-	db, err := sqlx.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := openPrivate(path, q)
 	if err != nil {
 		lock.Close()
 		return nil, err

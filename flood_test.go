@@ -1,0 +1,117 @@
+package outpost_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+)
+
+// TestRateLimit_FloodDrainsLater: Alice floods a channel through the SDK
+// faster than the server lets one user write. The server answers 429 with
+// Retry-After; her writes wait in her outbox, nothing fails, and they all
+// reach the server later, in order. Bob, writing in the same channel
+// meanwhile, is never slowed.
+func TestRateLimit_FloodDrainsLater(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
+		HealthInterval: 100 * time.Millisecond, WritesPerSecond: 2, WriteBurst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var limited atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(&statusSpy{ResponseWriter: w, limited: &limited}, r)
+	}))
+	t.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
+
+	alice := open(t, ts.URL, "alice")
+	bob := open(t, ts.URL, "bob")
+	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "flood", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+
+	const flood = 40
+	var want []string
+	for i := range flood {
+		id, err := alice.SendMessage(ctx, cid, fmt.Sprintf("flood %02d", i))
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		want = append(want, id)
+		if i%16 == 0 {
+			// Bob writes straight to the server while Alice floods:
+			// never a 429.
+			_, err := bob.Conn.SendMessage(ctx, cid, protocol.SendMessageRequest{
+				Message: protocol.MessageInput{ID: fmt.Sprintf("bob-%d", i), Text: "calm"}})
+			if err != nil {
+				t.Fatalf("bob's send during the flood: %v", err)
+			}
+		}
+	}
+	waitFor(t, "alice's outbox to drain", func() bool {
+		tasks, err := alice.PendingTasks(ctx)
+		return err == nil && len(tasks) == 0
+	})
+	if limited.Load() == 0 {
+		t.Fatal("the flood was never rate limited; the test proves nothing")
+	}
+	failed, err := alice.FailedTasks(ctx)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("failed tasks after the flood: %v %v", failed, err)
+	}
+	// Every message reached the server once, in the order sent.
+	resp, err := bob.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range resp.Messages {
+		if m.UserID == "alice" {
+			got = append(got, m.ID)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("alice's messages on the server:\n got %v\nwant %v", got, want)
+	}
+	waitFor(t, "alice's local copies to be sent", func() bool {
+		for _, m := range local(t, alice, cid) {
+			if m[len(m)-5:] != ":sent" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// statusSpy counts 429 answers.
+type statusSpy struct {
+	http.ResponseWriter
+	limited *atomic.Int64
+}
+
+func (s *statusSpy) WriteHeader(code int) {
+	if code == http.StatusTooManyRequests {
+		s.limited.Add(1)
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets the WebSocket upgrade reach the real writer's Hijack.
+func (s *statusSpy) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,130 @@
+package outpost_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/token"
+)
+
+// TestRoles_ThroughTheSDK: a role change reaches the other members' stores;
+// a write a member's role does not allow is refused for good: it lands on
+// the failed list with code 17 and its reason, and the outbox goes on.
+func TestRoles_ThroughTheSDK(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	olga := open(t, ts.URL, "olga")
+	mike := open(t, ts.URL, "mike")
+	ch, err := olga.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "roles", Members: []string{"mike", "mary", "max"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	first, err := olga.SendMessage(ctx, cid, "from the owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike to have olga's message", func() bool { return len(local(t, mike, cid)) == 1 })
+
+	// A plain member's delete of the owner's message: refused, failed,
+	// and the send queued after it still goes.
+	if err := mike.DeleteMessage(ctx, cid, first, false); err != nil {
+		t.Fatal(err)
+	}
+	after, err := mike.SendMessage(ctx, cid, "still here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike's refused delete on the failed list", func() bool {
+		failed, err := mike.FailedTasks(ctx)
+		return err == nil && len(failed) == 1
+	})
+	failed, _ := mike.FailedTasks(ctx)
+	if f := failed[0]; f.ErrorCode != protocol.CodeNotAllowed || f.MessageID != first || f.Error == "" {
+		t.Errorf("failed task = %+v, want code %d on %s with a reason", f, protocol.CodeNotAllowed, first)
+	}
+	waitFor(t, "mike's later send to reach olga", func() bool {
+		for _, m := range local(t, olga, cid) {
+			if m == after+":still here:sent" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Olga makes mike a moderator while his app is closed; he hears of
+	// it by sync when it opens again, and live while it is open.
+	roleIn := func(c *outpost.Client, user string) string {
+		ms, err := c.DB.Members(ctx, cid)
+		if err != nil {
+			return ""
+		}
+		for _, m := range ms {
+			if m.UserID == user {
+				return m.Role
+			}
+		}
+		return ""
+	}
+	mikeDB := mike.DB.Path()
+	mike.Close()
+	if _, err := olga.Conn.SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
+		t.Fatal(err)
+	}
+	mike = reopenForRoles(t, ts.URL, "mike", mikeDB)
+	waitFor(t, "mike's store to sync his new role", func() bool { return roleIn(mike, "mike") == protocol.RoleModerator })
+	if _, err := olga.Conn.SetRole(ctx, cid, "mary", protocol.RoleModerator, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike's store to hear of mary's role live", func() bool { return roleIn(mike, "mary") == protocol.RoleModerator })
+	// A moderator may remove a member, not the owner.
+	if _, err := mike.Conn.RemoveMember(ctx, cid, "max", ""); err != nil {
+		t.Errorf("moderator removes a member: %v", err)
+	}
+	_, err = mike.Conn.RemoveMember(ctx, cid, "olga", "")
+	if ae, ok := protocol.AsAPIError(err); !ok || ae.Code != protocol.CodeNotAllowed || ae.Temporary() {
+		t.Errorf("moderator removes the owner: %v, want a permanent 403", err)
+	}
+
+	// The owner deletes the channel: it leaves the members' stores.
+	if _, err := olga.Conn.DeleteChannel(ctx, cid, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted channel to leave mike's store", func() bool {
+		chs, err := mike.Channels(ctx)
+		if err != nil {
+			return false
+		}
+		for _, ch := range chs {
+			if ch.CID == cid {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// reopenForRoles opens user's SDK again on the store at path, as open does
+// on a new one.
+func reopenForRoles(tb testing.TB, url, user, path string) *outpost.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := outpost.Open(context.Background(), outpost.Config{
+		ServerURL: url, UserID: user, Token: tok, DBPath: path,
+		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
+			HealthCheckInterval: 100 * time.Millisecond},
+		Sync: offlineSync(),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
