@@ -43,6 +43,8 @@ type Store interface {
 // and its wire JSON, which sync passes on without decoding it again.
 type StoredEvent struct {
 	Pos       int64
+	Seq       int64  // the event's place in its channel's log
+	ID        string // the event's id
 	CreatedAt time.Time
 	Payload   json.RawMessage
 }
@@ -108,6 +110,13 @@ type Tx interface {
 	Read(cid, userID string) (protocol.Read, error)
 	Reads(cid string) ([]protocol.Read, error)
 	PutRead(r protocol.Read) error
+
+	// ChannelLog returns the state of cid's event log: its epoch, the
+	// seq of its last event, and the seq up to which retention pruned it.
+	ChannelLog(cid string) (LogState, error)
+	// ChannelEvents returns up to limit of cid's stored events after
+	// afterSeq, in seq order.
+	ChannelEvents(cid string, afterSeq int64, limit int) ([]StoredEvent, error)
 
 	// NextSeq returns the channel's next event sequence number, taking
 	// the channel's sequence for the rest of the transaction.

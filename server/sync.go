@@ -1,3 +1,5 @@
+//go:build issue15_v1sync
+
 package server
 
 import (
