@@ -644,7 +644,7 @@ func (s *Server) handleSendEvent(w http.ResponseWriter, r *http.Request, user st
 			others = append(others, id)
 		}
 	}
-	s.hub.publish(ev, others)
+	s.publish(ev, others)
 	writeJSON(w, http.StatusCreated, protocol.EventResponse{Event: ev})
 	return nil
 }

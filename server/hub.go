@@ -54,20 +54,24 @@ func (h *Hub) remove(c *wsConn) {
 	h.wg.Done()
 }
 
-// publish queues ev for every connection of the recipients.
-func (h *Hub) publish(ev protocol.Event, recipients []string) {
+// publish queues ev for every connection of the recipients and returns
+// how many connections had no room for it.
+func (h *Hub) publish(ev protocol.Event, recipients []string) (dropped int) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		h.log.Error("server: event does not marshal", "error", err)
-		return
+		return 0
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, u := range recipients {
 		for c := range h.conns[u] {
-			c.enqueue(data)
+			if !c.enqueue(data) {
+				dropped++
+			}
 		}
 	}
+	return dropped
 }
 
 // Connections returns how many WebSockets are open.
@@ -110,11 +114,19 @@ func newWSConn(id, user string, buffer int) *wsConn {
 	return &wsConn{id: id, user: user, send: make(chan []byte, buffer), done: make(chan struct{})}
 }
 
-func (c *wsConn) enqueue(data []byte) {
+// slowConsumer is the close reason of a connection cut off for falling
+// behind.
+const slowConsumer = "slow consumer: events were dropped; reconnect and sync"
+
+// enqueue queues data, or cuts the connection off when its buffer is
+// full, and reports whether data was queued.
+func (c *wsConn) enqueue(data []byte) bool {
 	select {
 	case c.send <- data:
+		return true
 	default:
-		c.kill(websocket.StatusPolicyViolation, "slow consumer: events were dropped; reconnect and sync")
+		c.kill(websocket.StatusPolicyViolation, slowConsumer)
+		return false
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -158,22 +159,36 @@ func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]fanout, error)) e
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	var events []fanout
+	start := time.Now()
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
 		events, err = fn(tx)
 		return err
 	})
+	s.metrics.observeStore("update", start)
 	if err != nil {
 		return err
 	}
 	for _, f := range events {
-		s.hub.publish(f.ev, f.recipients)
+		if f.ev.Seq > 0 {
+			s.metrics.eventsAppend.Inc()
+		}
+		s.publish(f.ev, f.recipients)
 	}
 	return nil
 }
 
+// publish fans ev out to the live connections of recipients, counting
+// the events that did not fit a connection's buffer.
+func (s *Server) publish(ev protocol.Event, recipients []string) {
+	if dropped := s.hub.publish(ev, recipients); dropped > 0 {
+		s.metrics.fanoutDrops.Add(float64(dropped))
+	}
+}
+
 // view runs fn in a snapshot.
 func (s *Server) view(ctx context.Context, fn func(tx Tx) error) error {
+	defer s.metrics.observeStore("view", time.Now())
 	return s.store.View(ctx, fn)
 }
 
