@@ -171,6 +171,7 @@ type sseEvent struct {
 
 // sseClient reads one GET /events stream.
 type sseClient struct {
+	ctx    context.Context
 	resp   *http.Response
 	cancel context.CancelFunc
 	events chan sseEvent
@@ -218,7 +219,7 @@ func tryStream(tb testing.TB, ts *testServer, query string, headers ...string) (
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		tb.Fatalf("Content-Type %q", ct)
 	}
-	c := &sseClient{resp: resp, cancel: cancel, events: make(chan sseEvent, 100000), done: make(chan struct{})}
+	c := &sseClient{ctx: ctx, resp: resp, cancel: cancel, events: make(chan sseEvent, 1024), done: make(chan struct{})}
 	go c.read()
 	tb.Cleanup(c.Close)
 	return c, resp, nil
@@ -236,7 +237,9 @@ func (c *sseClient) read() {
 		if line == "" {
 			if data != nil {
 				ev.Data = strings.Join(data, "\n")
-				c.events <- ev
+				if !c.emit(ev) {
+					return
+				}
 			}
 			ev, data = sseEvent{}, nil
 			continue
@@ -245,7 +248,9 @@ func (c *sseClient) read() {
 		value = strings.TrimPrefix(value, " ")
 		switch field {
 		case "":
-			c.events <- sseEvent{Type: "comment", Data: value}
+			if !c.emit(sseEvent{Type: "comment", Data: value}) {
+				return
+			}
 		case "id":
 			ev.ID, ev.HasID = value, true
 		case "event":
@@ -258,11 +263,26 @@ func (c *sseClient) read() {
 	}
 }
 
+// emit hands ev to the test; false once the client is closed.
+func (c *sseClient) emit(ev sseEvent) bool {
+	select {
+	case c.events <- ev:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
 // Close drops the connection and waits for the reader.
 func (c *sseClient) Close() {
 	c.cancel()
-	c.resp.Body.Close()
+	if c.resp != nil {
+		c.resp.Body.Close()
+	}
 	<-c.done
+	// Cleanup keeps c until the test ends: let its buffers go now, so a
+	// test that opens many streams measures the server, not itself.
+	c.events, c.resp = nil, nil
 }
 
 // next returns the next event that is not a comment, failing after 10s.
