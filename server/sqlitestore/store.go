@@ -46,11 +46,19 @@ type Store struct {
 	inflight time.Time  // timestamp of the write in flight, zero if none
 }
 
+// schemaSet names the server's migrations in the database.
+const schemaSet = "outpost_server"
+
 // Open opens (creating if missing) the store at path. now is the server's
-// clock; nil means time.Now.
+// clock; nil means time.Now. A path in a folder that does not exist, and
+// a database of another schema (ErrNotServerDB), are refused with an
+// error that says so.
 func Open(ctx context.Context, path string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
+	}
+	if err := checkFolder(path); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -66,8 +74,12 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: journal mode %q: %v", path, mode, err)
 	}
+	if err := checkServerDB(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	sub, _ := fs.Sub(schemaFS, "schema")
-	set, err := migrations.Load("outpost_server", sub)
+	set, err := migrations.Load(schemaSet, sub)
 	if err != nil {
 		db.Close()
 		return nil, err
