@@ -87,6 +87,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	st.run(r.Context())
+	// After kill returns, the first kill's reason is set and visible.
+	c.kill(0, "stream ended")
 	if c.reason == slowConsumer {
 		s.metrics.cutoffs.WithLabelValues("sse").Inc()
 	}

@@ -81,7 +81,9 @@ func TestRun_TLSMetricsAndLogLevel(t *testing.T) {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
-	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "outpost_http_requests_total"} {
+	// /readyz first: /metrics then counts it.
+	for _, tt := range []struct{ path, want string }{{"/readyz", `"ready"`}, {"/metrics", `outpost_http_requests_total{code="200",route="GET /readyz"} 1`}} {
+		path, want := tt.path, tt.want
 		resp, err := c.Get("https://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
