@@ -25,6 +25,23 @@ outpost channels --json
 outpost pending
 # --- end ---
 
+# --- README: "In a browser": the page, and curl -N on /events ---
+page=$(curl -s -o /dev/null -w '%{http_code}' "$OUTPOST_SERVER/")
+if [ "$page" != 200 ]; then echo "GET / answered $page"; exit 1; fi
+api() { curl -sf -H "Authorization: Bearer $OUTPOST_TOKEN" -H 'Content-Type: application/json' "$@" >/dev/null; }
+api -X POST -d '{"type":"messaging","id":"general"}' "$OUTPOST_SERVER/channels"
+for i in 1 2 3; do
+	api -X POST -d "{\"message\":{\"id\":\"walk$i\",\"text\":\"hello $i\"}}" "$OUTPOST_SERVER/channels/messaging:general/messages"
+done
+# Seq 1 is channel.created, 2 alice's member.added: resume after 2.
+stream=$(curl -sN --max-time 3 -H "Authorization: Bearer $OUTPOST_TOKEN" -H "Last-Event-ID: messaging:general//2" \
+	"$OUTPOST_SERVER/events" || true)
+ids=$(grep '^id: ' <<<"$stream" | tr '\n' ' ')
+if [ "$ids" != "id: messaging:general//3 id: messaging:general//4 id: messaging:general//5 " ]; then
+	echo "curl -N /events replayed ids: $ids"; echo "$stream"; exit 1
+fi
+# --- end ---
+
 # Offline: the same DB, a server that is gone; reads still work, sync
 # says so with exit code 3.
 kill %1; wait %1 2>/dev/null || true
