@@ -2,6 +2,9 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 	"log/slog"
 	"time"
 )
@@ -118,6 +121,15 @@ func (c Config) withDefaults() (Config, error) {
 		c.StreamReplayPage = 500
 	}
 	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+			return c, fmt.Errorf("server: Config.AllowedOrigins: %q is not an origin such as https://app.example.com", o)
+		}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

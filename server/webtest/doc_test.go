@@ -11,9 +11,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The browser test's chromedp keeps a goroutine per browser
-		// until its allocator context is cancelled, which Cleanup does.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }

@@ -322,3 +322,29 @@ func lastSeq(tb testing.TB, ts *testServer, user, cid string) int64 {
 	r := c.nextControl(tb, "reset")
 	return r.Position.Seq
 }
+
+// TestEvents_ServerCloseEndsStreams: Close ends every stream and waits
+// for it.
+func TestEvents_ServerCloseEndsStreams(t *testing.T) {
+	ts := startServer(t, nil)
+	cid := createChannel(t, ts, "alice", "general")
+	c := openStream(t, ts, "cid="+cid, auth(t, "alice")...)
+	c.nextControl(t, "reset")
+	if err := ts.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range c.events {
+		if ev.Type != "comment" {
+			t.Fatalf("got %+v after Close", ev)
+		}
+	}
+}
+
+func TestConfig_AllowedOrigins(t *testing.T) {
+	for _, o := range []string{"app.example.com", "ftp://x", "https://", "https://a.example/path", "https://a.example?x=1"} {
+		_, err := server.New(server.Config{Store: startServer(t, nil).store, Secret: secret, AllowedOrigins: []string{o}})
+		if err == nil {
+			t.Errorf("AllowedOrigins %q accepted", o)
+		}
+	}
+}
