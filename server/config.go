@@ -3,9 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
-	"log/slog"
 	"time"
 )
 
