@@ -41,9 +41,10 @@ func BenchmarkSSEReplay(b *testing.B) {
 	const events = 10000
 	ts := startServer(b, nil)
 	cid := createChannel(b, ts, "alice", "general")
-	from := lastSeq(b, ts, "alice", cid)
+	end := logEnd(b, ts, "alice", cid)
+	from := end.Seq
 	fillChannel(b, ts, "alice", cid, events)
-	want := fmt.Sprintf("%s//%d", cid, from+events)
+	want := at(cid, end.Epoch, from+events)
 	tok := tokenFor(b, "alice")
 
 	var sseTime, storeTime time.Duration
@@ -52,7 +53,7 @@ func BenchmarkSSEReplay(b *testing.B) {
 		start := time.Now()
 		req, _ := http.NewRequest("GET", ts.URL+server.PathEvents, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Last-Event-ID", fmt.Sprintf("%s//%d", cid, from))
+		req.Header.Set("Last-Event-ID", at(cid, end.Epoch, from))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)

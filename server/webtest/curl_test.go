@@ -19,14 +19,15 @@ func TestEvents_Curl(t *testing.T) {
 	}
 	ts := startServer(t, nil)
 	cid := createChannel(t, ts, "alice", "general")
-	base := lastSeq(t, ts, "alice", cid)
+	end := logEnd(t, ts, "alice", cid)
+	base := end.Seq
 	for i := range 3 {
 		sendMsg(t, ts, "alice", cid, fmt.Sprintf("c%d", i), msgText(i))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, curl, "-sN", "-H", "Authorization: Bearer "+tokenFor(t, "alice"),
-		"-H", fmt.Sprintf("Last-Event-ID: %s//%d", cid, base), ts.URL+"/events")
+		"-H", "Last-Event-ID: "+at(cid, end.Epoch, base), ts.URL+"/events")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,7 @@ func TestEvents_Curl(t *testing.T) {
 			ids = append(ids, id)
 		}
 	}
-	want := []string{fmt.Sprintf("%s//%d", cid, base+1), fmt.Sprintf("%s//%d", cid, base+2), fmt.Sprintf("%s//%d", cid, base+3)}
+	want := []string{at(cid, end.Epoch, base+1), at(cid, end.Epoch, base+2), at(cid, end.Epoch, base+3)}
 	if strings.Join(ids, " ") != strings.Join(want, " ") || !sawRetry {
 		t.Fatalf("curl read ids %q (retry %v), want %q", ids, sawRetry, want)
 	}

@@ -21,7 +21,8 @@ func TestEvents_ThousandStreamsLeaveNothing(t *testing.T) {
 	for i := range 50 {
 		sendMsg(t, ts, "alice", cid, fmt.Sprintf("m%d", i), msgText(i))
 	}
-	from := fmt.Sprintf("%s//%d", cid, lastSeq(t, ts, "bob", cid)-50)
+	end := logEnd(t, ts, "bob", cid)
+	from := at(cid, end.Epoch, end.Seq-50)
 	tok := tokenFor(t, "bob")
 
 	settle := func() (goroutines int, heap uint64) {
