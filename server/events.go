@@ -393,9 +393,14 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 	if i < 0 {
 		return true
 	}
-	if ev.Seq == 0 {
+	if ev.Seq == 0 || feedEvent(ev.Type) {
+		// Not in the channel's log: an ephemeral event, or one of the
+		// user's membership feed (its seq is a place in the feed).
 		st.buf = sse.AppendEvent(st.buf, "", "", data)
 		st.s.metrics.streamEvents.WithLabelValues("live").Inc()
+		if ev.Type == protocol.EventNotificationRemovedFromChannel {
+			st.drop(ev.CID, "removed from the channel")
+		}
 		return true
 	}
 	p := st.cur[i]
@@ -411,18 +416,31 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 	st.cur[i].Seq = ev.Seq
 	st.buf = sse.AppendEvent(st.buf, st.cur.String(), "", data)
 	st.s.metrics.streamEvents.WithLabelValues("live").Inc()
-	if ev.Member != nil && ev.Member.UserID == st.user &&
-		(ev.Type == protocol.EventMemberRemoved || ev.Type == protocol.EventNotificationRemovedFromChannel) {
+	if ev.Type == protocol.EventMemberRemoved && ev.Member != nil && ev.Member.UserID == st.user {
 		st.drop(ev.CID, "removed from the channel")
 	}
 	return true
 }
 
-// drop takes cid out of the stream and tells the client.
-func (st *stream) drop(cid, reason string) {
-	if i := st.cur.Find(cid); i >= 0 {
-		st.cur = append(st.cur[:i:i], st.cur[i+1:]...)
+// feedEvent reports whether events of type t belong to a user's
+// membership feed rather than to a channel's log: their Seq and Epoch are
+// a place in the feed (see protocol.FeedPage).
+func feedEvent(t protocol.EventType) bool {
+	switch t {
+	case protocol.EventNotificationAddedToChannel, protocol.EventNotificationRemovedFromChannel,
+		protocol.EventChannelHidden, protocol.EventChannelVisible, protocol.EventUserUpdated:
+		return true
 	}
+	return false
+}
+
+// drop takes cid out of the stream and tells the client, once.
+func (st *stream) drop(cid, reason string) {
+	i := st.cur.Find(cid)
+	if i < 0 {
+		return
+	}
+	st.cur = append(st.cur[:i:i], st.cur[i+1:]...)
 	st.control(streamInaccessible, streamControl{CID: cid, Reason: reason})
 }
 
