@@ -301,14 +301,15 @@ func (st *stream) replay(ctx context.Context, cid string) bool {
 			reset  string
 		)
 		err := s.view(ctx, func(tx Tx) error {
-			evs, reset = nil, ""
-			m, err := tx.Memberships(st.user, []string{cid})
+			evs, reset, member = nil, "", false
+			_, err := tx.Member(cid, st.user)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			if member = m[cid]; !member {
-				return nil
-			}
+			member = true
 			if log, err = tx.ChannelLog(cid); err != nil {
 				return err
 			}
