@@ -82,11 +82,19 @@ function upsert(m) {
   if (!old || (m.version || 0) >= (old.version || 0)) state.messages.set(m.id, m);
 }
 
+// byServerOrder orders messages as the server does: by the seq of their
+// message.new event where the server gives it, else by time, then id.
+function byServerOrder(a, b) {
+  if (a.seq && b.seq) return a.seq - b.seq;
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 function renderMessages() {
   const ol = $("messages");
   const list = [...state.messages.values()]
     .filter((m) => !m.deleted_at)
-    .sort((a, b) => a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : (a.id < b.id ? -1 : 1));
+    .sort(byServerOrder);
   ol.replaceChildren(...list.map((m) => {
     const li = document.createElement("li");
     li.dataset.id = m.id;
