@@ -109,8 +109,10 @@ func (s *Server) streamUser(r *http.Request) (string, time.Time, error) {
 	}
 	if tok == "" {
 		if ck, err := r.Cookie(sessionCookie); err == nil {
-			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "same-site" {
-				if _, cross := s.originAllowed(r); !cross {
+			// "none": the user opened the URL; "same-site": a sibling
+			// host, whose Origin ServeHTTP has checked.
+			if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" {
+				if !s.originListed(r) {
 					return "", time.Time{}, protocol.NewAPIError(protocol.CodeNotAllowed, "the session cookie is not accepted from another site")
 				}
 			}

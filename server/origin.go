@@ -41,6 +41,19 @@ func (s *Server) originAllowed(r *http.Request) (allowed, crossOrigin bool) {
 	return false, false
 }
 
+// originListed reports whether r's Origin is named in
+// Config.AllowedOrigins, not only let in by "*": only those get
+// Access-Control-Allow-Credentials.
+func (s *Server) originListed(r *http.Request) bool {
+	origin := strings.TrimSuffix(r.Header.Get("Origin"), "/")
+	for _, o := range s.cfg.AllowedOrigins {
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkOrigin refuses a request from a browser origin that is not
 // allowed, answers CORS preflights, and sets the CORS headers of an
 // allowed cross-origin request. It returns false when it has answered.
@@ -53,7 +66,9 @@ func (s *Server) checkOrigin(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	if cross {
 		h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
-		h.Set("Access-Control-Allow-Credentials", "true")
+		if s.originListed(r) {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
 		h.Add("Vary", "Origin")
 	}
 	if r.Method != http.MethodOptions {

@@ -283,6 +283,9 @@ func TestEvents_CookieAuth(t *testing.T) {
 	c := openStream(t, ts, "cid="+cid, "Cookie", cookie, "Sec-Fetch-Site", "same-origin")
 	c.nextControl(t, "reset")
 	c.Close()
+	c = openStream(t, ts, "cid="+cid, "Cookie", cookie, "Sec-Fetch-Site", "none") // the URL opened by hand
+	c.nextControl(t, "reset")
+	c.Close()
 	if _, resp, _ := tryStream(t, ts, "cid="+cid, "Cookie", cookie, "Sec-Fetch-Site", "cross-site"); resp.StatusCode != 403 {
 		t.Errorf("cross-site cookie: %d, want 403", resp.StatusCode)
 	}

@@ -162,7 +162,8 @@ func TestOrigins(t *testing.T) {
 		t.Fatalf("foreign preflight: %d %s", resp.StatusCode, body)
 	}
 	resp, _ = ts.do(t, "GET", "/channels/"+cid, nil, append(auth(t, "alice"), "Origin", allowed)...)
-	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != allowed {
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != allowed ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
 		t.Fatalf("allowed origin GET: %d %v", resp.StatusCode, resp.Header)
 	}
 	resp, body = ts.do(t, "GET", "/channels/"+cid, nil, append(auth(t, "alice"), "Origin", "https://evil.example")...)
@@ -208,5 +209,16 @@ func TestWebPage_Served(t *testing.T) {
 	}
 	if resp, _ := ts.do(t, "GET", "/web/nope.js", nil); resp.StatusCode != 404 {
 		t.Errorf("missing file: %d", resp.StatusCode)
+	}
+}
+
+// TestOrigins_Wildcard: "*" lets every origin in, without credentials.
+func TestOrigins_Wildcard(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.AllowedOrigins = []string{"*"} })
+	cid := createChannel(t, ts, "alice", "general")
+	resp, _ := ts.do(t, "GET", "/channels/"+cid, nil, append(auth(t, "alice"), "Origin", "https://any.example")...)
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://any.example" ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("wildcard: %d %v", resp.StatusCode, resp.Header)
 	}
 }
