@@ -163,3 +163,68 @@ func TestBrowser_LiveAndReplay(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", path)
 }
+
+// TestBrowser_ResetRefetches: when retention pruned what the page missed
+// during an outage, the stream sends a reset and the page refetches the
+// channel: every message still shows once, in order.
+func TestBrowser_ResetRefetches(t *testing.T) {
+	ctx := browser(t)
+	ts := startServer(t, func(c *server.Config) {
+		c.StreamRetry = 200 * time.Millisecond
+		c.MaxEventsPerChannel = 3
+	})
+	cid := createChannel(t, ts, "alice", "general", "bob")
+	proxy, err := faultproxy.New(ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	eval := func(expr string) []string {
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return out
+	}
+	status := func() string { return eval(`[document.getElementById("status").textContent]`)[0] }
+	texts := func() []string {
+		return eval(`[...document.querySelectorAll("#messages li .text")].map(e => e.textContent)`)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(proxy.URL()+"/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), tokenFor(t, "bob")),
+		chromedp.Click(chromedp.CSS("#signin button")),
+		chromedp.WaitVisible(chromedp.CSS(`#channels li[data-cid="`+cid+`"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the page to go online", func() bool { return status() == "online" })
+	sendMsg(t, ts, "alice", cid, "first", "before the outage")
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#messages li[data-id="first"]`))); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Refuse()
+	proxy.Cut()
+	waitFor(t, 20*time.Second, "the page to show offline", func() bool { return strings.HasPrefix(status(), "offline") })
+	want := []string{"before the outage"}
+	for i := range 10 {
+		sendMsg(t, ts, "alice", cid, fmt.Sprintf("gone%d", i), fmt.Sprintf("pruned from the log #%d", i))
+		want = append(want, fmt.Sprintf("pruned from the log #%d", i))
+	}
+	if ts.srv.Prune(t.Context()) == 0 {
+		t.Fatal("nothing pruned")
+	}
+	resets := metric(t, ts, "outpost_sse_resets_total")
+	proxy.Heal()
+	waitFor(t, 20*time.Second, "the refetched messages", func() bool { return len(texts()) >= len(want) })
+	if got := texts(); !slices.Equal(got, want) {
+		t.Fatalf("after the reset the page shows\n%q\nwant\n%q", got, want)
+	}
+	if metric(t, ts, "outpost_sse_resets_total") <= resets {
+		t.Error("the page caught up without a reset")
+	}
+}
