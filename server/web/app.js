@@ -86,8 +86,18 @@ function upsert(m) {
 // message.new event where the server gives it, else by time, then id.
 function byServerOrder(a, b) {
   if (a.seq && b.seq) return a.seq - b.seq;
-  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1;
+  const ta = timeKey(a.created_at), tb = timeKey(b.created_at);
+  if (ta !== tb) return ta < tb ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+// timeKey makes a server time (RFC 3339 in UTC, trailing zeros of the
+// fraction left out) comparable as a string: the fraction padded to 9
+// digits. Date would keep milliseconds only.
+function timeKey(t) {
+  const m = /^(.*?)(?:\.(\d+))?Z$/.exec(t || "");
+  if (!m) return t || "";
+  return m[1] + "." + (m[2] || "").padEnd(9, "0") + "Z";
 }
 
 function renderMessages() {
