@@ -207,6 +207,7 @@ func TestBrowser_ResetRefetches(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	accepted := proxy.Accepted()
 	proxy.Refuse()
 	proxy.Cut()
 	waitFor(t, 20*time.Second, "the page to show offline", func() bool { return strings.HasPrefix(status(), "offline") })
@@ -214,6 +215,10 @@ func TestBrowser_ResetRefetches(t *testing.T) {
 	for i := range 10 {
 		sendMsg(t, ts, "alice", cid, fmt.Sprintf("gone%d", i), fmt.Sprintf("pruned from the log #%d", i))
 		want = append(want, fmt.Sprintf("pruned from the log #%d", i))
+	}
+	waitFor(t, 20*time.Second, "the page to try to reconnect", func() bool { return proxy.Accepted() > accepted })
+	if got := texts(); !slices.Equal(got, want[:1]) {
+		t.Fatalf("during the outage the page shows %q", got)
 	}
 	if ts.srv.Prune(t.Context()) == 0 {
 		t.Fatal("nothing pruned")
@@ -225,6 +230,6 @@ func TestBrowser_ResetRefetches(t *testing.T) {
 		t.Fatalf("after the reset the page shows\n%q\nwant\n%q", got, want)
 	}
 	if metric(t, ts, "outpost_sse_resets_total") <= resets {
-		t.Error("the page caught up without a reset")
+		t.Errorf("the page caught up without a reset; the server's log:\n%s", ts.logs.String())
 	}
 }
