@@ -25,6 +25,33 @@ outpost channels --json
 outpost pending
 # --- end ---
 
+# --- README: "In a browser": the page, and curl -N on /events ---
+page=$(curl -s -o /dev/null -w '%{http_code}' "$OUTPOST_SERVER/")
+if [ "$page" != 200 ]; then echo "GET / answered $page"; exit 1; fi
+api() { curl -sf -H "Authorization: Bearer $OUTPOST_TOKEN" -H 'Content-Type: application/json' "$@" >/dev/null; }
+api -X POST -d '{"type":"messaging","id":"general"}' "$OUTPOST_SERVER/channels"
+for i in 1 2 3; do
+	api -X POST -d "{\"message\":{\"id\":\"walk$i\",\"text\":\"hello $i\"}}" "$OUTPOST_SERVER/channels/messaging:general/messages"
+done
+# A first connect starts with a reset whose id is the channel's position;
+# a resume after it replays the three messages written meanwhile.
+first=$(curl -sN --max-time 2 -H "Authorization: Bearer $OUTPOST_TOKEN" \
+	"$OUTPOST_SERVER/events?cid=messaging:general" || true)
+id0=$(grep -m1 '^id: ' <<<"$first" | cut -c5-)
+if [ -z "$id0" ]; then echo "no id in the first connect: $first"; exit 1; fi
+for i in 4 5 6; do
+	api -X POST -d "{\"message\":{\"id\":\"walk$i\",\"text\":\"hello $i\"}}" "$OUTPOST_SERVER/channels/messaging:general/messages"
+done
+stream=$(curl -sN --max-time 2 -H "Authorization: Bearer $OUTPOST_TOKEN" -H "Last-Event-ID: $id0" \
+	"$OUTPOST_SERVER/events" || true)
+ids=$(grep '^id: ' <<<"$stream" | tr '\n' ' ')
+seq=${id0##*/}
+want="id: ${id0%/*}/$((seq + 1)) id: ${id0%/*}/$((seq + 2)) id: ${id0%/*}/$((seq + 3)) "
+if [ "$ids" != "$want" ]; then
+	echo "curl -N /events replayed ids: $ids, want $want"; echo "$stream"; exit 1
+fi
+# --- end ---
+
 # Offline: the same DB, a server that is gone; reads still work, sync
 # says so with exit code 3.
 kill %1; wait %1 2>/dev/null || true

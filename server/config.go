@@ -2,7 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -73,6 +76,32 @@ type Config struct {
 	// no limit.
 	WSMessagesPerSecond float64
 
+	// AllowedOrigins lists the browser origins ("https://app.example.com")
+	// other than the server's own that may call the API: REST gets CORS
+	// headers for them, and GET /connect and GET /events accept them.
+	// A request with an Origin not listed (and not the server's own) is
+	// refused with 403; requests without an Origin (non-browser clients)
+	// pass. "*" allows every origin. Nil means none.
+	AllowedOrigins []string
+
+	// StreamHeartbeat is how often GET /events sends a comment to keep
+	// the stream alive through proxies. Zero means 20s.
+	StreamHeartbeat time.Duration
+	// StreamRetry is the reconnect delay GET /events tells browsers (its
+	// retry: field). Zero means 2s.
+	StreamRetry time.Duration
+	// StreamWriteTimeout bounds one write to a stream or WebSocket: a
+	// reader slower than that is cut off. Zero means 10s.
+	StreamWriteTimeout time.Duration
+	// StreamReplayPage is how many events a replay reads from the log in
+	// one snapshot. Zero means 500.
+	StreamReplayPage int
+
+	// SecureCookie sets the Secure attribute on the session cookie even
+	// when the request did not come over TLS (a TLS-terminating proxy in
+	// front). Cookies set over TLS are always Secure.
+	SecureCookie bool
+
 	// Logger gets the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the server's clock. Nil means time.Now.
@@ -136,6 +165,28 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WSMessagesPerSecond == 0 {
 		c.WSMessagesPerSecond = 10
+	}
+	if c.StreamHeartbeat <= 0 {
+		c.StreamHeartbeat = 20 * time.Second
+	}
+	if c.StreamRetry <= 0 {
+		c.StreamRetry = 2 * time.Second
+	}
+	if c.StreamWriteTimeout <= 0 {
+		c.StreamWriteTimeout = 10 * time.Second
+	}
+	if c.StreamReplayPage <= 0 {
+		c.StreamReplayPage = 500
+	}
+	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+			return c, fmt.Errorf("server: Config.AllowedOrigins: %q is not an origin such as https://app.example.com", o)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

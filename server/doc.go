@@ -10,6 +10,13 @@
 // position cannot be continued. docs/PROTOCOL.md describes the wire
 // protocol.
 //
+// Browsers follow the same live events over GET /events, Server-Sent
+// Events whose ids are stream positions: a reconnect replays from the
+// event log what it missed (events.go). The server also serves a small web
+// page at / (web/, embedded), checks browser origins and answers CORS
+// (Config.AllowedOrigins), and gives operators /metrics (Prometheus),
+// /readyz and one log line per request.
+//
 // Every request is authenticated with an HS256 token (package token), sent
 // in the Authorization header (in the URL only where no header can be set:
 // auth.go). Every read and write checks channel membership, and what a
@@ -21,5 +28,6 @@
 // # Lifecycle
 //
 // New returns a Server that serves at once; Close stops its background
-// retention loop and closes its WebSockets. The Store is the caller's.
+// retention loop and closes its WebSockets and event streams. The Store is
+// the caller's.
 package server

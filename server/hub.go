@@ -13,6 +13,9 @@ import (
 // it reconnects). The Broker decides the order events reach it in.
 type hub struct {
 	log *slog.Logger
+	// onDrop, if set, is told how many connections an event was dropped
+	// for (each is cut off). Set before the hub is used.
+	onDrop func(n int)
 
 	mu     sync.Mutex // guards the fields below
 	conns  map[string]map[*wsConn]struct{}
@@ -51,12 +54,21 @@ func (h *hub) remove(c *wsConn) {
 }
 
 // send queues an encoded event for every connection of the recipients.
+// A connection with no room for it is cut off, and counted by onDrop.
 func (h *hub) send(data []byte, recipients []string) {
+	dropped := 0
+	defer func() {
+		if dropped > 0 && h.onDrop != nil {
+			h.onDrop(dropped)
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, u := range recipients {
 		for c := range h.conns[u] {
-			c.enqueue(data)
+			if !c.enqueue(data) {
+				dropped++
+			}
 		}
 	}
 }
@@ -101,11 +113,19 @@ func newWSConn(id, user string, buffer int) *wsConn {
 	return &wsConn{id: id, user: user, send: make(chan []byte, buffer), done: make(chan struct{})}
 }
 
-func (c *wsConn) enqueue(data []byte) {
+// slowConsumer is the close reason of a connection cut off for falling
+// behind.
+const slowConsumer = "slow consumer: events were dropped; reconnect and sync"
+
+// enqueue queues data, or cuts the connection off when its buffer is
+// full, and reports whether data was queued.
+func (c *wsConn) enqueue(data []byte) bool {
 	select {
 	case c.send <- data:
+		return true
 	default:
-		c.kill(websocket.StatusPolicyViolation, "slow consumer: events were dropped; reconnect and sync")
+		c.kill(websocket.StatusPolicyViolation, slowConsumer)
+		return false
 	}
 }
 

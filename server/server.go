@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -23,6 +24,9 @@ type Server struct {
 	mux    *http.ServeMux
 	hub    *hub
 	broker Broker
+
+	metrics *metrics
+	streams atomic.Int64 // open GET /events streams (also in hub)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -41,6 +45,8 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), hub: newHub(cfg.Logger),
 		ctx: ctx, cancel: cancel}
+	s.metrics = newMetrics(s)
+	s.hub.onDrop = func(n int) { s.metrics.fanoutDrops.Add(float64(n)) }
 	s.broker = newLocalBroker(s.hub.send, cfg.Logger, reorderWait)
 	s.routes()
 	s.limits = newLimits(cfg)
@@ -69,6 +75,12 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+protocol.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	s.mux.HandleFunc("GET "+PathReadyz, s.handleReadyz)
+	s.mux.Handle("GET "+PathMetrics, s.metrics.handler())
+	s.mux.HandleFunc("GET "+PathEvents, s.handleEvents)
+	h("POST "+PathSession, s.handleSession)
+	s.mux.HandleFunc("DELETE "+PathSession, s.handleEndSession)
+	s.webRoutes()
 	h("GET "+protocol.PathConnect, s.handleConnect)
 	h("POST "+protocol.PathSync, s.handleSync)
 	h("POST "+protocol.PathChannels, s.handleCreateChannel)
@@ -99,8 +111,28 @@ const PathMe = "/users/me"
 
 // ServeHTTP serves the API. Unknown paths get 404 and wrong methods 405,
 // both with the JSON error body; a handler panic is logged and answered
-// with 500.
+// with 500. A browser origin that is not allowed gets 403 (see
+// Config.AllowedOrigins). Each request is counted in the metrics and
+// logged in one line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	_, route := s.mux.Handler(r)
+	if route == "" {
+		route = "unmatched"
+	}
+	info := &requestInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	w = sw
+	defer func() {
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.metrics.observeRequest(route, status, d)
+		s.logRequest(r, route, status, d, info)
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -110,6 +142,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, protocol.NewAPIError(protocol.CodeInternal, "internal error"))
 		}
 	}()
+	if !s.checkOrigin(w, r) {
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		// Tell 404 from 405 with a JSON body instead of the mux's text.
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
@@ -140,6 +175,7 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 			s.fail(w, r, err)
 			return
 		}
+		setRequestUser(r, user)
 		for name := range r.URL.Query() {
 			if !allowedParam(r.Pattern, name) {
 				writeError(w, protocol.NewAPIError(protocol.CodeInput, "unknown query parameter %q", name))

@@ -83,6 +83,8 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string)
 	if err != nil {
 		return err
 	}
+	s.metrics.syncPages.Inc()
+	s.metrics.syncEvents.Add(float64(len(page.Events) + len(page.Feed.Events)))
 	writeJSON(w, http.StatusOK, page)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -164,13 +165,20 @@ func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 // publish: the broker puts each log's events back in seq order.
 func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]Delivery, error)) error {
 	var events []Delivery
+	start := time.Now()
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
 		events, err = fn(tx)
 		return err
 	})
+	s.metrics.observeStore("update", start)
 	if err != nil {
 		return err
+	}
+	for _, d := range events {
+		if d.Log != "" {
+			s.metrics.eventsAppend.Inc()
+		}
 	}
 	if len(events) > 0 {
 		s.broker.Publish(events)
@@ -180,6 +188,7 @@ func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]Delivery, error))
 
 // view runs fn in a snapshot.
 func (s *Server) view(ctx context.Context, fn func(tx Tx) error) error {
+	defer s.metrics.observeStore("view", time.Now())
 	return s.store.View(ctx, fn)
 }
 

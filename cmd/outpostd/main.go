@@ -2,19 +2,25 @@
 // SQLite database.
 //
 //	go run ./cmd/outpostd                       # dev: 127.0.0.1:8080, ./outpost-server.db, a fresh dev secret
-//	outpostd --addr :8080 --db /var/lib/outpost.db --secret "$SECRET" --retention 720h
+//	outpostd --addr :8443 --db /var/lib/outpost/server.db --secret "$SECRET" --retention 720h \
+//		--tls-cert cert.pem --tls-key key.pem --allowed-origins https://app.example.com
 //
 // Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
 // OUTPOST_SECRET, OUTPOST_RETENTION, OUTPOST_TOKEN_LEEWAY,
 // OUTPOST_WRITE_RATE, OUTPOST_WRITE_BURST, OUTPOST_SYNC_RATE,
-// OUTPOST_MAX_CONNS. One outpostd serves a database file: a second one on
-// the same file is refused at start. On SIGINT or SIGTERM it stops taking
-// requests, lets the ones in flight finish, closes WebSockets, and exits.
+// OUTPOST_MAX_CONNS, OUTPOST_LOG_LEVEL, OUTPOST_TLS_CERT, OUTPOST_TLS_KEY,
+// OUTPOST_ALLOWED_ORIGINS. It serves the API, the web page at /, GET
+// /events, /metrics and /readyz, and logs one line per request. One
+// outpostd serves a database file: a second one on the same file is
+// refused at start. On SIGINT or SIGTERM it stops taking requests, lets
+// the ones in flight finish, closes WebSockets and streams, and exits.
+// --help exits 0; a usage error exits 2 with the usage.
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -26,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,11 +43,25 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	var uerr usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		// --help: the usage is printed; asking for it is no failure.
+	case errors.As(err, &uerr):
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "outpostd:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a bad command line: the error and the usage are printed,
+// and outpostd exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -87,20 +108,40 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		"sync requests per minute per user; 0 for no limit (env OUTPOST_SYNC_RATE)")
 	maxConns := fs.Int("max-conns", int(envFloat("OUTPOST_MAX_CONNS", 20)),
 		"open WebSockets per user; 0 for no limit (env OUTPOST_MAX_CONNS)")
+	logLevel := fs.String("log-level", envOr("OUTPOST_LOG_LEVEL", "info"), "debug, info, warn or error (env OUTPOST_LOG_LEVEL)")
+	tlsCert := fs.String("tls-cert", envOr("OUTPOST_TLS_CERT", ""), "TLS certificate file (PEM); with --tls-key, serve HTTPS (env OUTPOST_TLS_CERT)")
+	tlsKey := fs.String("tls-key", envOr("OUTPOST_TLS_KEY", ""), "TLS private key file (PEM) (env OUTPOST_TLS_KEY)")
+	origins := fs.String("allowed-origins", envOr("OUTPOST_ALLOWED_ORIGINS", ""),
+		"comma-separated browser origins besides the server's own that may call the API, e.g. https://app.example.com (env OUTPOST_ALLOWED_ORIGINS)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: outpostd [flags]\n\n"+
+			"Runs the Outpost sync server on an embedded SQLite database: the API,\n"+
+			"the web page at /, GET /events, /metrics and /readyz.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err} // flag has printed it, and the usage
+	}
+	bad := func(format string, a ...any) error {
+		err := fmt.Errorf(format, a...)
+		fmt.Fprintln(fs.Output(), "outpostd:", err)
+		fs.Usage()
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return bad("unexpected arguments: %v", fs.Args())
 	}
 	if *leeway < 0 {
-		return fmt.Errorf("--token-leeway %v: want zero or more", *leeway)
+		return usageError{fmt.Errorf("--token-leeway %v: want zero or more", *leeway)}
 	}
 	if *leeway == 0 {
 		*leeway = -1 // server.Config: negative means none
 	}
 	if *writeRate < 0 || *writeBurst < 1 || *syncRate < 0 || *maxConns < 0 {
-		return errors.New("--write-rate, --sync-rate and --max-conns want zero (no limit) or more, --write-burst one or more")
+		return usageError{errors.New("--write-rate, --sync-rate and --max-conns want zero (no limit) or more, --write-burst one or more")}
 	}
 	cfg := server.Config{WritesPerSecond: *writeRate, WriteBurst: *writeBurst, SyncsPerMinute: *syncRate, MaxConnsPerUser: *maxConns}
 	// On the command line 0 means no limit; in server.Config, negative.
@@ -114,9 +155,26 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	keep, err := time.ParseDuration(*retention)
 	if err != nil || keep <= 0 {
-		return fmt.Errorf("--retention %q: want a positive duration such as 720h", *retention)
+		return bad("--retention %q: want a positive duration such as 720h", *retention)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return bad("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return bad("--tls-cert and --tls-key go together")
+	}
+	var allowed []string
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return bad("--allowed-origins: %q is not an origin such as https://app.example.com", o)
+		}
+		allowed = append(allowed, o)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if *secret == "" {
 		var b [32]byte
 		_, _ = rand.Read(b[:])
@@ -125,12 +183,20 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 			"secret", *secret, "mint_a_token", "token.Issue([]byte(secret), userID, ttl) from github.com/outpostsync/outpost/token")
 	}
 
+	if *tlsCert != "" {
+		// Load them now, so a bad file fails at start, not at the first
+		// handshake.
+		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	}
 	store, err := sqlitestore.Open(ctx, *dbPath, nil)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", *dbPath, err)
+		return err
 	}
 	defer store.Close()
 	cfg.Store, cfg.Secret, cfg.Retention, cfg.Logger, cfg.TokenLeeway = store, []byte(*secret), keep, log, *leeway
+	cfg.AllowedOrigins = allowed
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -142,13 +208,23 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	hs.RegisterOnShutdown(func() { srv.Close() })
-	log.Info("outpostd listening", "addr", ln.Addr().String(), "db", *dbPath, "retention", keep,
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("outpostd listening", "url", scheme+"://"+ln.Addr().String(), "db", *dbPath, "retention", keep,
 		"write_rate", *writeRate, "write_burst", *writeBurst, "sync_rate", *syncRate, "max_conns", *maxConns)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		srv.Close()

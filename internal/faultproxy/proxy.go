@@ -21,6 +21,7 @@ type Proxy struct {
 	delay    time.Duration
 	refuse   bool
 	links    map[*link]struct{}
+	cuts     int // Cut and Reset calls, so a link set up across one is closed too
 	accepted int
 	closed   bool
 }
@@ -136,6 +137,7 @@ func (p *Proxy) Close() error {
 
 func (p *Proxy) closeLinks(reset bool) {
 	p.mu.Lock()
+	p.cuts++
 	links := make([]*link, 0, len(p.links))
 	for l := range p.links {
 		links = append(links, l)
@@ -158,18 +160,21 @@ func (p *Proxy) acceptLoop() {
 		}
 		p.mu.Lock()
 		p.accepted++
-		refuse, closed := p.refuse, p.closed
+		refuse, closed, cuts := p.refuse, p.closed, p.cuts
 		p.mu.Unlock()
 		if refuse || closed {
 			abort(c)
 			continue
 		}
 		p.wg.Add(1)
-		go p.serve(c)
+		go p.serve(c, cuts)
 	}
 }
 
-func (p *Proxy) serve(down net.Conn) {
+// serve links down to a new upstream connection. cuts is p.cuts when down
+// was accepted: a Cut or Reset while the upstream is dialled closes the
+// link as it would have closed an open one.
+func (p *Proxy) serve(down net.Conn, cuts int) {
 	defer p.wg.Done()
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
@@ -178,7 +183,7 @@ func (p *Proxy) serve(down net.Conn) {
 	}
 	l := &link{down: down, up: up, done: make(chan struct{})}
 	p.mu.Lock()
-	if p.closed {
+	if p.closed || p.cuts != cuts {
 		p.mu.Unlock()
 		l.close(false)
 		return

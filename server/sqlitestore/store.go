@@ -59,9 +59,14 @@ type Store struct {
 	readers chan struct{} // bounds concurrent reads (see open)
 }
 
+// schemaSet names the server's migrations in the database.
+const schemaSet = "outpost_server"
+
 // Open opens (creating if missing) the store at path, for this process
 // alone: it fails with ErrLocked if another Store has the file open. now
-// is the server's clock; nil means time.Now.
+// is the server's clock; nil means time.Now. A path in a folder that does
+// not exist, and a database of another schema (ErrNotServerDB), are
+// refused with an error that says so.
 func Open(ctx context.Context, path string, now func() time.Time) (*Store, error) {
 	return open(ctx, path, now, false)
 }
@@ -76,6 +81,9 @@ func OpenShared(ctx context.Context, path string, now func() time.Time) (*Store,
 func open(ctx context.Context, path string, now func() time.Time, shared bool) (*Store, error) {
 	if now == nil {
 		now = time.Now
+	}
+	if err := checkFolder(path); err != nil {
+		return nil, err
 	}
 	lock, err := lockFile(path+".lock", shared)
 	if err != nil {
@@ -100,8 +108,11 @@ func open(ctx context.Context, path string, now func() time.Time, shared bool) (
 	if err := db.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil || mode != "wal" {
 		return fail(fmt.Errorf("sqlitestore: open %s: journal mode %q: %v", path, mode, err))
 	}
+	if err := checkServerDB(ctx, db, path); err != nil {
+		return fail(err)
+	}
 	sub, _ := fs.Sub(schemaFS, "schema")
-	set, err := migrations.Load("outpost_server", sub)
+	set, err := migrations.Load(schemaSet, sub)
 	if err != nil {
 		return fail(err)
 	}
