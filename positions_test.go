@@ -568,3 +568,42 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestPosition_UpgradeFromV1Store: a client DB made by release v1 (a
+// synced channel, an offline write in the outbox; testdata/v1-client.go.txt
+// made it) opens with this release and syncs: its channel is fetched
+// afresh at a v2 position, and the v1 outbox is delivered once.
+func TestPosition_UpgradeFromV1Store(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := open(t, ts.URL, "alice")
+	if _, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendMessage(ctx, "team:general", "on the new server"); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bob.db")
+	copyFile(t, "testdata/v1-client.db", path)
+	bob := openAt(t, ts.URL, "bob", path)
+	syncNow(t, bob)
+	waitFor(t, "bob's v1 outbox to drain", func() bool { st := bob.Status(); return st.Pending == 0 && !st.Syncing })
+	syncNow(t, bob)
+
+	if got, srv := local(t, bob, "team:general"), onServer(t, bob, "team:general"); !slices.Equal(got, srv) {
+		t.Errorf("bob has %v, server %v", got, srv)
+	}
+	n := 0
+	for _, m := range onServer(t, alice, "team:general") {
+		if strings.HasPrefix(m, "m-offline-v1:written offline under v1") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the v1 outbox write is on the server %d times, want once", n)
+	}
+	pos, err := bob.DB.SyncPositions(ctx, "bob")
+	if err != nil || pos.Feed == nil || len(pos.Channels) != 1 || pos.Channels[0].Epoch == "" {
+		t.Errorf("positions after the upgrade = %+v, %v; want a feed and a v2 position", pos, err)
+	}
+}
