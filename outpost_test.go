@@ -48,12 +48,18 @@ func startServer(tb testing.TB) *httptest.Server {
 
 func open(tb testing.TB, url, user string) *outpost.Client {
 	tb.Helper()
+	return openAt(tb, url, user, filepath.Join(tb.TempDir(), user+".db"))
+}
+
+// openAt opens user's SDK on the store at path, with fast reconnects.
+func openAt(tb testing.TB, url, user, path string) *outpost.Client {
+	tb.Helper()
 	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: user, Token: tok, DBPath: filepath.Join(tb.TempDir(), user+".db"),
+		ServerURL: url, UserID: user, Token: tok, DBPath: path,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond},
 		Sync: offlineSync(),

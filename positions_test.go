@@ -22,13 +22,11 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/faultproxy"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
-	"github.com/outpostsync/outpost/token"
 )
 
 // posServer is a real server whose store the test can reach (to prune
@@ -75,26 +73,6 @@ func (ps *posServer) queries(cid string) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.queried[cid]
-}
-
-// openAt opens user's store at url with the test's fast reconnects.
-func openAt(tb testing.TB, url, user, path string) *outpost.Client {
-	tb.Helper()
-	tok, err := token.Issue(secret, user, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: user, Token: tok, DBPath: path,
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
-			HealthCheckInterval: 100 * time.Millisecond},
-		Sync: offlineSync(),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return c
 }
 
 func channelCIDs(tb testing.TB, c *outpost.Client) []string {
