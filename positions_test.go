@@ -69,6 +69,17 @@ func startPosServer(tb testing.TB) *posServer {
 	return ps
 }
 
+// proxyTo returns a fault proxy in front of the server at url.
+func proxyTo(tb testing.TB, url string) *faultproxy.Proxy {
+	tb.Helper()
+	p, err := faultproxy.New(strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
 func (ps *posServer) queries(cid string) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -122,11 +133,7 @@ func syncNow(tb testing.TB, c *outpost.Client) {
 func TestMembershipFeed_Story(t *testing.T) {
 	ctx := context.Background()
 	ps := startPosServer(t)
-	proxy, err := faultproxy.New(strings.TrimPrefix(ps.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := proxyTo(t, ps.URL)
 
 	alice := open(t, ps.URL, "alice")
 	mustCreate := func(id string, members ...string) string {
@@ -221,11 +228,7 @@ func TestMembershipFeed_Story(t *testing.T) {
 func TestPosition_PerChannelReset(t *testing.T) {
 	ctx := context.Background()
 	ps := startPosServer(t)
-	proxy, err := faultproxy.New(strings.TrimPrefix(ps.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := proxyTo(t, ps.URL)
 	alice := open(t, ps.URL, "alice")
 	var cids []string
 	for _, id := range []string{"pruned", "kept"} {
