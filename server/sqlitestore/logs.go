@@ -251,8 +251,8 @@ func (t *tx) ChannelLogs(userID string) ([]server.LogState, error) {
 		err := rows.Scan(&l.Key, &l.Epoch, &l.LastSeq, &l.LastEventID, &l.PrunedSeq, &l.PrunedEventID)
 		out = append(out, l)
 		return err
-	}, `SELECT c.cid, c.epoch, c.last_seq, c.last_event_id, c.pruned_seq, c.pruned_event_id
-FROM members m JOIN channels c ON c.cid = m.cid WHERE m.user_id = ? ORDER BY c.cid`, userID)
+	}, `SELECT m.cid, c.epoch, c.last_seq, c.last_event_id, c.pruned_seq, c.pruned_event_id
+FROM members m JOIN channels c ON c.cid = m.cid WHERE m.user_id = ? ORDER BY m.cid`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: channel logs: %w", err)
 	}

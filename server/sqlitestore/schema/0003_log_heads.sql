@@ -9,3 +9,8 @@ ALTER TABLE feeds ADD COLUMN last_event_id TEXT NOT NULL DEFAULT '';
 UPDATE feeds SET last_event_id = coalesce(
 	(SELECT e.id FROM feed_events e WHERE e.user_id = feeds.user_id AND e.seq = feeds.last_seq),
 	CASE WHEN pruned_seq = last_seq THEN pruned_event_id ELSE '' END);
+
+-- A user's memberships in cid order from the index alone: a sync page
+-- checks every position against them, and a feed reset lists them.
+DROP INDEX members_by_user;
+CREATE INDEX members_by_user ON members (user_id, cid);
