@@ -339,7 +339,8 @@ func TestChat_OfflineSendDrainsOnReturn(t *testing.T) {
 
 // TestChat_RefusedSendShowsFailed: a message written offline to a channel
 // bob was removed from meanwhile is refused for good when he is back; the
-// screen says so and nothing is lost silently.
+// screen says so (the channel, which he left, goes from the list) and the
+// write stays on the failed list with the server's reason.
 func TestChat_RefusedSendShowsFailed(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
@@ -368,11 +369,13 @@ func TestChat_RefusedSendShowsFailed(t *testing.T) {
 	waitScreen(t, tm, "pending", func(s string) bool { return strings.Contains(s, "pending 1") })
 
 	px.restore(t)
-	waitScreen(t, tm, "bob's message marked failed, with the reason", func(s string) bool {
-		line := lineWith(s, "bob: too late")
-		return strings.Contains(line, failedMark) && strings.Contains(line, "not a member") &&
-			!strings.Contains(line, pendingMark) && strings.Contains(s, "failed 1") && strings.Contains(s, "pending 0")
+	waitScreen(t, tm, "the write failed and the channel gone", func(s string) bool {
+		return strings.Contains(s, "failed 1") && strings.Contains(s, "pending 0") && !strings.Contains(s, "#ops")
 	})
+	failed, err := bob.FailedTasks(ctx)
+	if err != nil || len(failed) != 1 || !strings.Contains(failed[0].Error, "not a member") {
+		t.Fatalf("failed = %+v, %v; want the send, refused because bob is not a member", failed, err)
+	}
 	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(waitTimeout))
 }
