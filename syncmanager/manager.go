@@ -78,6 +78,7 @@ type Manager struct {
 	wantDrain     bool
 	waiters       []chan error
 	cycles        int           // drain-and-sync cycles started
+	downs         int           // connection.changed{online: false} events seen
 	serverOffset  time.Duration // server time minus local clock, from the last sync
 	haveOffset    bool
 }
@@ -370,6 +371,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 			s.Online = ev.Online
 			if !ev.Online {
 				s.Synced = false
+				m.downs++ // updateStatus holds m.mu
 			}
 		})
 		if ev.Online {

@@ -103,7 +103,8 @@ func (m *Manager) run() {
 // (number gen) started run.
 func (m *Manager) cycle(full bool, gen int) error {
 	ctx := m.ctx
-	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{} })
+	var downs int
+	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{}; downs = m.downs })
 	drainErr := m.drain(ctx)
 	var syncErr error
 	if full {
@@ -115,13 +116,23 @@ func (m *Manager) cycle(full bool, gen int) error {
 	}
 	pending, failed, _ := m.store.TaskCounts(ctx, m.conn.UserID())
 	last, _, _ := m.store.GetLastSyncedAt(ctx, m.conn.UserID())
-	synced := full && syncErr == nil
+	// Online is the connection's state now, not as last reported: the
+	// connection.changed event of a connection that came up before the
+	// cycle may still be on its way, and a sync that succeeded over it
+	// makes the store synced. A drop reported during the cycle wins.
+	online := m.conn.IsHealthy()
+	synced := full && syncErr == nil && online
 	m.updateStatus(func(s *Status) {
 		s.Syncing = false
 		s.Pending, s.Failed = pending, failed
 		s.LastSyncedAt = last
 		s.LastError = err
-		synced = synced && s.Online
+		if m.downs != downs {
+			online, synced = false, false
+		}
+		if online {
+			s.Online = true
+		}
 		if synced {
 			s.Synced = true
 		}
