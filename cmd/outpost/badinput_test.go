@@ -79,14 +79,16 @@ func readOnlyDir(tb testing.TB) string {
 }
 
 func TestBadInput_ExistingDBUnchanged(t *testing.T) {
-	url := startServer(t)
+	url, down := startPausableServer(t)
 	cid := makeChannel(t, url, "alice", "general")
 	env := userEnv(t, url, "alice")
 	db := env["OUTPOST_DB"]
 	wantOK(t, cli(t, env, "sync"))
 	wantOK(t, cli(t, env, "send", cid, "kept"))
 	// One write waits in the outbox, so a lost or doubled one would show.
-	r := cli(t, with(env, "OUTPOST_SERVER", deadURL(t)), "send", "--timeout", "100ms", cid, "queued")
+	down.Store(true)
+	r := cli(t, env, "send", "--timeout", "100ms", cid, "queued")
+	down.Store(false)
 	wantOK(t, r)
 	queuedID := strings.TrimSpace(r.stdout)
 	before := files(t, db)
@@ -110,7 +112,7 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 		{"missing token", with(env, "OUTPOST_TOKEN", ""), []string{"send", cid, "x"}, exitUsage, "no token"},
 		{"missing server", with(env, "OUTPOST_SERVER", ""), []string{"sync"}, exitUsage, "no server"},
 		{"bad server url", with(env, "OUTPOST_SERVER", "localhost:8080"), []string{"sync"}, exitUsage, "--server"},
-		{"unreachable sync", with(env, "OUTPOST_SERVER", dead), []string{"sync", "--timeout", "200ms"}, exitOffline, "unreachable"},
+		{"another server", with(env, "OUTPOST_SERVER", dead), []string{"sync", "--timeout", "200ms"}, exitDB, "holds the data of server"},
 		{"wrong secret sync", with(env, "OUTPOST_TOKEN", other), []string{"sync"}, exitAuth, "refused the token"},
 		{"wrong secret send", with(env, "OUTPOST_TOKEN", other), []string{"send", cid, "x"}, exitAuth, "refused the token"},
 		{"expired token edit", with(env, "OUTPOST_TOKEN", expired), []string{"edit", cid, queuedID, "y"}, exitAuth, "refused the token"},

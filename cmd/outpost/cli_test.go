@@ -230,7 +230,7 @@ func TestSync_ReportsWhatChanged(t *testing.T) {
 }
 
 func TestEditDeleteReact(t *testing.T) {
-	url := startServer(t)
+	url, down := startPausableServer(t)
 	cid := makeChannel(t, url, "alice", "general")
 	env := userEnv(t, url, "alice")
 	r := cli(t, env, "send", cid, "frist")
@@ -250,8 +250,9 @@ func TestEditDeleteReact(t *testing.T) {
 	}
 
 	// Offline, an edit is queued and sent by the next online command.
-	off := with(env, "OUTPOST_SERVER", deadURL(t))
-	r = cli(t, off, "edit", "--timeout", "200ms", cid, id, "first!")
+	down.Store(true)
+	r = cli(t, env, "edit", "--timeout", "200ms", cid, id, "first!")
+	down.Store(false)
 	wantOK(t, r)
 	if !strings.Contains(r.stderr, "queued (offline)") {
 		t.Errorf("offline edit stderr = %q", r.stderr)

@@ -269,7 +269,7 @@ func classify(err error) int {
 		return exitAuth
 	}
 	var oe *offlinedb.OpenError
-	if errors.As(err, &oe) || errors.Is(err, offlinedb.ErrNotDatabase) {
+	if errors.As(err, &oe) || errors.Is(err, offlinedb.ErrNotDatabase) || errors.Is(err, offlinedb.ErrIdentityMismatch) {
 		return exitDB
 	}
 	if errors.Is(err, syncmanager.ErrOffline) {
@@ -278,8 +278,13 @@ func classify(err error) int {
 	return exitError
 }
 
-// isAuthError reports whether the server refused the token.
+// isAuthError reports whether the server refused the token, or said it
+// names another user than --user.
 func isAuthError(err error) bool {
+	var um *client.UserMismatchError
+	if errors.As(err, &um) {
+		return true
+	}
 	e, ok := protocol.AsAPIError(err)
 	return ok && (e.Code == protocol.CodeAuth || e.Code == protocol.CodeTokenExpired)
 }
@@ -290,6 +295,10 @@ func isAuthError(err error) bool {
 func connectError(server string, err error) error {
 	switch {
 	case isAuthError(err):
+		var um *client.UserMismatchError
+		if errors.As(err, &um) {
+			return withCode(exitAuth, fmt.Errorf("server %s: the token is user %s's, not %s's", server, um.Got, um.Want))
+		}
 		return withCode(exitAuth, fmt.Errorf("server %s refused the token: %v", server, err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return withCode(exitOffline, fmt.Errorf("server %s unreachable (no connection within the timeout)", server))
