@@ -54,6 +54,16 @@ func (c *Client) OnSyncStatusChange(listener func(synced bool)) (unsubscribe fun
 	return c.Sync.OnSyncStatusChange(listener)
 }
 
+// OnChange registers a listener for changes of the local store (live
+// events, sync pages, resets, the app's own writes, the server's answers)
+// and returns its unsubscribe function. It runs after the change
+// committed, so what it is told about is in the store; bursts coalesce
+// into one call. Prefer it to c.Conn.OnAll for redrawing: a connection
+// handler may run before the store has the event. See syncmanager.Change.
+func (c *Client) OnChange(listener func(syncmanager.Change)) (unsubscribe func()) {
+	return c.Sync.OnChange(listener)
+}
+
 // OnStatus registers a listener for every change of the status snapshot
 // (including sync progress) and returns its unsubscribe function.
 func (c *Client) OnStatus(listener func(syncmanager.Status)) (unsubscribe func()) {

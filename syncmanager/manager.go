@@ -65,22 +65,24 @@ type Manager struct {
 	liveQ    []protocol.Event // live events waiting for runLive
 	liveWake chan struct{}
 
-	mu            sync.Mutex // guards the fields below
-	closed        bool
-	started       bool
-	unsubscribe   func()
-	nextID        int
-	syncListeners map[int]func(bool)
-	statListeners map[int]func(Status)
-	callbacks     map[string]callbackEntry
-	status        Status
-	wantSync      bool
-	wantDrain     bool
-	waiters       []chan error
-	cycles        int           // drain-and-sync cycles started
-	downs         int           // connection.changed{online: false} events seen
-	serverOffset  time.Duration // server time minus local clock, from the last sync
-	haveOffset    bool
+	mu              sync.Mutex // guards the fields below
+	closed          bool
+	started         bool
+	unsubscribe     func()
+	nextID          int
+	syncListeners   map[int]func(bool)
+	statListeners   map[int]func(Status)
+	changeListeners map[int]func(Change)
+	changes         *changeSet // changes not yet delivered; nil when none is queued
+	callbacks       map[string]callbackEntry
+	status          Status
+	wantSync        bool
+	wantDrain       bool
+	waiters         []chan error
+	cycles          int           // drain-and-sync cycles started
+	downs           int           // connection.changed{online: false} events seen
+	serverOffset    time.Duration // server time minus local clock, from the last sync
+	haveOffset      bool
 }
 
 type callbackEntry struct {
@@ -99,7 +101,7 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 	m := &Manager{
 		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
 		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
-		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
+		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){}, changeListeners: map[int]func(Change){},
 		callbacks: map[string]callbackEntry{},
 	}
 	m.disp.Start()
@@ -447,6 +449,7 @@ func (m *Manager) applyLive(ctx context.Context, evs []protocol.Event) {
 		}
 		return
 	}
+	m.noteLive(evs, res.AppliedEvents)
 	for _, s := range res.Skipped {
 		m.log.Warn("syncmanager: live event not applied", "event_id", s.EventID, "error", s.Err)
 	}

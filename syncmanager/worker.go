@@ -281,6 +281,7 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 			}
 			return nil, err
 		}
+		m.notePage(resp, res)
 		for _, s := range res.Skipped {
 			m.log.Warn("syncmanager: an event could not be applied", "event_id", s.EventID, "error", s.Err)
 		}
@@ -346,6 +347,7 @@ func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[st
 		if err := m.store.ApplyChannelStates(ctx, resp.Channels, resp.Inaccessible); err != nil {
 			return err
 		}
+		m.noteStates(resp.Channels, resp.Inaccessible)
 		cids = cids[n:]
 	}
 	return nil
@@ -355,5 +357,9 @@ func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[st
 // that follows refills it.
 func (m *Manager) resetCache(ctx context.Context, reason string) error {
 	m.log.Warn("syncmanager: resetting the local cache", "reason", reason)
-	return m.store.ResetDB(ctx)
+	if err := m.store.ResetDB(ctx); err != nil {
+		return err
+	}
+	m.noteReset()
+	return nil
 }
