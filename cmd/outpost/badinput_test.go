@@ -114,8 +114,6 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 		{"bad server url", with(env, "OUTPOST_SERVER", "localhost:8080"), []string{"sync"}, exitUsage, "--server"},
 		{"another server", with(env, "OUTPOST_SERVER", dead), []string{"sync", "--timeout", "200ms"}, exitDB, "holds the data of server"},
 		{"wrong secret sync", with(env, "OUTPOST_TOKEN", other), []string{"sync"}, exitAuth, "refused the token"},
-		{"wrong secret send", with(env, "OUTPOST_TOKEN", other), []string{"send", cid, "x"}, exitAuth, "refused the token"},
-		{"expired token edit", with(env, "OUTPOST_TOKEN", expired), []string{"edit", cid, queuedID, "y"}, exitAuth, "refused the token"},
 		{"wrong secret watch", with(env, "OUTPOST_TOKEN", other), []string{"watch"}, exitAuth, "refused the token"},
 		{"another user's db", with(env, "OUTPOST_USER", "bob", "OUTPOST_TOKEN", mint(t, "bob")), []string{"send", cid, "x"}, exitDB, "holds the data of user alice"},
 		{"another user's db read", with(env, "OUTPOST_USER", "bob"), []string{"pending"}, exitDB, "holds the data of user alice"},
@@ -127,7 +125,13 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 		})
 	}
 
-	// The outbox still holds exactly the one queued write.
+	// A write is stored before the network is tried: with a refused token
+	// it stays queued (and is sent by a command with a good one).
+	wantFail(t, cli(t, with(env, "OUTPOST_TOKEN", other), "send", cid, "x"), exitAuth, "refused the token")
+	wantFail(t, cli(t, with(env, "OUTPOST_TOKEN", expired), "edit", cid, queuedID, "y"), exitAuth, "stays queued")
+
+	// The outbox holds the queued write (the edit folded into it) and the
+	// send made with the refused token.
 	r = cli(t, env, "pending", "--json")
 	wantOK(t, r)
 	var p struct {
@@ -136,8 +140,8 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Pending) != 1 || p.Pending[0].MessageID != queuedID {
-		t.Errorf("outbox after the failures = %+v, want just %s", p.Pending, queuedID)
+	if len(p.Pending) != 2 || p.Pending[0].MessageID != queuedID {
+		t.Errorf("outbox after the failures = %+v, want %s and the send", p.Pending, queuedID)
 	}
 }
 
