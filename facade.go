@@ -82,8 +82,22 @@ func (c *Client) PendingTasks(ctx context.Context) ([]offlinedb.PendingTask, err
 	return c.DB.GetPendingTasks(ctx, c.userID)
 }
 
+// RetryFailed puts a write the server refused back in the outbox, at its
+// end, with its optimistic row; it is sent on the next drain. taskID is a
+// FailedTask's ID.
+func (c *Client) RetryFailed(ctx context.Context, taskID string) error {
+	return c.Sync.RetryFailed(ctx, taskID)
+}
+
+// DismissFailed forgets a write the server refused: it leaves the failed
+// list, and its row shows the server's version (or disappears, if the
+// server never had it).
+func (c *Client) DismissFailed(ctx context.Context, taskID string) error {
+	return c.Sync.DismissFailed(ctx, taskID)
+}
+
 // FailedTasks returns the user's writes the server refused for good, with
-// their errors.
+// their errors. A refused write's row shows the server's version again.
 func (c *Client) FailedTasks(ctx context.Context) ([]offlinedb.FailedTask, error) {
 	return c.DB.GetFailedTasks(ctx, c.userID)
 }

@@ -270,7 +270,7 @@ var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, 
 	})
 
 var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
-	"no failed writes", "TYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
+	"no failed writes", "ID\tTYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
 	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
 		tasks, err := db.GetFailedTasks(ctx, user)
 		out := []taskJSON{}
@@ -286,7 +286,7 @@ var failedCmd = taskListCmd("failed", "list the writes the server refused for go
 		if t.FailedAt != nil {
 			at = *t.FailedAt
 		}
-		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", t.Type, t.CID, t.MessageID, fmtTime(at), oneLine(t.Error))
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", t.ID, t.Type, t.CID, t.MessageID, fmtTime(at), oneLine(t.Error))
 	})
 
 // taskListCmd makes a command that lists tasks from the local DB: as

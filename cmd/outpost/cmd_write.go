@@ -276,3 +276,65 @@ func outcome(ctx context.Context, c *outpost.Client, messageID string, failedBef
 	}
 	return "sent", ""
 }
+
+var retryCmd = &command{
+	name: "retry", args: "TASKID [flags]",
+	summary: "send a write the server refused again (see 'outpost failed')",
+	help: "The write goes back to the end of the outbox, with its row, and is sent\n" +
+		"like a new one. TASKID is the id 'outpost failed' lists.\n\n" + writeHelp,
+	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+		var w writeFlags
+		w.add(fs, e)
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, "TASKID"); err != nil {
+				return err
+			}
+			var msg string
+			return write(ctx, e, &w, "retry", func(c *outpost.Client) error {
+				failed, err := c.FailedTasks(ctx)
+				if err != nil {
+					return err
+				}
+				for _, f := range failed {
+					if f.ID == args[0] {
+						msg = f.MessageID
+					}
+				}
+				if err := c.RetryFailed(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
+					return fmt.Errorf("no failed write %s (see 'outpost failed')", args[0])
+				} else if err != nil {
+					return err
+				}
+				return nil
+			}, func() string { return msg })
+		}
+	},
+}
+
+var dismissCmd = &command{
+	name: "dismiss", args: "TASKID",
+	summary: "forget a write the server refused; its message shows the server's version",
+	help: "The write leaves the failed list; its message or reaction is what the\n" +
+		"server has (a refused send disappears). Works offline.\n\n" + readHelp,
+	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+		var r readFlags
+		r.add(fs, e)
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, "TASKID"); err != nil {
+				return err
+			}
+			db, _, err := openLocal(ctx, &r.connFlags)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.DeleteFailedTask(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
+				return fmt.Errorf("no failed write %s (see 'outpost failed')", args[0])
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stderr, "dismissed")
+			return nil
+		}
+	},
+}

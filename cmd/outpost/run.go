@@ -69,7 +69,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		tokenCmd, sendCmd, editCmd, deleteCmd, reactCmd, syncCmd, watchCmd,
-		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd,
+		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
 	}
 }
 
