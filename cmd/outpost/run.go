@@ -30,9 +30,11 @@ const exitCodesHelp = `EXIT CODES
   1  runtime error (e.g. the server refused a write for good)
   2  usage error: unknown command or flag, missing argument, token, server
   3  the server cannot be reached by a command that needs it (sync)
-  4  the server refused the token (bad, expired, or for another secret)
+  4  the server refused the token (bad, expired, or for another secret), or
+     the token names another user than --user
   5  local DB problem: missing or read-only folder, missing DB for a reading
      command, a file that is not an Outpost client DB, a DB of another user
+     or server
 `
 
 const envHelp = `ENVIRONMENT
