@@ -89,3 +89,65 @@ func TestChange_HandlerSeesStore(t *testing.T) {
 	}
 	t.Logf("%d messages in %d calls", n, calls)
 }
+
+// TestChange_CatchUpCoalesces: a catch-up of many events makes a few
+// change calls, not one per event, and every message is in the store when
+// its call runs.
+func TestChange_CatchUpCoalesces(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := open(t, ts.URL, "alice")
+	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "gap", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	bob := open(t, ts.URL, "bob")
+	if err := bob.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob.Conn.Disconnect()
+	const n = 1500
+	for i := range n {
+		if _, err := alice.SendMessage(ctx, cid, fmt.Sprint("gap ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	calls, listed, many := 0, 0, false
+	unsub := bob.OnChange(func(c syncmanager.Change) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		listed += len(c.Messages)
+		many = many || c.Many
+		for _, id := range c.Messages {
+			if _, err := bob.DB.Message(ctx, id); err != nil {
+				t.Errorf("message %s told before it is in the store: %v", id, err)
+			}
+		}
+	})
+	defer unsub()
+	if err := bob.Conn.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The calls run on the dispatcher, after the commits.
+	waitFor(t, "the changes of the catch-up", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return many || listed >= n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if calls > 50 {
+		t.Errorf("%d change calls for %d events, want a few", calls, n)
+	}
+	t.Logf("%d events in %d calls (many: %v)", n, calls, many)
+}
