@@ -431,10 +431,12 @@ func probe(ctx context.Context, o *connFlags, user string) error {
 		return err
 	}
 	defer c.Close()
-	cctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := c.Connect(cctx); err != nil {
-		return connectError(o.server, err)
+	why, err := connectQuick(ctx, c, o.timeout)
+	switch {
+	case err == nil:
+		return nil
+	case why != "":
+		return fmt.Errorf("server %s unreachable (%s)", o.server, why)
 	}
-	return nil
+	return connectError(o.server, err)
 }

@@ -290,34 +290,13 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 // s.why; an unreachable server leaves the session offline. A refused
 // token is an error: the session is closed (see fail).
 func (s *session) connect(ctx context.Context, o *connFlags) error {
-	cctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	var mu sync.Mutex // guards why
-	var why string
-	unsub := s.Conn.OnError(func(ev client.ErrorEvent) {
-		if ev.Permanent {
-			return // Connect returns it
-		}
-		mu.Lock()
-		if why == "" {
-			why = unreachableReason(ev.Err)
-		}
-		mu.Unlock()
-		cancel()
-	})
-	err := s.Conn.Connect(cctx)
-	unsub()
-	mu.Lock()
-	s.why = why
-	mu.Unlock()
+	why, err := connectQuick(ctx, s.Conn, o.timeout)
 	switch {
 	case err == nil:
-		s.online, s.why = true, ""
-	case (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && ctx.Err() == nil:
+		s.online = true
+	case why != "":
 		// Offline: the client keeps trying in the background.
-		if s.why == "" {
-			s.why = fmt.Sprintf("no connection within %s", o.timeout)
-		}
+		s.why = why
 	case ctx.Err() != nil:
 		// Interrupted: what the command stored so far stays.
 		s.Close()
@@ -327,6 +306,40 @@ func (s *session) connect(ctx context.Context, o *connFlags) error {
 		return connectError(o.server, err)
 	}
 	return nil
+}
+
+// connectQuick connects c, waiting at most timeout; the first failed
+// attempt ends the wait (the client keeps trying in the background). It
+// returns nil when connected; why, when the server is unreachable (then
+// err is ctx's); or the error that stopped the client (a refused token) or
+// interrupted the wait.
+func connectQuick(ctx context.Context, c *client.Client, timeout time.Duration) (why string, err error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex // guards first
+	var first string
+	unsub := c.OnError(func(ev client.ErrorEvent) {
+		if ev.Permanent {
+			return // Connect returns it
+		}
+		mu.Lock()
+		if first == "" {
+			first = unreachableReason(ev.Err)
+		}
+		mu.Unlock()
+		cancel()
+	})
+	err = c.Connect(cctx)
+	unsub()
+	if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return "", err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if first == "" {
+		first = fmt.Sprintf("no connection within %s", timeout)
+	}
+	return first, err
 }
 
 // unreachableReason says in a few words why a connection attempt failed.
