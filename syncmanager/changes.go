@@ -126,6 +126,9 @@ func (m *Manager) OnChange(listener func(Change)) (unsubscribe func()) {
 	defer m.mu.Unlock()
 	id := m.nextID
 	m.nextID++
+	if m.changeListeners == nil {
+		m.changeListeners = map[int]func(Change){}
+	}
 	m.changeListeners[id] = listener
 	return func() {
 		m.mu.Lock()

@@ -101,7 +101,7 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 	m := &Manager{
 		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
 		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
-		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){}, changeListeners: map[int]func(Change){},
+		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
 		callbacks: map[string]callbackEntry{},
 	}
 	m.disp.Start()
