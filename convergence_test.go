@@ -727,10 +727,10 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 			case m != nil && m.author != cc.user && (f.Type == offlinedb.TaskUpdateMessage || f.Type == offlinedb.TaskDeleteMessage):
 				// Not the author: refused, as expected below.
 			case f.Type == offlinedb.TaskDeleteReaction && f.ErrorCode == protocol.CodeNotFound && s.unreacts[cc.user+"|"+f.MessageID+"|"+convReactionType(f.Payload)] > 1:
-				// Known: the answer to a pending react brings the reaction
-				// back locally while its unreact waits in the outbox, so
-				// the user removed it twice.
-				t.Logf("%s: a second unreact of %s was refused: %s", cc.user, f.MessageID, f.Error)
+				// A pending unreact stays unreacted whatever the server
+				// answers meanwhile, so a user never removes a reaction
+				// twice.
+				t.Errorf("%s: a second unreact of %s was refused (an answer showed the reaction under a pending unreact): %s", cc.user, f.MessageID, f.Error)
 			default:
 				t.Errorf("%s: unexpected failed task %s %s on %s: %s (code %d)", cc.user, f.ID, f.Type, f.MessageID, f.Error, f.ErrorCode)
 			}
@@ -821,10 +821,9 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 			for _, m := range convLocalAll(t, cc.c, cid, true) {
 				if refused[cc.user][m.ID] && m.Status == offlinedb.StatusFailed {
 					showsRefused[m.ID] = true
-					// The design marks the optimistic row of a refused
-					// write failed and keeps it until a newer version
-					// comes: it cannot equal the server.
-					t.Logf("%s: message %s shows the refused write %q (%s) until the server changes it", cc.user, m.ID, m.Text, m.Error)
+					// A refused write rolls its row back to the server's
+					// version: it never shows.
+					t.Errorf("%s: message %s shows the refused write %q (%s)", cc.user, m.ID, m.Text, m.Error)
 					continue
 				}
 				if m.Status != offlinedb.StatusSent {

@@ -54,6 +54,16 @@ func (c *Client) OnSyncStatusChange(listener func(synced bool)) (unsubscribe fun
 	return c.Sync.OnSyncStatusChange(listener)
 }
 
+// OnChange registers a listener for changes of the local store (live
+// events, sync pages, resets, the app's own writes, the server's answers)
+// and returns its unsubscribe function. It runs after the change
+// committed, so what it is told about is in the store; bursts coalesce
+// into one call. Prefer it to c.Conn.OnAll for redrawing: a connection
+// handler may run before the store has the event. See syncmanager.Change.
+func (c *Client) OnChange(listener func(syncmanager.Change)) (unsubscribe func()) {
+	return c.Sync.OnChange(listener)
+}
+
 // OnStatus registers a listener for every change of the status snapshot
 // (including sync progress) and returns its unsubscribe function.
 func (c *Client) OnStatus(listener func(syncmanager.Status)) (unsubscribe func()) {
@@ -72,8 +82,22 @@ func (c *Client) PendingTasks(ctx context.Context) ([]offlinedb.PendingTask, err
 	return c.DB.GetPendingTasks(ctx, c.userID)
 }
 
+// RetryFailed puts a write the server refused back in the outbox, at its
+// end, with its optimistic row; it is sent on the next drain. taskID is a
+// FailedTask's ID.
+func (c *Client) RetryFailed(ctx context.Context, taskID string) error {
+	return c.Sync.RetryFailed(ctx, taskID)
+}
+
+// DismissFailed forgets a write the server refused: it leaves the failed
+// list, and its row shows the server's version (or disappears, if the
+// server never had it).
+func (c *Client) DismissFailed(ctx context.Context, taskID string) error {
+	return c.Sync.DismissFailed(ctx, taskID)
+}
+
 // FailedTasks returns the user's writes the server refused for good, with
-// their errors.
+// their errors. A refused write's row shows the server's version again.
 func (c *Client) FailedTasks(ctx context.Context) ([]offlinedb.FailedTask, error) {
 	return c.DB.GetFailedTasks(ctx, c.userID)
 }

@@ -40,6 +40,12 @@ type Config struct {
 	// Logger gets the logs of all parts. Nil means no logs.
 	Logger *slog.Logger
 
+	// WipeOnIdentityChange lets Open take a store bound to another user
+	// or server: it is wiped first, its outbox with it (never sent under
+	// the new identity). False means Open refuses such a store with an
+	// *offlinedb.IdentityError.
+	WipeOnIdentityChange bool
+
 	// OnSyncStatusChange, if set, is registered as a sync-status listener
 	// before the first sync, so it hears the very first change too.
 	OnSyncStatusChange func(synced bool)
@@ -63,13 +69,17 @@ type Client struct {
 	userID string
 }
 
-// Open opens the local store at cfg.DBPath, records cfg.UserID as its
-// user, starts the sync manager and connects. It waits up to
+// Open opens the local store at cfg.DBPath, binds it to cfg.UserID and
+// cfg.ServerURL (the first open records them; a store of another user or
+// server is refused with an *offlinedb.IdentityError unless
+// cfg.WipeOnIdentityChange), starts the sync manager and connects. It waits up to
 // cfg.ConnectTimeout for the connection and the first sync; when the
 // server cannot be reached it returns a working, offline Client that
 // connects and syncs by itself later. It fails for a bad config, a store
-// it cannot open, or a permanent connection error (a token the server
-// refuses).
+// it cannot open or of another identity, or a permanent connection error
+// (a token the server refuses, or one that names another user than
+// cfg.UserID: *client.UserMismatchError, found before anything is synced
+// or sent).
 func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DBPath == "" {
 		return nil, errors.New("outpost: Config.DBPath is required")
@@ -89,8 +99,8 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := db.SetLocalUser(ctx, cfg.UserID); err != nil {
-		return fail(err)
+	if err := db.Bind(ctx, cfg.UserID, cfg.ServerURL, cfg.WipeOnIdentityChange); err != nil {
+		return fail(fmt.Errorf("outpost: %w", err))
 	}
 	ccfg := cfg.Client
 	ccfg.ServerURL, ccfg.UserID, ccfg.Token, ccfg.TokenProvider = cfg.ServerURL, cfg.UserID, cfg.Token, cfg.TokenProvider

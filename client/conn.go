@@ -201,6 +201,14 @@ func (c *Client) serve(ctx context.Context, conn *wsConn) (online bool, err erro
 			ev, ferr := decodeFrame(fr, connID)
 			if ferr == nil && !online {
 				ferr = checkFirstFrame(ev)
+				if ferr == nil && ev.UserID != "" && ev.UserID != c.cfg.UserID {
+					// The token names someone else: stop before
+					// anything is read or written as them.
+					err := &UserMismatchError{Want: c.cfg.UserID, Got: ev.UserID}
+					c.log.Error("outpost client: the token is another user's", "err", err)
+					c.closeWithStatus(conn, cancelConn, websocket.StatusPolicyViolation, "token names another user")
+					return false, err
+				}
 			}
 			if ferr != nil {
 				c.log.Error("outpost client: bad frame from server, reconnecting", "err", ferr, "connection_id", connID)

@@ -98,6 +98,18 @@ func (e *FrameError) Error() string {
 
 func (e *FrameError) Unwrap() error { return e.Err }
 
+// UserMismatchError says the server's first frame names another user
+// than Config.UserID: the token is someone else's. It is permanent: the
+// client stops before it reads or writes anything.
+type UserMismatchError struct {
+	// Want is Config.UserID; Got the user the server says the token names.
+	Want, Got string
+}
+
+func (e *UserMismatchError) Error() string {
+	return fmt.Sprintf("client: the token names user %q, not %q", e.Got, e.Want)
+}
+
 // TokenError is a failure of Config.TokenProvider.
 type TokenError struct {
 	Err error
@@ -153,6 +165,10 @@ func IsPermanent(err error) bool {
 	}
 	if e, ok := protocol.AsAPIError(err); ok {
 		return !e.Temporary()
+	}
+	var um *UserMismatchError
+	if errors.As(err, &um) {
+		return true
 	}
 	var fe *FrameError
 	if errors.As(err, &fe) {

@@ -107,7 +107,7 @@ func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx 
 			buildErr = err
 			return err
 		}
-		return d.runFast(ctx, tx, qs)
+		return withOverlays(ctx, tx, func() error { return d.runFast(ctx, tx, qs) })
 	})
 	if err == nil {
 		return nil, nil
@@ -121,8 +121,10 @@ func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx 
 		if err != nil {
 			return err
 		}
-		skipped, err = d.runSafe(ctx, tx, qs)
-		return err
+		return withOverlays(ctx, tx, func() error {
+			skipped, err = d.runSafe(ctx, tx, qs)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -36,8 +36,18 @@
 //
 // AddPendingTask stores a write the app made while offline, in FIFO order,
 // and writes its optimistic local effect (a message row with status
-// "pending", say) in the same transaction. A task the server refuses for good
-// moves to the failed list with MoveToFailed and its row becomes "failed".
-// ResetDB clears cached server data and the positions but keeps the outbox,
-// the failed list, the rows they own and the local user's identity.
+// "pending", say) in the same transaction. Server data is rebased under the
+// pending writes (see overlay.go): it is applied to the server's version of
+// a row and the pending writes replayed over it, so a row never loses a
+// newer pending change. A task the server refuses for good moves to the
+// failed list with MoveToFailed and its row rolls back to the server's
+// version (a refused send stays, "failed"); RetryFailedTask queues it again,
+// DeleteFailedTask forgets it. ResetDB clears cached server data and the
+// positions but keeps the outbox, the failed list, the rows they own and
+// the store's identity.
+//
+// # Identity
+//
+// Bind binds a store to a user and a server; a store of another identity is
+// refused with an *IdentityError, or wiped first when asked.
 package offlinedb

@@ -236,12 +236,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING`,
 		if err := decodePayload(t, &req); err != nil {
 			return 0, err
 		}
-		if err := exec(`UPDATE messages SET text = ?, extra = coalesce(?, extra), updated_at = ?, status = 'pending', error = NULL WHERE id = ?`,
-			req.Text, jsonArg(req.Extra), now.UnixNano(), t.MessageID); err != nil {
-			return 0, err
-		}
 		send, err := pendingSend(ctx, tx, t.MessageID)
 		if err != nil {
+			return 0, err
+		}
+		if send == nil {
+			if err := overlayMessageTx(ctx, tx, t.MessageID, t.CID); err != nil {
+				return 0, err
+			}
+		}
+		if err := intentTx(ctx, tx, t, now); err != nil {
 			return 0, err
 		}
 		if send != nil {
@@ -276,34 +280,27 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING`,
 			}
 			return Cancelled, nil
 		}
-		if err := exec(`UPDATE messages SET deleted_at = coalesce(deleted_at, ?), status = 'pending', error = NULL WHERE id = ?`,
-			now.UnixNano(), t.MessageID); err != nil {
+		if err := overlayMessageTx(ctx, tx, t.MessageID, t.CID); err != nil {
+			return 0, err
+		}
+		if err := intentTx(ctx, tx, t, now); err != nil {
 			return 0, err
 		}
 
-	case TaskSendReaction:
-		var req protocol.SendReactionRequest
+	case TaskSendReaction, TaskDeleteReaction:
+		var req struct {
+			Type string `json:"type"`
+		}
 		if err := decodePayload(t, &req); err != nil {
 			return 0, err
 		}
 		if req.Type == "" {
 			return 0, fmt.Errorf("%w: reaction has no type", ErrInvalidTask)
 		}
-		if err := exec(`INSERT INTO reactions (message_id, user_id, type, cid, score, created_at, updated_at, extra, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-ON CONFLICT (message_id, user_id, type) DO UPDATE SET score = excluded.score, extra = coalesce(excluded.extra, extra),
-	updated_at = excluded.updated_at, status = 'pending', error = NULL`,
-			t.MessageID, t.UserID, req.Type, t.CID, req.Score, now.UnixNano(), now.UnixNano(), jsonArg(req.Extra)); err != nil {
+		if err := overlayReactionTx(ctx, tx, t.MessageID, t.UserID, req.Type, t.CID); err != nil {
 			return 0, err
 		}
-
-	case TaskDeleteReaction:
-		var req DeleteReactionPayload
-		if err := decodePayload(t, &req); err != nil {
-			return 0, err
-		}
-		if err := exec(`DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ?`,
-			t.MessageID, t.UserID, req.Type); err != nil {
+		if err := intentTx(ctx, tx, t, now); err != nil {
 			return 0, err
 		}
 
@@ -422,10 +419,12 @@ func (d *DB) DeletePendingTask(ctx context.Context, taskID string, apply ...Quer
 		return ErrClosed
 	}
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
-			return fmt.Errorf("offlinedb: delete task: %w", err)
-		}
-		return d.runFast(ctx, tx, apply)
+		return withOverlays(ctx, tx, func() error {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
+				return fmt.Errorf("offlinedb: delete task: %w", err)
+			}
+			return d.runFast(ctx, tx, apply)
+		})
 	})
 }
 
@@ -436,7 +435,9 @@ func (d *DB) MoveToFailed(ctx context.Context, taskID string, cause error) error
 		return ErrClosed
 	}
 	now := d.now()
-	return d.inTx(ctx, func(tx *sqlx.Tx) error { return moveToFailedTx(ctx, tx, taskID, cause, now) })
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		return withOverlays(ctx, tx, func() error { return moveToFailedTx(ctx, tx, taskID, cause, now) })
+	})
 }
 
 func moveToFailedTx(ctx context.Context, tx *sqlx.Tx, taskID string, cause error, at time.Time) error {
@@ -535,46 +536,51 @@ func (d *DB) CompleteTasks(ctx context.Context, outcomes []TaskOutcome) error {
 		}
 	}
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
-		var apply []Query
-		for _, o := range outcomes {
-			if o.Failed != nil || o.Result == nil {
-				continue
-			}
-			var t PendingTask
-			var payload string
-			err := tx.QueryRowxContext(ctx, `SELECT type, cid, payload FROM pending_tasks WHERE task_id = ?`, o.TaskID).
-				Scan(&t.Type, &t.CID, &payload)
-			t.Payload = json.RawMessage(payload)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // gone already
-			}
-			if err != nil {
-				return fmt.Errorf("offlinedb: complete task: %w", err)
-			}
-			t.ID = o.TaskID
-			apply = append(apply, d.answerQueries(t, *o.Result)...)
+		return withOverlays(ctx, tx, func() error { return d.completeTasksTx(ctx, tx, outcomes, done, now) })
+	})
+}
+
+// completeTasksTx is CompleteTasks inside its transaction.
+func (d *DB) completeTasksTx(ctx context.Context, tx *sqlx.Tx, outcomes []TaskOutcome, done []string, now time.Time) error {
+	var apply []Query
+	for _, o := range outcomes {
+		if o.Failed != nil || o.Result == nil {
+			continue
 		}
-		if len(done) > 0 {
-			in, args := inList(done)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id IN (`+in+`)`, args...); err != nil {
-				return fmt.Errorf("offlinedb: delete tasks: %w", err)
-			}
+		var t PendingTask
+		var payload string
+		err := tx.QueryRowxContext(ctx, `SELECT type, cid, payload FROM pending_tasks WHERE task_id = ?`, o.TaskID).
+			Scan(&t.Type, &t.CID, &payload)
+		t.Payload = json.RawMessage(payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // gone already
 		}
-		if err := d.runFast(ctx, tx, apply); err != nil {
+		if err != nil {
+			return fmt.Errorf("offlinedb: complete task: %w", err)
+		}
+		t.ID = o.TaskID
+		apply = append(apply, d.answerQueries(t, *o.Result)...)
+	}
+	if len(done) > 0 {
+		in, args := inList(done)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id IN (`+in+`)`, args...); err != nil {
+			return fmt.Errorf("offlinedb: delete tasks: %w", err)
+		}
+	}
+	if err := d.runFast(ctx, tx, apply); err != nil {
+		return err
+	}
+	// Failures last: they mark only rows not yet sent, so applying the
+	// answers first gives the same rows as going in order.
+	for _, o := range outcomes {
+		if o.Failed == nil {
+			continue
+		}
+		if err := moveToFailedTx(ctx, tx, o.TaskID, o.Failed, now); err != nil && !errors.Is(err, ErrTaskNotFound) {
 			return err
 		}
-		// Failures last: they mark only rows not yet sent, so applying the
-		// answers first gives the same rows as going in order.
-		for _, o := range outcomes {
-			if o.Failed == nil {
-				continue
-			}
-			if err := moveToFailedTx(ctx, tx, o.TaskID, o.Failed, now); err != nil && !errors.Is(err, ErrTaskNotFound) {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // GetFailedTasks returns the tasks the server refused, oldest first, of a

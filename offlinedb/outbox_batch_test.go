@@ -58,10 +58,14 @@ func TestCompleteTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for id, want := range map[string]offlinedb.MessageStatus{"m1": offlinedb.StatusSent, "m2": offlinedb.StatusFailed, "m3": offlinedb.StatusSent} {
+	// m1's answer is stored under its pending edit, which it keeps.
+	for id, want := range map[string]offlinedb.MessageStatus{"m1": offlinedb.StatusPending, "m2": offlinedb.StatusFailed, "m3": offlinedb.StatusSent} {
 		if m := mustMessage(t, db, id); m.Status != want {
 			t.Errorf("%s: status %s, want %s", id, m.Status, want)
 		}
+	}
+	if m := mustMessage(t, db, "m1"); m.Text != "later" {
+		t.Errorf("m1: text %q, want the pending edit's", m.Text)
 	}
 	pending, _ := db.GetPendingTasks(ctx, "alice")
 	if len(pending) != 1 || pending[0].Type != offlinedb.TaskUpdateMessage {
@@ -92,8 +96,13 @@ func TestDeleteFailedTask(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if rs, _ := db.Reactions(ctx, "theirs"); len(rs) != 1 || rs[0].Status != offlinedb.StatusFailed {
-		t.Fatalf("reactions before = %+v, want one failed", rs)
+	// The refused reaction is rolled back (the server has none); the
+	// failed list keeps it.
+	if rs, _ := db.Reactions(ctx, "theirs"); len(rs) != 0 {
+		t.Fatalf("reactions before = %+v, want none", rs)
+	}
+	if f, _ := db.GetFailedTasks(ctx, "alice"); len(f) != 2 {
+		t.Fatalf("failed = %+v, want the send and the reaction", f)
 	}
 	for _, id := range []string{send.ID, react.ID} {
 		if err := db.DeleteFailedTask(ctx, id); err != nil {

@@ -339,6 +339,10 @@ func stateQueries(st *protocol.ChannelResponse, group string) []Query {
 type LiveResult struct {
 	// Applied counts the events applied.
 	Applied int
+	// AppliedEvents are the indexes (in the events given) of the events
+	// applied, in order: the store holds them once ApplyLiveEvents
+	// returns.
+	AppliedEvents []int
 	// NeedSync is set when some event could not be applied in order (a
 	// gap in a channel's seq, another epoch, a channel not held, a feed
 	// event): a sync brings what is missing.
@@ -384,6 +388,7 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 				}
 				qs = append(qs, q...)
 				res.Applied++
+				res.AppliedEvents = append(res.AppliedEvents, i)
 				continue
 			}
 			p, ok := at[ev.CID]
@@ -408,6 +413,8 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 				// The log moves on past it, as a sync page would.
 				res.Skipped = append(res.Skipped, asEventError(ev, err))
 				q = nil
+			} else {
+				res.AppliedEvents = append(res.AppliedEvents, i)
 			}
 			qs = append(qs, q...)
 			p.seq, p.id, p.moved = ev.Seq, ev.ID, true

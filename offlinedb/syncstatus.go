@@ -98,6 +98,10 @@ func (d *DB) ResetDB(ctx context.Context) error {
 			`DELETE FROM tombstones`,
 			`DELETE FROM user_sync_status`,
 			`DELETE FROM feed_position`,
+			// The server versions of overlaid rows go too; the
+			// overlaid rows and their pending writes stay.
+			`DELETE FROM message_base`,
+			`DELETE FROM reaction_base`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err

@@ -101,7 +101,7 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 		return ws.Write(wctx, websocket.MessageText, data) == nil
 	}
 	health := func() []byte {
-		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, CreatedAt: s.cfg.Now().UTC()})
+		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, UserID: c.user, CreatedAt: s.cfg.Now().UTC()})
 		return b
 	}
 	ticker := time.NewTicker(s.cfg.HealthInterval)

@@ -7,8 +7,9 @@
 // order, then asks the server for every event since the checkpoint (a server
 // time), page by page, and applies each page together with the new
 // checkpoint in one transaction. Sync-status listeners hear of each change
-// of the status, and one-shot callbacks scheduled by tag run after the next
-// successful sync.
+// of the status, change listeners (OnChange) of each committed change of
+// the store, and one-shot callbacks scheduled by tag run after the first
+// successful sync that started after they were scheduled.
 //
 // What it guarantees, beyond the seed design:
 //
@@ -26,6 +27,10 @@
 //   - Listeners and callbacks run on the manager's own dispatcher
 //     goroutine, never on the connection's read loop or under a lock; one
 //     that panics is recovered and the others still run.
+//   - A change listener runs after the transaction that made the change
+//     committed: it finds in the store what it is told about.
+//   - Writes return once stored locally; RetryFailed and DismissFailed act
+//     on the writes the server refused.
 //
 // # Lifecycle
 //

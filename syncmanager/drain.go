@@ -106,12 +106,14 @@ func (m *Manager) drainOne(ctx context.Context, listed offlinedb.PendingTask) er
 		if err := m.store.CompleteTasks(ctx, []offlinedb.TaskOutcome{{TaskID: t.ID, Result: &res}}); err != nil {
 			return fmt.Errorf("syncmanager: complete task %s: %w", t.ID, err)
 		}
+		m.noteTasks(ChangeTask, t)
 		m.updateStatus(func(s *Status) { s.Pending = max(s.Pending-1, 0) })
 	case taskPermanent(err):
 		m.log.Warn("syncmanager: the server refused a task for good", "task", t.ID, "type", t.Type, "error", err)
 		if err := m.store.MoveToFailed(ctx, t.ID, err); err != nil {
 			return err
 		}
+		m.noteTasks(ChangeTask, t)
 		m.updateStatus(func(s *Status) { s.Pending, s.Failed = max(s.Pending-1, 0), s.Failed+1 })
 	default:
 		m.recordAttempt(ctx, t, err)
@@ -187,6 +189,7 @@ func (m *Manager) drainBatch(ctx context.Context, bc BatchConn, listed []offline
 	if err := m.store.CompleteTasks(ctx, outcomes); err != nil {
 		return fmt.Errorf("syncmanager: complete %d tasks: %w", len(outcomes), err)
 	}
+	m.noteTasks(ChangeTask, claimed...)
 	failed := 0
 	for _, o := range outcomes {
 		if o.Failed != nil {

@@ -66,21 +66,24 @@ type Manager struct {
 	liveCap  int              // most events liveQ holds (maxLiveQueue)
 	liveWake chan struct{}
 
-	mu            sync.Mutex // guards the fields below
-	closed        bool
-	started       bool
-	unsubscribe   func()
-	nextID        int
-	syncListeners map[int]func(bool)
-	statListeners map[int]func(Status)
-	callbacks     map[string]callbackEntry
-	status        Status
-	wantSync      bool
-	wantDrain     bool
-	waiters       []chan error
-	cycles        int           // drain-and-sync cycles started
-	serverOffset  time.Duration // server time minus local clock, from the last sync
-	haveOffset    bool
+	mu              sync.Mutex // guards the fields below
+	closed          bool
+	started         bool
+	unsubscribe     func()
+	nextID          int
+	syncListeners   map[int]func(bool)
+	statListeners   map[int]func(Status)
+	changeListeners map[int]func(Change)
+	changes         *changeSet // changes not yet delivered; nil when none is queued
+	callbacks       map[string]callbackEntry
+	status          Status
+	wantSync        bool
+	wantDrain       bool
+	waiters         []chan error
+	cycles          int           // drain-and-sync cycles started
+	downs           int           // connection.changed{online: false} events seen
+	serverOffset    time.Duration // server time minus local clock, from the last sync
+	haveOffset      bool
 }
 
 type callbackEntry struct {
@@ -371,6 +374,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 			s.Online = ev.Online
 			if !ev.Online {
 				s.Synced = false
+				m.downs++ // updateStatus holds m.mu
 			}
 		})
 		if ev.Online {
@@ -446,6 +450,7 @@ func (m *Manager) applyLive(ctx context.Context, evs []protocol.Event) {
 		}
 		return
 	}
+	m.noteLive(evs, res.AppliedEvents)
 	for _, s := range res.Skipped {
 		m.log.Warn("syncmanager: live event not applied", "event_id", s.EventID, "error", s.Err)
 	}

@@ -103,7 +103,8 @@ func (m *Manager) run() {
 // (number gen) started run.
 func (m *Manager) cycle(full bool, gen int) error {
 	ctx := m.ctx
-	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{} })
+	var downs int
+	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{}; downs = m.downs })
 	drainErr := m.drain(ctx)
 	var syncErr error
 	if full {
@@ -115,13 +116,23 @@ func (m *Manager) cycle(full bool, gen int) error {
 	}
 	pending, failed, _ := m.store.TaskCounts(ctx, m.conn.UserID())
 	last, _, _ := m.store.GetLastSyncedAt(ctx, m.conn.UserID())
-	synced := full && syncErr == nil
+	// Online is the connection's state now, not as last reported: the
+	// connection.changed event of a connection that came up before the
+	// cycle may still be on its way, and a sync that succeeded over it
+	// makes the store synced. A drop reported during the cycle wins.
+	online := m.conn.IsHealthy()
+	synced := full && syncErr == nil && online
 	m.updateStatus(func(s *Status) {
 		s.Syncing = false
 		s.Pending, s.Failed = pending, failed
 		s.LastSyncedAt = last
 		s.LastError = err
-		synced = synced && s.Online
+		if m.downs != downs {
+			online, synced = false, false
+		}
+		if online {
+			s.Online = true
+		}
 		if synced {
 			s.Synced = true
 		}
@@ -270,6 +281,7 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 			}
 			return nil, err
 		}
+		m.notePage(resp, res)
 		for _, s := range res.Skipped {
 			m.log.Warn("syncmanager: an event could not be applied", "event_id", s.EventID, "error", s.Err)
 		}
@@ -335,6 +347,7 @@ func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[st
 		if err := m.store.ApplyChannelStates(ctx, resp.Channels, resp.Inaccessible); err != nil {
 			return err
 		}
+		m.noteStates(resp.Channels, resp.Inaccessible)
 		cids = cids[n:]
 	}
 	return nil
@@ -344,5 +357,9 @@ func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[st
 // that follows refills it.
 func (m *Manager) resetCache(ctx context.Context, reason string) error {
 	m.log.Warn("syncmanager: resetting the local cache", "reason", reason)
-	return m.store.ResetDB(ctx)
+	if err := m.store.ResetDB(ctx); err != nil {
+		return err
+	}
+	m.noteReset()
+	return nil
 }

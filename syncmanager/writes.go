@@ -84,6 +84,7 @@ func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) error {
 	if err != nil {
 		return err
 	}
+	m.noteTasks(ChangeWrite, t)
 	// Counting the outbox scans it; keep the count in step instead, and
 	// let the end of each cycle recount it exactly.
 	switch res {

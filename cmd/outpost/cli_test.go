@@ -230,7 +230,7 @@ func TestSync_ReportsWhatChanged(t *testing.T) {
 }
 
 func TestEditDeleteReact(t *testing.T) {
-	url := startServer(t)
+	url, down := startPausableServer(t)
 	cid := makeChannel(t, url, "alice", "general")
 	env := userEnv(t, url, "alice")
 	r := cli(t, env, "send", cid, "frist")
@@ -250,8 +250,9 @@ func TestEditDeleteReact(t *testing.T) {
 	}
 
 	// Offline, an edit is queued and sent by the next online command.
-	off := with(env, "OUTPOST_SERVER", deadURL(t))
-	r = cli(t, off, "edit", "--timeout", "200ms", cid, id, "first!")
+	down.Store(true)
+	r = cli(t, env, "edit", "--timeout", "200ms", cid, id, "first!")
+	down.Store(false)
 	wantOK(t, r)
 	if !strings.Contains(r.stderr, "queued (offline)") {
 		t.Errorf("offline edit stderr = %q", r.stderr)
@@ -311,6 +312,32 @@ func TestFailedWrite(t *testing.T) {
 	if st.Checked || st.Online || st.Failed != 2 || st.Pending != 0 || st.LastSyncedAt == nil || st.User != "alice" {
 		t.Errorf("status without a server = %+v", st)
 	}
+
+	// Retry: once bob adds alice, the refused send goes through.
+	bob := sdkClient(t, url, "bob")
+	if _, err := bob.AddMembers(context.Background(), cid, []string{"alice"}, "add-alice"); err != nil {
+		t.Fatal(err)
+	}
+	r = cli(t, env, "retry", id)
+	wantOK(t, r)
+	if !strings.Contains(r.stderr, "sent") {
+		t.Errorf("retry stderr = %q, want sent", r.stderr)
+	}
+	if msgs := serverMessages(t, url, "bob", cid); len(msgs) != 1 || msgs[0].ID != id {
+		t.Errorf("server after the retry: %+v", msgs)
+	}
+	// Dismiss: the refused edit leaves the failed list.
+	r = cli(t, env, "failed", "--json")
+	wantOK(t, r)
+	f.Failed = nil
+	if err := json.Unmarshal([]byte(r.stdout), &f); err != nil || len(f.Failed) != 1 {
+		t.Fatalf("failed after the retry = %+v, %v", f, err)
+	}
+	wantOK(t, cli(t, env, "dismiss", f.Failed[0].ID))
+	if r = cli(t, env, "failed", "--json"); !strings.Contains(r.stdout, `"failed": []`) {
+		t.Errorf("failed after dismiss:\n%s", r.stdout)
+	}
+	wantFail(t, cli(t, env, "dismiss", "nope"), exitError, "no failed write nope")
 }
 
 func TestWatch(t *testing.T) {

@@ -270,7 +270,7 @@ var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, 
 	})
 
 var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
-	"no failed writes", "TYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
+	"no failed writes", "ID\tTYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
 	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
 		tasks, err := db.GetFailedTasks(ctx, user)
 		out := []taskJSON{}
@@ -286,7 +286,7 @@ var failedCmd = taskListCmd("failed", "list the writes the server refused for go
 		if t.FailedAt != nil {
 			at = *t.FailedAt
 		}
-		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", t.Type, t.CID, t.MessageID, fmtTime(at), oneLine(t.Error))
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", t.ID, t.Type, t.CID, t.MessageID, fmtTime(at), oneLine(t.Error))
 	})
 
 // taskListCmd makes a command that lists tasks from the local DB: as
@@ -431,10 +431,12 @@ func probe(ctx context.Context, o *connFlags, user string) error {
 		return err
 	}
 	defer c.Close()
-	cctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := c.Connect(cctx); err != nil {
-		return connectError(o.server, err)
+	why, err := connectQuick(ctx, c, o.timeout)
+	switch {
+	case err == nil:
+		return nil
+	case why != "":
+		return fmt.Errorf("server %s unreachable (%s)", o.server, why)
 	}
-	return nil
+	return connectError(o.server, err)
 }

@@ -138,7 +138,7 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 			defer unsub()
 			if !s.online {
 				s.fail()
-				return withCode(exitOffline, fmt.Errorf("server %s unreachable (no connection within %s); nothing synced", o.server, o.timeout))
+				return withCode(exitOffline, fmt.Errorf("server %s unreachable (%s); nothing synced", o.server, s.why))
 			}
 			err = s.SyncNow(ctx)
 			prog.finish()
@@ -279,7 +279,7 @@ JSON object per line: {"kind":"event","event":{...}} or
 			if s.online {
 				fmt.Fprintf(e.stderr, "watching %s as %s; Ctrl-C to stop\n", o.server, o.user)
 			} else {
-				fmt.Fprintf(e.stderr, "offline: %s unreachable; retrying in the background; Ctrl-C to stop\n", o.server)
+				fmt.Fprintf(e.stderr, "offline: %s unreachable (%s); retrying in the background; Ctrl-C to stop\n", o.server, s.why)
 			}
 			<-ctx.Done()
 			for _, u := range unsubs {

@@ -14,11 +14,15 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
-const writeHelp = `The write is stored in the local DB's outbox first, so it is never lost.
+const writeHelp = `The write is stored in the local DB's outbox first, before the network is
+tried, so it is never lost (send prints the message id at that moment).
 Online, the command then waits (up to --wait) for the outbox to drain and
-says "sent". Offline (the server cannot be reached within --timeout) it
-exits at once, with code 0, and says "queued (offline): will be sent when
-online"; the next sync or writing command online sends it. A write the
+says "sent". Offline (the first connection attempt fails, or none succeeds
+within --timeout) it exits at once, with code 0, and says
+"queued (offline): will be sent when online" and why the server is
+unreachable (connection refused, unknown host, TLS, timed out); the next
+sync or writing command online sends it. A refused token exits 4; the write stays
+queued. A write the
 server refuses for good (not a member, no such message) exits 1 and is
 listed by 'outpost failed'.
 `
@@ -173,7 +177,9 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 	if w.wait < 0 {
 		return usageErrorf("--wait must not be negative")
 	}
-	s, err := openSession(ctx, &w.connFlags, nil)
+	// The write is stored before the network is tried: it never waits
+	// for a connection, and an interrupt after it loses nothing.
+	s, err := openOffline(ctx, &w.connFlags, nil)
 	if err != nil {
 		return err
 	}
@@ -190,8 +196,18 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	id := msgID()
+	if name == "send" && !w.json {
+		fmt.Fprintln(e.stdout, id) // now: the write is stored
+	}
+	if err := s.connect(ctx, &w.connFlags); err != nil {
+		if !s.created || ctx.Err() != nil {
+			err = fmt.Errorf("%w; the write stays queued in the local DB", err)
+		}
+		return err
+	}
 
-	res := writeResult{Command: name, MessageID: msgID(), Status: "queued", Online: s.online}
+	res := writeResult{Command: name, MessageID: id, Status: "queued", Online: s.online}
 	if s.online {
 		wctx, cancel := context.WithTimeout(ctx, w.wait)
 		err := s.SyncNow(wctx)
@@ -209,8 +225,6 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 		if err := writeJSON(e.stdout, res); err != nil {
 			return err
 		}
-	} else if name == "send" {
-		fmt.Fprintln(e.stdout, res.MessageID)
 	}
 	switch res.Status {
 	case "failed":
@@ -227,7 +241,7 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 			case s.online:
 				fmt.Fprintf(e.stderr, "queued: not confirmed within %s; will be sent on the next sync\n", w.wait)
 			default:
-				fmt.Fprintln(e.stderr, "queued (offline): will be sent when online")
+				fmt.Fprintf(e.stderr, "queued (offline): will be sent when online (%s unreachable: %s)\n", w.server, s.why)
 			}
 		}
 	}
@@ -261,4 +275,66 @@ func outcome(ctx context.Context, c *outpost.Client, messageID string, failedBef
 		}
 	}
 	return "sent", ""
+}
+
+var retryCmd = &command{
+	name: "retry", args: "TASKID [flags]",
+	summary: "send a write the server refused again (see 'outpost failed')",
+	help: "The write goes back to the end of the outbox, with its row, and is sent\n" +
+		"like a new one. TASKID is the id 'outpost failed' lists.\n\n" + writeHelp,
+	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+		var w writeFlags
+		w.add(fs, e)
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, "TASKID"); err != nil {
+				return err
+			}
+			var msg string
+			return write(ctx, e, &w, "retry", func(c *outpost.Client) error {
+				failed, err := c.FailedTasks(ctx)
+				if err != nil {
+					return err
+				}
+				for _, f := range failed {
+					if f.ID == args[0] {
+						msg = f.MessageID
+					}
+				}
+				if err := c.RetryFailed(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
+					return fmt.Errorf("no failed write %s (see 'outpost failed')", args[0])
+				} else if err != nil {
+					return err
+				}
+				return nil
+			}, func() string { return msg })
+		}
+	},
+}
+
+var dismissCmd = &command{
+	name: "dismiss", args: "TASKID",
+	summary: "forget a write the server refused; its message shows the server's version",
+	help: "The write leaves the failed list; its message or reaction is what the\n" +
+		"server has (a refused send disappears). Works offline.\n\n" + readHelp,
+	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+		var r readFlags
+		r.add(fs, e)
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, "TASKID"); err != nil {
+				return err
+			}
+			db, _, err := openLocal(ctx, &r.connFlags)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.DeleteFailedTask(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
+				return fmt.Errorf("no failed write %s (see 'outpost failed')", args[0])
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stderr, "dismissed")
+			return nil
+		}
+	},
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +30,15 @@ const testSecret = "cli-test-secret"
 // startServer runs a real server on a real SQLite store over loopback.
 func startServer(tb testing.TB) string {
 	tb.Helper()
+	url, _ := startPausableServer(tb)
+	return url
+}
+
+// startPausableServer is startServer with a switch: while down is set,
+// every connection is closed unanswered, as if the server were gone, and
+// the URL (which a store is bound to) stays the same.
+func startPausableServer(tb testing.TB) (url string, down *atomic.Bool) {
+	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -37,9 +48,18 @@ func startServer(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	down = new(atomic.Bool)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
-	return ts.URL
+	return ts.URL, down
 }
 
 // deadURL is the address of a closed listener: nothing answers there.

@@ -3,16 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/outpostsync/outpost"
@@ -226,6 +232,9 @@ type session struct {
 	online  bool
 	created bool // this run created the DB file
 	path    string
+	// why says why the server could not be reached ("connection
+	// refused", ...), when it could not.
+	why string
 }
 
 // openSession checks the settings and the DB, opens the SDK without
@@ -235,6 +244,19 @@ type session struct {
 // is an error. On error it removes a DB file it created, so a failed
 // command leaves nothing behind.
 func openSession(ctx context.Context, o *connFlags, before func(*outpost.Client)) (*session, error) {
+	s, err := openOffline(ctx, o, before)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.connect(ctx, o); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openOffline is openSession without the connection: it checks the
+// settings and the DB and opens the SDK, offline.
+func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)) (*session, error) {
 	if err := o.needServer(); err != nil {
 		return nil, err
 	}
@@ -264,19 +286,96 @@ func openSession(ctx context.Context, o *connFlags, before func(*outpost.Client)
 	if before != nil {
 		before(c)
 	}
-	cctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	err = c.Conn.Connect(cctx)
+	return s, nil
+}
+
+// connect tries to connect for o.timeout. The first failed attempt ends
+// the wait (the client keeps trying in the background) and says why in
+// s.why; an unreachable server leaves the session offline. A refused
+// token is an error: the session is closed (see fail).
+func (s *session) connect(ctx context.Context, o *connFlags) error {
+	why, err := connectQuick(ctx, s.Conn, o.timeout)
 	switch {
 	case err == nil:
 		s.online = true
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+	case why != "":
 		// Offline: the client keeps trying in the background.
+		s.why = why
+	case ctx.Err() != nil:
+		// Interrupted: what the command stored so far stays.
+		s.Close()
+		return connectError(o.server, err)
 	default:
 		s.fail()
-		return nil, connectError(o.server, err)
+		return connectError(o.server, err)
 	}
-	return s, nil
+	return nil
+}
+
+// connectQuick connects c, waiting at most timeout; the first failed
+// attempt ends the wait (the client keeps trying in the background). It
+// returns nil when connected; why, when the server is unreachable (then
+// err is ctx's); or the error that stopped the client (a refused token) or
+// interrupted the wait.
+func connectQuick(ctx context.Context, c *client.Client, timeout time.Duration) (why string, err error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex // guards first
+	var first string
+	unsub := c.OnError(func(ev client.ErrorEvent) {
+		if ev.Permanent {
+			return // Connect returns it
+		}
+		mu.Lock()
+		if first == "" {
+			first = unreachableReason(ev.Err)
+		}
+		mu.Unlock()
+		cancel()
+	})
+	err = c.Connect(cctx)
+	unsub()
+	if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return "", err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if first == "" {
+		first = fmt.Sprintf("no connection within %s", timeout)
+	}
+	return first, err
+}
+
+// unreachableReason says in a few words why a connection attempt failed.
+func unreachableReason(err error) string {
+	var dns *net.DNSError
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return fmt.Sprintf("unknown host %s (DNS)", dns.Name)
+		}
+		return fmt.Sprintf("DNS lookup of %s failed: %v", dns.Name, dns.Err)
+	case errors.As(err, &rh):
+		return "TLS handshake failed: the server does not speak TLS (try http://)"
+	case errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn):
+		return "TLS handshake failed: certificate not trusted: " + err.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the server"
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http makes this error from a tls.RecordHeaderError with
+		// errors.New: there is no type to match.
+		return "TLS handshake failed: the server does not speak TLS (try http://)"
+	}
+	return oneLine(err.Error())
 }
 
 // fail closes the session after a command failed before it wrote

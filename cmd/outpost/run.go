@@ -30,9 +30,11 @@ const exitCodesHelp = `EXIT CODES
   1  runtime error (e.g. the server refused a write for good)
   2  usage error: unknown command or flag, missing argument, token, server
   3  the server cannot be reached by a command that needs it (sync)
-  4  the server refused the token (bad, expired, or for another secret)
+  4  the server refused the token (bad, expired, or for another secret), or
+     the token names another user than --user
   5  local DB problem: missing or read-only folder, missing DB for a reading
      command, a file that is not an Outpost client DB, a DB of another user
+     or server
 `
 
 const envHelp = `ENVIRONMENT
@@ -69,7 +71,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		tokenCmd, sendCmd, editCmd, deleteCmd, reactCmd, syncCmd, watchCmd,
-		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd,
+		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
 	}
 }
 
@@ -269,7 +271,7 @@ func classify(err error) int {
 		return exitAuth
 	}
 	var oe *offlinedb.OpenError
-	if errors.As(err, &oe) || errors.Is(err, offlinedb.ErrNotDatabase) {
+	if errors.As(err, &oe) || errors.Is(err, offlinedb.ErrNotDatabase) || errors.Is(err, offlinedb.ErrIdentityMismatch) {
 		return exitDB
 	}
 	if errors.Is(err, syncmanager.ErrOffline) {
@@ -278,8 +280,13 @@ func classify(err error) int {
 	return exitError
 }
 
-// isAuthError reports whether the server refused the token.
+// isAuthError reports whether the server refused the token, or said it
+// names another user than --user.
 func isAuthError(err error) bool {
+	var um *client.UserMismatchError
+	if errors.As(err, &um) {
+		return true
+	}
 	e, ok := protocol.AsAPIError(err)
 	return ok && (e.Code == protocol.CodeAuth || e.Code == protocol.CodeTokenExpired)
 }
@@ -290,6 +297,10 @@ func isAuthError(err error) bool {
 func connectError(server string, err error) error {
 	switch {
 	case isAuthError(err):
+		var um *client.UserMismatchError
+		if errors.As(err, &um) {
+			return withCode(exitAuth, fmt.Errorf("server %s: the token is user %s's, not %s's", server, um.Got, um.Want))
+		}
 		return withCode(exitAuth, fmt.Errorf("server %s refused the token: %v", server, err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return withCode(exitOffline, fmt.Errorf("server %s unreachable (no connection within the timeout)", server))

@@ -7,7 +7,6 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 )
 
@@ -38,7 +37,7 @@ type feed struct {
 	connErr error
 }
 
-// newFeed subscribes to c's status, events and connection errors.
+// newFeed subscribes to c's status, store changes and connection errors.
 func newFeed(c *outpost.Client) *feed {
 	f := &feed{
 		notify: make(chan struct{}, 1),
@@ -55,15 +54,10 @@ func newFeed(c *outpost.Client) *feed {
 			f.mu.Unlock()
 			f.poke()
 		}),
-		// The sync manager subscribed before us on the same ordered
-		// dispatcher and applies live events there, so by the time this
-		// handler runs the event is in the local store.
-		c.Conn.OnAll(func(ev protocol.Event) {
-			if ev.Type == protocol.EventHealthCheck || ev.Type.IsEphemeral() {
-				return
-			}
-			f.poke()
-		}),
+		// A change of the local store (a live event, a sync page, a
+		// write or its answer) is told after it committed, so the
+		// reload that follows finds it.
+		c.OnChange(func(syncmanager.Change) { f.poke() }),
 		c.Conn.OnError(func(ev client.ErrorEvent) {
 			f.mu.Lock()
 			f.connErr = ev.Err

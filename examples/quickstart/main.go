@@ -26,6 +26,7 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/syncmanager"
 	"github.com/outpostsync/outpost/token"
 )
 
@@ -108,7 +109,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if _, err := alice.SendMessage(ctx, cid, "Morning, Bob!"); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 }); err != nil {
+	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 }, bob); err != nil {
 		return fmt.Errorf("bob never got alice's first message: %w", err)
 	}
 	p.say("bob got alice's message live")
@@ -116,7 +117,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	p.say("")
 	p.say("bob goes offline")
 	bob.Conn.Disconnect()
-	if err := waitFor(ctx, func() bool { return !bob.Sync.SyncStatus() }); err != nil {
+	if err := waitFor(ctx, func() bool { return !bob.Sync.SyncStatus() }, bob); err != nil {
 		return err
 	}
 	for _, text := range []string{"Are you there?", "The build is green."} {
@@ -125,7 +126,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		}
 		p.say("alice posts: %q", text)
 	}
-	if err := waitFor(ctx, func() bool { return alice.Sync.Status().Pending == 0 }); err != nil {
+	if err := waitFor(ctx, func() bool { return alice.Sync.Status().Pending == 0 }, alice); err != nil {
 		return fmt.Errorf("alice's messages never left her outbox: %w", err)
 	}
 	for _, text := range []string{"Writing this on the train.", "No signal, but Outpost keeps it."} {
@@ -151,11 +152,11 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if err := waitFor(ctx, func() bool {
 		st := bob.Sync.Status()
 		return st.Synced && st.Pending == 0 && !st.Syncing && count(ctx, bob, cid) == 5
-	}); err != nil {
+	}, bob); err != nil {
 		return fmt.Errorf("bob did not catch up: %w", err)
 	}
 	p.say("bob's outbox drained (his two messages went first, in order); sync applied alice's messages")
-	if err := waitFor(ctx, func() bool { return count(ctx, alice, cid) == 5 }); err != nil {
+	if err := waitFor(ctx, func() bool { return count(ctx, alice, cid) == 5 }, alice); err != nil {
 		return fmt.Errorf("alice did not get bob's messages: %w", err)
 	}
 
@@ -204,15 +205,26 @@ func show(ctx context.Context, p printer, c *outpost.Client, cid string) {
 	}
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, cond func() bool) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
+// waitFor waits until cond holds: it checks cond again each time one of
+// the clients says that its store or its status changed (the store has
+// the change by then), and gives up when ctx ends.
+func waitFor(ctx context.Context, cond func() bool, cs ...*outpost.Client) error {
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	for _, c := range cs {
+		defer c.OnChange(func(syncmanager.Change) { poke() })()
+		defer c.OnStatus(func(syncmanager.Status) { poke() })()
+	}
 	for !cond() {
 		select {
 		case <-ctx.Done():
 			return errors.New("timed out")
-		case <-t.C:
+		case <-changed:
 		}
 	}
 	return nil

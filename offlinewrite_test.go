@@ -1,0 +1,126 @@
+package outpost_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/token"
+)
+
+// deadURL is the address of a closed listener: nothing answers there.
+func deadURL(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// TestOfflineWriteChild is the child of TestOfflineWrite_SurvivesKill: it
+// opens a store with the server down, writes, says so on stdout with how
+// long the write took, and waits to be killed.
+func TestOfflineWriteChild(t *testing.T) {
+	url, db := os.Getenv("OUTPOST_OFFLINE_URL"), os.Getenv("OUTPOST_OFFLINE_DB")
+	if url == "" {
+		t.Skip("run by TestOfflineWrite_SurvivesKill")
+	}
+	ctx := context.Background()
+	tok, _ := token.Issue(secret, "bob", time.Hour)
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db, ConnectTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		start := time.Now()
+		id, err := c.SendMessage(ctx, "team:general", fmt.Sprint("offline ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("returned %s %d\n", id, time.Since(start).Microseconds())
+	}
+	os.Stdout.Sync()
+	// Wait to be killed: reading stdin blocks until the parent is done.
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	c.Close()
+}
+
+// TestOfflineWrite_SurvivesKill: with the server down, a write returns in
+// well under 100 ms, and a SIGKILL right after it returns loses nothing:
+// the write is in the outbox, with its pending row.
+func TestOfflineWrite_SurvivesKill(t *testing.T) {
+	if os.Getenv("OUTPOST_OFFLINE_URL") != "" {
+		t.Skip("child")
+	}
+	dbPath := filepath.Join(t.TempDir(), "bob.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOfflineWriteChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "OUTPOST_OFFLINE_URL="+deadURL(t), "OUTPOST_OFFLINE_DB="+dbPath)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var id string
+		var micros int64
+		if _, err := fmt.Sscanf(sc.Text(), "returned %s %d", &id, &micros); err != nil {
+			continue
+		}
+		ids = append(ids, id)
+		if d := time.Duration(micros) * time.Microsecond; d >= 100*time.Millisecond {
+			t.Errorf("an offline write took %s, want under 100ms", d)
+		}
+		if len(ids) == 3 {
+			break
+		}
+	}
+	cmd.Process.Kill() // SIGKILL, right after the last write returned
+	cmd.Wait()
+	if len(ids) != 3 {
+		t.Fatalf("the child reported %d writes, want 3", len(ids))
+	}
+
+	ctx := context.Background()
+	db, err := offlinedb.Open(ctx, dbPath, offlinedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tasks, err := db.GetPendingTasks(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, task := range tasks {
+		got = append(got, task.MessageID)
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Errorf("outbox after SIGKILL = %v, want %v", got, ids)
+	}
+	for _, id := range ids {
+		if m, err := db.Message(ctx, id); err != nil || m.Status != offlinedb.StatusPending {
+			t.Errorf("message %s after SIGKILL: %+v, %v; want pending", id, m, err)
+		}
+	}
+}
