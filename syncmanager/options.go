@@ -53,7 +53,6 @@ type Store interface {
 	ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]offlinedb.PendingTask, error)
 	CompleteTasks(ctx context.Context, outcomes []offlinedb.TaskOutcome) error
 	UpdatePendingTask(ctx context.Context, task offlinedb.PendingTask) error
-	DeletePendingTask(ctx context.Context, taskID string, apply ...offlinedb.Query) error
 	MoveToFailed(ctx context.Context, taskID string, cause error) error
 	TaskCounts(ctx context.Context, userID string) (pending, failed int, err error)
 }
