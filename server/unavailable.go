@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -28,4 +29,22 @@ type StoreInfo interface {
 	Kind() string
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+}
+
+// handleHealthz answers GET /healthz: the process serves, and, for a
+// store that says (StoreInfo), which store it is and whether its
+// database answers: 503 while it does not.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	info, ok := s.store.(StoreInfo)
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := info.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "store": info.Kind(), "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": info.Kind()})
 }

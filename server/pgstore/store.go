@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,12 @@ type Options struct {
 	// open without using it, so a stuck node cannot hold row locks, or
 	// the broker's watermark, for long. Zero means 30s.
 	IdleInTransactionTimeout time.Duration
+	// FollowPoll is how often Follow looks for other nodes' commits when
+	// no notification wakes it. Zero means 250ms.
+	FollowPoll time.Duration
+	// Logger gets the store's logs (the follower's reconnects). Nil
+	// means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is the Postgres Store. It is safe for concurrent use.
@@ -32,6 +39,11 @@ type Store struct {
 	pool *pgxpool.Pool
 	dsn  string
 	now  func() time.Time
+	node string // this instance's name in the events it writes
+	poll time.Duration
+	log  *slog.Logger
+	// notify carries Committed's wake-ups to the notifier (follow.go).
+	notify chan struct{}
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -46,6 +58,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.IdleInTransactionTimeout <= 0 {
 		opts.IdleInTransactionTimeout = 30 * time.Second
 	}
+	if opts.FollowPoll <= 0 {
+		opts.FollowPoll = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	node := newEpoch()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
@@ -57,6 +76,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if _, ok := rp["idle_in_transaction_session_timeout"]; !ok {
 		rp["idle_in_transaction_session_timeout"] = fmt.Sprint(opts.IdleInTransactionTimeout.Milliseconds())
 	}
+	rp["outpost.node"] = node
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "outpostd"
 	}
@@ -68,7 +88,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, unavailable(err)
 	}
-	return &Store{pool: pool, dsn: dsn, now: opts.Now}, nil
+	return &Store{pool: pool, dsn: dsn, now: opts.Now, node: node, poll: opts.FollowPoll, log: opts.Logger,
+		notify: make(chan struct{}, 1)}, nil
 }
 
 // hasParam reports whether a DSN sets a parameter, in either form.

@@ -60,6 +60,9 @@ CREATE TABLE events (
 	created_at bigint NOT NULL,
 	payload    text   NOT NULL,
 	xid        xid8   NOT NULL DEFAULT pg_current_xact_id(),
+	-- The node that wrote it (the session's outpost.node): a node's
+	-- broker skips its own, which it delivered at commit.
+	node       text   NOT NULL DEFAULT coalesce(current_setting('outpost.node', true), ''),
 	PRIMARY KEY (cid, seq)
 );
 CREATE INDEX events_by_time ON events (created_at, cid);
@@ -81,6 +84,7 @@ CREATE TABLE feed_events (
 	created_at bigint NOT NULL,
 	payload    text   NOT NULL,
 	xid        xid8   NOT NULL DEFAULT pg_current_xact_id(),
+	node       text   NOT NULL DEFAULT coalesce(current_setting('outpost.node', true), ''),
 	PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX feed_events_by_time ON feed_events (created_at, user_id);
