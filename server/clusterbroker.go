@@ -11,8 +11,8 @@ import (
 // commit, so that the node delivers them to its own connections without
 // a sync. A server on such a store delivers through a cluster broker.
 type CommitFeed interface {
-	// Follow calls fn with the stored events other nodes commit from
-	// when Follow begins until ctx ends, each log's events in seq order
+	// Follow calls fn with the stored events other nodes commit, from
+	// (at the latest) when the store was opened until ctx ends, each log's events in seq order
 	// as far as commits allow, and with their recipients. It waits for
 	// the database while it is unreachable, and returns when ctx ends.
 	Follow(ctx context.Context, fn func(ds []Delivery))

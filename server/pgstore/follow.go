@@ -39,8 +39,8 @@ func (s *Store) Committed() {
 	}
 }
 
-// Follow reports the events other nodes commit, from when it begins
-// until ctx ends (see server.CommitFeed). It tails the event tables past
+// Follow reports the events other nodes commit, from when the Store
+// opened until ctx ends (see server.CommitFeed). It tails the event tables past
 // a watermark of ended transactions (pg_snapshot_xmin), woken by NOTIFY
 // and, failing that, every FollowPoll. A transaction that stays open
 // holds the watermark back: the pool's sessions end one idle in a
@@ -53,7 +53,7 @@ func (s *Store) Follow(ctx context.Context, fn func(ds []server.Delivery)) {
 	go func() { defer wg.Done(); s.notifier(ctx) }()
 	defer wg.Wait()
 
-	var from string // the watermark reached; "" until the first pass
+	from := s.opened // the watermark reached
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -78,7 +78,7 @@ func (s *Store) Follow(ctx context.Context, fn func(ds []server.Delivery)) {
 	}
 }
 
-// tail reads the watermark and, when from is set, the events other nodes
+// tail reads the watermark and the events other nodes
 // committed in transactions from from up to it, with their recipients.
 func (s *Store) tail(ctx context.Context, from string) (string, []server.Delivery, error) {
 	var to string
@@ -88,7 +88,7 @@ func (s *Store) tail(ctx context.Context, from string) (string, []server.Deliver
 		if err := tx.QueryRow(ctx, qWatermark).Scan(&to); err != nil {
 			return err
 		}
-		if from == "" || from == to {
+		if from == to {
 			return nil
 		}
 		chans, err := tailRows(ctx, tx, qTailChannels, from, to, s.node)

@@ -27,7 +27,7 @@ type Options struct {
 	// the broker's watermark, for long. Zero means 30s.
 	IdleInTransactionTimeout time.Duration
 	// FollowPoll is how often Follow looks for other nodes' commits when
-	// no notification wakes it. Zero means 250ms.
+	// no notification wakes it. Zero means 100ms.
 	FollowPoll time.Duration
 	// Logger gets the store's logs (the follower's reconnects). Nil
 	// means slog.Default().
@@ -44,6 +44,9 @@ type Store struct {
 	log  *slog.Logger
 	// notify carries Committed's wake-ups to the notifier (follow.go).
 	notify chan struct{}
+	// opened is the watermark when the Store opened: Follow reports the
+	// commits of transactions from there on.
+	opened string
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -59,7 +62,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		opts.IdleInTransactionTimeout = 30 * time.Second
 	}
 	if opts.FollowPoll <= 0 {
-		opts.FollowPoll = 250 * time.Millisecond
+		opts.FollowPoll = 100 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -88,8 +91,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, unavailable(err)
 	}
+	var opened string
+	if err := pool.QueryRow(ctx, qWatermark).Scan(&opened); err != nil {
+		pool.Close()
+		return nil, unavailable(fmt.Errorf("pgstore: %w", err))
+	}
 	return &Store{pool: pool, dsn: dsn, now: opts.Now, node: node, poll: opts.FollowPoll, log: opts.Logger,
-		notify: make(chan struct{}, 1)}, nil
+		notify: make(chan struct{}, 1), opened: opened}, nil
 }
 
 // hasParam reports whether a DSN sets a parameter, in either form.
