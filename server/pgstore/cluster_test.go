@@ -29,12 +29,18 @@ var secret = []byte("cluster-test-secret")
 // database, its own Server and listener.
 type node struct {
 	*httptest.Server
-	srv *server.Server
+	srv   *server.Server
+	store server.Store
 }
 
-func startNodes(t *testing.T, n int) []node {
+func startNodes(t testing.TB, n int) []node {
 	t.Helper()
-	dsn := pgtest.DSN(t)
+	return startNodesOn(t, pgtest.DSN(t), n)
+}
+
+// startNodesOn starts n nodes on the database at dsn.
+func startNodesOn(t testing.TB, dsn string, n int) []node {
+	t.Helper()
 	var nodes []node
 	for range n {
 		st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
@@ -52,7 +58,7 @@ func startNodes(t *testing.T, n int) []node {
 			hs.Close()
 			st.Close()
 		})
-		nodes = append(nodes, node{Server: hs, srv: srv})
+		nodes = append(nodes, node{Server: hs, srv: srv, store: st})
 	}
 	return nodes
 }
