@@ -181,3 +181,75 @@ func TestCrossNodeDelivery(t *testing.T) {
 		t.Errorf("p99 %v: over the 2s bound", p99)
 	}
 }
+
+// TestSameWriteOnTwoNodesAtOnce: a client's retry may reach another node
+// while its first try is still running. Sent at once through two nodes,
+// with one idempotency key or none, a message is stored once, with one
+// message.new event, and both answers are successes.
+func TestSameWriteOnTwoNodesAtOnce(t *testing.T) {
+	nodes := startNodes(t, 2)
+	var ch protocol.ChannelResponse
+	nodes[0].must(t, "alice", "POST", protocol.PathChannels, protocol.CreateChannelRequest{Type: "team", ID: "dup"}, &ch)
+	const rounds = 30
+	for i := range rounds {
+		key := ""
+		if i%2 == 0 {
+			key = fmt.Sprintf("k%d", i)
+		}
+		errc := make(chan error, 2)
+		for _, n := range nodes {
+			go func() {
+				body, _ := json.Marshal(protocol.SendMessageRequest{Message: protocol.MessageInput{ID: fmt.Sprintf("m%d", i), Text: "once"}})
+				req, _ := http.NewRequest("POST", n.URL+"/channels/team:dup/messages", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tokenFor(t, "alice"))
+				req.Header.Set("Content-Type", "application/json")
+				if key != "" {
+					req.Header.Set(protocol.HeaderIdempotencyKey, key)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errc <- err
+					return
+				}
+				data, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode >= 300 {
+					err = fmt.Errorf("round %d: %d %s", i, resp.StatusCode, data)
+				}
+				errc <- err
+			}()
+		}
+		for range nodes {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	news := map[string]int{}
+	if err := nodes[1].store.View(context.Background(), func(tx server.Tx) error {
+		evs, err := tx.ChannelEvents(ch.Channel.CID, 0, 10000)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			ev, err := protocol.DecodeEvent(e.Payload)
+			if err != nil {
+				return err
+			}
+			if ev.Type == protocol.EventMessageNew {
+				news[ev.Message.ID]++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(news) != rounds {
+		t.Errorf("%d messages have a message.new event, want %d", len(news), rounds)
+	}
+	for id, n := range news {
+		if n != 1 {
+			t.Errorf("%s: %d message.new events, want 1", id, n)
+		}
+	}
+}

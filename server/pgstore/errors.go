@@ -24,10 +24,16 @@ func unavailable(err error) error {
 }
 
 // retryable reports whether err aborted a transaction that may simply be
-// run again: a deadlock or a serialization failure.
+// run again: a deadlock, a serialization failure, or an idempotency key
+// stored meanwhile by another transaction (run again, the write finds
+// its answer).
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "40P01" || pgErr.Code == "40001" ||
+		(pgErr.Code == "23505" && pgErr.ConstraintName == "idempotency_pkey")
 }
 
 func temporary(err error) bool {

@@ -160,13 +160,15 @@ const maxAttempts = 10
 // A write that takes the counters of several logs (two channels, a
 // channel and feeds) may deadlock with another taking them in the other
 // order; Postgres aborts one of the two, and Update runs fn again in a
-// new transaction, up to maxAttempts times. fn must therefore set, not
+// new transaction, up to maxAttempts times. So it does when two writes
+// with one idempotency key ran at once (on two nodes, a client's retry
+// beside its first try): the second finds the first's answer. fn must therefore set, not
 // accumulate, what it hands out of the transaction, as the server's
 // writes do.
 func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 	var err error
 	for range maxAttempts {
-		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, true, fn)
 		if !retryable(err) {
 			break
 		}
@@ -176,10 +178,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 
 // View runs fn in a REPEATABLE READ READ ONLY transaction: one snapshot.
 func (s *Store) View(ctx context.Context, fn func(tx server.Tx) error) error {
-	return unavailable(s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn))
+	return unavailable(s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn))
 }
 
-func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(tx server.Tx) error) error {
+func (s *Store) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(tx server.Tx) error) error {
 	ptx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("pgstore: begin: %w", err)
@@ -191,7 +193,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(tx server.T
 			_ = ptx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&tx{tx: ptx, ctx: ctx, now: s.clock()}); err != nil {
+	if err := fn(&tx{tx: ptx, ctx: ctx, now: s.clock(), write: write}); err != nil {
 		return err
 	}
 	committed = true

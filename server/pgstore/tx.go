@@ -18,6 +18,9 @@ type tx struct {
 	tx  pgx.Tx
 	ctx context.Context
 	now time.Time
+	// write is set in Update's transactions: Channel then locks the
+	// channel's row (see Channel).
+	write bool
 }
 
 func (t *tx) Now() time.Time { return t.now }
@@ -77,8 +80,9 @@ const (
 	qUser    = `SELECT data FROM users WHERE id = $1`
 	qPutUser = `INSERT INTO users (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data`
 
-	qChannel    = `SELECT data FROM channels WHERE cid = $1`
-	qPutChannel = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
+	qChannel          = `SELECT data FROM channels WHERE cid = $1`
+	qChannelForUpdate = `SELECT data FROM channels WHERE cid = $1 FOR UPDATE`
+	qPutChannel       = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
 ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`
 	qUserChannels = `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
 WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
@@ -119,7 +123,17 @@ func (t *tx) User(id string) (u protocol.User, err error) { return u, t.getJSON(
 
 func (t *tx) PutUser(u protocol.User) error { return t.exec(qPutUser, u.ID, mustJSON(u)) }
 
+// Channel reads cid's channel. In a write it also locks the channel's
+// row, which is its log's counter: the server checks its rules (members,
+// versions, a message id taken) after reading the channel, and on SQLite
+// no other write runs meanwhile. Taking the lock here gives a channel's
+// writes on Postgres the same order from their first look at the channel,
+// and each statement after it (READ COMMITTED) sees every write of the
+// channel that committed before.
 func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
+	if t.write {
+		return c, t.getJSON(&c, qChannelForUpdate, cid)
+	}
 	return c, t.getJSON(&c, qChannel, cid)
 }
 
