@@ -31,9 +31,9 @@ type procNode struct {
 	t    *testing.T
 	bin  string
 	args []string
-	addr string
 
-	mu   sync.Mutex // guards cmd
+	mu   sync.Mutex // guards the fields below; start, the only writer, reads them unlocked
+	addr string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 }
@@ -71,16 +71,16 @@ func (n *procNode) start() {
 		_ = cmd.Wait()
 		close(done)
 	}()
+	var a string
 	select {
-	case a := <-got:
-		n.addr = a
+	case a = <-got:
 	case <-done:
 		n.t.Fatalf("outpostd %v exited before listening", n.args)
 	case <-time.After(30 * time.Second):
 		n.t.Fatal("outpostd not listening in 30s")
 	}
 	n.mu.Lock()
-	n.cmd, n.done = cmd, done
+	n.cmd, n.done, n.addr = cmd, done, a
 	n.mu.Unlock()
 }
 
@@ -93,7 +93,11 @@ func (n *procNode) kill() {
 	<-done
 }
 
-func (n *procNode) url() string { return "http://" + n.addr }
+func (n *procNode) url() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return "http://" + n.addr
+}
 
 // TestNodes_KillMidWrite runs three outpostd processes on one Postgres.
 // Three writers send messages through random nodes, each with an
@@ -135,11 +139,7 @@ func TestNodes_KillMidWrite(t *testing.T) {
 		data, _ := json.Marshal(body)
 		deadline := time.Now().Add(60 * time.Second)
 		for attempt := 0; ; attempt++ {
-			n := nodes[rand.IntN(len(nodes))]
-			n.mu.Lock()
-			base := n.url()
-			n.mu.Unlock()
-			req, _ := http.NewRequest("POST", base+path, bytes.NewReader(data))
+			req, _ := http.NewRequest("POST", nodes[rand.IntN(len(nodes))].url()+path, bytes.NewReader(data))
 			req.Header.Set("Authorization", "Bearer "+tok(user))
 			req.Header.Set("Content-Type", "application/json")
 			if key != "" {

@@ -48,7 +48,7 @@ func startNodesOn(t testing.TB, dsn string, n int) []node {
 			t.Fatal(err)
 		}
 		srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
-			WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1})
+			WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1, SendBuffer: 4096})
 		if err != nil {
 			t.Fatal(err)
 		}
