@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -241,4 +242,85 @@ func benchFanout(b *testing.B, nodes []node) {
 	b.ReportMetric(float64(delivered.Load()-base)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "sat_msgs/s")
 	b.ReportMetric(float64(cut.Load()), "cut_off")
+}
+
+// BenchmarkSyncPages serves a 100,000-event gap over 100 channels through
+// POST /sync pages on loopback, as server's BenchmarkSyncPages does, on
+// Postgres and on SQLite in the same run. events/s is events received
+// and decoded per second of wall time.
+func BenchmarkSyncPages(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchSyncPages(b, sqliteNode(b)) })
+	b.Run("postgres", func(b *testing.B) { benchSyncPages(b, startNodes(b, 1)[0]) })
+}
+
+func benchSyncPages(b *testing.B, n node) {
+	const events, channels = 100_000, 100
+	start0 := map[string]protocol.Position{}
+	var cids []string
+	for i := range channels {
+		var ch protocol.ChannelResponse
+		n.must(b, "alice", "POST", protocol.PathChannels, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("c%03d", i), Members: []string{"bob"}}, &ch)
+		start0[ch.Channel.CID] = *ch.Position
+		cids = append(cids, ch.Channel.CID)
+	}
+	for done := 0; done < events; {
+		batch := min(5000, events-done)
+		if err := n.store.Update(context.Background(), func(tx server.Tx) error {
+			for i := range batch {
+				k := done + i
+				cid := cids[k%len(cids)]
+				pos, err := tx.NextPosition(cid)
+				if err != nil {
+					return err
+				}
+				m := protocol.Message{ID: fmt.Sprintf("m%07d", k), CID: cid, UserID: "alice",
+					Text: "a message of ordinary length, about as long as people write in chat", CreatedAt: tx.Now(), Version: pos.Seq}
+				if err := tx.PutMessage(m); err != nil {
+					return err
+				}
+				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("e%07d", k), Type: protocol.EventMessageNew, CID: cid, Seq: pos.Seq,
+					Epoch: pos.Epoch, CreatedAt: tx.Now(), Message: &m}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		done += batch
+	}
+	b.ResetTimer()
+	start := time.Now()
+	pages, got := 0, 0
+	for range b.N {
+		positions := maps.Clone(start0)
+		var feed *protocol.Position
+		for {
+			req := protocol.SyncRequest{Version: protocol.Version, Feed: feed, Channels: []protocol.ChannelPosition{}}
+			for cid, p := range positions {
+				req.Channels = append(req.Channels, protocol.ChannelPosition{CID: cid, Position: p})
+			}
+			var resp protocol.SyncResponse
+			n.must(b, "bob", "POST", protocol.PathSync, req, &resp)
+			pages++
+			got += len(resp.Events)
+			fp := resp.Feed.Position
+			feed = &fp
+			for _, cs := range resp.Channels {
+				if cs.Status != protocol.ChannelOK {
+					b.Fatalf("%s: %s %s", cs.CID, cs.Status, cs.Reason)
+				}
+				positions[cs.CID] = *cs.Position
+			}
+			if !resp.More {
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	if got < b.N*events {
+		b.Fatalf("synced %d events, want %d", got, b.N*events)
+	}
+	b.ReportMetric(float64(got)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64(pages)/float64(b.N), "pages")
 }
