@@ -19,6 +19,11 @@ type CommitFeed interface {
 	// Committed tells the other nodes' Follow, at once, that this node
 	// committed events. It never blocks.
 	Committed()
+	// Broadcast passes events of no log (typing and other ephemeral
+	// events) to the other nodes' Follow, at most once and only while
+	// they are connected: what is not stored cannot be caught up. It
+	// never blocks; under load it may drop them.
+	Broadcast(ds []Delivery)
 }
 
 // clusterBroker delivers this node's commits at once, and those of the
@@ -44,14 +49,24 @@ func newClusterBroker(ctx context.Context, feed CommitFeed, local Broker, log *s
 	return b
 }
 
-// Publish delivers this node's commit and wakes the other nodes.
+// Publish delivers this node's events, wakes the other nodes for the
+// stored ones, and passes them the ephemeral ones.
 func (b *clusterBroker) Publish(ds []Delivery) {
 	b.local.Publish(ds)
+	committed := false
+	var ephemeral []Delivery
 	for _, d := range ds {
 		if d.Log != "" {
-			b.feed.Committed()
-			return
+			committed = true
+		} else {
+			ephemeral = append(ephemeral, d)
 		}
+	}
+	if committed {
+		b.feed.Committed()
+	}
+	if len(ephemeral) > 0 {
+		b.feed.Broadcast(ephemeral)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -131,9 +132,24 @@ func (n node) dial(t *testing.T, user string) <-chan protocol.Event {
 // TestCrossNodeDelivery: writes through nodes A and B reach a client
 // connected to node C live, without a sync, once each and in seq order;
 // the delay from the write's request to the delivery on C is reported
-// (p50, p99).
+// (p50, p99). A transaction is held open the whole time (its id holds
+// the watermark back): it must delay no delivery.
 func TestCrossNodeDelivery(t *testing.T) {
-	nodes := startNodes(t, 3)
+	dsn := pgtest.DSN(t)
+	nodes := startNodesOn(t, dsn, 3)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	open, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Rollback(context.Background())
+	if _, err := open.Exec(context.Background(), `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	var ch protocol.ChannelResponse
 	a.must(t, "alice", "POST", protocol.PathChannels, protocol.CreateChannelRequest{Type: "team", ID: "x", Members: []string{"bob"}}, &ch)
@@ -250,6 +266,33 @@ func TestSameWriteOnTwoNodesAtOnce(t *testing.T) {
 	for id, n := range news {
 		if n != 1 {
 			t.Errorf("%s: %d message.new events, want 1", id, n)
+		}
+	}
+}
+
+// TestCrossNodeEphemeral: a typing event sent through node A, which is
+// not stored, reaches a member connected to node C.
+func TestCrossNodeEphemeral(t *testing.T) {
+	nodes := startNodes(t, 3)
+	var ch protocol.ChannelResponse
+	nodes[0].must(t, "alice", "POST", protocol.PathChannels, protocol.CreateChannelRequest{Type: "team", ID: "eph", Members: []string{"bob"}}, &ch)
+	bob := nodes[2].dial(t, "bob")
+	for i := range 5 {
+		nodes[i%2].must(t, "alice", "POST", "/channels/"+ch.Channel.CID+"/events", protocol.SendEventRequest{Type: protocol.EventTypingStart}, nil)
+		deadline := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case ev, ok := <-bob:
+				if !ok {
+					t.Fatal("bob's WebSocket closed")
+				}
+				if ev.Type == protocol.EventTypingStart && ev.UserID == "alice" {
+					break wait
+				}
+			case <-deadline:
+				t.Fatalf("typing event %d did not reach node C in 10s", i)
+			}
 		}
 	}
 }

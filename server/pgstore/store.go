@@ -42,8 +42,10 @@ type Store struct {
 	node string // this instance's name in the events it writes
 	poll time.Duration
 	log  *slog.Logger
-	// notify carries Committed's wake-ups to the notifier (follow.go).
-	notify chan struct{}
+	// notify carries Committed's wake-ups to the notifier, ephemeral
+	// Broadcast's payloads to the broadcaster (follow.go).
+	notify    chan struct{}
+	ephemeral chan string
 	// opened is the watermark when the Store opened: Follow reports the
 	// commits of transactions from there on.
 	opened string
@@ -97,7 +99,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, unavailable(fmt.Errorf("pgstore: %w", err))
 	}
 	return &Store{pool: pool, dsn: dsn, now: opts.Now, node: node, poll: opts.FollowPoll, log: opts.Logger,
-		notify: make(chan struct{}, 1), opened: opened}, nil
+		notify: make(chan struct{}, 1), ephemeral: make(chan string, 1024), opened: opened}, nil
 }
 
 // hasParam reports whether a DSN sets a parameter, in either form.
