@@ -14,8 +14,9 @@
 // node at a time (another advisory lock); the others return at once.
 //
 // Every event row keeps the id of the transaction that wrote it (an xid8
-// column defaulting to pg_current_xact_id()): Tail reads the events that
-// committed since a watermark, for the cross-node broker (broker.go).
+// column defaulting to pg_current_xact_id()) and the node that wrote it:
+// Follow reports the events other nodes commit, for the server's cluster
+// broker (follow.go; docs/ARCHITECTURE.md has the argument).
 //
 // Errors that mean the database cannot be reached, or that the same
 // request may succeed later (a restart, a lost connection, a
