@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,29 +103,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		notify: make(chan struct{}, 1), ephemeral: make(chan string, 1024), opened: opened}, nil
 }
 
-// hasParam reports whether a DSN sets a parameter, in either form.
-func hasParam(dsn, name string) bool {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return false
-	}
-	_, ok := cfg.RuntimeParams[name]
-	if ok {
-		return true
-	}
-	// pgxpool removes its own parameters before pgx sees them; look for
-	// the name itself.
-	return containsWord(dsn, name+"=")
-}
-
-func containsWord(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
+// hasParam reports whether a DSN sets a parameter (pgxpool takes its own
+// pool_* parameters out before pgx parses the rest, so look at the text).
+func hasParam(dsn, name string) bool { return strings.Contains(dsn, name+"=") }
 
 // DSN returns the DSN the Store was opened with.
 func (s *Store) DSN() string { return s.dsn }
