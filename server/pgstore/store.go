@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -150,10 +151,18 @@ const maxAttempts = 10
 // writes do.
 func (s *Store) Update(ctx context.Context, fn func(tx server.Tx) error) error {
 	var err error
-	for range maxAttempts {
+	for attempt := range maxAttempts {
 		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, true, fn)
-		if !retryable(err) {
+		if !retryable(err) || attempt == maxAttempts-1 {
 			break
+		}
+		// A random pause, growing, so that the write Postgres aborted
+		// does not run straight back into the one it deadlocked with.
+		pause := time.Duration(mrand.Int64N(int64(min(200*time.Millisecond, 5*time.Millisecond<<attempt))))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
 		}
 	}
 	return unavailable(err)
