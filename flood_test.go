@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -28,8 +29,19 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server's clock stands still until the flood has been limited:
+	// no token comes back meanwhile, however slow the machine.
+	var frozen atomic.Pointer[time.Time]
+	start := time.Now()
+	frozen.Store(&start)
+	now := func() time.Time {
+		if f := frozen.Load(); f != nil {
+			return *f
+		}
+		return time.Now()
+	}
 	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
-		HealthInterval: 100 * time.Millisecond, WritesPerSecond: 2, WriteBurst: 3})
+		HealthInterval: 100 * time.Millisecond, WritesPerSecond: 10, WriteBurst: 10, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +51,10 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 	}))
 	t.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 
-	alice := open(t, ts.URL, "alice")
+	// Alice sends each write in a request of its own, so the flood is 40
+	// requests whatever the machine's pace (a batch counts as at most the
+	// burst), and is limited for sure.
+	alice := openWith(t, ts.URL, "alice", func(c *outpost.Config) { c.Sync.DrainBatchSize = 1 })
 	bob := open(t, ts.URL, "bob")
 	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "flood", Members: []string{"bob"}})
 	if err != nil {
@@ -65,6 +80,8 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 			}
 		}
 	}
+	waitFor(t, "the flood to be limited", func() bool { return limited.Load() > 0 })
+	frozen.Store(nil)
 	waitFor(t, "alice's outbox to drain", func() bool {
 		tasks, err := alice.PendingTasks(ctx)
 		return err == nil && len(tasks) == 0

@@ -31,6 +31,23 @@ type loadServer struct {
 	peakKB        int // the highest VmHWM seen over the server's lives
 }
 
+// newLoadServer builds cmd/outpostd into dir and picks a free loopback
+// port and a database in dir for it; start runs it.
+func newLoadServer(tb testing.TB, dir string) *loadServer {
+	tb.Helper()
+	bin := filepath.Join(dir, "outpostd")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/outpostd").CombinedOutput(); err != nil {
+		tb.Fatalf("build outpostd: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return &loadServer{bin: bin, addr: addr, db: filepath.Join(dir, "server.db")}
+}
+
 func (s *loadServer) start(tb testing.TB) {
 	tb.Helper()
 	cmd := exec.Command(s.bin, "--addr", s.addr, "--db", s.db, "--secret", string(secret))

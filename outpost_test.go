@@ -48,16 +48,37 @@ func startServer(tb testing.TB) *httptest.Server {
 
 func open(tb testing.TB, url, user string) *outpost.Client {
 	tb.Helper()
+	return openAt(tb, url, user, filepath.Join(tb.TempDir(), user+".db"))
+}
+
+// openAt opens user's SDK on the store at path, with fast reconnects.
+func openAt(tb testing.TB, url, user, path string) *outpost.Client {
+	tb.Helper()
+	return openConfig(tb, url, user, path, nil)
+}
+
+// openWith is open with the config changed by edit first.
+func openWith(tb testing.TB, url, user string, edit func(*outpost.Config)) *outpost.Client {
+	tb.Helper()
+	return openConfig(tb, url, user, filepath.Join(tb.TempDir(), user+".db"), edit)
+}
+
+func openConfig(tb testing.TB, url, user, path string, edit func(*outpost.Config)) *outpost.Client {
+	tb.Helper()
 	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: user, Token: tok, DBPath: filepath.Join(tb.TempDir(), user+".db"),
+	cfg := outpost.Config{
+		ServerURL: url, UserID: user, Token: tok, DBPath: path,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond},
 		Sync: offlineSync(),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := outpost.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

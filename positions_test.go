@@ -22,13 +22,11 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/faultproxy"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
-	"github.com/outpostsync/outpost/token"
 )
 
 // posServer is a real server whose store the test can reach (to prune
@@ -71,30 +69,21 @@ func startPosServer(tb testing.TB) *posServer {
 	return ps
 }
 
+// proxyTo returns a fault proxy in front of the server at url.
+func proxyTo(tb testing.TB, url string) *faultproxy.Proxy {
+	tb.Helper()
+	p, err := faultproxy.New(strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
 func (ps *posServer) queries(cid string) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.queried[cid]
-}
-
-// openAt opens user's store at url with the test's fast reconnects.
-func openAt(tb testing.TB, url, user, path string) *outpost.Client {
-	tb.Helper()
-	tok, err := token.Issue(secret, user, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: user, Token: tok, DBPath: path,
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
-			HealthCheckInterval: 100 * time.Millisecond},
-		Sync: offlineSync(),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return c
 }
 
 func channelCIDs(tb testing.TB, c *outpost.Client) []string {
@@ -144,11 +133,7 @@ func syncNow(tb testing.TB, c *outpost.Client) {
 func TestMembershipFeed_Story(t *testing.T) {
 	ctx := context.Background()
 	ps := startPosServer(t)
-	proxy, err := faultproxy.New(strings.TrimPrefix(ps.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := proxyTo(t, ps.URL)
 
 	alice := open(t, ps.URL, "alice")
 	mustCreate := func(id string, members ...string) string {
@@ -243,11 +228,7 @@ func TestMembershipFeed_Story(t *testing.T) {
 func TestPosition_PerChannelReset(t *testing.T) {
 	ctx := context.Background()
 	ps := startPosServer(t)
-	proxy, err := faultproxy.New(strings.TrimPrefix(ps.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := proxyTo(t, ps.URL)
 	alice := open(t, ps.URL, "alice")
 	var cids []string
 	for _, id := range []string{"pruned", "kept"} {
@@ -566,5 +547,44 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s: the unsent write %s is on the server %d times, want once", cid, id, n)
 		}
+	}
+}
+
+// TestPosition_UpgradeFromV1Store: a client DB made by release v1 (a
+// synced channel, an offline write in the outbox; testdata/v1-client.go.txt
+// made it) opens with this release and syncs: its channel is fetched
+// afresh at a v2 position, and the v1 outbox is delivered once.
+func TestPosition_UpgradeFromV1Store(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := open(t, ts.URL, "alice")
+	if _, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendMessage(ctx, "team:general", "on the new server"); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bob.db")
+	copyFile(t, "testdata/v1-client.db", path)
+	bob := openAt(t, ts.URL, "bob", path)
+	syncNow(t, bob)
+	waitFor(t, "bob's v1 outbox to drain", func() bool { st := bob.Status(); return st.Pending == 0 && !st.Syncing })
+	syncNow(t, bob)
+
+	if got, srv := local(t, bob, "team:general"), onServer(t, bob, "team:general"); !slices.Equal(got, srv) {
+		t.Errorf("bob has %v, server %v", got, srv)
+	}
+	n := 0
+	for _, m := range onServer(t, alice, "team:general") {
+		if strings.HasPrefix(m, "m-offline-v1:written offline under v1") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the v1 outbox write is on the server %d times, want once", n)
+	}
+	pos, err := bob.DB.SyncPositions(ctx, "bob")
+	if err != nil || pos.Feed == nil || len(pos.Channels) != 1 || pos.Channels[0].Epoch == "" {
+		t.Errorf("positions after the upgrade = %+v, %v; want a feed and a v2 position", pos, err)
 	}
 }

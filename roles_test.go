@@ -3,12 +3,9 @@ package outpost_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/protocol"
-	"github.com/outpostsync/outpost/token"
 )
 
 // TestRoles_ThroughTheSDK: a role change reaches the other members' stores;
@@ -75,7 +72,7 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 	if _, err := olga.Conn.SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
 		t.Fatal(err)
 	}
-	mike = reopenForRoles(t, ts.URL, "mike", mikeDB)
+	mike = openAt(t, ts.URL, "mike", mikeDB)
 	waitFor(t, "mike's store to sync his new role", func() bool { return roleIn(mike, "mike") == protocol.RoleModerator })
 	if _, err := olga.Conn.SetRole(ctx, cid, "mary", protocol.RoleModerator, ""); err != nil {
 		t.Fatal(err)
@@ -106,25 +103,4 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 		}
 		return true
 	})
-}
-
-// reopenForRoles opens user's SDK again on the store at path, as open does
-// on a new one.
-func reopenForRoles(tb testing.TB, url, user, path string) *outpost.Client {
-	tb.Helper()
-	tok, err := token.Issue(secret, user, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: user, Token: tok, DBPath: path,
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
-			HealthCheckInterval: 100 * time.Millisecond},
-		Sync: offlineSync(),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return c
 }

@@ -120,7 +120,7 @@ func insertGap(tb testing.TB, st *sqlitestore.Store, cids []string, first, n int
 			for i := 0; i < k; i++ {
 				idx := first + done + i
 				cid := cids[idx%len(cids)]
-				pos, err := tx.NextPosition(cid)
+				pos, err := tx.NextPosition(cid, fmt.Sprintf("ev-cu%09d", idx))
 				if err != nil {
 					return err
 				}

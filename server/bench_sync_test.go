@@ -26,7 +26,7 @@ func fillLog(b testing.TB, ts *testServer, cids []string, n int) {
 			for i := 0; i < batch; i++ {
 				k := done + i
 				cid := cids[k%len(cids)]
-				pos, err := tx.NextPosition(cid)
+				pos, err := tx.NextPosition(cid, fmt.Sprintf("e%07d", k))
 				if err != nil {
 					return err
 				}

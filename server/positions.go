@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -22,77 +21,67 @@ const (
 	maxPositionToken = 64      // bytes of an epoch or event id
 )
 
-// logReader reads one log, a channel's or a user's feed, as of a snapshot.
-// Positions are checked, and heads made, by the same code for both.
-type logReader struct {
-	state  LogState
-	idAt   func(seq int64) (string, error)
-	events func(afterSeq int64, limit int) ([]StoredEvent, error)
-}
-
-func channelReader(tx Tx, st LogState) logReader {
-	cid := st.Key
-	return logReader{state: st,
-		idAt:   func(seq int64) (string, error) { return tx.EventIDAt(cid, seq) },
-		events: func(after int64, limit int) ([]StoredEvent, error) { return tx.ChannelEvents(cid, after, limit) }}
-}
-
-func feedReader(tx Tx, st LogState) logReader {
-	user := st.Key
-	return logReader{state: st,
-		idAt:   func(seq int64) (string, error) { return tx.FeedEventIDAt(user, seq) },
-		events: func(after int64, limit int) ([]StoredEvent, error) { return tx.FeedEvents(user, after, limit) }}
-}
-
-// eventID returns the id of the event at seq: "" at 0, PrunedEventID at
-// PrunedSeq. ErrNotFound when the log holds no event there.
-func (l logReader) eventID(seq int64) (string, error) {
-	switch {
-	case seq == 0:
-		return "", nil
-	case seq == l.state.PrunedSeq:
-		return l.state.PrunedEventID, nil
-	}
-	return l.idAt(seq)
-}
-
 // head returns the position at the log's last event.
-func (l logReader) head() (protocol.Position, error) {
-	id, err := l.eventID(l.state.LastSeq)
-	if err != nil {
-		return protocol.Position{}, fmt.Errorf("server: head of %s: %w", l.state.Key, err)
-	}
-	return protocol.Position{Epoch: l.state.Epoch, Seq: l.state.LastSeq, EventID: id}, nil
+func head(st LogState) protocol.Position {
+	return protocol.Position{Epoch: st.Epoch, Seq: st.LastSeq, EventID: st.LastEventID}
 }
 
-// check returns why pos cannot be continued in the log, or "" if it can:
-// the log holds every event after it.
-func (l logReader) check(pos protocol.Position) (string, error) {
+// check returns why pos cannot be continued in the log st, or "" if it
+// may be. Positions at the log's ends, where st holds the event ids, are
+// settled here; for one between them verify is true: the log's event at
+// pos.Seq is still to be compared with pos (follow), and the read of the
+// events after pos begins at pos.Seq to bring it, so a check never costs
+// a read of its own.
+func check(st LogState, pos protocol.Position) (reason string, verify bool) {
+	var id string
 	switch {
-	case pos.Epoch != l.state.Epoch:
+	case pos.Epoch != st.Epoch:
 		if pos.IsZero() {
-			return ReasonNoPosition, nil
+			return ReasonNoPosition, false
 		}
-		return ReasonEpoch, nil
-	case pos.Seq > l.state.LastSeq:
-		return ReasonAhead, nil
-	case pos.Seq < l.state.PrunedSeq:
-		return ReasonPruned, nil
+		return ReasonEpoch, false
+	case pos.Seq > st.LastSeq:
+		return ReasonAhead, false
+	case pos.Seq < st.PrunedSeq:
+		return ReasonPruned, false
 	case pos.Seq == 0:
-		return "", nil
-	}
-	id, err := l.eventID(pos.Seq)
-	if errors.Is(err, ErrNotFound) {
-		// Within the kept range, yet gone: lost, not continued.
-		return ReasonPruned, nil
-	}
-	if err != nil {
-		return "", err
+		return "", false
+	case pos.Seq == st.LastSeq:
+		id = st.LastEventID
+	case pos.Seq == st.PrunedSeq:
+		id = st.PrunedEventID
+	default:
+		return "", true
 	}
 	if id != pos.EventID {
-		return ReasonDiverged, nil
+		return ReasonDiverged, false
 	}
-	return "", nil
+	return "", false
+}
+
+// follow returns the events of evs that continue pos, in seq order and
+// without a gap, or why pos cannot be continued. evs is a read of the log
+// from pos.Seq when verify (check's), from pos.Seq+1 otherwise; the caller
+// knows the log has events after pos.
+func follow(pos protocol.Position, verify bool, evs []StoredEvent) ([]StoredEvent, string) {
+	if verify {
+		if len(evs) == 0 || evs[0].Seq != pos.Seq {
+			// Within the kept range, yet gone: lost, not continued.
+			return nil, ReasonPruned
+		}
+		if evs[0].ID != pos.EventID {
+			return nil, ReasonDiverged
+		}
+		evs = evs[1:]
+	}
+	if len(evs) == 0 || evs[0].Seq != pos.Seq+1 {
+		return nil, ReasonPruned
+	}
+	n := 1
+	for n < len(evs) && evs[n].Seq == evs[n-1].Seq+1 {
+		n++
+	}
+	return evs[:n], ""
 }
 
 // validPosition checks the shape of a position a client sent.

@@ -19,6 +19,7 @@ type limits struct {
 	syncRate   rate.Limit
 	syncBurst  int
 	maxConns   int // < 0 for none
+	now        func() time.Time
 
 	mu    sync.Mutex // guards users
 	users map[string]*userLimits
@@ -32,7 +33,7 @@ type userLimits struct {
 
 func newLimits(cfg Config) *limits {
 	l := &limits{writeRate: rate.Inf, syncRate: rate.Inf, maxConns: cfg.MaxConnsPerUser,
-		writeBurst: cfg.WriteBurst, users: map[string]*userLimits{}}
+		writeBurst: cfg.WriteBurst, now: cfg.Now, users: map[string]*userLimits{}}
 	if cfg.WritesPerSecond > 0 {
 		l.writeRate = rate.Limit(cfg.WritesPerSecond)
 	}
@@ -67,7 +68,7 @@ func (l *limits) take(user string, sync bool, n int) error {
 	if lim.Limit() == rate.Inf || n <= 0 {
 		return nil
 	}
-	now := time.Now()
+	now := l.now()
 	r := lim.ReserveN(now, min(n, lim.Burst()))
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
@@ -102,7 +103,7 @@ func (l *limits) closeConn(user string) {
 // sweep forgets the users with no open connection whose limiters are full
 // again: they would start the same afresh.
 func (l *limits) sweep() {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, u := range l.users {

@@ -26,7 +26,9 @@ var ErrNotFound = errors.New("server: not found")
 //
 // A seq is taken in the write's own transaction from the log's counter
 // (NextPosition, NextFeedPosition), whose row stays locked until the
-// transaction ends. So on any store with row locks a log's events commit
+// transaction ends. The counter holds the log's head: the last seq and
+// the id of the event there, so a position at the head is checked
+// without reading the log. So on any store with row locks a log's events commit
 // in seq order, and every snapshot holds a prefix of each log: a reader
 // that continues from a seq it read can skip nothing. Nothing orders
 // events by time, and no lock of one process is relied on: several
@@ -59,6 +61,9 @@ type LogState struct {
 	Epoch string
 	// LastSeq is the seq of the log's last event, 0 if none.
 	LastSeq int64
+	// LastEventID is the id of the event at LastSeq, "" if none. It is
+	// kept when retention removes that event.
+	LastEventID string
 	// PrunedSeq is the highest seq retention removed, 0 if none: the
 	// events after it and up to LastSeq are all kept.
 	PrunedSeq int64
@@ -73,6 +78,12 @@ type StoredEvent struct {
 	ID        string
 	CreatedAt time.Time
 	Payload   json.RawMessage
+}
+
+// EventRange selects the events of one log with From <= seq <= To.
+type EventRange struct {
+	Key      string
+	From, To int64
 }
 
 // MessagesPage selects a page of a channel's messages. Messages are ordered
@@ -130,10 +141,13 @@ type Tx interface {
 	Reads(cid string) ([]protocol.Read, error)
 	PutRead(r protocol.Read) error
 
-	// NextPosition takes the next seq of cid's log and returns it with
-	// the log's epoch. The log's counter stays locked until the
-	// transaction ends, so seqs commit in order and without gaps.
-	NextPosition(cid string) (protocol.Position, error)
+	// NextPosition takes the next seq of cid's log for the event
+	// eventID, which the transaction then appends (AppendEvent), and
+	// returns it with the log's epoch. The counter then holds the head:
+	// LastSeq is that seq, LastEventID eventID. The log's counter stays
+	// locked until the transaction ends, so seqs commit in order and
+	// without gaps.
+	NextPosition(cid, eventID string) (protocol.Position, error)
 	// AppendEvent stores ev in the log of ev.CID at ev.Seq.
 	AppendEvent(ev protocol.Event) error
 	// ChannelLog returns the state of cid's log.
@@ -144,14 +158,17 @@ type Tx interface {
 	// ChannelEvents returns up to limit events of cid's log with seq
 	// after afterSeq, in seq order.
 	ChannelEvents(cid string, afterSeq int64, limit int) ([]StoredEvent, error)
-	// EventIDAt returns the id of the event at seq in cid's log, or
-	// ErrNotFound when there is none (pruned, or not yet written).
-	EventIDAt(cid string, seq int64) (string, error)
+	// ChannelEventRanges returns, for each range (Key a cid), the
+	// events of that channel's log within it, in seq order: a sync
+	// page's events in one read. A range of a log without events there
+	// gets none.
+	ChannelEventRanges(ranges []EventRange) ([][]StoredEvent, error)
 
-	// NextFeedPosition takes the next seq of userID's membership feed,
-	// beginning the feed (with a fresh epoch) if it has none, and locks
-	// the feed's counter as NextPosition does.
-	NextFeedPosition(userID string) (protocol.Position, error)
+	// NextFeedPosition takes the next seq of userID's membership feed
+	// for the event eventID, beginning the feed (with a fresh epoch) if
+	// it has none, and sets and locks the feed's counter as NextPosition
+	// does.
+	NextFeedPosition(userID, eventID string) (protocol.Position, error)
 	// AppendFeedEvent stores ev in userID's feed at ev.Seq.
 	AppendFeedEvent(userID string, ev protocol.Event) error
 	// FeedLog returns the state of userID's feed: Epoch "" and seq 0
@@ -160,8 +177,6 @@ type Tx interface {
 	// FeedEvents returns up to limit events of userID's feed with seq
 	// after afterSeq, in seq order.
 	FeedEvents(userID string, afterSeq int64, limit int) ([]StoredEvent, error)
-	// FeedEventIDAt is EventIDAt for userID's feed.
-	FeedEventIDAt(userID string, seq int64) (string, error)
 
 	// IdempotentResult returns the stored answer to an earlier write with
 	// the same (user, key), or ErrNotFound.

@@ -117,7 +117,7 @@ func TestSync_TenThousandChannels(t *testing.T) {
 			if err := tx.PutMember(protocol.Member{CID: cid, UserID: "bob", Role: "owner", CreatedAt: tx.Now()}); err != nil {
 				return err
 			}
-			pos, err := tx.NextPosition(cid)
+			pos, err := tx.NextPosition(cid, fmt.Sprintf("e%05d", i))
 			if err != nil {
 				return err
 			}
@@ -143,11 +143,13 @@ func TestSync_TenThousandChannels(t *testing.T) {
 	if err != nil || len(from) != n {
 		t.Fatalf("%d logs: %v", len(from), err)
 	}
-	res := syncFrom(t, ts, "bob", nil, from, 0)
-	if len(res.events) != n || len(res.resets) != 0 || res.pages != n/500 {
+	// Pages of the largest size: each page checks every position again.
+	const limit = 2000
+	res := syncFrom(t, ts, "bob", nil, from, limit)
+	if len(res.events) != n || len(res.resets) != 0 || res.pages != n/limit {
 		t.Fatalf("%d events over %d pages, %d resets", len(res.events), res.pages, len(res.resets))
 	}
-	again := syncFrom(t, ts, "bob", &res.feedPos, res.positions, 0)
+	again := syncFrom(t, ts, "bob", &res.feedPos, res.positions, limit)
 	if len(again.events) != 0 || again.pages != 1 {
 		t.Fatalf("sync from the head: %d events over %d pages", len(again.events), again.pages)
 	}
@@ -260,5 +262,78 @@ func TestSync_MaxPositionsFitTheBodyLimit(t *testing.T) {
 	ts.must(t, "bob", "POST", protocol.PathSync, req, &resp)
 	if len(resp.Channels) != protocol.MaxSyncChannels || resp.Channels[0].Status != protocol.ChannelInaccessible {
 		t.Fatalf("%d channels answered, first %+v", len(resp.Channels), resp.Channels[0])
+	}
+}
+
+// TestSync_PositionsBehindTheHead: a position between a log's pruned mark
+// and its head is checked against the event the log holds at its seq,
+// read with the events after it: the right id is continued, another one
+// resets that channel alone, in the feed as in channels, across pages.
+func TestSync_PositionsBehindTheHead(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, id := range []string{"a", "b", "c"} {
+		createChannel(t, ts, "alice", id, "bob")
+		for i := range 4 {
+			sendMsg(t, ts, "alice", "team:"+id, fmt.Sprintf("%s%d", id, i), "x")
+		}
+	}
+	at := func(st server.LogState, evs []server.StoredEvent, seq int64) protocol.Position {
+		return protocol.Position{Epoch: st.Epoch, Seq: seq, EventID: evs[seq-1].ID}
+	}
+	from := map[string]protocol.Position{}
+	var feed protocol.Position
+	heads := map[string]int64{}
+	err := ts.store.View(context.Background(), func(tx server.Tx) error {
+		for _, cid := range []string{"team:a", "team:b", "team:c"} {
+			st, err := tx.ChannelLog(cid)
+			if err != nil {
+				return err
+			}
+			evs, err := tx.ChannelEvents(cid, 0, 100)
+			if err != nil {
+				return err
+			}
+			from[cid], heads[cid] = at(st, evs, 2), st.LastSeq
+		}
+		st, err := tx.FeedLog("bob")
+		if err != nil {
+			return err
+		}
+		evs, err := tx.FeedEvents("bob", 0, 100)
+		if err != nil || st.LastSeq != 3 {
+			return fmt.Errorf("bob's feed: %+v, %v", st, err)
+		}
+		feed = at(st, evs, 1)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := from["team:b"]
+	b.EventID = "someone-else"
+	from["team:b"] = b
+
+	for _, limit := range []int{0, 1, 3} {
+		res := syncFrom(t, ts, "bob", &feed, from, limit)
+		if want := map[string]string{"team:b": server.ReasonDiverged}; !maps.Equal(res.resets, want) {
+			t.Errorf("limit %d: resets = %v, want %v", limit, res.resets, want)
+		}
+		if res.feedReset || len(res.feed) != 2 || res.feedPos.Seq != 3 || res.feedPos.EventID != res.feed[1].ID {
+			t.Errorf("limit %d: feed reset %v, %d events, at %+v", limit, res.feedReset, len(res.feed), res.feedPos)
+		}
+		if want := int(heads["team:a"] - 2 + heads["team:c"] - 2); len(res.events) != want {
+			t.Errorf("limit %d: %d events, want %d", limit, len(res.events), want)
+		}
+		for _, cid := range []string{"team:a", "team:c"} {
+			if p := res.positions[cid]; p.Seq != heads[cid] {
+				t.Errorf("limit %d: %s ends at %+v, want seq %d", limit, cid, p, heads[cid])
+			}
+		}
+		checkLogOrder(t, res.events)
+	}
+
+	feed.EventID = "not-it"
+	if res := syncFrom(t, ts, "bob", &feed, nil, 0); !res.feedReset || res.feedPos.Seq != 3 {
+		t.Errorf("feed behind its head with another id: reset %v at %+v", res.feedReset, res.feedPos)
 	}
 }

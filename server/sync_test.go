@@ -112,7 +112,7 @@ func TestSync_WriteInFlightIsNotSkipped(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- ts.store.Update(context.Background(), func(tx server.Tx) error {
-			pos, err := tx.NextPosition(cid)
+			pos, err := tx.NextPosition(cid, "ev-slow")
 			if err != nil {
 				return err
 			}

@@ -39,11 +39,12 @@ type change struct {
 // position, to set the entities (whose Version is its seq).
 func (c *change) emit(cid string, typ protocol.EventType, actor string, fill func(ev *protocol.Event) error) (protocol.Event, error) {
 	c.wrote = true
-	pos, err := c.tx.NextPosition(cid)
+	id := newEventID()
+	pos, err := c.tx.NextPosition(cid, id)
 	if err != nil {
 		return protocol.Event{}, err
 	}
-	ev := protocol.Event{ID: newEventID(), Type: typ, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: c.tx.Now(), UserID: actor}
+	ev := protocol.Event{ID: id, Type: typ, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: c.tx.Now(), UserID: actor}
 	if err := fill(&ev); err != nil {
 		return protocol.Event{}, err
 	}
@@ -62,11 +63,12 @@ func (c *change) emit(cid string, typ protocol.EventType, actor string, fill fun
 // position, and delivers it to the user's connections.
 func (c *change) feed(user string, ev protocol.Event) error {
 	c.wrote = true
-	pos, err := c.tx.NextFeedPosition(user)
+	id := newEventID()
+	pos, err := c.tx.NextFeedPosition(user, id)
 	if err != nil {
 		return err
 	}
-	ev.ID, ev.Seq, ev.Epoch, ev.CreatedAt = newEventID(), pos.Seq, pos.Epoch, c.tx.Now()
+	ev.ID, ev.Seq, ev.Epoch, ev.CreatedAt = id, pos.Seq, pos.Epoch, c.tx.Now()
 	if err := c.tx.AppendFeedEvent(user, ev); err != nil {
 		return err
 	}
@@ -275,10 +277,7 @@ func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.Channe
 	if err != nil {
 		return protocol.ChannelResponse{}, err
 	}
-	pos, err := channelReader(tx, st).head()
-	if err != nil {
-		return protocol.ChannelResponse{}, err
-	}
+	pos := head(st)
 	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads),
 		Reactions: reactions, Position: &pos}, nil
 }

@@ -39,6 +39,7 @@ func (g *gatedStore) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) 
 // one live event, with the gate armed: the next store batch holds until
 // the gate opens.
 type liveFixture struct {
+	m           *syncmanager.Manager
 	conn        *fakeConn
 	store       *gatedStore
 	hs          []client.Handler
@@ -84,7 +85,7 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	store.mu.Lock()
 	store.batches, store.armed = 0, true
 	store.mu.Unlock()
-	return &liveFixture{conn: conn, store: store, hs: hs, syncsBefore: syncsBefore}
+	return &liveFixture{m: m, conn: conn, store: store, hs: hs, syncsBefore: syncsBefore}
 }
 
 // emit delivers n new live events while the first burst is held in the
@@ -134,16 +135,17 @@ func TestManager_LiveEventsApplyInBursts(t *testing.T) {
 	}
 }
 
-// TestManager_LiveQueueIsBounded: past 10,000 waiting live events the
-// rest are dropped and a sync fetches them instead: every event still
-// lands.
+// TestManager_LiveQueueIsBounded: past the queue's bound (10,000 waiting
+// live events; 300 here) the rest are dropped and a sync fetches them
+// instead: every event still lands.
 func TestManager_LiveQueueIsBounded(t *testing.T) {
 	ctx := context.Background()
 	f := newLiveFixture(t)
+	syncmanager.SetLiveQueueCap(f.m, 300)
 	f.conn.mu.Lock()
-	f.conn.pageSize = 1000
+	f.conn.pageSize = 100
 	f.conn.mu.Unlock()
-	const n = 10_500
+	const n = 400
 	f.emit(t, n)
 	waitFor(t, "every event stored", func() bool {
 		ms, err := f.store.Messages(ctx, "team:a", offlinedb.MessagesQuery{Limit: 2 * n})

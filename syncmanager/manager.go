@@ -63,6 +63,7 @@ type Manager struct {
 
 	liveMu   sync.Mutex
 	liveQ    []protocol.Event // live events waiting for runLive
+	liveCap  int              // most events liveQ holds (maxLiveQueue)
 	liveWake chan struct{}
 
 	mu            sync.Mutex // guards the fields below
@@ -99,7 +100,7 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
 		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
 		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
-		callbacks: map[string]callbackEntry{},
+		callbacks: map[string]callbackEntry{}, liveCap: maxLiveQueue,
 	}
 	m.disp.Start()
 	return m, nil
@@ -383,7 +384,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 		return
 	}
 	m.liveMu.Lock()
-	if len(m.liveQ) >= maxLiveQueue {
+	if len(m.liveQ) >= m.liveCap {
 		// The store cannot keep up: drop the event and let a sync bring
 		// it, rather than grow without bound.
 		m.liveMu.Unlock()

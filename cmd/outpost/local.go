@@ -254,6 +254,10 @@ func openSession(ctx context.Context, o *connFlags, before func(*outpost.Client)
 	})
 	if err != nil {
 		s.removeCreated()
+		if isAuthError(err) {
+			// A refusal can come back before Open stops waiting.
+			return nil, connectError(o.server, err)
+		}
 		return nil, withCode(exitDB, err)
 	}
 	s.Client = c

@@ -15,8 +15,9 @@ import (
 
 // TestOpen_UpgradesAVersion1Database: a database written by the schema of
 // version 1 opens with its data: every channel gets its own epoch, a
-// pruned channel its prune mark, and messages keep their order, by the
-// seq of their message.new event, or before those when it was pruned.
+// pruned channel its prune mark, each log its head's event id, and
+// messages keep their order, by the seq of their message.new event, or
+// before those when it was pruned.
 func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
@@ -73,10 +74,10 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 		if len(logs) != 2 || logs[0].Epoch == "" || logs[1].Epoch == "" || logs[0].Epoch == logs[1].Epoch {
 			t.Errorf("epochs after the upgrade: %+v", logs)
 		}
-		if a := logs[0]; a.LastSeq != 4 || a.PrunedSeq != 0 {
+		if a := logs[0]; a.LastSeq != 4 || a.LastEventID != "a4" || a.PrunedSeq != 0 {
 			t.Errorf("team:a = %+v", a)
 		}
-		if b := logs[1]; b.LastSeq != 5 || b.PrunedSeq != 3 {
+		if b := logs[1]; b.LastSeq != 5 || b.LastEventID != "b5" || b.PrunedSeq != 3 {
 			t.Errorf("team:b = %+v, want pruned at 3", b)
 		}
 		for cid, want := range map[string][]string{"team:a": {"m2", "m1"}, "team:b": {"n1", "n2", "n3", "n4"}} {
@@ -99,7 +100,7 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	}
 	// The upgraded log goes on.
 	err = st.Update(ctx, func(tx server.Tx) error {
-		pos, err := tx.NextPosition("team:b")
+		pos, err := tx.NextPosition("team:b", "b6")
 		if err != nil || pos.Seq != 6 {
 			t.Errorf("next position = %+v, %v", pos, err)
 		}

@@ -50,6 +50,25 @@ func selectJSON[T any](t *tx, query string, args ...any) ([]T, error) {
 	return out, nil
 }
 
+// query runs query with args and calls each for every row.
+func (t *tx) query(each func(rows *sql.Rows) error, query string, args ...any) error {
+	st, err := t.st.Stmt(t.ctx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(t.ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func (t *tx) exec(query string, args ...any) error {
 	return t.st.Exec(t.ctx, query, args...)
 }

@@ -6,8 +6,9 @@
 // writers in several store instances on one database, so a reader that
 // continues from a seq it read never skips or repeats an event; pruning
 // cuts a prefix and records where; each channel creation begins a new
-// epoch; membership feeds are logs of the same kind; idempotency keys are
-// per user.
+// epoch; each log's counter holds its head, the last seq with the id of
+// the event there; membership feeds are logs of the same kind;
+// idempotency keys are per user.
 package storetest
 
 import (
@@ -78,11 +79,12 @@ func newID(prefix string) string {
 // appendEvent appends one event to cid's log in tx, as the server's emit
 // does, and returns it.
 func appendEvent(tx server.Tx, cid string) (protocol.Event, error) {
-	pos, err := tx.NextPosition(cid)
+	id := newID("ev")
+	pos, err := tx.NextPosition(cid, id)
 	if err != nil {
 		return protocol.Event{}, err
 	}
-	ev := protocol.Event{ID: newID("ev"), Type: protocol.EventMessageRead, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: tx.Now()}
+	ev := protocol.Event{ID: id, Type: protocol.EventMessageRead, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: tx.Now()}
 	return ev, tx.AppendEvent(ev)
 }
 
@@ -103,7 +105,8 @@ func channelLog(t *testing.T, st server.Store, cid string) server.LogState {
 // write appending events to one or two channels, while readers on both
 // instances follow every channel from their positions as a syncing client
 // does. Every reader must see each channel's events exactly once, in seq
-// order: 0 skipped, 0 applied twice by (cid, seq).
+// order: 0 skipped, 0 applied twice by (cid, seq). In every snapshot
+// each log's LastEventID is the id of the event at its LastSeq.
 //
 // This test was checked once against a broken counter: with the SQLite
 // store's NextPosition bumping a value of the counter read before the
@@ -178,6 +181,9 @@ func testConcurrent(t *testing.T, h Harness) {
 					if err != nil {
 						return err
 					}
+					if err := checkHeads(tx, logs); err != nil {
+						return err
+					}
 					for _, l := range logs {
 						for a.pos[l.Key] < l.LastSeq {
 							evs, err := tx.ChannelEvents(l.Key, a.pos[l.Key], 7)
@@ -232,11 +238,49 @@ func testConcurrent(t *testing.T, h Harness) {
 	if sum != int64(total) {
 		t.Errorf("logs hold %d events, %d were written", sum, total)
 	}
+	for _, cid := range cids {
+		ls := channelLog(t, st2, cid)
+		var want string
+		written.Range(func(id, at any) bool {
+			if at == [2]any{cid, ls.LastSeq} {
+				want = id.(string)
+			}
+			return want == ""
+		})
+		if ls.LastEventID != want {
+			t.Errorf("%s: head %d is %q, the event written there %q", cid, ls.LastSeq, ls.LastEventID, want)
+		}
+	}
 	for r, a := range results {
 		if len(a.seen) != total {
 			t.Errorf("reader %d applied %d events, want %d", r, len(a.seen), total)
 		}
 	}
+}
+
+// checkHeads returns an error unless each log's LastEventID is the id
+// of the event at its LastSeq, read with ChannelEventRanges.
+func checkHeads(tx server.Tx, logs []server.LogState) error {
+	ranges := make([]server.EventRange, len(logs))
+	for i, l := range logs {
+		ranges[i] = server.EventRange{Key: l.Key, From: l.LastSeq, To: l.LastSeq}
+	}
+	heads, err := tx.ChannelEventRanges(ranges)
+	if err != nil {
+		return err
+	}
+	if len(heads) != len(logs) {
+		return fmt.Errorf("ChannelEventRanges of %d ranges: %d answers", len(logs), len(heads))
+	}
+	for i, l := range logs {
+		switch {
+		case l.LastSeq == 0 && (l.LastEventID != "" || len(heads[i]) != 0):
+			return fmt.Errorf("%s: empty log with head %q, %d events", l.Key, l.LastEventID, len(heads[i]))
+		case l.LastSeq > 0 && (len(heads[i]) != 1 || heads[i][0].ID != l.LastEventID || heads[i][0].Seq != l.LastSeq):
+			return fmt.Errorf("%s: head %d is %q, the log holds %+v there", l.Key, l.LastSeq, l.LastEventID, heads[i])
+		}
+	}
+	return nil
 }
 
 // testPrune: pruning by age and by count cuts each log's prefix and
@@ -287,11 +331,29 @@ func testPrune(t *testing.T, h Harness) {
 		if len(evs) != 4 || evs[0].Seq != 7 {
 			return fmt.Errorf("team:long keeps %d events from %v, want 4 from 7", len(evs), evs)
 		}
-		if _, err := tx.EventIDAt("team:long", 6); !errors.Is(err, server.ErrNotFound) {
-			return fmt.Errorf("EventIDAt a pruned seq: %v, want ErrNotFound", err)
+		read, err := tx.ChannelEventRanges([]server.EventRange{
+			{Key: "team:long", From: 6, To: 7}, // across the cut
+			{Key: "team:missing", From: 1, To: 5},
+			{Key: "team:old", From: 1, To: 3},
+			{Key: "team:long", From: 9, To: 20}, // past the end
+		})
+		if err != nil {
+			return err
 		}
-		if id, err := tx.EventIDAt("team:long", 7); err != nil || id != ids["team:long"][6] {
-			return fmt.Errorf("EventIDAt 7 = %q, %v", id, err)
+		if len(read) != 4 {
+			return fmt.Errorf("ChannelEventRanges of 4 ranges: %d answers", len(read))
+		}
+		if r := read[0]; len(r) != 1 || r[0].Seq != 7 || r[0].ID != ids["team:long"][6] {
+			return fmt.Errorf("team:long 6 to 7 = %+v, want only 7", r)
+		}
+		if len(read[1]) != 0 {
+			return fmt.Errorf("a missing channel's range = %+v", read[1])
+		}
+		if r := read[2]; len(r) != 3 || r[0].Seq != 1 || r[2].Seq != 3 || r[2].ID != ids["team:old"][2] {
+			return fmt.Errorf("team:old 1 to 3 = %+v", r)
+		}
+		if r := read[3]; len(r) != 2 || r[0].Seq != 9 || r[1].Seq != 10 {
+			return fmt.Errorf("team:long 9 to 20 = %+v", r)
 		}
 		return nil
 	})
@@ -307,10 +369,14 @@ func testPrune(t *testing.T, h Harness) {
 		if ls.PrunedSeq != want || ls.PrunedEventID != ids[cid][want-1] {
 			t.Errorf("%s after pruning by age = %+v, want pruned at %d", cid, ls, want)
 		}
+		// The head outlives its event.
+		if ls.LastSeq != want || ls.LastEventID != ids[cid][want-1] {
+			t.Errorf("%s head after pruning = %+v, want %d (%s)", cid, ls, want, ids[cid][want-1])
+		}
 	}
 	// The log goes on after its cut.
 	write("team:old", 1)
-	if ls := channelLog(t, st, "team:old"); ls.LastSeq != 4 || ls.PrunedSeq != 3 {
+	if ls := channelLog(t, st, "team:old"); ls.LastSeq != 4 || ls.LastEventID != ids["team:old"][3] || ls.PrunedSeq != 3 {
 		t.Errorf("team:old after a new event = %+v", ls)
 	}
 	// A prune with nothing to cut changes nothing.
@@ -373,7 +439,7 @@ func testEpochs(t *testing.T, h Harness) {
 		t.Fatalf("ChannelLogs = %d logs, sorted %v", len(logs), logs)
 	}
 	if err := st.Update(ctx, func(tx server.Tx) error {
-		_, err := tx.NextPosition("team:missing")
+		_, err := tx.NextPosition("team:missing", newID("ev"))
 		return err
 	}); !errors.Is(err, server.ErrNotFound) {
 		t.Errorf("NextPosition of a missing channel: %v, want ErrNotFound", err)
@@ -413,11 +479,12 @@ func testFeed(t *testing.T, h Harness) {
 			for i := range each {
 				err := st.Update(ctx, func(tx server.Tx) error {
 					for _, user := range []string{"ann", "ben"} {
-						pos, err := tx.NextFeedPosition(user)
+						id := newID("fe")
+						pos, err := tx.NextFeedPosition(user, id)
 						if err != nil {
 							return err
 						}
-						ev := protocol.Event{ID: newID("fe"), Type: protocol.EventNotificationAddedToChannel,
+						ev := protocol.Event{ID: id, Type: protocol.EventNotificationAddedToChannel,
 							CID: fmt.Sprintf("team:w%d-%d", w, i), Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: tx.Now()}
 						if err := tx.AppendFeedEvent(user, ev); err != nil {
 							return err
@@ -466,11 +533,8 @@ func testFeed(t *testing.T, h Harness) {
 		if err != nil || len(page) != 3 || page[0].Seq != 6 {
 			return fmt.Errorf("FeedEvents after 5, 3: %v, %v", page, err)
 		}
-		if id, err := tx.FeedEventIDAt("ann", 6); err != nil || id != page[0].ID {
-			return fmt.Errorf("FeedEventIDAt 6 = %q, %v", id, err)
-		}
-		if _, err := tx.FeedEventIDAt("ann", 999); !errors.Is(err, server.ErrNotFound) {
-			return fmt.Errorf("FeedEventIDAt past the end: %v", err)
+		if last := evs[len(evs)-1]; ann.LastEventID != last.ID {
+			return fmt.Errorf("ann's feed head is %q, its last event %q", ann.LastEventID, last.ID)
 		}
 		return nil
 	})
@@ -488,7 +552,8 @@ func testFeed(t *testing.T, h Harness) {
 		if err != nil {
 			return err
 		}
-		if after.PrunedSeq != ann.LastSeq || after.PrunedEventID == "" || after.Epoch != ann.Epoch {
+		if after.PrunedSeq != ann.LastSeq || after.PrunedEventID != ann.LastEventID || after != (server.LogState{Key: "ann",
+			Epoch: ann.Epoch, LastSeq: ann.LastSeq, LastEventID: ann.LastEventID, PrunedSeq: ann.LastSeq, PrunedEventID: ann.LastEventID}) {
 			return fmt.Errorf("ann's feed after pruning by age = %+v", after)
 		}
 		evs, err := tx.FeedEvents("ann", 0, 10)
@@ -512,7 +577,7 @@ func testMessages(t *testing.T, h Harness) {
 	same := time.Now().UTC().Truncate(time.Microsecond)
 	err := st.Update(ctx, func(tx server.Tx) error {
 		for _, id := range []string{"z", "y", "x"} { // ids against seq order
-			pos, err := tx.NextPosition("team:m")
+			pos, err := tx.NextPosition("team:m", "ev-"+id)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/faultproxy"
+	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 )
 
@@ -68,14 +70,23 @@ func browser(t *testing.T) context.Context {
 // message sent by another client, keeps every message of an outage of its
 // stream exactly once and in order after the reconnect, and tells online
 // from offline. A screenshot goes to $OUTPOST_SCREENSHOT when set.
-//
-// The other client writes through the REST API with the protocol types:
-// the Go SDK (package client) does not build on this branch until sync v2
-// lands; the test then switches to it.
+// The other client is the Go SDK's connection (package client).
 func TestBrowser_LiveAndReplay(t *testing.T) {
 	ctx := browser(t)
 	ts := startServer(t, func(c *server.Config) { c.StreamRetry = 200 * time.Millisecond })
 	cid := createChannel(t, ts, "alice", "general", "bob")
+	alice, err := client.New(client.Config{ServerURL: ts.URL, UserID: "alice", Token: tokenFor(t, "alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Close() })
+	sendMsg := func(id, text string) {
+		t.Helper()
+		if _, err := alice.SendMessage(context.Background(), cid, protocol.SendMessageRequest{
+			Message: protocol.MessageInput{ID: id, Text: text}}); err != nil {
+			t.Fatalf("send %s through the SDK: %v", id, err)
+		}
+	}
 	proxy, err := faultproxy.New(ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +126,7 @@ func TestBrowser_LiveAndReplay(t *testing.T) {
 	)
 	waitFor(t, 20*time.Second, "the page to go online", func() bool { return status() == "online" })
 
-	sendMsg(t, ts, "alice", cid, "hello", "hello from the Go side")
+	sendMsg("hello", "hello from the Go side")
 	run("see the message", chromedp.WaitVisible(chromedp.CSS(`#messages li[data-id="hello"]`)))
 
 	// An outage of the stream: new connections refused, open ones cut.
@@ -125,7 +136,7 @@ func TestBrowser_LiveAndReplay(t *testing.T) {
 	waitFor(t, 20*time.Second, "the page to show offline", func() bool { return strings.HasPrefix(status(), "offline") })
 	want := []string{"hello from the Go side"}
 	for i := range 10 {
-		sendMsg(t, ts, "alice", cid, fmt.Sprintf("during%d", i), fmt.Sprintf("written during the outage #%d", i))
+		sendMsg(fmt.Sprintf("during%d", i), fmt.Sprintf("written during the outage #%d", i))
 		want = append(want, fmt.Sprintf("written during the outage #%d", i))
 	}
 	waitFor(t, 20*time.Second, "the page to try to reconnect", func() bool { return proxy.Accepted() > accepted })
