@@ -269,7 +269,7 @@ func benchSyncPages(b *testing.B, n node) {
 			for i := range batch {
 				k := done + i
 				cid := cids[k%len(cids)]
-				pos, err := tx.NextPosition(cid)
+				pos, err := tx.NextPosition(cid, fmt.Sprintf("e%07d", k))
 				if err != nil {
 					return err
 				}

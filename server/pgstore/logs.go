@@ -20,9 +20,10 @@ type logTable struct {
 	// nextNewEpoch: next takes a fresh epoch as $2, for a log it begins.
 	nextNewEpoch bool
 
-	next      string // takes the next seq; returns epoch, last_seq
+	next      string // takes the next seq for the event $2 (or $3); returns epoch, last_seq
 	state     string // one log's LogState
 	list      string // events after a seq
+	ranges    string // events within (key, from, to) ranges, by range and seq
 	idAt      string // the id at a seq
 	appendEv  string // stores an event
 	cutsByAge string // per log, the highest seq created before $1
@@ -34,8 +35,12 @@ type logTable struct {
 func newLogTable(counters, key, events, next string, nextNewEpoch bool) *logTable {
 	l := &logTable{counters: counters, key: key, events: events, next: next, nextNewEpoch: nextNewEpoch}
 	f := func(q string) string { return fmt.Sprintf(q, counters, key, events) }
-	l.state = f(`SELECT %[2]s, epoch, last_seq, pruned_seq, pruned_event_id FROM %[1]s WHERE %[2]s = $1`)
+	l.state = f(`SELECT %[2]s, epoch, last_seq, last_event_id, pruned_seq, pruned_event_id FROM %[1]s WHERE %[2]s = $1`)
 	l.list = f(`SELECT seq, id, created_at, payload FROM %[3]s WHERE %[2]s = $1 AND seq > $2 ORDER BY seq LIMIT $3`)
+	l.ranges = f(`SELECT r.i, e.seq, e.id, e.created_at, e.payload
+FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS r(k, lo, hi, i)
+JOIN %[3]s e ON e.%[2]s = r.k AND e.seq BETWEEN r.lo AND r.hi
+ORDER BY r.i, e.seq`)
 	l.idAt = f(`SELECT id FROM %[3]s WHERE %[2]s = $1 AND seq = $2`)
 	l.appendEv = f(`INSERT INTO %[3]s (id, %[2]s, seq, created_at, payload) VALUES ($1, $2, $3, $4, $5)`)
 	l.cutsByAge = f(`SELECT %[2]s, max(seq) FROM %[3]s WHERE created_at < $1 GROUP BY %[2]s`)
@@ -49,18 +54,19 @@ var (
 	// A channel's counter row is its channels row, made with the
 	// channel (PutChannel).
 	channelLog = newLogTable("channels", "cid", "events",
-		`UPDATE channels SET last_seq = last_seq + 1 WHERE cid = $1 RETURNING epoch, last_seq`, false)
+		`UPDATE channels SET last_seq = last_seq + 1, last_event_id = $2 WHERE cid = $1 RETURNING epoch, last_seq`, false)
 	// A feed begins at its first event.
 	feedLog = newLogTable("feeds", "user_id", "feed_events",
-		`INSERT INTO feeds (user_id, epoch, last_seq) VALUES ($1, $2, 1)
-ON CONFLICT (user_id) DO UPDATE SET last_seq = feeds.last_seq + 1 RETURNING epoch, last_seq`, true)
+		`INSERT INTO feeds (user_id, epoch, last_seq, last_event_id) VALUES ($1, $2, 1, $3)
+ON CONFLICT (user_id) DO UPDATE SET last_seq = feeds.last_seq + 1, last_event_id = $3 RETURNING epoch, last_seq`, true)
 )
 
-func (l *logTable) nextPosition(t *tx, key string) (protocol.Position, error) {
+func (l *logTable) nextPosition(t *tx, key, eventID string) (protocol.Position, error) {
 	args := []any{key}
 	if l.nextNewEpoch {
 		args = append(args, newEpoch())
 	}
+	args = append(args, eventID)
 	var pos protocol.Position
 	err := t.tx.QueryRow(t.ctx, l.next, args...).Scan(&pos.Epoch, &pos.Seq)
 	if isNoRows(err) {
@@ -78,7 +84,7 @@ func (l *logTable) appendEvent(t *tx, key string, ev protocol.Event) error {
 
 func scanLogState(row pgx.CollectableRow) (server.LogState, error) {
 	var s server.LogState
-	err := row.Scan(&s.Key, &s.Epoch, &s.LastSeq, &s.PrunedSeq, &s.PrunedEventID)
+	err := row.Scan(&s.Key, &s.Epoch, &s.LastSeq, &s.LastEventID, &s.PrunedSeq, &s.PrunedEventID)
 	return s, err
 }
 
@@ -115,13 +121,38 @@ func (l *logTable) eventsAfter(t *tx, key string, afterSeq int64, limit int) ([]
 	return evs, nil
 }
 
-func (l *logTable) eventIDAt(t *tx, key string, seq int64) (string, error) {
-	var id string
-	err := t.tx.QueryRow(t.ctx, l.idAt, key, seq).Scan(&id)
-	if isNoRows(err) {
-		return "", server.ErrNotFound
+// eventRanges reads the events of each range in one query.
+func (l *logTable) eventRanges(t *tx, ranges []server.EventRange) ([][]server.StoredEvent, error) {
+	out := make([][]server.StoredEvent, len(ranges))
+	if len(ranges) == 0 {
+		return out, nil
 	}
-	return id, err
+	keys := make([]string, len(ranges))
+	from := make([]int64, len(ranges))
+	to := make([]int64, len(ranges))
+	for i, r := range ranges {
+		keys[i], from[i], to[i] = r.Key, r.From, r.To
+	}
+	rows, err := t.tx.Query(t.ctx, l.ranges, keys, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: event ranges: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var e server.StoredEvent
+		var created int64
+		var payload string
+		if err := rows.Scan(&i, &e.Seq, &e.ID, &created, &payload); err != nil {
+			return nil, fmt.Errorf("pgstore: event ranges: %w", err)
+		}
+		e.CreatedAt, e.Payload = time.UnixMicro(created).UTC(), json.RawMessage(payload)
+		out[i-1] = append(out[i-1], e) // ORDINALITY counts from 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: event ranges: %w", err)
+	}
+	return out, nil
 }
 
 // prune cuts each log's head: the events older than before, and those
@@ -174,15 +205,15 @@ func (l *logTable) prune(ctx context.Context, ptx pgx.Tx, before int64, maxLen i
 	return n, nil
 }
 
-func (t *tx) NextPosition(cid string) (protocol.Position, error) {
-	return channelLog.nextPosition(t, cid)
+func (t *tx) NextPosition(cid, eventID string) (protocol.Position, error) {
+	return channelLog.nextPosition(t, cid, eventID)
 }
 
 func (t *tx) AppendEvent(ev protocol.Event) error { return channelLog.appendEvent(t, ev.CID, ev) }
 
 func (t *tx) ChannelLog(cid string) (server.LogState, error) { return channelLog.logState(t, cid) }
 
-const qChannelLogs = `SELECT c.cid, c.epoch, c.last_seq, c.pruned_seq, c.pruned_event_id
+const qChannelLogs = `SELECT c.cid, c.epoch, c.last_seq, c.last_event_id, c.pruned_seq, c.pruned_event_id
 FROM members m JOIN channels c ON c.cid = m.cid WHERE m.user_id = $1 ORDER BY c.cid`
 
 func (t *tx) ChannelLogs(userID string) ([]server.LogState, error) {
@@ -201,12 +232,12 @@ func (t *tx) ChannelEvents(cid string, afterSeq int64, limit int) ([]server.Stor
 	return channelLog.eventsAfter(t, cid, afterSeq, limit)
 }
 
-func (t *tx) EventIDAt(cid string, seq int64) (string, error) {
-	return channelLog.eventIDAt(t, cid, seq)
+func (t *tx) ChannelEventRanges(ranges []server.EventRange) ([][]server.StoredEvent, error) {
+	return channelLog.eventRanges(t, ranges)
 }
 
-func (t *tx) NextFeedPosition(userID string) (protocol.Position, error) {
-	return feedLog.nextPosition(t, userID)
+func (t *tx) NextFeedPosition(userID, eventID string) (protocol.Position, error) {
+	return feedLog.nextPosition(t, userID, eventID)
 }
 
 func (t *tx) AppendFeedEvent(userID string, ev protocol.Event) error {
@@ -223,8 +254,4 @@ func (t *tx) FeedLog(userID string) (server.LogState, error) {
 
 func (t *tx) FeedEvents(userID string, afterSeq int64, limit int) ([]server.StoredEvent, error) {
 	return feedLog.eventsAfter(t, userID, afterSeq, limit)
-}
-
-func (t *tx) FeedEventIDAt(userID string, seq int64) (string, error) {
-	return feedLog.eventIDAt(t, userID, seq)
 }

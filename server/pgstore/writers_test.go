@@ -64,22 +64,24 @@ func TestManyWritersOnSeveralPools(t *testing.T) {
 						targets = []string{"team:hot", cids[1+(w+i)%3]}
 					}
 					for _, cid := range targets {
-						pos, err := tx.NextPosition(cid)
+						id := fmt.Sprintf("w%d-%d-%s", w, i, cid)
+						pos, err := tx.NextPosition(cid, id)
 						if err != nil {
 							return err
 						}
-						ev := protocol.Event{ID: fmt.Sprintf("w%d-%d-%s", w, i, cid), Type: protocol.EventMessageRead, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: tx.Now()}
+						ev := protocol.Event{ID: id, Type: protocol.EventMessageRead, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: tx.Now()}
 						if err := tx.AppendEvent(ev); err != nil {
 							return err
 						}
 						evs = append(evs, ev)
 					}
 					if i%5 == 0 {
-						pos, err := tx.NextFeedPosition("reader")
+						id := fmt.Sprintf("f%d-%d", w, i)
+						pos, err := tx.NextFeedPosition("reader", id)
 						if err != nil {
 							return err
 						}
-						return tx.AppendFeedEvent("reader", protocol.Event{ID: fmt.Sprintf("f%d-%d", w, i), Type: protocol.EventNotificationAddedToChannel,
+						return tx.AppendFeedEvent("reader", protocol.Event{ID: id, Type: protocol.EventNotificationAddedToChannel,
 							CID: "team:hot", Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: tx.Now()})
 					}
 					return nil
