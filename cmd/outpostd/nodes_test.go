@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -106,6 +107,39 @@ func (n *procNode) url() string {
 // Every write is stored once (one message.new event each), the channel's
 // log is gap-free, and every node answers the same position.
 func TestNodes_KillMidWrite(t *testing.T) {
+	writeThroughFaults(t, "SIGKILLs of a node", func(nodes []*procNode) {
+		// Kill a node while the others' writes are in flight, and
+		// start it again on its address.
+		n := nodes[rand.IntN(len(nodes))]
+		n.kill()
+		n.start()
+	})
+}
+
+// TestNodes_PostgresRestart is TestNodes_KillMidWrite with Postgres
+// restarted (pg_ctl restart -m fast) instead: writes in flight fail with
+// temporary errors and are retried, every node serves again without a
+// restart of its own, and no write is lost or applied twice. It restarts
+// the Postgres of scripts/postgres.sh (OUTPOST_PG_DIR), which breaks any
+// other test using it meanwhile, so it runs only with
+// OUTPOST_PG_RESTART_OK=1 (.ci/run runs it alone).
+func TestNodes_PostgresRestart(t *testing.T) {
+	dir := os.Getenv("OUTPOST_PG_DIR")
+	if dir == "" || os.Getenv("OUTPOST_PG_RESTART_OK") != "1" {
+		t.Skip("restarts Postgres: needs OUTPOST_PG_DIR (scripts/postgres.sh) and OUTPOST_PG_RESTART_OK=1")
+	}
+	writeThroughFaults(t, "Postgres restarts", func([]*procNode) {
+		if out, err := exec.Command("bash", "../../scripts/postgres.sh", "restart", dir).CombinedOutput(); err != nil {
+			t.Errorf("restart Postgres: %v\n%s", err, out)
+		}
+	})
+}
+
+// writeThroughFaults runs three writers through three outpostd processes
+// and calls fault after every 30 writes; then it checks that every write
+// is stored once, the log is gap-free and every node answers its
+// position.
+func writeThroughFaults(t *testing.T, faults string, fault func(nodes []*procNode)) {
 	if testing.Short() {
 		t.Skip("builds outpostd and runs three processes")
 	}
@@ -197,12 +231,8 @@ func TestNodes_KillMidWrite(t *testing.T) {
 		case <-done:
 			running = false
 		case <-kills:
-			// Kill a node while the others' writes are in flight, and
-			// start it again on its address.
-			n := nodes[rand.IntN(len(nodes))]
-			n.kill()
+			fault(nodes)
 			killed++
-			n.start()
 		}
 	}
 	close(errc)
@@ -268,5 +298,5 @@ func TestNodes_KillMidWrite(t *testing.T) {
 			t.Errorf("node %d answers position %+v, want seq %d", i, got.Position, last)
 		}
 	}
-	t.Logf("%d writes through 3 processes, %d SIGKILLs, log at seq %d", len(news), killed, last)
+	t.Logf("%d writes through 3 processes, %d %s, log at seq %d", len(news), killed, faults, last)
 }
