@@ -52,6 +52,34 @@ if [ "$ids" != "$want" ]; then
 fi
 # --- end ---
 
+# --- README: "Run several nodes" (when Postgres is at hand: CI starts
+# one and exports OUTPOST_PG_DSN; otherwise this part is skipped) ---
+if [ -n "${OUTPOST_PG_DSN:-}" ]; then
+	p1=$(( port + 1 )) p2=$(( port + 2 )) p3=$(( port + 3 ))
+	for p in $p1 $p2 $p3; do
+		outpostd --addr 127.0.0.1:$p --db "$OUTPOST_PG_DSN" 2>node-$p.log &
+	done
+	for p in $p1 $p2 $p3; do
+		for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+	done
+	health=$(curl -s http://127.0.0.1:$p3/healthz)
+	if [ "$health" != '{"status":"ok","store":"postgres"}' ]; then echo "node 3 /healthz: $health"; exit 1; fi
+	(
+		ch="ops$RANDOM"
+		export OUTPOST_USER=alice OUTPOST_DB=alice-pg.db
+		export OUTPOST_TOKEN=$(outpost token --user alice)
+		curl -sf -H "Authorization: Bearer $OUTPOST_TOKEN" -H 'Content-Type: application/json' \
+			-d "{\"type\":\"team\",\"id\":\"$ch\",\"members\":[\"bob\"]}" http://127.0.0.1:$p1/channels >/dev/null
+		outpost send --server http://127.0.0.1:$p2 team:$ch "hello from node 2"
+		OUTPOST_USER=bob OUTPOST_DB=bob-pg.db OUTPOST_TOKEN=$(outpost token --user bob) \
+			outpost sync --server http://127.0.0.1:$p3
+		got=$(OUTPOST_USER=bob outpost messages --db bob-pg.db team:$ch)
+		if ! grep -q "hello from node 2" <<<"$got"; then echo "bob's messages through node 3: $got"; exit 1; fi
+	)
+	echo "README several nodes: ok"
+fi
+# --- end ---
+
 # Offline: the same DB, a server that is gone; reads still work, sync
 # says so with exit code 3.
 kill %1; wait %1 2>/dev/null || true

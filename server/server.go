@@ -48,6 +48,10 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.hub.onDrop = func(n int) { s.metrics.fanoutDrops.Add(float64(n)) }
 	s.broker = newLocalBroker(s.hub.send, cfg.Logger, reorderWait)
+	if f, ok := cfg.Store.(CommitFeed); ok {
+		// Several nodes share the store: learn of their commits too.
+		s.broker = newClusterBroker(ctx, f, s.broker, cfg.Logger)
+	}
 	s.routes()
 	s.limits = newLimits(cfg)
 	s.wg.Add(1)
@@ -72,9 +76,7 @@ func (s *Server) routes() {
 	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, user string) error) {
 		s.mux.Handle(pattern, s.authed(fn))
 	}
-	s.mux.HandleFunc("GET "+protocol.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	s.mux.HandleFunc("GET "+protocol.PathHealthz, s.handleHealthz)
 	s.mux.HandleFunc("GET "+PathReadyz, s.handleReadyz)
 	s.mux.Handle("GET "+PathMetrics, s.metrics.handler())
 	s.mux.HandleFunc("GET "+PathEvents, s.handleEvents)
@@ -221,6 +223,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		writeError(w, protocol.NewAPIError(protocol.CodeTimeout, "request cancelled or timed out"))
+		return
+	}
+	if errors.Is(err, ErrStoreUnavailable) {
+		s.log.Warn("server: store unavailable", "path", r.URL.Path, "error", err)
+		writeError(w, storeUnavailable())
 		return
 	}
 	s.log.Error("server: request failed", "path", r.URL.Path, "error", err)

@@ -1,9 +1,17 @@
 // Command outpostd runs the Outpost reference sync server on an embedded
-// SQLite database.
+// SQLite database, or, as one of several nodes, on PostgreSQL.
 //
 //	go run ./cmd/outpostd                       # dev: 127.0.0.1:8080, ./outpost-server.db, a fresh dev secret
 //	outpostd --addr :8443 --db /var/lib/outpost/server.db --secret "$SECRET" --retention 720h \
 //		--tls-cert cert.pem --tls-key key.pem --allowed-origins https://app.example.com
+//	outpostd --addr :8081 --db postgres://outpost@db.internal/outpost --secret "$SECRET"  # one node of several
+//
+// --db is a file path (SQLite, the default) or a postgres:// URL. On
+// Postgres, any number of nodes serve one database: each delivers the
+// others' writes to its own connections live. A node whose Postgres is
+// unreachable answers 503 with a temporary error code, and serves again
+// by itself when it returns; /healthz reports the store and whether it
+// answers.
 //
 // Every flag has an environment variable: OUTPOST_ADDR, OUTPOST_DB,
 // OUTPOST_SECRET, OUTPOST_RETENTION, OUTPOST_TOKEN_LEEWAY,
@@ -12,7 +20,7 @@
 // OUTPOST_ALLOWED_ORIGINS. It serves the API, the web page at /, GET
 // /events, /metrics and /readyz, and logs one line per request. One
 // outpostd serves a database file: a second one on the same file is
-// refused at start. On SIGINT or SIGTERM it stops taking requests, lets
+// refused at start (Postgres has no such limit). On SIGINT or SIGTERM it stops taking requests, lets
 // the ones in flight finish, closes WebSockets and streams, and exits.
 // --help exits 0; a usage error exits 2 with the usage.
 package main
@@ -29,6 +37,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -37,6 +46,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/pgstore"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 )
 
@@ -95,7 +105,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	fs := flag.NewFlagSet("outpostd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr("OUTPOST_ADDR", "127.0.0.1:8080"), "address to listen on (env OUTPOST_ADDR)")
-	dbPath := fs.String("db", envOr("OUTPOST_DB", "outpost-server.db"), "SQLite database file (env OUTPOST_DB)")
+	dbPath := fs.String("db", envOr("OUTPOST_DB", "outpost-server.db"), "SQLite database file, or a postgres:// URL for several nodes on one database (env OUTPOST_DB)")
 	secret := fs.String("secret", envOr("OUTPOST_SECRET", ""), "HS256 token secret; empty makes a dev secret (env OUTPOST_SECRET)")
 	retention := fs.String("retention", envOr("OUTPOST_RETENTION", "720h"), "how long events are kept, e.g. 720h (env OUTPOST_RETENTION)")
 	leeway := fs.Duration("token-leeway", envDuration("OUTPOST_TOKEN_LEEWAY", 5*time.Second),
@@ -115,7 +125,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		"comma-separated browser origins besides the server's own that may call the API, e.g. https://app.example.com (env OUTPOST_ALLOWED_ORIGINS)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: outpostd [flags]\n\n"+
-			"Runs the Outpost sync server on an embedded SQLite database: the API,\n"+
+			"Runs the Outpost sync server on an embedded SQLite database, or on\n"+
+			"PostgreSQL (--db postgres://...) as one of several nodes: the API,\n"+
 			"the web page at /, GET /events, /metrics and /readyz.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -190,7 +201,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 	}
-	store, err := sqlitestore.Open(ctx, *dbPath, nil)
+	store, dbName, err := openStore(ctx, *dbPath, log)
 	if err != nil {
 		return err
 	}
@@ -212,7 +223,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if *tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("outpostd listening", "url", scheme+"://"+ln.Addr().String(), "db", *dbPath, "retention", keep,
+	log.Info("outpostd listening", "url", scheme+"://"+ln.Addr().String(), "db", dbName, "retention", keep,
 		"write_rate", *writeRate, "write_burst", *writeBurst, "sync_rate", *syncRate, "max_conns", *maxConns)
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -240,4 +251,53 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		err = serr
 	}
 	return err
+}
+
+// isPostgres reports whether --db names a Postgres database.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openStore opens the store --db names, and returns it with the name to
+// log (a URL without its password). A Postgres that does not answer yet
+// is waited for, with a message every few seconds, until ctx ends: nodes
+// may start before their database.
+func openStore(ctx context.Context, db string, log *slog.Logger) (server.Store, string, error) {
+	if !isPostgres(db) {
+		st, err := sqlitestore.Open(ctx, db, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		return sqliteInfo{st}, db, nil
+	}
+	name := db
+	if u, err := url.Parse(db); err == nil {
+		name = u.Redacted()
+	}
+	wait := 200 * time.Millisecond
+	for {
+		st, err := pgstore.Open(ctx, db, pgstore.Options{Logger: log})
+		if err == nil {
+			return st, name, nil
+		}
+		if !errors.Is(err, server.ErrStoreUnavailable) {
+			return nil, "", err
+		}
+		log.Warn("waiting for Postgres", "db", name, "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, "", err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// sqliteInfo names the SQLite store in /healthz.
+type sqliteInfo struct{ *sqlitestore.Store }
+
+func (sqliteInfo) Kind() string { return "sqlite" }
+
+func (s sqliteInfo) Ping(ctx context.Context) error {
+	return s.View(ctx, func(server.Tx) error { return nil })
 }

@@ -1,0 +1,252 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+)
+
+// tx implements server.Tx on a pgx transaction. Every query is a constant
+// of this file or logs.go, prepared once per connection by pgx's
+// statement cache.
+type tx struct {
+	tx  pgx.Tx
+	ctx context.Context
+	now time.Time
+	// write is set in Update's transactions: Channel then locks the
+	// channel's row (see Channel).
+	write bool
+}
+
+func (t *tx) Now() time.Time { return t.now }
+
+func (t *tx) getJSON(v any, query string, args ...any) error {
+	var data string
+	err := t.tx.QueryRow(t.ctx, query, args...).Scan(&data)
+	if isNoRows(err) {
+		return server.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(data), v)
+}
+
+func selectJSON[T any](t *tx, query string, args ...any) ([]T, error) {
+	rows, err := t.tx.Query(t.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	var data string
+	_, err = pgx.ForEachRow(rows, []any{&data}, func() error {
+		var v T
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+func (t *tx) selectStrings(query string, args ...any) ([]string, error) {
+	rows, err := t.tx.Query(t.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func (t *tx) exec(query string, args ...any) error {
+	_, err := t.tx.Exec(t.ctx, query, args...)
+	return err
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // wire types always marshal
+	}
+	return string(b)
+}
+
+const (
+	qUser    = `SELECT data FROM users WHERE id = $1`
+	qPutUser = `INSERT INTO users (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data`
+
+	qChannel          = `SELECT data FROM channels WHERE cid = $1`
+	qChannelForUpdate = `SELECT data FROM channels WHERE cid = $1 FOR UPDATE`
+	qPutChannel       = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`
+	qUserChannels = `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
+WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
+	qUserChannelIDs = `SELECT cid FROM members WHERE user_id = $1 ORDER BY cid`
+
+	qMember       = `SELECT data FROM members WHERE cid = $1 AND user_id = $2`
+	qMemberIDs    = `SELECT user_id FROM members WHERE cid = $1 ORDER BY user_id`
+	qMembers      = `SELECT data FROM members WHERE cid = $1 ORDER BY user_id`
+	qPutMember    = `INSERT INTO members (cid, user_id, data) VALUES ($1, $2, $3) ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`
+	qDeleteMember = `DELETE FROM members WHERE cid = $1 AND user_id = $2`
+
+	qMessage       = `SELECT data FROM messages WHERE id = $1`
+	qMessagesAfter = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
+WHERE m.cid = $1 AND (m.seq, m.id) > (p.seq, p.id) ORDER BY m.seq, m.id LIMIT $3`
+	qMessagesBefore = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
+WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DESC LIMIT $3`
+	qMessagesLatest = `SELECT data FROM messages WHERE cid = $1 ORDER BY seq DESC, id DESC LIMIT $2`
+	qPutMessage     = `INSERT INTO messages (id, cid, seq, created_at, data) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data`
+	qDeleteMessageReactions = `DELETE FROM reactions WHERE message_id = $1`
+	qDeleteMessage          = `DELETE FROM messages WHERE id = $1`
+
+	qReaction    = `SELECT data FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3`
+	qReactions   = `SELECT data FROM reactions WHERE message_id = $1 ORDER BY user_id, type`
+	qPutReaction = `INSERT INTO reactions (message_id, user_id, type, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (message_id, user_id, type) DO UPDATE SET data = excluded.data`
+	qDeleteReaction = `DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3`
+
+	qRead    = `SELECT data FROM reads WHERE cid = $1 AND user_id = $2`
+	qReads   = `SELECT data FROM reads WHERE cid = $1 ORDER BY user_id`
+	qPutRead = `INSERT INTO reads (cid, user_id, data) VALUES ($1, $2, $3) ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`
+
+	qIdempotentResult    = `SELECT result FROM idempotency WHERE user_id = $1 AND key = $2`
+	qPutIdempotentResult = `INSERT INTO idempotency (user_id, key, result, created_at) VALUES ($1, $2, $3, $4)`
+)
+
+func (t *tx) User(id string) (u protocol.User, err error) { return u, t.getJSON(&u, qUser, id) }
+
+func (t *tx) PutUser(u protocol.User) error { return t.exec(qPutUser, u.ID, mustJSON(u)) }
+
+// Channel reads cid's channel. In a write it also locks the channel's
+// row, which is its log's counter: the server checks its rules (members,
+// versions, a message id taken) after reading the channel, and on SQLite
+// no other write runs meanwhile. Taking the lock here gives a channel's
+// writes on Postgres the same order from their first look at the channel,
+// and each statement after it (READ COMMITTED) sees every write of the
+// channel that committed before.
+func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
+	if t.write {
+		return c, t.getJSON(&c, qChannelForUpdate, cid)
+	}
+	return c, t.getJSON(&c, qChannel, cid)
+}
+
+func activity(c protocol.Channel) int64 {
+	if c.LastMessageAt != nil {
+		return c.LastMessageAt.UnixMicro()
+	}
+	return c.CreatedAt.UnixMicro()
+}
+
+func (t *tx) PutChannel(c protocol.Channel) error {
+	return t.exec(qPutChannel, c.CID, newEpoch(), activity(c), mustJSON(c))
+}
+
+func (t *tx) UserChannels(userID string, limit, offset int) ([]protocol.Channel, error) {
+	return selectJSON[protocol.Channel](t, qUserChannels, userID, limit, offset)
+}
+
+func (t *tx) UserChannelIDs(userID string) ([]string, error) {
+	return t.selectStrings(qUserChannelIDs, userID)
+}
+
+func (t *tx) Member(cid, userID string) (m protocol.Member, err error) {
+	return m, t.getJSON(&m, qMember, cid, userID)
+}
+
+func (t *tx) MemberIDs(cid string) ([]string, error) { return t.selectStrings(qMemberIDs, cid) }
+
+func (t *tx) Members(cid string) ([]protocol.Member, error) {
+	return selectJSON[protocol.Member](t, qMembers, cid)
+}
+
+func (t *tx) PutMember(m protocol.Member) error {
+	return t.exec(qPutMember, m.CID, m.UserID, mustJSON(m))
+}
+
+func (t *tx) DeleteMember(cid, userID string) error { return t.exec(qDeleteMember, cid, userID) }
+
+func (t *tx) Message(id string) (m protocol.Message, err error) {
+	return m, t.getJSON(&m, qMessage, id)
+}
+
+func (t *tx) Messages(cid string, p server.MessagesPage) ([]protocol.Message, error) {
+	// A page starts after or before a message's place (seq, id).
+	switch {
+	case p.After != nil:
+		return selectJSON[protocol.Message](t, qMessagesAfter, cid, p.After.ID, p.Limit)
+	case p.Before != nil:
+		return reversed(selectJSON[protocol.Message](t, qMessagesBefore, cid, p.Before.ID, p.Limit))
+	default:
+		return reversed(selectJSON[protocol.Message](t, qMessagesLatest, cid, p.Limit))
+	}
+}
+
+func reversed(ms []protocol.Message, err error) ([]protocol.Message, error) {
+	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
+		ms[i], ms[j] = ms[j], ms[i]
+	}
+	return ms, err
+}
+
+func (t *tx) PutMessage(m protocol.Message) error {
+	seq := m.Seq
+	if seq == 0 {
+		seq = m.Version
+	}
+	return t.exec(qPutMessage, m.ID, m.CID, seq, m.CreatedAt.UnixMicro(), mustJSON(m))
+}
+
+func (t *tx) DeleteMessage(id string) error {
+	if err := t.exec(qDeleteMessageReactions, id); err != nil {
+		return err
+	}
+	return t.exec(qDeleteMessage, id)
+}
+
+func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {
+	return r, t.getJSON(&r, qReaction, messageID, userID, typ)
+}
+
+func (t *tx) Reactions(messageID string) ([]protocol.Reaction, error) {
+	return selectJSON[protocol.Reaction](t, qReactions, messageID)
+}
+
+func (t *tx) PutReaction(r protocol.Reaction) error {
+	return t.exec(qPutReaction, r.MessageID, r.UserID, r.Type, mustJSON(r))
+}
+
+func (t *tx) DeleteReaction(messageID, userID, typ string) error {
+	return t.exec(qDeleteReaction, messageID, userID, typ)
+}
+
+func (t *tx) Read(cid, userID string) (r protocol.Read, err error) {
+	return r, t.getJSON(&r, qRead, cid, userID)
+}
+
+func (t *tx) Reads(cid string) ([]protocol.Read, error) {
+	return selectJSON[protocol.Read](t, qReads, cid)
+}
+
+func (t *tx) PutRead(r protocol.Read) error {
+	return t.exec(qPutRead, r.CID, r.UserID, mustJSON(r))
+}
+
+func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
+	var res string
+	err := t.tx.QueryRow(t.ctx, qIdempotentResult, userID, key).Scan(&res)
+	if isNoRows(err) {
+		return nil, server.ErrNotFound
+	}
+	return []byte(res), err
+}
+
+func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
+	return t.exec(qPutIdempotentResult, userID, key, string(result), t.now.UnixMicro())
+}
