@@ -19,6 +19,11 @@ import (
 type Config struct {
 	// ServerURL is the sync server's base URL.
 	ServerURL string
+	// ServerURLs are more base URLs of the same cluster; the client moves
+	// to the next one when a node cannot be reached (see
+	// client.Config.ServerURLs). The store stays bound to ServerURL,
+	// whichever node is in use. Nil means ServerURL alone.
+	ServerURLs []string
 	// UserID is the user the token names.
 	UserID string
 	// Token authenticates the user; TokenProvider, if set, is asked for a
@@ -104,6 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	ccfg := cfg.Client
 	ccfg.ServerURL, ccfg.UserID, ccfg.Token, ccfg.TokenProvider = cfg.ServerURL, cfg.UserID, cfg.Token, cfg.TokenProvider
+	ccfg.ServerURLs = cfg.ServerURLs
 	if cfg.HTTPClient != nil {
 		ccfg.HTTPClient = cfg.HTTPClient
 	}

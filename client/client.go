@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/internal/clock"
@@ -52,7 +53,8 @@ func (s State) String() string {
 // calls. Make one with New; all its methods are safe for concurrent use.
 type Client struct {
 	cfg      Config
-	base     *url.URL
+	bases    []*url.URL    // ServerURL's, then ServerURLs'; never changed
+	cur      atomic.Uint32 // index in bases of the current base URL
 	log      *slog.Logger
 	clk      clock.Clock
 	wsHTTP   *http.Client // for WebSocket dials; see wsdial.go
@@ -97,13 +99,13 @@ type runHandle struct {
 // goroutine; Connect does. It returns a *ConfigError for a missing or
 // invalid field.
 func New(cfg Config) (*Client, error) {
-	cfg, base, err := cfg.withDefaults()
+	cfg, bases, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
 		cfg:        cfg,
-		base:       base,
+		bases:      bases,
 		log:        cfg.Logger,
 		clk:        cfg.Clock,
 		wsHTTP:     newWSHTTPClient(cfg.HTTPClient),
@@ -113,6 +115,18 @@ func New(cfg Config) (*Client, error) {
 		changed:    make(chan struct{}),
 	}
 	return c, nil
+}
+
+// baseURL returns the current base URL, which the WebSocket dial and the
+// REST calls use.
+func (c *Client) baseURL() *url.URL {
+	return c.bases[int(c.cur.Load())%len(c.bases)]
+}
+
+// nextBase moves to the next base URL, in turn, and returns it. The loop
+// is its only caller.
+func (c *Client) nextBase() *url.URL {
+	return c.bases[int(c.cur.Add(1))%len(c.bases)]
 }
 
 // UserID returns the configured user id.

@@ -29,6 +29,15 @@ type Config struct {
 	// Required.
 	ServerURL string
 
+	// ServerURLs are more base URLs of the same cluster (other nodes on
+	// one database), each checked like ServerURL. The client uses one base
+	// URL at a time, ServerURL first, for the WebSocket and every REST
+	// call; when a connection attempt fails or a connection is lost it
+	// moves to the next one, in turn, before the next attempt. A refusal
+	// that no node would change (a rejected token, a 403) does not move
+	// it. Nil means ServerURL alone.
+	ServerURLs []string
+
 	// UserID is the id of the user the token names. Required.
 	UserID string
 
@@ -108,30 +117,25 @@ const (
 // small.
 const maxErrorBodyBytes = 64 << 10
 
-// withDefaults checks c and returns a copy with the zero fields filled.
-func (c Config) withDefaults() (Config, *url.URL, error) {
+// withDefaults checks c and returns a copy with the zero fields filled,
+// and the base URLs: ServerURL's, then those of ServerURLs.
+func (c Config) withDefaults() (Config, []*url.URL, error) {
 	if c.ServerURL == "" {
 		return c, nil, &ConfigError{Field: "ServerURL", Reason: "is required"}
 	}
-	base, err := url.Parse(c.ServerURL)
+	first, err := parseBaseURL("ServerURL", c.ServerURL)
 	if err != nil {
-		return c, nil, &ConfigError{Field: "ServerURL", Reason: fmt.Sprintf("is not a URL: %v", err)}
+		return c, nil, err
 	}
-	switch base.Scheme {
-	case "http", "https":
-	case "ws":
-		base.Scheme = "http"
-	case "wss":
-		base.Scheme = "https"
-	default:
-		return c, nil, &ConfigError{Field: "ServerURL", Reason: fmt.Sprintf("has scheme %q, want http or https", base.Scheme)}
+	bases := []*url.URL{first}
+	for i, raw := range c.ServerURLs {
+		u, err := parseBaseURL(fmt.Sprintf("ServerURLs[%d]", i), raw)
+		if err != nil {
+			return c, nil, err
+		}
+		bases = append(bases, u)
 	}
-	if base.Host == "" {
-		return c, nil, &ConfigError{Field: "ServerURL", Reason: "has no host"}
-	}
-	base.Path = strings.TrimSuffix(base.Path, "/")
-	base.RawPath = ""
-	base.RawQuery, base.Fragment = "", ""
+	c.ServerURLs = append([]string(nil), c.ServerURLs...)
 	if c.UserID == "" {
 		return c, nil, &ConfigError{Field: "UserID", Reason: "is required"}
 	}
@@ -177,7 +181,36 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	if c.Clock == nil {
 		c.Clock = clock.Real()
 	}
-	return c, base, nil
+	return c, bases, nil
+}
+
+// parseBaseURL checks raw, the value of the config field named field, and
+// returns it as a base URL: http or https (ws and wss map to them), with a
+// host, no trailing slash, query or fragment.
+func parseBaseURL(field, raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, &ConfigError{Field: field, Reason: "is empty"}
+	}
+	base, err := url.Parse(raw)
+	if err != nil {
+		return nil, &ConfigError{Field: field, Reason: fmt.Sprintf("is not a URL: %v", err)}
+	}
+	switch base.Scheme {
+	case "http", "https":
+	case "ws":
+		base.Scheme = "http"
+	case "wss":
+		base.Scheme = "https"
+	default:
+		return nil, &ConfigError{Field: field, Reason: fmt.Sprintf("has scheme %q, want http or https", base.Scheme)}
+	}
+	if base.Host == "" {
+		return nil, &ConfigError{Field: field, Reason: "has no host"}
+	}
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = ""
+	base.RawQuery, base.Fragment = "", ""
+	return base, nil
 }
 
 var errNoToken = errors.New("client: token provider returned an empty token")

@@ -53,6 +53,10 @@ func (c *Client) loop(ctx context.Context, h *runHandle) {
 		c.setStateLocked(StateConnecting)
 		c.mu.Unlock()
 
+		if len(c.bases) > 1 && isNodeFailure(err) {
+			next := c.nextBase()
+			c.log.Info("outpost client: moving to the next server URL", "url", next.Redacted())
+		}
 		delay := b.next()
 		if ra, ok := RetryAfter(err); ok && ra > delay {
 			delay = ra
@@ -78,6 +82,28 @@ func isPermanentConnErr(err error) bool {
 		return !IsTemporary(te.Err)
 	}
 	return IsPermanent(err)
+}
+
+// isNodeFailure reports whether err says that the node the client used is
+// down or failing (it could not be reached, the connection was lost or
+// garbled, or it answered the dial with a 5xx), so that another node of
+// the cluster may do better. A token provider's error, a 429 and the like
+// are the same on every node.
+func isNodeFailure(err error) bool {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return false
+	}
+	var tre *TransportError
+	var fe *FrameError
+	if errors.As(err, &tre) || errors.As(err, &fe) {
+		return true
+	}
+	if e, ok := protocol.AsAPIError(err); ok {
+		return e.StatusCode >= 500
+	}
+	var de *DecodeError
+	return errors.As(err, &de) && de.StatusCode >= 500
 }
 
 // connectAndServe dials, refreshing the token once if the server rejects
@@ -109,7 +135,7 @@ func (c *Client) dial(ctx context.Context, tok string) (*wsConn, error) {
 	defer cancel()
 	rec := &connRecorder{}
 	ctx = context.WithValue(ctx, connRecorderKey{}, rec)
-	conn, resp, err := websocket.Dial(ctx, c.base.String()+protocol.PathConnect, &websocket.DialOptions{
+	conn, resp, err := websocket.Dial(ctx, c.baseURL().String()+protocol.PathConnect, &websocket.DialOptions{
 		HTTPClient: c.wsHTTP,
 		HTTPHeader: http.Header{protocol.HeaderAuthorization: {"Bearer " + tok}},
 	})

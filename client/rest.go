@@ -67,7 +67,7 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
 	}
-	u := c.base.String() + r.path
+	u := c.baseURL().String() + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
