@@ -68,8 +68,11 @@ func (m *Manager) run() {
 		}
 		var err error
 		if !m.conn.IsHealthy() {
-			// connection.changed{online} will ask again.
+			// connection.changed{online} will ask again. The counts are
+			// made exact meanwhile: a cycle that ended as the connection
+			// went may have overwritten a write's increment.
 			err = ErrOffline
+			m.refreshCounts()
 		} else {
 			err = m.cycle(full, gen)
 		}
