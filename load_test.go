@@ -127,17 +127,8 @@ func TestLoad_ServerRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 
-	bin := filepath.Join(dir, "outpostd")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/outpostd").CombinedOutput(); err != nil {
-		t.Fatalf("build outpostd: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := &loadServer{bin: bin, addr: addr, db: filepath.Join(dir, "server.db")}
+	srv := newLoadServer(t, dir)
+	addr := srv.addr
 	srv.start(t)
 	defer func() { srv.kill() }()
 	url := "http://" + addr

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -402,17 +400,8 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "outpostd")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/outpostd").CombinedOutput(); err != nil {
-		t.Fatalf("build outpostd: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := &loadServer{bin: bin, addr: addr, db: filepath.Join(dir, "server.db")}
+	srv := newLoadServer(t, dir)
+	addr := srv.addr
 	srv.start(t)
 	running := true
 	defer func() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/pgstore"
-	"github.com/outpostsync/outpost/server/pgstore/pgtest"
 	"github.com/outpostsync/outpost/syncmanager"
 	"github.com/outpostsync/outpost/token"
 )
@@ -32,23 +30,8 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds outpostd and runs three processes")
 	}
-	dsn := pgtest.DSN(t)
-	bin := filepath.Join(t.TempDir(), "outpostd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	const secret = "sdk-nodes-secret"
-	args := []string{"--db", dsn, "--secret", secret, "--write-rate", "0", "--sync-rate", "0", "--max-conns", "0"}
-	nodes := make([]*procNode, 3)
-	for i := range nodes {
-		nodes[i] = &procNode{t: t, bin: bin, args: args}
-		nodes[i].start()
-	}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			n.kill()
-		}
-	})
+	nodes, dsn := startProcNodes(t, 3, secret)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 2))
 	t.Logf("seed %d", seed)

@@ -143,23 +143,8 @@ func writeThroughFaults(t *testing.T, faults string, fault func(nodes []*procNod
 	if testing.Short() {
 		t.Skip("builds outpostd and runs three processes")
 	}
-	dsn := pgtest.DSN(t)
-	bin := filepath.Join(t.TempDir(), "outpostd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	const secret = "nodes-test-secret"
-	args := []string{"--db", dsn, "--secret", secret, "--write-rate", "0", "--sync-rate", "0", "--max-conns", "0"}
-	nodes := make([]*procNode, 3)
-	for i := range nodes {
-		nodes[i] = &procNode{t: t, bin: bin, args: args}
-		nodes[i].start()
-	}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			n.kill()
-		}
-	})
+	nodes, dsn := startProcNodes(t, 3, secret)
 	tok := func(user string) string {
 		s, err := token.Issue([]byte(secret), user, time.Hour)
 		if err != nil {
@@ -299,4 +284,28 @@ func writeThroughFaults(t *testing.T, faults string, fault func(nodes []*procNod
 		}
 	}
 	t.Logf("%d writes through 3 processes, %d %s, log at seq %d", len(news), killed, faults, last)
+}
+
+// startProcNodes builds outpostd and starts n of its processes on the
+// test's Postgres database (its DSN returned), with no rate limits,
+// killed when the test ends.
+func startProcNodes(t *testing.T, n int, secret string) ([]*procNode, string) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	bin := filepath.Join(t.TempDir(), "outpostd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	args := []string{"--db", dsn, "--secret", secret, "--write-rate", "0", "--sync-rate", "0", "--max-conns", "0"}
+	nodes := make([]*procNode, n)
+	for i := range nodes {
+		nodes[i] = &procNode{t: t, bin: bin, args: args}
+		nodes[i].start()
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.kill()
+		}
+	})
+	return nodes, dsn
 }
