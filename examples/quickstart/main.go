@@ -136,8 +136,10 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	}
 	p.say("bob writes two messages offline; his local store shows:")
 	show(ctx, p, bob, cid)
+	caughtUp := make(chan struct{})
 	bob.Sync.ScheduleSyncStatusChangeCallback("caught-up", func(ctx context.Context) error {
 		p.say("  [bob] post-sync callback: caught up, %d messages in %s", count(ctx, bob, cid), cid)
+		close(caughtUp)
 		return nil
 	})
 
@@ -154,6 +156,13 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		return st.Synced && st.Pending == 0 && !st.Syncing && count(ctx, bob, cid) == 5
 	}, bob); err != nil {
 		return fmt.Errorf("bob did not catch up: %w", err)
+	}
+	// The callback runs on bob's dispatcher after the cycle's commit; wait
+	// for it, so its line comes here.
+	select {
+	case <-caughtUp:
+	case <-time.After(10 * time.Second):
+		return errors.New("bob's post-sync callback never ran")
 	}
 	p.say("bob's outbox drained (his two messages went first, in order); sync applied alice's messages")
 	if err := waitFor(ctx, func() bool { return count(ctx, alice, cid) == 5 }, alice); err != nil {
