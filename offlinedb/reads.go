@@ -131,6 +131,7 @@ type messageRow struct {
 	DeletedAt      sql.NullInt64  `db:"deleted_at"`
 	ReactionCounts sql.NullString `db:"reaction_counts"`
 	Version        int64          `db:"version"`
+	Seq            int64          `db:"seq"`
 	Extra          sql.NullString `db:"extra"`
 	Status         string         `db:"status"`
 	Error          sql.NullString `db:"error"`
@@ -141,12 +142,12 @@ func (r messageRow) message() Message {
 		ID: r.ID, CID: r.CID, UserID: r.UserID, Text: r.Text, ParentID: r.ParentID,
 		CreatedAt: fromNanos(sql.NullInt64{Int64: r.CreatedAt, Valid: true}), UpdatedAt: fromNanos(r.UpdatedAt),
 		DeletedAt: fromNanosPtr(r.DeletedAt), ReactionCounts: fromCounts(r.ReactionCounts),
-		Version: r.Version, Extra: fromJSON(r.Extra),
+		Version: r.Version, Seq: r.Seq, Extra: fromJSON(r.Extra),
 	}, Status: MessageStatus(r.Status), Error: r.Error.String}
 }
 
 const messageSelect = `SELECT id, cid, user_id, text, parent_id, created_at, updated_at, deleted_at, reaction_counts,
-	version, extra, status, error FROM messages`
+	version, seq, extra, status, error FROM messages`
 
 func toMessages(rows []messageRow) []Message {
 	out := make([]Message, len(rows))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Channel is a conversation. CID, "type:id", names it everywhere.
@@ -148,8 +149,37 @@ func ValidateID(field, id string) error {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '-' || c == '_' || c == '.' || c == '@' || c == '!':
 		default:
-			return &ValidationError{Field: field, Reason: fmt.Sprintf("has the invalid character %q at byte %d", c, i)}
+			return &ValidationError{Field: field, Reason: invalidIDChar(id, i)}
 		}
+	}
+	return nil
+}
+
+// invalidIDChar says which character at byte i makes id invalid: the
+// whole character (a multi-byte one such as an emoji is named, not one
+// of its bytes), and what is allowed instead.
+func invalidIDChar(id string, i int) string {
+	r, size := utf8.DecodeRuneInString(id[i:])
+	what := fmt.Sprintf("%q", r)
+	if r == utf8.RuneError && size <= 1 {
+		what = fmt.Sprintf("byte 0x%02x (not UTF-8)", id[i])
+	}
+	return fmt.Sprintf("has the invalid character %s at byte %d (only ASCII letters, digits and -_.@! are allowed)", what, i)
+}
+
+// MaxTextBytes is the longest message text, in bytes, the server takes.
+// Clients check it before they queue a message, so an over-long text is
+// refused at once rather than failing later in the outbox.
+const MaxTextBytes = 64 << 10
+
+// ValidateText checks a message text: not blank, at most MaxTextBytes
+// bytes. The field name is used in the error.
+func ValidateText(field, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return &ValidationError{Field: field, Reason: "is empty"}
+	}
+	if len(text) > MaxTextBytes {
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is %d bytes, over the limit of %d bytes", len(text), MaxTextBytes)}
 	}
 	return nil
 }

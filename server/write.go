@@ -15,7 +15,7 @@ import (
 
 // Limits on what a client may write.
 const (
-	MaxTextBytes    = 64 << 10
+	MaxTextBytes    = protocol.MaxTextBytes
 	maxMembersAdded = 100
 )
 

@@ -2,6 +2,7 @@ package syncmanager
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -16,8 +17,14 @@ import (
 // SendMessage queues a message for the channel cid and returns its id
 // (in.ID, or a new one when empty).
 func (m *Manager) SendMessage(ctx context.Context, cid string, in protocol.MessageInput) (string, error) {
+	var idErr error
 	if in.ID == "" {
 		in.ID = offlinedb.NewTaskID()
+	} else {
+		idErr = protocol.ValidateID("message id", in.ID)
+	}
+	if err := checkWrite(cid, idErr, protocol.ValidateText("text", in.Text)); err != nil {
+		return "", err
 	}
 	t, err := offlinedb.NewSendMessageTask(m.conn.UserID(), cid, in)
 	if err != nil {
@@ -29,6 +36,9 @@ func (m *Manager) SendMessage(ctx context.Context, cid string, in protocol.Messa
 // UpdateMessage queues an edit. An edit of a message still in the outbox
 // changes the pending send instead.
 func (m *Manager) UpdateMessage(ctx context.Context, cid, messageID string, req protocol.UpdateMessageRequest) error {
+	if err := checkWrite(cid, protocol.ValidateID("message id", messageID), protocol.ValidateText("text", req.Text)); err != nil {
+		return err
+	}
 	t, err := offlinedb.NewUpdateMessageTask(m.conn.UserID(), cid, messageID, req)
 	if err != nil {
 		return err
@@ -39,6 +49,9 @@ func (m *Manager) UpdateMessage(ctx context.Context, cid, messageID string, req 
 // DeleteMessage queues a delete. Deleting a message still in the outbox
 // cancels its send: the server never hears of it.
 func (m *Manager) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) error {
+	if err := checkWrite(cid, protocol.ValidateID("message id", messageID)); err != nil {
+		return err
+	}
 	t, err := offlinedb.NewDeleteMessageTask(m.conn.UserID(), cid, messageID, hard)
 	if err != nil {
 		return err
@@ -48,6 +61,9 @@ func (m *Manager) DeleteMessage(ctx context.Context, cid, messageID string, hard
 
 // SendReaction queues a reaction.
 func (m *Manager) SendReaction(ctx context.Context, cid, messageID string, req protocol.SendReactionRequest) error {
+	if err := checkWrite(cid, protocol.ValidateID("message id", messageID), protocol.ValidateID("reaction type", req.Type)); err != nil {
+		return err
+	}
 	t, err := offlinedb.NewSendReactionTask(m.conn.UserID(), cid, messageID, req)
 	if err != nil {
 		return err
@@ -57,6 +73,9 @@ func (m *Manager) SendReaction(ctx context.Context, cid, messageID string, req p
 
 // DeleteReaction queues the removal of the user's reaction.
 func (m *Manager) DeleteReaction(ctx context.Context, cid, messageID, reactionType string) error {
+	if err := checkWrite(cid, protocol.ValidateID("message id", messageID), protocol.ValidateID("reaction type", reactionType)); err != nil {
+		return err
+	}
 	t, err := offlinedb.NewDeleteReactionTask(m.conn.UserID(), cid, messageID, reactionType)
 	if err != nil {
 		return err
@@ -66,11 +85,33 @@ func (m *Manager) DeleteReaction(ctx context.Context, cid, messageID, reactionTy
 
 // MarkRead queues a read mark for the channel cid.
 func (m *Manager) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest) error {
+	if err := checkWrite(cid); err != nil {
+		return err
+	}
 	t, err := offlinedb.NewMarkReadTask(m.conn.UserID(), cid, req)
 	if err != nil {
 		return err
 	}
 	return m.queue(ctx, t)
+}
+
+// checkWrite checks what a write names before it is queued: its channel
+// cid, then the results of the field checks given. A write the server
+// would refuse for its shape (a bad cid or id, a blank text or one over
+// protocol.MaxTextBytes, a reaction type that is not an id) is refused
+// now, as an error wrapping offlinedb.ErrInvalidTask and a
+// *protocol.ValidationError, instead of failing later in the outbox.
+func checkWrite(cid string, checks ...error) error {
+	err := protocol.ValidateCID(cid)
+	for _, e := range checks {
+		if err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", offlinedb.ErrInvalidTask, err)
+	}
+	return nil
 }
 
 func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) error {

@@ -473,3 +473,61 @@ func TestOffline_EditFoldsIntoQueuedSend(t *testing.T) {
 		t.Errorf("server has %+v, want %s with text final", msgs, id)
 	}
 }
+
+// TestWatch_PrintsWhatItCaughtUpOn: messages posted while alice was not
+// watching reach her store by the sync watch starts with (as after any
+// reconnect), and watch prints them, not only the live events after it.
+func TestWatch_PrintsWhatItCaughtUpOn(t *testing.T) {
+	url := startServer(t)
+	cid := makeChannel(t, url, "alice", "general", "bob")
+	env := userEnv(t, url, "alice")
+	wantOK(t, cli(t, env, "sync")) // alice's DB is up to date
+	bob := userEnv(t, url, "bob")
+	for _, asJSON := range []bool{false, true} {
+		// Each watch catches up on what bob sent since the last one.
+		wantOK(t, cli(t, bob, "send", cid, "while you were away"))
+		wantOK(t, cli(t, bob, "send", cid, "and another"))
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr syncBuffer
+		done := make(chan result, 1)
+		args := []string{"watch"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		go func() { done <- cliCtx(ctx, env, &stdout, &stderr, args...) }()
+		waitFor(t, "watch to print what it caught up on", func() bool {
+			return strings.Contains(stdout.String(), "and another")
+		})
+		cancel()
+		if r := <-done; r.code != 0 {
+			t.Fatalf("watch exit %d: %s", r.code, r.stderr)
+		}
+		out := stdout.String()
+		if !asJSON {
+			first := strings.Index(out, "caught up "+cid)
+			if first < 0 || !strings.Contains(out, "bob: while you were away") ||
+				strings.Index(out, "while you were away") > strings.Index(out, "and another") {
+				t.Fatalf("watch output lacks the caught-up messages in order:\n%s", out)
+			}
+			continue
+		}
+		var texts []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var v struct {
+				Kind    string `json:"kind"`
+				Message *struct {
+					Text string `json:"text"`
+				} `json:"message"`
+			}
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Fatalf("line %q is not JSON: %v", line, err)
+			}
+			if v.Kind == "caught_up" && v.Message != nil {
+				texts = append(texts, v.Message.Text)
+			}
+		}
+		if strings.Join(texts, "|") != "while you were away|and another" {
+			t.Errorf("caught_up messages = %q; output:\n%s", texts, out)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -251,14 +252,22 @@ func (p *progress) finish() {
 }
 
 var watchCmd = &command{
-	name: "watch", args: "[--json]",
+	name: "watch", args: "[--json]", jsonLines: true,
 	summary: "stay connected and print events and status changes until Ctrl-C",
 	help: `It prints every event the server sends (new messages, edits, reactions,
 ...) and every change of the connection and sync status, until SIGINT or
 SIGTERM, then exits 0. The local DB is kept in sync meanwhile. When the
-server cannot be reached it says so and keeps retrying. --json prints one
-JSON object per line: {"kind":"event","event":{...}} or
-{"kind":"status",...}.
+server cannot be reached it says so and keeps retrying.
+
+What a sync catches up on (when watch starts, and after each reconnect)
+is printed too, once it is in the local DB: a "caught up" line per message
+that arrived or changed while away, or, for a large catch-up, one line per
+channel that changed.
+
+--json prints one JSON object per line: {"kind":"event","event":{...}},
+{"kind":"caught_up","message":{...}} (the message as stored now),
+{"kind":"caught_up","channels":[...],"many":true} for a large catch-up,
+or {"kind":"status",...}.
 `,
 	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		var o connFlags
@@ -271,7 +280,8 @@ JSON object per line: {"kind":"event","event":{...}} or
 			w := &watcher{out: e.stdout, json: *asJSON}
 			var unsubs []func()
 			s, err := openSession(ctx, &o, func(c *outpost.Client) {
-				unsubs = append(unsubs, c.Conn.OnAll(w.event), c.OnStatus(w.status))
+				w.db = c.DB
+				unsubs = append(unsubs, c.Conn.OnAll(w.event), c.OnStatus(w.status), c.OnChange(w.change))
 			})
 			if err != nil {
 				return err
@@ -293,11 +303,12 @@ JSON object per line: {"kind":"event","event":{...}} or
 	},
 }
 
-// watcher prints events and status changes; the SDK calls it from two
-// dispatcher goroutines.
+// watcher prints events, what syncs caught up on, and status changes;
+// the SDK calls it from its dispatcher goroutines.
 type watcher struct {
 	out  io.Writer
 	json bool
+	db   *offlinedb.DB // to read what a sync caught up on
 
 	mu   sync.Mutex // guards the fields below and out
 	last *statusLine
@@ -369,4 +380,85 @@ func (w *watcher) status(s syncmanager.Status) {
 		line += " error: " + st.LastError
 	}
 	fmt.Fprintln(w.out, line)
+}
+
+// caughtUpLine is what a sync caught up on, in 'outpost watch --json':
+// one message as it is stored now, or, for a large catch-up (Many) or a
+// reset of the local cache, the channels that changed.
+type caughtUpLine struct {
+	Kind     string             `json:"kind"` // "caught_up"
+	Message  *offlinedb.Message `json:"message,omitempty"`
+	Channels []string           `json:"channels,omitempty"`
+	Many     bool               `json:"many,omitempty"`
+	Reset    bool               `json:"reset,omitempty"`
+}
+
+// change prints what a sync brought into the local DB: the messages a
+// sync page or a channel's refetched state added or changed. Live events
+// are printed by event as they arrive, so their messages are skipped
+// here.
+func (w *watcher) change(c syncmanager.Change) {
+	if !c.Kind.Has(syncmanager.ChangeSync) && !c.Kind.Has(syncmanager.ChangeReset) {
+		return
+	}
+	if c.Many || c.Reset {
+		if len(c.Channels) > 0 || c.Reset {
+			w.caughtUp(caughtUpLine{Kind: "caught_up", Channels: c.Channels, Many: c.Many, Reset: c.Reset})
+		}
+		return
+	}
+	live := map[string]bool{}
+	for _, ev := range c.Events {
+		if ev.Message != nil {
+			live[ev.Message.ID] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var msgs []offlinedb.Message
+	for _, id := range c.Messages {
+		if live[id] {
+			continue
+		}
+		m, err := w.db.Message(ctx, id)
+		if err != nil {
+			continue // gone since (a later change says so) or not a message
+		}
+		msgs = append(msgs, m)
+	}
+	// In the order they were posted in each channel.
+	sort.SliceStable(msgs, func(i, j int) bool {
+		if msgs[i].CID != msgs[j].CID {
+			return msgs[i].CID < msgs[j].CID
+		}
+		return msgs[i].Seq < msgs[j].Seq
+	})
+	for i := range msgs {
+		w.caughtUp(caughtUpLine{Kind: "caught_up", Message: &msgs[i]})
+	}
+}
+
+func (w *watcher) caughtUp(l caughtUpLine) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.json {
+		if b, err := json.Marshal(l); err == nil {
+			fmt.Fprintf(w.out, "%s\n", b)
+		}
+		return
+	}
+	now := time.Now().Format("15:04:05")
+	switch {
+	case l.Message != nil:
+		m := l.Message
+		text := oneLine(m.Text)
+		if m.DeletedAt != nil {
+			text = "(deleted)"
+		}
+		fmt.Fprintf(w.out, "%s caught up %s %s %s: %s\n", m.CreatedAt.Local().Format("15:04:05"), m.CID, m.ID, m.UserID, text)
+	case l.Reset:
+		fmt.Fprintf(w.out, "%s caught up: the local DB was refilled from the server (%d channels)\n", now, len(l.Channels))
+	default:
+		fmt.Fprintf(w.out, "%s caught up: many changes in %s\n", now, strings.Join(l.Channels, ", "))
+	}
 }

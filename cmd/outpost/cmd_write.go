@@ -148,7 +148,10 @@ func wantArgs(args []string, names ...string) error {
 		case "MSGID":
 			err = protocol.ValidateID("message id", a)
 		case "TYPE":
-			err = protocol.ValidateID("reaction type", a)
+			if err = protocol.ValidateID("reaction type", a); err != nil {
+				// Reaction types are names; the app draws them.
+				err = fmt.Errorf("%w; a reaction type is a name such as like, love or thumbsup, not an emoji", err)
+			}
 		}
 		if err != nil {
 			return usageErrorf("%s %q: %v", names[i], a, err)

@@ -86,8 +86,8 @@ func TestSend_InterruptAfterIDLosesNothing(t *testing.T) {
 	r := <-done
 	id := strings.TrimSpace(stdout.String())
 	p := cli(t, env, "pending")
-	if r.code != exitError || !strings.Contains(r.stderr, "interrupted") {
-		t.Errorf("exit %d, stderr %q; want 1, interrupted", r.code, r.stderr)
+	if r.code != exitInterrupted || !strings.Contains(r.stderr, "interrupted") {
+		t.Errorf("exit %d, stderr %q; want 130, interrupted", r.code, r.stderr)
 	}
 	wantOK(t, p)
 	if !strings.Contains(p.stdout, id) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,18 +24,30 @@ const (
 	exitOffline = 3 // the server cannot be reached by a command that needs it
 	exitAuth    = 4 // the server refused the token
 	exitDB      = 5 // local DB problem: missing or read-only folder, not an Outpost DB
+	// exitInterrupted: SIGINT or SIGTERM stopped the command before it
+	// finished (128 + SIGINT, as shells report it).
+	exitInterrupted = 130
 )
 
 const exitCodesHelp = `EXIT CODES
   0  success (a write queued while offline is a success: it says "queued")
   1  runtime error (e.g. the server refused a write for good)
-  2  usage error: unknown command or flag, missing argument, token, server
+  2  usage error: unknown command or flag, missing argument, token, server,
+     or a write that cannot be sent as given (a bad id, a text over the
+     server's limit of 65536 bytes); nothing is queued
   3  the server cannot be reached by a command that needs it (sync)
   4  the server refused the token (bad, expired, or for another secret), or
      the token names another user than --user
   5  local DB problem: missing or read-only folder, missing DB for a reading
      command, a file that is not an Outpost client DB, a DB of another user
      or server
+  130 interrupted (SIGINT or SIGTERM) before it finished; what was already
+     applied or queued is kept ('watch' ends this way with 0)
+
+With --json, a failing command prints the error on stdout too, as one JSON
+object, so a pipeline (| jq) sees it:
+  {"error":{"message":"...","kind":"offline","exit_code":3}}
+kind is one of error, usage, offline, auth, db, interrupted.
 `
 
 const envHelp = `ENVIRONMENT
@@ -64,6 +77,9 @@ type command struct {
 	// environment) and returns the function that runs the command with
 	// its positional arguments once the flags are parsed.
 	setup func(fs *flag.FlagSet, e *env) func(ctx context.Context, args []string) error
+	// jsonLines is set for a command whose --json output is one object
+	// per line (watch): a failure adds an error line even after output.
+	jsonLines bool
 }
 
 var commands []*command
@@ -120,18 +136,63 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 		return fail(e, usageErrorf("unknown command %q (run 'outpost help')", name))
 	}
 	fs := newFlagSet(c.name)
-	runCmd := c.setup(fs, e)
+	out := &watchedWriter{w: e.stdout}
+	ce := *e
+	ce.stdout = out
+	runCmd := c.setup(fs, &ce)
 	pos, err := parseArgs(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(e.stdout, commandHelp(c))
 		return exitOK
 	}
+	asJSON := jsonMode(fs, args[1:], err)
 	if err != nil {
 		// The flag package names flags with one dash; the help uses two.
 		msg := strings.NewReplacer("flag -", "flag --", "defined: -", "defined: --").Replace(err.Error())
-		return fail(e, usageErrorf("%s: %s (see 'outpost help %s')", c.name, msg, c.name))
+		return failAs(e, asJSON, usageErrorf("%s: %s (see 'outpost help %s')", c.name, msg, c.name))
 	}
-	return fail(e, runCmd(ctx, pos))
+	err = runCmd(ctx, pos)
+	if err != nil && ctx.Err() != nil && classify(err) != exitUsage {
+		// A signal stopped it: the cause is the interrupt, whatever the
+		// command was doing then.
+		err = withCode(exitInterrupted, err)
+	}
+	// A --json command that failed before printing its document prints
+	// the error as one; one that printed its own (a write's "failed"
+	// outcome) already said it there. Line-per-event commands (watch) get
+	// the error as one more line.
+	return failAs(e, asJSON && (out.n == 0 || c.jsonLines), err)
+}
+
+// jsonMode reports whether the command runs with --json. When the flags
+// could not be parsed, the raw arguments are looked at instead.
+func jsonMode(fs *flag.FlagSet, args []string, parseErr error) bool {
+	if parseErr == nil {
+		f := fs.Lookup("json")
+		return f != nil && f.Value.String() == "true"
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		switch a {
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
+}
+
+// watchedWriter counts what a command writes to stdout.
+type watchedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += n
+	return n, err
 }
 
 func mainUsage() string {
@@ -250,13 +311,39 @@ func withCode(code int, err error) error {
 }
 
 // fail prints err as one line on stderr and returns its exit code.
-func fail(e *env, err error) int {
+func fail(e *env, err error) int { return failAs(e, false, err) }
+
+// jsonError is the error object a --json command prints on stdout.
+type jsonError struct {
+	Error struct {
+		Message  string `json:"message"`
+		Kind     string `json:"kind"`
+		ExitCode int    `json:"exit_code"`
+	} `json:"error"`
+}
+
+// exitKinds names the exit codes in jsonError.
+var exitKinds = map[int]string{
+	exitError: "error", exitUsage: "usage", exitOffline: "offline",
+	exitAuth: "auth", exitDB: "db", exitInterrupted: "interrupted",
+}
+
+// failAs is fail that, with asJSON, also prints err on stdout as a
+// jsonError (one line).
+func failAs(e *env, asJSON bool, err error) int {
 	if err == nil {
 		return exitOK
 	}
 	code := classify(err)
 	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, always
 	fmt.Fprintf(e.stderr, "outpost: %s\n", msg)
+	if asJSON {
+		var je jsonError
+		je.Error.Message, je.Error.Kind, je.Error.ExitCode = msg, exitKinds[code], code
+		if b, err := json.Marshal(je); err == nil {
+			fmt.Fprintf(e.stdout, "%s\n", b)
+		}
+	}
 	return code
 }
 
@@ -276,6 +363,9 @@ func classify(err error) int {
 	}
 	if errors.Is(err, syncmanager.ErrOffline) {
 		return exitOffline
+	}
+	if errors.Is(err, offlinedb.ErrInvalidTask) {
+		return exitUsage // a write the SDK refused to queue as given
 	}
 	return exitError
 }
