@@ -18,6 +18,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -378,4 +379,65 @@ func TestChat_RefusedSendShowsFailed(t *testing.T) {
 	}
 	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(waitTimeout))
+}
+
+// TestChat_TypedBurstIsText: text that reaches the terminal in one burst
+// (a paste, tmux send-keys, a fast typist) is parsed by Bubble Tea into
+// word-long key messages; words that name keys ("up", "down", "home")
+// and letters the app might bind ("q") are text, stored whole. The bytes
+// go through the program's real input parser, in one write.
+func TestChat_TypedBurstIsText(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := openClient(t, ts.URL, "alice")
+	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{
+		Type: "team", ID: "general", Name: "general", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	bob := openClient(t, ts.URL, "bob")
+
+	m := newModel(bob)
+	in, typed := io.Pipe()
+	p := tea.NewProgram(probe{m}, tea.WithInput(in), tea.WithOutput(io.Discard),
+		tea.WithoutSignalHandler())
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(); done <- err }()
+	p.Send(tea.WindowSizeMsg{Width: 120, Height: 30})
+	t.Cleanup(func() {
+		p.Quit()
+		typed.Close()
+		select {
+		case <-done:
+		case <-time.After(waitTimeout):
+			t.Error("the program did not end")
+		}
+		m.close()
+	})
+	screen := func() string {
+		r := make(viewReq, 1)
+		p.Send(r)
+		select {
+		case s := <-r:
+			return s
+		case <-time.After(waitTimeout):
+			t.Fatal("the program did not answer")
+			return ""
+		}
+	}
+	waitFor(t, "the channel on screen", func() bool { return strings.Contains(screen(), "general") })
+
+	const text = "going up and down, home and q"
+	if _, err := typed.Write([]byte(text + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob's message in his store", func() bool {
+		msgs, err := bob.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 10})
+		return err == nil && len(msgs) == 1
+	})
+	msgs, err := bob.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 10})
+	if err != nil || len(msgs) != 1 || msgs[0].Text != text {
+		t.Fatalf("stored %+v, %v; want one message %q", msgs, err, text)
+	}
 }

@@ -23,7 +23,7 @@ func newFlagSet(cfg *config, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&cfg.server, "server", getenv("OUTPOST_SERVER"), "sync server URL, such as http://127.0.0.1:8080 (env OUTPOST_SERVER)")
 	fs.StringVar(&cfg.user, "user", getenv("OUTPOST_USER"), "your user id (env OUTPOST_USER; alice in demo mode)")
 	fs.StringVar(&cfg.token, "token", getenv("OUTPOST_TOKEN"), "auth token for the user, signed with the server's secret (env OUTPOST_TOKEN)")
-	fs.StringVar(&cfg.db, "db", getenv("OUTPOST_DB"), "local store file (env OUTPOST_DB; default outpost-chat-USER.db, a temp file in demo mode)")
+	fs.StringVar(&cfg.db, "db", getenv("OUTPOST_DB"), "local store file (env OUTPOST_DB; default outpost-chat-USER.db; in demo mode a temp file, removed on quit, and OUTPOST_DB is ignored)")
 	fs.BoolVar(&cfg.demo, "demo", false, "start an in-process server with a second user and a bot, and log in to it")
 	return fs
 }
@@ -43,6 +43,15 @@ func parseArgs(args []string, getenv func(string) string) (config, error) {
 	if cfg.demo {
 		if cfg.user == "" {
 			cfg.user = demoUser
+		}
+		// The demo's store lives in its temp dir, removed on quit, so
+		// OUTPOST_DB (set for real use, perhaps) must not send it to a
+		// file that would outlive the demo. Only an explicit --db does,
+		// and that file is yours to keep.
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "db" })
+		if !explicit {
+			cfg.db = ""
 		}
 		return cfg, nil
 	}

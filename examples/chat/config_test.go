@@ -32,6 +32,12 @@ func TestParseArgs(t *testing.T) {
 			want: config{server: "http://s", user: "carol", token: "t", db: "outpost-chat-carol.db"}},
 		{name: "demo", args: []string{"--demo"}, want: config{demo: true, user: "alice"}},
 		{name: "demo as someone", args: []string{"--demo", "--user", "dave"}, want: config{demo: true, user: "dave"}},
+		// The demo's store is a temp file removed on quit: OUTPOST_DB, set
+		// for real use, must not make it outlive the demo.
+		{name: "demo ignores OUTPOST_DB", args: []string{"--demo"}, env: map[string]string{"OUTPOST_DB": "kept.db"},
+			want: config{demo: true, user: "alice"}},
+		{name: "demo with an explicit --db", args: []string{"--demo", "--db", "mine.db"}, env: map[string]string{"OUTPOST_DB": "kept.db"},
+			want: config{demo: true, user: "alice", db: "mine.db"}},
 		{name: "missing", args: []string{"--user", "bob"}, wantErr: "missing --server (or OUTPOST_SERVER), --token (or OUTPOST_TOKEN); or try --demo"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "flag provided but not defined: -nope"},
 		{name: "stray argument", args: []string{"--demo", "extra"}, wantErr: `unexpected argument "extra"`},

@@ -12,7 +12,8 @@
 //
 // Each flag has an environment variable: OUTPOST_SERVER, OUTPOST_USER,
 // OUTPOST_TOKEN and OUTPOST_DB. Without --db the local store is
-// outpost-chat-USER.db in the working directory.
+// outpost-chat-USER.db in the working directory. The demo keeps
+// everything in a temp directory removed on quit; it ignores OUTPOST_DB.
 //
 // Keys: Tab and Shift-Tab switch channels, Enter sends, Ctrl-O takes the
 // app offline and back (to try the outbox without pulling a cable), and

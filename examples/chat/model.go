@@ -174,6 +174,15 @@ func (m model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m.toggleOffline()
 	case tea.KeyEnter:
 		return m.send()
+	case tea.KeyRunes, tea.KeySpace:
+		if !k.Alt {
+			// Typed or pasted text is text: inserted as is, never matched
+			// against key bindings. (A burst of input arrives as word-long
+			// KeyRunes messages, and the input's bindings would take the
+			// words "up", "down" or "home" for the keys of those names.)
+			m.input = insertText(m.input, k.Runes)
+			return m, nil
+		}
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)
@@ -282,4 +291,16 @@ func load(ctx context.Context, c *outpost.Client, asked string) loadedMsg {
 		out.msgs, out.err = c.Messages(ctx, asked, offlinedb.MessagesQuery{Limit: messageLimit})
 	}
 	return out
+}
+
+// insertText inserts runes into the input line at its cursor and moves
+// the cursor past them.
+func insertText(in textinput.Model, runes []rune) textinput.Model {
+	v := []rune(in.Value())
+	pos := min(in.Position(), len(v))
+	out := make([]rune, 0, len(v)+len(runes))
+	out = append(append(append(out, v[:pos]...), runes...), v[pos:]...)
+	in.SetValue(string(out))
+	in.SetCursor(pos + len(runes))
+	return in
 }
