@@ -72,6 +72,7 @@ func init() {
 	commands = []*command{
 		tokenCmd, sendCmd, editCmd, deleteCmd, reactCmd, syncCmd, watchCmd,
 		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
+		channelCmd,
 	}
 }
 
