@@ -112,6 +112,38 @@ func texts(tb testing.TB, c *outpost.Client, cid string) map[string]bool {
 	return out
 }
 
+// TestChannels_ListedWithoutLiveConnection: with the WebSocket down but
+// the server reachable over REST, CreateChannel still puts the channel
+// in the store before it returns: from the server's answer, not from a
+// sync (which cannot run).
+func TestChannels_ListedWithoutLiveConnection(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := open(t, ts.URL, "alice")
+	alice.Conn.Disconnect()
+	waitFor(t, "offline", func() bool { return !alice.Status().Online })
+	cid, err := alice.CreateChannel(ctx, outpost.NewChannel{ID: "rest-only", Name: "REST only", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := alice.DB.Channel(ctx, cid)
+	if err != nil || ch.Name != "REST only" {
+		t.Fatalf("alice's store right after CreateChannel: %+v, %v", ch, err)
+	}
+	if err := alice.HideChannel(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(t, alice, false); has(got, cid) {
+		t.Fatalf("list right after HideChannel, no live connection: %v", got)
+	}
+	if err := alice.ShowChannel(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(t, alice, false); !has(got, cid) {
+		t.Fatalf("list right after ShowChannel, no live connection: %v", got)
+	}
+}
+
 // TestChannels_Members: add and remove members, leave, and the role and
 // membership rules: a member may not add or remove, a non-member may do
 // nothing, the owner may not leave.
@@ -210,7 +242,8 @@ func TestChannels_Offline(t *testing.T) {
 
 // TestChannels_HideShow: Alice hides a channel on her phone: her laptop,
 // online, hears it live; her tablet, closed meanwhile, learns it on its
-// next sync. Bob's list is not touched. Show brings it back everywhere.
+// next sync; a new device learns it from its first sync. Bob's list is
+// not touched. Show brings it back everywhere.
 func TestChannels_HideShow(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
@@ -251,6 +284,17 @@ func TestChannels_HideShow(t *testing.T) {
 	tablet = openAt(t, ts.URL, "alice", tabletPath)
 	waitFor(t, "the tablet to hide it on sync", func() bool { return !has(listed(t, tablet, false), cid) })
 
+	// A new device learns it from its first sync (a feed reset), and
+	// still holds the channel.
+	fresh := openAt(t, ts.URL, "alice", filepath.Join(dir, "fresh.db"))
+	waitFor(t, "the new device to hold both channels", func() bool {
+		all := listed(t, fresh, true)
+		return has(all, cid) && has(all, other)
+	})
+	if got := listed(t, fresh, false); has(got, cid) || !has(got, other) {
+		t.Fatalf("new device's list = %v, want %s without the hidden %s", got, other, cid)
+	}
+
 	// Bob's list is his own.
 	if err := bob.SyncNow(ctx); err != nil {
 		t.Fatal(err)
@@ -274,7 +318,7 @@ func TestChannels_HideShow(t *testing.T) {
 	if !has(listed(t, laptop, false), cid) {
 		t.Fatalf("laptop's list right after ShowChannel lacks %s", cid)
 	}
-	for name, c := range map[string]*outpost.Client{"phone": phone, "tablet": tablet} {
+	for name, c := range map[string]*outpost.Client{"phone": phone, "tablet": tablet, "new device": fresh} {
 		waitFor(t, name+" to show it again", func() bool { return has(listed(t, c, false), cid) })
 	}
 }

@@ -183,6 +183,15 @@ func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.Sy
 					return nil, fmt.Errorf("offlinedb: feed lists %q: %w", cid, err)
 				}
 			}
+			// The reset says which channels are hidden, as of the
+			// feed's head: later feed events are past it.
+			hidden := make(map[string]bool, len(feed.Hidden))
+			for _, cid := range feed.Hidden {
+				hidden[cid] = true
+			}
+			for _, cid := range feed.Channels {
+				qs = append(qs, Query{SQL: setHiddenSQL, Args: []any{cid, boolInt(hidden[cid]), feed.Position.Seq}})
+			}
 		}
 		for i := range feed.Events {
 			ev := &feed.Events[i]

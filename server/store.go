@@ -130,6 +130,9 @@ type Tx interface {
 	// cid. ErrNotFound if userID is not a member. A membership begins
 	// shown, and a re-added member begins shown again.
 	SetChannelHidden(cid, userID string, hidden bool) error
+	// HiddenChannelIDs returns the cids of the channels userID has
+	// hidden, sorted.
+	HiddenChannelIDs(userID string) ([]string, error)
 
 	Message(id string) (protocol.Message, error)
 	Messages(cid string, page MessagesPage) ([]protocol.Message, error)

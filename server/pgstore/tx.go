@@ -181,6 +181,10 @@ func (t *tx) ChannelHidden(cid, userID string) (bool, error) {
 	return hidden, err
 }
 
+func (t *tx) HiddenChannelIDs(userID string) ([]string, error) {
+	return t.selectStrings(`SELECT cid FROM members WHERE user_id = $1 AND hidden ORDER BY cid`, userID)
+}
+
 func (t *tx) SetChannelHidden(cid, userID string, hidden bool) error {
 	var got string
 	err := t.tx.QueryRow(t.ctx, `UPDATE members SET hidden = $3 WHERE cid = $1 AND user_id = $2 RETURNING cid`,

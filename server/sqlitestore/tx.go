@@ -148,6 +148,12 @@ func (t *tx) ChannelHidden(cid, userID string) (bool, error) {
 	return hidden, err
 }
 
+func (t *tx) HiddenChannelIDs(userID string) ([]string, error) {
+	var ids []string
+	err := t.st.Select(t.ctx, &ids, `SELECT cid FROM members WHERE user_id = ? AND hidden ORDER BY cid`, userID)
+	return ids, err
+}
+
 func (t *tx) SetChannelHidden(cid, userID string, hidden bool) error {
 	var got string
 	err := t.st.Get(t.ctx, &got, `UPDATE members SET hidden = ? WHERE cid = ? AND user_id = ? RETURNING cid`, hidden, cid, userID)

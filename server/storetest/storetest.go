@@ -713,6 +713,15 @@ func testHidden(t *testing.T, h Harness) {
 	want(st, "ann", true)
 	want(st, "ben", false)
 	want(h.OpenAgain(t, st), "ann", true)
+	createChannel(t, st, "messaging:"+newID("other"), "ann")
+	var ids []string
+	if err := st.View(ctx, func(tx server.Tx) error {
+		var err error
+		ids, err = tx.HiddenChannelIDs("ann")
+		return err
+	}); err != nil || len(ids) != 1 || ids[0] != cid {
+		t.Fatalf("HiddenChannelIDs(ann) = %v, %v, want [%s]", ids, err, cid)
+	}
 	update(func(tx server.Tx) error {
 		m, err := tx.Member(cid, "ann")
 		if err != nil {
