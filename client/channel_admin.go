@@ -58,3 +58,27 @@ func (c *Client) TruncateChannel(ctx context.Context, cid, idempotencyKey string
 		path: pathf(protocol.PathTruncate, cid), idemKey: idempotencyKey}, &out)
 	return result(&out, err)
 }
+
+// HideChannel hides the channel cid from the caller's own channel list,
+// on all their devices (protocol.PathHideChannel); the other members see
+// nothing. The answer's Channel.Hidden is set. Hiding a hidden channel
+// changes nothing.
+func (c *Client) HideChannel(ctx context.Context, cid, idempotencyKey string) (*protocol.ChannelResponse, error) {
+	return c.setHidden(ctx, "hide channel", protocol.PathHideChannel, cid, idempotencyKey)
+}
+
+// ShowChannel shows a channel the caller hid again
+// (protocol.PathShowChannel).
+func (c *Client) ShowChannel(ctx context.Context, cid, idempotencyKey string) (*protocol.ChannelResponse, error) {
+	return c.setHidden(ctx, "show channel", protocol.PathShowChannel, cid, idempotencyKey)
+}
+
+func (c *Client) setHidden(ctx context.Context, op, path, cid, idempotencyKey string) (*protocol.ChannelResponse, error) {
+	if err := protocol.ValidateCID(cid); err != nil {
+		return nil, err
+	}
+	var out protocol.ChannelResponse
+	err := c.do(ctx, request{op: op, method: http.MethodPost,
+		path: pathf(path, cid), idemKey: idempotencyKey}, &out)
+	return result(&out, err)
+}

@@ -183,6 +183,15 @@ func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.Sy
 					return nil, fmt.Errorf("offlinedb: feed lists %q: %w", cid, err)
 				}
 			}
+			// The reset says which channels are hidden, as of the
+			// feed's head: later feed events are past it.
+			hidden := make(map[string]bool, len(feed.Hidden))
+			for _, cid := range feed.Hidden {
+				hidden[cid] = true
+			}
+			for _, cid := range feed.Channels {
+				qs = append(qs, Query{SQL: setHiddenSQL, Args: []any{cid, boolInt(hidden[cid]), feed.Position.Seq}})
+			}
 		}
 		for i := range feed.Events {
 			ev := &feed.Events[i]
@@ -266,8 +275,9 @@ func asEventError(ev *protocol.Event, err error) *EventError {
 // ApplyChannelStates replaces the cached rows of each channel with the
 // state the server gave, at the position it carries, and drops the
 // channels listed inaccessible, in one transaction. Pending and failed
-// rows stay. A state without a position is refused: the channel's sync
-// could not continue from it.
+// rows stay, and so does the user's hidden flag of each channel; a state
+// whose Channel.Hidden is set hides the channel. A state without a
+// position is refused: the channel's sync could not continue from it.
 func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error {
 	if d.closed.Load() {
 		return ErrClosed
@@ -295,9 +305,56 @@ func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelRe
 	if len(qs) == 0 {
 		return nil
 	}
-	_, err := d.applyBuilt(ctx, func(context.Context, *sqlx.Tx) ([]Query, error) { return qs, nil })
+	_, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+		keep, err := keepHidden(ctx, tx, states)
+		if err != nil {
+			return nil, err
+		}
+		return append(slices.Clip(qs), keep...), nil
+	})
 	if err != nil {
 		return fmt.Errorf("offlinedb: apply channel states: %w", err)
+	}
+	return nil
+}
+
+// keepHidden returns the queries that hide again, after their rows are
+// replaced, the channels of states that were hidden before (with the
+// version of the feed event that hid them) or whose state says hidden.
+func keepHidden(ctx context.Context, tx *sqlx.Tx, states []protocol.ChannelResponse) ([]Query, error) {
+	var qs []Query
+	for i := range states {
+		cid := states[i].Channel.CID
+		var hidden bool
+		var version int64
+		err := tx.QueryRowxContext(ctx, `SELECT hidden, hidden_version FROM channels WHERE cid = ?`, cid).Scan(&hidden, &version)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		if hidden || states[i].Channel.Hidden {
+			qs = append(qs, Query{SQL: setHiddenSQL, Args: []any{cid, 1, version}, EventID: "state " + cid})
+		}
+	}
+	return qs, nil
+}
+
+// setHiddenSQL sets a channel's hidden flag and the version it is at.
+const setHiddenSQL = `UPDATE channels SET hidden = ?2, hidden_version = ?3 WHERE cid = ?1`
+
+// SetChannelHidden sets the local hidden flag of the channel cid, as a
+// hide or show the server has just accepted left it, without waiting for
+// the feed event that carries it (which, applied later, sets the same).
+// ErrNotFound if the store does not hold the channel.
+func (d *DB) SetChannelHidden(ctx context.Context, cid string, hidden bool) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	res, err := d.db.ExecContext(ctx, `UPDATE channels SET hidden = ?2 WHERE cid = ?1`, cid, boolInt(hidden))
+	if err != nil {
+		return fmt.Errorf("offlinedb: set channel hidden: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("%w: channel %q", ErrNotFound, cid)
 	}
 	return nil
 }

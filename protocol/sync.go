@@ -99,6 +99,9 @@ type FeedPage struct {
 	// not listed. Events is empty.
 	Reset    bool     `json:"reset,omitempty"`
 	Channels []string `json:"channels,omitempty"`
+	// Hidden, on a reset, lists the channels of Channels the user has
+	// hidden (POST /channels/{cid}/hide); the others are shown. Sorted.
+	Hidden []string `json:"hidden,omitempty"`
 	// Events are the feed's entries after the client's position, in
 	// order: notification.added_to_channel, notification.removed_from_channel,
 	// channel.hidden, channel.visible and user.updated (the user's own).

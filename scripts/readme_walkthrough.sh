@@ -3,6 +3,7 @@
 # rot: .ci/run calls it. Loopback only; cleans up after itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 work=$(mktemp -d)
 bin="$work/bin"
 mkdir -p "$bin"
@@ -13,16 +14,33 @@ port=$(( 20000 + RANDOM % 20000 ))
 cd "$work"
 trap 'kill $(jobs -p) 2>/dev/null || true; cd /; rm -rf "$work"' EXIT
 
-# --- README: "Run the server and the CLI" ---
-export OUTPOST_SECRET=dev-secret-change-me
-outpostd --addr 127.0.0.1:$port --db server.db 2>server.log &
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-export OUTPOST_SERVER=http://127.0.0.1:$port OUTPOST_USER=alice OUTPOST_DB=alice.db
+# --- README: "Run the server and the CLI": the block between the
+# walkthrough markers, as written, but for the binaries (built above
+# rather than installed) and the port (a free one rather than 8080). ---
+block=$(sed -n '/^<!-- walkthrough:begin/,/^<!-- walkthrough:end/p' "$repo/README.md" |
+	grep -v '^<!--' | grep -v '^```' | grep -v '^go install ')
+if [ -z "$block" ] || ! grep -q 'alice channel create' <<<"$block"; then
+	echo "README.md: no walkthrough block"; exit 1
+fi
+block=${block//127.0.0.1:8080/127.0.0.1:$port}
+echo "$block" >walkthrough.sh
+# Sourced, so outpostd is this script's job %1 and the functions stay;
+# set -e stops at the first command that fails.
+source ./walkthrough.sh
+# Each of the two reads the other's message from their own local DB.
+got=$(bob messages messaging:alice-bob)
+if ! grep -q 'alice: Hi Bob!' <<<"$got"; then
+	echo "bob does not see alice's message: $got"; exit 1
+fi
+got=$(alice messages messaging:alice-bob)
+if ! grep -q 'bob: Hi Alice!' <<<"$got"; then
+	echo "alice does not see bob's reply: $got"; exit 1
+fi
+echo "README two users: ok"
+export OUTPOST_USER=alice OUTPOST_DB=alice.db
 export OUTPOST_TOKEN=$(outpost token --user alice)
 outpost sync
-outpost status
 outpost channels --json
-outpost pending
 # --- end ---
 
 # --- README: "In a browser": the page, and curl -N on /events ---
@@ -68,8 +86,7 @@ if [ -n "${OUTPOST_PG_DSN:-}" ]; then
 		ch="ops$RANDOM"
 		export OUTPOST_USER=alice OUTPOST_DB=alice-pg.db
 		export OUTPOST_TOKEN=$(outpost token --user alice)
-		curl -sf -H "Authorization: Bearer $OUTPOST_TOKEN" -H 'Content-Type: application/json' \
-			-d "{\"type\":\"team\",\"id\":\"$ch\",\"members\":[\"bob\"]}" http://127.0.0.1:$p1/channels >/dev/null
+		outpost channel create --server http://127.0.0.1:$p2 --type team --id $ch bob
 		outpost send --server http://127.0.0.1:$p2 team:$ch "hello from node 2"
 		OUTPOST_USER=bob OUTPOST_DB=bob-pg.db OUTPOST_TOKEN=$(outpost token --user bob) \
 			outpost sync --server http://127.0.0.1:$p3

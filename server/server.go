@@ -94,6 +94,8 @@ func (s *Server) routes() {
 	h("PUT "+protocol.PathMemberRole, s.handleSetRole)
 	h("POST "+protocol.PathMembers, s.handleAddMembers)
 	h("DELETE "+protocol.PathMember, s.handleRemoveMember)
+	h("POST "+protocol.PathHideChannel, s.handleHideChannel)
+	h("POST "+protocol.PathShowChannel, s.handleShowChannel)
 	h("POST "+protocol.PathMessages, s.handleSendMessage)
 	h("GET "+protocol.PathMessages, s.handleQueryMessages)
 	h("POST "+protocol.PathRead, s.handleMarkRead)

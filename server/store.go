@@ -122,6 +122,17 @@ type Tx interface {
 	MemberIDs(cid string) ([]string, error)
 	PutMember(m protocol.Member) error
 	DeleteMember(cid, userID string) error
+	// ChannelHidden reports whether userID has hidden cid from their
+	// channel list: a flag of the membership, private to its user, that
+	// PutMember leaves as it is. ErrNotFound if userID is not a member.
+	ChannelHidden(cid, userID string) (bool, error)
+	// SetChannelHidden sets userID's hidden flag on their membership of
+	// cid. ErrNotFound if userID is not a member. A membership begins
+	// shown, and a re-added member begins shown again.
+	SetChannelHidden(cid, userID string, hidden bool) error
+	// HiddenChannelIDs returns the cids of the channels userID has
+	// hidden, sorted.
+	HiddenChannelIDs(userID string) ([]string, error)
 
 	Message(id string) (protocol.Message, error)
 	Messages(cid string, page MessagesPage) ([]protocol.Message, error)

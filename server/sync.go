@@ -26,6 +26,7 @@ type syncPage struct {
 type feedPage struct {
 	Reset    bool              `json:"reset,omitempty"`
 	Channels []string          `json:"channels,omitempty"`
+	Hidden   []string          `json:"hidden,omitempty"`
 	Events   []json.RawMessage `json:"events,omitempty"`
 	Position protocol.Position `json:"position"`
 }
@@ -156,6 +157,9 @@ func syncFeed(tx Tx, user string, from *protocol.Position, budget int, page *syn
 	if reason != "" {
 		page.Feed.Reset = true
 		if page.Feed.Channels, err = tx.UserChannelIDs(user); err != nil {
+			return 0, err
+		}
+		if page.Feed.Hidden, err = tx.HiddenChannelIDs(user); err != nil {
 			return 0, err
 		}
 		page.Feed.Position = head(st)

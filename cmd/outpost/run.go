@@ -88,6 +88,7 @@ func init() {
 	commands = []*command{
 		tokenCmd, sendCmd, editCmd, deleteCmd, reactCmd, syncCmd, watchCmd,
 		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
+		channelCmd,
 	}
 }
 
@@ -211,6 +212,7 @@ COMMANDS
 	b.WriteString(`
 Writing commands (send, edit, delete, react) work offline: the write is
 stored in the local DB at once and sent when the server is reachable.
+'channel' (create a channel, manage its members) needs the server.
 Reading commands (channels, messages, pending, failed, status) read the
 local DB and need neither the network nor a token; --json prints one JSON
 document.

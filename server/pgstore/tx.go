@@ -172,6 +172,29 @@ func (t *tx) PutMember(m protocol.Member) error {
 
 func (t *tx) DeleteMember(cid, userID string) error { return t.exec(qDeleteMember, cid, userID) }
 
+func (t *tx) ChannelHidden(cid, userID string) (bool, error) {
+	var hidden bool
+	err := t.tx.QueryRow(t.ctx, `SELECT hidden FROM members WHERE cid = $1 AND user_id = $2`, cid, userID).Scan(&hidden)
+	if isNoRows(err) {
+		return false, server.ErrNotFound
+	}
+	return hidden, err
+}
+
+func (t *tx) HiddenChannelIDs(userID string) ([]string, error) {
+	return t.selectStrings(`SELECT cid FROM members WHERE user_id = $1 AND hidden ORDER BY cid`, userID)
+}
+
+func (t *tx) SetChannelHidden(cid, userID string, hidden bool) error {
+	var got string
+	err := t.tx.QueryRow(t.ctx, `UPDATE members SET hidden = $3 WHERE cid = $1 AND user_id = $2 RETURNING cid`,
+		cid, userID, hidden).Scan(&got)
+	if isNoRows(err) {
+		return server.ErrNotFound
+	}
+	return err
+}
+
 func (t *tx) Message(id string) (m protocol.Message, err error) {
 	return m, t.getJSON(&m, qMessage, id)
 }

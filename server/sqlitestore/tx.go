@@ -139,6 +139,30 @@ func (t *tx) DeleteMember(cid, userID string) error {
 	return t.exec(`DELETE FROM members WHERE cid = ? AND user_id = ?`, cid, userID)
 }
 
+func (t *tx) ChannelHidden(cid, userID string) (bool, error) {
+	var hidden bool
+	err := t.st.Get(t.ctx, &hidden, `SELECT hidden FROM members WHERE cid = ? AND user_id = ?`, cid, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, server.ErrNotFound
+	}
+	return hidden, err
+}
+
+func (t *tx) HiddenChannelIDs(userID string) ([]string, error) {
+	var ids []string
+	err := t.st.Select(t.ctx, &ids, `SELECT cid FROM members WHERE user_id = ? AND hidden ORDER BY cid`, userID)
+	return ids, err
+}
+
+func (t *tx) SetChannelHidden(cid, userID string, hidden bool) error {
+	var got string
+	err := t.st.Get(t.ctx, &got, `UPDATE members SET hidden = ? WHERE cid = ? AND user_id = ? RETURNING cid`, hidden, cid, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.ErrNotFound
+	}
+	return err
+}
+
 func (t *tx) Message(id string) (m protocol.Message, err error) {
 	return m, t.getJSON(&m, `SELECT data FROM messages WHERE id = ?`, id)
 }

@@ -8,7 +8,8 @@
 // cuts a prefix and records where; each channel creation begins a new
 // epoch; each log's counter holds its head, the last seq with the id of
 // the event there; membership feeds are logs of the same kind;
-// idempotency keys are per user.
+// idempotency keys are per user; a member's hidden flag is theirs alone,
+// kept across membership updates and dropped with the membership.
 package storetest
 
 import (
@@ -42,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Feed", func(t *testing.T) { testFeed(t, h) })
 	t.Run("MessagesInSeqOrder", func(t *testing.T) { testMessages(t, h) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
+	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
 }
 
 var ctx = context.Background()
@@ -674,4 +676,77 @@ func testIdempotency(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	check("ann", "k1", "")
+}
+
+// testHidden checks the per-user hidden flag of a membership: it begins
+// unset, is set for one member only, survives PutMember (a role change),
+// is seen by a second store instance, and is gone when the member is
+// removed and added again. A non-member gets ErrNotFound.
+func testHidden(t *testing.T, h Harness) {
+	st := h.Open(t)
+	cid := "messaging:" + newID("hide")
+	createChannel(t, st, cid, "ann", "ben")
+	hidden := func(st server.Store, user string) (bool, error) {
+		var got bool
+		err := st.View(ctx, func(tx server.Tx) error {
+			var err error
+			got, err = tx.ChannelHidden(cid, user)
+			return err
+		})
+		return got, err
+	}
+	want := func(st server.Store, user string, want bool) {
+		t.Helper()
+		got, err := hidden(st, user)
+		if err != nil || got != want {
+			t.Fatalf("ChannelHidden(%s, %s) = %v, %v, want %v", cid, user, got, err, want)
+		}
+	}
+	update := func(fn func(tx server.Tx) error) {
+		t.Helper()
+		if err := st.Update(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(st, "ann", false)
+	update(func(tx server.Tx) error { return tx.SetChannelHidden(cid, "ann", true) })
+	want(st, "ann", true)
+	want(st, "ben", false)
+	want(h.OpenAgain(t, st), "ann", true)
+	createChannel(t, st, "messaging:"+newID("other"), "ann")
+	var ids []string
+	if err := st.View(ctx, func(tx server.Tx) error {
+		var err error
+		ids, err = tx.HiddenChannelIDs("ann")
+		return err
+	}); err != nil || len(ids) != 1 || ids[0] != cid {
+		t.Fatalf("HiddenChannelIDs(ann) = %v, %v, want [%s]", ids, err, cid)
+	}
+	update(func(tx server.Tx) error {
+		m, err := tx.Member(cid, "ann")
+		if err != nil {
+			return err
+		}
+		m.Role = protocol.RoleModerator
+		return tx.PutMember(m)
+	})
+	want(st, "ann", true)
+	update(func(tx server.Tx) error { return tx.SetChannelHidden(cid, "ann", false) })
+	want(st, "ann", false)
+	update(func(tx server.Tx) error { return tx.SetChannelHidden(cid, "ben", true) })
+	update(func(tx server.Tx) error {
+		if err := tx.DeleteMember(cid, "ben"); err != nil {
+			return err
+		}
+		return tx.PutMember(protocol.Member{CID: cid, UserID: "ben", Role: "member", CreatedAt: tx.Now()})
+	})
+	want(st, "ben", false)
+
+	if _, err := hidden(st, "cat"); !errors.Is(err, server.ErrNotFound) {
+		t.Fatalf("ChannelHidden of a non-member: %v, want ErrNotFound", err)
+	}
+	err := st.Update(ctx, func(tx server.Tx) error { return tx.SetChannelHidden(cid, "cat", true) })
+	if !errors.Is(err, server.ErrNotFound) {
+		t.Fatalf("SetChannelHidden of a non-member: %v, want ErrNotFound", err)
+	}
 }

@@ -1,0 +1,3 @@
+-- A member may hide a channel from their own list (POST
+-- /channels/{cid}/hide): a flag of the membership, private to its user.
+ALTER TABLE members ADD COLUMN hidden boolean NOT NULL DEFAULT false;
