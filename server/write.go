@@ -85,6 +85,15 @@ func (c *change) notify(ev protocol.Event, recipients ...string) {
 
 func memberIDs(tx Tx, cid string) ([]string, error) { return tx.MemberIDs(cid) }
 
+// Every write is an op, made in two steps. A plan function (planSendMessage
+// and the like, one per write, in the file of its resource) checks the
+// write's input, outside any transaction, and returns the op; runOp
+// applies it in a write transaction, where it checks what needs the store
+// (membership, roles, versions). A single-write endpoint decodes its
+// request, plans the op and runs it with writeOp; POST /batch plans each
+// of its ops with the same plan functions (batchOps) and runs them with
+// runOp in one transaction.
+
 // op is one write, its input checked: apply runs it in a write
 // transaction and returns the answer, which is sent with status.
 type op struct {
@@ -93,8 +102,8 @@ type op struct {
 	apply  func(c *change) (any, error)
 }
 
-// write runs fn in one transaction and answers with its result; see
-// writeOp.
+// write runs the op of status and fn, for an endpoint whose input needs
+// no check of its own outside the transaction; see writeOp.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, user string, status int, fn func(c *change) (any, error)) error {
 	return s.writeOp(w, r, user, op{status: status, apply: fn})
 }
@@ -287,18 +296,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func countReactions(tx Tx, messageID string) (map[string]int, error) {
-	rs, err := tx.Reactions(messageID)
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int{}
-	for _, r := range rs {
-		counts[r.Type]++
-	}
-	return counts, nil
 }
 
 func uniqueIDs(ids []string) []string {
