@@ -8,15 +8,9 @@ import (
 )
 
 func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.CreateChannelRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planCreateChannel(user, req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.CreateChannelRequest) (op, error) {
+		return planCreateChannel(user, req)
+	})
 }
 
 // planCreateChannel makes the channel with its creator as owner and the
@@ -84,20 +78,13 @@ func planCreateChannel(user string, req protocol.CreateChannelRequest) (op, erro
 }
 
 func (s *Server) handleGetChannel(w http.ResponseWriter, r *http.Request, user string) error {
-	var resp protocol.ChannelResponse
-	err := s.view(r.Context(), func(tx Tx) error {
+	return viewJSON(s, w, r, func(tx Tx) (protocol.ChannelResponse, error) {
 		ch, err := channelFor(tx, r.PathValue("cid"), user)
 		if err != nil {
-			return err
+			return protocol.ChannelResponse{}, err
 		}
-		resp, err = channelState(tx, ch, 50)
-		return err
+		return channelState(tx, ch, 50)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 func (s *Server) handleQueryChannels(w http.ResponseWriter, r *http.Request, user string) error {
@@ -119,27 +106,14 @@ func (s *Server) handleQueryChannels(w http.ResponseWriter, r *http.Request, use
 	if len(req.CIDs) > 0 {
 		return s.queryChannelsByCID(w, r, user, req.CIDs, msgLimit)
 	}
-	var resp protocol.QueryChannelsResponse
-	err = s.view(r.Context(), func(tx Tx) error {
-		resp = protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: tx.Now()}
+	return viewJSON(s, w, r, func(tx Tx) (protocol.QueryChannelsResponse, error) {
 		chs, err := tx.UserChannels(user, limit, req.Offset)
 		if err != nil {
-			return err
+			return protocol.QueryChannelsResponse{}, err
 		}
-		for _, ch := range chs {
-			st, err := channelState(tx, ch, msgLimit)
-			if err != nil {
-				return err
-			}
-			resp.Channels = append(resp.Channels, st)
-		}
-		return nil
+		states, err := channelStates(tx, chs, msgLimit)
+		return protocol.QueryChannelsResponse{Channels: states, SyncedAt: tx.Now()}, err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 // queryChannelsByCID answers a query for named channels: those the user is
@@ -154,9 +128,9 @@ func (s *Server) queryChannelsByCID(w http.ResponseWriter, r *http.Request, user
 			return protocol.NewAPIError(protocol.CodeInput, "cids: %v", err)
 		}
 	}
-	var resp protocol.QueryChannelsResponse
-	err := s.view(r.Context(), func(tx Tx) error {
-		resp = protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{}, SyncedAt: tx.Now()}
+	return viewJSON(s, w, r, func(tx Tx) (protocol.QueryChannelsResponse, error) {
+		var resp protocol.QueryChannelsResponse
+		var chs []protocol.Channel
 		for _, cid := range uniqueIDs(cids) {
 			ch, err := channelFor(tx, cid, user)
 			if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
@@ -164,21 +138,28 @@ func (s *Server) queryChannelsByCID(w http.ResponseWriter, r *http.Request, user
 				continue
 			}
 			if err != nil {
-				return err
+				return resp, err
 			}
-			st, err := channelState(tx, ch, msgLimit)
-			if err != nil {
-				return err
-			}
-			resp.Channels = append(resp.Channels, st)
+			chs = append(chs, ch)
 		}
-		return nil
+		var err error
+		resp.Channels, err = channelStates(tx, chs, msgLimit)
+		resp.SyncedAt = tx.Now()
+		return resp, err
 	})
-	if err != nil {
-		return err
+}
+
+// channelStates reads the state of each channel (see channelState).
+func channelStates(tx Tx, chs []protocol.Channel, msgLimit int) ([]protocol.ChannelResponse, error) {
+	out := []protocol.ChannelResponse{}
+	for _, ch := range chs {
+		st, err := channelState(tx, ch, msgLimit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return out, nil
 }
 
 func boundedInt(name string, v, def, maxV int) (int, error) {

@@ -20,15 +20,9 @@ type UserResponse struct {
 }
 
 func (s *Server) handleUpdateMe(w http.ResponseWriter, r *http.Request, user string) error {
-	var req UpdateUserRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planUpdateMe(user, req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req UpdateUserRequest) (op, error) {
+		return planUpdateMe(user, req)
+	})
 }
 
 // planUpdateMe changes user's profile; user.updated goes to the user's

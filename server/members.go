@@ -8,15 +8,9 @@ import (
 )
 
 func (s *Server) handleAddMembers(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.AddMembersRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planAddMembers(user, r.PathValue("cid"), req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.AddMembersRequest) (op, error) {
+		return planAddMembers(user, r.PathValue("cid"), req)
+	})
 }
 
 func planAddMembers(user, cid string, req protocol.AddMembersRequest) (op, error) {
@@ -47,11 +41,7 @@ func planAddMembers(user, cid string, req protocol.AddMembersRequest) (op, error
 }
 
 func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request, user string) error {
-	o, err := planRemoveMember(user, r.PathValue("cid"), r.PathValue("user_id"))
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return s.writePlanned(w, r, user)(planRemoveMember(user, r.PathValue("cid"), r.PathValue("user_id")))
 }
 
 func planRemoveMember(user, cid, target string) (op, error) {

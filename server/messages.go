@@ -20,15 +20,9 @@ func validText(text string) error {
 }
 
 func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.SendMessageRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planSendMessage(user, r.PathValue("cid"), req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.SendMessageRequest) (op, error) {
+		return planSendMessage(user, r.PathValue("cid"), req)
+	})
 }
 
 func planSendMessage(user, cid string, req protocol.SendMessageRequest) (op, error) {
@@ -98,11 +92,10 @@ func (s *Server) handleQueryMessages(w http.ResponseWriter, r *http.Request, use
 	if err != nil {
 		return err
 	}
-	var resp protocol.MessagesResponse
-	err = s.view(r.Context(), func(tx Tx) error {
+	return viewJSON(s, w, r, func(tx Tx) (protocol.MessagesResponse, error) {
 		ch, err := channelFor(tx, r.PathValue("cid"), user)
 		if err != nil {
-			return err
+			return protocol.MessagesResponse{}, err
 		}
 		page := MessagesPage{Limit: limit}
 		for name, dst := range map[string]**protocol.Message{"before": &page.Before, "after": &page.After} {
@@ -112,22 +105,16 @@ func (s *Server) handleQueryMessages(w http.ResponseWriter, r *http.Request, use
 			}
 			m, err := tx.Message(id)
 			if err != nil || m.CID != ch.CID {
-				return protocol.NewAPIError(protocol.CodeInput, "%s: no message %q in this channel", name, id)
+				return protocol.MessagesResponse{}, protocol.NewAPIError(protocol.CodeInput, "%s: no message %q in this channel", name, id)
 			}
 			*dst = &m
 		}
 		if page.Before != nil && page.After != nil {
-			return protocol.NewAPIError(protocol.CodeInput, "give before or after, not both")
+			return protocol.MessagesResponse{}, protocol.NewAPIError(protocol.CodeInput, "give before or after, not both")
 		}
 		msgs, err := tx.Messages(ch.CID, page)
-		resp.Messages = nonNil(msgs)
-		return err
+		return protocol.MessagesResponse{Messages: nonNil(msgs)}, err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 // messageToChange returns a message in a channel the user is in, if the
@@ -149,15 +136,9 @@ func messageToChange(tx Tx, id, user string, del bool) (protocol.Message, protoc
 }
 
 func (s *Server) handleUpdateMessage(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.UpdateMessageRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planUpdateMessage(user, r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.UpdateMessageRequest) (op, error) {
+		return planUpdateMessage(user, r.PathValue("id"), req)
+	})
 }
 
 func planUpdateMessage(user, id string, req protocol.UpdateMessageRequest) (op, error) {
@@ -193,11 +174,7 @@ func (s *Server) handleDeleteMessage(w http.ResponseWriter, r *http.Request, use
 		}
 		hard = b
 	}
-	o, err := planDeleteMessage(user, r.PathValue("id"), hard)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return s.writePlanned(w, r, user)(planDeleteMessage(user, r.PathValue("id"), hard))
 }
 
 func planDeleteMessage(user, id string, hard bool) (op, error) {
@@ -226,11 +203,7 @@ func planDeleteMessage(user, id string, hard bool) (op, error) {
 }
 
 func (s *Server) handleUndeleteMessage(w http.ResponseWriter, r *http.Request, user string) error {
-	o, err := planUndeleteMessage(user, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return s.writePlanned(w, r, user)(planUndeleteMessage(user, r.PathValue("id")))
 }
 
 func planUndeleteMessage(user, id string) (op, error) {

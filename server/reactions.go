@@ -8,15 +8,9 @@ import (
 )
 
 func (s *Server) handleSendReaction(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.SendReactionRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planSendReaction(user, r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.SendReactionRequest) (op, error) {
+		return planSendReaction(user, r.PathValue("id"), req)
+	})
 }
 
 func planSendReaction(user, id string, req protocol.SendReactionRequest) (op, error) {
@@ -54,11 +48,7 @@ func planSendReaction(user, id string, req protocol.SendReactionRequest) (op, er
 }
 
 func (s *Server) handleDeleteReaction(w http.ResponseWriter, r *http.Request, user string) error {
-	o, err := planDeleteReaction(user, r.PathValue("id"), r.PathValue("type"))
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return s.writePlanned(w, r, user)(planDeleteReaction(user, r.PathValue("id"), r.PathValue("type")))
 }
 
 func planDeleteReaction(user, id, typ string) (op, error) {

@@ -7,15 +7,9 @@ import (
 )
 
 func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.MarkReadRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planMarkRead(user, r.PathValue("cid"), req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.MarkReadRequest) (op, error) {
+		return planMarkRead(user, r.PathValue("cid"), req)
+	})
 }
 
 func planMarkRead(user, cid string, req protocol.MarkReadRequest) (op, error) {
@@ -35,25 +29,14 @@ func planMarkRead(user, cid string, req protocol.MarkReadRequest) (op, error) {
 			}
 		}
 		rd := protocol.Read{CID: ch.CID, UserID: user, LastReadAt: c.tx.Now(), LastReadMessageID: req.MessageID}
-		_, err = c.emit(ch.CID, protocol.EventMessageRead, user, func(ev *protocol.Event) error {
-			rd.Version = ev.Seq
-			ev.Read = &rd
-			return c.tx.PutRead(rd)
-		})
-		return protocol.ReadResponse{Read: rd}, err
+		return putRead(c, protocol.EventMessageRead, rd)
 	}}, nil
 }
 
 func (s *Server) handleMarkUnread(w http.ResponseWriter, r *http.Request, user string) error {
-	var req protocol.MarkUnreadRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := planMarkUnread(user, r.PathValue("cid"), req)
-	if err != nil {
-		return err
-	}
-	return s.writeOp(w, r, user, o)
+	return writeBody(s, w, r, user, func(req protocol.MarkUnreadRequest) (op, error) {
+		return planMarkUnread(user, r.PathValue("cid"), req)
+	})
 }
 
 func planMarkUnread(user, cid string, req protocol.MarkUnreadRequest) (op, error) {
@@ -74,11 +57,17 @@ func planMarkUnread(user, cid string, req protocol.MarkUnreadRequest) (op, error
 			return nil, err
 		}
 		rd := protocol.Read{CID: ch.CID, UserID: user, LastReadAt: m.CreatedAt.Add(-1), UnreadMessages: len(after) + 1}
-		_, err = c.emit(ch.CID, protocol.EventNotificationMarkUnread, user, func(ev *protocol.Event) error {
-			rd.Version = ev.Seq
-			ev.Read = &rd
-			return c.tx.PutRead(rd)
-		})
-		return protocol.ReadResponse{Read: rd}, err
+		return putRead(c, protocol.EventNotificationMarkUnread, rd)
 	}}, nil
+}
+
+// putRead stores rd, the user's read state of its channel, at the version
+// of its event of type typ, and answers with it.
+func putRead(c *change, typ protocol.EventType, rd protocol.Read) (protocol.ReadResponse, error) {
+	_, err := c.emit(rd.CID, typ, rd.UserID, func(ev *protocol.Event) error {
+		rd.Version = ev.Seq
+		ev.Read = &rd
+		return c.tx.PutRead(rd)
+	})
+	return protocol.ReadResponse{Read: rd}, err
 }

@@ -108,6 +108,27 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, user string, stat
 	return s.writeOp(w, r, user, op{status: status, apply: fn})
 }
 
+// writeBody answers a single write whose request body is a Req: it
+// decodes the body and runs the op plan makes of it.
+func writeBody[Req any](s *Server, w http.ResponseWriter, r *http.Request, user string, plan func(req Req) (op, error)) error {
+	var req Req
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	return s.writePlanned(w, r, user)(plan(req))
+}
+
+// writePlanned returns the function that runs a planned op with writeOp,
+// or answers with the plan's error: s.writePlanned(w, r, user)(planX(...)).
+func (s *Server) writePlanned(w http.ResponseWriter, r *http.Request, user string) func(op, error) error {
+	return func(o op, err error) error {
+		if err != nil {
+			return err
+		}
+		return s.writeOp(w, r, user, o)
+	}
+}
+
 // writeOp runs o in one transaction and answers with its result. With an
 // Idempotency-Key, a repeat of a write that committed answers with the
 // stored result and changes nothing. Events fan out after the commit.
@@ -201,6 +222,22 @@ func (s *Server) update(ctx context.Context, fn func(tx Tx) ([]Delivery, error))
 func (s *Server) view(ctx context.Context, fn func(tx Tx) error) error {
 	defer s.metrics.observeStore("view", time.Now())
 	return s.store.View(ctx, fn)
+}
+
+// viewJSON answers a read: fn runs in a snapshot, and its answer is sent
+// with status 200.
+func viewJSON[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(tx Tx) (T, error)) error {
+	var out T
+	err := s.view(r.Context(), func(tx Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // channelFor returns cid's channel if user is a member: 404 when it does
