@@ -24,8 +24,8 @@ func planMarkRead(user, cid string, req protocol.MarkReadRequest) (op, error) {
 			return nil, err
 		}
 		if req.MessageID != "" {
-			if m, err := c.tx.Message(req.MessageID); err != nil || m.CID != ch.CID {
-				return nil, protocol.NewAPIError(protocol.CodeNotFound, "no message %q in %s", req.MessageID, ch.CID)
+			if _, err := messageIn(c.tx, ch, req.MessageID); err != nil {
+				return nil, err
 			}
 		}
 		rd := protocol.Read{CID: ch.CID, UserID: user, LastReadAt: c.tx.Now(), LastReadMessageID: req.MessageID}
@@ -48,9 +48,9 @@ func planMarkUnread(user, cid string, req protocol.MarkUnreadRequest) (op, error
 		if err != nil {
 			return nil, err
 		}
-		m, err := c.tx.Message(req.MessageID)
-		if err != nil || m.CID != ch.CID {
-			return nil, protocol.NewAPIError(protocol.CodeNotFound, "no message %q in %s", req.MessageID, ch.CID)
+		m, err := messageIn(c.tx, ch, req.MessageID)
+		if err != nil {
+			return nil, err
 		}
 		after, err := c.tx.Messages(ch.CID, MessagesPage{After: &m, Limit: 10000})
 		if err != nil {
@@ -70,4 +70,14 @@ func putRead(c *change, typ protocol.EventType, rd protocol.Read) (protocol.Read
 		return c.tx.PutRead(rd)
 	})
 	return protocol.ReadResponse{Read: rd}, err
+}
+
+// messageIn returns the message id of ch, a read mark's message: 404 when
+// ch has none of that id.
+func messageIn(tx Tx, ch protocol.Channel, id string) (protocol.Message, error) {
+	m, err := tx.Message(id)
+	if err != nil || m.CID != ch.CID {
+		return m, protocol.NewAPIError(protocol.CodeNotFound, "no message %q in %s", id, ch.CID)
+	}
+	return m, nil
 }
