@@ -75,9 +75,8 @@ func (t PendingTask) Op() protocol.BatchOp {
 	return op
 }
 
-// The New*Task functions are the one mapping from a write of the app to
-// the op that carries it.
-
+// newTask makes the task of an op. It and the New*Task functions below
+// are the one mapping from a write of the app to the op that carries it.
 func newTask(typ protocol.BatchOpType, id, userID, cid, messageID string, body any) (PendingTask, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
