@@ -1,9 +1,11 @@
 package outpost_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -26,10 +28,10 @@ import (
 const badCID = "team:bad"
 
 // badServer speaks enough of the protocol for one user and one channel:
-// the WebSocket, sync, the channel query (refill) and sending messages.
-// Healthy, it keeps a small event log; with a case set, it answers sync
-// (and, if the case says so, writes) and the WebSocket the case's broken
-// way.
+// the WebSocket, sync, the channel query (refill) and write batches of
+// sends and reactions. Healthy, it keeps a small event log; with a case
+// set, it answers sync (and, if the case says so, write batches) and the
+// WebSocket the case's broken way.
 type badServer struct {
 	tb    testing.TB
 	srv   *faultproxy.Server
@@ -57,8 +59,7 @@ type badCase struct {
 	// of the healthy handler.
 	rest   func(bs *badServer, w http.ResponseWriter, r *http.Request)
 	writes bool
-	// reactions: rest answers reactions too (and the send is healthy, so
-	// the drain gets to the reaction).
+	// reactions: rest answers the batches that hold a reaction too.
 	reactions bool
 	// wsFirst, if set, replaces the first frame (the health.check);
 	// wsAfter runs after it. Either makes the connection count as broken.
@@ -154,23 +155,30 @@ func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	bs.mu.Lock()
 	bc := bs.bc
 	bs.mu.Unlock()
-	isSend := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages")
-	isReact := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reactions")
-	isWrite := isSend || isReact
+	// The SDK writes through POST /batch only.
+	isBatch := r.Method == http.MethodPost && r.URL.Path == protocol.PathBatch
+	var batch protocol.BatchRequest
+	if isBatch {
+		body, err := io.ReadAll(r.Body)
+		if err != nil || json.Unmarshal(body, &batch) != nil {
+			badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad batch"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	isReact := slices.ContainsFunc(batch.Ops, func(op protocol.BatchOp) bool { return op.Type == protocol.OpSendReaction })
 	switch {
 	case r.URL.Path == protocol.PathConnect:
 		bs.serveConnect(w, r, bc)
-	case bc != nil && bc.rest != nil && (r.URL.Path == protocol.PathSync || (bc.writes && isWrite) || (bc.reactions && isReact)):
+	case bc != nil && bc.rest != nil && (r.URL.Path == protocol.PathSync || (bc.writes && isBatch) || (bc.reactions && isReact)):
 		bs.countBroken()
 		bc.rest(bs, w, r)
 	case r.URL.Path == protocol.PathSync:
 		bs.serveSync(w, r)
 	case r.URL.Path == protocol.PathQueryChannels:
 		bs.serveQuery(w)
-	case isSend:
-		bs.serveSend(w, r)
-	case isReact:
-		bs.serveReact(w, r)
+	case isBatch:
+		bs.serveBatch(w, batch)
 	default:
 		badJSON(w, http.StatusNotFound, protocol.NewAPIError(protocol.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 	}
@@ -247,19 +255,50 @@ func (bs *badServer) serveQuery(w http.ResponseWriter) {
 	badJSON(w, http.StatusOK, protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{bs.channelState()}, SyncedAt: badNow()})
 }
 
-func (bs *badServer) serveSend(w http.ResponseWriter, r *http.Request) {
-	var req protocol.SendMessageRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad body: %v", err))
-		return
-	}
+// serveBatch applies the sends and reactions of a batch, the only way the
+// SDK writes.
+func (bs *badServer) serveBatch(w http.ResponseWriter, req protocol.BatchRequest) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
+	resp := protocol.BatchResponse{Results: make([]protocol.BatchResult, len(req.Ops))}
+	for i, op := range req.Ops {
+		var err *protocol.APIError
+		switch op.Type {
+		case protocol.OpSendMessage:
+			var body protocol.SendMessageRequest
+			if json.Unmarshal(op.Body, &body) != nil {
+				err = protocol.NewAPIError(protocol.CodeInput, "bad body")
+				break
+			}
+			m := bs.applySendLocked(body)
+			resp.Results[i] = protocol.BatchResult{Status: http.StatusCreated, Message: &m}
+		case protocol.OpSendReaction:
+			var body protocol.SendReactionRequest
+			if json.Unmarshal(op.Body, &body) != nil {
+				err = protocol.NewAPIError(protocol.CodeInput, "bad body")
+				break
+			}
+			var m protocol.Message
+			var rc protocol.Reaction
+			if m, rc, err = bs.applyReactLocked(op.MessageID, body); err == nil {
+				resp.Results[i] = protocol.BatchResult{Status: http.StatusCreated, Message: &m, Reaction: &rc}
+			}
+		default:
+			err = protocol.NewAPIError(protocol.CodeInput, "op %s is not served here", op.Type)
+		}
+		if err != nil {
+			err.StatusCode = protocol.StatusForCode(err.Code)
+			resp.Results[i] = protocol.BatchResult{Status: err.StatusCode, Error: err}
+		}
+	}
+	badJSON(w, http.StatusOK, resp)
+}
+
+func (bs *badServer) applySendLocked(req protocol.SendMessageRequest) protocol.Message {
 	bs.sends[req.Message.ID]++
 	for _, m := range bs.msgs {
 		if m.ID == req.Message.ID {
-			badJSON(w, http.StatusCreated, protocol.MessageResponse{Message: m})
-			return
+			return m
 		}
 	}
 	bs.seq++
@@ -268,23 +307,14 @@ func (bs *badServer) serveSend(w http.ResponseWriter, r *http.Request) {
 	bs.msgs = append(bs.msgs, m)
 	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventMessageNew, CID: badCID,
 		Seq: bs.seq, Epoch: badEpoch, CreatedAt: now, UserID: "bob", Message: &m})
-	badJSON(w, http.StatusCreated, protocol.MessageResponse{Message: m})
+	return m
 }
 
-// serveReact stores bob's reaction (one type at most, enough here).
-func (bs *badServer) serveReact(w http.ResponseWriter, r *http.Request) {
-	var req protocol.SendReactionRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		badJSON(w, http.StatusBadRequest, protocol.NewAPIError(protocol.CodeInput, "bad body: %v", err))
-		return
-	}
-	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/messages/"), "/reactions")
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
+// applyReactLocked stores bob's reaction (one type at most, enough here).
+func (bs *badServer) applyReactLocked(id string, req protocol.SendReactionRequest) (protocol.Message, protocol.Reaction, *protocol.APIError) {
 	i := slices.IndexFunc(bs.msgs, func(m protocol.Message) bool { return m.ID == id })
 	if i < 0 {
-		badJSON(w, http.StatusNotFound, protocol.NewAPIError(protocol.CodeNotFound, "message %s does not exist", id))
-		return
+		return protocol.Message{}, protocol.Reaction{}, protocol.NewAPIError(protocol.CodeNotFound, "message %s does not exist", id)
 	}
 	bs.reacts[id+"|"+req.Type]++
 	bs.seq++
@@ -295,7 +325,7 @@ func (bs *badServer) serveReact(w http.ResponseWriter, r *http.Request) {
 	rc := protocol.Reaction{MessageID: id, CID: badCID, UserID: "bob", Type: req.Type, CreatedAt: now, UpdatedAt: now, Version: bs.seq}
 	bs.events = append(bs.events, protocol.Event{ID: fmt.Sprintf("ev%d", bs.seq), Type: protocol.EventReactionNew, CID: badCID,
 		Seq: bs.seq, Epoch: badEpoch, CreatedAt: now, UserID: "bob", Message: &m, Reaction: &rc})
-	badJSON(w, http.StatusCreated, protocol.ReactionResponse{Message: m, Reaction: rc})
+	return m, rc, nil
 }
 
 // post stores a message as the server's own write (no live event).
@@ -794,8 +824,8 @@ func badNotLost(t *testing.T, c *outpost.Client, bs *badServer, id string, fail 
 	}
 	sendPending, reactPending := false, false
 	for _, task := range tasks {
-		sendPending = sendPending || (task.MessageID == id && task.Type == offlinedb.TaskSendMessage)
-		reactPending = reactPending || (task.MessageID == "m1" && task.Type == offlinedb.TaskSendReaction)
+		sendPending = sendPending || (task.MessageID == id && task.Type == protocol.OpSendMessage)
+		reactPending = reactPending || (task.MessageID == "m1" && task.Type == protocol.OpSendReaction)
 	}
 	fts, _ := c.FailedTasks(context.Background())
 	if !sendPending && bs.stat(func(bs *badServer) int { return bs.sends[id] }) == 0 {

@@ -210,7 +210,7 @@ type convMsg struct {
 // convExpectFail is a write the server must refuse for good.
 type convExpectFail struct {
 	user, messageID string
-	typ             offlinedb.TaskType
+	typ             protocol.BatchOpType
 }
 
 type convState struct {
@@ -393,7 +393,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		must("foreign edit", c.EditMessage(ctx, m.cid, m.id, "not mine"))
-		s.fails = append(s.fails, convExpectFail{cc.user, m.id, offlinedb.TaskUpdateMessage})
+		s.fails = append(s.fails, convExpectFail{cc.user, m.id, protocol.OpUpdateMessage})
 		s.logf("%s foreign-edit %s (author %s)", cc.user, m.id, m.author)
 	case r < 43: // delete own
 		m := s.pickLocal(cc, true)
@@ -724,9 +724,9 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 			switch {
 			case m != nil && m.deleted:
 				// A write on a message its author deleted may be refused.
-			case m != nil && m.author != cc.user && (f.Type == offlinedb.TaskUpdateMessage || f.Type == offlinedb.TaskDeleteMessage):
+			case m != nil && m.author != cc.user && (f.Type == protocol.OpUpdateMessage || f.Type == protocol.OpDeleteMessage):
 				// Not the author: refused, as expected below.
-			case f.Type == offlinedb.TaskDeleteReaction && f.ErrorCode == protocol.CodeNotFound && s.unreacts[cc.user+"|"+f.MessageID+"|"+convReactionType(f.Payload)] > 1:
+			case f.Type == protocol.OpDeleteReaction && f.ErrorCode == protocol.CodeNotFound && s.unreacts[cc.user+"|"+f.MessageID+"|"+convReactionType(f.Payload)] > 1:
 				// A pending unreact stays unreacted whatever the server
 				// answers meanwhile, so a user never removes a reaction
 				// twice.
@@ -880,7 +880,7 @@ func (s *convState) check(ctx context.Context, admin *client.Client) {
 }
 
 func convReactionType(payload []byte) string {
-	var p offlinedb.DeleteReactionPayload
+	var p protocol.DeleteReactionBody
 	_ = json.Unmarshal(payload, &p)
 	return p.Type
 }

@@ -208,7 +208,7 @@ func TestRebase_RefusedEditRollsBack(t *testing.T) {
 		}
 	}
 	failed, err := alice.FailedTasks(ctx)
-	if err != nil || len(failed) != 1 || failed[0].Type != offlinedb.TaskUpdateMessage {
+	if err != nil || len(failed) != 1 || failed[0].Type != protocol.OpUpdateMessage {
 		t.Fatalf("failed = %+v, %v; want the edit", failed, err)
 	}
 

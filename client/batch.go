@@ -15,8 +15,7 @@ import (
 // result (BatchResult.Error) while the others apply; an error returned by
 // Batch itself means nothing was applied and the batch may be sent again
 // whole (give each op a Key, as for the single calls, so a repeat after a
-// lost reply applies nothing twice). A server without the batch endpoint
-// answers with a 404 APIError.
+// lost reply applies nothing twice).
 func (c *Client) Batch(ctx context.Context, req protocol.BatchRequest) (*protocol.BatchResponse, error) {
 	if n := len(req.Ops); n == 0 || n > protocol.MaxBatchOps {
 		return nil, &protocol.ValidationError{Field: "ops", Reason: "has " + strconv.Itoa(n) + " ops, want 1 to " + strconv.Itoa(protocol.MaxBatchOps)}
@@ -42,7 +41,7 @@ func (c *Client) Batch(ctx context.Context, req protocol.BatchRequest) (*protoco
 		if r.Error != nil && r.Error.StatusCode == 0 {
 			r.Error.StatusCode = r.Status
 		}
-		if r.Error == nil && !resultComplete(req.Ops[i].Type, r) {
+		if r.Error == nil && !opKinds[req.Ops[i].Type].answer(r) {
 			// A success that names nothing written must not let the
 			// caller drop the write as done.
 			return nil, &DecodeError{Op: "batch", StatusCode: http.StatusOK,
@@ -52,24 +51,40 @@ func (c *Client) Batch(ctx context.Context, req protocol.BatchRequest) (*protoco
 	return &out, nil
 }
 
-func validateOp(op protocol.BatchOp) error {
-	switch op.Type {
-	case protocol.OpSendMessage, protocol.OpMarkRead:
-		return protocol.ValidateCID(op.CID)
-	case protocol.OpUpdateMessage, protocol.OpDeleteMessage, protocol.OpSendReaction, protocol.OpDeleteReaction:
-		return protocol.ValidateID("message id", op.MessageID)
-	}
-	return &protocol.ValidationError{Field: "op type", Reason: "is " + strconv.Quote(string(op.Type)) + ", not a batch op"}
+// opKinds says, for each op type, what the client checks of an op before
+// sending it and of its answer after: the one place of this package that
+// knows the kinds of write. An op of a type missing from it is refused
+// before it is sent.
+var opKinds = map[protocol.BatchOpType]opKind{
+	protocol.OpSendMessage:    {onChannel: true, answer: answerMessage},
+	protocol.OpUpdateMessage:  {answer: answerMessage},
+	protocol.OpDeleteMessage:  {answer: answerMessage},
+	protocol.OpSendReaction:   {answer: answerReaction},
+	protocol.OpDeleteReaction: {answer: answerReaction},
+	protocol.OpMarkRead:       {onChannel: true, answer: answerRead},
 }
 
-// resultComplete reports whether a successful result carries what its op
-// writes, as the single calls' answers must.
-func resultComplete(t protocol.BatchOpType, r protocol.BatchResult) bool {
-	switch t {
-	case protocol.OpSendReaction, protocol.OpDeleteReaction:
-		return r.Message != nil && r.Reaction != nil
-	case protocol.OpMarkRead:
-		return r.Read != nil
+// opKind is what the client knows of one op type.
+type opKind struct {
+	// onChannel: the op names its channel (CID); else its message
+	// (MessageID).
+	onChannel bool
+	// answer reports whether a successful result carries what the op
+	// writes, as the single calls' answers must.
+	answer func(protocol.BatchResult) bool
+}
+
+func answerMessage(r protocol.BatchResult) bool  { return r.Message != nil }
+func answerReaction(r protocol.BatchResult) bool { return r.Message != nil && r.Reaction != nil }
+func answerRead(r protocol.BatchResult) bool     { return r.Read != nil }
+
+func validateOp(op protocol.BatchOp) error {
+	k, ok := opKinds[op.Type]
+	switch {
+	case !ok:
+		return &protocol.ValidationError{Field: "op type", Reason: "is " + strconv.Quote(string(op.Type)) + ", not a batch op"}
+	case k.onChannel:
+		return protocol.ValidateCID(op.CID)
 	}
-	return r.Message != nil
+	return protocol.ValidateID("message id", op.MessageID)
 }

@@ -16,50 +16,26 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// TaskType names the write a pending task makes.
-type TaskType string
-
-// Task types. The payload of each is the JSON of the type named beside it.
-const (
-	TaskSendMessage    TaskType = "send-message"    // protocol.SendMessageRequest
-	TaskUpdateMessage  TaskType = "update-message"  // protocol.UpdateMessageRequest
-	TaskDeleteMessage  TaskType = "delete-message"  // DeleteMessagePayload
-	TaskSendReaction   TaskType = "send-reaction"   // protocol.SendReactionRequest
-	TaskDeleteReaction TaskType = "delete-reaction" // DeleteReactionPayload
-	TaskMarkRead       TaskType = "mark-read"       // protocol.MarkReadRequest
-)
-
-func (t TaskType) valid() bool {
-	switch t {
-	case TaskSendMessage, TaskUpdateMessage, TaskDeleteMessage, TaskSendReaction, TaskDeleteReaction, TaskMarkRead:
-		return true
-	}
-	return false
-}
-
-// DeleteMessagePayload is the payload of a delete-message task.
-type DeleteMessagePayload struct {
-	Hard bool `json:"hard,omitempty"`
-}
-
-// DeleteReactionPayload is the payload of a delete-reaction task.
-type DeleteReactionPayload struct {
-	Type string `json:"type"`
-}
-
-// PendingTask is a write waiting in the outbox.
+// PendingTask is a write waiting in the outbox: the op POST /batch takes
+// (see Op), with the outbox's bookkeeping. Make one with the New*Task
+// functions.
 type PendingTask struct {
 	// Seq is the task's place in the outbox, set by the store; tasks run
 	// in Seq order.
 	Seq int64
 	// ID is the client-made id that makes the write exactly-once: the
-	// message id for send-message, an idempotency key for the others.
-	ID        string
-	UserID    string
-	Type      TaskType
+	// message id for send-message, the op's idempotency key for the
+	// others.
+	ID     string
+	UserID string
+	// Type is the write's op type.
+	Type protocol.BatchOpType
+	// CID is the channel the write is in, and MessageID the message it
+	// is on (empty for mark-read): the local rows it touches.
 	CID       string
 	MessageID string
-	Payload   json.RawMessage
+	// Payload is the op's body, sent as stored.
+	Payload json.RawMessage
 	// Attempts counts sends that failed for a temporary reason.
 	Attempts  int
 	LastError string
@@ -84,8 +60,25 @@ func NewTaskID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func newTask(typ TaskType, id, userID, cid, messageID string, payload any) (PendingTask, error) {
-	raw, err := json.Marshal(payload)
+// Op returns the task as the op the drain sends.
+func (t PendingTask) Op() protocol.BatchOp {
+	k := writeKinds[t.Type]
+	op := protocol.BatchOp{Type: t.Type, Key: t.ID, Body: t.Payload}
+	if k.keyless {
+		op.Key = ""
+	}
+	if k.opOnChannel {
+		op.CID = t.CID
+	} else {
+		op.MessageID = t.MessageID
+	}
+	return op
+}
+
+// newTask makes the task of an op. It and the New*Task functions below
+// are the one mapping from a write of the app to the op that carries it.
+func newTask(typ protocol.BatchOpType, id, userID, cid, messageID string, body any) (PendingTask, error) {
+	raw, err := json.Marshal(body)
 	if err != nil {
 		return PendingTask{}, fmt.Errorf("%w: payload: %v", ErrInvalidTask, err)
 	}
@@ -95,32 +88,32 @@ func newTask(typ TaskType, id, userID, cid, messageID string, payload any) (Pend
 // NewSendMessageTask makes the task that sends a message; its id is the
 // message's client-made id.
 func NewSendMessageTask(userID, cid string, msg protocol.MessageInput) (PendingTask, error) {
-	return newTask(TaskSendMessage, msg.ID, userID, cid, msg.ID, protocol.SendMessageRequest{Message: msg})
+	return newTask(protocol.OpSendMessage, msg.ID, userID, cid, msg.ID, protocol.SendMessageRequest{Message: msg})
 }
 
 // NewUpdateMessageTask makes the task that edits a message.
 func NewUpdateMessageTask(userID, cid, messageID string, req protocol.UpdateMessageRequest) (PendingTask, error) {
-	return newTask(TaskUpdateMessage, NewTaskID(), userID, cid, messageID, req)
+	return newTask(protocol.OpUpdateMessage, NewTaskID(), userID, cid, messageID, req)
 }
 
 // NewDeleteMessageTask makes the task that deletes a message.
 func NewDeleteMessageTask(userID, cid, messageID string, hard bool) (PendingTask, error) {
-	return newTask(TaskDeleteMessage, NewTaskID(), userID, cid, messageID, DeleteMessagePayload{Hard: hard})
+	return newTask(protocol.OpDeleteMessage, NewTaskID(), userID, cid, messageID, protocol.DeleteMessageBody{Hard: hard})
 }
 
 // NewSendReactionTask makes the task that adds a reaction.
 func NewSendReactionTask(userID, cid, messageID string, req protocol.SendReactionRequest) (PendingTask, error) {
-	return newTask(TaskSendReaction, NewTaskID(), userID, cid, messageID, req)
+	return newTask(protocol.OpSendReaction, NewTaskID(), userID, cid, messageID, req)
 }
 
 // NewDeleteReactionTask makes the task that removes a reaction.
 func NewDeleteReactionTask(userID, cid, messageID, reactionType string) (PendingTask, error) {
-	return newTask(TaskDeleteReaction, NewTaskID(), userID, cid, messageID, DeleteReactionPayload{Type: reactionType})
+	return newTask(protocol.OpDeleteReaction, NewTaskID(), userID, cid, messageID, protocol.DeleteReactionBody{Type: reactionType})
 }
 
 // NewMarkReadTask makes the task that marks a channel read.
 func NewMarkReadTask(userID, cid string, req protocol.MarkReadRequest) (PendingTask, error) {
-	return newTask(TaskMarkRead, NewTaskID(), userID, cid, "", req)
+	return newTask(protocol.OpMarkRead, NewTaskID(), userID, cid, "", req)
 }
 
 // AddResult says what AddPendingTask did with a task.
@@ -173,8 +166,9 @@ func (d *DB) AddPendingTask(ctx context.Context, task PendingTask) (AddResult, e
 }
 
 func validateTask(t PendingTask) error {
+	k, known := writeKinds[t.Type]
 	switch {
-	case !t.Type.valid():
+	case !known:
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidTask, t.Type)
 	case t.ID == "":
 		return fmt.Errorf("%w: no id", ErrInvalidTask)
@@ -182,7 +176,7 @@ func validateTask(t PendingTask) error {
 		return fmt.Errorf("%w: no user id", ErrInvalidTask)
 	case t.CID == "":
 		return fmt.Errorf("%w: no cid", ErrInvalidTask)
-	case t.Type != TaskMarkRead && t.MessageID == "":
+	case k.onMessage && t.MessageID == "":
 		return fmt.Errorf("%w: %s needs a message id", ErrInvalidTask, t.Type)
 	case !json.Valid(t.Payload):
 		return fmt.Errorf("%w: payload is not JSON", ErrInvalidTask)
@@ -200,7 +194,7 @@ func decodePayload(t PendingTask, v any) error {
 // pendingSend returns the send-message task still queued for a message.
 func pendingSend(ctx context.Context, tx *sqlx.Tx, messageID string) (*PendingTask, error) {
 	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE type = ? AND message_id = ? AND claimed = 0`,
-		TaskSendMessage, messageID)
+		protocol.OpSendMessage, messageID)
 	if err != nil || len(tasks) == 0 {
 		return nil, err
 	}
@@ -208,113 +202,11 @@ func pendingSend(ctx context.Context, tx *sqlx.Tx, messageID string) (*PendingTa
 }
 
 func addTaskTx(ctx context.Context, tx *sqlx.Tx, t PendingTask, now time.Time) (AddResult, error) {
-	exec := func(q string, args ...any) error {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
+	res, err := writeKinds[t.Type].queue(ctx, tx, t, now)
+	if err != nil || res != Queued {
+		return res, err
 	}
-	switch t.Type {
-	case TaskSendMessage:
-		var req protocol.SendMessageRequest
-		if err := decodePayload(t, &req); err != nil {
-			return 0, err
-		}
-		if req.Message.ID != t.MessageID {
-			return 0, fmt.Errorf("%w: message id %q differs from the task's %q", ErrInvalidTask, req.Message.ID, t.MessageID)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO messages (id, cid, user_id, text, parent_id, created_at, updated_at, extra, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING`,
-			t.MessageID, t.CID, t.UserID, req.Message.Text, req.Message.ParentID, now.UnixNano(), now.UnixNano(), jsonArg(req.Message.Extra))
-		if err != nil {
-			return 0, err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return 0, fmt.Errorf("%w: message %q already exists", ErrInvalidTask, t.MessageID)
-		}
-
-	case TaskUpdateMessage:
-		var req protocol.UpdateMessageRequest
-		if err := decodePayload(t, &req); err != nil {
-			return 0, err
-		}
-		send, err := pendingSend(ctx, tx, t.MessageID)
-		if err != nil {
-			return 0, err
-		}
-		if send == nil {
-			if err := overlayMessageTx(ctx, tx, t.MessageID, t.CID); err != nil {
-				return 0, err
-			}
-		}
-		if err := intentTx(ctx, tx, t, now); err != nil {
-			return 0, err
-		}
-		if send != nil {
-			var sreq protocol.SendMessageRequest
-			if err := decodePayload(*send, &sreq); err != nil {
-				return 0, err
-			}
-			sreq.Message.Text = req.Text
-			if len(req.Extra) > 0 {
-				sreq.Message.Extra = req.Extra
-			}
-			raw, _ := json.Marshal(sreq)
-			return Folded, exec(`UPDATE pending_tasks SET payload = ? WHERE seq = ?`, string(raw), send.Seq)
-		}
-
-	case TaskDeleteMessage:
-		send, err := pendingSend(ctx, tx, t.MessageID)
-		if err != nil {
-			return 0, err
-		}
-		if send != nil {
-			// Never sent: drop every queued write of the message and its
-			// optimistic rows; the server never hears of it.
-			for _, q := range []string{
-				`DELETE FROM pending_tasks WHERE message_id = ?`,
-				`DELETE FROM reactions WHERE message_id = ? AND status <> 'sent'`,
-				`DELETE FROM messages WHERE id = ? AND status <> 'sent'`,
-			} {
-				if err := exec(q, t.MessageID); err != nil {
-					return 0, err
-				}
-			}
-			return Cancelled, nil
-		}
-		if err := overlayMessageTx(ctx, tx, t.MessageID, t.CID); err != nil {
-			return 0, err
-		}
-		if err := intentTx(ctx, tx, t, now); err != nil {
-			return 0, err
-		}
-
-	case TaskSendReaction, TaskDeleteReaction:
-		var req struct {
-			Type string `json:"type"`
-		}
-		if err := decodePayload(t, &req); err != nil {
-			return 0, err
-		}
-		if req.Type == "" {
-			return 0, fmt.Errorf("%w: reaction has no type", ErrInvalidTask)
-		}
-		if err := overlayReactionTx(ctx, tx, t.MessageID, t.UserID, req.Type, t.CID); err != nil {
-			return 0, err
-		}
-		if err := intentTx(ctx, tx, t, now); err != nil {
-			return 0, err
-		}
-
-	case TaskMarkRead:
-		var req protocol.MarkReadRequest
-		if err := decodePayload(t, &req); err != nil {
-			return 0, err
-		}
-		if err := exec(`UPDATE reads SET last_read_at = ?, last_read_message_id = ?, unread_messages = 0 WHERE cid = ? AND user_id = ?`,
-			now.UnixNano(), req.MessageID, t.CID, t.UserID); err != nil {
-			return 0, err
-		}
-	}
-	err := exec(`INSERT INTO pending_tasks (task_id, user_id, type, cid, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	err = execTx(ctx, tx, `INSERT INTO pending_tasks (task_id, user_id, type, cid, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), now.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("offlinedb: queue task: %w", err)
@@ -339,7 +231,7 @@ type taskRow struct {
 }
 
 func (r taskRow) task() PendingTask {
-	return PendingTask{Seq: r.Seq, ID: r.ID, UserID: r.UserID, Type: TaskType(r.Type), CID: r.CID, MessageID: r.MessageID,
+	return PendingTask{Seq: r.Seq, ID: r.ID, UserID: r.UserID, Type: protocol.BatchOpType(r.Type), CID: r.CID, MessageID: r.MessageID,
 		Payload: json.RawMessage(r.Payload), Attempts: r.Attempts, LastError: r.LastError,
 		CreatedAt: time.Unix(0, r.CreatedNanos).UTC(), NextAttemptAt: fromNanos(r.NextNanos)}
 }
@@ -464,16 +356,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
 		return err
 	}
-	switch t.Type {
-	case TaskSendMessage, TaskUpdateMessage, TaskDeleteMessage:
-		_, err = tx.ExecContext(ctx, `UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND status <> 'sent'`, msg, t.MessageID)
-	case TaskSendReaction:
-		var req protocol.SendReactionRequest
-		_ = json.Unmarshal(t.Payload, &req)
-		_, err = tx.ExecContext(ctx, `UPDATE reactions SET status = 'failed', error = ? WHERE message_id = ? AND user_id = ? AND type = ? AND status <> 'sent'`,
-			msg, t.MessageID, t.UserID, req.Type)
+	if refused := writeKinds[t.Type].refused; refused != nil {
+		return refused(ctx, tx, t, msg)
 	}
-	return err
+	return nil
 }
 
 // ClaimPendingTasks claims several tasks in one transaction, as
@@ -616,31 +502,19 @@ func (d *DB) DeleteFailedTask(ctx context.Context, taskID string) error {
 		return ErrClosed
 	}
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
-		var t struct {
-			Type      string `db:"type"`
-			UserID    string `db:"user_id"`
-			MessageID string `db:"message_id"`
-			Payload   string `db:"payload"`
+		tasks, err := selectTasks(ctx, tx, `SELECT seq, task_id, user_id, type, cid, message_id, payload, attempts,
+	'' AS last_error, created_at, NULL AS next_attempt_at, 0 AS claimed FROM failed_tasks WHERE task_id = ?`, taskID)
+		if err != nil {
+			return err
 		}
-		err := tx.GetContext(ctx, &t, `SELECT type, user_id, message_id, payload FROM failed_tasks WHERE task_id = ?`, taskID)
-		if errors.Is(err, sql.ErrNoRows) {
+		if len(tasks) == 0 {
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
-		if err != nil {
-			return err
-		}
-		switch TaskType(t.Type) {
-		case TaskSendMessage:
-			_, err = tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ? AND status = 'failed'`, t.MessageID)
-		case TaskSendReaction:
-			// The optimistic reaction the server refused goes with it.
-			var req protocol.SendReactionRequest
-			_ = json.Unmarshal([]byte(t.Payload), &req)
-			_, err = tx.ExecContext(ctx, `DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ? AND status = 'failed'`,
-				t.MessageID, t.UserID, req.Type)
-		}
-		if err != nil {
-			return err
+		// The optimistic row the server refused goes with it.
+		if dismiss := writeKinds[tasks[0].Type].dismiss; dismiss != nil {
+			if err := dismiss(ctx, tx, tasks[0]); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID)
 		return err
@@ -669,24 +543,11 @@ func (d *DB) TaskCounts(ctx context.Context, userID string) (pending, failed int
 func (d *DB) answerQueries(t PendingTask, res protocol.BatchResult) []Query {
 	ev := protocol.Event{ID: "answer " + t.ID, CID: t.CID, CreatedAt: d.now(),
 		Message: res.Message, Reaction: res.Reaction, Read: res.Read}
-	switch t.Type {
-	case TaskSendMessage:
-		ev.Type = protocol.EventMessageNew
-	case TaskUpdateMessage:
-		ev.Type = protocol.EventMessageUpdated
-	case TaskDeleteMessage:
-		var req DeleteMessagePayload
-		_ = json.Unmarshal(t.Payload, &req)
-		ev.Type, ev.HardDelete = protocol.EventMessageDeleted, req.Hard
-	case TaskSendReaction:
-		ev.Type = protocol.EventReactionNew
-	case TaskDeleteReaction:
-		ev.Type = protocol.EventReactionDeleted
-	case TaskMarkRead:
-		ev.Type = protocol.EventNotificationMarkRead
-	default:
+	k, ok := writeKinds[t.Type]
+	if !ok {
 		return nil
 	}
+	k.answer(t, &ev)
 	qs, err := d.queriesFor(&ev)
 	if err != nil {
 		// The server applied the write; its event brings the row up to

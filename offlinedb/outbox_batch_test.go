@@ -68,7 +68,7 @@ func TestCompleteTasks(t *testing.T) {
 		t.Errorf("m1: text %q, want the pending edit's", m.Text)
 	}
 	pending, _ := db.GetPendingTasks(ctx, "alice")
-	if len(pending) != 1 || pending[0].Type != offlinedb.TaskUpdateMessage {
+	if len(pending) != 1 || pending[0].Type != protocol.OpUpdateMessage {
 		t.Errorf("outbox = %+v, want only the later edit", pending)
 	}
 	failed, _ := db.GetFailedTasks(ctx, "alice")

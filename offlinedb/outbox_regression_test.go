@@ -26,7 +26,7 @@ func TestPendingTasks_PayloadRoundTrip(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("GetPendingTasks = %v, %v", got, err)
 	}
-	if string(got[0].Payload) != string(task.Payload) || got[0].Type != offlinedb.TaskSendMessage || got[0].ID != "m1" {
+	if string(got[0].Payload) != string(task.Payload) || got[0].Type != protocol.OpSendMessage || got[0].ID != "m1" {
 		t.Errorf("task = %+v, want the payload %s back", got[0], task.Payload)
 	}
 	if err := db.MoveToFailed(ctx, "m1", protocol.NewAPIError(protocol.CodeInput, "bad")); err != nil {
@@ -65,7 +65,7 @@ func TestPendingTasks_NoFoldIntoAClaimedSend(t *testing.T) {
 		t.Fatalf("delete of a claimed send = %v, %v; want Queued", res, err)
 	}
 	tasks, _ := db.GetPendingTasks(ctx, "bob")
-	if len(tasks) != 3 || tasks[0].ID != "m1" || tasks[1].Type != offlinedb.TaskUpdateMessage || tasks[2].Type != offlinedb.TaskDeleteMessage {
+	if len(tasks) != 3 || tasks[0].ID != "m1" || tasks[1].Type != protocol.OpUpdateMessage || tasks[2].Type != protocol.OpDeleteMessage {
 		t.Errorf("outbox = %+v, want send, update, delete", tasks)
 	}
 	// A temporary failure keeps the claim (see

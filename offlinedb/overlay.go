@@ -3,11 +3,8 @@ package offlinedb
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/outpostsync/outpost/protocol"
 )
 
 // Optimistic state is a rebase, as Replicache does it: server data is
@@ -80,15 +77,22 @@ WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reac
 	return nil
 }
 
+// The op types whose pending writes overlay messages and reactions, as SQL
+// lists (see writeKinds).
+var (
+	messageOverlayTypes  = opTypesWith(overlayMessage)
+	reactionOverlayTypes = opTypesWith(overlayReaction)
+)
+
 // rebaseTx takes the server version of every overlaid row again, drops
 // the overlays no pending write needs any more, and replays the pending
 // writes on the others in outbox order.
 func rebaseTx(ctx context.Context, tx *sqlx.Tx) error {
 	for _, q := range []string{
 		`DELETE FROM message_overlays WHERE id NOT IN (SELECT message_id FROM pending_tasks
-	WHERE type IN ('send-message', 'update-message', 'delete-message'))`,
+	WHERE type IN (` + messageOverlayTypes + `))`,
 		`DELETE FROM reaction_overlays WHERE (message_id, user_id, type) NOT IN (SELECT message_id, user_id, json_extract(payload, '$.type')
-	FROM pending_tasks WHERE type IN ('send-reaction', 'delete-reaction'))`,
+	FROM pending_tasks WHERE type IN (` + reactionOverlayTypes + `))`,
 		`DELETE FROM message_base`,
 		`INSERT INTO message_base SELECT * FROM messages WHERE id IN (SELECT id FROM message_overlays) AND status = 'sent'`,
 		`DELETE FROM reaction_base`,
@@ -100,9 +104,9 @@ WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reac
 		}
 	}
 	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks
-WHERE message_id IN (SELECT id FROM message_overlays) AND type IN ('send-message', 'update-message', 'delete-message')
+WHERE message_id IN (SELECT id FROM message_overlays) AND type IN (`+messageOverlayTypes+`)
 OR (message_id, user_id, json_extract(payload, '$.type')) IN (SELECT message_id, user_id, type FROM reaction_overlays)
-	AND type IN ('send-reaction', 'delete-reaction')
+	AND type IN (`+reactionOverlayTypes+`)
 ORDER BY seq`)
 	if err != nil {
 		return err
@@ -135,54 +139,8 @@ func withOverlays(ctx context.Context, tx *sqlx.Tx, fn func() error) error {
 
 // replayTx applies a pending write's optimistic effect again.
 func replayTx(ctx context.Context, tx *sqlx.Tx, t PendingTask) error {
-	if t.Type == TaskSendMessage {
-		var req protocol.SendMessageRequest
-		if err := decodePayload(t, &req); err != nil {
-			return err
-		}
-		at := t.CreatedAt.UnixNano()
-		_, err := tx.ExecContext(ctx, `INSERT INTO messages (id, cid, user_id, text, parent_id, created_at, updated_at, extra, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING`,
-			t.MessageID, t.CID, t.UserID, req.Message.Text, req.Message.ParentID, at, at, jsonArg(req.Message.Extra))
-		return err
-	}
-	return intentTx(ctx, tx, t, t.CreatedAt)
-}
-
-// intentTx writes the optimistic effect of an edit, a delete, a reaction
-// or an unreaction on its (overlaid) row.
-func intentTx(ctx context.Context, tx *sqlx.Tx, t PendingTask, at time.Time) error {
-	exec := func(q string, args ...any) error {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
-	}
-	switch t.Type {
-	case TaskUpdateMessage:
-		var req protocol.UpdateMessageRequest
-		if err := decodePayload(t, &req); err != nil {
-			return err
-		}
-		return exec(`UPDATE messages SET text = ?, extra = coalesce(?, extra), updated_at = ?, status = 'pending', error = NULL WHERE id = ?`,
-			req.Text, jsonArg(req.Extra), at.UnixNano(), t.MessageID)
-	case TaskDeleteMessage:
-		return exec(`UPDATE messages SET deleted_at = coalesce(deleted_at, ?), status = 'pending', error = NULL WHERE id = ?`,
-			at.UnixNano(), t.MessageID)
-	case TaskSendReaction:
-		var req protocol.SendReactionRequest
-		if err := decodePayload(t, &req); err != nil {
-			return err
-		}
-		return exec(`INSERT INTO reactions (message_id, user_id, type, cid, score, created_at, updated_at, extra, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-ON CONFLICT (message_id, user_id, type) DO UPDATE SET score = excluded.score, extra = coalesce(excluded.extra, extra),
-	updated_at = excluded.updated_at, status = 'pending', error = NULL`,
-			t.MessageID, t.UserID, req.Type, t.CID, req.Score, at.UnixNano(), at.UnixNano(), jsonArg(req.Extra))
-	case TaskDeleteReaction:
-		var req DeleteReactionPayload
-		if err := decodePayload(t, &req); err != nil {
-			return err
-		}
-		return exec(`DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ?`, t.MessageID, t.UserID, req.Type)
+	if replay := writeKinds[t.Type].replay; replay != nil {
+		return replay(ctx, tx, t, t.CreatedAt)
 	}
 	return nil
 }
@@ -211,12 +169,15 @@ func (d *DB) RetryFailedTask(ctx context.Context, taskID string) (PendingTask, e
 		if _, err := tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID); err != nil {
 			return err
 		}
-		if t.Type == TaskSendMessage {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ? AND status = 'failed'`, t.MessageID); err != nil {
+		switch k := writeKinds[t.Type]; {
+		case !k.keyless:
+			t.ID = NewTaskID()
+		case k.dismiss != nil:
+			// Its id is its row's: the failed row makes way for the
+			// pending one.
+			if err := k.dismiss(ctx, tx, t); err != nil {
 				return err
 			}
-		} else {
-			t.ID = NewTaskID()
 		}
 		_, err = addTaskTx(ctx, tx, t, now)
 		return err

@@ -84,47 +84,53 @@ func errorResult(err error) protocol.BatchResult {
 	return protocol.BatchResult{Status: ae.StatusCode, Error: ae}
 }
 
+// batchOps plans the ops of POST /batch, by type: each decodes its op's
+// body and checks it with the plan function of its single-write endpoint,
+// so that a write is checked and applied the same way alone and in a
+// batch. It is the server's one list of batch op types.
+var batchOps = map[protocol.BatchOpType]func(user string, bo protocol.BatchOp) (op, error){
+	protocol.OpSendMessage: withBody(func(user string, bo protocol.BatchOp, req protocol.SendMessageRequest) (op, error) {
+		return planSendMessage(user, bo.CID, req)
+	}),
+	protocol.OpUpdateMessage: withBody(func(user string, bo protocol.BatchOp, req protocol.UpdateMessageRequest) (op, error) {
+		return planUpdateMessage(user, bo.MessageID, req)
+	}),
+	protocol.OpDeleteMessage: withBody(func(user string, bo protocol.BatchOp, req protocol.DeleteMessageBody) (op, error) {
+		return planDeleteMessage(user, bo.MessageID, req.Hard)
+	}),
+	protocol.OpSendReaction: withBody(func(user string, bo protocol.BatchOp, req protocol.SendReactionRequest) (op, error) {
+		return planSendReaction(user, bo.MessageID, req)
+	}),
+	protocol.OpDeleteReaction: withBody(func(user string, bo protocol.BatchOp, req protocol.DeleteReactionBody) (op, error) {
+		return planDeleteReaction(user, bo.MessageID, req.Type)
+	}),
+	protocol.OpMarkRead: withBody(func(user string, bo protocol.BatchOp, req protocol.MarkReadRequest) (op, error) {
+		return planMarkRead(user, bo.CID, req)
+	}),
+}
+
+// withBody returns the planner of an op whose body is a Req: it decodes
+// the body strictly, as a single write's body is, and plans the op.
+func withBody[Req any](plan func(user string, bo protocol.BatchOp, req Req) (op, error)) func(string, protocol.BatchOp) (op, error) {
+	return func(user string, bo protocol.BatchOp) (op, error) {
+		var req Req
+		if err := decodeOpBody(bo, &req); err != nil {
+			return op{}, err
+		}
+		return plan(user, bo, req)
+	}
+}
+
 // planBatchOp checks one op of a batch and returns it ready to run.
 func planBatchOp(user string, bo protocol.BatchOp) (op, error) {
 	if err := validKey(bo.Key); err != nil {
 		return op{}, err
 	}
-	var o op
-	var err error
-	switch bo.Type {
-	case protocol.OpSendMessage:
-		var req protocol.SendMessageRequest
-		if err = decodeOpBody(bo, &req); err == nil {
-			o, err = planSendMessage(user, bo.CID, req)
-		}
-	case protocol.OpUpdateMessage:
-		var req protocol.UpdateMessageRequest
-		if err = decodeOpBody(bo, &req); err == nil {
-			o, err = planUpdateMessage(user, bo.MessageID, req)
-		}
-	case protocol.OpDeleteMessage:
-		var req protocol.DeleteMessageBody
-		if err = decodeOpBody(bo, &req); err == nil {
-			o = planDeleteMessage(user, bo.MessageID, req.Hard)
-		}
-	case protocol.OpSendReaction:
-		var req protocol.SendReactionRequest
-		if err = decodeOpBody(bo, &req); err == nil {
-			o, err = planSendReaction(user, bo.MessageID, req)
-		}
-	case protocol.OpDeleteReaction:
-		var req protocol.DeleteReactionBody
-		if err = decodeOpBody(bo, &req); err == nil {
-			o, err = planDeleteReaction(user, bo.MessageID, req.Type)
-		}
-	case protocol.OpMarkRead:
-		var req protocol.MarkReadRequest
-		if err = decodeOpBody(bo, &req); err == nil {
-			o = planMarkRead(user, bo.CID, req)
-		}
-	default:
+	plan, ok := batchOps[bo.Type]
+	if !ok {
 		return op{}, protocol.NewAPIError(protocol.CodeInput, "unknown op type %q", bo.Type)
 	}
+	o, err := plan(user, bo)
 	if err != nil {
 		return op{}, err
 	}

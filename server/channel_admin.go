@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -19,18 +18,11 @@ func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request, user stri
 			protocol.RoleModerator, protocol.RoleMember)
 	}
 	target := r.PathValue("user_id")
-	if err := protocol.ValidateID("user_id", target); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	if err := validMemberID(target); err != nil {
+		return err
 	}
 	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
-		ch, err := channelFor(c.tx, r.PathValue("cid"), user)
-		if err != nil {
-			return nil, err
-		}
-		tm, err := c.tx.Member(ch.CID, target)
-		if errors.Is(err, ErrNotFound) {
-			return nil, protocol.NewAPIError(protocol.CodeNotFound, "%s is not a member of %s", target, ch.CID)
-		}
+		ch, tm, err := memberToChange(c.tx, r.PathValue("cid"), user, target)
 		if err != nil {
 			return nil, err
 		}

@@ -85,6 +85,15 @@ func (c *change) notify(ev protocol.Event, recipients ...string) {
 
 func memberIDs(tx Tx, cid string) ([]string, error) { return tx.MemberIDs(cid) }
 
+// Every write is an op, made in two steps. A plan function (planSendMessage
+// and the like, one per write, in the file of its resource) checks the
+// write's input, outside any transaction, and returns the op; runOp
+// applies it in a write transaction, where it checks what needs the store
+// (membership, roles, versions). A single-write endpoint decodes its
+// request, plans the op and runs it with writeOp; POST /batch plans each
+// of its ops with the same plan functions (batchOps) and runs them with
+// runOp in one transaction.
+
 // op is one write, its input checked: apply runs it in a write
 // transaction and returns the answer, which is sent with status.
 type op struct {
@@ -93,10 +102,31 @@ type op struct {
 	apply  func(c *change) (any, error)
 }
 
-// write runs fn in one transaction and answers with its result; see
-// writeOp.
+// write runs the op of status and fn, for an endpoint whose input needs
+// no check of its own outside the transaction; see writeOp.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, user string, status int, fn func(c *change) (any, error)) error {
 	return s.writeOp(w, r, user, op{status: status, apply: fn})
+}
+
+// writeBody answers a single write whose request body is a Req: it
+// decodes the body and runs the op plan makes of it.
+func writeBody[Req any](s *Server, w http.ResponseWriter, r *http.Request, user string, plan func(req Req) (op, error)) error {
+	var req Req
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	return s.writePlanned(w, r, user)(plan(req))
+}
+
+// writePlanned returns the function that runs a planned op with writeOp,
+// or answers with the plan's error: s.writePlanned(w, r, user)(planX(...)).
+func (s *Server) writePlanned(w http.ResponseWriter, r *http.Request, user string) func(op, error) error {
+	return func(o op, err error) error {
+		if err != nil {
+			return err
+		}
+		return s.writeOp(w, r, user, o)
+	}
 }
 
 // writeOp runs o in one transaction and answers with its result. With an
@@ -194,6 +224,22 @@ func (s *Server) view(ctx context.Context, fn func(tx Tx) error) error {
 	return s.store.View(ctx, fn)
 }
 
+// viewJSON answers a read: fn runs in a snapshot, and its answer is sent
+// with status 200.
+func viewJSON[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(tx Tx) (T, error)) error {
+	var out T
+	err := s.view(r.Context(), func(tx Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // channelFor returns cid's channel if user is a member: 404 when it does
 // not exist, 403 when the user is not in it.
 func channelFor(tx Tx, cid, user string) (protocol.Channel, error) {
@@ -287,18 +333,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func countReactions(tx Tx, messageID string) (map[string]int, error) {
-	rs, err := tx.Reactions(messageID)
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int{}
-	for _, r := range rs {
-		counts[r.Type]++
-	}
-	return counts, nil
 }
 
 func uniqueIDs(ids []string) []string {

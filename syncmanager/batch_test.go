@@ -2,78 +2,17 @@ package syncmanager_test
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"sync"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 )
-
-// batchConn is a fakeConn that takes batches: each op runs through the
-// fake's single write, so writeErrs still fail single ops; batchErrs fail
-// whole batch calls, in turn, before anything is applied.
-type batchConn struct {
-	*fakeConn
-	bmu       sync.Mutex
-	batchErrs []error
-	sizes     []int // ops per batch call that reached the "server"
-	calls     int
-}
-
-func (b *batchConn) Batch(ctx context.Context, req protocol.BatchRequest) (*protocol.BatchResponse, error) {
-	b.bmu.Lock()
-	b.calls++
-	if len(b.batchErrs) > 0 {
-		err := b.batchErrs[0]
-		b.batchErrs = b.batchErrs[1:]
-		if err != nil {
-			b.bmu.Unlock()
-			return nil, err
-		}
-	}
-	b.sizes = append(b.sizes, len(req.Ops))
-	b.bmu.Unlock()
-	out := &protocol.BatchResponse{}
-	for _, op := range req.Ops {
-		var res protocol.BatchResult
-		var mr *protocol.MessageResponse
-		var err error
-		switch op.Type {
-		case protocol.OpSendMessage:
-			var body protocol.SendMessageRequest
-			_ = json.Unmarshal(op.Body, &body)
-			mr, err = b.SendMessage(ctx, op.CID, body)
-			res.Status = 201
-		case protocol.OpUpdateMessage:
-			var body protocol.UpdateMessageRequest
-			_ = json.Unmarshal(op.Body, &body)
-			mr, err = b.UpdateMessage(ctx, op.MessageID, body, op.Key)
-			res.Status = 200
-		default:
-			err = protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
-		}
-		if err != nil {
-			ae, ok := protocol.AsAPIError(err)
-			if !ok {
-				return nil, err
-			}
-			res = protocol.BatchResult{Status: ae.StatusCode, Error: ae}
-		} else {
-			res.Message = &mr.Message
-		}
-		out.Results = append(out.Results, res)
-	}
-	return out, nil
-}
-
-func (b *batchConn) batchSizes() ([]int, int) {
-	b.bmu.Lock()
-	defer b.bmu.Unlock()
-	return append([]int(nil), b.sizes...), b.calls
-}
 
 func queueSends(tb testing.TB, m *syncmanager.Manager, n int) []string {
 	tb.Helper()
@@ -95,7 +34,7 @@ func queueSends(tb testing.TB, m *syncmanager.Manager, n int) []string {
 // duplicates.
 func TestManager_BatchDrain(t *testing.T) {
 	ctx := context.Background()
-	conn := &batchConn{fakeConn: newFakeConn("bob")}
+	conn := newFakeConn("bob")
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m, err := syncmanager.New(conn, db, syncmanager.Options{DrainBatchSize: 40, RetryMinDelay: 1e6, RetryMaxDelay: 5e6})
@@ -111,11 +50,9 @@ func TestManager_BatchDrain(t *testing.T) {
 	// Batch 1 (m000-m039): m005 is refused for good.
 	conn.writeErrs = make([]error, 5)
 	conn.writeErrs = append(conn.writeErrs, protocol.NewAPIError(protocol.CodeInput, "no"))
-	conn.mu.Unlock()
-	conn.bmu.Lock()
 	// Batch 2 fails whole, once.
 	conn.batchErrs = []error{nil, &protocol.APIError{Code: protocol.CodeInternal, StatusCode: 503}}
-	conn.bmu.Unlock()
+	conn.mu.Unlock()
 	conn.setOnline(true)
 	waitFor(t, "outbox empty", func() bool { st := m.Status(); return st.Synced && st.Pending == 0 })
 
@@ -123,7 +60,7 @@ func TestManager_BatchDrain(t *testing.T) {
 	if got := conn.writesSoFar(); !equal(got, want) {
 		t.Errorf("writes = %v,\nwant %v", got, want)
 	}
-	sizes, calls := conn.batchSizes()
+	sizes, calls := conn.batches()
 	if fmt.Sprint(sizes) != "[40 40 20]" || calls != 4 {
 		t.Errorf("batches = %v in %d calls, want [40 40 20] in 4", sizes, calls)
 	}
@@ -145,7 +82,7 @@ func TestManager_BatchDrain(t *testing.T) {
 // temporary reason stops the drain there: the ops before it are done, it
 // and the ones after it are sent again later, in order.
 func TestManager_BatchTemporaryOpFailureKeepsOrder(t *testing.T) {
-	conn := &batchConn{fakeConn: newFakeConn("bob")}
+	conn := newFakeConn("bob")
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m := newManagerFor(t, conn, db, syncmanager.Options{})
@@ -170,34 +107,69 @@ func TestManager_BatchTemporaryOpFailureKeepsOrder(t *testing.T) {
 	}
 }
 
-// TestManager_BatchFallbacks: a server without the batch endpoint (404)
-// gets the tasks one by one from then on; a batch refused whole for a
-// permanent reason (413) is resent one by one, so each task meets its own
-// fate.
-func TestManager_BatchFallbacks(t *testing.T) {
+// TestManager_BatchRefusedWhole: a batch the server refuses whole for a
+// permanent reason (413) is sent again as batches of one, so that each
+// task meets its own fate: a batch of one refused whole fails only its
+// task. A batch that fails whole for a temporary reason (an undecodable
+// answer, a 503) stops the drain and is retried whole.
+func TestManager_BatchRefusedWhole(t *testing.T) {
+	tooBig := protocol.NewAPIError(protocol.CodePayloadTooBig, "request body over 1 bytes")
 	for _, tc := range []struct {
-		name      string
-		err       error
-		wantCalls int
+		name       string
+		errs       []error
+		wantSizes  string
+		wantCalls  int
+		wantFailed []string
 	}{
-		{"no endpoint", protocol.NewAPIError(protocol.CodeNotFound, "no such endpoint: /batch"), 1},
-		{"too large", protocol.NewAPIError(protocol.CodePayloadTooBig, "request body over 1 bytes"), 2},
+		// m000-m004 refused whole, then m000 alone too: m000 fails.
+		{"permanent", []error{tooBig, tooBig}, "[1 1 1 1 3]", 7, []string{"m000"}},
+		{"decode error", []error{&client.DecodeError{Op: "batch", StatusCode: 200, Err: errors.New("unexpected EOF")}},
+			"[5 3]", 3, nil},
+		{"unavailable", []error{&protocol.APIError{Code: protocol.CodeInternal, StatusCode: 503}}, "[5 3]", 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conn := &batchConn{fakeConn: newFakeConn("bob"), batchErrs: []error{tc.err}}
+			conn := newFakeConn("bob")
+			conn.batchErrs = tc.errs
 			conn.addChannel("team:a")
 			db := openStore(t)
 			m := newManagerFor(t, conn, db, syncmanager.Options{DrainBatchSize: 5})
 			want := queueSends(t, m, 8)
 			conn.setOnline(true)
 			waitFor(t, "outbox empty", func() bool { st := m.Status(); return st.Synced && st.Pending == 0 })
+			var failedIDs []string
+			failed, _ := db.GetFailedTasks(context.Background(), "bob")
+			for _, f := range failed {
+				failedIDs = append(failedIDs, f.ID)
+			}
+			if fmt.Sprint(failedIDs) != fmt.Sprint(tc.wantFailed) {
+				t.Errorf("failed = %v, want %v", failedIDs, tc.wantFailed)
+			}
+			want = slices.DeleteFunc(want, func(w string) bool { return slices.Contains(tc.wantFailed, strings.TrimPrefix(w, "send:")) })
 			if got := conn.writesSoFar(); !equal(got, want) {
 				t.Errorf("writes = %v, want %v", got, want)
 			}
-			if _, calls := conn.batchSizes(); calls != tc.wantCalls {
-				t.Errorf("batch calls = %d, want %d", calls, tc.wantCalls)
+			if sizes, calls := conn.batches(); fmt.Sprint(sizes) != tc.wantSizes || calls != tc.wantCalls {
+				t.Errorf("batches = %v in %d calls, want %s in %d", sizes, calls, tc.wantSizes, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestManager_DrainBatchSizeOne: with DrainBatchSize 1 every task still
+// leaves as a batch, of one op.
+func TestManager_DrainBatchSizeOne(t *testing.T) {
+	conn := newFakeConn("bob")
+	conn.addChannel("team:a")
+	db := openStore(t)
+	m := newManagerFor(t, conn, db, syncmanager.Options{DrainBatchSize: 1})
+	want := queueSends(t, m, 3)
+	conn.setOnline(true)
+	waitFor(t, "outbox empty", func() bool { st := m.Status(); return st.Synced && st.Pending == 0 })
+	if got := conn.writesSoFar(); !equal(got, want) {
+		t.Errorf("writes = %v, want %v", got, want)
+	}
+	if sizes, calls := conn.batches(); fmt.Sprint(sizes) != "[1 1 1]" || calls != 3 {
+		t.Errorf("batches = %v in %d calls, want [1 1 1] in 3", sizes, calls)
 	}
 }
 

@@ -2,6 +2,7 @@ package syncmanager_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -14,30 +15,34 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// fakeConn is an in-memory server behind the Conn interface, for the faults
-// a real server cannot be made to produce on cue: errors injected into sync
-// and writes, a sync held in flight, a connection that flips on command.
+// fakeConn is an in-memory server behind the Conn interface, for the
+// faults a real server cannot be made to produce on cue: errors injected
+// into sync, whole batches and single ops, a sync held in flight, a
+// connection that flips on command.
 type fakeConn struct {
 	user string
 
-	mu        sync.Mutex
-	healthy   bool
-	handlers  map[int]client.Handler
-	nextID    int
-	now       time.Time
-	seq       map[string]int64
-	events    []protocol.Event
-	feed      []protocol.Event // the user's membership feed
-	messages  map[string]protocol.Message
-	channels  map[string]protocol.Channel
-	pageSize  int
-	syncErrs  []error // returned, in turn, by the next Sync calls
-	writeErrs []error // returned, in turn, by the next write calls
-	syncCalls int
-	syncReqs  []protocol.SyncRequest // every Sync request, in order
-	writes    []string               // "type:id" of every applied write, in order
-	hold      chan struct{}
-	holding   chan struct{}
+	mu         sync.Mutex
+	healthy    bool
+	handlers   map[int]client.Handler
+	nextID     int
+	now        time.Time
+	seq        map[string]int64
+	events     []protocol.Event
+	feed       []protocol.Event // the user's membership feed
+	messages   map[string]protocol.Message
+	channels   map[string]protocol.Channel
+	pageSize   int
+	syncErrs   []error // returned, in turn, by the next Sync calls
+	writeErrs  []error // returned, in turn, by the next single ops
+	batchErrs  []error // returned, in turn, by the next Batch calls
+	batchSizes []int   // ops of each Batch call that reached the "server"
+	batchCalls int
+	syncCalls  int
+	syncReqs   []protocol.SyncRequest // every Sync request, in order
+	writes     []string               // "type:id" of every applied write, in order
+	hold       chan struct{}
+	holding    chan struct{}
 }
 
 func newFakeConn(user string) *fakeConn {
@@ -261,22 +266,66 @@ func (f *fakeConn) write(kind, id string) error {
 	return nil
 }
 
-func (f *fakeConn) SendMessage(ctx context.Context, cid string, req protocol.SendMessageRequest) (*protocol.MessageResponse, error) {
+// Batch runs each op through the fake's single writes, so writeErrs
+// fail single ops; batchErrs fail whole calls, in turn, before anything
+// is applied. A transport error of an op fails the whole call.
+func (f *fakeConn) Batch(ctx context.Context, req protocol.BatchRequest) (*protocol.BatchResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.batchCalls++
+	if len(f.batchErrs) > 0 {
+		err := f.batchErrs[0]
+		f.batchErrs = f.batchErrs[1:]
+		if err != nil {
+			return nil, err
+		}
+	}
+	f.batchSizes = append(f.batchSizes, len(req.Ops))
+	out := &protocol.BatchResponse{}
+	for _, op := range req.Ops {
+		var res protocol.BatchResult
+		var m *protocol.Message
+		var err error
+		switch op.Type {
+		case protocol.OpSendMessage:
+			var body protocol.SendMessageRequest
+			_ = json.Unmarshal(op.Body, &body)
+			m, err = f.sendMessageLocked(op.CID, body)
+			res.Status = 201
+		case protocol.OpUpdateMessage:
+			var body protocol.UpdateMessageRequest
+			_ = json.Unmarshal(op.Body, &body)
+			m, err = f.updateMessageLocked(op.MessageID, body)
+			res.Status = 200
+		default:
+			err = protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
+		}
+		if err != nil {
+			ae, ok := protocol.AsAPIError(err)
+			if !ok {
+				return nil, err
+			}
+			res = protocol.BatchResult{Status: ae.StatusCode, Error: ae}
+		} else {
+			res.Message = m
+		}
+		out.Results = append(out.Results, res)
+	}
+	return out, nil
+}
+
+func (f *fakeConn) sendMessageLocked(cid string, req protocol.SendMessageRequest) (*protocol.Message, error) {
 	if err := f.write("send", req.Message.ID); err != nil {
 		return nil, err
 	}
 	if m, ok := f.messages[req.Message.ID]; ok { // a repeat: the stored message
-		return &protocol.MessageResponse{Message: m}, nil
+		return &m, nil
 	}
 	ev := f.applyMessageLocked(cid, req.Message.ID, f.user, req.Message.Text)
-	return &protocol.MessageResponse{Message: *ev.Message}, nil
+	return ev.Message, nil
 }
 
-func (f *fakeConn) UpdateMessage(ctx context.Context, id string, req protocol.UpdateMessageRequest, key string) (*protocol.MessageResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *fakeConn) updateMessageLocked(id string, req protocol.UpdateMessageRequest) (*protocol.Message, error) {
 	if err := f.write("update", id); err != nil {
 		return nil, err
 	}
@@ -285,23 +334,15 @@ func (f *fakeConn) UpdateMessage(ctx context.Context, id string, req protocol.Up
 		return nil, protocol.NewAPIError(protocol.CodeNotFound, "message %s not found", id)
 	}
 	ev := f.applyMessageLocked(m.CID, id, m.UserID, req.Text)
-	return &protocol.MessageResponse{Message: *ev.Message}, nil
+	return ev.Message, nil
 }
 
-func (f *fakeConn) DeleteMessage(ctx context.Context, id string, hard bool, key string) (*protocol.MessageResponse, error) {
-	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
-}
-
-func (f *fakeConn) SendReaction(ctx context.Context, id string, req protocol.SendReactionRequest, key string) (*protocol.ReactionResponse, error) {
-	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
-}
-
-func (f *fakeConn) DeleteReaction(ctx context.Context, id, typ, key string) (*protocol.ReactionResponse, error) {
-	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
-}
-
-func (f *fakeConn) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, key string) (*protocol.ReadResponse, error) {
-	return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "not in the fake")
+// batches returns the ops of each batch that reached the "server", and
+// the number of Batch calls.
+func (f *fakeConn) batches() ([]int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.batchSizes...), f.batchCalls
 }
 
 func (f *fakeConn) writesSoFar() []string {

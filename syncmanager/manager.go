@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/internal/clock"
@@ -59,7 +58,6 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	closeOnce sync.Once
-	noBatch   atomic.Bool // the server answered a batch with 404: no batches
 
 	liveMu   sync.Mutex
 	liveQ    []protocol.Event // live events waiting for runLive

@@ -325,13 +325,15 @@ func TestManager_ResetPast30Days(t *testing.T) {
 
 // TestManager_DrainOrderAndFailures: a temporary failure stops the drain
 // so nothing overtakes; a permanent one moves the task to the failed list
-// and the drain goes on.
+// and the drain goes on. Each task goes in a batch of its own here, so
+// that the injected errors fall on one task each (batches of several are
+// TestManager_BatchDrain's).
 func TestManager_DrainOrderAndFailures(t *testing.T) {
 	ctx := context.Background()
 	conn := newFakeConn("bob")
 	conn.addChannel("team:a")
 	db := openStore(t)
-	m := newManager(t, conn, db, syncmanager.Options{})
+	m := newManager(t, conn, db, syncmanager.Options{DrainBatchSize: 1})
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
 	}

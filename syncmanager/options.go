@@ -21,19 +21,8 @@ type Conn interface {
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
 
-	SendMessage(ctx context.Context, cid string, req protocol.SendMessageRequest) (*protocol.MessageResponse, error)
-	UpdateMessage(ctx context.Context, messageID string, req protocol.UpdateMessageRequest, idempotencyKey string) (*protocol.MessageResponse, error)
-	DeleteMessage(ctx context.Context, messageID string, hard bool, idempotencyKey string) (*protocol.MessageResponse, error)
-	SendReaction(ctx context.Context, messageID string, req protocol.SendReactionRequest, idempotencyKey string) (*protocol.ReactionResponse, error)
-	DeleteReaction(ctx context.Context, messageID, reactionType, idempotencyKey string) (*protocol.ReactionResponse, error)
-	MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, idempotencyKey string) (*protocol.ReadResponse, error)
-}
-
-// BatchConn is a Conn that can send several writes in one request.
-// *client.Client is one. The manager drains the outbox through it when the
-// Conn has it, and falls back to one request per task when the server has
-// no batch endpoint.
-type BatchConn interface {
+	// Batch sends writes as one request; every drain of the outbox goes
+	// through it (see client.Client.Batch).
 	Batch(ctx context.Context, req protocol.BatchRequest) (*protocol.BatchResponse, error)
 }
 
@@ -49,7 +38,6 @@ type Store interface {
 
 	AddPendingTask(ctx context.Context, task offlinedb.PendingTask) (offlinedb.AddResult, error)
 	GetPendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
-	ClaimPendingTask(ctx context.Context, taskID string) (offlinedb.PendingTask, error)
 	ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]offlinedb.PendingTask, error)
 	CompleteTasks(ctx context.Context, outcomes []offlinedb.TaskOutcome) error
 	UpdatePendingTask(ctx context.Context, task offlinedb.PendingTask) error
@@ -78,9 +66,9 @@ type Options struct {
 	RetryMinDelay time.Duration
 	RetryMaxDelay time.Duration
 
-	// DrainBatchSize caps the tasks sent in one request when the Conn can
-	// send batches (BatchConn; *client.Client can). Zero means
-	// protocol.MaxBatchOps; 1 sends each task in a request of its own.
+	// DrainBatchSize caps the tasks sent in one batch request. Zero
+	// means protocol.MaxBatchOps; 1 sends each task in a batch of its
+	// own.
 	DrainBatchSize int
 
 	// RefillMessageLimit is how many of each channel's latest messages a
