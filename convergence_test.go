@@ -254,6 +254,7 @@ type convClient struct {
 	user     string
 	path     string
 	proxy    convProxies
+	addrs    []string // the node each proxy leads to
 	c        *outpost.Client
 	channels []string
 }
@@ -407,7 +408,7 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 		if len(addrs) > 1 {
 			s.rng.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 		}
-		cc := &convClient{user: u, path: filepath.Join(dir, u+".db"), channels: member[u]}
+		cc := &convClient{user: u, path: filepath.Join(dir, u+".db"), addrs: addrs, channels: member[u]}
 		for _, a := range addrs {
 			p, err := faultproxy.New(a)
 			if err != nil {
@@ -457,6 +458,10 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 		return
 	}
 	s.check(ctx)
+	if t.Failed() {
+		return
+	}
+	s.live(ctx)
 	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
 		t.Logf("trace:\n%s", strings.Join(s.trace, "\n"))
 	}
@@ -743,6 +748,91 @@ func (s *convState) converge(ctx context.Context) {
 			s.logf("converged after %d rounds", round+1)
 			return
 		}
+	}
+}
+
+// live checks live delivery once everything converged: with the clients
+// spread over the nodes, each client in turn sends a message to one of
+// its channels, and every other member's store gets it without a sync
+// (on several nodes, through the node's follower when the sender is on
+// another node). One message at a time, so that a lost event leaves no
+// gap behind which a later one would ask for a sync. A member that
+// synced meanwhile (it reconnected: the SDK syncs then) proves nothing;
+// the sender tries again, up to three messages.
+func (s *convState) live(ctx context.Context) {
+	t := s.t
+	start := time.Now()
+	s.spread()
+	for _, from := range s.clients {
+		cid := from.channels[s.rng.IntN(len(from.channels))]
+		var to []*convClient
+		for _, cc := range s.clients {
+			if cc != from && slices.Contains(cc.channels, cid) {
+				to = append(to, cc)
+			}
+		}
+		for try := 1; ; try++ {
+			synced := map[*convClient]time.Time{}
+			for _, cc := range to {
+				synced[cc] = cc.c.Status().LastSyncedAt
+			}
+			id, err := from.c.SendMessage(ctx, cid, from.user+" live")
+			if err != nil {
+				t.Fatalf("%s: live send: %v", from.user, err)
+			}
+			s.logf("%s live send %s %s", from.user, cid, id)
+			sent := time.Now()
+			var bySync []string
+			for _, cc := range to {
+				for !slices.ContainsFunc(convLocalAll(t, cc.c, cid, false), func(m offlinedb.Message) bool { return m.ID == id }) {
+					if time.Since(sent) > 10*time.Second {
+						t.Errorf("%s: %s's live message %s in %s did not arrive in 10s", cc.user, from.user, id, cid)
+						return
+					}
+					time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+				}
+				if !cc.c.Status().LastSyncedAt.Equal(synced[cc]) {
+					bySync = append(bySync, cc.user)
+				}
+			}
+			if len(bySync) == 0 {
+				break
+			}
+			s.logf("%v synced before %s arrived", bySync, id)
+			if try == 3 {
+				t.Errorf("%s's live messages in %s reached %v only through a sync, %d times", from.user, cid, bySync, try)
+				return
+			}
+		}
+	}
+	s.logf("live messages delivered in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// spread moves client i to node i (mod the number of nodes), by refusing
+// and cutting its proxies to the others, and waits until it is connected
+// there and synced.
+func (s *convState) spread() {
+	t := s.t
+	addrs := s.srv.Addrs()
+	for i, cc := range s.clients {
+		to := slices.Index(cc.addrs, addrs[i%len(addrs)])
+		for j, p := range cc.proxy {
+			if j != to {
+				p.Refuse()
+				p.Cut()
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i, cc := range s.clients {
+		to := slices.Index(cc.addrs, addrs[i%len(addrs)])
+		for cc.proxy[to].Conns() == 0 || !cc.c.Conn.IsHealthy() || !cc.c.Status().Synced {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not connected and synced through node %s in 10s: %+v", cc.user, cc.addrs[to], cc.c.Status())
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+		}
+		s.logf("%s on node %s", cc.user, cc.addrs[to])
 	}
 }
 
