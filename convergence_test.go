@@ -3,6 +3,7 @@ package outpost_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,16 @@ func convEnvInt(tb testing.TB, name string, def int) int {
 // A schedule is fixed by its seed (logged); the timing of the goroutines
 // is not, so a replay reproduces the operations, not every interleaving.
 func TestConvergence(t *testing.T) {
+	convSchedules(t, "OUTPOST_CONV", 3, 60, func(t *testing.T, seed uint64, ops, clients int) {
+		convRunSchedule(t, convStartServer(t), seed, ops, clients, 0)
+	})
+}
+
+// convSchedules runs schedules one after another, each a subtest named
+// by its seed: their number, ops and clients from the environment
+// (env+"_SCHEDULES", "_OPS", "_CLIENTS"; defaults schedules, ops and 3),
+// the first seed from -seed or OUTPOST_CONV_SEED, else the clock.
+func convSchedules(t *testing.T, env string, schedules, ops int, run func(t *testing.T, seed uint64, ops, clients int)) {
 	seed := *convSeedFlag
 	if s := os.Getenv("OUTPOST_CONV_SEED"); s != "" && seed == 0 {
 		n, err := strconv.ParseUint(s, 10, 64)
@@ -68,32 +79,58 @@ func TestConvergence(t *testing.T) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	schedules := convEnvInt(t, "OUTPOST_CONV_SCHEDULES", 3)
-	ops := convEnvInt(t, "OUTPOST_CONV_OPS", 60)
-	clients := convEnvInt(t, "OUTPOST_CONV_CLIENTS", 3)
+	schedules = convEnvInt(t, env+"_SCHEDULES", schedules)
+	ops = convEnvInt(t, env+"_OPS", ops)
+	clients := convEnvInt(t, env+"_CLIENTS", 3)
 	if testing.Short() {
 		schedules = min(schedules, 1)
 	}
-	t.Logf("seed %d, %d schedules of %d ops, %d clients (replay one: -seed=<its seed> with OUTPOST_CONV_SCHEDULES=1)", seed, schedules, ops, clients)
+	t.Logf("seed %d, %d schedules of %d ops, %d clients (replay one: -seed=<its seed> with %s_SCHEDULES=1)", seed, schedules, ops, clients, env)
 	for i := range schedules {
 		s := seed + uint64(i)
 		ok := t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
-			convRunSchedule(t, s, ops, clients)
+			run(t, s, ops, clients)
 		})
 		if !ok {
-			t.Logf("schedule with seed %d failed; replay: go test -run TestConvergence -seed=%d (OUTPOST_CONV_SCHEDULES=1 OUTPOST_CONV_OPS=%d)", s, s, ops)
+			t.Logf("schedule with seed %d failed; replay: go test -run '^%s$' -seed=%d (%s_SCHEDULES=1 %s_OPS=%d)", s, t.Name(), s, env, env, ops)
 		}
 	}
+}
+
+// errConvDown is convBackend.Prune's answer when no store is open.
+var errConvDown = errors.New("server down")
+
+// convBackend is the server side of a schedule: one server in this
+// process (convServer) or several outpostd nodes on one database
+// (convNodes in multinode_test.go).
+type convBackend interface {
+	// Addrs are the nodes' addresses; each client reaches each node
+	// through a fault proxy of its own.
+	Addrs() []string
+	// Admin returns the admin's REST client through a node that is up,
+	// or nil when none is.
+	Admin(rng *rand.Rand) *client.Client
+	// Toggle stops a node that is up or starts one that is down, and
+	// says which.
+	Toggle(rng *rand.Rand) string
+	// StartOne starts a node that is down and says which; "" if none is.
+	StartOne(rng *rand.Rand) string
+	// StartAll starts every node that is down.
+	StartAll()
+	// Prune cuts the head of every log (server.Store's Prune), or
+	// returns errConvDown.
+	Prune(ctx context.Context, before time.Time, maxPerChannel int) (int, error)
 }
 
 // convServer is a real server on a fixed address that the test can stop
 // and start again, with a fresh server.Server over the same SQLite file.
 type convServer struct {
-	tb   testing.TB
-	path string
-	fs   *faultproxy.Server
-	cur  atomic.Pointer[convGen]
-	down bool
+	tb    testing.TB
+	path  string
+	fs    *faultproxy.Server
+	cur   atomic.Pointer[convGen]
+	down  bool
+	admin *client.Client
 }
 
 // convGen is one run of the server between restarts.
@@ -127,7 +164,48 @@ func convStartServer(tb testing.TB) *convServer {
 		fs.Close()
 		cs.stopGen()
 	})
+	cs.admin = convAdmin(tb, fs.URL())
 	return cs
+}
+
+func (cs *convServer) Addrs() []string { return []string{cs.fs.Addr()} }
+
+func (cs *convServer) Admin(*rand.Rand) *client.Client {
+	if cs.down {
+		return nil
+	}
+	return cs.admin
+}
+
+func (cs *convServer) Toggle(*rand.Rand) string {
+	if cs.down {
+		cs.Start()
+		return "server start"
+	}
+	cs.Stop()
+	return "server stop"
+}
+
+func (cs *convServer) StartOne(*rand.Rand) string {
+	if !cs.down {
+		return ""
+	}
+	cs.Start()
+	return "server start"
+}
+
+func (cs *convServer) StartAll() {
+	if cs.down {
+		cs.Start()
+	}
+}
+
+func (cs *convServer) Prune(ctx context.Context, before time.Time, maxPerChannel int) (int, error) {
+	g := cs.cur.Load()
+	if g == nil {
+		return 0, errConvDown
+	}
+	return g.st.Prune(ctx, before, maxPerChannel)
 }
 
 func (cs *convServer) newGen() *convGen {
@@ -171,23 +249,52 @@ func (cs *convServer) Start() {
 	cs.down = false
 }
 
-// convClient is one user's SDK, its store file and its proxy.
+// convClient is one user's SDK, its store file and its proxies.
 type convClient struct {
 	user     string
 	path     string
-	proxy    *faultproxy.Proxy
+	proxy    convProxies
+	addrs    []string // the node each proxy leads to
 	c        *outpost.Client
 	channels []string
 }
 
-func convOpen(tb testing.TB, url, user, path string, wait time.Duration) *outpost.Client {
+// convProxies are one client's fault proxies, one to each node; a fault
+// hits them all.
+type convProxies []*faultproxy.Proxy
+
+func (ps convProxies) each(f func(p *faultproxy.Proxy)) {
+	for _, p := range ps {
+		f(p)
+	}
+}
+
+func (ps convProxies) Cut()    { ps.each((*faultproxy.Proxy).Cut) }
+func (ps convProxies) Reset()  { ps.each((*faultproxy.Proxy).Reset) }
+func (ps convProxies) Stall()  { ps.each((*faultproxy.Proxy).Stall) }
+func (ps convProxies) Refuse() { ps.each((*faultproxy.Proxy).Refuse) }
+func (ps convProxies) Heal()   { ps.each((*faultproxy.Proxy).Heal) }
+func (ps convProxies) Close()  { ps.each(func(p *faultproxy.Proxy) { p.Close() }) }
+
+// URLs are the proxies' base URLs, in the client's order.
+func (ps convProxies) URLs() []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.URL())
+	}
+	return out
+}
+
+// convOpen opens user's SDK on urls: the first is its ServerURL, the
+// others its ServerURLs.
+func convOpen(tb testing.TB, urls []string, user, path string, wait time.Duration) *outpost.Client {
 	tb.Helper()
 	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c, err := outpost.Open(context.Background(), outpost.Config{
-		ServerURL: url, UserID: user, Token: tok, DBPath: path, ConnectTimeout: wait,
+		ServerURL: urls[0], ServerURLs: urls[1:], UserID: user, Token: tok, DBPath: path, ConnectTimeout: wait,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond, HealthTimeout: 700 * time.Millisecond,
 			RequestTimeout: 700 * time.Millisecond},
@@ -216,10 +323,9 @@ type convExpectFail struct {
 type convState struct {
 	t       *testing.T
 	rng     *rand.Rand
-	srv     *convServer
+	srv     convBackend
 	clients []*convClient
-	admin   *client.Client // in every channel; makes and changes them
-	cids    []string       // every channel made
+	cids    []string // every channel made
 	msgs    map[string]*convMsg
 	order   []string
 	fails   []convExpectFail
@@ -233,15 +339,22 @@ type convState struct {
 	// OUTPOST_CONV_TRACE=all prints all, and the trace of passing
 	// schedules too.
 	traceTail int
+	// nodeFaults is the percentage of steps after which a node is also
+	// stopped or started (convBackend.Toggle), besides the ops' own.
+	nodeFaults int
 }
 
 func (s *convState) logf(format string, args ...any) {
 	s.trace = append(s.trace, fmt.Sprintf("#%02d ", s.step)+fmt.Sprintf(format, args...))
 }
 
-func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
+// convRunSchedule runs the schedule of seed against srv: nops ops by
+// nclients clients, each with its proxies to every node in a random
+// order, and nodeFaults percent of steps followed by a node's stop or
+// start; then it heals everything and checks.
+func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients, nodeFaults int) {
 	ctx := context.Background()
-	s := &convState{t: t, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, reacted: map[string]bool{}, traceTail: 50}
+	s := &convState{t: t, srv: srv, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, reacted: map[string]bool{}, traceTail: 50, nodeFaults: nodeFaults}
 	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
 		s.traceTail = 1 << 30
 	}
@@ -251,12 +364,10 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 			t.Logf("seed %d: last %d of %d trace lines:\n%s", seed, len(s.trace)-from, len(s.trace), strings.Join(s.trace[from:], "\n"))
 		}
 	})
-	s.srv = convStartServer(t)
 
 	// Channels, made by an admin who is in all of them and whose view is
 	// the server's truth at the end.
-	admin := convAdmin(t, s.srv.fs.URL())
-	s.admin = admin
+	admin := s.srv.Admin(s.rng)
 	users := make([]string, nclients)
 	for i := range users {
 		users[i] = fmt.Sprintf("u%d", i)
@@ -293,12 +404,20 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	}
 	dir := t.TempDir()
 	for _, u := range users {
-		p, err := faultproxy.New(s.srv.fs.Addr())
-		if err != nil {
-			t.Fatal(err)
+		addrs := s.srv.Addrs()
+		if len(addrs) > 1 {
+			s.rng.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 		}
-		cc := &convClient{user: u, path: filepath.Join(dir, u+".db"), proxy: p, channels: member[u]}
-		cc.c = convOpen(t, p.URL(), u, cc.path, 3*time.Second)
+		cc := &convClient{user: u, path: filepath.Join(dir, u+".db"), addrs: addrs, channels: member[u]}
+		for _, a := range addrs {
+			p, err := faultproxy.New(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc.proxy = append(cc.proxy, p)
+		}
+		cc.c = convOpen(t, cc.proxy.URLs(), u, cc.path, 3*time.Second)
+		s.logf("%s on %v", u, addrs)
 		s.clients = append(s.clients, cc)
 	}
 	t.Cleanup(func() {
@@ -315,6 +434,9 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	for s.step = 1; s.step <= nops; s.step++ {
 		start := time.Now()
 		s.op(ctx)
+		if s.nodeFaults > 0 && s.rng.IntN(100) < s.nodeFaults {
+			s.logf("%s", s.srv.Toggle(s.rng))
+		}
 		if d := time.Since(start); d > 300*time.Millisecond {
 			s.logf("(that took %s)", d.Round(time.Millisecond))
 		}
@@ -325,9 +447,7 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 
 	s.step = 0
 	s.logf("heal everything")
-	if s.srv.down {
-		s.srv.Start()
-	}
+	s.srv.StartAll()
 	for _, cc := range s.clients {
 		cc.proxy.Heal()
 	}
@@ -337,7 +457,11 @@ func convRunSchedule(t *testing.T, seed uint64, nops, nclients int) {
 	if t.Failed() {
 		return
 	}
-	s.check(ctx, admin)
+	s.check(ctx)
+	if t.Failed() {
+		return
+	}
+	s.live(ctx)
 	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
 		t.Logf("trace:\n%s", strings.Join(s.trace, "\n"))
 	}
@@ -462,17 +586,10 @@ func (s *convState) op(ctx context.Context) {
 		cc.proxy.Stall()
 		s.logf("%s stall", cc.user)
 	case r < 85: // server restart (down now, up on a later step)
-		if s.srv.down {
-			s.srv.Start()
-			s.logf("server start")
-		} else {
-			s.srv.Stop()
-			s.logf("server stop")
-		}
+		s.logf("%s", s.srv.Toggle(s.rng))
 	case r < 87:
-		if s.srv.down {
-			s.srv.Start()
-			s.logf("server start")
+		if what := s.srv.StartOne(s.rng); what != "" {
+			s.logf("%s", what)
 		}
 	case r < 91: // client restart over the same file
 		start := time.Now()
@@ -480,19 +597,19 @@ func (s *convState) op(ctx context.Context) {
 		if d := time.Since(start); d > time.Second {
 			s.logf("(closing %s took %s)", cc.user, d.Round(time.Millisecond))
 		}
-		cc.c = convOpen(t, cc.proxy.URL(), cc.user, cc.path, -1)
+		cc.c = convOpen(t, cc.proxy.URLs(), cc.user, cc.path, -1)
 		s.logf("%s restart", cc.user)
 	case r < 93: // the server cuts every channel's history to a few events
-		g := s.srv.cur.Load()
-		if g == nil {
-			return // down
-		}
 		keep := 1 + s.rng.IntN(4)
-		n, err := g.st.Prune(ctx, time.Now().Add(-time.Hour), keep)
+		n, err := s.srv.Prune(ctx, time.Now().Add(-time.Hour), keep)
+		if errors.Is(err, errConvDown) {
+			return
+		}
 		must("prune", err)
 		s.logf("server prunes to %d events a channel (%d went)", keep, n)
 	case r < 95: // the admin makes a channel with some users
-		if s.srv.down {
+		admin := s.srv.Admin(s.rng)
+		if admin == nil {
 			return
 		}
 		var ms []string
@@ -504,7 +621,7 @@ func (s *convState) op(ctx context.Context) {
 		if len(ms) == 0 {
 			ms = []string{cc.user}
 		}
-		resp, err := s.admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("ch%d", len(s.cids)), Members: ms})
+		resp, err := admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("ch%d", len(s.cids)), Members: ms})
 		must("create channel", err)
 		if err != nil {
 			return
@@ -517,7 +634,8 @@ func (s *convState) op(ctx context.Context) {
 		}
 		s.logf("admin makes %s with %v", resp.Channel.CID, ms)
 	case r < 96: // the admin removes a user from one of its channels
-		if s.srv.down || len(cc.channels) < 2 {
+		admin := s.srv.Admin(s.rng)
+		if admin == nil || len(cc.channels) < 2 {
 			return
 		}
 		cid := cc.channels[s.rng.IntN(len(cc.channels))]
@@ -526,7 +644,7 @@ func (s *convState) op(ctx context.Context) {
 		if slices.ContainsFunc(tasks, func(t offlinedb.PendingTask) bool { return t.CID == cid }) {
 			return // its writes there would be refused: not this schedule's point
 		}
-		_, err = s.admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
+		_, err = admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
 		must("remove member", err)
 		if err != nil {
 			return
@@ -633,6 +751,91 @@ func (s *convState) converge(ctx context.Context) {
 	}
 }
 
+// live checks live delivery once everything converged: with the clients
+// spread over the nodes, each client in turn sends a message to one of
+// its channels, and every other member's store gets it without a sync
+// (on several nodes, through the node's follower when the sender is on
+// another node). One message at a time, so that a lost event leaves no
+// gap behind which a later one would ask for a sync. A member that
+// synced meanwhile (it reconnected: the SDK syncs then) proves nothing;
+// the sender tries again, up to three messages.
+func (s *convState) live(ctx context.Context) {
+	t := s.t
+	start := time.Now()
+	s.spread()
+	for _, from := range s.clients {
+		cid := from.channels[s.rng.IntN(len(from.channels))]
+		var to []*convClient
+		for _, cc := range s.clients {
+			if cc != from && slices.Contains(cc.channels, cid) {
+				to = append(to, cc)
+			}
+		}
+		for try := 1; ; try++ {
+			synced := map[*convClient]time.Time{}
+			for _, cc := range to {
+				synced[cc] = cc.c.Status().LastSyncedAt
+			}
+			id, err := from.c.SendMessage(ctx, cid, from.user+" live")
+			if err != nil {
+				t.Fatalf("%s: live send: %v", from.user, err)
+			}
+			s.logf("%s live send %s %s", from.user, cid, id)
+			sent := time.Now()
+			var bySync []string
+			for _, cc := range to {
+				for !slices.ContainsFunc(convLocalAll(t, cc.c, cid, false), func(m offlinedb.Message) bool { return m.ID == id }) {
+					if time.Since(sent) > 10*time.Second {
+						t.Errorf("%s: %s's live message %s in %s did not arrive in 10s", cc.user, from.user, id, cid)
+						return
+					}
+					time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+				}
+				if !cc.c.Status().LastSyncedAt.Equal(synced[cc]) {
+					bySync = append(bySync, cc.user)
+				}
+			}
+			if len(bySync) == 0 {
+				break
+			}
+			s.logf("%v synced before %s arrived", bySync, id)
+			if try == 3 {
+				t.Errorf("%s's live messages in %s reached %v only through a sync, %d times", from.user, cid, bySync, try)
+				return
+			}
+		}
+	}
+	s.logf("live messages delivered in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// spread moves client i to node i (mod the number of nodes), by refusing
+// and cutting its proxies to the others, and waits until it is connected
+// there and synced.
+func (s *convState) spread() {
+	t := s.t
+	addrs := s.srv.Addrs()
+	for i, cc := range s.clients {
+		to := slices.Index(cc.addrs, addrs[i%len(addrs)])
+		for j, p := range cc.proxy {
+			if j != to {
+				p.Refuse()
+				p.Cut()
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i, cc := range s.clients {
+		to := slices.Index(cc.addrs, addrs[i%len(addrs)])
+		for cc.proxy[to].Conns() == 0 || !cc.c.Conn.IsHealthy() || !cc.c.Status().Synced {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not connected and synced through node %s in 10s: %+v", cc.user, cc.addrs[to], cc.c.Status())
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+		}
+		s.logf("%s on node %s", cc.user, cc.addrs[to])
+	}
+}
+
 type convView struct {
 	text    string
 	deleted bool
@@ -678,14 +881,16 @@ func convServerMessages(tb testing.TB, admin *client.Client, cid string) []proto
 	}
 }
 
-// check compares every store with the server and the server with what
-// the schedule wrote.
-func (s *convState) check(ctx context.Context, admin *client.Client) {
+// check compares every store with the server (each channel read through
+// a node of convBackend.Admin's choice) and the server with what the
+// schedule wrote.
+func (s *convState) check(ctx context.Context) {
 	t := s.t
 	server := map[string]protocol.Message{} // id -> message
 	byCID := map[string]map[string]convView{}
 	reads := map[string]map[string]string{}
 	for _, cid := range s.cids {
+		admin := s.srv.Admin(s.rng)
 		view := map[string]convView{}
 		for _, m := range convServerMessages(t, admin, cid) {
 			if _, dup := server[m.ID]; dup {

@@ -94,8 +94,10 @@ WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
 	qPutMember    = `INSERT INTO members (cid, user_id, data) VALUES ($1, $2, $3) ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`
 	qDeleteMember = `DELETE FROM members WHERE cid = $1 AND user_id = $2`
 
-	qMessage       = `SELECT data FROM messages WHERE id = $1`
-	qMessagesAfter = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
+	qMessage        = `SELECT data FROM messages WHERE id = $1`
+	qMessageChannel = `SELECT cid FROM messages WHERE id = $1`
+	qLockChannel    = `SELECT 1 FROM channels WHERE cid = $1 FOR UPDATE`
+	qMessagesAfter  = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
 WHERE m.cid = $1 AND (m.seq, m.id) > (p.seq, p.id) ORDER BY m.seq, m.id LIMIT $3`
 	qMessagesBefore = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
 WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DESC LIMIT $3`
@@ -127,9 +129,9 @@ func (t *tx) PutUser(u protocol.User) error { return t.exec(qPutUser, u.ID, must
 // row, which is its log's counter: the server checks its rules (members,
 // versions, a message id taken) after reading the channel, and on SQLite
 // no other write runs meanwhile. Taking the lock here gives a channel's
-// writes on Postgres the same order from their first look at the channel,
-// and each statement after it (READ COMMITTED) sees every write of the
-// channel that committed before.
+// writes on Postgres the same order from their first look at the channel
+// (or at one of its messages: see Message), and each statement after it
+// (READ COMMITTED) sees every write of the channel that committed before.
 func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
 	if t.write {
 		return c, t.getJSON(&c, qChannelForUpdate, cid)
@@ -195,7 +197,28 @@ func (t *tx) SetChannelHidden(cid, userID string, hidden bool) error {
 	return err
 }
 
+// Message reads a message. In a write it first locks the row of the
+// message's channel (see Channel), then reads the message: a write that
+// looks at a message before its channel (a reaction, an edit, a delete:
+// the message names the channel) then sees it as the channel's last
+// committed write left it, and no write of that channel on another node
+// commits between this read and the transaction's end. Without the lock,
+// another node's hard delete or edit committing meanwhile would be undone
+// by this write's own PutMessage.
 func (t *tx) Message(id string) (m protocol.Message, err error) {
+	if t.write {
+		var cid string
+		err := t.tx.QueryRow(t.ctx, qMessageChannel, id).Scan(&cid)
+		if isNoRows(err) {
+			return m, server.ErrNotFound
+		}
+		if err != nil {
+			return m, err
+		}
+		if err := t.exec(qLockChannel, cid); err != nil {
+			return m, err
+		}
+	}
 	return m, t.getJSON(&m, qMessage, id)
 }
 
