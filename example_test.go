@@ -47,7 +47,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	fmt.Println("synced:", <-synced)
 
 	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general"})
@@ -101,7 +101,7 @@ func ExampleClient_OnSyncStatusChange() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 
 	changes := make(chan bool, 10)
 	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })
@@ -132,7 +132,7 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "notes"})
 
 	c.Conn.Disconnect()

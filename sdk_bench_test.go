@@ -234,7 +234,7 @@ func benchCatchUp(b *testing.B, n int) {
 	cids := benchChannelsFor(b, alice, "cu", benchChannels)
 	bob := open(b, ts.URL, "bob")
 	waitIdle(b, bob, 15*time.Second)
-	if chs, err := bob.Channels(ctx); err != nil || len(chs) != benchChannels {
+	if chs, _, err := bob.Channels(ctx, offlinedb.ChannelsQuery{}); err != nil || len(chs) != benchChannels {
 		b.Fatalf("bob has %d channels (%v), want %d", len(chs), err, benchChannels)
 	}
 

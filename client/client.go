@@ -107,7 +107,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:        cfg,
 		bases:      bases,
 		log:        cfg.Logger,
-		clk:        cfg.Clock,
+		clk:        cfg.clock,
 		wsHTTP:     newWSHTTPClient(cfg.HTTPClient),
 		disp:       dispatch.New(cfg.Logger, "outpost client: event handler"),
 		refreshing: make(chan struct{}, 1),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -181,6 +182,27 @@ func IsPermanent(err error) bool {
 	var ve *protocol.ValidationError
 	return errors.As(err, &ve)
 }
+
+// DroppedEventError is an event of a sync page the client dropped because
+// it was malformed or lacked an id or time; the rest of the page was kept.
+// OnError handlers hear it.
+type DroppedEventError struct {
+	// Where places it in the page: "event 3", "feed event 0".
+	Where string
+	// EventID is the event's id, when it could be read.
+	EventID string
+	Err     error
+}
+
+func (e *DroppedEventError) Error() string {
+	s := "outpost client: dropped " + e.Where + " of a sync page"
+	if e.EventID != "" {
+		s += " (" + strconv.Quote(e.EventID) + ")"
+	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *DroppedEventError) Unwrap() error { return e.Err }
 
 // NeedsReset reports whether err says the client's sync position cannot be
 // served (codes 60 and 61), so its local cache must be reset. No other

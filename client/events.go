@@ -15,12 +15,13 @@ import (
 // dispatcher and so for the handler itself (call it in a new goroutine).
 type Handler func(ev protocol.Event)
 
-// ErrorEvent reports an error of the connection: a failed connection
-// attempt, a connection that ended, or the error that stopped the client
-// from reconnecting.
+// ErrorEvent reports an error the client handled by itself: a failed
+// connection attempt, a connection that ended, the error that stopped the
+// client from reconnecting, or an invalid event dropped from a sync page.
 type ErrorEvent struct {
 	// Err is the error: a *TransportError, *FrameError, *DecodeError,
-	// *TokenError or *protocol.APIError.
+	// *TokenError or *protocol.APIError for the connection, a
+	// *DroppedEventError for an event dropped from a sync page.
 	Err error
 	// Permanent is set on the error that stopped the client from
 	// reconnecting; Client.Err returns it until the next Connect.

@@ -134,7 +134,7 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer s.Close(ctx)
 			defer unsub()
 			if !s.online {
 				s.fail()
@@ -285,7 +285,7 @@ JSON object per line: {"kind":"event","event":{...}} or
 			for _, u := range unsubs {
 				u()
 			}
-			if err := s.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			if err := s.Close(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
 			return nil
