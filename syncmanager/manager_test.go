@@ -252,8 +252,8 @@ func TestManager_ResetWhenServerSaysPositionLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A cached row the server no longer has: a reset drops it.
-			if _, err := db.HandleEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
-				CreatedAt: time.Now(), Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}, true); err != nil {
+			if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
+				CreatedAt: time.Now(), Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}); err != nil {
 				t.Fatal(err)
 			}
 			// A write waiting in the outbox must survive the reset and
@@ -294,8 +294,8 @@ func TestManager_ResetPast30Days(t *testing.T) {
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.HandleEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
-		CreatedAt: conn.now, Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}, true); err != nil {
+	if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
+		CreatedAt: conn.now, Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}); err != nil {
 		t.Fatal(err)
 	}
 	syncsBefore := conn.syncCalls

@@ -41,7 +41,7 @@ func snapshot(ctx context.Context, db *offlinedb.DB) (map[string]channelCount, e
 	}
 	// offlinedb has no message count per channel; count with one query
 	// through its public SQLX handle rather than loading every message.
-	rows, err := db.SQLX().QueryContext(ctx, `SELECT cid, count(*) FROM messages WHERE deleted_at IS NULL AND status = 'sent' GROUP BY cid`)
+	rows, err := db.SQLDB().QueryContext(ctx, `SELECT cid, count(*) FROM messages WHERE deleted_at IS NULL AND status = 'sent' GROUP BY cid`)
 	if err != nil {
 		return nil, err
 	}
