@@ -234,7 +234,7 @@ func (c *Client) SendEvent(ctx context.Context, cid string, t protocol.EventType
 	if err := protocol.ValidateCID(cid); err != nil {
 		return nil, err
 	}
-	if !t.IsEphemeral() || t == protocol.EventHealthCheck || t == protocol.EventConnectionChanged || t == protocol.EventConnectionRecovered {
+	if !t.IsEphemeral() || t == protocol.EventHealthCheck || t == EventConnectionChanged || t == EventConnectionRecovered {
 		return nil, &protocol.ValidationError{Field: "event type", Reason: "is " + strconv.Quote(string(t)) + ", want typing.start or typing.stop"}
 	}
 	var out protocol.EventResponse

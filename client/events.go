@@ -8,6 +8,19 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
+// Events the client makes itself, delivered to handlers like the server's;
+// they never cross the wire.
+const (
+	// EventConnectionChanged says the connection came up (Online set:
+	// the server's first health.check arrived) or went down. Exactly one
+	// per real change, never two with the same Online in a row.
+	EventConnectionChanged protocol.EventType = "connection.changed"
+	// EventConnectionRecovered follows the EventConnectionChanged{Online}
+	// of every connection after the first: the cue to sync what was
+	// missed. ConnectionID is the new connection's.
+	EventConnectionRecovered protocol.EventType = "connection.recovered"
+)
+
 // Handler handles one event. Handlers run one at a time on the client's
 // dispatcher goroutine, in the order the events arrived; a handler that
 // panics is recovered and logged, and the next one still runs. A handler

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/clock"
 	"github.com/outpostsync/outpost/internal/dispatch"
 	"github.com/outpostsync/outpost/protocol"
@@ -418,7 +419,7 @@ func (m *Manager) noteServerTime(t time.Time) {
 // goroutine: connection changes, and live events applied to the store.
 func (m *Manager) onEvent(ev protocol.Event) {
 	switch ev.Type {
-	case protocol.EventConnectionChanged:
+	case client.EventConnectionChanged:
 		m.updateStatus(func(s *Status) {
 			s.Online = ev.Online
 			if ev.Online {
@@ -432,7 +433,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 			m.requestAutoSync()
 		}
 		return
-	case protocol.EventHealthCheck, protocol.EventConnectionRecovered:
+	case protocol.EventHealthCheck, client.EventConnectionRecovered:
 		return
 	}
 	if ev.Type.IsEphemeral() || !ev.Type.Known() {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -315,7 +316,7 @@ type statusLine struct {
 
 func (w *watcher) event(ev protocol.Event) {
 	switch ev.Type {
-	case protocol.EventHealthCheck, protocol.EventConnectionChanged, protocol.EventConnectionRecovered:
+	case protocol.EventHealthCheck, client.EventConnectionChanged, client.EventConnectionRecovered:
 		return // shown as status changes
 	}
 	w.mu.Lock()
