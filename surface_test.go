@@ -326,6 +326,10 @@ func TestOnError(t *testing.T) {
 		alice.OnStatus(func(syncmanager.Status) { once.Do(func() { panic("listener bug") }) })
 		boom := errors.New("callback failed")
 		alice.ScheduleSyncStatusChangeCallback("tagged", func(context.Context) error { return boom })
+		var onceChange sync.Once
+		alice.OnChange(func(syncmanager.Change) { onceChange.Do(func() { panic("change listener bug") }) })
+		var onceConn sync.Once
+		alice.Conn.OnAll(func(protocol.Event) { onceConn.Do(func() { panic("handler bug") }) })
 		if err := alice.SyncNow(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -337,6 +341,16 @@ func TestOnError(t *testing.T) {
 		e = log.waitFor(t, syncmanager.ErrorCallback, func(e *syncmanager.Error) bool { return e.Callback == "tagged" })
 		if !errors.Is(e, boom) {
 			t.Errorf("Err = %v, want the callback's error", e.Err)
+		}
+		if _, err := alice.SendMessage(ctx, "team:nowhere", "to wake the change listener"); err != nil {
+			t.Fatal(err)
+		}
+		log.waitFor(t, syncmanager.ErrorCallback, func(e *syncmanager.Error) bool { return e.Callback == "OnChange" })
+		// A health check or any event reaches the connection's handler.
+		e = log.waitFor(t, syncmanager.ErrorCallback, func(e *syncmanager.Error) bool { return e.Callback == "client handler" })
+		var hpe *client.HandlerPanicError
+		if !errors.As(e.Err, &hpe) || hpe.Value != "handler bug" {
+			t.Errorf("Err = %v, want a *client.HandlerPanicError", e.Err)
 		}
 	})
 

@@ -204,6 +204,18 @@ func (e *DroppedEventError) Error() string {
 
 func (e *DroppedEventError) Unwrap() error { return e.Err }
 
+// HandlerPanicError reports an event handler that panicked; the client
+// recovered and went on with the next handler.
+type HandlerPanicError struct {
+	EventType protocol.EventType // the event it was handling
+	Value     any                // what it panicked with
+	Stack     []byte             // the stack of the panic
+}
+
+func (e *HandlerPanicError) Error() string {
+	return fmt.Sprintf("outpost client: handler of %s panicked: %v", e.EventType, e.Value)
+}
+
 // NeedsReset reports whether err says the client's sync position cannot be
 // served (codes 60 and 61), so its local cache must be reset. No other
 // error justifies a reset.

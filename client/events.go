@@ -1,6 +1,8 @@
 package client
 
 import (
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -34,7 +36,8 @@ type Handler func(ev protocol.Event)
 type ErrorEvent struct {
 	// Err is the error: a *TransportError, *FrameError, *DecodeError,
 	// *TokenError or *protocol.APIError for the connection, a
-	// *DroppedEventError for an event dropped from a sync page.
+	// *DroppedEventError for an event dropped from a sync page, a
+	// *HandlerPanicError for an event handler that panicked.
 	Err error
 	// Permanent is set on the error that stopped the client from
 	// reconnecting; Client.Err returns it until the next Connect.
@@ -128,9 +131,23 @@ func (c *Client) emit(ev protocol.Event) {
 			if s.removed.Load() {
 				continue
 			}
-			dispatch.Call(c.log, "outpost client: event handler", func() { s.h(ev) })
+			c.callHandler(s.h, ev)
 		}
 	})
+}
+
+// callHandler calls h with ev; a panic is recovered, logged, and reported
+// to the error handlers as a *HandlerPanicError, and the next handler still
+// runs.
+func (c *Client) callHandler(h Handler, ev protocol.Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := &HandlerPanicError{EventType: ev.Type, Value: r, Stack: debug.Stack()}
+			c.log.Error("outpost client: event handler panicked", "event_type", ev.Type, "panic", fmt.Sprint(r), "stack", string(err.Stack))
+			c.emitError(ErrorEvent{Err: err})
+		}
+	}()
+	h(ev)
 }
 
 // emitError queues an ErrorEvent for the error handlers.

@@ -27,8 +27,10 @@ const (
 	// EventType name it when known.
 	ErrorEventDropped
 	// ErrorCallback: a listener (OnSyncStatusChange, OnStatus, OnChange)
-	// panicked, or a post-sync callback returned an error or panicked.
-	// Callback names it; a panic is a *PanicError.
+	// panicked, or a post-sync callback returned an error or panicked, or
+	// a handler registered on the connection panicked. Callback names it;
+	// a panic is a *PanicError (a *client.HandlerPanicError for the
+	// connection's handlers, with EventType set).
 	ErrorCallback
 	// ErrorDrainRetry: sending the outbox stopped at a temporary error;
 	// the drain is retried after RetryIn. TaskID names the task it
@@ -70,12 +72,13 @@ type Error struct {
 	// TaskID is the outbox task concerned (ErrorWriteFailed,
 	// ErrorDrainRetry).
 	TaskID string
-	// EventID and EventType name the event dropped (ErrorEventDropped).
+	// EventID and EventType name the event dropped (ErrorEventDropped),
+	// or the event a client handler panicked on (ErrorCallback).
 	EventID   string
 	EventType protocol.EventType
 	// Callback names the listener or callback that failed
-	// (ErrorCallback): "OnSyncStatusChange", "OnStatus", "OnChange", or
-	// the tag of a post-sync callback.
+	// (ErrorCallback): "OnSyncStatusChange", "OnStatus", "OnChange", the
+	// tag of a post-sync callback, or "client handler".
 	Callback string
 	// RetryIn is the delay before the retry (ErrorDrainRetry,
 	// ErrorSyncRetry).
@@ -160,6 +163,11 @@ func (m *Manager) onConnError(ev client.ErrorEvent) {
 	var de *client.DroppedEventError
 	if errors.As(ev.Err, &de) {
 		m.report(&Error{Kind: ErrorEventDropped, Err: ev.Err, EventID: de.EventID})
+		return
+	}
+	var pe *client.HandlerPanicError
+	if errors.As(ev.Err, &pe) {
+		m.report(&Error{Kind: ErrorCallback, Err: ev.Err, Callback: "client handler", EventType: pe.EventType})
 		return
 	}
 	m.updateStatus(func(s *Status) { s.LastError = ev.Err })
