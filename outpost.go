@@ -248,14 +248,20 @@ func (c *Client) WaitForFirstSync(ctx context.Context) error { return c.Sync.Wai
 // syncmanager.Manager.WaitSynced.
 func (c *Client) WaitSynced(ctx context.Context) error { return c.Sync.WaitSynced(ctx) }
 
-// Close makes a best-effort final drain of the outbox, bounded by ctx,
-// when the connection is up, then stops the sync manager, closes the
+// Close makes a best-effort final drain of the outbox when the connection
+// is up, bounded by ctx (by FinalDrainTimeout when ctx has no deadline; a
+// ctx already done skips it), then stops the sync manager, closes the
 // connection and the store, and returns the first error of the closing.
 // Writes the drain could not send stay in the store's outbox and leave on
 // the next Open. Close is idempotent: later calls return the first one's
 // result.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, FinalDrainTimeout)
+			defer cancel()
+		}
 		if ctx.Err() == nil && c.Conn.IsHealthy() {
 			if err := c.Sync.Flush(ctx); err != nil {
 				c.log.Info("outpost: final drain incomplete; the outbox keeps the rest", "error", err)
@@ -265,6 +271,10 @@ func (c *Client) Close(ctx context.Context) error {
 	})
 	return c.closeErr
 }
+
+// FinalDrainTimeout bounds Close's final drain when its ctx has no
+// deadline.
+const FinalDrainTimeout = 5 * time.Second
 
 // closeNow closes without a final drain.
 func (c *Client) closeNow() error {

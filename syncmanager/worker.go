@@ -81,7 +81,7 @@ func (m *Manager) run() {
 			m.refreshCounts()
 		} else {
 			m.takeStoppedAt()
-			err, drainFailed = m.cycle(full, gen)
+			drainFailed, err = m.cycle(full, gen)
 		}
 		for _, w := range waiters {
 			w <- err
@@ -120,7 +120,7 @@ func (m *Manager) run() {
 // cycle drains the outbox and, if full, syncs. The status becomes true
 // after a successful sync, and the callbacks scheduled before the cycle
 // (number gen) started run. drainFailed says err is the drain's.
-func (m *Manager) cycle(full bool, gen int) (err error, drainFailed bool) {
+func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 	ctx := m.ctx
 	var downs int
 	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{}; downs = m.downs })
@@ -161,7 +161,7 @@ func (m *Manager) cycle(full bool, gen int) (err error, drainFailed bool) {
 	if synced {
 		m.runCallbacks(gen)
 	}
-	return err, drainFailed
+	return drainFailed, err
 }
 
 // maxStateFetches bounds how often one sync fetches the state of one
