@@ -663,13 +663,13 @@ func badRun(t *testing.T, bc *badCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.React(ctx, badCID, "m1", "like"); err != nil {
+	if _, err := c.React(ctx, badCID, "m1", "like"); err != nil {
 		t.Fatal(err)
 	}
 	if tasks, err := c.PendingTasks(ctx); err != nil || len(tasks) != 2 {
 		t.Fatalf("pending tasks = %d, %v; want 2", len(tasks), err)
 	}
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -678,7 +678,7 @@ func badRun(t *testing.T, bc *badCase) {
 	bs.forget("m0")
 	bs.set(bc)
 	c = badOpen(t, bs, path, -1, bc.retention)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close(context.Background()) })
 	bitten := bc.bitten
 	if bitten == nil {
 		bitten = func(bs *badServer) bool { return bs.broken >= 2 }
@@ -839,7 +839,7 @@ func badNotLost(t *testing.T, c *outpost.Client, bs *badServer, id string, fail 
 // badNoGhost: a channel the user is not in does not show up in the store.
 func badNoGhost(t *testing.T, c *outpost.Client, fail func(string, ...any)) {
 	t.Helper()
-	chs, err := c.Channels(context.Background())
+	chs, _, err := c.Channels(context.Background(), offlinedb.ChannelsQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

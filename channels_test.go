@@ -57,7 +57,7 @@ func TestChannels_CreateTalk(t *testing.T) {
 	if !strings.HasPrefix(cid, outpost.DefaultChannelType+":") {
 		t.Fatalf("cid = %q, want the default type", cid)
 	}
-	chs, err := alice.Channels(ctx)
+	chs, _, err := alice.Channels(ctx, offlinedb.ChannelsQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestChannels_HideShow(t *testing.T) {
 	for name, c := range map[string]*outpost.Client{"laptop": laptop, "tablet": tablet, "bob": bob} {
 		waitFor(t, name+" to hold the channel", func() bool { return has(listed(t, c, false), cid) })
 	}
-	tablet.Close()
+	tablet.Close(ctx)
 
 	if err := phone.HideChannel(ctx, cid); err != nil {
 		t.Fatal(err)

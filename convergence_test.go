@@ -423,7 +423,7 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 	t.Cleanup(func() {
 		for _, cc := range s.clients {
 			start := time.Now()
-			cc.c.Close()
+			cc.c.Close(context.Background())
 			cc.proxy.Close()
 			if d := time.Since(start); d > time.Second {
 				t.Logf("closing %s took %s", cc.user, d.Round(time.Millisecond))
@@ -508,7 +508,8 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		text := fmt.Sprintf("%s edits %d", cc.user, s.step)
-		must("edit", c.EditMessage(ctx, m.cid, m.id, text))
+		_, err := c.EditMessage(ctx, m.cid, m.id, text)
+		must("edit", err)
 		m.text = text
 		s.logf("%s edit %s", cc.user, m.id)
 	case r < 38: // edit someone else's: must end on the failed list
@@ -516,7 +517,8 @@ func (s *convState) op(ctx context.Context) {
 		if m == nil {
 			return
 		}
-		must("foreign edit", c.EditMessage(ctx, m.cid, m.id, "not mine"))
+		_, err := c.EditMessage(ctx, m.cid, m.id, "not mine")
+		must("foreign edit", err)
 		s.fails = append(s.fails, convExpectFail{cc.user, m.id, protocol.OpUpdateMessage})
 		s.logf("%s foreign-edit %s (author %s)", cc.user, m.id, m.author)
 	case r < 43: // delete own
@@ -525,7 +527,8 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		hard := s.rng.IntN(4) == 0
-		must("delete", c.DeleteMessage(ctx, m.cid, m.id, hard))
+		_, err := c.DeleteMessage(ctx, m.cid, m.id, hard)
+		must("delete", err)
 		m.deleted, m.hard = true, m.hard || hard
 		s.logf("%s delete %s hard=%v", cc.user, m.id, hard)
 	case r < 53: // react
@@ -534,7 +537,8 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		typ := []string{"like", "love"}[s.rng.IntN(2)]
-		must("react", c.React(ctx, m.CID, m.ID, typ))
+		_, err := c.React(ctx, m.CID, m.ID, typ)
+		must("react", err)
 		s.reacted[cc.user+"|"+m.ID+"|"+typ] = true
 		s.logf("%s react %s %s", cc.user, m.ID, typ)
 	case r < 58: // unreact one of the user's reactions it sees
@@ -554,13 +558,15 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		r := mine[s.rng.IntN(len(mine))]
-		must("unreact", c.Unreact(ctx, r.CID, r.MessageID, r.Type))
+		_, err := c.Unreact(ctx, r.CID, r.MessageID, r.Type)
+		must("unreact", err)
 		s.unreacts[cc.user+"|"+r.MessageID+"|"+r.Type]++
 		s.reacted[cc.user+"|"+r.MessageID+"|"+r.Type] = false
 		s.logf("%s unreact %s %s (%s)", cc.user, r.MessageID, r.Type, r.Status)
 	case r < 63: // mark read
 		cid := cc.channels[s.rng.IntN(len(cc.channels))]
-		must("mark read", c.MarkRead(ctx, cid))
+		_, err := c.MarkRead(ctx, cid)
+		must("mark read", err)
 		s.logf("%s mark-read %s", cc.user, cid)
 	case r < 67: // offline
 		cc.proxy.Refuse()
@@ -593,7 +599,7 @@ func (s *convState) op(ctx context.Context) {
 		}
 	case r < 91: // client restart over the same file
 		start := time.Now()
-		cc.c.Close()
+		cc.c.Close(context.Background())
 		if d := time.Since(start); d > time.Second {
 			s.logf("(closing %s took %s)", cc.user, d.Round(time.Millisecond))
 		}
@@ -1007,7 +1013,7 @@ func (s *convState) check(ctx context.Context) {
 
 	// Every store equals the server for its channels.
 	for _, cc := range s.clients {
-		chs, err := cc.c.Channels(ctx)
+		chs, _, err := cc.c.Channels(ctx, offlinedb.ChannelsQuery{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	c.Conn.Disconnect()
 	for i := 0; i < 5; i++ {
 		if _, err := c.Sync.SendMessage(ctx, "team:crash", protocol.MessageInput{ID: fmt.Sprintf("bob-%s-%d", trial, i), Text: "offline"}); err != nil {
@@ -83,7 +83,7 @@ func TestCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bob.Close()
+	bob.Close(context.Background())
 
 	// Meanwhile Alice writes a gap of many pages.
 	for i := 0; i < 400; i++ {
@@ -144,7 +144,7 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bob.Close()
+	defer bob.Close(context.Background())
 	if err := bob.Sync.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}

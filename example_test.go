@@ -47,18 +47,18 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer c.Close(ctx)
 	fmt.Println("synced:", <-synced)
 
 	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general"})
 	ran := make(chan struct{})
-	c.Sync.ScheduleSyncStatusChangeCallback("greet", func(context.Context) error {
+	c.ScheduleSyncStatusChangeCallback("greet", func(context.Context) error {
 		fmt.Println("post-sync callback ran")
 		close(ran)
 		return nil
 	})
 	id, _ := c.SendMessage(ctx, ch.Channel.CID, "hello, offline world")
-	_ = c.Sync.SyncNow(ctx) // drains the outbox, then syncs
+	_ = c.SyncNow(ctx) // drains the outbox, then syncs
 	<-ran
 
 	msg, _ := c.DB.Message(ctx, id)
@@ -101,15 +101,15 @@ func ExampleClient_OnSyncStatusChange() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer c.Close(ctx)
 
 	changes := make(chan bool, 10)
 	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })
 	defer unsubscribe()
 
-	c.Conn.Disconnect() // the network goes away
+	c.Disconnect() // the network goes away
 	fmt.Println("synced:", <-changes)
-	_ = c.Conn.Connect(ctx) // and comes back: the manager drains and syncs
+	_ = c.Connect(ctx) // and comes back: the manager drains and syncs
 	fmt.Println("synced:", <-changes)
 	// Output:
 	// synced: false
@@ -132,10 +132,10 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer c.Close(ctx)
 	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "notes"})
 
-	c.Conn.Disconnect()
+	c.Disconnect()
 	id, _ := c.SendMessage(ctx, ch.Channel.CID, "written offline")
 	msg, _ := c.DB.Message(ctx, id)
 	fmt.Println("before:", msg.Status)
@@ -147,9 +147,42 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 		close(ran)
 		return nil
 	})
-	_ = c.Conn.Connect(ctx)
+	_ = c.Connect(ctx)
 	<-ran
 	// Output:
 	// before: pending
 	// after: sent
+}
+
+// ExampleClient_WaitSynced writes offline and waits until the writes are
+// on the server and the store has caught up.
+func ExampleClient_WaitSynced() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "dave", Token: tokenFor("dave"),
+		DBPath: filepath.Join(dir, "dave.db")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "later"})
+
+	c.Disconnect()
+	id, _ := c.SendMessage(ctx, ch.Channel.CID, "sent when back")
+	_ = c.Connect(ctx)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.WaitSynced(wctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	msg, _ := c.DB.Message(ctx, id)
+	fmt.Println(msg.Text+":", msg.Status)
+	// Output:
+	// sent when back: sent
 }

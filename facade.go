@@ -12,31 +12,37 @@ import (
 // optimistic row, and return once it is stored locally; online it leaves
 // for the server at once, offline when the connection comes back. They
 // work the same online and offline.
+//
+// Each returns the id of the outbox task that carries the write: the id
+// PendingTasks and FailedTasks list it under, and RetryFailed and
+// DismissFailed take. An edit of a message still in the outbox folds into
+// its send and returns the send's id (the message's); a delete that
+// cancels a send still in the outbox returns "": nothing will be sent.
 
 // EditMessage queues an edit of a message's text. An edit of a message
 // still in the outbox changes the pending send instead.
-func (c *Client) EditMessage(ctx context.Context, cid, messageID, text string) error {
+func (c *Client) EditMessage(ctx context.Context, cid, messageID, text string) (taskID string, err error) {
 	return c.Sync.UpdateMessage(ctx, cid, messageID, protocol.UpdateMessageRequest{Text: text})
 }
 
 // DeleteMessage queues a delete (a hard delete when hard is set). Deleting
 // a message still in the outbox cancels its send.
-func (c *Client) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) error {
+func (c *Client) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) (taskID string, err error) {
 	return c.Sync.DeleteMessage(ctx, cid, messageID, hard)
 }
 
 // React queues a reaction of the given type to a message.
-func (c *Client) React(ctx context.Context, cid, messageID, reactionType string) error {
+func (c *Client) React(ctx context.Context, cid, messageID, reactionType string) (taskID string, err error) {
 	return c.Sync.SendReaction(ctx, cid, messageID, protocol.SendReactionRequest{Type: reactionType})
 }
 
 // Unreact queues the removal of the user's reaction of the given type.
-func (c *Client) Unreact(ctx context.Context, cid, messageID, reactionType string) error {
+func (c *Client) Unreact(ctx context.Context, cid, messageID, reactionType string) (taskID string, err error) {
 	return c.Sync.DeleteReaction(ctx, cid, messageID, reactionType)
 }
 
 // MarkRead queues a read mark for the whole channel.
-func (c *Client) MarkRead(ctx context.Context, cid string) error {
+func (c *Client) MarkRead(ctx context.Context, cid string) (taskID string, err error) {
 	return c.Sync.MarkRead(ctx, cid, protocol.MarkReadRequest{})
 }
 
@@ -48,8 +54,9 @@ func (c *Client) SyncNow(ctx context.Context) error { return c.Sync.SyncNow(ctx)
 // synced at, pending and failed counts, last error and progress.
 func (c *Client) Status() syncmanager.Status { return c.Sync.Status() }
 
-// OnSyncStatusChange registers a listener for the boolean sync status and
-// returns its unsubscribe function. See syncmanager.Manager.
+// OnSyncStatusChange registers a listener for the sync status (the
+// Status().Synced flag): true after a sync succeeds with the connection
+// up, false when it goes down. It returns its unsubscribe function.
 func (c *Client) OnSyncStatusChange(listener func(synced bool)) (unsubscribe func()) {
 	return c.Sync.OnSyncStatusChange(listener)
 }
@@ -64,14 +71,17 @@ func (c *Client) OnChange(listener func(syncmanager.Change)) (unsubscribe func()
 	return c.Sync.OnChange(listener)
 }
 
-// OnStatus registers a listener for every change of the status snapshot
-// (including sync progress) and returns its unsubscribe function.
+// OnStatus registers a listener for every change of the Status snapshot
+// (counts, progress, errors, the Synced flag among them) and returns its
+// unsubscribe function. For the Synced flag alone, OnSyncStatusChange.
 func (c *Client) OnStatus(listener func(syncmanager.Status)) (unsubscribe func()) {
 	return c.Sync.OnStatus(listener)
 }
 
 // ScheduleSyncStatusChangeCallback runs cb once after the next successful
-// sync; a later schedule with the same tag replaces an earlier one.
+// sync that starts after the call; a later schedule with the same tag
+// replaces an earlier one. An error cb returns is reported to
+// Config.Sync.OnError.
 func (c *Client) ScheduleSyncStatusChangeCallback(tag string, cb syncmanager.Callback) {
 	c.Sync.ScheduleSyncStatusChangeCallback(tag, cb)
 }

@@ -40,12 +40,12 @@ func TestFacadeWrites(t *testing.T) {
 		t.Fatalf("SyncNow offline = %v, want ErrOffline", err)
 	}
 	steps := []func() error{
-		func() error { return alice.EditMessage(ctx, cid, kept, "kept, edited") },
-		func() error { return alice.React(ctx, cid, kept, "like") },
-		func() error { return alice.React(ctx, cid, kept, "wow") },
-		func() error { return alice.Unreact(ctx, cid, kept, "wow") },
-		func() error { return alice.DeleteMessage(ctx, cid, gone, false) },
-		func() error { return alice.MarkRead(ctx, cid) },
+		func() error { _, err := alice.EditMessage(ctx, cid, kept, "kept, edited"); return err },
+		func() error { _, err := alice.React(ctx, cid, kept, "like"); return err },
+		func() error { _, err := alice.React(ctx, cid, kept, "wow"); return err },
+		func() error { _, err := alice.Unreact(ctx, cid, kept, "wow"); return err },
+		func() error { _, err := alice.DeleteMessage(ctx, cid, gone, false); return err },
+		func() error { _, err := alice.MarkRead(ctx, cid); return err },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {

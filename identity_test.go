@@ -43,7 +43,7 @@ func TestIdentity_WrongToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bob.db")
 	c, err := outpost.Open(ctx, openCfg(ts.URL, "bob", "alice", path))
 	if err == nil {
-		c.Close()
+		c.Close(context.Background())
 		t.Fatal("Open for bob with alice's token: no error")
 	}
 	var um *client.UserMismatchError
@@ -83,7 +83,7 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 	if _, err := a.SendMessage(ctx, cid, "alice's unsent words"); err != nil {
 		t.Fatal(err)
 	}
-	a.Close()
+	a.Close(context.Background())
 
 	_, err = outpost.Open(ctx, openCfg(ts.URL, "bob", "bob", path))
 	var ie *offlinedb.IdentityError
@@ -97,11 +97,11 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer b.Close(context.Background())
 	if err := b.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	chans, err := b.Channels(ctx)
+	chans, _, err := b.Channels(ctx, offlinedb.ChannelsQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,13 +133,13 @@ func TestIdentity_WrongServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Close()
+	a.Close(context.Background())
 	// The same server, spelt with a trailing slash, is the same.
 	a, err = outpost.Open(ctx, openCfg(one.URL+"/", "alice", "alice", path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Close()
+	a.Close(context.Background())
 
 	_, err = outpost.Open(ctx, openCfg(two.URL, "alice", "alice", path))
 	var ie *offlinedb.IdentityError
@@ -152,8 +152,8 @@ func TestIdentity_WrongServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
-	chans, _ := a.Channels(ctx)
+	defer a.Close(context.Background())
+	chans, _, _ := a.Channels(ctx, offlinedb.ChannelsQuery{})
 	if slices.ContainsFunc(chans, func(c offlinedb.Channel) bool { return c.CID == "team:alice-only" }) {
 		t.Error("the store pointed at another server keeps the old server's channel")
 	}

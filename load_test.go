@@ -179,7 +179,7 @@ func TestLoad_ServerRestart(t *testing.T) {
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
-				c.Close()
+				c.Close(context.Background())
 			}
 		}
 	}()

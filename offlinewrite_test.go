@@ -54,7 +54,7 @@ func TestOfflineWriteChild(t *testing.T) {
 	os.Stdout.Sync()
 	// Wait to be killed: reading stdin blocks until the parent is done.
 	bufio.NewReader(os.Stdin).ReadString('\n')
-	c.Close()
+	c.Close(context.Background())
 }
 
 // TestOfflineWrite_SurvivesKill: with the server down, a write returns in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
@@ -15,7 +16,9 @@ import (
 )
 
 // Config configures Open. ServerURL, UserID and DBPath are required, and
-// Token or TokenProvider.
+// Token or TokenProvider. Sync.SyncPolicy says when the client syncs by
+// itself (on every connect by default) and Sync.OnError hears the errors
+// the SDK handles by itself (see syncmanager.Error).
 type Config struct {
 	// ServerURL is the sync server's base URL.
 	ServerURL string
@@ -34,10 +37,10 @@ type Config struct {
 	// missing.
 	DBPath string
 
-	// ConnectTimeout is how long Open waits for the first connection
-	// before it returns anyway, offline, and lets the client keep trying
-	// in the background. Zero means 3s; a negative value means Open does
-	// not wait at all.
+	// ConnectTimeout is how long Open waits for the first connection (and,
+	// under syncmanager.SyncOnConnect, the first sync) before it returns
+	// anyway, offline, and lets the client keep trying in the background.
+	// Zero means 3s; a negative value means Open does not wait at all.
 	ConnectTimeout time.Duration
 
 	// HTTPClient, if set, is used for REST calls and the WebSocket.
@@ -51,8 +54,9 @@ type Config struct {
 	// *offlinedb.IdentityError.
 	WipeOnIdentityChange bool
 
-	// OnSyncStatusChange, if set, is registered as a sync-status listener
-	// before the first sync, so it hears the very first change too.
+	// OnSyncStatusChange, if set, is registered with
+	// Client.OnSyncStatusChange before Open connects, so it hears the very
+	// first change too.
 	OnSyncStatusChange func(synced bool)
 
 	// Client, Store and Sync tune the parts; their zero values are the
@@ -71,14 +75,18 @@ type Client struct {
 	Conn *client.Client
 	Sync *syncmanager.Manager
 
-	userID string
+	userID    string
+	log       *slog.Logger
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens the local store at cfg.DBPath, binds it to cfg.UserID and
 // cfg.ServerURL (the first open records them; a store of another user or
 // server is refused with an *offlinedb.IdentityError unless
-// cfg.WipeOnIdentityChange), starts the sync manager and connects. It waits up to
-// cfg.ConnectTimeout for the connection and the first sync; when the
+// cfg.WipeOnIdentityChange), starts the sync manager and connects. It waits
+// up to cfg.ConnectTimeout for the connection and, under
+// syncmanager.SyncOnConnect, the first sync; when the
 // server cannot be reached it returns a working, offline Client that
 // connects and syncs by itself later. It fails for a bad config, a store
 // it cannot open or of another identity, or a permanent connection error
@@ -129,14 +137,14 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		conn.Close()
 		return fail(err)
 	}
-	c := &Client{DB: db, Conn: conn, Sync: mgr, userID: cfg.UserID}
+	c := &Client{DB: db, Conn: conn, Sync: mgr, userID: cfg.UserID, log: cfg.logger()}
 	if cfg.OnSyncStatusChange != nil {
 		mgr.OnSyncStatusChange(cfg.OnSyncStatusChange)
 	}
 	// Subscribe before connecting, so the first connection.changed is
 	// never missed.
 	if err := mgr.Init(ctx); err != nil {
-		c.Close()
+		c.closeNow()
 		return nil, err
 	}
 	wait := cfg.ConnectTimeout
@@ -147,15 +155,17 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	defer cancel()
 	err = conn.Connect(cctx)
 	switch {
-	case err == nil:
+	case err == nil && cfg.Sync.SyncPolicy == syncmanager.SyncOnConnect:
 		// Online: wait for the first sync within the same bound.
 		if serr := mgr.SyncNow(cctx); serr != nil && cctx.Err() == nil && !errors.Is(serr, syncmanager.ErrOffline) {
 			cfg.logger().Warn("outpost: first sync failed; retrying in the background", "error", serr)
 		}
+	case err == nil:
+		// The policy skips the first sync.
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		// Offline is fine: the client keeps trying.
 	default:
-		c.Close()
+		c.closeNow()
 		return nil, fmt.Errorf("outpost: connect: %w", err)
 	}
 	return c, nil
@@ -172,8 +182,9 @@ func (cfg Config) logger() *slog.Logger {
 func (c *Client) UserID() string { return c.userID }
 
 // SendMessage queues a message with a new id and returns the id. The
-// message is in the local store at once, with status "pending".
-func (c *Client) SendMessage(ctx context.Context, cid, text string) (string, error) {
+// message is in the local store at once, with status "pending"; the id is
+// also its outbox task's.
+func (c *Client) SendMessage(ctx context.Context, cid, text string) (messageID string, err error) {
 	return c.Sync.SendMessage(ctx, cid, protocol.MessageInput{Text: text})
 }
 
@@ -182,15 +193,94 @@ func (c *Client) Messages(ctx context.Context, cid string, q offlinedb.MessagesQ
 	return c.DB.Messages(ctx, cid, q)
 }
 
-// Channels returns the user's channels from the local store.
-func (c *Client) Channels(ctx context.Context) ([]offlinedb.Channel, error) {
-	return c.DB.Channels(ctx, offlinedb.ChannelsQuery{})
+// Channels returns a page of the user's channels from the local store,
+// most recent activity first: q.Limit of them (zero means 100), after
+// q.After. next is the After of the following page, "" after the last
+// page.
+//
+//	for q := (offlinedb.ChannelsQuery{}); ; {
+//		chans, next, err := c.Channels(ctx, q)
+//		...
+//		if next == "" {
+//			break
+//		}
+//		q.After = next
+//	}
+func (c *Client) Channels(ctx context.Context, q offlinedb.ChannelsQuery) (chans []offlinedb.Channel, next string, err error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	// One more than asked says whether a page follows.
+	want := q.Limit
+	q.Limit++
+	chans, err = c.DB.Channels(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(chans) > want {
+		chans = chans[:want]
+		next = chans[want-1].Cursor()
+	}
+	return chans, next, nil
 }
 
-// Close stops the sync manager, closes the connection and the store, and
-// returns the first error. It is idempotent.
-func (c *Client) Close() error {
-	return errors.Join(c.Sync.Close(), closeConn(c.Conn), c.DB.Close())
+// Connect connects to the server (again, after Disconnect) and waits until
+// the connection is up, a permanent error stops it, or ctx ends; when ctx
+// ends first the client keeps trying in the background (see
+// client.Client.Connect). The sync manager drains the outbox and, as
+// Config.Sync.SyncPolicy says, syncs when the connection comes up.
+func (c *Client) Connect(ctx context.Context) error { return c.Conn.Connect(ctx) }
+
+// Disconnect closes the connection and stops reconnecting, until Connect.
+// The Client works offline meanwhile: reads come from the store, writes
+// wait in the outbox.
+func (c *Client) Disconnect() { c.Conn.Disconnect() }
+
+// WaitForFirstSync waits until this Client has completed a sync (at once
+// if one has), or ctx ends. It asks for nothing: see
+// syncmanager.Manager.WaitForFirstSync.
+func (c *Client) WaitForFirstSync(ctx context.Context) error { return c.Sync.WaitForFirstSync(ctx) }
+
+// WaitSynced waits until the outbox is empty and a sync that started after
+// the call has completed, or ctx ends: every write made before the call
+// has reached the server (or the failed list) and the store holds what the
+// server had then. Offline, it waits for the connection. See
+// syncmanager.Manager.WaitSynced.
+func (c *Client) WaitSynced(ctx context.Context) error { return c.Sync.WaitSynced(ctx) }
+
+// Close makes a best-effort final drain of the outbox when the connection
+// is up, bounded by ctx (by FinalDrainTimeout when ctx has no deadline; a
+// ctx already done skips it), then stops the sync manager, closes the
+// connection and the store, and returns the first error of the closing.
+// Writes the drain could not send stay in the store's outbox and leave on
+// the next Open. Close is idempotent: later calls return the first one's
+// result.
+func (c *Client) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, FinalDrainTimeout)
+			defer cancel()
+		}
+		if ctx.Err() == nil && c.Conn.IsHealthy() {
+			if err := c.Sync.Flush(ctx); err != nil {
+				c.log.Info("outpost: final drain incomplete; the outbox keeps the rest", "error", err)
+			}
+		}
+		c.closeErr = errors.Join(c.Sync.Close(), closeConn(c.Conn), c.DB.Close())
+	})
+	return c.closeErr
+}
+
+// FinalDrainTimeout bounds Close's final drain when its ctx has no
+// deadline.
+const FinalDrainTimeout = 5 * time.Second
+
+// closeNow closes without a final drain.
+func (c *Client) closeNow() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return c.Close(ctx)
 }
 
 func closeConn(conn *client.Client) error {

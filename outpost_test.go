@@ -82,7 +82,7 @@ func openConfig(tb testing.TB, url, user, path string, edit func(*outpost.Config
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { c.Close() })
+	tb.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
 
@@ -163,15 +163,15 @@ func TestOfflineStory(t *testing.T) {
 	// Bob loses the network.
 	proxy.Refuse()
 	proxy.Cut()
-	waitFor(t, "bob offline", func() bool { return !bob.Sync.SyncStatus() && !bob.Conn.IsHealthy() })
+	waitFor(t, "bob offline", func() bool { return !bob.Status().Synced && !bob.Conn.IsHealthy() })
 
 	// Alice writes.
 	a1, _ := alice.SendMessage(ctx, cid, "alice one")
 	a2, _ := alice.SendMessage(ctx, cid, "alice two")
-	if err := alice.Sync.UpdateMessage(ctx, cid, a1, protocol.UpdateMessageRequest{Text: "alice one, edited"}); err != nil {
+	if _, err := alice.Sync.UpdateMessage(ctx, cid, a1, protocol.UpdateMessageRequest{Text: "alice one, edited"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Sync.DeleteMessage(ctx, cid, first, false); err != nil {
+	if _, err := alice.Sync.DeleteMessage(ctx, cid, first, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice's outbox to drain", func() bool { st := alice.Sync.Status(); return st.Pending == 0 && !st.Syncing })
@@ -179,7 +179,7 @@ func TestOfflineStory(t *testing.T) {
 	// Bob writes offline.
 	b1, _ := bob.SendMessage(ctx, cid, "bob one")
 	b2, _ := bob.SendMessage(ctx, cid, "bob two")
-	if err := bob.Sync.SendReaction(ctx, cid, b1, protocol.SendReactionRequest{Type: "like"}); err != nil {
+	if _, err := bob.Sync.SendReaction(ctx, cid, b1, protocol.SendReactionRequest{Type: "like"}); err != nil {
 		t.Fatal(err)
 	}
 	var ran atomic.Int32

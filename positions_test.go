@@ -86,7 +86,7 @@ func (ps *posServer) queries(cid string) int {
 
 func channelCIDs(tb testing.TB, c *outpost.Client) []string {
 	tb.Helper()
-	chs, err := c.Channels(context.Background())
+	chs, _, err := c.Channels(context.Background(), offlinedb.ChannelsQuery{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func openGated(t *testing.T, url, user string, g *gate) *outpost.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g.release(); c.Close() })
+	t.Cleanup(func() { g.release(); c.Close(context.Background()) })
 	return c
 }
 
@@ -134,14 +134,14 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 	bob2 := open(t, ts.URL, "bob") // bob's other device
 
 	g.hold()
-	if err := bob.Unreact(ctx, cid, theirs, "like"); err != nil {
+	if _, err := bob.Unreact(ctx, cid, theirs, "like"); err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.EditMessage(ctx, cid, mine, "bob's second thoughts"); err != nil {
+	if _, err := bob.EditMessage(ctx, cid, mine, "bob's second thoughts"); err != nil {
 		t.Fatal(err)
 	}
 	reacted := waitEvent(t, bob, protocol.EventReactionNew)
-	if err := bob2.React(ctx, cid, theirs, "like"); err != nil {
+	if _, err := bob2.React(ctx, cid, theirs, "like"); err != nil {
 		t.Fatal(err)
 	}
 	reacted()
@@ -149,7 +149,7 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 		t.Error("bob's pending unreact shows as reacted after the event of his other device")
 	}
 	reacted = waitEvent(t, bob, protocol.EventReactionNew)
-	if err := alice.React(ctx, cid, mine, "love"); err != nil {
+	if _, err := alice.React(ctx, cid, mine, "love"); err != nil {
 		t.Fatal(err)
 	}
 	reacted()
@@ -196,7 +196,7 @@ func TestRebase_RefusedEditRollsBack(t *testing.T) {
 	if err := alice.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.EditMessage(ctx, cid, id, "hijack"); err != nil {
+	if _, err := alice.EditMessage(ctx, cid, id, "hijack"); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -29,7 +30,7 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 
 	// A plain member's delete of the owner's message: refused, failed,
 	// and the send queued after it still goes.
-	if err := mike.DeleteMessage(ctx, cid, first, false); err != nil {
+	if _, err := mike.DeleteMessage(ctx, cid, first, false); err != nil {
 		t.Fatal(err)
 	}
 	after, err := mike.SendMessage(ctx, cid, "still here")
@@ -68,7 +69,7 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 		return ""
 	}
 	mikeDB := mike.DB.Path()
-	mike.Close()
+	mike.Close(context.Background())
 	if _, err := olga.Conn.SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the deleted channel to leave mike's store", func() bool {
-		chs, err := mike.Channels(ctx)
+		chs, _, err := mike.Channels(ctx, offlinedb.ChannelsQuery{})
 		if err != nil {
 			return false
 		}

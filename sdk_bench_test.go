@@ -201,7 +201,7 @@ func benchSizes(b *testing.B) []int {
 func countMessages(tb testing.TB, c *outpost.Client) int {
 	tb.Helper()
 	var n int
-	if err := c.DB.SQLX().Get(&n, `SELECT count(*) FROM messages`); err != nil {
+	if err := c.DB.SQLDB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -234,7 +234,7 @@ func benchCatchUp(b *testing.B, n int) {
 	cids := benchChannelsFor(b, alice, "cu", benchChannels)
 	bob := open(b, ts.URL, "bob")
 	waitIdle(b, bob, 15*time.Second)
-	if chs, err := bob.Channels(ctx); err != nil || len(chs) != benchChannels {
+	if chs, _, err := bob.Channels(ctx, offlinedb.ChannelsQuery{}); err != nil || len(chs) != benchChannels {
 		b.Fatalf("bob has %d channels (%v), want %d", len(chs), err, benchChannels)
 	}
 
@@ -378,7 +378,7 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) f
 		if err := json.Unmarshal(data, &page); err != nil {
 			b.Fatal(err)
 		}
-		tx, err := db.SQLX().BeginTx(ctx, nil)
+		tx, err := db.SQLDB().BeginTx(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

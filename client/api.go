@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -235,7 +234,7 @@ func (c *Client) SendEvent(ctx context.Context, cid string, t protocol.EventType
 	if err := protocol.ValidateCID(cid); err != nil {
 		return nil, err
 	}
-	if !t.IsEphemeral() || t == protocol.EventHealthCheck || t == protocol.EventConnectionChanged || t == protocol.EventConnectionRecovered {
+	if !t.IsEphemeral() || t == protocol.EventHealthCheck || t == EventConnectionChanged || t == EventConnectionRecovered {
 		return nil, &protocol.ValidationError{Field: "event type", Reason: "is " + strconv.Quote(string(t)) + ", want typing.start or typing.stop"}
 	}
 	var out protocol.EventResponse
@@ -271,6 +270,7 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 	}
 	for _, err := range page.dropped {
 		c.log.Warn("outpost client: dropped an invalid event from a sync page", "err", err)
+		c.emitError(ErrorEvent{Err: err})
 	}
 	return &page.SyncResponse, nil
 }
@@ -280,7 +280,7 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 // forever. A page that is not JSON at all is still an error.
 type syncPage struct {
 	protocol.SyncResponse
-	dropped []error
+	dropped []*DroppedEventError
 }
 
 func (p *syncPage) UnmarshalJSON(data []byte) error {
@@ -313,7 +313,7 @@ func (p *syncPage) keepValid(evs []protocol.Event, what string) []protocol.Event
 	kept := evs[:0]
 	for i := range evs {
 		if err := evs[i].Validate(); err != nil {
-			p.dropped = append(p.dropped, fmt.Errorf("%sevent %d (%q): %w", what, i, evs[i].ID, err))
+			p.dropped = append(p.dropped, &DroppedEventError{Where: what + "event " + strconv.Itoa(i), EventID: evs[i].ID, Err: err})
 			continue
 		}
 		kept = append(kept, evs[i])
@@ -326,7 +326,7 @@ func (p *syncPage) decodeEach(raw []json.RawMessage, what string) []protocol.Eve
 	for i, r := range raw {
 		ev, err := protocol.DecodeEvent(r)
 		if err != nil {
-			p.dropped = append(p.dropped, fmt.Errorf("%sevent %d: %w", what, i, err))
+			p.dropped = append(p.dropped, &DroppedEventError{Where: what + "event " + strconv.Itoa(i), Err: err})
 			continue
 		}
 		out = append(out, *ev)

@@ -22,7 +22,7 @@ func newReconnectBackoff(cfg Config) *reconnectBackoff {
 		backoff.WithMultiplier(2),
 		backoff.WithRandomizationFactor(0.5),
 		backoff.WithMaxElapsedTime(0), // never give up on temporary failures
-		backoff.WithClockProvider(cfg.Clock),
+		backoff.WithClockProvider(cfg.clock),
 	)
 	return &reconnectBackoff{b: b, max: cfg.MaxReconnectDelay}
 }

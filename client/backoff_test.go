@@ -20,7 +20,7 @@ func fakeClockClient(t *testing.T, fs *fakeServer) (*client.Client, *clock.Fake,
 	t.Helper()
 	fk := clock.NewFake(time.Time{})
 	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Clock = fk
+		client.SetClock(cfg, fk)
 		cfg.MinReconnectDelay = 100 * time.Millisecond
 		cfg.MaxReconnectDelay = time.Minute
 		cfg.HealthCheckInterval = time.Second

@@ -107,7 +107,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:        cfg,
 		bases:      bases,
 		log:        cfg.Logger,
-		clk:        cfg.Clock,
+		clk:        cfg.clock,
 		wsHTTP:     newWSHTTPClient(cfg.HTTPClient),
 		disp:       dispatch.New(cfg.Logger, "outpost client: event handler"),
 		refreshing: make(chan struct{}, 1),
@@ -300,9 +300,9 @@ func (c *Client) goOnlineLocked(connID string) {
 		return
 	}
 	c.online = true
-	c.emit(protocol.Event{Type: protocol.EventConnectionChanged, Online: true, CreatedAt: c.clk.Now()})
+	c.emit(protocol.Event{Type: EventConnectionChanged, Online: true, CreatedAt: c.clk.Now()})
 	if c.beenOnline {
-		c.emit(protocol.Event{Type: protocol.EventConnectionRecovered, Online: true, ConnectionID: connID, CreatedAt: c.clk.Now()})
+		c.emit(protocol.Event{Type: EventConnectionRecovered, Online: true, ConnectionID: connID, CreatedAt: c.clk.Now()})
 	}
 	c.beenOnline = true
 }
@@ -315,5 +315,5 @@ func (c *Client) goOfflineLocked() {
 		return
 	}
 	c.online = false
-	c.emit(protocol.Event{Type: protocol.EventConnectionChanged, Online: false, CreatedAt: c.clk.Now()})
+	c.emit(protocol.Event{Type: EventConnectionChanged, Online: false, CreatedAt: c.clk.Now()})
 }

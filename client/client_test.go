@@ -251,7 +251,7 @@ func TestClient_HandlerMayDisconnectAndUnsubscribe(t *testing.T) {
 	rec := record(c)
 	calls := 0
 	var unsub func()
-	unsub = c.On(protocol.EventConnectionChanged, func(ev protocol.Event) {
+	unsub = c.On(client.EventConnectionChanged, func(ev protocol.Event) {
 		calls++
 		unsub()
 		if ev.Online {

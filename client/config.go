@@ -97,10 +97,10 @@ type Config struct {
 	// 32 MiB.
 	MaxResponseBytes int64
 
-	// Clock is the source of time for reconnect delays, health checks and
-	// Retry-After dates. Nil means the real clock. Tests in this module
-	// pass a *clock.Fake.
-	Clock clock.Clock
+	// clock is the source of time for reconnect delays, health checks and
+	// Retry-After dates. Nil means the real clock; the package's tests set
+	// a fake one (export_test.go).
+	clock clock.Clock
 }
 
 // Defaults used for zero Config fields.
@@ -178,8 +178,8 @@ func (c Config) withDefaults() (Config, []*url.URL, error) {
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real()
+	if c.clock == nil {
+		c.clock = clock.Real()
 	}
 	return c, bases, nil
 }

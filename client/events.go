@@ -1,11 +1,26 @@
 package client
 
 import (
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
 	"github.com/outpostsync/outpost/internal/dispatch"
 	"github.com/outpostsync/outpost/protocol"
+)
+
+// Events the client makes itself, delivered to handlers like the server's;
+// they never cross the wire.
+const (
+	// EventConnectionChanged says the connection came up (Online set:
+	// the server's first health.check arrived) or went down. Exactly one
+	// per real change, never two with the same Online in a row.
+	EventConnectionChanged protocol.EventType = "connection.changed"
+	// EventConnectionRecovered follows the EventConnectionChanged{Online}
+	// of every connection after the first: the cue to sync what was
+	// missed. ConnectionID is the new connection's.
+	EventConnectionRecovered protocol.EventType = "connection.recovered"
 )
 
 // Handler handles one event. Handlers run one at a time on the client's
@@ -15,12 +30,14 @@ import (
 // dispatcher and so for the handler itself (call it in a new goroutine).
 type Handler func(ev protocol.Event)
 
-// ErrorEvent reports an error of the connection: a failed connection
-// attempt, a connection that ended, or the error that stopped the client
-// from reconnecting.
+// ErrorEvent reports an error the client handled by itself: a failed
+// connection attempt, a connection that ended, the error that stopped the
+// client from reconnecting, or an invalid event dropped from a sync page.
 type ErrorEvent struct {
 	// Err is the error: a *TransportError, *FrameError, *DecodeError,
-	// *TokenError or *protocol.APIError.
+	// *TokenError or *protocol.APIError for the connection, a
+	// *DroppedEventError for an event dropped from a sync page, a
+	// *HandlerPanicError for an event handler that panicked.
 	Err error
 	// Permanent is set on the error that stopped the client from
 	// reconnecting; Client.Err returns it until the next Connect.
@@ -114,9 +131,23 @@ func (c *Client) emit(ev protocol.Event) {
 			if s.removed.Load() {
 				continue
 			}
-			dispatch.Call(c.log, "outpost client: event handler", func() { s.h(ev) })
+			c.callHandler(s.h, ev)
 		}
 	})
+}
+
+// callHandler calls h with ev; a panic is recovered, logged, and reported
+// to the error handlers as a *HandlerPanicError, and the next handler still
+// runs.
+func (c *Client) callHandler(h Handler, ev protocol.Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := &HandlerPanicError{EventType: ev.Type, Value: r, Stack: debug.Stack()}
+			c.log.Error("outpost client: event handler panicked", "event_type", ev.Type, "panic", fmt.Sprint(r), "stack", string(err.Stack))
+			c.emitError(ErrorEvent{Err: err})
+		}
+	}()
+	h(ev)
 }
 
 // emitError queues an ErrorEvent for the error handlers.

@@ -31,7 +31,7 @@ func Example() {
 		return
 	}
 
-	c.On(protocol.EventConnectionChanged, func(ev protocol.Event) {
+	c.On(client.EventConnectionChanged, func(ev protocol.Event) {
 		fmt.Println("online:", ev.Online)
 	})
 	messages := make(chan protocol.Event, 1)

@@ -118,7 +118,7 @@ func (r *recorder) changes() []bool {
 	defer r.mu.Unlock()
 	var out []bool
 	for _, ev := range r.events {
-		if ev.Type == protocol.EventConnectionChanged {
+		if ev.Type == client.EventConnectionChanged {
 			out = append(out, ev.Online)
 		}
 	}
@@ -157,11 +157,11 @@ func (r *recorder) connectionEvents() []string {
 	var out []string
 	for _, ev := range r.events {
 		switch {
-		case ev.Type == protocol.EventConnectionChanged && ev.Online:
+		case ev.Type == client.EventConnectionChanged && ev.Online:
 			out = append(out, "on")
-		case ev.Type == protocol.EventConnectionChanged:
+		case ev.Type == client.EventConnectionChanged:
 			out = append(out, "off")
-		case ev.Type == protocol.EventConnectionRecovered:
+		case ev.Type == client.EventConnectionRecovered:
 			out = append(out, "recovered")
 		}
 	}

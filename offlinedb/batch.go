@@ -11,13 +11,13 @@ import (
 	"github.com/outpostsync/outpost/internal/stmtcache"
 )
 
-// Query is one SQL statement with its arguments, as HandleEvent returns
-// them. Run a list of them with ExecuteSQLBatch.
+// Query is one SQL statement with its arguments, as EventQueries returns
+// them. Run a list of them with ExecQueries.
 type Query struct {
 	SQL  string
 	Args []any
 
-	// EventID names the event the query belongs to; ExecuteSQLBatch uses
+	// EventID names the event the query belongs to; ExecQueries uses
 	// it to skip a failing event as a whole and report it. Empty for
 	// queries that belong to no event (a checkpoint, say).
 	EventID string
@@ -67,7 +67,7 @@ const maxMergedRows = 64
 
 // channelTouch is the channel bookkeeping an event needs: a stub channel row
 // so the channel is synced later, its highest applied sequence number, and
-// its latest activity. ExecuteSQLBatch does it once per channel per batch.
+// its latest activity. ExecQueries does it once per channel per batch.
 type channelTouch struct {
 	cid, typ, id string
 	seq          int64
@@ -75,7 +75,7 @@ type channelTouch struct {
 	activity     int64 // Unix nanoseconds of a new message; 0 for none
 }
 
-// ExecuteSQLBatch runs queries in one transaction. Consecutive queries of
+// ExecQueries runs queries in one transaction. Consecutive queries of
 // the same shape run as one multi-row statement, and every statement is
 // prepared once per transaction.
 //
@@ -85,7 +85,7 @@ type channelTouch struct {
 // commit. Queries with no EventID are never skipped: if one of them fails,
 // nothing commits and the error is returned. The returned error is non-nil
 // only when nothing was committed.
-func (d *DB) ExecuteSQLBatch(ctx context.Context, queries []Query) ([]*EventError, error) {
+func (d *DB) ExecQueries(ctx context.Context, queries []Query) ([]*EventError, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -96,7 +96,7 @@ func (d *DB) ExecuteSQLBatch(ctx context.Context, queries []Query) ([]*EventErro
 }
 
 // applyBuilt runs the queries build returns in one transaction, as
-// ExecuteSQLBatch does: merged, or, when a query fails, event by event
+// ExecQueries does: merged, or, when a query fails, event by event
 // with the failing events skipped. build runs inside the transaction (once
 // per attempt), so what it reads is what the queries apply to.
 func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx *sqlx.Tx) ([]Query, error)) ([]*EventError, error) {

@@ -96,7 +96,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 		}
 		b.StartTimer()
 		start = time.Now()
-		applyPageRaw(b, ctx, raw.SQLX(), resp.Events)
+		applyPageRaw(b, ctx, offlinedb.SQLX(raw), resp.Events)
 		rawTime += time.Since(start)
 	}
 	b.StopTimer()

@@ -3,6 +3,7 @@ package offlinedb
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -59,7 +60,7 @@ type DB struct {
 	now    func() time.Time
 	closed atomic.Bool
 
-	ignored atomic.Int64 // events of unknown type seen by HandleEvent
+	ignored atomic.Int64 // events of unknown type seen by EventQueries
 
 	closeOnce sync.Once
 	closeErr  error
@@ -250,8 +251,8 @@ func moveAside(path string, now time.Time) (string, error) {
 // Path returns the file the store lives in.
 func (d *DB) Path() string { return d.path }
 
-// IgnoredEvents returns how many events of unknown type HandleEvent has
-// ignored since Open.
+// IgnoredEvents returns how many events of unknown type EventQueries (and
+// so ApplyEvent) has ignored since Open.
 func (d *DB) IgnoredEvents() int64 { return d.ignored.Load() }
 
 // IntegrityCheck runs PRAGMA integrity_check and returns nil when it says
@@ -281,6 +282,7 @@ func (d *DB) Close() error {
 	return d.closeErr
 }
 
-// SQLX returns the underlying handle, for an app's queries on its own
-// tables (see Options.Migrations).
-func (d *DB) SQLX() *sqlx.DB { return d.db }
+// SQLDB returns the underlying database handle, for an app's queries on
+// its own tables (see Options.Migrations). Writes to the tables the store
+// owns through it bypass its versions, overlays and outbox.
+func (d *DB) SQLDB() *sql.DB { return d.db.DB }

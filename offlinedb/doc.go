@@ -22,9 +22,10 @@
 //
 // # Applying events
 //
-// HandleEvent turns one server event into the SQL that applies it; with
-// execute=false it returns the queries, for apps that extend the schema to
-// run with their own in one transaction with ExecuteSQLBatch.
+// ApplyEvent applies one server event. EventQueries returns the SQL that
+// applies it instead, for an app that extends the schema (Options.Migrations,
+// SQLDB) to run with queries of its own in one transaction with
+// ExecQueries.
 //
 // Applying is idempotent and order-safe. Every row carries the version of the
 // event that last changed it and an upsert only wins with a higher version;

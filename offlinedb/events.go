@@ -146,31 +146,37 @@ ON CONFLICT (kind, key) DO UPDATE SET version = max(version, excluded.version)`
 // sep joins the parts of a tombstone key; char(31) in SQL.
 const sep = "\x1f"
 
-// HandleEvent turns one event into the queries that apply it. With
-// execute=true it also runs them in one transaction and returns them;
-// with execute=false it only returns them, for the caller to run in a batch
-// with ExecuteSQLBatch.
+// EventQueries returns the queries that apply ev, for an app that runs
+// them in one transaction with queries of its own (ExecQueries). It does
+// no I/O.
 //
 // An event of an unknown type is ignored: it yields no queries and no
 // error, and is counted (IgnoredEvents). Ephemeral events (typing, health
 // checks) yield no queries. An event that lacks what its type needs gives
 // an *EventError wrapping ErrInvalidEvent.
-func (d *DB) HandleEvent(ctx context.Context, ev *protocol.Event, execute bool) ([]Query, error) {
+func (d *DB) EventQueries(ev *protocol.Event) ([]Query, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
-	qs, err := d.queriesFor(ev)
-	if err != nil || !execute || len(qs) == 0 {
-		return qs, err
+	return d.queriesFor(ev)
+}
+
+// ApplyEvent applies one event in a transaction of its own, as
+// EventQueries and ExecQueries would. An event that cannot be applied
+// gives its *EventError; an unknown or ephemeral one changes nothing.
+func (d *DB) ApplyEvent(ctx context.Context, ev *protocol.Event) error {
+	qs, err := d.EventQueries(ev)
+	if err != nil || len(qs) == 0 {
+		return err
 	}
-	skipped, err := d.ExecuteSQLBatch(ctx, qs)
+	skipped, err := d.ExecQueries(ctx, qs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(skipped) > 0 {
-		return nil, skipped[0]
+		return skipped[0]
 	}
-	return qs, nil
+	return nil
 }
 
 func (d *DB) queriesFor(ev *protocol.Event) ([]Query, error) {

@@ -9,7 +9,7 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
-func TestHandleEvent_VersionGuard(t *testing.T) {
+func TestApplyEvent_VersionGuard(t *testing.T) {
 	db := openTestDB(t)
 	apply(t, db,
 		msgEvent(protocol.EventMessageNew, "team:a", "m1", "v1", 1),
@@ -28,7 +28,7 @@ func TestHandleEvent_VersionGuard(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_HardDeleteTombstone(t *testing.T) {
+func TestApplyEvent_HardDeleteTombstone(t *testing.T) {
 	db := openTestDB(t)
 	newEv := msgEvent(protocol.EventMessageNew, "team:a", "m1", "hi", 1)
 	del := msgEvent(protocol.EventMessageDeleted, "team:a", "m1", "", 4)
@@ -45,7 +45,7 @@ func TestHandleEvent_HardDeleteTombstone(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_SoftDeleteAndUndelete(t *testing.T) {
+func TestApplyEvent_SoftDeleteAndUndelete(t *testing.T) {
 	db := openTestDB(t)
 	del := msgEvent(protocol.EventMessageDeleted, "team:a", "m1", "", 2)
 	del.Message.DeletedAt = nil // the event time stands in
@@ -73,7 +73,7 @@ func TestHandleEvent_SoftDeleteAndUndelete(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_PartialPayloadKeepsColumns(t *testing.T) {
+func TestApplyEvent_PartialPayloadKeepsColumns(t *testing.T) {
 	db := openTestDB(t)
 	full := msgEvent(protocol.EventMessageNew, "team:a", "m1", "keep me", 1)
 	full.Message.Extra = []byte(`{"color":"red"}`)
@@ -96,7 +96,7 @@ func TestHandleEvent_PartialPayloadKeepsColumns(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_UnknownChannelNeedsNoForeignKey(t *testing.T) {
+func TestApplyEvent_UnknownChannelNeedsNoForeignKey(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	// Members and reads hang off channels by foreign key; the channel has
@@ -123,22 +123,22 @@ func TestHandleEvent_UnknownChannelNeedsNoForeignKey(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_UnknownTypeIgnoredAndCounted(t *testing.T) {
+func TestApplyEvent_UnknownTypeIgnoredAndCounted(t *testing.T) {
 	db := openTestDB(t)
-	qs, err := db.HandleEvent(context.Background(), &protocol.Event{ID: "x", Type: "poll.created", CreatedAt: at(1)}, true)
+	qs, err := db.EventQueries(&protocol.Event{ID: "x", Type: "poll.created", CreatedAt: at(1)})
 	if err != nil || len(qs) != 0 {
-		t.Fatalf("HandleEvent(unknown) = %v, %v; want no queries, no error", qs, err)
+		t.Fatalf("EventQueries(unknown) = %v, %v; want no queries, no error", qs, err)
 	}
 	if got := db.IgnoredEvents(); got != 1 {
 		t.Errorf("IgnoredEvents = %d, want 1", got)
 	}
-	qs, err = db.HandleEvent(context.Background(), &protocol.Event{Type: protocol.EventTypingStart, CID: "team:a"}, true)
+	qs, err = db.EventQueries(&protocol.Event{Type: protocol.EventTypingStart, CID: "team:a"})
 	if err != nil || len(qs) != 0 {
 		t.Errorf("typing event gave %v, %v; want nothing", qs, err)
 	}
 }
 
-func TestHandleEvent_InvalidEvents(t *testing.T) {
+func TestApplyEvent_InvalidEvents(t *testing.T) {
 	db := openTestDB(t)
 	for name, ev := range map[string]*protocol.Event{
 		"nil":             nil,
@@ -156,16 +156,16 @@ func TestHandleEvent_InvalidEvents(t *testing.T) {
 		"no channel":      {ID: "e", Type: protocol.EventChannelUpdated, CID: "a:b", Seq: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := db.HandleEvent(context.Background(), ev, true)
+			err := db.ApplyEvent(context.Background(), ev)
 			var ee *offlinedb.EventError
 			if !errors.Is(err, offlinedb.ErrInvalidEvent) || !errors.As(err, &ee) {
-				t.Errorf("HandleEvent = %v, want an *EventError wrapping ErrInvalidEvent", err)
+				t.Errorf("ApplyEvent = %v, want an *EventError wrapping ErrInvalidEvent", err)
 			}
 		})
 	}
 }
 
-func TestExecuteSQLBatch_SkipsAFailingEventAndReportsIt(t *testing.T) {
+func TestExecQueries_SkipsAFailingEventAndReportsIt(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	var qs []offlinedb.Query
@@ -173,7 +173,7 @@ func TestExecuteSQLBatch_SkipsAFailingEventAndReportsIt(t *testing.T) {
 		msgEvent(protocol.EventMessageNew, "team:a", "m1", "one", 1),
 		msgEvent(protocol.EventMessageNew, "team:a", "m2", "two", 2),
 	} {
-		q, err := db.HandleEvent(ctx, ev, false)
+		q, err := db.EventQueries(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,11 +182,11 @@ func TestExecuteSQLBatch_SkipsAFailingEventAndReportsIt(t *testing.T) {
 	// An event whose query cannot run, between two good ones.
 	bad := offlinedb.Query{SQL: `INSERT INTO no_such_table VALUES (1)`, EventID: "bad-event"}
 	qs = append(qs[:1], append([]offlinedb.Query{bad}, qs[1:]...)...)
-	qs = append(qs, offlinedb.SyncStatusQuery("me", at(9)))
+	qs = append(qs, offlinedb.LastSyncedAtQuery("me", at(9)))
 
-	skipped, err := db.ExecuteSQLBatch(ctx, qs)
+	skipped, err := db.ExecQueries(ctx, qs)
 	if err != nil {
-		t.Fatalf("ExecuteSQLBatch: %v", err)
+		t.Fatalf("ExecQueries: %v", err)
 	}
 	if len(skipped) != 1 || skipped[0].EventID != "bad-event" {
 		t.Fatalf("skipped = %v, want just bad-event", skipped)
@@ -198,21 +198,21 @@ func TestExecuteSQLBatch_SkipsAFailingEventAndReportsIt(t *testing.T) {
 	}
 }
 
-// TestExecuteSQLBatch_AllOrNothing: a query that belongs to no event (the
+// TestExecQueries_AllOrNothing: a query that belongs to no event (the
 // checkpoint) failing means nothing commits, so the page and its
 // checkpoint stay together.
-func TestExecuteSQLBatch_AllOrNothing(t *testing.T) {
+func TestExecQueries_AllOrNothing(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
-	if err := db.UpsertUserSyncStatus(ctx, "me", at(1)); err != nil {
+	if err := db.SetLastSyncedAt(ctx, "me", at(1)); err != nil {
 		t.Fatal(err)
 	}
-	qs, err := db.HandleEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", "m1", "one", 1), false)
+	qs, err := db.EventQueries(msgEvent(protocol.EventMessageNew, "team:a", "m1", "one", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs = append(qs, offlinedb.SyncStatusQuery("me", at(5)), offlinedb.Query{SQL: `SELECT * FROM no_such_table`})
-	if _, err := db.ExecuteSQLBatch(ctx, qs); err == nil {
+	qs = append(qs, offlinedb.LastSyncedAtQuery("me", at(5)), offlinedb.Query{SQL: `SELECT * FROM no_such_table`})
+	if _, err := db.ExecQueries(ctx, qs); err == nil {
 		t.Fatal("a failing checkpoint query did not fail the batch")
 	}
 	if _, err := db.Message(ctx, "m1"); !errors.Is(err, offlinedb.ErrNotFound) {
@@ -223,7 +223,7 @@ func TestExecuteSQLBatch_AllOrNothing(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_ChannelLifecycle(t *testing.T) {
+func TestApplyEvent_ChannelLifecycle(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	ch := func(seq int64, name string) *protocol.Channel {
@@ -274,7 +274,7 @@ func TestHandleEvent_ChannelLifecycle(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_RemovedThenAddedBack(t *testing.T) {
+func TestApplyEvent_RemovedThenAddedBack(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	member := func(seq int64) *protocol.Member {
@@ -304,7 +304,7 @@ func TestHandleEvent_RemovedThenAddedBack(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_ReactionsAndUsers(t *testing.T) {
+func TestApplyEvent_ReactionsAndUsers(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	react := func(typ protocol.EventType, seq int64) *protocol.Event {
@@ -328,11 +328,10 @@ func TestHandleEvent_ReactionsAndUsers(t *testing.T) {
 	}
 }
 
-func TestHandleEvent_ExecuteTrue(t *testing.T) {
+func TestApplyEvent_Applies(t *testing.T) {
 	db := openTestDB(t)
-	qs, err := db.HandleEvent(context.Background(), msgEvent(protocol.EventMessageNew, "team:a", "m1", "now", 1), true)
-	if err != nil || len(qs) == 0 {
-		t.Fatalf("HandleEvent(execute) = %v, %v", qs, err)
+	if err := db.ApplyEvent(context.Background(), msgEvent(protocol.EventMessageNew, "team:a", "m1", "now", 1)); err != nil {
+		t.Fatalf("ApplyEvent = %v", err)
 	}
 	if m := mustMessage(t, db, "m1"); m.Status != offlinedb.StatusSent {
 		t.Errorf("status = %q, want sent", m.Status)

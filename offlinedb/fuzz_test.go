@@ -27,9 +27,9 @@ var fuzzSeeds = []string{
 	`{"type":"poll.created","id":"p","created_at":"2026-11-01T12:00:00Z"}`,
 }
 
-// FuzzHandleEvent decodes arbitrary bytes as an event and applies it:
-// HandleEvent must never panic, and the store must stay intact.
-func FuzzHandleEvent(f *testing.F) {
+// FuzzApplyEvent decodes arbitrary bytes as an event and applies it:
+// ApplyEvent must never panic, and the store must stay intact.
+func FuzzApplyEvent(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
@@ -53,7 +53,7 @@ func FuzzHandleEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = db.HandleEvent(ctx, ev, true)
+		_ = db.ApplyEvent(ctx, ev)
 		if err := db.IntegrityCheck(ctx); err != nil {
 			t.Fatalf("integrity after %s: %v", data, err)
 		}

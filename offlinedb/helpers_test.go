@@ -39,18 +39,18 @@ func apply(tb testing.TB, db *offlinedb.DB, evs ...*protocol.Event) {
 	ctx := context.Background()
 	var qs []offlinedb.Query
 	for _, ev := range evs {
-		q, err := db.HandleEvent(ctx, ev, false)
+		q, err := db.EventQueries(ev)
 		if err != nil {
-			tb.Fatalf("HandleEvent(%s %s): %v", ev.Type, ev.ID, err)
+			tb.Fatalf("EventQueries(%s %s): %v", ev.Type, ev.ID, err)
 		}
 		qs = append(qs, q...)
 	}
-	skipped, err := db.ExecuteSQLBatch(ctx, qs)
+	skipped, err := db.ExecQueries(ctx, qs)
 	if err != nil {
-		tb.Fatalf("ExecuteSQLBatch: %v", err)
+		tb.Fatalf("ExecQueries: %v", err)
 	}
 	if len(skipped) > 0 {
-		tb.Fatalf("ExecuteSQLBatch skipped %d events: %v", len(skipped), skipped[0])
+		tb.Fatalf("ExecQueries skipped %d events: %v", len(skipped), skipped[0])
 	}
 }
 

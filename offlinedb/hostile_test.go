@@ -25,7 +25,7 @@ func TestHostileInput(t *testing.T) {
 		seq++
 		ev := msgEvent(protocol.EventMessageNew, "team:a", "id-'\"-"+name, text, seq)
 		ev.Message.Extra = []byte(`{"nested":{"q":"'; DROP TABLE users;--","list":[1,2,{"x":null}]}}`)
-		if _, err := db.HandleEvent(ctx, ev, true); err != nil {
+		if err := db.ApplyEvent(ctx, ev); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got := mustMessage(t, db, "id-'\"-"+name)

@@ -26,12 +26,12 @@ func TestOpen_PragmasAndFileMode(t *testing.T) {
 	defer db.Close()
 	for pragma, want := range map[string]string{"journal_mode": "wal", "busy_timeout": "1234", "foreign_keys": "1"} {
 		var got string
-		if err := db.SQLX().Get(&got, "PRAGMA "+pragma); err != nil || got != want {
+		if err := offlinedb.SQLX(db).Get(&got, "PRAGMA "+pragma); err != nil || got != want {
 			t.Errorf("PRAGMA %s = %q, %v; want %q", pragma, got, err, want)
 		}
 	}
 	// A write makes the WAL and shared-memory files.
-	if _, err := db.HandleEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", "m1", "x", 1), true); err != nil {
+	if err := db.ApplyEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", "m1", "x", 1)); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{path, path + "-wal", path + "-shm"} {
@@ -79,7 +79,7 @@ func TestOpen_RefusesAFileThatIsNotAStore(t *testing.T) {
 			if got, _ := os.ReadFile(moved[0]); !bytes.Equal(got, content) {
 				t.Error("the moved-aside file lost its bytes")
 			}
-			if _, err := db.HandleEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", "m1", "x", 1), true); err != nil {
+			if err := db.ApplyEvent(ctx, msgEvent(protocol.EventMessageNew, "team:a", "m1", "x", 1)); err != nil {
 				t.Errorf("the fresh store does not work: %v", err)
 			}
 		})
@@ -129,10 +129,10 @@ func TestOpen_AppMigrationsAndReopen(t *testing.T) {
 			t.Fatalf("open %d: %v", i, err)
 		}
 		if i == 0 {
-			db.SQLX().MustExec(`INSERT INTO notes (body) VALUES ('kept')`)
+			offlinedb.SQLX(db).MustExec(`INSERT INTO notes (body) VALUES ('kept')`)
 		} else {
 			var body string
-			if err := db.SQLX().Get(&body, `SELECT body FROM notes`); err != nil || body != "kept" {
+			if err := offlinedb.SQLX(db).Get(&body, `SELECT body FROM notes`); err != nil || body != "kept" {
 				t.Errorf("after reopen: %q, %v", body, err)
 			}
 		}
@@ -158,7 +158,7 @@ func TestResetDB_KeepsUnsentWork(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	apply(t, db, msgEvent(protocol.EventMessageNew, "team:a", "server-msg", "cached", 1))
-	if err := db.UpsertUserSyncStatus(ctx, "bob", at(5)); err != nil {
+	if err := db.SetLastSyncedAt(ctx, "bob", at(5)); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.SetLocalUser(ctx, "bob"); err != nil {

@@ -7,13 +7,13 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// TestHandleEvent_LastReactionRemovedClearsCounts: when a message loses its
+// TestApplyEvent_LastReactionRemovedClearsCounts: when a message loses its
 // last reaction, the server's reaction.deleted event carries the message
 // with no reaction_counts at all (the field is omitempty). That absence is
 // the new count, zero, not a partial payload: the store must not keep the
 // old count. Found by TestConvergence (every client kept "love=1" on a
 // message the server had none on).
-func TestHandleEvent_LastReactionRemovedClearsCounts(t *testing.T) {
+func TestApplyEvent_LastReactionRemovedClearsCounts(t *testing.T) {
 	db := openTestDB(t)
 	cid := "team:general"
 	apply(t, db, msgEvent(protocol.EventMessageNew, cid, "m1", "hi", 1))
@@ -44,12 +44,12 @@ func TestHandleEvent_LastReactionRemovedClearsCounts(t *testing.T) {
 	}
 }
 
-// TestHandleEvent_NewerMessageWithoutCountsClearsThem: the author's edit,
+// TestApplyEvent_NewerMessageWithoutCountsClearsThem: the author's edit,
 // answered after a reaction was removed, carries the message with no
 // counts at a newer version; applied before the reaction.deleted (which
 // the version guard then skips for the message), it must still leave no
 // stale count. Found by TestConvergence after the fix above.
-func TestHandleEvent_NewerMessageWithoutCountsClearsThem(t *testing.T) {
+func TestApplyEvent_NewerMessageWithoutCountsClearsThem(t *testing.T) {
 	db := openTestDB(t)
 	cid := "team:general"
 	apply(t, db, msgEvent(protocol.EventMessageNew, cid, "m1", "hi", 1))

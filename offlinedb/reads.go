@@ -5,12 +5,21 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// ErrNotFound is returned when a row asked for by id is not in the store.
-var ErrNotFound = errors.New("offlinedb: not found")
+var (
+	// ErrNotFound is returned when a row asked for by id is not in the
+	// store.
+	ErrNotFound = errors.New("offlinedb: not found")
+	// ErrInvalidCursor is wrapped by the error of a ChannelsQuery.After
+	// that no Channel.Cursor made.
+	ErrInvalidCursor = errors.New("offlinedb: invalid cursor")
+)
 
 // MessageStatus is the local state of a message or reaction row.
 type MessageStatus string
@@ -76,12 +85,19 @@ const channelSelect = `SELECT cid, type, id, name, created_by, created_at, updat
 
 // ChannelsQuery filters and pages Channels.
 type ChannelsQuery struct {
-	Limit         int  // zero means 100
-	Offset        int  // channels to skip
+	Limit int // zero means 100
+	// After continues a listing: the Cursor of the last channel of the
+	// page before. Empty means from the first channel.
+	After         string
 	IncludeHidden bool // include channels the user hid
 }
 
-// Channels returns the channels in the store, most recent activity first.
+// Channels returns the channels in the store, most recent activity first
+// (the last message's time, else the channel's update or creation time),
+// then by cid. To page, pass the Cursor of a page's last channel as the
+// next query's After: a channel is listed once however the pages are cut,
+// unless its activity moves while the app pages (then it may appear again,
+// or be missed; an OnChange listener hears of it).
 func (d *DB) Channels(ctx context.Context, q ChannelsQuery) ([]Channel, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
@@ -89,11 +105,22 @@ func (d *DB) Channels(ctx context.Context, q ChannelsQuery) ([]Channel, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
+	var afterKey int64
+	var afterCID string
+	if q.After != "" {
+		k, cid, ok := strings.Cut(q.After, ":")
+		n, err := strconv.ParseInt(k, 10, 64)
+		if !ok || err != nil || cid == "" {
+			return nil, fmt.Errorf("%w: channels cursor %q", ErrInvalidCursor, q.After)
+		}
+		afterKey, afterCID = n, cid
+	}
 	var rows []channelRow
 	err := d.db.SelectContext(ctx, &rows, channelSelect+`
 WHERE deleted_at IS NULL AND stub = 0 AND (?1 OR hidden = 0)
-ORDER BY coalesce(last_message_at, updated_at, created_at) DESC, cid
-LIMIT ?2 OFFSET ?3`, q.IncludeHidden, q.Limit, q.Offset)
+  AND (?3 = '' OR `+activityKey+` < ?2 OR (`+activityKey+` = ?2 AND cid > ?3))
+ORDER BY `+activityKey+` DESC, cid
+LIMIT ?4`, q.IncludeHidden, afterKey, afterCID, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("offlinedb: channels: %w", err)
 	}
@@ -102,6 +129,28 @@ LIMIT ?2 OFFSET ?3`, q.IncludeHidden, q.Limit, q.Offset)
 		out[i] = r.channel()
 	}
 	return out, nil
+}
+
+// activityKey is what Channels orders by.
+const activityKey = `coalesce(last_message_at, updated_at, created_at, 0)`
+
+// Cursor returns the place of c in a listing of Channels, for
+// ChannelsQuery.After.
+func (c Channel) Cursor() string {
+	var t time.Time
+	switch {
+	case c.LastMessageAt != nil:
+		t = *c.LastMessageAt
+	case !c.UpdatedAt.IsZero():
+		t = c.UpdatedAt
+	default:
+		t = c.CreatedAt
+	}
+	var key int64
+	if !t.IsZero() {
+		key = t.UnixNano()
+	}
+	return strconv.FormatInt(key, 10) + ":" + c.CID
 }
 
 // Channel returns one channel, or ErrNotFound.

@@ -248,7 +248,7 @@ func dump(tb testing.TB, db *offlinedb.DB) string {
 		`SELECT cid, user_id, last_read_at, unread_messages, version FROM reads ORDER BY 1, 2`,
 		`SELECT kind, key, version FROM tombstones ORDER BY 1, 2`,
 	} {
-		rows, err := db.SQLX().Queryx(q)
+		rows, err := offlinedb.SQLX(db).Queryx(q)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -274,11 +274,11 @@ func applyPages(tb testing.TB, db *offlinedb.DB, evs []*protocol.Event, rng *ran
 	}
 }
 
-// TestHandleEvent_ShuffleAndRepeat applies one server history in order, in
+// TestApplyEvent_ShuffleAndRepeat applies one server history in order, in
 // order twice, and in many random orders that keep each entity's own
 // version order, with stale duplicates mixed in and random page splits:
 // every run must end in the same rows. OUTPOST_SHUFFLE_RUNS runs more.
-func TestHandleEvent_ShuffleAndRepeat(t *testing.T) {
+func TestApplyEvent_ShuffleAndRepeat(t *testing.T) {
 	runs := 12
 	if s := os.Getenv("OUTPOST_SHUFFLE_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)

@@ -104,7 +104,7 @@ const setFeedPositionSQL = `INSERT INTO feed_position (user_id, epoch, seq, even
 ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, event_id = excluded.event_id`
 
 // dropChannel appends the queries that drop cid's cached rows; group, if
-// set, names the queries' event group (see ExecuteSQLBatch).
+// set, names the queries' event group (see ExecQueries).
 func dropChannel(b *[]Query, cid, group string) {
 	for _, q := range dropChannelSQL {
 		*b = append(*b, Query{SQL: q, Args: []any{cid}, EventID: group})
@@ -247,7 +247,7 @@ func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.Sy
 			qs = append(qs, Query{SQL: setChannelPositionSQL, Args: []any{cs.CID, p.Epoch, p.Seq, p.EventID}})
 		}
 		if !page.More && !page.SyncedAt.IsZero() {
-			qs = append(qs, SyncStatusQuery(userID, page.SyncedAt))
+			qs = append(qs, LastSyncedAtQuery(userID, page.SyncedAt))
 		}
 		for cid, n := range need {
 			if n {

@@ -27,11 +27,11 @@ func (d *DB) GetLastSyncedAt(ctx context.Context, userID string) (t time.Time, o
 	return time.Unix(0, n).UTC(), true, nil
 }
 
-// SyncStatusQuery returns the query that stores t, the server time of a
+// LastSyncedAtQuery returns the query that stores t, the server time of a
 // complete sync, as the user's last sync time. It is not a position (those
 // are per channel and per feed) and may move back: it is what the server
 // said last, for display and the retention window.
-func SyncStatusQuery(userID string, t time.Time) Query {
+func LastSyncedAtQuery(userID string, t time.Time) Query {
 	return Query{
 		SQL: `INSERT INTO user_sync_status (user_id, last_synced_at) VALUES (?1, ?2)
 ON CONFLICT (user_id) DO UPDATE SET last_synced_at = excluded.last_synced_at`,
@@ -39,13 +39,13 @@ ON CONFLICT (user_id) DO UPDATE SET last_synced_at = excluded.last_synced_at`,
 	}
 }
 
-// UpsertUserSyncStatus stores t, the server time of a complete sync, as
-// the user's last sync time (see SyncStatusQuery).
-func (d *DB) UpsertUserSyncStatus(ctx context.Context, userID string, t time.Time) error {
+// SetLastSyncedAt stores t, the server time of a complete sync, as
+// the user's last sync time (see LastSyncedAtQuery).
+func (d *DB) SetLastSyncedAt(ctx context.Context, userID string, t time.Time) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	q := SyncStatusQuery(userID, t)
+	q := LastSyncedAtQuery(userID, t)
 	if _, err := d.db.ExecContext(ctx, q.SQL, q.Args...); err != nil {
 		return fmt.Errorf("offlinedb: store checkpoint: %w", err)
 	}

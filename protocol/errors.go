@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Error codes carried in APIError.Code. The numbers below 40 follow the ones
-// the Stream API made familiar; 60 and up are Outpost's own.
+// Error codes carried in APIError.Code: below 60 a request's trouble; 60
+// and up the sync's (a position the server cannot serve, a protocol
+// version it does not speak).
 const (
 	// CodeInternal is a server bug (500). Temporary: retry.
 	CodeInternal = -1

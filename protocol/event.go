@@ -1,6 +1,9 @@
 package protocol
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // EventType names what an Event says happened.
 type EventType string
@@ -44,18 +47,16 @@ const (
 	EventTypingStop  EventType = "typing.stop"
 )
 
-// Connection event types. The server sends health.check over the WebSocket;
-// connection.changed and connection.recovered are made by the client SDK
-// itself and never cross the wire.
-const (
-	EventHealthCheck         EventType = "health.check"
-	EventConnectionChanged   EventType = "connection.changed"
-	EventConnectionRecovered EventType = "connection.recovered"
-)
+// EventHealthCheck is the server's keep-alive over the WebSocket; the first
+// one of a connection carries its ConnectionID. (The client SDK's own
+// connection events are the client package's.)
+const EventHealthCheck EventType = "health.check"
 
-// AllEventTypes lists every event type this package defines, stored,
-// ephemeral and connection types alike.
-var AllEventTypes = []EventType{
+// EventTypes returns every event type this package defines, stored,
+// ephemeral and health.check alike, in a new slice.
+func EventTypes() []EventType { return slices.Clone(allEventTypes) }
+
+var allEventTypes = []EventType{
 	EventMessageNew, EventMessageUpdated, EventMessageDeleted, EventMessageUndeleted,
 	EventReactionNew, EventReactionUpdated, EventReactionDeleted,
 	EventChannelCreated, EventChannelUpdated, EventChannelDeleted, EventChannelTruncated,
@@ -65,15 +66,14 @@ var AllEventTypes = []EventType{
 	EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
 	EventUserUpdated,
 	EventTypingStart, EventTypingStop,
-	EventHealthCheck, EventConnectionChanged, EventConnectionRecovered,
+	EventHealthCheck,
 }
 
 // IsEphemeral reports whether events of type t are delivered live only: the
 // server never stores them and sync never returns them.
 func (t EventType) IsEphemeral() bool {
 	switch t {
-	case EventTypingStart, EventTypingStop, EventHealthCheck,
-		EventConnectionChanged, EventConnectionRecovered:
+	case EventTypingStart, EventTypingStop, EventHealthCheck:
 		return true
 	}
 	return false
@@ -81,12 +81,7 @@ func (t EventType) IsEphemeral() bool {
 
 // Known reports whether t is one of the types this package defines.
 func (t EventType) Known() bool {
-	for _, k := range AllEventTypes {
-		if t == k {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(allEventTypes, t)
 }
 
 // Event is one thing that happened, as the server stores it in a channel's
@@ -130,6 +125,7 @@ type Event struct {
 	// connection.
 	ConnectionID string `json:"connection_id,omitempty"`
 
-	// Online is set on connection.changed, made by the client SDK.
+	// Online is set on the client SDK's own connection.changed event
+	// (client.EventConnectionChanged); the server never sends it.
 	Online bool `json:"online,omitempty"`
 }

@@ -116,7 +116,7 @@ func TestEventRoundTrip(t *testing.T) {
 }
 
 func TestEventTypes(t *testing.T) {
-	for _, typ := range protocol.AllEventTypes {
+	for _, typ := range protocol.EventTypes() {
 		if !typ.Known() {
 			t.Errorf("%s not Known", typ)
 		}

@@ -167,7 +167,7 @@ func (m *Manager) noteChange(kind ChangeKind, fill func(s *changeSet)) {
 		}
 		c := s.change()
 		for _, l := range ls {
-			l(c)
+			m.call("OnChange", func() error { l(c); return nil })
 		}
 	})
 }

@@ -22,7 +22,7 @@ var errNoFailedStore = errors.New("syncmanager: the store cannot retry or dismis
 // list) back in the outbox, at its end, with its optimistic row, and wakes
 // the drain. It returns offlinedb.ErrTaskNotFound for an unknown id.
 func (m *Manager) RetryFailed(ctx context.Context, taskID string) error {
-	fs, ok := m.store.(FailedStore)
+	fs, ok := m.raw.(FailedStore)
 	if !ok {
 		return errNoFailedStore
 	}
@@ -40,7 +40,7 @@ func (m *Manager) RetryFailed(ctx context.Context, taskID string) error {
 // list, and its row is the server's version (or gone, if the server never
 // had it). It returns offlinedb.ErrTaskNotFound for an unknown id.
 func (m *Manager) DismissFailed(ctx context.Context, taskID string) error {
-	fs, ok := m.store.(FailedStore)
+	fs, ok := m.raw.(FailedStore)
 	if !ok {
 		return errNoFailedStore
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/clock"
 	"github.com/outpostsync/outpost/internal/dispatch"
 	"github.com/outpostsync/outpost/protocol"
@@ -17,8 +18,9 @@ import (
 type Status struct {
 	// Online is whether the connection is up, as last reported.
 	Online bool
-	// Synced is the sync status of the seed design: true once a sync has
-	// succeeded since the connection came up, false when it goes down.
+	// Synced is the sync status: true once a sync has succeeded since the
+	// connection came up, false when it goes down. OnSyncStatusChange
+	// hears each change of it.
 	Synced bool
 	// Syncing is set while a drain or sync runs.
 	Syncing bool
@@ -26,7 +28,9 @@ type Status struct {
 	LastSyncedAt time.Time
 	// Pending and Failed count the outbox and the failed list.
 	Pending, Failed int
-	// LastError is the last drain or sync error, nil after a success.
+	// LastError is the last error of the connection, a drain or a sync:
+	// set while the server cannot be reached, nil again once the
+	// connection is up or a drain or sync succeeded.
 	LastError error
 	// Progress describes the sync in flight (or the last one).
 	Progress Progress
@@ -39,14 +43,16 @@ type Progress struct {
 	Events int
 }
 
-// Callback is a one-shot post-sync callback. An error it returns is logged.
+// Callback is a one-shot post-sync callback. An error it returns is logged
+// and reported to Options.OnError.
 type Callback func(ctx context.Context) error
 
 // Manager keeps a Store in step with the server over a Conn. Make one with
 // New; it is safe for concurrent use.
 type Manager struct {
 	conn  Conn
-	store Store
+	store Store // the Store given to New, seen through reportingStore
+	raw   Store // the Store given to New
 	opts  Options
 	log   *slog.Logger
 	clk   clock.Clock
@@ -68,6 +74,7 @@ type Manager struct {
 	closed          bool
 	started         bool
 	unsubscribe     func()
+	unsubscribeErrs func()
 	nextID          int
 	syncListeners   map[int]func(bool)
 	statListeners   map[int]func(Status)
@@ -80,13 +87,18 @@ type Manager struct {
 	waiters         []chan error
 	cycles          int           // drain-and-sync cycles started
 	downs           int           // connection.changed{online: false} events seen
+	syncs           int           // syncs that succeeded (with the connection up)
+	syncedGen       int           // the cycle of the last of them
+	changed         chan struct{} // closed and replaced at each status change
+	stoppedAt       string        // the task the last drain stopped at, if any
 	serverOffset    time.Duration // server time minus local clock, from the last sync
 	haveOffset      bool
 }
 
 type callbackEntry struct {
 	seq int
-	gen int // cycles started when it was scheduled
+	gen int    // cycles started when it was scheduled
+	tag string // its tag, to name it in reports
 	fn  Callback
 }
 
@@ -98,22 +110,24 @@ func New(conn Conn, store Store, opts Options) (*Manager, error) {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
-		conn: conn, store: store, opts: opts, log: opts.Logger, clk: opts.Clock,
+		conn: conn, raw: store, opts: opts, log: opts.Logger, clk: opts.clock, changed: make(chan struct{}),
 		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
 		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
 		callbacks: map[string]callbackEntry{}, liveCap: maxLiveQueue,
 	}
+	m.store = reportingStore{Store: store, m: m}
 	m.disp.Start()
 	return m, nil
 }
 
-// Init subscribes to the connection's events, replacing an earlier
-// subscription (so calling it again, for another user or a remounted UI,
-// leaks nothing), and starts the worker. If the connection is already up
-// it drains the outbox and syncs before it returns, and the status becomes
-// true; if not, the status is false and the manager syncs when the
-// connection comes up. A failed first sync is retried in the background
-// and its error returned.
+// Init subscribes to the connection's events (and its errors, when the
+// Conn reports them), replacing an earlier subscription (so calling it
+// again, for another user or a remounted UI, leaks nothing), and starts the
+// worker. If the connection is already up it drains the outbox and, under
+// SyncOnConnect, syncs before it returns, and the status becomes true; if
+// not, the status is false and the manager works when the connection comes
+// up. A failed first sync is retried in the background and its error
+// returned.
 func (m *Manager) Init(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -124,6 +138,13 @@ func (m *Manager) Init(ctx context.Context) error {
 		m.unsubscribe()
 	}
 	m.unsubscribe = m.conn.OnAll(m.onEvent)
+	if m.unsubscribeErrs != nil {
+		m.unsubscribeErrs()
+		m.unsubscribeErrs = nil
+	}
+	if es, ok := m.conn.(errorSource); ok {
+		m.unsubscribeErrs = es.OnError(m.onConnError)
+	}
 	if !m.started {
 		m.started = true
 		m.wg.Add(2)
@@ -137,6 +158,10 @@ func (m *Manager) Init(ctx context.Context) error {
 	m.refreshCounts()
 	if !online {
 		m.setSynced(false)
+		return nil
+	}
+	if !m.autoSync() {
+		m.requestDrain()
 		return nil
 	}
 	return m.SyncNow(ctx)
@@ -165,6 +190,36 @@ func (m *Manager) SyncNow(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// autoSync reports whether the policy lets the manager sync by itself now.
+func (m *Manager) autoSync() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.autoSyncLocked()
+}
+
+func (m *Manager) autoSyncLocked() bool {
+	switch m.opts.SyncPolicy {
+	case SyncManually:
+		return false
+	case SyncOnReconnect:
+		return m.downs > 0
+	}
+	return true
+}
+
+// requestAutoSync asks for a drain and, if the policy lets the manager
+// sync by itself, a sync.
+func (m *Manager) requestAutoSync() {
+	m.mu.Lock()
+	if m.autoSyncLocked() {
+		m.wantSync = true
+	} else {
+		m.wantDrain = true
+	}
+	m.mu.Unlock()
+	m.poke()
 }
 
 // requestSync asks for a drain and sync soon; requests coalesce.
@@ -236,14 +291,7 @@ func (m *Manager) ScheduleSyncStatusChangeCallback(tag string, cb Callback) {
 		seq = old.seq
 	}
 	m.nextID++
-	m.callbacks[tag] = callbackEntry{seq: seq, gen: m.cycles, fn: cb}
-}
-
-// SyncStatus returns the sync status.
-func (m *Manager) SyncStatus() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.status.Synced
+	m.callbacks[tag] = callbackEntry{seq: seq, gen: m.cycles, tag: tag, fn: cb}
 }
 
 // Status returns a snapshot of the manager's state.
@@ -263,6 +311,10 @@ func (m *Manager) Close() error {
 		if m.unsubscribe != nil {
 			m.unsubscribe()
 			m.unsubscribe = nil
+		}
+		if m.unsubscribeErrs != nil {
+			m.unsubscribeErrs()
+			m.unsubscribeErrs = nil
 		}
 		waiters := m.waiters
 		m.waiters = nil
@@ -284,6 +336,8 @@ func (m *Manager) updateStatus(change func(s *Status)) {
 	before := m.status.Synced
 	change(&m.status)
 	st := m.status
+	close(m.changed)
+	m.changed = make(chan struct{})
 	var syncLs []func(bool)
 	if st.Synced != before {
 		syncLs = listenersOf(m.syncListeners)
@@ -291,10 +345,10 @@ func (m *Manager) updateStatus(change func(s *Status)) {
 	statLs := listenersOf(m.statListeners)
 	m.mu.Unlock()
 	for _, l := range syncLs {
-		m.disp.Push(func() { l(st.Synced) })
+		m.disp.Push(func() { m.call("OnSyncStatusChange", func() error { l(st.Synced); return nil }) })
 	}
 	for _, l := range statLs {
-		m.disp.Push(func() { l(st) })
+		m.disp.Push(func() { m.call("OnStatus", func() error { l(st); return nil }) })
 	}
 }
 
@@ -329,11 +383,7 @@ func (m *Manager) runCallbacks(gen int) {
 	m.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].seq < entries[j].seq })
 	for _, e := range entries {
-		m.disp.Push(func() {
-			if err := e.fn(m.ctx); err != nil {
-				m.log.Warn("syncmanager: post-sync callback failed", "error", err)
-			}
-		})
+		m.disp.Push(func() { m.call(e.tag, func() error { return e.fn(m.ctx) }) })
 	}
 }
 
@@ -367,19 +417,21 @@ func (m *Manager) noteServerTime(t time.Time) {
 // goroutine: connection changes, and live events applied to the store.
 func (m *Manager) onEvent(ev protocol.Event) {
 	switch ev.Type {
-	case protocol.EventConnectionChanged:
+	case client.EventConnectionChanged:
 		m.updateStatus(func(s *Status) {
 			s.Online = ev.Online
-			if !ev.Online {
+			if ev.Online {
+				s.LastError = nil // the server is reachable again
+			} else {
 				s.Synced = false
 				m.downs++ // updateStatus holds m.mu
 			}
 		})
 		if ev.Online {
-			m.requestSync()
+			m.requestAutoSync()
 		}
 		return
-	case protocol.EventHealthCheck, protocol.EventConnectionRecovered:
+	case protocol.EventHealthCheck, client.EventConnectionRecovered:
 		return
 	}
 	if ev.Type.IsEphemeral() || !ev.Type.Known() {
@@ -390,7 +442,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 		// The store cannot keep up: drop the event and let a sync bring
 		// it, rather than grow without bound.
 		m.liveMu.Unlock()
-		m.requestSync()
+		m.requestAutoSync()
 		return
 	}
 	m.liveQ = append(m.liveQ, ev)
@@ -444,15 +496,13 @@ func (m *Manager) applyLive(ctx context.Context, evs []protocol.Event) {
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("syncmanager: live events not applied", "events", len(evs), "error", err)
-			m.requestSync()
+			m.requestAutoSync()
 		}
 		return
 	}
 	m.noteLive(evs, res.AppliedEvents)
-	for _, s := range res.Skipped {
-		m.log.Warn("syncmanager: live event not applied", "event_id", s.EventID, "error", s.Err)
-	}
+	m.reportSkipped(res.Skipped)
 	if res.NeedSync {
-		m.requestSync()
+		m.requestAutoSync()
 	}
 }

@@ -86,7 +86,7 @@ func TestManager_OfflineStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.setOnline(false)
-	waitFor(t, "status false", func() bool { return !m.SyncStatus() })
+	waitFor(t, "status false", func() bool { return !m.Status().Synced })
 	// Offline, writes wait in the outbox.
 	if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{ID: "b1", Text: "first"}); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestManager_OfflineStory(t *testing.T) {
 
 	// Back online: drain in order, then sync brings alice's message.
 	conn.setOnline(true)
-	waitFor(t, "sync status true", func() bool { return m.SyncStatus() })
+	waitFor(t, "sync status true", func() bool { return m.Status().Synced })
 	if got := conn.writesSoFar(); !equal(got, []string{"send:b1", "send:b2"}) {
 		t.Errorf("server saw writes %v, want b1 then b2", got)
 	}
@@ -128,7 +128,7 @@ func TestManager_OfflineStory(t *testing.T) {
 		t.Errorf("callback ran %d times, want once", n)
 	}
 	conn.setOnline(false)
-	waitFor(t, "status false", func() bool { return !m.SyncStatus() })
+	waitFor(t, "status false", func() bool { return !m.Status().Synced })
 }
 
 func TestManager_CallbacksAndListenersIsolated(t *testing.T) {
@@ -151,7 +151,7 @@ func TestManager_CallbacksAndListenersIsolated(t *testing.T) {
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !m.SyncStatus() {
+	if !m.Status().Synced {
 		t.Fatal("status is not true after a panicking listener")
 	}
 	waitFor(t, "callbacks", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
@@ -208,7 +208,7 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			// The retry waits on this clock, so the checks below run
 			// before it.
 			clk := clock.NewFake(time.Now())
-			m := newManager(t, conn, db, syncmanager.Options{Clock: clk, RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond})
+			m := newManager(t, conn, db, syncmanager.WithClock(syncmanager.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond}, clk))
 			if err := m.Init(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -252,8 +252,8 @@ func TestManager_ResetWhenServerSaysPositionLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A cached row the server no longer has: a reset drops it.
-			if _, err := db.HandleEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
-				CreatedAt: time.Now(), Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}, true); err != nil {
+			if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
+				CreatedAt: time.Now(), Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}); err != nil {
 				t.Fatal(err)
 			}
 			// A write waiting in the outbox must survive the reset and
@@ -290,12 +290,12 @@ func TestManager_ResetPast30Days(t *testing.T) {
 	conn.addChannel("team:a")
 	clk := clock.NewFake(conn.now)
 	db := openStore(t)
-	m := newManager(t, conn, db, syncmanager.Options{Clock: clk, RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond})
+	m := newManager(t, conn, db, syncmanager.WithClock(syncmanager.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond}, clk))
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.HandleEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
-		CreatedAt: conn.now, Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}, true); err != nil {
+	if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
+		CreatedAt: conn.now, Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}); err != nil {
 		t.Fatal(err)
 	}
 	syncsBefore := conn.syncCalls

@@ -3,6 +3,7 @@ package syncmanager
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
@@ -76,9 +77,18 @@ type Options struct {
 	// was reset) holds. Zero means 50.
 	RefillMessageLimit int
 
-	// Clock is the source of time for retries and the retention check.
-	// Nil means the real clock.
-	Clock clock.Clock
+	// SyncPolicy says when the manager syncs by itself. The zero value,
+	// SyncOnConnect, syncs each time the connection comes up.
+	SyncPolicy SyncPolicy
+
+	// OnError, if set, hears every error the manager would otherwise only
+	// log or retry (see ErrorKind). It runs on the manager's dispatcher
+	// goroutine, in order with the listeners; it must not block.
+	OnError func(*Error)
+
+	// clock is the source of time for retries and the retention check.
+	// Nil means the real clock; the package's tests set a fake one.
+	clock clock.Clock
 
 	// Logger gets the manager's logs. Nil means logs are dropped.
 	Logger *slog.Logger
@@ -106,11 +116,42 @@ func (o Options) withDefaults() Options {
 	if o.RefillMessageLimit <= 0 {
 		o.RefillMessageLimit = 50
 	}
-	if o.Clock == nil {
-		o.Clock = clock.Real()
+	if o.clock == nil {
+		o.clock = clock.Real()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// SyncPolicy says when a Manager syncs (pulls the server's changes) by
+// itself. Whatever the policy, the outbox drains whenever the connection
+// is up, SyncNow and WaitSynced sync, and a failed sync is retried.
+type SyncPolicy int
+
+const (
+	// SyncOnConnect syncs each time the connection comes up, the first
+	// time included, and whenever live events leave a gap. The default.
+	SyncOnConnect SyncPolicy = iota
+	// SyncOnReconnect skips the sync of the first connection, for an app
+	// that loads its first state another way (over REST, say): the
+	// manager syncs by itself only once the connection has gone down and
+	// come up again. Until then live events the store cannot apply in
+	// order are dropped instead of asking for a sync.
+	SyncOnReconnect
+	// SyncManually never syncs by itself: only SyncNow and WaitSynced do.
+	SyncManually
+)
+
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncOnConnect:
+		return "on-connect"
+	case SyncOnReconnect:
+		return "on-reconnect"
+	case SyncManually:
+		return "manually"
+	}
+	return "SyncPolicy(" + strconv.Itoa(int(p)) + ")"
 }

@@ -33,6 +33,7 @@ func (m *Manager) run() {
 	}
 	bo.Reset()
 	var retry clock.Timer
+	retryFull := false // whether the retry syncs, or only drains
 	defer func() {
 		if retry != nil {
 			retry.Stop()
@@ -50,7 +51,11 @@ func (m *Manager) run() {
 		case <-retryC:
 			retry = nil
 			m.mu.Lock()
-			m.wantSync = true
+			if retryFull {
+				m.wantSync = true
+			} else {
+				m.wantDrain = true
+			}
 			m.mu.Unlock()
 		}
 		m.mu.Lock()
@@ -67,6 +72,7 @@ func (m *Manager) run() {
 			continue
 		}
 		var err error
+		var drainFailed bool
 		if !m.conn.IsHealthy() {
 			// connection.changed{online} will ask again. The counts are
 			// made exact meanwhile: a cycle that ended as the connection
@@ -74,7 +80,8 @@ func (m *Manager) run() {
 			err = ErrOffline
 			m.refreshCounts()
 		} else {
-			err = m.cycle(full, gen)
+			m.takeStoppedAt()
+			drainFailed, err = m.cycle(full, gen)
 		}
 		for _, w := range waiters {
 			w <- err
@@ -82,6 +89,7 @@ func (m *Manager) run() {
 		switch {
 		case err == nil:
 			bo.Reset()
+			retryFull = false
 			if retry != nil {
 				retry.Stop()
 				retry = nil
@@ -96,15 +104,23 @@ func (m *Manager) run() {
 				retry.Stop()
 			}
 			retry = m.clk.NewTimer(d)
+			// The retry repeats what failed: a sync the app asked for
+			// is retried whatever the policy.
+			retryFull = full || retryFull
 			m.log.Info("syncmanager: will retry", "in", d, "error", err)
+			e := &Error{Kind: ErrorSyncRetry, Err: err, RetryIn: d}
+			if drainFailed {
+				e.Kind, e.TaskID = ErrorDrainRetry, m.takeStoppedAt()
+			}
+			m.report(e)
 		}
 	}
 }
 
 // cycle drains the outbox and, if full, syncs. The status becomes true
 // after a successful sync, and the callbacks scheduled before the cycle
-// (number gen) started run.
-func (m *Manager) cycle(full bool, gen int) error {
+// (number gen) started run. drainFailed says err is the drain's.
+func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 	ctx := m.ctx
 	var downs int
 	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{}; downs = m.downs })
@@ -113,9 +129,9 @@ func (m *Manager) cycle(full bool, gen int) error {
 	if full {
 		syncErr = m.sync(ctx)
 	}
-	err := syncErr
-	if err == nil {
-		err = drainErr
+	err = syncErr
+	if err == nil && drainErr != nil {
+		err, drainFailed = drainErr, true
 	}
 	pending, failed, _ := m.store.TaskCounts(ctx, m.conn.UserID())
 	last, _, _ := m.store.GetLastSyncedAt(ctx, m.conn.UserID())
@@ -138,12 +154,14 @@ func (m *Manager) cycle(full bool, gen int) error {
 		}
 		if synced {
 			s.Synced = true
+			m.syncs++ // updateStatus holds m.mu
+			m.syncedGen = gen
 		}
 	})
 	if synced {
 		m.runCallbacks(gen)
 	}
-	return err
+	return drainFailed, err
 }
 
 // maxStateFetches bounds how often one sync fetches the state of one
@@ -285,9 +303,7 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 			return nil, err
 		}
 		m.notePage(resp, res)
-		for _, s := range res.Skipped {
-			m.log.Warn("syncmanager: an event could not be applied", "event_id", s.EventID, "error", s.Err)
-		}
+		m.reportSkipped(res.Skipped)
 		need = append(need, res.NeedState...)
 		m.updateStatus(func(s *Status) {
 			s.Progress.Pages++

@@ -13,6 +13,12 @@ import (
 // online, so that a write never overtakes an earlier one that is still
 // waiting; online, it leaves at once. They return when the write is stored
 // locally, not when the server has it: watch the row's status.
+//
+// Each returns the id of the outbox task that carries the write, the id
+// PendingTasks, FailedTasks, RetryFailed and DismissFailed know it by. A
+// message's send task has the message's id; an edit of a message still in
+// the outbox folds into its send and returns the send's id; a delete that
+// cancels a send still in the outbox returns "" (nothing is sent).
 
 // SendMessage queues a message for the channel cid and returns its id
 // (in.ID, or a new one when empty).
@@ -30,67 +36,70 @@ func (m *Manager) SendMessage(ctx context.Context, cid string, in protocol.Messa
 	if err != nil {
 		return "", err
 	}
-	return in.ID, m.queue(ctx, t)
+	if _, err := m.queue(ctx, t); err != nil {
+		return "", err
+	}
+	return in.ID, nil
 }
 
 // UpdateMessage queues an edit. An edit of a message still in the outbox
 // changes the pending send instead.
-func (m *Manager) UpdateMessage(ctx context.Context, cid, messageID string, req protocol.UpdateMessageRequest) error {
+func (m *Manager) UpdateMessage(ctx context.Context, cid, messageID string, req protocol.UpdateMessageRequest) (string, error) {
 	if err := checkWrite(cid, protocol.ValidateID("message id", messageID), protocol.ValidateText("text", req.Text)); err != nil {
-		return err
+		return "", err
 	}
 	t, err := offlinedb.NewUpdateMessageTask(m.conn.UserID(), cid, messageID, req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return m.queue(ctx, t)
 }
 
 // DeleteMessage queues a delete. Deleting a message still in the outbox
 // cancels its send: the server never hears of it.
-func (m *Manager) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) error {
+func (m *Manager) DeleteMessage(ctx context.Context, cid, messageID string, hard bool) (string, error) {
 	if err := checkWrite(cid, protocol.ValidateID("message id", messageID)); err != nil {
-		return err
+		return "", err
 	}
 	t, err := offlinedb.NewDeleteMessageTask(m.conn.UserID(), cid, messageID, hard)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return m.queue(ctx, t)
 }
 
 // SendReaction queues a reaction.
-func (m *Manager) SendReaction(ctx context.Context, cid, messageID string, req protocol.SendReactionRequest) error {
+func (m *Manager) SendReaction(ctx context.Context, cid, messageID string, req protocol.SendReactionRequest) (string, error) {
 	if err := checkWrite(cid, protocol.ValidateID("message id", messageID), protocol.ValidateID("reaction type", req.Type)); err != nil {
-		return err
+		return "", err
 	}
 	t, err := offlinedb.NewSendReactionTask(m.conn.UserID(), cid, messageID, req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return m.queue(ctx, t)
 }
 
 // DeleteReaction queues the removal of the user's reaction.
-func (m *Manager) DeleteReaction(ctx context.Context, cid, messageID, reactionType string) error {
+func (m *Manager) DeleteReaction(ctx context.Context, cid, messageID, reactionType string) (string, error) {
 	if err := checkWrite(cid, protocol.ValidateID("message id", messageID), protocol.ValidateID("reaction type", reactionType)); err != nil {
-		return err
+		return "", err
 	}
 	t, err := offlinedb.NewDeleteReactionTask(m.conn.UserID(), cid, messageID, reactionType)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return m.queue(ctx, t)
 }
 
 // MarkRead queues a read mark for the channel cid.
-func (m *Manager) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest) error {
+func (m *Manager) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest) (string, error) {
 	if err := checkWrite(cid); err != nil {
-		return err
+		return "", err
 	}
 	t, err := offlinedb.NewMarkReadTask(m.conn.UserID(), cid, req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return m.queue(ctx, t)
 }
@@ -114,26 +123,30 @@ func checkWrite(cid string, checks ...error) error {
 	return nil
 }
 
-func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) error {
+func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) (string, error) {
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
-		return ErrClosed
+		return "", ErrClosed
 	}
 	res, err := m.store.AddPendingTask(ctx, t)
 	if err != nil {
-		return err
+		return "", err
 	}
 	m.noteTasks(ChangeWrite, t)
 	// Counting the outbox scans it; keep the count in step instead, and
 	// let the end of each cycle recount it exactly.
+	id := t.ID
 	switch res {
 	case offlinedb.Queued:
 		m.updateStatus(func(s *Status) { s.Pending++ })
+	case offlinedb.Folded:
+		id = t.MessageID // the send's task has the message's id
 	case offlinedb.Cancelled:
+		id = ""
 		m.refreshCounts()
 	}
 	m.requestDrain()
-	return nil
+	return id, nil
 }

@@ -45,19 +45,24 @@ func TestWrites_RefusedBeforeQueued(t *testing.T) {
 			return err
 		}, "message id has the invalid character ' '"},
 		{"edit over the limit", func() error {
-			return m.UpdateMessage(ctx, "team:a", "m1", protocol.UpdateMessageRequest{Text: long})
+			_, err := m.UpdateMessage(ctx, "team:a", "m1", protocol.UpdateMessageRequest{Text: long})
+			return err
 		}, "over the limit"},
 		{"emoji reaction", func() error {
-			return m.SendReaction(ctx, "team:a", "m1", protocol.SendReactionRequest{Type: "👍"})
+			_, err := m.SendReaction(ctx, "team:a", "m1", protocol.SendReactionRequest{Type: "👍"})
+			return err
 		}, "reaction type has the invalid character '👍' at byte 0"},
 		{"emoji unreaction", func() error {
-			return m.DeleteReaction(ctx, "team:a", "m1", "ok👍")
+			_, err := m.DeleteReaction(ctx, "team:a", "m1", "ok👍")
+			return err
 		}, "invalid character '👍' at byte 2"},
 		{"delete with empty id", func() error {
-			return m.DeleteMessage(ctx, "team:a", "", false)
+			_, err := m.DeleteMessage(ctx, "team:a", "", false)
+			return err
 		}, "message id is empty"},
 		{"read of a bad cid", func() error {
-			return m.MarkRead(ctx, ":a", protocol.MarkReadRequest{})
+			_, err := m.MarkRead(ctx, ":a", protocol.MarkReadRequest{})
+			return err
 		}, "cid type is empty"},
 	}
 	for _, c := range cases {

@@ -162,7 +162,7 @@ func runChannel(ctx context.Context, e *env, f *channelFlags, args []string) err
 		if s.created {
 			s.fail()
 		} else {
-			s.Close()
+			s.Close(ctx)
 		}
 		if errors.Is(err, outpost.ErrNeedsNetwork) {
 			why := s.why
@@ -176,7 +176,7 @@ func runChannel(ctx context.Context, e *env, f *channelFlags, args []string) err
 		}
 		return fmt.Errorf("channel %s: %w", name, err)
 	}
-	defer s.Close()
+	defer s.Close(ctx)
 	if f.json {
 		return writeJSON(e.stdout, channelResult{Action: name, CID: cid, Users: args})
 	}

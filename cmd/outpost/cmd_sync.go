@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -42,7 +43,7 @@ func snapshot(ctx context.Context, db *offlinedb.DB) (map[string]channelCount, e
 	}
 	// offlinedb has no message count per channel; count with one query
 	// through its public SQLX handle rather than loading every message.
-	rows, err := db.SQLX().QueryContext(ctx, `SELECT cid, count(*) FROM messages WHERE deleted_at IS NULL AND status = 'sent' GROUP BY cid`)
+	rows, err := db.SQLDB().QueryContext(ctx, `SELECT cid, count(*) FROM messages WHERE deleted_at IS NULL AND status = 'sent' GROUP BY cid`)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +136,7 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer s.Close(ctx)
 			defer unsub()
 			if !s.online {
 				s.fail()
@@ -295,7 +296,7 @@ or {"kind":"status",...}.
 			for _, u := range unsubs {
 				u()
 			}
-			if err := s.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			if err := s.Close(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
 			return nil
@@ -326,7 +327,7 @@ type statusLine struct {
 
 func (w *watcher) event(ev protocol.Event) {
 	switch ev.Type {
-	case protocol.EventHealthCheck, protocol.EventConnectionChanged, protocol.EventConnectionRecovered:
+	case protocol.EventHealthCheck, client.EventConnectionChanged, client.EventConnectionRecovered:
 		return // shown as status changes
 	}
 	w.mu.Lock()

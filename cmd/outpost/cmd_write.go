@@ -83,7 +83,8 @@ var editCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "edit", func(c *outpost.Client) error {
-				return c.EditMessage(ctx, args[0], args[1], args[2])
+				_, err := c.EditMessage(ctx, args[0], args[1], args[2])
+				return err
 			}, func() string { return args[1] })
 		}
 	},
@@ -102,7 +103,8 @@ var deleteCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "delete", func(c *outpost.Client) error {
-				return c.DeleteMessage(ctx, args[0], args[1], *hard)
+				_, err := c.DeleteMessage(ctx, args[0], args[1], *hard)
+				return err
 			}, func() string { return args[1] })
 		}
 	},
@@ -120,7 +122,8 @@ var reactCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "react", func(c *outpost.Client) error {
-				return c.React(ctx, args[0], args[1], args[2])
+				_, err := c.React(ctx, args[0], args[1], args[2])
+				return err
 			}, func() string { return args[1] })
 		}
 	},
@@ -186,7 +189,7 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer s.Close(ctx)
 
 	failedBefore, err := s.FailedTasks(ctx)
 	if err != nil {

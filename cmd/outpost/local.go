@@ -303,7 +303,7 @@ func (s *session) connect(ctx context.Context, o *connFlags) error {
 		s.why = why
 	case ctx.Err() != nil:
 		// Interrupted: what the command stored so far stays.
-		s.Close()
+		s.Close(ctx)
 		return connectError(o.server, err)
 	default:
 		s.fail()
@@ -381,7 +381,9 @@ func unreachableReason(err error) string {
 // fail closes the session after a command failed before it wrote
 // anything, and removes the DB file if this run created it.
 func (s *session) fail() {
-	s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // nothing to drain: close at once
+	s.Close(ctx)
 	s.removeCreated()
 }
 

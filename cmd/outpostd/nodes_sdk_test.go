@@ -56,7 +56,7 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer c.Close(context.Background())
 		clients[i] = c
 	}
 	ch, err := clients[0].Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "conv", Members: users})

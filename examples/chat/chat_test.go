@@ -75,7 +75,7 @@ func openClient(t *testing.T, url, user string) *outpost.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
 
@@ -333,7 +333,7 @@ func TestChat_OfflineSendDrainsOnReturn(t *testing.T) {
 	tm.WaitFinished(t, teatest.WithFinalTimeout(waitTimeout))
 	finished = true
 	m.close()
-	if err := bob.Close(); err != nil {
+	if err := bob.Close(context.Background()); err != nil {
 		t.Errorf("bob.Close: %v", err)
 	}
 }

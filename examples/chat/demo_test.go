@@ -43,7 +43,7 @@ func TestDemo_TabAndOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close(context.Background()) })
 
 	m := newModel(c)
 	t.Cleanup(m.close)
@@ -73,7 +73,7 @@ func TestDemo_TabAndOffline(t *testing.T) {
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(waitTimeout))
 	m.close()
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if err := d.Close(); err != nil {

@@ -271,7 +271,7 @@ func (m *model) requestLoad() tea.Cmd {
 // asked for, or of the first channel if that one is gone.
 func load(ctx context.Context, c *outpost.Client, asked string) loadedMsg {
 	out := loadedMsg{asked: asked}
-	chs, err := c.Channels(ctx)
+	chs, _, err := c.Channels(ctx, offlinedb.ChannelsQuery{})
 	if err != nil {
 		out.err = err
 		return out

@@ -1,11 +1,3 @@
-// Command quickstart tells Outpost's offline story in one run: an
-// in-process sync server on embedded SQLite, and two users, Alice and Bob,
-// each with a local SQLite store. Bob goes offline, keeps writing, comes
-// back, and both stores end up equal to the server's.
-//
-//	go run ./examples/quickstart
-//
-// It exits 0 when both local stores match the server, 1 otherwise.
 package main
 
 import (
@@ -94,7 +86,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if err != nil {
 		return err
 	}
-	defer alice.Close()
+	defer alice.Close(ctx)
 	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Name: "General", Members: []string{"bob"}})
 	if err != nil {
 		return err
@@ -104,7 +96,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if err != nil {
 		return err
 	}
-	defer bob.Close()
+	defer bob.Close(ctx)
 	p.say("alice and bob are online; alice made %s with both in it", cid)
 	if _, err := alice.SendMessage(ctx, cid, "Morning, Bob!"); err != nil {
 		return err
@@ -116,8 +108,8 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 
 	p.say("")
 	p.say("bob goes offline")
-	bob.Conn.Disconnect()
-	if err := waitFor(ctx, func() bool { return !bob.Sync.SyncStatus() }, bob); err != nil {
+	bob.Disconnect()
+	if err := waitFor(ctx, func() bool { return !bob.Status().Synced }, bob); err != nil {
 		return err
 	}
 	for _, text := range []string{"Are you there?", "The build is green."} {
@@ -126,7 +118,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		}
 		p.say("alice posts: %q", text)
 	}
-	if err := waitFor(ctx, func() bool { return alice.Sync.Status().Pending == 0 }, alice); err != nil {
+	// WaitSynced returns once alice's outbox is empty and a sync after
+	// the call completed: her messages are on the server.
+	if err := alice.WaitSynced(ctx); err != nil {
 		return fmt.Errorf("alice's messages never left her outbox: %w", err)
 	}
 	for _, text := range []string{"Writing this on the train.", "No signal, but Outpost keeps it."} {
@@ -137,7 +131,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	p.say("bob writes two messages offline; his local store shows:")
 	show(ctx, p, bob, cid)
 	caughtUp := make(chan struct{})
-	bob.Sync.ScheduleSyncStatusChangeCallback("caught-up", func(ctx context.Context) error {
+	bob.ScheduleSyncStatusChangeCallback("caught-up", func(ctx context.Context) error {
 		p.say("  [bob] post-sync callback: caught up, %d messages in %s", count(ctx, bob, cid), cid)
 		close(caughtUp)
 		return nil
@@ -146,16 +140,18 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	p.say("")
 	p.say("bob comes back")
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-	err = bob.Conn.Connect(cctx)
+	err = bob.Connect(cctx)
 	ccancel()
 	if err != nil {
 		return fmt.Errorf("bob could not reconnect: %w", err)
 	}
-	if err := waitFor(ctx, func() bool {
-		st := bob.Sync.Status()
-		return st.Synced && st.Pending == 0 && !st.Syncing && count(ctx, bob, cid) == 5
-	}, bob); err != nil {
+	// WaitSynced: bob's outbox drained and a sync that started after the
+	// call brought everything the server had.
+	if err := bob.WaitSynced(ctx); err != nil {
 		return fmt.Errorf("bob did not catch up: %w", err)
+	}
+	if n := count(ctx, bob, cid); n != 5 {
+		return fmt.Errorf("bob has %d messages after catching up, want 5", n)
 	}
 	// The callback runs on bob's dispatcher after the cycle's commit; wait
 	// for it, so its line comes here.
