@@ -11,7 +11,6 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/offlinedb"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 	"github.com/outpostsync/outpost/token"
@@ -50,14 +49,14 @@ func Example() {
 	defer c.Close(ctx)
 	fmt.Println("synced:", <-synced)
 
-	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general"})
+	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "general"})
 	ran := make(chan struct{})
 	c.ScheduleSyncStatusChangeCallback("greet", func(context.Context) error {
 		fmt.Println("post-sync callback ran")
 		close(ran)
 		return nil
 	})
-	id, _ := c.SendMessage(ctx, ch.Channel.CID, "hello, offline world")
+	id, _ := c.SendMessage(ctx, cid, "hello, offline world")
 	_ = c.SyncNow(ctx) // drains the outbox, then syncs
 	<-ran
 
@@ -133,10 +132,10 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 		return
 	}
 	defer c.Close(ctx)
-	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "notes"})
+	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "notes"})
 
 	c.Disconnect()
-	id, _ := c.SendMessage(ctx, ch.Channel.CID, "written offline")
+	id, _ := c.SendMessage(ctx, cid, "written offline")
 	msg, _ := c.DB.Message(ctx, id)
 	fmt.Println("before:", msg.Status)
 
@@ -170,10 +169,10 @@ func ExampleClient_WaitSynced() {
 		return
 	}
 	defer c.Close(ctx)
-	ch, _ := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "later"})
+	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "later"})
 
 	c.Disconnect()
-	id, _ := c.SendMessage(ctx, ch.Channel.CID, "sent when back")
+	id, _ := c.SendMessage(ctx, cid, "sent when back")
 	_ = c.Connect(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -15,7 +15,6 @@ import (
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -87,11 +86,10 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		return err
 	}
 	defer alice.Close(ctx)
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Name: "General", Members: []string{"bob"}})
+	cid, err := alice.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "general", Name: "General", Members: []string{"bob"}})
 	if err != nil {
 		return err
 	}
-	cid := ch.Channel.CID
 	bob, err := open("bob")
 	if err != nil {
 		return err
