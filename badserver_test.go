@@ -805,7 +805,7 @@ func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 // refills it at the log's end, which is past p0 too).
 func badCheckpoint(t *testing.T, c *outpost.Client, p0 protocol.Position) {
 	t.Helper()
-	if _, ok, err := c.DB.GetLastSyncedAt(context.Background(), "bob"); err != nil || !ok {
+	if _, ok, err := c.DB.LastSyncedAt(context.Background(), "bob"); err != nil || !ok {
 		t.Errorf("last sync time lost: %v, %v", ok, err)
 	}
 	if got := badPosition(t, c); got.Epoch != p0.Epoch || got.Seq < p0.Seq {

@@ -89,7 +89,7 @@ func (c *Client) ScheduleSyncStatusChangeCallback(tag string, cb syncmanager.Cal
 // PendingTasks returns the user's writes still waiting in the outbox,
 // in the order they will be sent.
 func (c *Client) PendingTasks(ctx context.Context) ([]offlinedb.PendingTask, error) {
-	return c.DB.GetPendingTasks(ctx, c.userID)
+	return c.DB.PendingTasks(ctx, c.userID)
 }
 
 // RetryFailed puts a write the server refused back in the outbox, at its
@@ -109,5 +109,5 @@ func (c *Client) DismissFailed(ctx context.Context, taskID string) error {
 // FailedTasks returns the user's writes the server refused for good, with
 // their errors. A refused write's row shows the server's version again.
 func (c *Client) FailedTasks(ctx context.Context) ([]offlinedb.FailedTask, error) {
-	return c.DB.GetFailedTasks(ctx, c.userID)
+	return c.DB.FailedTasks(ctx, c.userID)
 }

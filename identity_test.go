@@ -110,7 +110,7 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 			t.Errorf("bob sees alice's private channel %s", cid)
 		}
 	}
-	if p, _ := b.DB.GetPendingTasks(ctx, ""); len(p) != 0 {
+	if p, _ := b.DB.PendingTasks(ctx, ""); len(p) != 0 {
 		t.Errorf("the wiped store still has %d pending tasks", len(p))
 	}
 	if user, _, _, _ := b.DB.Identity(ctx); user != "bob" {

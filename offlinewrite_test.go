@@ -107,7 +107,7 @@ func TestOfflineWrite_SurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	tasks, err := db.GetPendingTasks(ctx, "bob")
+	tasks, err := db.PendingTasks(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func TestExecQueries_SkipsAFailingEventAndReportsIt(t *testing.T) {
 	}
 	mustMessage(t, db, "m1")
 	mustMessage(t, db, "m2")
-	if got, ok, _ := db.GetLastSyncedAt(ctx, "me"); !ok || !got.Equal(at(9)) {
+	if got, ok, _ := db.LastSyncedAt(ctx, "me"); !ok || !got.Equal(at(9)) {
 		t.Errorf("checkpoint = %v %v, want %v", got, ok, at(9))
 	}
 }
@@ -218,7 +218,7 @@ func TestExecQueries_AllOrNothing(t *testing.T) {
 	if _, err := db.Message(ctx, "m1"); !errors.Is(err, offlinedb.ErrNotFound) {
 		t.Errorf("the page committed without its checkpoint: %v", err)
 	}
-	if got, _, _ := db.GetLastSyncedAt(ctx, "me"); !got.Equal(at(1)) {
+	if got, _, _ := db.LastSyncedAt(ctx, "me"); !got.Equal(at(1)) {
 		t.Errorf("checkpoint = %v, want the old %v", got, at(1))
 	}
 }

@@ -180,7 +180,7 @@ func TestResetDB_KeepsUnsentWork(t *testing.T) {
 	if _, err := db.Message(ctx, "server-msg"); !errors.Is(err, offlinedb.ErrNotFound) {
 		t.Error("cached server data survived the reset")
 	}
-	if _, ok, _ := db.GetLastSyncedAt(ctx, "bob"); ok {
+	if _, ok, _ := db.LastSyncedAt(ctx, "bob"); ok {
 		t.Error("the checkpoint survived the reset")
 	}
 	if pos, _ := db.SyncPositions(ctx, "bob"); len(pos.Channels) != 0 {
@@ -189,11 +189,11 @@ func TestResetDB_KeepsUnsentWork(t *testing.T) {
 	if pos, _ := db.SyncPositions(ctx, "bob"); pos.Feed != nil {
 		t.Errorf("feed position after reset = %+v, want none", pos.Feed)
 	}
-	pending, _ := db.GetPendingTasks(ctx, "bob")
+	pending, _ := db.PendingTasks(ctx, "bob")
 	if len(pending) != 2 || pending[0].ID != "p1" || pending[1].ID != "p2" {
 		t.Errorf("pending after reset = %+v, want p1, p2 in order", pending)
 	}
-	if failed, _ := db.GetFailedTasks(ctx, "bob"); len(failed) != 1 || failed[0].ID != "f1" {
+	if failed, _ := db.FailedTasks(ctx, "bob"); len(failed) != 1 || failed[0].ID != "f1" {
 		t.Errorf("failed after reset = %+v", failed)
 	}
 	unsent, _ := db.UnsentMessages(ctx, "")
@@ -241,9 +241,9 @@ func TestPendingTasks_FIFOAcrossTypes(t *testing.T) {
 	if _, err := db.AddPendingTask(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.GetPendingTasks(ctx, "bob")
+	got, err := db.PendingTasks(ctx, "bob")
 	if err != nil || len(got) != len(want) {
-		t.Fatalf("GetPendingTasks = %d tasks, %v; want %d", len(got), err, len(want))
+		t.Fatalf("PendingTasks = %d tasks, %v; want %d", len(got), err, len(want))
 	}
 	for i := range want {
 		if got[i].ID != want[i] {

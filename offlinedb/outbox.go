@@ -248,9 +248,9 @@ func selectTasks(ctx context.Context, q sqlx.QueryerContext, query string, args 
 	return out, nil
 }
 
-// GetPendingTasks returns the outbox of a user (of every user when userID
+// PendingTasks returns the outbox of a user (of every user when userID
 // is empty) in the order the tasks must run.
-func (d *DB) GetPendingTasks(ctx context.Context, userID string) ([]PendingTask, error) {
+func (d *DB) PendingTasks(ctx context.Context, userID string) ([]PendingTask, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -469,9 +469,9 @@ func (d *DB) completeTasksTx(ctx context.Context, tx *sqlx.Tx, outcomes []TaskOu
 	return nil
 }
 
-// GetFailedTasks returns the tasks the server refused, oldest first, of a
+// FailedTasks returns the tasks the server refused, oldest first, of a
 // user (of every user when userID is empty).
-func (d *DB) GetFailedTasks(ctx context.Context, userID string) ([]FailedTask, error) {
+func (d *DB) FailedTasks(ctx context.Context, userID string) ([]FailedTask, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}

@@ -67,11 +67,11 @@ func TestCompleteTasks(t *testing.T) {
 	if m := mustMessage(t, db, "m1"); m.Text != "later" {
 		t.Errorf("m1: text %q, want the pending edit's", m.Text)
 	}
-	pending, _ := db.GetPendingTasks(ctx, "alice")
+	pending, _ := db.PendingTasks(ctx, "alice")
 	if len(pending) != 1 || pending[0].Type != protocol.OpUpdateMessage {
 		t.Errorf("outbox = %+v, want only the later edit", pending)
 	}
-	failed, _ := db.GetFailedTasks(ctx, "alice")
+	failed, _ := db.FailedTasks(ctx, "alice")
 	if len(failed) != 1 || failed[0].ID != "m2" || failed[0].ErrorCode != protocol.CodeNotAllowed {
 		t.Errorf("failed = %+v, want m2 with code 17", failed)
 	}
@@ -101,7 +101,7 @@ func TestDeleteFailedTask(t *testing.T) {
 	if rs, _ := db.Reactions(ctx, "theirs"); len(rs) != 0 {
 		t.Fatalf("reactions before = %+v, want none", rs)
 	}
-	if f, _ := db.GetFailedTasks(ctx, "alice"); len(f) != 2 {
+	if f, _ := db.FailedTasks(ctx, "alice"); len(f) != 2 {
 		t.Fatalf("failed = %+v, want the send and the reaction", f)
 	}
 	for _, id := range []string{send.ID, react.ID} {

@@ -52,9 +52,9 @@ func TestPendingTask_Op(t *testing.T) {
 		}
 		tasks = append(tasks, task)
 	}
-	stored, err := db.GetPendingTasks(ctx, "bob")
+	stored, err := db.PendingTasks(ctx, "bob")
 	if err != nil || len(stored) != len(tasks) {
-		t.Fatalf("GetPendingTasks = %d tasks, %v; want %d", len(stored), err, len(tasks))
+		t.Fatalf("PendingTasks = %d tasks, %v; want %d", len(stored), err, len(tasks))
 	}
 	want := []protocol.BatchOp{
 		{Type: protocol.OpSendMessage, CID: "team:a", Body: json.RawMessage(`{"message":{"id":"m1","text":"hi"}}`)},
@@ -100,9 +100,9 @@ func TestPendingTask_OpFromV1Store(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	tasks, err := db.GetPendingTasks(ctx, "bob")
+	tasks, err := db.PendingTasks(ctx, "bob")
 	if err != nil || len(tasks) != 1 {
-		t.Fatalf("GetPendingTasks = %+v, %v; want the v1 send", tasks, err)
+		t.Fatalf("PendingTasks = %+v, %v; want the v1 send", tasks, err)
 	}
 	got, _ := json.Marshal(tasks[0].Op())
 	want := `{"type":"send-message","cid":"team:general","body":{"message":{"id":"m-offline-v1","text":"written offline under v1"}}}`

@@ -22,9 +22,9 @@ func TestPendingTasks_PayloadRoundTrip(t *testing.T) {
 	if _, err := db.AddPendingTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.GetPendingTasks(ctx, "bob")
+	got, err := db.PendingTasks(ctx, "bob")
 	if err != nil || len(got) != 1 {
-		t.Fatalf("GetPendingTasks = %v, %v", got, err)
+		t.Fatalf("PendingTasks = %v, %v", got, err)
 	}
 	if string(got[0].Payload) != string(task.Payload) || got[0].Type != protocol.OpSendMessage || got[0].ID != "m1" {
 		t.Errorf("task = %+v, want the payload %s back", got[0], task.Payload)
@@ -32,9 +32,9 @@ func TestPendingTasks_PayloadRoundTrip(t *testing.T) {
 	if err := db.MoveToFailed(ctx, "m1", protocol.NewAPIError(protocol.CodeInput, "bad")); err != nil {
 		t.Fatal(err)
 	}
-	failed, err := db.GetFailedTasks(ctx, "bob")
+	failed, err := db.FailedTasks(ctx, "bob")
 	if err != nil || len(failed) != 1 || string(failed[0].Payload) != string(task.Payload) {
-		t.Fatalf("GetFailedTasks = %+v, %v", failed, err)
+		t.Fatalf("FailedTasks = %+v, %v", failed, err)
 	}
 }
 
@@ -64,7 +64,7 @@ func TestPendingTasks_NoFoldIntoAClaimedSend(t *testing.T) {
 	if res, err := db.AddPendingTask(ctx, del); err != nil || res != offlinedb.Queued {
 		t.Fatalf("delete of a claimed send = %v, %v; want Queued", res, err)
 	}
-	tasks, _ := db.GetPendingTasks(ctx, "bob")
+	tasks, _ := db.PendingTasks(ctx, "bob")
 	if len(tasks) != 3 || tasks[0].ID != "m1" || tasks[1].Type != protocol.OpUpdateMessage || tasks[2].Type != protocol.OpDeleteMessage {
 		t.Errorf("outbox = %+v, want send, update, delete", tasks)
 	}
@@ -108,7 +108,7 @@ func TestPendingTasks_NoCancelAfterAFailedAttempt(t *testing.T) {
 	if res, err := db.AddPendingTask(ctx, del); err != nil || res != offlinedb.Queued {
 		t.Fatalf("delete after a failed attempt = %v, %v; want Queued", res, err)
 	}
-	tasks, _ := db.GetPendingTasks(ctx, "bob")
+	tasks, _ := db.PendingTasks(ctx, "bob")
 	if len(tasks) != 3 || tasks[0].ID != "m1" || string(tasks[0].Payload) != string(send.Payload) {
 		t.Errorf("outbox = %+v, want the send unchanged, then the edit and the delete", tasks)
 	}

@@ -60,7 +60,7 @@ func (d *DB) SyncPositions(ctx context.Context, userID string) (SyncPositions, e
 	default:
 		out.Feed = &feed
 	}
-	last, ok, err := d.GetLastSyncedAt(ctx, userID)
+	last, ok, err := d.LastSyncedAt(ctx, userID)
 	if err != nil {
 		return out, err
 	}

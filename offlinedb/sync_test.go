@@ -266,7 +266,7 @@ func TestApplyChannelStates_RefusesAStateWithoutPosition(t *testing.T) {
 func TestOpen_UpgradesAV1Store(t *testing.T) {
 	ctx := context.Background()
 	db := openCopy(t, "../testdata/v1-client.db")
-	pending, err := db.GetPendingTasks(ctx, "bob")
+	pending, err := db.PendingTasks(ctx, "bob")
 	if err != nil || len(pending) != 1 || pending[0].MessageID != "m-offline-v1" {
 		t.Fatalf("pending = %+v, %v; want the v1 outbox", pending, err)
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// GetLastSyncedAt returns the server time of the user's last complete sync.
+// LastSyncedAt returns the server time of the user's last complete sync.
 // ok is false when the user has never synced (or the store was reset).
-func (d *DB) GetLastSyncedAt(ctx context.Context, userID string) (t time.Time, ok bool, err error) {
+func (d *DB) LastSyncedAt(ctx context.Context, userID string) (t time.Time, ok bool, err error) {
 	if d.closed.Load() {
 		return time.Time{}, false, ErrClosed
 	}

@@ -10,7 +10,7 @@ import (
 // FailedStore is a Store that can retry and dismiss the writes the server
 // refused. *offlinedb.DB is one.
 type FailedStore interface {
-	GetFailedTasks(ctx context.Context, userID string) ([]offlinedb.FailedTask, error)
+	FailedTasks(ctx context.Context, userID string) ([]offlinedb.FailedTask, error)
 	RetryFailedTask(ctx context.Context, taskID string) (offlinedb.PendingTask, error)
 	DeleteFailedTask(ctx context.Context, taskID string) error
 }
@@ -44,7 +44,7 @@ func (m *Manager) DismissFailed(ctx context.Context, taskID string) error {
 	if !ok {
 		return errNoFailedStore
 	}
-	failed, err := fs.GetFailedTasks(ctx, "")
+	failed, err := fs.FailedTasks(ctx, "")
 	if err != nil {
 		return err
 	}

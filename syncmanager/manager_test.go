@@ -212,7 +212,7 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			if err := m.Init(ctx); err != nil {
 				t.Fatal(err)
 			}
-			before, _, _ := db.GetLastSyncedAt(ctx, "bob")
+			before, _, _ := db.LastSyncedAt(ctx, "bob")
 
 			conn.post("team:a", "a2", "after")
 			conn.mu.Lock()
@@ -221,7 +221,7 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			if got := m.SyncNow(ctx); got == nil {
 				t.Fatal("SyncNow succeeded through an injected error")
 			}
-			if after, _, _ := db.GetLastSyncedAt(ctx, "bob"); !after.Equal(before) {
+			if after, _, _ := db.LastSyncedAt(ctx, "bob"); !after.Equal(before) {
 				t.Errorf("checkpoint moved on error: %v -> %v", before, after)
 			}
 			if got := texts(t, db, "team:a"); len(got) != 1 {
@@ -356,7 +356,7 @@ func TestManager_DrainOrderAndFailures(t *testing.T) {
 	if got := conn.writesSoFar(); !equal(got, []string{"send:m1", "send:m3"}) {
 		t.Errorf("writes = %v, want m1 then m3", got)
 	}
-	failed, err := db.GetFailedTasks(ctx, "bob")
+	failed, err := db.FailedTasks(ctx, "bob")
 	if err != nil || len(failed) != 1 || failed[0].MessageID != "m2" || failed[0].ErrorCode != protocol.CodeInput {
 		t.Fatalf("failed = %+v, %v; want m2 with code 4", failed, err)
 	}

@@ -34,11 +34,11 @@ type Store interface {
 	ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (offlinedb.PageResult, error)
 	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (offlinedb.LiveResult, error)
-	GetLastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
+	LastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 
 	AddPendingTask(ctx context.Context, task offlinedb.PendingTask) (offlinedb.AddResult, error)
-	GetPendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
+	PendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
 	ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]offlinedb.PendingTask, error)
 	CompleteTasks(ctx context.Context, outcomes []offlinedb.TaskOutcome) error
 	UpdatePendingTask(ctx context.Context, task offlinedb.PendingTask) error

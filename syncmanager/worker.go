@@ -134,7 +134,7 @@ func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 		err, drainFailed = drainErr, true
 	}
 	pending, failed, _ := m.store.TaskCounts(ctx, m.conn.UserID())
-	last, _, _ := m.store.GetLastSyncedAt(ctx, m.conn.UserID())
+	last, _, _ := m.store.LastSyncedAt(ctx, m.conn.UserID())
 	// Online is the connection's state now, not as last reported: the
 	// connection.changed event of a connection that came up before the
 	// cycle may still be on its way, and a sync that succeeded over it
@@ -211,7 +211,7 @@ func (m *Manager) sync(ctx context.Context) error {
 // once a sync, before it asks anything: the rounds of one sync store newer
 // times as they go.
 func (m *Manager) checkRetention(ctx context.Context, user string) error {
-	last, ok, err := m.store.GetLastSyncedAt(ctx, user)
+	last, ok, err := m.store.LastSyncedAt(ctx, user)
 	if err != nil || !ok {
 		return err
 	}

@@ -258,7 +258,7 @@ func toTaskJSON(t offlinedb.PendingTask) taskJSON {
 var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, in the order they will be sent",
 	"outbox empty", "SEQ\tTYPE\tCID\tMESSAGE\tATTEMPTS\tLAST ERROR",
 	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
-		tasks, err := db.GetPendingTasks(ctx, user)
+		tasks, err := db.PendingTasks(ctx, user)
 		out := []taskJSON{}
 		for _, t := range tasks {
 			out = append(out, toTaskJSON(t))
@@ -272,7 +272,7 @@ var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, 
 var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
 	"no failed writes", "ID\tTYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
 	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
-		tasks, err := db.GetFailedTasks(ctx, user)
+		tasks, err := db.FailedTasks(ctx, user)
 		out := []taskJSON{}
 		for _, t := range tasks {
 			j := toTaskJSON(t.PendingTask)
@@ -376,7 +376,7 @@ not; the answer is in the output.
 			}
 			defer db.Close()
 			out := statusJSON{User: user, DB: r.db, Server: r.server}
-			at, ok, err := db.GetLastSyncedAt(ctx, user)
+			at, ok, err := db.LastSyncedAt(ctx, user)
 			if err != nil {
 				return err
 			}
@@ -386,7 +386,7 @@ not; the answer is in the output.
 			if out.Pending, out.Failed, err = db.TaskCounts(ctx, user); err != nil {
 				return err
 			}
-			if tasks, err := db.GetPendingTasks(ctx, user); err == nil && len(tasks) > 0 {
+			if tasks, err := db.PendingTasks(ctx, user); err == nil && len(tasks) > 0 {
 				out.LastError = tasks[0].LastError
 			}
 			if r.server != "" && r.token != "" {

@@ -158,7 +158,7 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 				return err
 			}
 			out := syncJSON{User: o.user, Channels: []syncChannelJSON{}}
-			if at, ok, err := s.DB.GetLastSyncedAt(ctx, o.user); err == nil && ok {
+			if at, ok, err := s.DB.LastSyncedAt(ctx, o.user); err == nil && ok {
 				out.LastSyncedAt = timePtr(at)
 			}
 			if out.Pending, out.Failed, err = s.DB.TaskCounts(ctx, o.user); err != nil {
