@@ -72,6 +72,9 @@ func TestChannel_AliceAndBob(t *testing.T) {
 	if r = cli(t, bob, "channels"); strings.Contains(r.stdout, "team:ops") {
 		t.Fatalf("bob's channels after hide still list team:ops:\n%s", r.stdout)
 	}
+	if r = cli(t, bob, "channels", "--hidden"); !strings.Contains(lineWith(r.stdout, "team:ops"), "(hidden)") {
+		t.Fatalf("channels --hidden after hide does not list team:ops as hidden:\n%s", r.stdout)
+	}
 	jsonRun(bob, "channel", "show", "team:ops")
 	if r = cli(t, bob, "channels"); !strings.Contains(r.stdout, "team:ops") {
 		t.Fatalf("bob's channels after show lack team:ops:\n%s", r.stdout)
@@ -160,4 +163,14 @@ func TestChannel_Binary(t *testing.T) {
 	if err := cmd.Run(); !errors.As(err, &ee) || ee.ExitCode() != exitOffline {
 		t.Fatalf("hide with the server down: %v, want exit %d", err, exitOffline)
 	}
+}
+
+// lineWith returns the line of out that contains s, or "".
+func lineWith(out, s string) string {
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }

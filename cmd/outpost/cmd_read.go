@@ -61,15 +61,17 @@ type channelJSON struct {
 	Unread        int        `json:"unread"`
 	LastMessageAt *time.Time `json:"last_message_at"`
 	LastSeq       int64      `json:"last_seq"`
+	Hidden        bool       `json:"hidden"`
 }
 
 var channelsCmd = &command{
-	name: "channels", args: "[--json]",
+	name: "channels", args: "[--hidden] [--json]",
 	summary: "list the channels in the local DB",
 	help:    readHelp,
 	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		var r readFlags
 		r.add(fs, e)
+		hidden := fs.Bool("hidden", false, "also list the channels you hid ('outpost channel hide')")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args); err != nil {
 				return err
@@ -79,7 +81,7 @@ var channelsCmd = &command{
 				return err
 			}
 			defer db.Close()
-			chans, err := db.Channels(ctx, offlinedb.ChannelsQuery{Limit: 1 << 20})
+			chans, err := db.Channels(ctx, offlinedb.ChannelsQuery{Limit: 1 << 20, IncludeHidden: *hidden})
 			if err != nil {
 				return err
 			}
@@ -94,7 +96,7 @@ var channelsCmd = &command{
 					last = *c.LastMessageAt
 				}
 				out = append(out, channelJSON{CID: c.CID, Name: c.Name, MemberCount: c.MemberCount,
-					Unread: unread, LastMessageAt: timePtr(last), LastSeq: c.LastSeq})
+					Unread: unread, LastMessageAt: timePtr(last), LastSeq: c.LastSeq, Hidden: c.Hidden})
 			}
 			if r.json {
 				return writeJSON(e.stdout, struct {
@@ -113,7 +115,11 @@ var channelsCmd = &command{
 				if c.LastMessageAt != nil {
 					last = *c.LastMessageAt
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", c.CID, c.Name, c.MemberCount, c.Unread, fmtTime(last))
+				name := c.Name
+				if c.Hidden {
+					name += " (hidden)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", c.CID, name, c.MemberCount, c.Unread, fmtTime(last))
 			}
 			return tw.Flush()
 		}
