@@ -100,6 +100,11 @@ ON CONFLICT (cid) DO NOTHING`
 const setChannelPositionSQL = `UPDATE channels SET epoch = ?2, last_seq = ?3, last_event_id = ?4, stub = 0
 WHERE cid = ?1 AND (epoch <> ?2 OR last_seq < ?3)`
 
+// setChannelPositions is setChannelPositionSQL for many channels in one
+// statement; its rows must name distinct channels.
+var setChannelPositions = newTemplate(`UPDATE channels SET epoch = v.column2, last_seq = v.column3, last_event_id = v.column4, stub = 0
+FROM (VALUES `, 4, `) AS v WHERE channels.cid = v.column1 AND (channels.epoch <> v.column2 OR channels.last_seq < v.column3)`)
+
 const setFeedPositionSQL = `INSERT INTO feed_position (user_id, epoch, seq, event_id) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, event_id = excluded.event_id`
 
@@ -230,12 +235,21 @@ func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.Sy
 			}
 			qs = append(qs, q...)
 		}
+		// The positions go in merged statements, which need distinct
+		// channels; a channel listed twice (a bad server) gets its
+		// later positions one statement each, as guarded as the rest.
+		moved := make(map[string]bool, len(page.Channels))
 		for _, cs := range page.Channels {
 			if cs.Status != protocol.ChannelOK || cs.Position == nil || skip[cs.CID] || !holds[cs.CID] {
 				continue
 			}
 			p := cs.Position
-			qs = append(qs, Query{SQL: setChannelPositionSQL, Args: []any{cs.CID, p.Epoch, p.Seq, p.EventID}})
+			if moved[cs.CID] {
+				qs = append(qs, Query{SQL: setChannelPositionSQL, Args: []any{cs.CID, p.Epoch, p.Seq, p.EventID}})
+				continue
+			}
+			moved[cs.CID] = true
+			qs = append(qs, setChannelPositions.query("", cs.CID, p.Epoch, p.Seq, p.EventID))
 		}
 		if !page.More && !page.SyncedAt.IsZero() {
 			qs = append(qs, SyncStatusQuery(userID, page.SyncedAt))
