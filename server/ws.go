@@ -60,6 +60,9 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 	return nil
 }
 
+// writeTimeout bounds one frame's write to a WebSocket.
+const writeTimeout = 10 * time.Second
+
 func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -95,10 +98,21 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 		}
 	}()
 
+	// A write that takes longer than writeTimeout closes the socket. One
+	// timer per connection, reset per write, stands in for a context with
+	// a deadline per frame (a timer, a context and a callback each, a
+	// tenth of the fan-out's CPU); the write itself gets a context that is
+	// never done, which the socket library then does not watch.
+	watchdog := time.AfterFunc(time.Hour, func() { ws.CloseNow() })
+	watchdog.Stop()
+	defer watchdog.Stop()
 	write := func(data []byte) bool {
-		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer wcancel()
-		return ws.Write(wctx, websocket.MessageText, data) == nil
+		if ctx.Err() != nil {
+			return false
+		}
+		watchdog.Reset(writeTimeout)
+		err := ws.Write(context.Background(), websocket.MessageText, data)
+		return watchdog.Stop() && err == nil
 	}
 	health := func() []byte {
 		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, UserID: c.user, CreatedAt: s.cfg.Now().UTC()})
