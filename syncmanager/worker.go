@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/clock"
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -243,8 +244,17 @@ func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]
 }
 
 type pageResult struct {
-	resp *protocol.SyncResponse
-	err  error
+	resp     *protocol.SyncResponse
+	prepared *offlinedb.PreparedSyncPage // set when the store prepares pages
+	err      error
+}
+
+// pagePreparer is a Store that builds a page's queries apart from its
+// apply (offlinedb.DB): the fetcher builds them, beside the apply of the
+// page before.
+type pagePreparer interface {
+	PrepareSyncPage(page *protocol.SyncResponse) *offlinedb.PreparedSyncPage
+	ApplyPreparedSyncPage(ctx context.Context, userID string, page *offlinedb.PreparedSyncPage) (offlinedb.PageResult, error)
 }
 
 // prefetchPages is how many pages the fetcher may hold ahead of the one
@@ -254,10 +264,11 @@ const prefetchPages = 2
 
 // syncRequest pages one sync request to its end and returns the channels
 // whose state must be fetched. A fetcher runs ahead of the pages' apply, by
-// up to prefetchPages pages, so decoding and the network leave the
-// critical path: each page's request is the one before, moved on by that
+// up to prefetchPages pages, so decoding, building the pages' queries and
+// the network leave the critical path: each page's request is the one before, moved on by that
 // page's positions (nextRequest), which needs nothing from the store.
 func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.SyncRequest) ([]string, error) {
+	preparer, _ := m.store.(pagePreparer)
 	fctx, cancel := context.WithCancel(ctx)
 	pages := make(chan pageResult, prefetchPages)
 	go func() {
@@ -270,11 +281,14 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 					req = next
 				}
 			}
+			var prepared *offlinedb.PreparedSyncPage
 			if err != nil {
 				resp = nil
+			} else if preparer != nil {
+				prepared = preparer.PrepareSyncPage(resp)
 			}
 			select {
-			case pages <- pageResult{resp, err}:
+			case pages <- pageResult{resp, prepared, err}:
 			case <-fctx.Done():
 				return
 			}
@@ -295,7 +309,13 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 		}
 		resp := r.resp
 		m.noteServerTime(resp.SyncedAt)
-		res, err := m.store.ApplySyncPage(ctx, user, resp)
+		var res offlinedb.PageResult
+		var err error
+		if r.prepared != nil {
+			res, err = preparer.ApplyPreparedSyncPage(ctx, user, r.prepared)
+		} else {
+			res, err = m.store.ApplySyncPage(ctx, user, resp)
+		}
 		if err != nil {
 			return nil, err
 		}
