@@ -27,6 +27,8 @@ var syncPageSeeds = []string{
 	`{"events":[` + strings.Replace(plainEvent, `"created_at":"2026-11-29T09:00:00Z","user_id"`, `"user_id"`, 1) + `]}`,
 	`{"events":[` + strings.Replace(plainEvent, `"message":{"id":"m1"`, `"message":{"id":"m1","reaction_counts":{"like":2},"deleted_at":null,"extra":{"k":"v"}`, 1) + `]}`,
 	`{"events":[` + strings.Replace(plainEvent, `"cid":"messaging:a","seq"`, `"cid":"bad cid","seq"`, 1) + `]}`,
+	`{"events":[{"id":"ev1","type":"message.new","cid":"messaging:a","created_at":"2026-11-29T09:00:00Z","message":{"id":"m0","text":"first"},"message":{"cid":"messaging:a"}}]}`,
+	`{"events":[` + strings.Replace(plainEvent, `"text":"hello"`, `"text":"hello","text":"again"`, 1) + `]}`,
 	`{"events":[{}, 1, "x", null, []]}`,
 	`{"events":[` + plainEvent + `],"Events":[]}`,
 	`{"events":[` + plainEvent + `],"events":[]}`,
