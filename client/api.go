@@ -264,7 +264,7 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 	}
 	req.Version = protocol.Version
 	var page *protocol.SyncResponse
-	var dropped []error
+	var dropped []protocol.DroppedEvent
 	decode := func(data []byte) (err error) {
 		page, dropped, err = protocol.DecodeSyncPage(data)
 		return err

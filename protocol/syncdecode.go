@@ -3,16 +3,33 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
 )
 
+// DroppedEvent is an event DecodeSyncPage left out of a page.
+type DroppedEvent struct {
+	// Where places it in the page: "event 3", "feed event 0".
+	Where string
+	// EventID is the event's id, when it could be read.
+	EventID string
+	Err     error
+}
+
+func (d DroppedEvent) Error() string {
+	s := "dropped " + d.Where
+	if d.EventID != "" {
+		s += " (" + strconv.Quote(d.EventID) + ")"
+	}
+	return s + ": " + d.Err.Error()
+}
+
+func (d DroppedEvent) Unwrap() error { return d.Err }
+
 // DecodeSyncPage decodes a sync response and keeps its valid events: an
 // event that does not decode, or fails Validate, is left out of the page
-// and its error is returned in dropped, so that one bad event cannot block
-// a sync. A response that is not a sync page at all (malformed JSON, a
+// and listed in dropped, so that one bad event cannot block a sync. A response that is not a sync page at all (malformed JSON, a
 // wrong type outside the events) is an error, a *DecodeError.
 //
 // The result is the one encoding/json gives (json.Unmarshal into a
@@ -20,7 +37,7 @@ import (
 // cheaper: the common channel event (an event and its message, strings
 // without escapes) is read by a small scanner, and anything else it meets
 // is handed to encoding/json.
-func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []error, err error) {
+func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []DroppedEvent, err error) {
 	page, dropped, ok := decodeSyncPageFast(data)
 	if ok {
 		return page, dropped, nil
@@ -29,15 +46,15 @@ func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []error, err error
 }
 
 // decodeSyncPageSlow is DecodeSyncPage with encoding/json alone.
-func decodeSyncPageSlow(data []byte) (*SyncResponse, []error, error) {
+func decodeSyncPageSlow(data []byte) (*SyncResponse, []DroppedEvent, error) {
 	type plain SyncResponse
 	var page SyncResponse
-	var dropped []error
+	var dropped []DroppedEvent
 	keepValid := func(evs []Event, what string) []Event {
 		kept := evs[:0]
 		for i := range evs {
 			if err := evs[i].Validate(); err != nil {
-				dropped = append(dropped, fmt.Errorf("%sevent %d (%q): %w", what, i, evs[i].ID, err))
+				dropped = append(dropped, DroppedEvent{Where: what + "event " + strconv.Itoa(i), EventID: evs[i].ID, Err: err})
 				continue
 			}
 			kept = append(kept, evs[i])
@@ -66,7 +83,7 @@ func decodeSyncPageSlow(data []byte) (*SyncResponse, []error, error) {
 		for i, r := range raw {
 			ev, err := DecodeEvent(r)
 			if err != nil {
-				dropped = append(dropped, fmt.Errorf("%sevent %d: %w", what, i, err))
+				dropped = append(dropped, DroppedEvent{Where: what + "event " + strconv.Itoa(i), Err: err})
 				continue
 			}
 			out = append(out, *ev)
@@ -84,7 +101,7 @@ func decodeSyncPageSlow(data []byte) (*SyncResponse, []error, error) {
 // the rest of the page with encoding/json. ok is false when the page is
 // not the plain shape it reads (or is malformed): the caller then decodes
 // it all with encoding/json, which says what is wrong.
-func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []error, ok bool) {
+func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []DroppedEvent, ok bool) {
 	s := scanner{d: data}
 	if !s.byte('{') {
 		return nil, nil, false
@@ -298,7 +315,7 @@ func (s *scanner) skip(depth int) bool {
 // events reads the page's events array. An event the scanner does not
 // take is decoded by DecodeEvent; if it is not even JSON, the page is
 // malformed and ok is false.
-func (s *scanner) events() (evs []Event, dropped []error, ok bool) {
+func (s *scanner) events() (evs []Event, dropped []DroppedEvent, ok bool) {
 	if !s.byte('[') {
 		return nil, nil, false
 	}
@@ -312,7 +329,7 @@ func (s *scanner) events() (evs []Event, dropped []error, ok bool) {
 		var ev Event
 		if s.event(&ev) {
 			if err := ev.Validate(); err != nil {
-				dropped = append(dropped, fmt.Errorf("event %d (%q): %w", n, ev.ID, err))
+				dropped = append(dropped, DroppedEvent{Where: "event " + strconv.Itoa(n), EventID: ev.ID, Err: err})
 			} else {
 				evs = append(evs, ev)
 			}
@@ -323,7 +340,7 @@ func (s *scanner) events() (evs []Event, dropped []error, ok bool) {
 			}
 			e, err := DecodeEvent(s.d[start:s.i])
 			if err != nil {
-				dropped = append(dropped, fmt.Errorf("event %d: %w", n, err))
+				dropped = append(dropped, DroppedEvent{Where: "event " + strconv.Itoa(n), Err: err})
 			} else {
 				evs = append(evs, *e)
 			}

@@ -58,6 +58,11 @@ func checkSameDecode(t *testing.T, data []byte) {
 	if len(gotDropped) != len(wantDropped) {
 		t.Fatalf("%q: dropped %v, encoding/json drops %v", data, gotDropped, wantDropped)
 	}
+	for i := range gotDropped {
+		if gotDropped[i].Where != wantDropped[i].Where {
+			t.Fatalf("%q: dropped %v, encoding/json drops %v", data, gotDropped, wantDropped)
+		}
+	}
 	// As JSON: a parsed time's zone is a new *time.Location each time.
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
