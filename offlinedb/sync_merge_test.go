@@ -38,12 +38,12 @@ func TestApplySyncPage_ManyChannelsEachGetTheirPosition(t *testing.T) {
 		if p, _ := positionOf(t, db, cid); p.Seq != int64(i+2) || p.EventID != page.Events[i].ID {
 			t.Fatalf("%s position = %+v, want seq %d", cid, p, i+2)
 		}
-		var last int64
-		if err := db.SQLX().GetContext(ctx, &last, `SELECT coalesce(last_message_at, 0) FROM channels WHERE cid = ?`, cid); err != nil {
+		ch, err := db.Channel(ctx, cid)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if want := at(10 + i).UnixNano(); last != want {
-			t.Fatalf("%s last_message_at = %d, want %d", cid, last, want)
+		if want := at(10 + i); ch.LastMessageAt == nil || !ch.LastMessageAt.Equal(want) {
+			t.Fatalf("%s last message at %v, want %v", cid, ch.LastMessageAt, want)
 		}
 	}
 }
