@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -264,74 +263,21 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 		req.Channels = []protocol.ChannelPosition{} // the server wants a list, not null
 	}
 	req.Version = protocol.Version
-	var page syncPage
-	if err := c.do(ctx, request{op: "sync", method: http.MethodPost, path: protocol.PathSync, body: req}, &page); err != nil {
+	var page *protocol.SyncResponse
+	var dropped []protocol.DroppedEvent
+	decode := func(data []byte) (err error) {
+		page, dropped, err = protocol.DecodeSyncPage(data)
+		return err
+	}
+	if err := c.do(ctx, request{op: "sync", method: http.MethodPost, path: protocol.PathSync, body: req, decode: decode}, nil); err != nil {
 		return nil, err
 	}
-	for _, err := range page.dropped {
+	for _, d := range dropped {
+		err := &DroppedEventError{Where: d.Where, EventID: d.EventID, Err: d.Err}
 		c.log.Warn("outpost client: dropped an invalid event from a sync page", "err", err)
 		c.emitError(ErrorEvent{Err: err})
 	}
-	return &page.SyncResponse, nil
-}
-
-// syncPage decodes a sync page and keeps its valid events when some are
-// not: one malformed event must not block the page, and so the sync,
-// forever. A page that is not JSON at all is still an error.
-type syncPage struct {
-	protocol.SyncResponse
-	dropped []*DroppedEventError
-}
-
-func (p *syncPage) UnmarshalJSON(data []byte) error {
-	type plain protocol.SyncResponse
-	if err := json.Unmarshal(data, (*plain)(&p.SyncResponse)); err == nil {
-		p.Events = p.keepValid(p.Events, "")
-		p.Feed.Events = p.keepValid(p.Feed.Events, "feed ")
-		return nil
-	}
-	// Some event did not decode: take the page apart and decode each.
-	var raw struct {
-		plain
-		Events []json.RawMessage `json:"events"`
-		Feed   struct {
-			protocol.FeedPage
-			Events []json.RawMessage `json:"events"`
-		} `json:"feed"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	p.SyncResponse = protocol.SyncResponse(raw.plain)
-	p.Feed = raw.Feed.FeedPage
-	p.Events = p.decodeEach(raw.Events, "")
-	p.Feed.Events = p.decodeEach(raw.Feed.Events, "feed ")
-	return nil
-}
-
-func (p *syncPage) keepValid(evs []protocol.Event, what string) []protocol.Event {
-	kept := evs[:0]
-	for i := range evs {
-		if err := evs[i].Validate(); err != nil {
-			p.dropped = append(p.dropped, &DroppedEventError{Where: what + "event " + strconv.Itoa(i), EventID: evs[i].ID, Err: err})
-			continue
-		}
-		kept = append(kept, evs[i])
-	}
-	return kept
-}
-
-func (p *syncPage) decodeEach(raw []json.RawMessage, what string) []protocol.Event {
-	out := make([]protocol.Event, 0, len(raw))
-	for i, r := range raw {
-		ev, err := protocol.DecodeEvent(r)
-		if err != nil {
-			p.dropped = append(p.dropped, &DroppedEventError{Where: what + "event " + strconv.Itoa(i), Err: err})
-			continue
-		}
-		out = append(out, *ev)
-	}
-	return out
+	return page, nil
 }
 
 // result returns out, or nil and err.

@@ -28,6 +28,9 @@ type request struct {
 	// name what was written, or a garbled success (null, {}) would be
 	// taken for the write being applied and the write dropped.
 	check func() error
+	// decode, if set, decodes a 2xx body in place of
+	// protocol.DecodeLenient into out (which is then unused).
+	decode func(data []byte) error
 }
 
 // do runs r and decodes a 2xx body into out. An expired token (code 40)
@@ -102,6 +105,13 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 			return &DecodeError{Op: r.op, StatusCode: resp.StatusCode, Err: err}
 		}
 		return &TransportError{Op: r.op, Err: err}
+	}
+	if r.decode != nil {
+		if err := r.decode(data); err != nil {
+			c.log.Warn("outpost client: undecodable response", "op", r.op, "status", resp.StatusCode, "err", err)
+			return &DecodeError{Op: r.op, StatusCode: resp.StatusCode, Err: err}
+		}
+		return nil
 	}
 	if out == nil {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 
@@ -33,6 +34,7 @@ type Query struct {
 type rowTemplate struct {
 	prefix, tuple, suffix string
 	nargs                 int
+	sqls                  [maxMergedRows + 1]atomic.Pointer[string] // sqlFor's texts, built once
 }
 
 func newTemplate(prefix string, nargs int, suffix string) *rowTemplate {
@@ -48,6 +50,19 @@ func (t *rowTemplate) query(eventID string, args ...any) Query {
 }
 
 func (t *rowTemplate) sqlFor(rows int) string {
+	if rows <= maxMergedRows {
+		if p := t.sqls[rows].Load(); p != nil {
+			return *p
+		}
+	}
+	q := t.buildSQL(rows)
+	if rows <= maxMergedRows {
+		t.sqls[rows].Store(&q)
+	}
+	return q
+}
+
+func (t *rowTemplate) buildSQL(rows int) string {
 	var b strings.Builder
 	b.Grow(len(t.prefix) + len(t.suffix) + rows*(len(t.tuple)+1))
 	b.WriteString(t.prefix)
@@ -273,32 +288,53 @@ func collectTouches(queries []Query) []channelTouch {
 
 // A stub channel row lets an event for a channel we do not have yet apply
 // (members and reads hang off channels), and makes sure the channel is
-// synced from now on. A deleted channel gets no stub.
-const stubChannelSQL = `INSERT INTO channels (cid, type, id, stub)
-SELECT ?1, ?2, ?3, 1
-WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 'channel' AND key = ?1 AND version >= ?4)
-ON CONFLICT (cid) DO NOTHING`
+// synced from now on. A deleted channel gets no stub. One statement takes
+// the touches of many channels (a page touches up to one per channel).
+var stubChannels = newTemplate(`INSERT INTO channels (cid, type, id, stub)
+SELECT v.column1, v.column2, v.column3, 1 FROM (VALUES `, 4,
+	`) AS v WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'channel' AND t.key = v.column1 AND t.version >= v.column4)
+ON CONFLICT (cid) DO NOTHING`)
 
-// channelProgressSQL moves a channel's latest activity on. Its position
+// channelProgress moves channels' latest activity on. A channel's position
 // (epoch, last_seq, last_event_id) is never moved by an event alone: only
 // the sync intents (ApplySyncPage, ApplyLiveEvents, ApplyChannelStates)
-// move it, with the events that reach it.
-const channelProgressSQL = `UPDATE channels SET
-	last_message_at = CASE WHEN ?2 > coalesce(last_message_at, 0) THEN ?2 ELSE last_message_at END
-WHERE cid = ?1 AND ?2 > 0`
+// move it, with the events that reach it. Its rows name distinct channels
+// (collectTouches merges a channel's touches), with an activity above 0.
+var channelProgress = newTemplate(`UPDATE channels SET
+	last_message_at = CASE WHEN v.column2 > coalesce(channels.last_message_at, 0) THEN v.column2 ELSE channels.last_message_at END
+FROM (VALUES `, 2, `) AS v WHERE channels.cid = v.column1`)
 
 func touchBefore(ctx context.Context, c *stmtCache, touches []channelTouch) error {
-	for _, t := range touches {
-		if err := c.exec(ctx, stubChannelSQL, []any{t.cid, t.typ, t.id, t.version}); err != nil {
-			return err
-		}
-	}
-	return nil
+	args := make([]any, 0, 4*min(len(touches), maxMergedRows))
+	return execRows(ctx, c, stubChannels, len(touches), args, func(args []any, i int) []any {
+		t := &touches[i]
+		return append(args, t.cid, t.typ, t.id, t.version)
+	})
 }
 
 func touchAfter(ctx context.Context, c *stmtCache, touches []channelTouch) error {
-	for _, t := range touches {
-		if err := c.exec(ctx, channelProgressSQL, []any{t.cid, t.activity}); err != nil {
+	active := make([]*channelTouch, 0, len(touches))
+	for i := range touches {
+		if touches[i].activity > 0 {
+			active = append(active, &touches[i])
+		}
+	}
+	args := make([]any, 0, 2*min(len(active), maxMergedRows))
+	return execRows(ctx, c, channelProgress, len(active), args, func(args []any, i int) []any {
+		return append(args, active[i].cid, active[i].activity)
+	})
+}
+
+// execRows runs n rows of template t, at most maxMergedRows a statement;
+// row appends the i-th row's arguments to args.
+func execRows(ctx context.Context, c *stmtCache, t *rowTemplate, n int, args []any, row func(args []any, i int) []any) error {
+	for lo := 0; lo < n; lo += maxMergedRows {
+		hi := min(lo+maxMergedRows, n)
+		args = args[:0]
+		for i := lo; i < hi; i++ {
+			args = row(args, i)
+		}
+		if err := c.exec(ctx, t.sqlFor(hi-lo), args); err != nil {
 			return err
 		}
 	}

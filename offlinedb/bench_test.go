@@ -124,11 +124,11 @@ func holdBenchChannels(b *testing.B, db *offlinedb.DB) {
 }
 
 func applyPageSDK(b *testing.B, ctx context.Context, db *offlinedb.DB, page []byte) {
-	var resp protocol.SyncResponse
-	if err := protocol.DecodeLenient(page, &resp, "sync response"); err != nil {
-		b.Fatal(err)
+	resp, dropped, err := protocol.DecodeSyncPage(page) // as the client decodes it
+	if err != nil || len(dropped) > 0 {
+		b.Fatal(err, dropped)
 	}
-	res, err := db.ApplySyncPage(ctx, "bench-user", &resp)
+	res, err := db.ApplySyncPage(ctx, "bench-user", resp)
 	if err != nil || len(res.Skipped) > 0 || len(res.NeedState) > 0 {
 		b.Fatal(err, res)
 	}

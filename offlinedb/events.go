@@ -180,21 +180,29 @@ func (d *DB) ApplyEvent(ctx context.Context, ev *protocol.Event) error {
 }
 
 func (d *DB) queriesFor(ev *protocol.Event) ([]Query, error) {
+	qs, ignored, err := buildQueries(ev)
+	if ignored {
+		d.ignored.Add(1)
+	}
+	return qs, err
+}
+
+// buildQueries is queriesFor without the count of ignored events: ignored
+// says the event is of a type this store does not know.
+func buildQueries(ev *protocol.Event) (qs []Query, ignored bool, err error) {
 	if ev == nil {
-		return nil, &EventError{Err: ErrInvalidEvent}
+		return nil, false, &EventError{Err: ErrInvalidEvent}
 	}
 	if !ev.Type.Known() {
-		d.ignored.Add(1)
-		return nil, nil
+		return nil, true, nil
 	}
 	if ev.Type.IsEphemeral() {
-		return nil, nil
+		return nil, false, nil
 	}
 	if ev.ID == "" {
-		return nil, invalidEvent(ev, "no id")
+		return nil, false, invalidEvent(ev, "no id")
 	}
 	b := builder{ev: ev}
-	var err error
 	switch ev.Type {
 	case protocol.EventMessageNew, protocol.EventMessageUpdated, protocol.EventMessageUndeleted:
 		err = b.message(ev.Type == protocol.EventMessageUndeleted)
@@ -223,16 +231,15 @@ func (d *DB) queriesFor(ev *protocol.Event) ([]Query, error) {
 	case protocol.EventUserUpdated:
 		err = b.user()
 	default:
-		d.ignored.Add(1)
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if b.touch != nil && len(b.qs) > 0 {
 		b.qs[0].touch = b.touch
 	}
-	return b.qs, nil
+	return b.qs, false, nil
 }
 
 // builder collects the queries of one event.

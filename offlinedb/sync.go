@@ -100,6 +100,11 @@ ON CONFLICT (cid) DO NOTHING`
 const setChannelPositionSQL = `UPDATE channels SET epoch = ?2, last_seq = ?3, last_event_id = ?4, stub = 0
 WHERE cid = ?1 AND (epoch <> ?2 OR last_seq < ?3)`
 
+// setChannelPositions is setChannelPositionSQL for many channels in one
+// statement; its rows must name distinct channels.
+var setChannelPositions = newTemplate(`UPDATE channels SET epoch = v.column2, last_seq = v.column3, last_event_id = v.column4, stub = 0
+FROM (VALUES `, 4, `) AS v WHERE channels.cid = v.column1 AND (channels.epoch <> v.column2 OR channels.last_seq < v.column3)`)
+
 const setFeedPositionSQL = `INSERT INTO feed_position (user_id, epoch, seq, event_id) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, event_id = excluded.event_id`
 
@@ -129,10 +134,43 @@ func announceChannel(b *[]Query, cid string) error {
 // A channel the server reset is left as it is and listed in NeedState. On
 // the last page (More unset) the page's SyncedAt becomes LastSyncAt.
 func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (PageResult, error) {
+	return d.ApplyPreparedSyncPage(ctx, userID, d.PrepareSyncPage(page))
+}
+
+// PreparedSyncPage is a sync page with the queries of its channel events
+// built (PrepareSyncPage), ready for ApplyPreparedSyncPage. The build needs
+// nothing from the store, so it can run beside the apply of the page
+// before.
+type PreparedSyncPage struct {
+	page  *protocol.SyncResponse
+	built []builtEvent // one per page.Events
+}
+
+type builtEvent struct {
+	qs      []Query
+	ignored bool
+	err     error
+}
+
+// PrepareSyncPage builds the queries of page's channel events. The page
+// must not change after.
+func (d *DB) PrepareSyncPage(page *protocol.SyncResponse) *PreparedSyncPage {
+	p := &PreparedSyncPage{page: page, built: make([]builtEvent, len(page.Events))}
+	for i := range page.Events {
+		b := &p.built[i]
+		b.qs, b.ignored, b.err = buildQueries(&page.Events[i])
+	}
+	return p
+}
+
+// ApplyPreparedSyncPage is ApplySyncPage of a prepared page.
+func (d *DB) ApplyPreparedSyncPage(ctx context.Context, userID string, prepared *PreparedSyncPage) (PageResult, error) {
 	if d.closed.Load() {
 		return PageResult{}, ErrClosed
 	}
+	page := prepared.page
 	var res PageResult
+	counted := false // ignored events are counted by the first attempt only
 	skipped, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		res = PageResult{}
 		var held []string
@@ -232,19 +270,32 @@ func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.Sy
 			if skip[ev.CID] || !holds[ev.CID] {
 				continue
 			}
-			q, err := d.queriesFor(ev)
-			if err != nil {
-				res.Skipped = append(res.Skipped, asEventError(ev, err))
+			b := &prepared.built[i]
+			if b.ignored && !counted {
+				d.ignored.Add(1)
+			}
+			if b.err != nil {
+				res.Skipped = append(res.Skipped, asEventError(ev, b.err))
 				continue
 			}
-			qs = append(qs, q...)
+			qs = append(qs, b.qs...)
 		}
+		counted = true
+		// The positions go in merged statements, which need distinct
+		// channels; a channel listed twice (a bad server) gets its
+		// later positions one statement each, as guarded as the rest.
+		moved := make(map[string]bool, len(page.Channels))
 		for _, cs := range page.Channels {
 			if cs.Status != protocol.ChannelOK || cs.Position == nil || skip[cs.CID] || !holds[cs.CID] {
 				continue
 			}
 			p := cs.Position
-			qs = append(qs, Query{SQL: setChannelPositionSQL, Args: []any{cs.CID, p.Epoch, p.Seq, p.EventID}})
+			if moved[cs.CID] {
+				qs = append(qs, Query{SQL: setChannelPositionSQL, Args: []any{cs.CID, p.Epoch, p.Seq, p.EventID}})
+				continue
+			}
+			moved[cs.CID] = true
+			qs = append(qs, setChannelPositions.query("", cs.CID, p.Epoch, p.Seq, p.EventID))
 		}
 		if !page.More && !page.SyncedAt.IsZero() {
 			qs = append(qs, LastSyncedAtQuery(userID, page.SyncedAt))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/clock"
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -261,45 +262,79 @@ func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]
 }
 
 type pageResult struct {
-	resp *protocol.SyncResponse
-	err  error
+	resp     *protocol.SyncResponse
+	prepared *offlinedb.PreparedSyncPage // set when the store prepares pages
+	err      error
 }
 
+// pagePreparer is a Store that builds a page's queries apart from its
+// apply (offlinedb.DB): the fetcher builds them, beside the apply of the
+// page before.
+type pagePreparer interface {
+	PrepareSyncPage(page *protocol.SyncResponse) *offlinedb.PreparedSyncPage
+	ApplyPreparedSyncPage(ctx context.Context, userID string, page *offlinedb.PreparedSyncPage) (offlinedb.PageResult, error)
+}
+
+// prefetchPages is how many pages the fetcher may hold ahead of the one
+// being applied: fetching and decoding run on their own goroutine, beside
+// the local writes.
+const prefetchPages = 2
+
 // syncRequest pages one sync request to its end and returns the channels
-// whose state must be fetched. The next page is fetched while this one is
-// applied, so decoding and the network leave the critical path: its
-// positions are the request's, moved on by this page's.
+// whose state must be fetched. A fetcher runs ahead of the pages' apply, by
+// up to prefetchPages pages, so decoding, building the pages' queries and
+// the network leave the critical path: each page's request is the one before, moved on by that
+// page's positions (nextRequest), which needs nothing from the store.
 func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.SyncRequest) ([]string, error) {
-	fetch := func(req protocol.SyncRequest) <-chan pageResult {
-		ch := make(chan pageResult, 1)
-		go func() {
-			resp, err := m.conn.Sync(ctx, req)
-			ch <- pageResult{resp, err}
-		}()
-		return ch
-	}
+	preparer, _ := m.store.(pagePreparer)
+	fctx, cancel := context.WithCancel(ctx)
+	pages := make(chan pageResult, prefetchPages)
+	go func() {
+		defer close(pages)
+		for {
+			resp, err := m.conn.Sync(fctx, req)
+			if err == nil && resp.More {
+				var next protocol.SyncRequest
+				if next, err = nextRequest(req, resp); err == nil {
+					req = next
+				}
+			}
+			var prepared *offlinedb.PreparedSyncPage
+			if err != nil {
+				resp = nil
+			} else if preparer != nil {
+				prepared = preparer.PrepareSyncPage(resp)
+			}
+			select {
+			case pages <- pageResult{resp, prepared, err}:
+			case <-fctx.Done():
+				return
+			}
+			if err != nil || !resp.More {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range pages { // the fetcher must not outlive the sync
+		}
+	}()
 	var need []string
-	next := fetch(req)
-	for {
-		r := <-next
+	for r := range pages {
 		if r.err != nil {
 			return nil, r.err
 		}
 		resp := r.resp
 		m.noteServerTime(resp.SyncedAt)
-		var following protocol.SyncRequest
-		if resp.More {
-			var err error
-			if following, err = nextRequest(req, resp); err != nil {
-				return nil, err
-			}
-			next = fetch(following)
+		var res offlinedb.PageResult
+		var err error
+		if r.prepared != nil {
+			res, err = preparer.ApplyPreparedSyncPage(ctx, user, r.prepared)
+		} else {
+			res, err = m.store.ApplySyncPage(ctx, user, resp)
 		}
-		res, err := m.store.ApplySyncPage(ctx, user, resp)
 		if err != nil {
-			if resp.More {
-				<-next // the prefetch must not outlive the sync
-			}
 			return nil, err
 		}
 		m.notePage(resp, res)
@@ -312,8 +347,9 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 		if !resp.More {
 			return need, nil
 		}
-		req = following
 	}
+	// The fetcher stopped without an error or a last page: ctx ended.
+	return nil, ctx.Err()
 }
 
 // nextRequest returns req with its positions moved on by resp: the

@@ -1,0 +1,473 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// DroppedEvent is an event DecodeSyncPage left out of a page.
+type DroppedEvent struct {
+	// Where places it in the page: "event 3", "feed event 0".
+	Where string
+	// EventID is the event's id, when it could be read.
+	EventID string
+	Err     error
+}
+
+func (d DroppedEvent) Error() string {
+	s := "dropped " + d.Where
+	if d.EventID != "" {
+		s += " (" + strconv.Quote(d.EventID) + ")"
+	}
+	return s + ": " + d.Err.Error()
+}
+
+func (d DroppedEvent) Unwrap() error { return d.Err }
+
+// DecodeSyncPage decodes a sync response and keeps its valid events: an
+// event that does not decode, or fails Validate, is left out of the page
+// and listed in dropped, so that one bad event cannot block a sync. A response that is not a sync page at all (malformed JSON, a
+// wrong type outside the events) is an error, a *DecodeError.
+//
+// The result is the one encoding/json gives (json.Unmarshal into a
+// SyncResponse, then each event decoded as DecodeEvent does), only
+// cheaper: the common channel event (an event and its message, strings
+// without escapes) is read by a small scanner, and anything else it meets
+// is handed to encoding/json.
+func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []DroppedEvent, err error) {
+	page, dropped, ok := decodeSyncPageFast(data)
+	if ok {
+		return page, dropped, nil
+	}
+	return decodeSyncPageSlow(data)
+}
+
+// decodeSyncPageSlow is DecodeSyncPage with encoding/json alone.
+func decodeSyncPageSlow(data []byte) (*SyncResponse, []DroppedEvent, error) {
+	type plain SyncResponse
+	var page SyncResponse
+	var dropped []DroppedEvent
+	keepValid := func(evs []Event, what string) []Event {
+		kept := evs[:0]
+		for i := range evs {
+			if err := evs[i].Validate(); err != nil {
+				dropped = append(dropped, DroppedEvent{Where: what + "event " + strconv.Itoa(i), EventID: evs[i].ID, Err: err})
+				continue
+			}
+			kept = append(kept, evs[i])
+		}
+		return kept
+	}
+	if err := json.Unmarshal(data, (*plain)(&page)); err == nil {
+		page.Events = keepValid(page.Events, "")
+		page.Feed.Events = keepValid(page.Feed.Events, "feed ")
+		return &page, dropped, nil
+	}
+	// Some event did not decode: take the page apart and decode each.
+	var raw struct {
+		plain
+		Events []json.RawMessage `json:"events"`
+		Feed   struct {
+			FeedPage
+			Events []json.RawMessage `json:"events"`
+		} `json:"feed"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, nil, &DecodeError{What: "sync response", Err: err}
+	}
+	decodeEach := func(raw []json.RawMessage, what string) []Event {
+		out := make([]Event, 0, len(raw))
+		for i, r := range raw {
+			ev, err := DecodeEvent(r)
+			if err != nil {
+				dropped = append(dropped, DroppedEvent{Where: what + "event " + strconv.Itoa(i), Err: err})
+				continue
+			}
+			out = append(out, *ev)
+		}
+		return out
+	}
+	page = SyncResponse(raw.plain)
+	page.Feed = raw.Feed.FeedPage
+	page.Events = decodeEach(raw.Events, "")
+	page.Feed.Events = decodeEach(raw.Feed.Events, "feed ")
+	return &page, dropped, nil
+}
+
+// decodeSyncPageFast reads the page's top-level "events" array itself and
+// the rest of the page with encoding/json. ok is false when the page is
+// not the plain shape it reads (or is malformed): the caller then decodes
+// it all with encoding/json, which says what is wrong.
+func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []DroppedEvent, ok bool) {
+	s := scanner{d: data}
+	if !s.byte('{') {
+		return nil, nil, false
+	}
+	evStart, evEnd := -1, -1
+	var evs []Event
+	if !s.byte('}') {
+		for {
+			key, ok := s.str()
+			if !ok || !s.byte(':') {
+				return nil, nil, false
+			}
+			s.ws()
+			if string(key) == "events" {
+				if evStart >= 0 {
+					return nil, nil, false // twice: encoding/json's rules decide
+				}
+				evStart = s.i
+				if evs, dropped, ok = s.events(); !ok {
+					return nil, nil, false
+				}
+				evEnd = s.i
+			} else {
+				if bytes.EqualFold(key, []byte("events")) {
+					return nil, nil, false // encoding/json matches it to Events
+				}
+				if !s.skip(0) {
+					return nil, nil, false
+				}
+			}
+			if s.byte('}') {
+				break
+			}
+			if !s.byte(',') {
+				return nil, nil, false
+			}
+		}
+	}
+	s.ws()
+	if s.i != len(data) || evStart < 0 {
+		return nil, nil, false
+	}
+	// The rest of the page, the events left out.
+	rest := make([]byte, 0, len(data)-(evEnd-evStart)+2)
+	rest = append(rest, data[:evStart]...)
+	rest = append(rest, "[]"...)
+	rest = append(rest, data[evEnd:]...)
+	p, more, err := decodeSyncPageSlow(rest)
+	if err != nil {
+		return nil, nil, false
+	}
+	p.Events = evs
+	return p, append(dropped, more...), true
+}
+
+// scanner reads JSON from d at i. Its readers return false for anything
+// outside the plain forms they take, malformed input included.
+type scanner struct {
+	d []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.d) {
+		switch s.d[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c, after white space, if it comes next.
+func (s *scanner) byte(c byte) bool {
+	s.ws()
+	if s.i < len(s.d) && s.d[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes, of valid UTF-8, and returns its
+// contents (a part of d).
+func (s *scanner) str() ([]byte, bool) {
+	s.ws()
+	if s.i >= len(s.d) || s.d[s.i] != '"' {
+		return nil, false
+	}
+	start := s.i + 1
+	ascii := true
+	for j := start; j < len(s.d); j++ {
+		switch c := s.d[j]; {
+		case c == '"':
+			v := s.d[start:j]
+			if !ascii && !utf8.Valid(v) {
+				return nil, false
+			}
+			s.i = j + 1
+			return v, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// int reads an integer in int64's range, written as JSON's integers are.
+func (s *scanner) int() (int64, bool) {
+	s.ws()
+	j := s.i
+	if j < len(s.d) && s.d[j] == '-' {
+		j++
+	}
+	digits := j
+	for j < len(s.d) && s.d[j] >= '0' && s.d[j] <= '9' {
+		j++
+	}
+	if j == digits || (s.d[digits] == '0' && j > digits+1) {
+		return 0, false
+	}
+	if j < len(s.d) && (s.d[j] == '.' || s.d[j] == 'e' || s.d[j] == 'E') {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(s.d[s.i:j]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	s.i = j
+	return n, true
+}
+
+// time reads a time as time.Time's UnmarshalJSON does.
+func (s *scanner) time() (time.Time, bool) {
+	s.ws()
+	start := s.i
+	var t time.Time
+	if _, ok := s.str(); !ok {
+		return t, false
+	}
+	if err := t.UnmarshalJSON(s.d[start:s.i]); err != nil {
+		return t, false
+	}
+	return t, true
+}
+
+// skip passes over one value. It follows strings and nesting but checks
+// little else: what it passes over is checked by encoding/json after.
+func (s *scanner) skip(depth int) bool {
+	s.ws()
+	if s.i >= len(s.d) || depth > 10000 {
+		return false
+	}
+	switch s.d[s.i] {
+	case '"':
+		for j := s.i + 1; j < len(s.d); j++ {
+			switch s.d[j] {
+			case '\\':
+				j++
+			case '"':
+				s.i = j + 1
+				return true
+			}
+		}
+		return false
+	case '{', '[':
+		end := byte('}')
+		if s.d[s.i] == '[' {
+			end = ']'
+		}
+		s.i++
+		if s.byte(end) {
+			return true
+		}
+		for {
+			if end == '}' {
+				if !s.skip(depth+1) || !s.byte(':') {
+					return false
+				}
+			}
+			if !s.skip(depth + 1) {
+				return false
+			}
+			if s.byte(end) {
+				return true
+			}
+			if !s.byte(',') {
+				return false
+			}
+		}
+	default:
+		j := s.i
+		for j < len(s.d) {
+			c := s.d[j]
+			if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				break
+			}
+			j++
+		}
+		if j == s.i {
+			return false
+		}
+		s.i = j
+		return true
+	}
+}
+
+// events reads the page's events array. An event the scanner does not
+// take is decoded by DecodeEvent; if it is not even JSON, the page is
+// malformed and ok is false.
+func (s *scanner) events() (evs []Event, dropped []DroppedEvent, ok bool) {
+	if !s.byte('[') {
+		return nil, nil, false
+	}
+	evs = []Event{}
+	if s.byte(']') {
+		return evs, nil, true
+	}
+	for n := 0; ; n++ {
+		s.ws()
+		start := s.i
+		var ev Event
+		if s.event(&ev) {
+			if err := ev.Validate(); err != nil {
+				dropped = append(dropped, DroppedEvent{Where: "event " + strconv.Itoa(n), EventID: ev.ID, Err: err})
+			} else {
+				evs = append(evs, ev)
+			}
+		} else {
+			s.i = start
+			if !s.skip(0) || !json.Valid(s.d[start:s.i]) {
+				return nil, nil, false
+			}
+			e, err := DecodeEvent(s.d[start:s.i])
+			if err != nil {
+				dropped = append(dropped, DroppedEvent{Where: "event " + strconv.Itoa(n), Err: err})
+			} else {
+				evs = append(evs, *e)
+			}
+		}
+		if s.byte(']') {
+			return evs, dropped, true
+		}
+		if !s.byte(',') {
+			return nil, nil, false
+		}
+	}
+}
+
+// event reads an event of the plain form: the fields every channel event
+// has and a message, each at most once, none null.
+func (s *scanner) event(ev *Event) bool {
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	var seen uint16
+	for {
+		key, ok := s.str()
+		if !ok || !s.byte(':') {
+			return false
+		}
+		var bit uint16
+		switch string(key) {
+		case "id":
+			bit, ok = 1<<0, s.string(&ev.ID)
+		case "type":
+			var t string
+			bit, ok = 1<<1, s.string(&t)
+			ev.Type = EventType(t)
+		case "cid":
+			bit, ok = 1<<2, s.string(&ev.CID)
+		case "seq":
+			bit = 1 << 3
+			ev.Seq, ok = s.int()
+		case "epoch":
+			bit, ok = 1<<4, s.string(&ev.Epoch)
+		case "created_at":
+			bit = 1 << 5
+			ev.CreatedAt, ok = s.time()
+		case "user_id":
+			bit, ok = 1<<6, s.string(&ev.UserID)
+		case "message":
+			bit = 1 << 7
+			ev.Message = new(Message)
+			ok = s.message(ev.Message)
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+// message reads a message of the plain form: no deletion, reaction
+// counts or extra data; each field at most once, none null.
+func (s *scanner) message(m *Message) bool {
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	var seen uint16
+	for {
+		key, ok := s.str()
+		if !ok || !s.byte(':') {
+			return false
+		}
+		var bit uint16
+		switch string(key) {
+		case "id":
+			bit, ok = 1<<0, s.string(&m.ID)
+		case "cid":
+			bit, ok = 1<<1, s.string(&m.CID)
+		case "user_id":
+			bit, ok = 1<<2, s.string(&m.UserID)
+		case "text":
+			bit, ok = 1<<3, s.string(&m.Text)
+		case "parent_id":
+			bit, ok = 1<<4, s.string(&m.ParentID)
+		case "seq":
+			bit = 1 << 5
+			m.Seq, ok = s.int()
+		case "created_at":
+			bit = 1 << 6
+			m.CreatedAt, ok = s.time()
+		case "updated_at":
+			bit = 1 << 7
+			m.UpdatedAt, ok = s.time()
+		case "version":
+			bit = 1 << 8
+			m.Version, ok = s.int()
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+func (s *scanner) string(dst *string) bool {
+	v, ok := s.str()
+	if ok {
+		*dst = string(v)
+	}
+	return ok
+}
