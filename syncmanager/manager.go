@@ -171,6 +171,13 @@ func (m *Manager) Init(ctx context.Context) error {
 // already running finishes first, and SyncNow waits for the one after it.
 // It returns ErrOffline when the connection is down.
 func (m *Manager) SyncNow(ctx context.Context) error {
+	return m.runCycle(ctx, func() { m.wantSync = true })
+}
+
+// runCycle asks the worker for a cycle (want, run under m.mu, says what
+// it must do) and waits for it to end (or ctx). It returns ErrOffline when
+// the connection is down.
+func (m *Manager) runCycle(ctx context.Context, want func()) error {
 	if !m.conn.IsHealthy() {
 		return ErrOffline
 	}
@@ -180,7 +187,7 @@ func (m *Manager) SyncNow(ctx context.Context) error {
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	m.wantSync = true
+	want()
 	m.waiters = append(m.waiters, done)
 	m.mu.Unlock()
 	m.poke()

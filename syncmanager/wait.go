@@ -67,23 +67,5 @@ func (m *Manager) waitUntil(ctx context.Context, done func() bool) error {
 // down, and the drain's error when a write could not be sent (the write
 // stays in the outbox and is retried later).
 func (m *Manager) Flush(ctx context.Context) error {
-	if !m.conn.IsHealthy() {
-		return ErrOffline
-	}
-	done := make(chan error, 1)
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
-	}
-	m.wantDrain = true
-	m.waiters = append(m.waiters, done)
-	m.mu.Unlock()
-	m.poke()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.runCycle(ctx, func() { m.wantDrain = true })
 }
