@@ -357,61 +357,72 @@ func (s *scanner) events() (evs []Event, dropped []DroppedEvent, ok bool) {
 // event reads an event of the plain form: the fields every channel event
 // has and a message, each at most once, none null.
 func (s *scanner) event(ev *Event) bool {
-	if !s.byte('{') {
-		return false
-	}
-	if s.byte('}') {
-		return true
-	}
-	var seen uint16
-	for {
-		key, ok := s.str()
-		if !ok || !s.byte(':') {
-			return false
-		}
-		var bit uint16
+	return s.object(func(key []byte) (bit uint16, ok bool) {
 		switch string(key) {
 		case "id":
-			bit, ok = 1<<0, s.string(&ev.ID)
+			return 1 << 0, s.string(&ev.ID)
 		case "type":
 			var t string
-			bit, ok = 1<<1, s.string(&t)
+			ok = s.string(&t)
 			ev.Type = EventType(t)
+			return 1 << 1, ok
 		case "cid":
-			bit, ok = 1<<2, s.string(&ev.CID)
+			return 1 << 2, s.string(&ev.CID)
 		case "seq":
-			bit = 1 << 3
 			ev.Seq, ok = s.int()
+			return 1 << 3, ok
 		case "epoch":
-			bit, ok = 1<<4, s.string(&ev.Epoch)
+			return 1 << 4, s.string(&ev.Epoch)
 		case "created_at":
-			bit = 1 << 5
 			ev.CreatedAt, ok = s.time()
+			return 1 << 5, ok
 		case "user_id":
-			bit, ok = 1<<6, s.string(&ev.UserID)
+			return 1 << 6, s.string(&ev.UserID)
 		case "message":
-			bit = 1 << 7
 			ev.Message = new(Message)
-			ok = s.message(ev.Message)
-		default:
-			return false
+			return 1 << 7, s.message(ev.Message)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		if s.byte('}') {
-			return true
-		}
-		if !s.byte(',') {
-			return false
-		}
-	}
+		return 0, false
+	})
 }
 
 // message reads a message of the plain form: no deletion, reaction
 // counts or extra data; each field at most once, none null.
 func (s *scanner) message(m *Message) bool {
+	return s.object(func(key []byte) (bit uint16, ok bool) {
+		switch string(key) {
+		case "id":
+			return 1 << 0, s.string(&m.ID)
+		case "cid":
+			return 1 << 1, s.string(&m.CID)
+		case "user_id":
+			return 1 << 2, s.string(&m.UserID)
+		case "text":
+			return 1 << 3, s.string(&m.Text)
+		case "parent_id":
+			return 1 << 4, s.string(&m.ParentID)
+		case "seq":
+			m.Seq, ok = s.int()
+			return 1 << 5, ok
+		case "created_at":
+			m.CreatedAt, ok = s.time()
+			return 1 << 6, ok
+		case "updated_at":
+			m.UpdatedAt, ok = s.time()
+			return 1 << 7, ok
+		case "version":
+			m.Version, ok = s.int()
+			return 1 << 8, ok
+		}
+		return 0, false
+	})
+}
+
+// object reads a JSON object whose every key field knows: field reads the
+// key's value and returns the key's bit (distinct per key) and whether
+// the value was of the plain form. An unknown key, a bad value or a key
+// seen twice makes the object not plain (false).
+func (s *scanner) object(field func(key []byte) (bit uint16, ok bool)) bool {
 	if !s.byte('{') {
 		return false
 	}
@@ -424,33 +435,7 @@ func (s *scanner) message(m *Message) bool {
 		if !ok || !s.byte(':') {
 			return false
 		}
-		var bit uint16
-		switch string(key) {
-		case "id":
-			bit, ok = 1<<0, s.string(&m.ID)
-		case "cid":
-			bit, ok = 1<<1, s.string(&m.CID)
-		case "user_id":
-			bit, ok = 1<<2, s.string(&m.UserID)
-		case "text":
-			bit, ok = 1<<3, s.string(&m.Text)
-		case "parent_id":
-			bit, ok = 1<<4, s.string(&m.ParentID)
-		case "seq":
-			bit = 1 << 5
-			m.Seq, ok = s.int()
-		case "created_at":
-			bit = 1 << 6
-			m.CreatedAt, ok = s.time()
-		case "updated_at":
-			bit = 1 << 7
-			m.UpdatedAt, ok = s.time()
-		case "version":
-			bit = 1 << 8
-			m.Version, ok = s.int()
-		default:
-			return false
-		}
+		bit, ok := field(key)
 		if !ok || seen&bit != 0 {
 			return false
 		}
