@@ -22,6 +22,7 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/server/storetest"
 	"github.com/outpostsync/outpost/syncmanager"
 	"github.com/outpostsync/outpost/token"
 )
@@ -111,38 +112,11 @@ func waitIdle(tb testing.TB, c *outpost.Client, timeout time.Duration) {
 }
 
 // insertGap writes n message.new events (by alice) straight into the
-// server's store, round-robin over cids, in transactions of benchFixtureTx
-// events. Ids are numbered from first, so calls may follow each other.
+// server's store, round-robin over cids; ids are numbered from first.
 func insertGap(tb testing.TB, st *sqlitestore.Store, cids []string, first, n int) {
 	tb.Helper()
-	ctx := context.Background()
-	for done := 0; done < n; {
-		k := min(benchFixtureTx, n-done)
-		err := st.Update(ctx, func(tx server.Tx) error {
-			now := tx.Now()
-			for i := 0; i < k; i++ {
-				idx := first + done + i
-				cid := cids[idx%len(cids)]
-				pos, err := tx.NextPosition(cid, fmt.Sprintf("ev-cu%09d", idx))
-				if err != nil {
-					return err
-				}
-				m := protocol.Message{ID: fmt.Sprintf("cu%09d", idx), CID: cid, UserID: "alice", Text: benchText,
-					CreatedAt: now, UpdatedAt: now, Version: pos.Seq}
-				if err := tx.PutMessage(m); err != nil {
-					return err
-				}
-				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("ev-cu%09d", idx), Type: protocol.EventMessageNew,
-					CID: cid, Seq: pos.Seq, Epoch: pos.Epoch, CreatedAt: now, UserID: "alice", Message: &m}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		done += k
+	if err := storetest.AppendMessages(context.Background(), st, cids, first, n); err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/server/storetest"
 )
 
 // BenchmarkPGWrites: message sends per second over HTTP through 1 node
@@ -263,31 +264,8 @@ func benchSyncPages(b *testing.B, n node) {
 		start0[ch.Channel.CID] = *ch.Position
 		cids = append(cids, ch.Channel.CID)
 	}
-	for done := 0; done < events; {
-		batch := min(5000, events-done)
-		if err := n.store.Update(context.Background(), func(tx server.Tx) error {
-			for i := range batch {
-				k := done + i
-				cid := cids[k%len(cids)]
-				pos, err := tx.NextPosition(cid, fmt.Sprintf("e%07d", k))
-				if err != nil {
-					return err
-				}
-				m := protocol.Message{ID: fmt.Sprintf("m%07d", k), CID: cid, UserID: "alice",
-					Text: "a message of ordinary length, about as long as people write in chat", CreatedAt: tx.Now(), Version: pos.Seq}
-				if err := tx.PutMessage(m); err != nil {
-					return err
-				}
-				if err := tx.AppendEvent(protocol.Event{ID: fmt.Sprintf("e%07d", k), Type: protocol.EventMessageNew, CID: cid, Seq: pos.Seq,
-					Epoch: pos.Epoch, CreatedAt: tx.Now(), Message: &m}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		done += batch
+	if err := storetest.AppendMessages(context.Background(), n.store, cids, 0, events); err != nil {
+		b.Fatal(err)
 	}
 	b.ResetTimer()
 	start := time.Now()
