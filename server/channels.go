@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -83,8 +84,24 @@ func (s *Server) handleGetChannel(w http.ResponseWriter, r *http.Request, user s
 		if err != nil {
 			return protocol.ChannelResponse{}, err
 		}
+		if ch.Hidden, err = tx.ChannelHidden(ch.CID, user); err != nil {
+			return protocol.ChannelResponse{}, err
+		}
 		return channelState(tx, ch, 50)
 	})
+}
+
+// markHidden sets Hidden on the channels user hid: the flag is the
+// caller's own, so only answers to the caller carry it.
+func markHidden(tx Tx, user string, chs []protocol.Channel) error {
+	hidden, err := tx.HiddenChannelIDs(user)
+	if err != nil || len(hidden) == 0 {
+		return err
+	}
+	for i := range chs {
+		chs[i].Hidden = slices.Contains(hidden, chs[i].CID)
+	}
+	return nil
 }
 
 func (s *Server) handleQueryChannels(w http.ResponseWriter, r *http.Request, user string) error {
@@ -108,6 +125,9 @@ func (s *Server) handleQueryChannels(w http.ResponseWriter, r *http.Request, use
 	}
 	return viewJSON(s, w, r, func(tx Tx) (protocol.QueryChannelsResponse, error) {
 		chs, err := tx.UserChannels(user, limit, req.Offset)
+		if err == nil {
+			err = markHidden(tx, user, chs)
+		}
 		if err != nil {
 			return protocol.QueryChannelsResponse{}, err
 		}
@@ -141,6 +161,9 @@ func (s *Server) queryChannelsByCID(w http.ResponseWriter, r *http.Request, user
 				return resp, err
 			}
 			chs = append(chs, ch)
+		}
+		if err := markHidden(tx, user, chs); err != nil {
+			return resp, err
 		}
 		var err error
 		resp.Channels, err = channelStates(tx, chs, msgLimit)
