@@ -10,7 +10,15 @@ mkdir -p "$bin"
 go build -o "$bin/outpostd" ./cmd/outpostd
 go build -o "$bin/outpost" ./cmd/outpost
 export PATH="$bin:$PATH"
-port=$(( 20000 + RANDOM % 20000 ))
+# A base port with it and the next three free (nothing answers there):
+# the server, then the three nodes of "Run several nodes".
+free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=
+for _ in $(seq 50); do
+	p=$(( 20000 + RANDOM % 20000 ))
+	if free $p && free $((p + 1)) && free $((p + 2)) && free $((p + 3)); then port=$p; break; fi
+done
+if [ -z "$port" ]; then echo "no free ports found"; exit 1; fi
 cd "$work"
 trap 'kill $(jobs -p) 2>/dev/null || true; cd /; rm -rf "$work"' EXIT
 
@@ -78,7 +86,7 @@ if [ -n "${OUTPOST_PG_DSN:-}" ]; then
 		outpostd --addr 127.0.0.1:$p --db "$OUTPOST_PG_DSN" 2>node-$p.log &
 	done
 	for p in $p1 $p2 $p3; do
-		for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+		for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done # polling with a bound
 	done
 	health=$(curl -s http://127.0.0.1:$p3/healthz)
 	if [ "$health" != '{"status":"ok","store":"postgres"}' ]; then echo "node 3 /healthz: $health"; exit 1; fi
