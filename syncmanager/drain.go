@@ -129,7 +129,9 @@ func (m *Manager) drainBatch(ctx context.Context, listed []offlinedb.PendingTask
 		m.recordAttempt(ctx, claimed[0], err)
 		return fmt.Errorf("syncmanager: batch of %d tasks: %w", len(req.Ops), err)
 	}
+	m.beginCountChange()
 	if err := m.store.CompleteTasks(ctx, outcomes); err != nil {
+		m.endCountChange(nil)
 		return fmt.Errorf("syncmanager: complete %d tasks: %w", len(outcomes), err)
 	}
 	m.noteTasks(ChangeTask, claimed...)
@@ -139,7 +141,7 @@ func (m *Manager) drainBatch(ctx context.Context, listed []offlinedb.PendingTask
 			failed++
 		}
 	}
-	m.updateStatus(func(s *Status) { s.Pending, s.Failed = max(s.Pending-len(outcomes), 0), s.Failed+failed })
+	m.endCountChange(func(s *Status) { s.Pending, s.Failed = max(s.Pending-len(outcomes), 0), s.Failed+failed })
 	return stop
 }
 

@@ -26,7 +26,9 @@ func (m *Manager) RetryFailed(ctx context.Context, taskID string) error {
 	if !ok {
 		return errNoFailedStore
 	}
+	m.beginCountChange()
 	t, err := fs.RetryFailedTask(ctx, taskID)
+	m.endCountChange(nil) // recounted below
 	if err != nil {
 		return err
 	}
@@ -54,7 +56,10 @@ func (m *Manager) DismissFailed(ctx context.Context, taskID string) error {
 			t = f.PendingTask
 		}
 	}
-	if err := fs.DeleteFailedTask(ctx, taskID); err != nil {
+	m.beginCountChange()
+	err = fs.DeleteFailedTask(ctx, taskID)
+	m.endCountChange(nil) // recounted below
+	if err != nil {
 		return err
 	}
 	m.noteTasks(ChangeTask, t)

@@ -90,9 +90,15 @@ type Manager struct {
 	syncs           int           // syncs that succeeded (with the connection up)
 	syncedGen       int           // the cycle of the last of them
 	changed         chan struct{} // closed and replaced at each status change
-	stoppedAt       string        // the task the last drain stopped at, if any
-	serverOffset    time.Duration // server time minus local clock, from the last sync
-	haveOffset      bool
+	// countChanges counts outbox changes stored or being stored whose
+	// delta to Status.Pending/Failed is not applied yet, and countGen
+	// counts applied deltas: a recount of the outbox applies only when
+	// neither moved while it counted (see recount).
+	countChanges int
+	countGen     uint64
+	stoppedAt    string        // the task the last drain stopped at, if any
+	serverOffset time.Duration // server time minus local clock, from the last sync
+	haveOffset   bool
 }
 
 type callbackEntry struct {
@@ -395,11 +401,69 @@ func (m *Manager) runCallbacks(gen int) {
 }
 
 func (m *Manager) refreshCounts() {
-	pending, failed, err := m.store.TaskCounts(m.ctx, m.conn.UserID())
-	if err != nil {
-		return
+	for range 5 {
+		c, err := m.countTasks(m.ctx)
+		if err != nil {
+			return
+		}
+		applied := false
+		m.updateStatus(func(s *Status) { applied = c.applyTo(m, s) })
+		if applied {
+			return
+		}
+		// An outbox change raced the count; its own delta keeps the
+		// status right, and another count will confirm it.
 	}
-	m.updateStatus(func(s *Status) { s.Pending, s.Failed = pending, failed })
+}
+
+// taskCount is a count of the outbox, with what it needs to be applied
+// safely.
+type taskCount struct {
+	pending, failed int
+	gen             uint64
+	quiet           bool // no outbox change was in flight as it began
+}
+
+// countTasks counts the outbox and failed list.
+func (m *Manager) countTasks(ctx context.Context) (taskCount, error) {
+	m.mu.Lock()
+	c := taskCount{gen: m.countGen, quiet: m.countChanges == 0}
+	m.mu.Unlock()
+	var err error
+	c.pending, c.failed, err = m.store.TaskCounts(ctx, m.conn.UserID())
+	return c, err
+}
+
+// applyTo sets the status's counts from c, under m.mu (in updateStatus),
+// unless an outbox change was in flight or applied its delta while c was
+// counted: then c may hold a change the status is about to count again,
+// or miss one it has counted. It reports whether it applied.
+func (c taskCount) applyTo(m *Manager, s *Status) bool {
+	if !c.quiet || m.countChanges != 0 || m.countGen != c.gen {
+		return false
+	}
+	s.Pending, s.Failed = c.pending, c.failed
+	return true
+}
+
+// beginCountChange notes an outbox change about to be stored; the caller
+// ends it with endCountChange once stored (or failed), applying its delta.
+func (m *Manager) beginCountChange() {
+	m.mu.Lock()
+	m.countChanges++
+	m.mu.Unlock()
+}
+
+// endCountChange ends an outbox change, applying delta (nil for none) to
+// the status.
+func (m *Manager) endCountChange(delta func(s *Status)) {
+	m.updateStatus(func(s *Status) {
+		m.countChanges--
+		m.countGen++
+		if delta != nil {
+			delta(s)
+		}
+	})
 }
 
 // serverNow estimates the server's clock: the local clock corrected by the

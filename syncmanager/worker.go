@@ -134,7 +134,7 @@ func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 	if err == nil && drainErr != nil {
 		err, drainFailed = drainErr, true
 	}
-	pending, failed, _ := m.store.TaskCounts(ctx, m.conn.UserID())
+	counts, countErr := m.countTasks(ctx)
 	last, _, _ := m.store.LastSyncedAt(ctx, m.conn.UserID())
 	// Online is the connection's state now, not as last reported: the
 	// connection.changed event of a connection that came up before the
@@ -144,7 +144,9 @@ func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 	synced := full && syncErr == nil && online
 	m.updateStatus(func(s *Status) {
 		s.Syncing = false
-		s.Pending, s.Failed = pending, failed
+		if countErr == nil {
+			counts.applyTo(m, s) // unless a write raced it: its delta counts it
+		}
 		s.LastSyncedAt = last
 		s.LastError = err
 		if m.downs != downs {

@@ -130,20 +130,24 @@ func (m *Manager) queue(ctx context.Context, t offlinedb.PendingTask) (string, e
 	if closed {
 		return "", ErrClosed
 	}
+	// Counting the outbox scans it; keep the count in step instead, and
+	// let the end of each cycle recount it exactly.
+	m.beginCountChange()
 	res, err := m.store.AddPendingTask(ctx, t)
 	if err != nil {
+		m.endCountChange(nil)
 		return "", err
 	}
 	m.noteTasks(ChangeWrite, t)
-	// Counting the outbox scans it; keep the count in step instead, and
-	// let the end of each cycle recount it exactly.
 	id := t.ID
 	switch res {
 	case offlinedb.Queued:
-		m.updateStatus(func(s *Status) { s.Pending++ })
+		m.endCountChange(func(s *Status) { s.Pending++ })
 	case offlinedb.Folded:
+		m.endCountChange(nil)
 		id = t.MessageID // the send's task has the message's id
 	case offlinedb.Cancelled:
+		m.endCountChange(nil)
 		id = ""
 		m.refreshCounts()
 	}

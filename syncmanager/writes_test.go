@@ -85,3 +85,26 @@ func TestWrites_RefusedBeforeQueued(t *testing.T) {
 		t.Fatalf("text of exactly MaxTextBytes: %v", err)
 	}
 }
+
+// TestWrites_PendingCountNeverLags: Status().Pending counts a write as
+// soon as the write call returns, even while the worker recounts the
+// outbox at the same moment (each offline write asks for a drain, and an
+// offline drain recounts): a recount that read the outbox before a write
+// committed must not overwrite the write's count.
+func TestWrites_PendingCountNeverLags(t *testing.T) {
+	ctx := context.Background()
+	conn := newFakeConn("bob")
+	db := openStore(t)
+	m := newManager(t, conn, db, syncmanager.Options{})
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{Text: "offline"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Status().Pending; got != i+1 {
+			t.Fatalf("after write %d: Status().Pending = %d, want %d", i+1, got, i+1)
+		}
+	}
+}
