@@ -19,7 +19,6 @@ import (
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -33,6 +32,17 @@ func TestMain(m *testing.M) {
 		// only goroutine ignored here.
 		goleak.IgnoreAnyFunction("github.com/charmbracelet/x/exp/teatest.NewTestModel.func2"),
 	)
+}
+
+// teamWithBob makes the channel team:id, owned by alice with bob in it,
+// and returns its cid.
+func teamWithBob(t *testing.T, alice *outpost.Client, id string) string {
+	t.Helper()
+	cid, err := alice.CreateChannel(context.Background(), outpost.NewChannel{Type: "team", ID: id, Name: id, Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cid
 }
 
 // waitTimeout bounds every wait in these tests.
@@ -250,12 +260,7 @@ func TestChat_OfflineSendDrainsOnReturn(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := openClient(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{
-		Type: "team", ID: "general", Name: "general", Members: []string{"bob"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cid := ch.Channel.CID
+	cid := teamWithBob(t, alice, "general")
 	px := startProxy(t, strings.TrimPrefix(ts.URL, "http://"))
 	bob := openClient(t, "http://"+px.addr, "bob")
 
@@ -346,11 +351,7 @@ func TestChat_RefusedSendShowsFailed(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := openClient(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{
-		Type: "team", ID: "ops", Name: "ops", Members: []string{"bob"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cid := teamWithBob(t, alice, "ops")
 	px := startProxy(t, strings.TrimPrefix(ts.URL, "http://"))
 	bob := openClient(t, "http://"+px.addr, "bob")
 	m := newModel(bob)
@@ -362,7 +363,7 @@ func TestChat_RefusedSendShowsFailed(t *testing.T) {
 
 	px.cut()
 	waitScreen(t, tm, "offline", func(s string) bool { return strings.Contains(s, "○ offline") })
-	if _, err := alice.Conn.RemoveMember(ctx, ch.Channel.CID, "bob", "remove-bob"); err != nil {
+	if _, err := alice.Conn.RemoveMember(ctx, cid, "bob", "remove-bob"); err != nil {
 		t.Fatal(err)
 	}
 	tm.Type("too late")
@@ -390,12 +391,7 @@ func TestChat_TypedBurstIsText(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := openClient(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{
-		Type: "team", ID: "general", Name: "general", Members: []string{"bob"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cid := ch.Channel.CID
+	cid := teamWithBob(t, alice, "general")
 	bob := openClient(t, ts.URL, "bob")
 
 	m := newModel(bob)
