@@ -25,6 +25,12 @@ const (
 	PathReaction        = "/messages/{id}/reactions/{type}"   // DELETE -> ReactionResponse
 	PathUndeleteMessage = "/messages/{id}/undelete"           // POST -> MessageResponse
 	PathBatch           = "/batch"                            // POST BatchRequest -> BatchResponse
+	// PathRecords pages a channel's live records (GET, ?after=collection/id&limit=) -> RecordsResponse.
+	PathRecords = "/channels/{cid}/records"
+	// PathRecord is one record: POST CreateRecordRequest, PUT
+	// ReplaceRecordRequest, PATCH PatchRecordRequest, DELETE
+	// (?if_version=N), GET -> RecordResponse.
+	PathRecord = "/channels/{cid}/records/{collection}/{id}"
 )
 
 // HTTP headers with a meaning in the protocol.

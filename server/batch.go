@@ -47,7 +47,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, user string
 			if o == nil {
 				continue
 			}
-			res, c, err := runOp(tx, user, *o)
+			res, c, err := s.runOp(tx, user, *o)
 			if err != nil {
 				if _, refused := protocol.AsAPIError(err); !refused || c.wrote {
 					// Not the op's fault, or half done: undo the batch.
@@ -107,6 +107,23 @@ var batchOps = map[protocol.BatchOpType]func(user string, bo protocol.BatchOp) (
 	protocol.OpMarkRead: withBody(func(user string, bo protocol.BatchOp, req protocol.MarkReadRequest) (op, error) {
 		return planMarkRead(user, bo.CID, req)
 	}),
+	protocol.OpCreateRecord: withBody(func(user string, bo protocol.BatchOp, req protocol.CreateRecordRequest) (op, error) {
+		return planCreateRecord(user, batchTarget(bo), req)
+	}),
+	protocol.OpReplaceRecord: withBody(func(user string, bo protocol.BatchOp, req protocol.ReplaceRecordRequest) (op, error) {
+		return planReplaceRecord(user, batchTarget(bo), req)
+	}),
+	protocol.OpPatchRecord: withBody(func(user string, bo protocol.BatchOp, req protocol.PatchRecordRequest) (op, error) {
+		return planPatchRecord(user, batchTarget(bo), req)
+	}),
+	protocol.OpDeleteRecord: withBody(func(user string, bo protocol.BatchOp, req protocol.DeleteRecordRequest) (op, error) {
+		return planDeleteRecord(user, batchTarget(bo), req)
+	}),
+}
+
+// batchTarget is the record a record op names.
+func batchTarget(bo protocol.BatchOp) recordTarget {
+	return recordTarget{cid: bo.CID, collection: bo.Collection, id: bo.RecordID}
 }
 
 // withBody returns the planner of an op whose body is a Req: it decodes
@@ -144,7 +161,7 @@ func decodeOpBody(bo protocol.BatchOp, v any) error {
 		body = []byte("{}")
 	}
 	if err := protocol.DecodeStrict(body, v, string(bo.Type)+" body"); err != nil {
-		return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+		return inputError(err)
 	}
 	return nil
 }

@@ -102,6 +102,20 @@ type Config struct {
 	// front). Cookies set over TLS are always Secure.
 	SecureCookie bool
 
+	// Rules, if set, are the record rules this server installs in its
+	// store when it starts, unless they are the rules in force already
+	// (see Server.InstallRules): the Go form of a rules file. Nil leaves
+	// the store's rules as they are: those installed last, or none
+	// (free-form records).
+	Rules *Rules
+	// RecordCheck, if set, sees each record write in its transaction,
+	// after the rules passed it and before it commits, and may refuse it
+	// by returning an error (a *RefusedError to name a path): the write
+	// is answered 403 with the error's text as its reason. It must be
+	// pure, deciding from its argument alone: a write on Postgres may run
+	// again (after a deadlock), and every node must decide alike.
+	RecordCheck func(RecordWrite) error
+
 	// Logger gets the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the server's clock. Nil means time.Now.

@@ -28,6 +28,7 @@ func newEventID() string {
 // change collects what a write transaction did: the events to fan out
 // after commit and who gets them.
 type change struct {
+	srv    *Server
 	tx     Tx
 	events []Delivery
 	// wrote is set once the change has touched the store, after which an
@@ -139,7 +140,7 @@ func (s *Server) writeOp(w http.ResponseWriter, r *http.Request, user string, o 
 	}
 	var result []byte
 	err := s.update(r.Context(), func(tx Tx) ([]Delivery, error) {
-		res, c, err := runOp(tx, user, o)
+		res, c, err := s.runOp(tx, user, o)
 		if err != nil {
 			return nil, err
 		}
@@ -165,8 +166,8 @@ func validKey(key string) error {
 // runOp runs o in tx and returns its answer as JSON and what it changed.
 // A repeat of an op with a stored result returns that result and no
 // change.
-func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
-	c := &change{tx: tx}
+func (s *Server) runOp(tx Tx, user string, o op) ([]byte, *change, error) {
+	c := &change{srv: s, tx: tx}
 	if o.key != "" {
 		stored, err := tx.IdempotentResult(user, o.key)
 		if err == nil {
