@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +331,341 @@ func testRecordBadInput(t *testing.T, h Harness) {
 	}
 	if got := len(cases) + len(batchCases); got < 30 {
 		t.Fatalf("%d cases, want 30 at least", got)
+	}
+}
+
+// testRecordConflicts checks the conflict rules: patches of different
+// fields both kept; two patches of one field, the later in the log
+// winning by default and the stale one refused, with both values, under
+// the refuse rule; a replace without a precondition refused; a deleted
+// record made again only with its tombstone's version.
+func testRecordConflicts(t *testing.T, h Harness) {
+	st := h.Open(t)
+	n := startNode(t, st, func(c *server.Config) { c.Rules = &testRules })
+	cid := n.channel(t, "owner", "conflicts", "ann", "bob")
+
+	t.Run("DisjointPatchesBothKept", func(t *testing.T) {
+		r := n.create(t, "ann", cid, "tasks", "d", fields("title", "t"))
+		a, ae := n.patch(t, "ann", cid, "tasks", "d", protocol.PatchRecordRequest{Set: fields("done", true), BaseVersion: r.Version})
+		if ae != nil {
+			t.Fatal(ae)
+		}
+		b, ae := n.patch(t, "bob", cid, "tasks", "d", protocol.PatchRecordRequest{Set: fields("title", "renamed"), BaseVersion: r.Version})
+		if ae != nil {
+			t.Fatal(ae)
+		}
+		if got, want := string(b.Fields["done"])+" "+string(b.Fields["title"]), `true "renamed"`; got != want {
+			t.Errorf("fields %s, want %s", got, want)
+		}
+		if b.FieldVersions["done"] != a.Version || b.FieldVersions["title"] != b.Version || b.Version <= a.Version {
+			t.Errorf("versions: record %d, fields %v; want done at %d, title at %d", b.Version, b.FieldVersions, a.Version, b.Version)
+		}
+	})
+	t.Run("SameFieldLaterWins", func(t *testing.T) {
+		r := n.create(t, "ann", cid, "tasks", "l", fields("title", "t"))
+		// bob's online edit, then ann's offline edit based on the first
+		// version: the later in the log wins.
+		if _, ae := n.patch(t, "bob", cid, "tasks", "l", protocol.PatchRecordRequest{Set: fields("title", "online"), BaseVersion: r.Version}); ae != nil {
+			t.Fatal(ae)
+		}
+		got, ae := n.patch(t, "ann", cid, "tasks", "l", protocol.PatchRecordRequest{Set: fields("title", "offline"), BaseVersion: r.Version})
+		if ae != nil {
+			t.Fatal(ae)
+		}
+		if string(got.Fields["title"]) != `"offline"` || got.FieldVersions["title"] != got.Version {
+			t.Errorf("record %+v, want the later title", got)
+		}
+	})
+	t.Run("SameFieldRefused", func(t *testing.T) {
+		r := n.create(t, "ann", cid, "strict", "r", fields("title", "t", "n", 1))
+		won, ae := n.patch(t, "bob", cid, "strict", "r", protocol.PatchRecordRequest{Set: fields("title", "online"), BaseVersion: r.Version})
+		if ae != nil {
+			t.Fatal(ae)
+		}
+		_, ae = n.patch(t, "ann", cid, "strict", "r", protocol.PatchRecordRequest{Set: fields("title", "offline"), BaseVersion: r.Version})
+		if ae == nil || ae.Code != protocol.CodeConflict || ae.Conflict == nil {
+			t.Fatalf("stale patch: %+v, want a conflict", ae)
+		}
+		c := ae.Conflict
+		if c.Field != "title" || string(c.Yours) != `"offline"` || string(c.Server) != `"online"` || c.ServerVersion != won.Version {
+			t.Errorf("conflict %+v, want title offline/online at %d", c, won.Version)
+		}
+		if ae.Record == nil || ae.Record.Version != won.Version {
+			t.Errorf("error's record %+v, want the server's at %d", ae.Record, won.Version)
+		}
+		// A patch of another field on the same stale base passes, and
+		// one based on the new version passes too.
+		if _, ae := n.patch(t, "ann", cid, "strict", "r", protocol.PatchRecordRequest{Set: fields("n", 2), BaseVersion: r.Version}); ae != nil {
+			t.Errorf("patch of an unchanged field: %v", ae)
+		}
+		if _, ae := n.patch(t, "ann", cid, "strict", "r", protocol.PatchRecordRequest{Set: fields("title", "rebased"), BaseVersion: won.Version}); ae != nil {
+			t.Errorf("patch on the new base: %v", ae)
+		}
+	})
+	t.Run("ReplaceNeedsPrecondition", func(t *testing.T) {
+		r := n.create(t, "ann", cid, "notes", "p", fields("a", 1, "b", 2))
+		_, ae := n.call(t, "bob", http.MethodPut, recordPath(cid, "notes", "p"), `{"fields":{"a":3}}`, nil)
+		if ae == nil || ae.Path != "/if_version" {
+			t.Fatalf("blind replace: %v, want refused at /if_version", ae)
+		}
+		var res protocol.RecordResponse
+		n.must(t, "bob", http.MethodPut, recordPath(cid, "notes", "p"), protocol.ReplaceRecordRequest{Fields: fields("a", 3), IfVersion: vp(r.Version)}, &res)
+		if got := res.Record; len(got.Fields) != 1 || got.FieldVersions["a"] != got.Version || got.FieldVersions["b"] != got.Version {
+			t.Errorf("replaced %+v: want a alone, a and b (unset) at its version", got)
+		}
+	})
+	t.Run("RecreateOnlyWithTombstone", func(t *testing.T) {
+		r := n.create(t, "ann", cid, "notes", "z", fields("a", 1))
+		var del protocol.RecordResponse
+		n.must(t, "ann", http.MethodDelete, recordPath(cid, "notes", "z")+fmt.Sprintf("?if_version=%d", r.Version), nil, &del)
+		if !del.Record.Deleted || len(del.Record.Fields) != 0 {
+			t.Fatalf("tombstone %+v", del.Record)
+		}
+		if _, ae := n.call(t, "bob", http.MethodPost, recordPath(cid, "notes", "z"), `{"fields":{"a":2}}`, nil); ae == nil || ae.Code != protocol.CodeConflict {
+			t.Fatalf("re-create without the tombstone's version: %v", ae)
+		}
+		var back protocol.RecordResponse
+		n.must(t, "bob", http.MethodPost, recordPath(cid, "notes", "z"), protocol.CreateRecordRequest{Fields: fields("a", 2), IfVersion: del.Record.Version}, &back)
+		if back.Record.Deleted || back.Record.CreatedBy != "bob" || back.Record.Version <= del.Record.Version {
+			t.Errorf("re-created %+v", back.Record)
+		}
+	})
+}
+
+// testRecordsConcurrent runs writers on two store instances of one
+// database (two server nodes), each write sent to both nodes with one
+// idempotency key. Every write must apply once, each record's versions
+// must rise strictly along its channel's log, and the stored record must
+// be the last event's, with each field's version the seq of the last
+// event that changed it.
+func testRecordsConcurrent(t *testing.T, h Harness) {
+	st1 := h.Open(t)
+	st2 := h.OpenAgain(t, st1)
+	nodes := []*node{startNode(t, st1, nil), startNode(t, st2, nil)} // no rules: free-form
+	const writers, writes, records = 4, 25, 3
+	var users []string
+	for w := range writers {
+		users = append(users, fmt.Sprintf("w%d", w))
+	}
+	cid := nodes[0].channel(t, "owner", "busy", users...)
+	for r := range records {
+		nodes[0].create(t, "owner", cid, "notes", fmt.Sprintf("r%d", r), fields("init", r))
+	}
+	errc := make(chan error, writers)
+	for w, user := range users {
+		go func() {
+			errc <- func() error {
+				for i := range writes {
+					id := fmt.Sprintf("r%d", (w+i)%records)
+					// A field of the writer's own and one all share.
+					body := protocol.PatchRecordRequest{Set: fields("own"+user, i, "shared", user+fmt.Sprint(i))}
+					key := fmt.Sprintf("%s-%d", user, i)
+					for _, n := range []*node{nodes[i%2], nodes[(i+1)%2]} {
+						if status, ae := n.call(t, user, http.MethodPatch, recordPath(cid, "notes", id), body, nil,
+							protocol.HeaderIdempotencyKey, key); ae != nil {
+							return fmt.Errorf("%s write %d: %d %v", user, i, status, ae)
+						}
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var evs []StoredEvent
+	var stored []protocol.Record
+	err := st2.View(ctx, func(tx server.Tx) error {
+		var err error
+		if evs, err = tx.ChannelEvents(cid, 0, 100000); err != nil {
+			return err
+		}
+		stored, err = tx.Records(cid, server.RecordKey{}, 100)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type state struct {
+		rec    protocol.Record
+		fields map[string]int64 // field -> seq of the last event changing it
+	}
+	byID := map[string]*state{}
+	writesSeen := 0
+	for _, e := range evs {
+		ev, err := protocol.DecodeEvent(e.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Record == nil {
+			continue
+		}
+		if ev.Type == protocol.EventRecordUpdated {
+			writesSeen++
+		}
+		s := byID[ev.Record.ID]
+		if s == nil {
+			s = &state{fields: map[string]int64{}}
+			byID[ev.Record.ID] = s
+		}
+		if ev.Record.Version != ev.Seq || ev.Record.Version <= s.rec.Version {
+			t.Fatalf("record %s: version %d at seq %d after version %d", ev.Record.ID, ev.Record.Version, ev.Seq, s.rec.Version)
+		}
+		for _, f := range ev.Changed {
+			s.fields[f] = ev.Seq
+		}
+		s.rec = *ev.Record
+	}
+	if want := writers * writes; writesSeen != want {
+		t.Errorf("%d record.updated events, want %d: every write once", writesSeen, want)
+	}
+	if len(stored) != records {
+		t.Fatalf("%d records stored, want %d", len(stored), records)
+	}
+	for _, r := range stored {
+		s := byID[r.ID]
+		got, _ := json.Marshal(r)
+		want, _ := json.Marshal(s.rec)
+		if !bytes.Equal(got, want) {
+			t.Errorf("record %s stored as\n%s\nbut its last event has\n%s", r.ID, got, want)
+		}
+		for f, v := range s.fields {
+			if r.FieldVersions[f] != v {
+				t.Errorf("record %s field %s at version %d, want %d", r.ID, f, r.FieldVersions[f], v)
+			}
+		}
+	}
+}
+
+// StoredEvent is server.StoredEvent, named here for brevity.
+type StoredEvent = server.StoredEvent
+
+// testRecordsPagedState pages a channel's records, anchored at the
+// position of the first page, while a writer creates, changes and
+// deletes records; then syncs from that position. The records the
+// client ends with equal the server's.
+func testRecordsPagedState(t *testing.T, h Harness) {
+	st := h.Open(t)
+	n := startNode(t, st, nil)
+	cid := n.channel(t, "owner", "paged", "reader")
+	const total = 120
+	for i := range total {
+		n.create(t, "owner", cid, "notes", fmt.Sprintf("r%03d", i), fields("i", i))
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	wrote := make(chan struct{}, 1) // a write of the writer, for the pager to wait on
+	go func() {
+		done <- func() error {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return nil
+				case wrote <- struct{}{}:
+				default:
+				}
+				id := fmt.Sprintf("r%03d", (i*7)%total)
+				path := recordPath(cid, "notes", id)
+				var cur protocol.RecordResponse
+				if _, ae := n.call(t, "owner", http.MethodGet, path, nil, &cur); ae != nil {
+					return ae
+				}
+				var ae *protocol.APIError
+				switch {
+				case cur.Record.Deleted:
+					_, ae = n.call(t, "owner", http.MethodPost, path, protocol.CreateRecordRequest{Fields: fields("back", i), IfVersion: cur.Record.Version}, nil)
+				case i%3 == 0:
+					_, ae = n.call(t, "owner", http.MethodDelete, path+fmt.Sprintf("?if_version=%d", cur.Record.Version), nil, nil)
+				default:
+					_, ae = n.call(t, "owner", http.MethodPatch, path, protocol.PatchRecordRequest{Set: fields("i", -i), BaseVersion: cur.Record.Version}, nil)
+				}
+				if ae != nil {
+					return ae
+				}
+				if i%5 == 0 {
+					path := recordPath(cid, "notes", fmt.Sprintf("r%03d", total+i))
+					if _, ae := n.call(t, "owner", http.MethodPost, path, protocol.CreateRecordRequest{Fields: fields("new", i)}, nil); ae != nil {
+						return ae
+					}
+				}
+			}
+		}()
+	}()
+	held := map[string]protocol.Record{} // by collection/id
+	apply := func(r protocol.Record) {
+		k := r.Collection + "/" + r.ID
+		if old, ok := held[k]; !ok || r.Version > old.Version {
+			held[k] = r
+		}
+	}
+	var anchor *protocol.Position
+	after := ""
+	for pages := 0; ; pages++ {
+		path := "/channels/" + cid + "/records?limit=7"
+		if after != "" {
+			path += "&after=" + after
+		}
+		var page protocol.RecordsResponse
+		n.must(t, "reader", http.MethodGet, path, nil, &page)
+		if anchor == nil {
+			anchor = page.Position
+		}
+		for _, r := range page.Records {
+			apply(r)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+		// Let the writer change the records between two pages.
+		select {
+		case <-wrote:
+		case err := <-done:
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	pos := *anchor
+	for {
+		var res protocol.SyncResponse
+		n.must(t, "reader", http.MethodPost, protocol.PathSync, protocol.SyncRequest{Version: protocol.Version,
+			Channels: []protocol.ChannelPosition{{CID: cid, Position: pos}}, Limit: 50}, &res)
+		for _, ev := range res.Events {
+			if ev.Record != nil {
+				apply(*ev.Record)
+			}
+		}
+		if len(res.Channels) == 0 || res.Channels[0].Position == nil {
+			break
+		}
+		if res.Channels[0].Status != protocol.ChannelOK {
+			t.Fatalf("sync: %+v", res.Channels[0])
+		}
+		pos = *res.Channels[0].Position
+	}
+	var want []protocol.Record
+	if err := st.View(ctx, func(tx server.Tx) error {
+		var err error
+		want, err = tx.Records(cid, server.RecordKey{}, 100000)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []protocol.Record
+	for _, k := range slices.Sorted(maps.Keys(held)) {
+		if !held[k].Deleted {
+			got = append(got, held[k])
+		}
+	}
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	if !bytes.Equal(gj, wj) {
+		t.Fatalf("client's records (%d) differ from the server's (%d)", len(got), len(want))
 	}
 }

@@ -33,6 +33,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
 	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
 	t.Run("RecordBadInput", func(t *testing.T) { testRecordBadInput(t, h) })
+	t.Run("RecordConflicts", func(t *testing.T) { testRecordConflicts(t, h) })
+	t.Run("RecordsConcurrent", func(t *testing.T) { testRecordsConcurrent(t, h) })
+	t.Run("RecordsPagedState", func(t *testing.T) { testRecordsPagedState(t, h) })
 }
 
 var ctx = context.Background()
