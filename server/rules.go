@@ -448,11 +448,11 @@ func compileStored(st StoredRules) (*compiledRules, error) {
 }
 
 // InstallRules checks rules and, unless they are the rules in force
-// already, stores them as a new version, which every node of the store
-// applies from its next record write. It returns the version in force
-// and its hash. Rules that do not compile are refused with a
+// already, stores them in st as a new version, which every server on the
+// store applies from its next record write. It returns the version in
+// force and its hash. Rules that do not compile are refused with a
 // *RulesError, and the rules in force stay.
-func (s *Server) InstallRules(ctx context.Context, r Rules) (version int64, hash string, err error) {
+func InstallRules(ctx context.Context, st Store, r Rules) (version int64, hash string, err error) {
 	if _, err := r.compile(); err != nil {
 		return 0, "", err
 	}
@@ -460,7 +460,7 @@ func (s *Server) InstallRules(ctx context.Context, r Rules) (version int64, hash
 	if err != nil {
 		return 0, "", err
 	}
-	err = s.store.Update(ctx, func(tx Tx) error {
+	err = st.Update(ctx, func(tx Tx) error {
 		cur, err := tx.RecordRules()
 		if err == nil && cur.Hash == hash {
 			version = cur.Version
@@ -476,6 +476,12 @@ func (s *Server) InstallRules(ctx context.Context, r Rules) (version int64, hash
 		return 0, "", err
 	}
 	return version, hash, nil
+}
+
+// InstallRules installs rules in the server's store: see the function
+// InstallRules.
+func (s *Server) InstallRules(ctx context.Context, r Rules) (version int64, hash string, err error) {
+	return InstallRules(ctx, s.store, r)
 }
 
 // RulesHash returns the hash of the record rules in force ("" for none)

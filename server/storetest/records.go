@@ -669,3 +669,94 @@ func testRecordsPagedState(t *testing.T, h Harness) {
 		t.Fatalf("client's records (%d) differ from the server's (%d)", len(got), len(want))
 	}
 }
+
+// testRecordRulesAcrossNodes installs rules through one of three nodes
+// of one database: the other two judge their next write by them, without
+// a restart. New rules that do not compile are refused and the rules in
+// force stay.
+func testRecordRulesAcrossNodes(t *testing.T, h Harness) {
+	st1 := h.Open(t)
+	nodes := []*node{startNode(t, st1, nil), startNode(t, h.OpenAgain(t, st1), nil), startNode(t, h.OpenAgain(t, st1), nil)}
+	cid := nodes[0].channel(t, "owner", "rules", "ann")
+	// Without rules, any collection takes free-form records.
+	for i, n := range nodes {
+		n.create(t, "ann", cid, "anything", fmt.Sprintf("free%d", i), fields("x", i))
+	}
+	v, hash, err := nodes[0].srv.InstallRules(ctx, testRules)
+	if err != nil || v != 1 || hash == "" {
+		t.Fatalf("install: version %d, hash %q, %v", v, hash, err)
+	}
+	for i, n := range nodes[1:] {
+		if _, ae := n.call(t, "ann", http.MethodPost, recordPath(cid, "anything", fmt.Sprintf("late%d", i)), `{"fields":{}}`, nil); ae == nil || ae.Path != "/collection" {
+			t.Errorf("node %d took a record of a collection the new rules do not know: %v", i+1, ae)
+		}
+		if _, ae := n.call(t, "ann", http.MethodPost, recordPath(cid, "tasks", fmt.Sprintf("t%d", i)), `{"fields":{"title":1}}`, nil); ae == nil || ae.Path != "/fields/title" {
+			t.Errorf("node %d took a record the new schema refuses: %v", i+1, ae)
+		}
+		n.create(t, "ann", cid, "tasks", fmt.Sprintf("t%d", i), fields("title", "ok"))
+		if got, gv, err := n.srv.RulesHash(ctx); err != nil || got != hash || gv != v {
+			t.Errorf("node %d: rules %q version %d (%v), want %q version %d", i+1, got, gv, err, hash, v)
+		}
+	}
+	// The same rules again are no new version.
+	if again, _, err := nodes[2].srv.InstallRules(ctx, testRules); err != nil || again != v {
+		t.Errorf("same rules again: version %d, %v; want %d", again, err, v)
+	}
+	bad := server.Rules{Collections: map[string]server.CollectionRules{"tasks": {Schema: json.RawMessage(`{"type": "nosuchtype"}`)}}}
+	if _, _, err := nodes[1].srv.InstallRules(ctx, bad); err == nil {
+		t.Fatal("rules with a bad schema installed")
+	}
+	if _, gv, _ := nodes[0].srv.RulesHash(ctx); gv != v {
+		t.Errorf("rules version %d after a refused install, want %d", gv, v)
+	}
+}
+
+// testRecordsWithChannel checks that a truncate leaves a channel's
+// records alone and that deleting the channel removes them for everyone.
+func testRecordsWithChannel(t *testing.T, h Harness) {
+	st := h.Open(t)
+	n := startNode(t, st, nil)
+	cid := n.channel(t, "owner", "doomed", "ann")
+	n.create(t, "ann", cid, "notes", "a", fields("x", 1))
+	n.create(t, "ann", cid, "notes", "b", fields("x", 2))
+	count := func() int {
+		var recs []protocol.Record
+		if err := st.View(ctx, func(tx server.Tx) error {
+			var err error
+			recs, err = tx.Records(cid, server.RecordKey{}, 100)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	n.must(t, "owner", http.MethodPost, "/channels/"+cid+"/truncate", nil, nil)
+	if got := count(); got != 2 {
+		t.Fatalf("%d records after a truncate, want 2", got)
+	}
+	n.must(t, "owner", http.MethodDelete, "/channels/"+cid, nil, nil)
+	if got := count(); got != 0 {
+		t.Fatalf("%d records after the channel's deletion, want 0", got)
+	}
+	if _, err := storedRecord(t, st, cid, "notes", "a"); err != server.ErrNotFound {
+		t.Fatalf("record of a deleted channel: %v", err)
+	}
+}
+
+// testRecordsOutliveRetention: records never age out with the log's
+// retention window; only the log is pruned.
+func testRecordsOutliveRetention(t *testing.T, h Harness) {
+	st := h.Open(t)
+	n := startNode(t, st, nil)
+	cid := n.channel(t, "owner", "old", "ann")
+	n.create(t, "ann", cid, "notes", "a", fields("x", 1))
+	if _, err := st.Prune(ctx, time.Now().Add(time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if lg := channelLog(t, st, cid); lg.PrunedSeq != lg.LastSeq {
+		t.Fatalf("log %+v not pruned whole", lg)
+	}
+	if r, err := storedRecord(t, st, cid, "notes", "a"); err != nil || string(r.Fields["x"]) != "1" {
+		t.Fatalf("record after pruning: %+v, %v", r, err)
+	}
+}

@@ -36,6 +36,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RecordConflicts", func(t *testing.T) { testRecordConflicts(t, h) })
 	t.Run("RecordsConcurrent", func(t *testing.T) { testRecordsConcurrent(t, h) })
 	t.Run("RecordsPagedState", func(t *testing.T) { testRecordsPagedState(t, h) })
+	t.Run("RecordRulesAcrossNodes", func(t *testing.T) { testRecordRulesAcrossNodes(t, h) })
+	t.Run("RecordsWithChannel", func(t *testing.T) { testRecordsWithChannel(t, h) })
+	t.Run("RecordsOutliveRetention", func(t *testing.T) { testRecordsOutliveRetention(t, h) })
 }
 
 var ctx = context.Background()

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/sqlitestore"
+)
+
+const goodRules = `{"collections": {
+  "tasks": {
+    "schema": {"type": "object", "required": ["title"]},
+    "conflict": "refuse"
+  }
+}}
+`
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestInstallRules_RefusesBadFilesWithLine: a rules file that does not
+// parse or compile is refused with its file, line and reason, and the
+// rules in force stay.
+func TestInstallRules_RefusesBadFilesWithLine(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	var out syncBuffer
+	good := writeFile(t, "good.json", goodRules)
+	if err := run(context.Background(), []string{"install-rules", "--db", db, good}, &out, nil); err != nil {
+		t.Fatalf("install: %v\n%s", err, out.String())
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"syntax.json", "{\"collections\": {\n  \"tasks\": {\n    \"conflict\": \"refuse\",,\n  }\n}}\n", "syntax.json:3: "},
+		{"type.json", "{\"collections\": {\n  \"tasks\": {\n    \"max_record_bytes\": \"big\"\n  }\n}}\n", "type.json:3: "},
+		{"schema.json", "{\"collections\": {\n  \"tasks\": {\n    \"conflict\": \"refuse\",\n    \"schema\": {\"type\": \"nosuchtype\"}\n  }\n}}\n", "schema.json:4: collections.tasks.schema: "},
+		{"rule.json", "{\"collections\": {\n  \"tasks\": {\n    \"conflict\": \"whoever\"\n  }\n}}\n", "rule.json:3: collections.tasks.conflict: "},
+		{"name.json", "{\"collections\": {\n  \"bad name\": {}\n}}\n", "name.json:2: collections.bad name: "},
+	} {
+		path := writeFile(t, c.name, c.body)
+		err := run(context.Background(), []string{"install-rules", "--db", db, path}, &out, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+	st, err := sqlitestore.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.View(context.Background(), func(tx server.Tx) error {
+		r, err := tx.RecordRules()
+		if err == nil && (r.Version != 1 || !strings.Contains(string(r.Source), `"refuse"`)) {
+			t.Errorf("rules in force: version %d %s", r.Version, r.Source)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

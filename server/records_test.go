@@ -1,0 +1,141 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
+)
+
+func recPath(cid, coll, id string) string {
+	return fmt.Sprintf("/channels/%s/records/%s/%s", cid, coll, id)
+}
+
+func jsonFields(tb testing.TB, s string) map[string]json.RawMessage {
+	tb.Helper()
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// TestRecords_StartupLogSaysFreeForm: a server without rules says in its
+// start-up log that it takes free-form records.
+func TestRecords_StartupLogSaysFreeForm(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	startServer(t, func(c *server.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "records are free-form") {
+		t.Errorf("start-up log does not say records are free-form:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestRecords_CheckHookRefuses: Config.RecordCheck sees each record write
+// with its channel, user, role and the record before and after (with the
+// versions it will take), and a refusal is a 403 with its reason and
+// path, nothing stored.
+func TestRecords_CheckHookRefuses(t *testing.T) {
+	var mu sync.Mutex
+	var seen []server.RecordWrite
+	ts := startServer(t, func(c *server.Config) {
+		c.RecordCheck = func(w server.RecordWrite) error {
+			mu.Lock()
+			seen = append(seen, w)
+			mu.Unlock()
+			if string(w.After.Fields["title"]) == `"forbidden"` {
+				return &server.RefusedError{Path: "/fields/title", Reason: "that title is taken"}
+			}
+			if w.Op == protocol.OpDeleteRecord && w.Role != protocol.RoleOwner {
+				return errors.New("only the owner deletes")
+			}
+			return nil
+		}
+	})
+	cid := createChannel(t, ts, "owner", "hook", "ann").Channel.CID
+	var rec protocol.RecordResponse
+	ts.must(t, "ann", "POST", recPath(cid, "notes", "a"), protocol.CreateRecordRequest{Fields: jsonFields(t, `{"title":"ok"}`)}, &rec)
+	ae := ts.call(t, "ann", "PATCH", recPath(cid, "notes", "a"), `{"set":{"title":"forbidden"}}`, nil)
+	if ae == nil || ae.StatusCode != http.StatusForbidden || ae.Path != "/fields/title" || !strings.Contains(ae.Message, "that title is taken") ||
+		ae.Record == nil || ae.Record.Version != rec.Record.Version {
+		t.Fatalf("refused patch: %+v", ae)
+	}
+	ae = ts.call(t, "ann", "DELETE", recPath(cid, "notes", "a")+fmt.Sprintf("?if_version=%d", rec.Record.Version), nil, nil)
+	if ae == nil || ae.StatusCode != http.StatusForbidden || !strings.Contains(ae.Message, "only the owner deletes") {
+		t.Fatalf("refused delete: %+v", ae)
+	}
+	var got protocol.RecordResponse
+	ts.must(t, "ann", "GET", recPath(cid, "notes", "a"), nil, &got)
+	if got.Record.Version != rec.Record.Version || string(got.Record.Fields["title"]) != `"ok"` {
+		t.Errorf("record after refusals: %+v", got.Record)
+	}
+	ts.must(t, "owner", "DELETE", recPath(cid, "notes", "a")+fmt.Sprintf("?if_version=%d", rec.Record.Version), nil, &got)
+	mu.Lock()
+	defer mu.Unlock()
+	first, last := seen[0], seen[len(seen)-1]
+	if first.Op != protocol.OpCreateRecord || first.Before != nil || first.User != "ann" || first.Role != protocol.RoleMember ||
+		first.CID != cid || first.After.Version != rec.Record.Version || first.After.FieldVersions["title"] != rec.Record.Version {
+		t.Errorf("the create as the hook saw it: %+v", first)
+	}
+	if last.Op != protocol.OpDeleteRecord || last.Before == nil || !last.After.Deleted || last.After.Version != got.Record.Version ||
+		strings.Join(last.Changed, ",") != "title" {
+		t.Errorf("the delete as the hook saw it: %+v", last)
+	}
+}
+
+// TestRecords_EventsCarryTheRecord: record events carry the record after
+// the write and the fields it changed, live and in sync; a batch of
+// record ops applies once per idempotency key.
+func TestRecords_EventsCarryTheRecord(t *testing.T) {
+	ts := startServer(t, nil)
+	cid := createChannel(t, ts, "owner", "ev", "ann", "bob").Channel.CID
+	ws := ts.dial(t, "bob")
+	defer ws.close()
+	batch := fmt.Sprintf(`{"ops":[
+		{"type":"create-record","key":"k1","cid":%[1]q,"collection":"tasks","record_id":"t1","body":{"fields":{"title":"a","done":false}}},
+		{"type":"patch-record","key":"k2","cid":%[1]q,"collection":"tasks","record_id":"t1","body":{"set":{"done":true},"unset":["title"],"base_version":0}}]}`, cid)
+	var first, again protocol.BatchResponse
+	ts.must(t, "ann", "POST", protocol.PathBatch, batch, &first)
+	ts.must(t, "ann", "POST", protocol.PathBatch, batch, &again)
+	a, _ := json.Marshal(first)
+	b, _ := json.Marshal(again)
+	if !bytes.Equal(a, b) || first.Results[1].Record == nil {
+		t.Fatalf("batch repeated: %s\nthen %s", a, b)
+	}
+	created := ws.next(t)
+	if created.Type != protocol.EventRecordCreated || created.Record == nil || strings.Join(created.Changed, ",") != "done,title" {
+		t.Fatalf("first event %+v", created)
+	}
+	patched := ws.next(t)
+	r := patched.Record
+	if patched.Type != protocol.EventRecordUpdated || strings.Join(patched.Changed, ",") != "done,title" ||
+		r.Version != patched.Seq || string(r.Fields["done"]) != "true" || len(r.Fields) != 1 ||
+		r.FieldVersions["title"] != patched.Seq || r.FieldVersions["done"] != patched.Seq {
+		t.Fatalf("patch event %+v, record %+v", patched, r)
+	}
+	ws.none(t, 100*time.Millisecond)
+}
