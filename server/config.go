@@ -43,6 +43,10 @@ type Config struct {
 	// SyncPageDefault and SyncPageMax bound a sync page's events. Zero
 	// means 500 and 2000.
 	SyncPageDefault, SyncPageMax int
+	// SyncPageMaxBytes bounds a sync page's events by their size: a
+	// page ends before the event that would take it over (with one event
+	// at least). Zero means 4 MiB.
+	SyncPageMaxBytes int
 	// MaxSyncChannels caps the channel positions in one sync request.
 	// Zero, or more than protocol.MaxSyncChannels, means
 	// protocol.MaxSyncChannels.
@@ -149,6 +153,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SyncPageMax <= 0 {
 		c.SyncPageMax = 2000
+	}
+	if c.SyncPageMaxBytes <= 0 {
+		c.SyncPageMaxBytes = 4 << 20
 	}
 	if c.MaxSyncBodyBytes <= 0 {
 		c.MaxSyncBodyBytes = 8 << 20

@@ -139,3 +139,57 @@ func TestRecords_EventsCarryTheRecord(t *testing.T) {
 	}
 	ws.none(t, 100*time.Millisecond)
 }
+
+// TestSync_PagesBoundedByBytes: large records cannot make a sync page
+// huge: a page ends before the event that would take it over
+// SyncPageMaxBytes (one event at least), and paging still brings every
+// event of every channel, once.
+func TestSync_PagesBoundedByBytes(t *testing.T) {
+	const maxBytes = 16 << 10
+	ts := startServer(t, func(c *server.Config) { c.SyncPageMaxBytes = maxBytes })
+	var cids []string
+	for _, id := range []string{"a", "b", "c"} {
+		cids = append(cids, createChannel(t, ts, "owner", id).Channel.CID)
+	}
+	big := strings.Repeat("x", 5000)
+	for i := range 12 {
+		for _, cid := range cids {
+			ts.must(t, "owner", "POST", recPath(cid, "notes", fmt.Sprint("r", i)),
+				protocol.CreateRecordRequest{Fields: jsonFields(t, `{"body":"`+big+`"}`)}, nil)
+		}
+	}
+	// One page by hand: within the bound.
+	req := protocol.SyncRequest{Version: protocol.Version, Limit: 1000}
+	for _, cid := range cids {
+		req.Channels = append(req.Channels, protocol.ChannelPosition{CID: cid, Position: protocol.Position{Epoch: epochOf(t, ts, "owner", cid)}})
+	}
+	var raw json.RawMessage
+	ts.must(t, "owner", "POST", protocol.PathSync, req, &raw)
+	var page protocol.SyncResponse
+	if err := json.Unmarshal(raw, &page); err != nil {
+		t.Fatal(err)
+	}
+	if !page.More || len(page.Events) == 0 || len(raw) > maxBytes+4096 {
+		t.Fatalf("first page: %d bytes, %d events, more %v", len(raw), len(page.Events), page.More)
+	}
+	for _, cs := range page.Channels {
+		if cs.Status == protocol.ChannelOK && cs.Position == nil {
+			t.Fatalf("channel %s served without a position", cs.CID)
+		}
+	}
+	events, _ := syncAll(t, ts, "owner", cids, 1000)
+	seen := map[string]int{}
+	for _, ev := range events {
+		if ev.Record != nil {
+			seen[ev.CID+"/"+ev.Record.ID]++
+		}
+	}
+	if len(seen) != 36 {
+		t.Fatalf("%d records synced, want 36", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s synced %d times", k, n)
+		}
+	}
+}
