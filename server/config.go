@@ -61,8 +61,8 @@ type Config struct {
 	SendBuffer int
 
 	// WritesPerSecond is each user's sustained rate of writes (every
-	// POST, PUT and DELETE but sync and channel queries; a batch counts
-	// its ops), and WriteBurst how many may come at once. Over it: 429
+	// POST, PUT, PATCH and DELETE but sync and channel queries; a batch
+	// is one write, whatever its ops), and WriteBurst how many may come at once. Over it: 429
 	// with Retry-After. Zero means 50 and 200; a negative WritesPerSecond
 	// means no limit.
 	WritesPerSecond float64

@@ -120,7 +120,7 @@ func planRecordWrite(user string, t recordTarget, status int, step recordStep) (
 		return op{}, err
 	}
 	return op{status: status, apply: func(c *change) (any, error) {
-		ch, err := channelFor(c.tx, t.cid, user)
+		ch, m, err := channelMember(c.tx, t.cid, user)
 		if err != nil {
 			return nil, err
 		}
@@ -139,10 +139,6 @@ func planRecordWrite(user string, t recordTarget, status int, step recordStep) (
 			return nil, err
 		}
 		fields, changed, err := step.apply(old, coll)
-		if err != nil {
-			return nil, err
-		}
-		m, err := c.tx.Member(ch.CID, user)
 		if err != nil {
 			return nil, err
 		}

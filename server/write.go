@@ -244,25 +244,30 @@ func viewJSON[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(
 // channelFor returns cid's channel if user is a member: 404 when it does
 // not exist, 403 when the user is not in it.
 func channelFor(tx Tx, cid, user string) (protocol.Channel, error) {
+	ch, _, err := channelMember(tx, cid, user)
+	return ch, err
+}
+
+// channelMember is channelFor that also returns the user's membership.
+func channelMember(tx Tx, cid, user string) (protocol.Channel, protocol.Member, error) {
 	if err := protocol.ValidateCID(cid); err != nil {
-		return protocol.Channel{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
+		return protocol.Channel{}, protocol.Member{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
 	}
 	ch, err := tx.Channel(cid)
 	if errors.Is(err, ErrNotFound) {
-		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s does not exist", cid)
+		return ch, protocol.Member{}, protocol.NewAPIError(protocol.CodeNotFound, "channel %s does not exist", cid)
 	}
 	if err != nil {
-		return ch, err
+		return ch, protocol.Member{}, err
 	}
 	if ch.DeletedAt != nil {
-		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s was deleted", cid)
+		return ch, protocol.Member{}, protocol.NewAPIError(protocol.CodeNotFound, "channel %s was deleted", cid)
 	}
-	if _, err := tx.Member(cid, user); errors.Is(err, ErrNotFound) {
-		return ch, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
-	} else if err != nil {
-		return ch, err
+	m, err := tx.Member(cid, user)
+	if errors.Is(err, ErrNotFound) {
+		return ch, m, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
 	}
-	return ch, nil
+	return ch, m, err
 }
 
 // messageFor returns a message in a channel the user is a member of.
