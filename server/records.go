@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,7 +147,7 @@ func planRecordWrite(user string, t recordTarget, status int, step recordStep) (
 		creator := old != nil && !old.Deleted && old.CreatedBy == user
 		if who := step.who(coll); !who.allows(role, creator) {
 			return nil, recordError(protocol.CodeNotAllowed, "/collection", old, "a channel %s may not %s a record of %s (its rules: %s)",
-				role, strings.TrimSuffix(string(step.op), "-record"), t.collection, cmpOr(who, WhoMember))
+				role, strings.TrimSuffix(string(step.op), "-record"), t.collection, cmp.Or(who, WhoMember))
 		}
 		rec := nextRecord(c.tx, user, ch.CID, t, old, fields, changed)
 		if fields != nil {
@@ -180,13 +181,6 @@ func planRecordWrite(user string, t recordTarget, status int, step recordStep) (
 		}
 		return protocol.RecordResponse{Record: rec}, nil
 	}}, nil
-}
-
-func cmpOr(w, def Who) Who {
-	if w == "" {
-		return def
-	}
-	return w
 }
 
 // refusal turns the RecordCheck hook's error into the 403 it answers.

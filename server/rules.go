@@ -341,9 +341,11 @@ func ParseRules(name string, data []byte) (Rules, error) {
 		return Rules{}, re
 	}
 	if _, err := r.compile(); err != nil {
-		re := err.(*RulesError)
-		re.File, re.Line = name, lineOfKeys(data, re.keys)
-		return Rules{}, re
+		var re *RulesError
+		if errors.As(err, &re) {
+			re.File, re.Line = name, lineOfKeys(data, re.keys)
+		}
+		return Rules{}, err
 	}
 	return r, nil
 }
