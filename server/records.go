@@ -504,21 +504,12 @@ const (
 // (collection, id) order after ?after=collection/id, with the position of
 // the channel's log in the same snapshot.
 func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request, user string) error {
-	q := r.URL.Query()
-	limit := 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return protocol.NewAPIError(protocol.CodeInput, "limit is not a number")
-		}
-		limit = n
-	}
-	limit, err := boundedInt("limit", limit, recordsPageDefault, recordsPageMax)
+	limit, err := queryLimit(r, recordsPageDefault, recordsPageMax)
 	if err != nil {
 		return err
 	}
 	var after RecordKey
-	if v := q.Get("after"); v != "" {
+	if v := r.URL.Query().Get("after"); v != "" {
 		coll, id, ok := strings.Cut(v, "/")
 		if !ok || protocol.ValidateRecordKey(coll, id) != nil {
 			return protocol.NewAPIError(protocol.CodeInput, "after %q is not collection/id", v)

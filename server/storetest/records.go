@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/token"
@@ -49,60 +49,14 @@ func startNode(t *testing.T, st server.Store, tune func(*server.Config)) *node {
 	return &node{Server: hs, srv: srv, store: st}
 }
 
-// call makes a request as user with a JSON body (a string is sent as
-// is) and decodes a 2xx answer into out. It returns the status and, for
-// a 4xx, the API error; a 5xx fails the test.
+// call makes a request as user (apitest.Call).
 func (n *node) call(t testing.TB, user, method, path string, body any, out any, headers ...string) (int, *protocol.APIError) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, n.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tok, err := token.Issue(recordSecret, user, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 500 {
-		t.Fatalf("%s %s: status %d: %s", method, path, resp.StatusCode, data)
-	}
-	if resp.StatusCode >= 300 {
-		var ae protocol.APIError
-		if err := json.Unmarshal(data, &ae); err != nil || ae.StatusCode != resp.StatusCode {
-			t.Fatalf("%s %s: status %d, body not an API error: %s", method, path, resp.StatusCode, data)
-		}
-		return resp.StatusCode, &ae
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, path, err, data)
-		}
-	}
-	return resp.StatusCode, nil
+	return apitest.Call(t, method, n.URL+path, tok, body, out, headers...)
 }
 
 // must is call for a request that must succeed.
