@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/token"
 )
 
 const goodRules = `{"collections": {
@@ -65,5 +71,43 @@ func TestInstallRules_RefusesBadFilesWithLine(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNodes_RulesWithoutRestart: three outpostd processes on one
+// Postgres take free-form records; rules installed with outpostd
+// install-rules apply on every node from its next write, none restarted.
+func TestNodes_RulesWithoutRestart(t *testing.T) {
+	const secret = "rules-secret"
+	nodes, dsn := startProcNodes(t, 3, secret)
+	tok, err := token.Issue([]byte(secret), "ann", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", nodes[0].url()+protocol.PathChannels, tok, protocol.CreateChannelRequest{Type: "team", ID: "rules"}); r.status >= 300 {
+		t.Fatalf("create channel: %d %v", r.status, r.body)
+	}
+	record := func(n *procNode, coll, id, fields string) reply {
+		return do(t, "POST", n.url()+"/channels/team:rules/records/"+coll+"/"+id, tok, json.RawMessage(`{"fields":`+fields+`}`))
+	}
+	for i, n := range nodes {
+		if r := record(n, "anything", fmt.Sprint("free", i), `{"x":1}`); r.status != http.StatusCreated {
+			t.Fatalf("node %d, free-form record: %d %v", i, r.status, r.body)
+		}
+	}
+	var out syncBuffer
+	if err := run(context.Background(), []string{"install-rules", "--db", dsn, writeFile(t, "rules.json", goodRules)}, &out, nil); err != nil {
+		t.Fatalf("install-rules: %v\n%s", err, out.String())
+	}
+	for i, n := range nodes {
+		if r := record(n, "anything", fmt.Sprint("late", i), `{"x":1}`); r.status != http.StatusBadRequest || r.body["path"] != "/collection" {
+			t.Errorf("node %d took a record of a collection the rules do not know: %d %v", i, r.status, r.body)
+		}
+		if r := record(n, "tasks", fmt.Sprint("t", i), `{"done":true}`); r.status != http.StatusBadRequest || r.body["path"] != "/fields/title" {
+			t.Errorf("node %d took a record the schema refuses: %d %v", i, r.status, r.body)
+		}
+		if r := record(n, "tasks", fmt.Sprint("t", i), `{"title":"ok"}`); r.status != http.StatusCreated {
+			t.Errorf("node %d refused a valid record: %d %v", i, r.status, r.body)
+		}
 	}
 }
