@@ -500,8 +500,9 @@ func (s *Server) RulesHash(ctx context.Context) (hash string, version int64, err
 	return hash, version, err
 }
 
-// startRules installs Config.Rules, if set, and logs the rules in force:
-// a server without any says it takes free-form records.
+// startRules installs Config.Rules, if set (a failure fails New), and
+// logs the rules in force: a server without any says it takes free-form
+// records.
 func (s *Server) startRules(ctx context.Context) error {
 	if s.cfg.Rules != nil {
 		if _, _, err := s.InstallRules(ctx, *s.cfg.Rules); err != nil {
@@ -510,7 +511,10 @@ func (s *Server) startRules(ctx context.Context) error {
 	}
 	hash, version, err := s.RulesHash(ctx)
 	if err != nil {
-		return fmt.Errorf("server: read the record rules: %w", err)
+		// The store may be down for now: each record write reads the
+		// rules in force anyway.
+		s.log.Warn("server: could not read the record rules at start", "error", err)
+		return nil
 	}
 	if version == 0 {
 		s.log.Info("server: no record rules installed: records are free-form, in any collection, within the size bound",
