@@ -84,6 +84,8 @@ const (
 	qChannelForUpdate = `SELECT data FROM channels WHERE cid = $1 FOR UPDATE`
 	qPutChannel       = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
 ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`
+	qCreateChannel = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (cid) DO NOTHING RETURNING cid`
 	qUserChannels = `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
 WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
 	qUserChannelIDs = `SELECT cid FROM members WHERE user_id = $1 ORDER BY cid`
@@ -148,6 +150,19 @@ func activity(c protocol.Channel) int64 {
 
 func (t *tx) PutChannel(c protocol.Channel) error {
 	return t.exec(qPutChannel, c.CID, newEpoch(), activity(c), mustJSON(c))
+}
+
+// CreateChannel inserts c's row. ON CONFLICT DO NOTHING waits for a
+// running transaction that inserted the same cid: when that commits, no
+// row is inserted (nor returned), and the next statement (READ
+// COMMITTED) sees the channel it made.
+func (t *tx) CreateChannel(c protocol.Channel) error {
+	var cid string
+	err := t.tx.QueryRow(t.ctx, qCreateChannel, c.CID, newEpoch(), activity(c), mustJSON(c)).Scan(&cid)
+	if isNoRows(err) {
+		return server.ErrExists
+	}
+	return err
 }
 
 func (t *tx) UserChannels(userID string, limit, offset int) ([]protocol.Channel, error) {
