@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/pgstore"
+	"github.com/outpostsync/outpost/server/pgstore/pgtest"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 )
 
@@ -209,4 +214,84 @@ func testLiveRecipients(t *testing.T, a, b node) {
 			}
 		}
 	})
+}
+
+// TestMemberSpans: a membership's span runs from the seq of the event
+// that adds the member to the seq of the one that removes them; a member
+// added again gets a new span; a role change (PutMember of a member)
+// leaves the span; spans that end at or before the log's cut are pruned
+// with it.
+func TestMemberSpans(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	cid := "team:spans"
+	step := func(fn func(tx server.Tx) error) {
+		t.Helper()
+		err := st.Update(ctx, func(tx server.Tx) error {
+			if _, err := tx.Channel(cid); errors.Is(err, server.ErrNotFound) {
+				if err := tx.CreateChannel(protocol.Channel{CID: cid, Type: "team", ID: "spans", CreatedAt: tx.Now()}); err != nil {
+					return err
+				}
+			}
+			id := fmt.Sprintf("ev-%d", time.Now().UnixNano())
+			pos, err := tx.NextPosition(cid, id)
+			if err != nil {
+				return err
+			}
+			if err := tx.AppendEvent(protocol.Event{ID: id, Type: protocol.EventMemberAdded, CID: cid, Seq: pos.Seq, Epoch: pos.Epoch,
+				CreatedAt: tx.Now()}); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(user, role string) func(tx server.Tx) error {
+		return func(tx server.Tx) error {
+			return tx.PutMember(protocol.Member{CID: cid, UserID: user, Role: role, CreatedAt: tx.Now()})
+		}
+	}
+	del := func(user string) func(tx server.Tx) error {
+		return func(tx server.Tx) error { return tx.DeleteMember(cid, user) }
+	}
+	step(put("ann", "member"))    // 1
+	step(put("ben", "member"))    // 2
+	step(del("ann"))              // 3
+	step(put("ben", "moderator")) // 4
+	step(del("ben"))              // 5
+	step(put("ben", "member"))    // 6
+	spans := func() string {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, `SELECT user_id || ':' || from_seq || '-' || coalesce(to_seq::text, '')
+FROM member_spans WHERE cid = $1 ORDER BY user_id, from_seq`, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, " ")
+	}
+	if got, want := spans(), "ann:1-3 ben:2-5 ben:6-"; got != want {
+		t.Fatalf("spans %q, want %q", got, want)
+	}
+	if _, err := st.Prune(ctx, time.Now().Add(-time.Hour), 3); err != nil { // by count: keeps 4..6
+		t.Fatal(err)
+	}
+	if got, want := spans(), "ben:2-5 ben:6-"; got != want {
+		t.Fatalf("after a cut at seq 3: spans %q, want %q", got, want)
+	}
 }
