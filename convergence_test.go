@@ -270,25 +270,13 @@ func (cc *convClient) open(tb testing.TB, wait time.Duration) {
 	tb.Helper()
 	cc.c = convOpen(tb, cc.proxy.URLs(), cc.user, cc.path, wait)
 	cc.c.Conn.OnAll(func(ev protocol.Event) {
-		if ev.CID == "" || ev.Seq <= 0 || convFeedEvent(ev.Type) {
+		if ev.CID == "" || ev.Seq <= 0 || ev.Type.InFeed() {
 			return
 		}
 		cc.mu.Lock()
 		cc.live = append(cc.live, ev)
 		cc.mu.Unlock()
 	})
-}
-
-// convFeedEvent reports whether events of type t are of a user's
-// membership feed, whose seq is a place in the feed, not in a channel's
-// log.
-func convFeedEvent(t protocol.EventType) bool {
-	switch t {
-	case protocol.EventNotificationAddedToChannel, protocol.EventNotificationRemovedFromChannel,
-		protocol.EventChannelHidden, protocol.EventChannelVisible, protocol.EventUserUpdated:
-		return true
-	}
-	return false
 }
 
 // convProxies are one client's fault proxies, one to each node; a fault
