@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -332,11 +334,21 @@ func ParseRules(name string, data []byte) (Rules, error) {
 		re := &RulesError{File: name, Reason: err.Error()}
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
+		var dk *protocol.DuplicateKeyError
 		switch {
 		case errors.As(err, &se):
 			re.Line = lineAt(data, se.Offset)
 		case errors.As(err, &te):
 			re.Line, re.Path = lineAt(data, te.Offset), te.Field
+		case errors.As(err, &dk):
+			re.Line = lineOfKey(data, dk.Key, 2)
+		default:
+			// encoding/json names an unknown field only in its text.
+			if _, name, ok := strings.Cut(err.Error(), "unknown field "); ok {
+				if k, err := strconv.Unquote(name); err == nil {
+					re.Line = lineOfKey(data, k, 1)
+				}
+			}
 		}
 		return Rules{}, re
 	}
@@ -354,6 +366,17 @@ func ParseRules(name string, data []byte) (Rules, error) {
 func lineAt(data []byte, off int64) int {
 	off = min(max(off, 0), int64(len(data)))
 	return 1 + bytes.Count(data[:off], []byte("\n"))
+}
+
+// lineOfKey returns the line of the nth occurrence of key as an object
+// key in data, or 0.
+func lineOfKey(data []byte, key string, nth int) int {
+	re := regexp.MustCompile(regexp.QuoteMeta(strconv.Quote(key)) + `\s*:`)
+	locs := re.FindAllIndex(data, nth)
+	if len(locs) < nth {
+		return 0
+	}
+	return lineAt(data, int64(locs[nth-1][0]))
 }
 
 // lineOfKeys returns the line of the key that begins the value at keys

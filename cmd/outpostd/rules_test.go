@@ -49,6 +49,8 @@ func TestInstallRules_RefusesBadFilesWithLine(t *testing.T) {
 		{"type.json", "{\"collections\": {\n  \"tasks\": {\n    \"max_record_bytes\": \"big\"\n  }\n}}\n", "type.json:3: "},
 		{"schema.json", "{\"collections\": {\n  \"tasks\": {\n    \"conflict\": \"refuse\",\n    \"schema\": {\"type\": \"nosuchtype\"}\n  }\n}}\n", "schema.json:4: collections.tasks.schema: "},
 		{"rule.json", "{\"collections\": {\n  \"tasks\": {\n    \"conflict\": \"whoever\"\n  }\n}}\n", "rule.json:3: collections.tasks.conflict: "},
+		{"unknown.json", "{\"collections\": {\n  \"tasks\": {\n    \"colour\": \"red\"\n  }\n}}\n", "unknown.json:3: "},
+		{"dup.json", "{\"collections\": {\n  \"tasks\": {},\n  \"tasks\": {}\n}}\n", "dup.json:3: "},
 		{"name.json", "{\"collections\": {\n  \"bad name\": {}\n}}\n", "name.json:2: collections.bad name: "},
 	} {
 		path := writeFile(t, c.name, c.body)
