@@ -329,7 +329,7 @@ func TestOnError(t *testing.T) {
 		var onceChange sync.Once
 		alice.OnChange(func(syncmanager.Change) { onceChange.Do(func() { panic("change listener bug") }) })
 		var onceConn sync.Once
-		alice.Conn.OnAll(func(protocol.Event) { onceConn.Do(func() { panic("handler bug") }) })
+		alice.Conn.OnAll(func(client.Event) { onceConn.Do(func() { panic("handler bug") }) })
 		if err := alice.SyncNow(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -124,8 +124,4 @@ type Event struct {
 	// ConnectionID is set on the first health.check of a WebSocket
 	// connection.
 	ConnectionID string `json:"connection_id,omitempty"`
-
-	// Online is set on the client SDK's own connection.changed event
-	// (client.EventConnectionChanged); the server never sends it.
-	Online bool `json:"online,omitempty"`
 }
