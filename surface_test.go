@@ -412,9 +412,9 @@ func TestOnError(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := log.waitFor(t, syncmanager.ErrorEventDropped, nil)
-		var de *client.DroppedEventError
+		var de *protocol.DroppedEvent
 		if !errors.As(e.Err, &de) {
-			t.Errorf("Err = %v, want a *client.DroppedEventError", e.Err)
+			t.Errorf("Err = %v, want a *protocol.DroppedEvent", e.Err)
 		}
 	})
 

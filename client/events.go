@@ -46,7 +46,7 @@ type Handler func(ev Event)
 type ErrorEvent struct {
 	// Err is the error: a *TransportError, *FrameError, *DecodeError,
 	// *TokenError or *protocol.APIError for the connection, a
-	// *DroppedEventError for an event dropped from a sync page, a
+	// *protocol.DroppedEvent for an event dropped from a sync page, a
 	// *HandlerPanicError for an event handler that panicked.
 	Err error
 	// Permanent is set on the error that stopped the client from

@@ -33,7 +33,7 @@ func TestAuth_TokenInURL(t *testing.T) {
 		{"POST", protocol.PathSync},
 		{"POST", protocol.PathBatch},
 		{"DELETE", "/messages/m1"},
-		{"PUT", server.PathMe},
+		{"PUT", protocol.PathMe},
 	} {
 		ae := ts.call(t, "", c.method, c.path+"?token="+tok, nil, nil)
 		if ae == nil || ae.StatusCode != http.StatusUnauthorized || ae.Code != protocol.CodeAuth {

@@ -198,7 +198,7 @@ func openStream(tb testing.TB, ts *testServer, query string, headers ...string) 
 func tryStream(tb testing.TB, ts *testServer, query string, headers ...string) (*sseClient, *http.Response, []byte) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+server.PathEvents+"?"+query, nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+protocol.PathEvents+"?"+query, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
