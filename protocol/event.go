@@ -79,6 +79,19 @@ func (t EventType) IsEphemeral() bool {
 	return false
 }
 
+// InFeed reports whether events of type t go to a user's membership feed
+// (see FeedPage) rather than to a channel's log: their Seq and Epoch, when
+// set, are a place in the feed. Events of other types that carry a Seq
+// are in their channel's log.
+func (t EventType) InFeed() bool {
+	switch t {
+	case EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
+		EventChannelHidden, EventChannelVisible, EventUserUpdated:
+		return true
+	}
+	return false
+}
+
 // Known reports whether t is one of the types this package defines.
 func (t EventType) Known() bool {
 	return slices.Contains(allEventTypes, t)
