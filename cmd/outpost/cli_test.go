@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -529,5 +532,24 @@ func TestWatch_PrintsWhatItCaughtUpOn(t *testing.T) {
 		if strings.Join(texts, "|") != "while you were away|and another" {
 			t.Errorf("caught_up messages = %q; output:\n%s", texts, out)
 		}
+	}
+}
+
+// TestToken_WebPageHint: the command the web page's sign-in form shows
+// mints a token.
+func TestToken_WebPageHint(t *testing.T) {
+	page, err := os.ReadFile(filepath.Join("..", "..", "server", "web", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\(outpost (token[^)]*)\)`).FindSubmatch(page)
+	if m == nil {
+		t.Fatal("the web page shows no outpost token command")
+	}
+	args := strings.Fields(string(m[1]))
+	r := cli(t, map[string]string{"OUTPOST_SECRET": testSecret}, args...)
+	wantOK(t, r)
+	if _, err := token.Verify([]byte(testSecret), strings.TrimSpace(r.stdout), time.Now()); err != nil {
+		t.Fatalf("outpost %s printed %q, not a token: %v", m[1], r.stdout, err)
 	}
 }
