@@ -55,7 +55,7 @@ func planCreateChannel(user string, req protocol.CreateChannelRequest) (op, erro
 		now := c.tx.Now()
 		ch := protocol.Channel{CID: cid, Type: req.Type, ID: req.ID, Name: req.Name, CreatedBy: user,
 			CreatedAt: now, UpdatedAt: now, Extra: req.Extra}
-		if err := c.tx.PutChannel(ch); err != nil { // the row NextSeq counts in
+		if err := c.tx.PutChannel(ch); err != nil { // the row NextPosition counts in
 			return nil, err
 		}
 		if _, err := c.emit(cid, protocol.EventChannelCreated, user, func(ev *protocol.Event) error {
