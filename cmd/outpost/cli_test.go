@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/token"
 )
@@ -350,7 +351,7 @@ func TestWatch(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	done := make(chan result, 1)
 	go func() { done <- cliCtx(ctx, env, &stdout, &stderr, "watch") }()
 	waitFor(t, "watch to connect", func() bool { return strings.Contains(stderr.String(), "watching") })
@@ -379,7 +380,7 @@ func TestWatch_JSON(t *testing.T) {
 	env := userEnv(t, url, "alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	done := make(chan result, 1)
 	go func() { done <- cliCtx(ctx, env, &stdout, &stderr, "watch", "--json") }()
 	waitFor(t, "watch to connect", func() bool { return strings.Contains(stderr.String(), "watching") })
@@ -491,7 +492,7 @@ func TestWatch_PrintsWhatItCaughtUpOn(t *testing.T) {
 		wantOK(t, cli(t, bob, "send", cid, "while you were away"))
 		wantOK(t, cli(t, bob, "send", cid, "and another"))
 		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr syncBuffer
+		var stdout, stderr logtest.Buffer
 		done := make(chan result, 1)
 		args := []string{"watch"}
 		if asJSON {
