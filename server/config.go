@@ -120,7 +120,8 @@ type Config struct {
 	// again (after a deadlock), and every node must decide alike.
 	RecordCheck func(RecordWrite) error
 
-	// Logger gets the server's logs. Nil means slog.Default().
+	// Logger gets the server's logs (one line per request among them).
+	// Nil means logs are dropped.
 	Logger *slog.Logger
 	// Now is the server's clock. Nil means time.Now.
 	Now func() time.Time
@@ -210,7 +211,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
