@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 )
@@ -32,27 +33,11 @@ func jsonFields(tb testing.TB, s string) map[string]json.RawMessage {
 // TestRecords_StartupLogSaysFreeForm: a server without rules says in its
 // start-up log that it takes free-form records.
 func TestRecords_StartupLogSaysFreeForm(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	startServer(t, func(c *server.Config) {
-		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	var logs logtest.Buffer
+	startServer(t, func(c *server.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	if !strings.Contains(logs.String(), "records are free-form") {
 		t.Errorf("start-up log does not say records are free-form:\n%s", logs.String())
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestRecords_CheckHookRefuses: Config.RecordCheck sees each record write

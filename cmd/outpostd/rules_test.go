@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -39,7 +40,7 @@ func writeFile(t *testing.T, name, body string) string {
 // rules in force stay.
 func TestInstallRules_RefusesBadFilesWithLine(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
-	var out syncBuffer
+	var out logtest.Buffer
 	good := writeFile(t, "good.json", goodRules)
 	if err := run(context.Background(), []string{"install-rules", "--db", db, good}, &out, nil); err != nil {
 		t.Fatalf("install: %v\n%s", err, out.String())
@@ -97,7 +98,7 @@ func TestNodes_RulesWithoutRestart(t *testing.T) {
 			t.Fatalf("node %d, free-form record: %d %v", i, r.status, r.body)
 		}
 	}
-	var out syncBuffer
+	var out logtest.Buffer
 	if err := run(context.Background(), []string{"install-rules", "--db", dsn, writeFile(t, "rules.json", goodRules)}, &out, nil); err != nil {
 		t.Fatalf("install-rules: %v\n%s", err, out.String())
 	}
