@@ -33,6 +33,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	limits *limits // per-user rate limits (ratelimit.go)
+
+	idMu     sync.Mutex
+	serverID string // the store's ServerID, once read (identity.go)
 }
 
 // New returns a Server that serves at once and prunes events in the
@@ -180,6 +183,10 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 			return
 		}
 		setRequestUser(r, user)
+		if err := s.checkServerID(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		for name := range r.URL.Query() {
 			if !allowedParam(r.Pattern, name) {
 				writeError(w, protocol.NewAPIError(protocol.CodeInput, "unknown query parameter %q", name))

@@ -32,6 +32,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MessagesInSeqOrder", func(t *testing.T) { testMessages(t, h) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
 	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
+	t.Run("ServerID", func(t *testing.T) { testServerID(t, h) })
 }
 
 var ctx = context.Background()
