@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := db.Bind(ctx, cfg.UserID, cfg.ServerURL, cfg.WipeOnIdentityChange); err != nil {
+	if err := db.Bind(ctx, cfg.UserID, cfg.WipeOnIdentityChange); err != nil {
 		return fail(fmt.Errorf("outpost: %w", err))
 	}
 	ccfg := cfg.Client

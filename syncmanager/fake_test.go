@@ -52,6 +52,13 @@ func newFakeConn(user string) *fakeConn {
 
 func (f *fakeConn) UserID() string { return f.user }
 
+func (f *fakeConn) SetServerID(string) {}
+
+// Hello says the fake server's retention window: 30 days.
+func (f *fakeConn) Hello() *protocol.Hello {
+	return &protocol.Hello{ServerID: "fake-server", RetentionMS: (30 * 24 * time.Hour).Milliseconds()}
+}
+
 func (f *fakeConn) IsHealthy() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
