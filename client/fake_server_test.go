@@ -36,7 +36,7 @@ type fakeServer struct {
 	// onConnect replaces the default first frame (a health.check with a
 	// connection id) when set; it may write anything.
 	onConnect func(ctx context.Context, sc *serverConn)
-	echo      bool // answer each client health.check with one
+	echo      bool        // answer each client health.check with one
 	dialHdr   http.Header // the headers of the last GET /connect
 	rest      map[string]http.HandlerFunc
 	conns     []*serverConn
