@@ -186,7 +186,6 @@ func (d *DB) bindServer(ctx context.Context, h protocol.Hello, adopt bool) (boun
 		}
 		if bound == "" && adopt {
 			bound = h.ServerID
-			d.log.Info("offlinedb: store bound to its server", "server_id", bound)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO server_binding (id, server_id, hello, met_at) VALUES (1, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET server_id = excluded.server_id, hello = excluded.hello, met_at = excluded.met_at`,

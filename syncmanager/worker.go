@@ -131,7 +131,7 @@ func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{}; downs = m.downs })
 	drainErr := m.drain(ctx)
 	var syncErr error
-	if full {
+	if full && !isServerMismatch(drainErr) {
 		syncErr = m.sync(ctx)
 	}
 	err = syncErr
