@@ -178,15 +178,16 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 			writeError(w, aerr)
 			return
 		}
+		if err := s.checkServerID(r); err != nil {
+			setRequestUser(r, user)
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.limitRequest(r, user); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		setRequestUser(r, user)
-		if err := s.checkServerID(r); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		for name := range r.URL.Query() {
 			if !allowedParam(r.Pattern, name) {
 				writeError(w, protocol.NewAPIError(protocol.CodeInput, "unknown query parameter %q", name))
