@@ -33,6 +33,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
 	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, h) })
+	t.Run("ServerID", func(t *testing.T) { testServerID(t, h) })
 }
 
 var ctx = context.Background()
