@@ -55,7 +55,7 @@ const (
 )
 
 // EventHealthCheck is the server's keep-alive over the WebSocket; the first
-// one of a connection carries its ConnectionID. (The client SDK's own
+// one of a connection carries its ConnectionID and the server's Hello. (The client SDK's own
 // connection events are the client package's.)
 const EventHealthCheck EventType = "health.check"
 
@@ -150,4 +150,7 @@ type Event struct {
 	// ConnectionID is set on the first health.check of a WebSocket
 	// connection.
 	ConnectionID string `json:"connection_id,omitempty"`
+	// Hello is set on the first health.check of a WebSocket connection:
+	// the server's identity and settings (see Hello).
+	Hello *Hello `json:"hello,omitempty"`
 }

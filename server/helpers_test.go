@@ -105,6 +105,7 @@ func (ts *testServer) must(tb testing.TB, user, method, path string, body any, o
 
 // wsClient is a raw WebSocket to the server.
 type wsClient struct {
+	first  protocol.Event // the connection's first frame
 	conn   *websocket.Conn
 	events chan protocol.Event
 	done   chan struct{}
@@ -144,6 +145,7 @@ func (ts *testServer) dial(tb testing.TB, user string) *wsClient {
 	if first.Type != protocol.EventHealthCheck || first.ConnectionID == "" {
 		tb.Fatalf("first frame = %+v, want health.check with a connection id", first)
 	}
+	c.first = first
 	tb.Cleanup(func() { c.close() })
 	return c
 }
@@ -240,6 +242,7 @@ type syncResult struct {
 	inaccessible []string
 	pages        int
 	syncedAt     time.Time
+	hellos       []*protocol.Hello // each page's
 }
 
 // syncFrom syncs as a client would: from the feed position and the
@@ -259,6 +262,7 @@ func syncFrom(tb testing.TB, ts *testServer, user string, feed *protocol.Positio
 		var resp protocol.SyncResponse
 		ts.must(tb, user, "POST", protocol.PathSync, req, &resp)
 		res.pages++
+		res.hellos = append(res.hellos, resp.Hello)
 		res.events = append(res.events, resp.Events...)
 		if resp.Feed.Reset {
 			res.feedReset = true

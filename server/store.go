@@ -52,6 +52,11 @@ type Store interface {
 	// many events went.
 	Prune(ctx context.Context, before time.Time, maxPerChannel int) (int, error)
 
+	// ServerID returns the id made once with the database (see
+	// protocol.Hello.ServerID): the same on every node sharing it and in
+	// a restored copy of it, another for another database.
+	ServerID(ctx context.Context) (string, error)
+
 	Close() error
 }
 

@@ -40,6 +40,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RecordsWithChannel", func(t *testing.T) { testRecordsWithChannel(t, h) })
 	t.Run("RecordsOutliveRetention", func(t *testing.T) { testRecordsOutliveRetention(t, h) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, h) })
+	t.Run("ServerID", func(t *testing.T) { testServerID(t, h) })
 }
 
 var ctx = context.Background()
