@@ -178,3 +178,30 @@ func TestSync_PagesBoundedByBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestRecords_HelloNamesTheRules: the hello of every sync answer and
+// WebSocket names the record rules in force, from the next answer after
+// an install.
+func TestRecords_HelloNamesTheRules(t *testing.T) {
+	ts := startServer(t, nil)
+	hello := func() *protocol.Hello {
+		var res protocol.SyncResponse
+		ts.must(t, "ann", "POST", protocol.PathSync, protocol.SyncRequest{Version: protocol.Version}, &res)
+		return res.Hello
+	}
+	if h := hello(); h == nil || h.RulesHash != "" || h.RulesVersion != 0 {
+		t.Fatalf("hello without rules: %+v", h)
+	}
+	v, hash, err := ts.srv.InstallRules(t.Context(), server.Rules{Collections: map[string]server.CollectionRules{"notes": {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := hello(); h == nil || h.RulesHash != hash || h.RulesVersion != v {
+		t.Errorf("sync hello %+v, want rules %s version %d", h, hash, v)
+	}
+	ws := ts.dial(t, "ann")
+	defer ws.close()
+	if h := ws.first.Hello; h == nil || h.RulesHash != hash {
+		t.Errorf("WebSocket hello %+v, want rules %s", h, hash)
+	}
+}

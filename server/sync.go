@@ -81,6 +81,9 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string)
 	var page syncPage
 	err = s.view(r.Context(), func(tx Tx) error {
 		page = syncPage{Events: []json.RawMessage{}, SyncedAt: tx.Now(), Hello: hello}
+		if err := s.helloRules(tx, hello); err != nil {
+			return err
+		}
 		budget, err := syncFeed(tx, user, req.Feed, limit, &page)
 		if err != nil {
 			return err
