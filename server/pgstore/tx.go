@@ -17,13 +17,25 @@ import (
 type tx struct {
 	tx  pgx.Tx
 	ctx context.Context
-	now time.Time
+	// clock is the server's clock; now is its reading at Now's first
+	// call (zero before).
+	clock func() time.Time
+	now   time.Time
 	// write is set in Update's transactions: Channel then locks the
 	// channel's row (see Channel).
 	write bool
 }
 
-func (t *tx) Now() time.Time { return t.now }
+// Now reads the clock at its first call and returns that time from then
+// on. The server calls it after it has read, and so locked, the write's
+// channel (see Channel), so a write that waited behind another of its
+// channel carries a later time than that one, unless the clock went back.
+func (t *tx) Now() time.Time {
+	if t.now.IsZero() {
+		t.now = t.clock()
+	}
+	return t.now
+}
 
 func (t *tx) getJSON(v any, query string, args ...any) error {
 	var data string
@@ -106,6 +118,8 @@ WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DES
 ON CONFLICT (id) DO UPDATE SET data = excluded.data`
 	qDeleteMessageReactions = `DELETE FROM reactions WHERE message_id = $1`
 	qDeleteMessage          = `DELETE FROM messages WHERE id = $1`
+	qPutRemovedMessage      = `INSERT INTO removed_messages (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	qRemovedMessages        = `SELECT id FROM removed_messages WHERE id = ANY($1::text[])`
 
 	qReaction    = `SELECT data FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3`
 	qReactions   = `SELECT data FROM reactions WHERE message_id = $1 ORDER BY user_id, type`
@@ -253,7 +267,17 @@ func (t *tx) DeleteMessage(id string) error {
 	if err := t.exec(qDeleteMessageReactions, id); err != nil {
 		return err
 	}
+	if err := t.exec(qPutRemovedMessage, id); err != nil {
+		return err
+	}
 	return t.exec(qDeleteMessage, id)
+}
+
+func (t *tx) RemovedMessages(ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return t.selectStrings(qRemovedMessages, ids)
 }
 
 func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {
@@ -294,5 +318,5 @@ func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
 }
 
 func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
-	return t.exec(qPutIdempotentResult, userID, key, string(result), t.now.UnixMicro())
+	return t.exec(qPutIdempotentResult, userID, key, string(result), t.Now().UnixMicro())
 }

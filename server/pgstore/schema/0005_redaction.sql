@@ -1,0 +1,32 @@
+-- Removal is redaction. Each event that carries a message's content (the
+-- message's own events, and reactions, which carry the message) names
+-- the message in message_id; it is NULL for every other event, and once
+-- the event is redacted. A hard delete or a truncate finds there the
+-- events it rewrites in place.
+ALTER TABLE events ADD COLUMN message_id text;
+UPDATE events SET message_id = coalesce(payload::jsonb #>> '{message,id}', payload::jsonb #>> '{reaction,message_id}')
+WHERE NOT coalesce((payload::jsonb ->> 'hard_delete')::boolean, false)
+	AND NOT coalesce((payload::jsonb ->> 'redacted')::boolean, false);
+CREATE INDEX events_by_message ON events (message_id) WHERE message_id IS NOT NULL;
+
+-- Tombstones of the messages removed for good. Retention never prunes
+-- them: a removed id is never stored again.
+CREATE TABLE removed_messages (
+	id text PRIMARY KEY
+);
+INSERT INTO removed_messages (id) SELECT substr(key, 9) FROM idempotency WHERE user_id = '' AND key LIKE 'deleted:%'
+ON CONFLICT DO NOTHING;
+DELETE FROM idempotency WHERE user_id = '' AND key LIKE 'deleted:%';
+
+-- What was removed before this version is redacted now: the events of
+-- hard-deleted messages, and those of the messages before each
+-- channel's last truncate; a hard delete keeps the message's id alone.
+WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE payload::jsonb ->> 'type' = 'channel.truncated' GROUP BY cid)
+UPDATE events SET message_id = NULL, payload = jsonb_build_object('id', id, 'type', payload::jsonb ->> 'type', 'cid', cid,
+	'seq', seq, 'epoch', payload::jsonb ->> 'epoch', 'created_at', payload::jsonb ->> 'created_at',
+	'message', jsonb_build_object('id', message_id, 'cid', cid), 'redacted', true)::text
+WHERE message_id IN (SELECT id FROM removed_messages)
+	OR (message_id IS NOT NULL AND seq < coalesce((SELECT seq FROM cut WHERE cut.cid = events.cid), 0));
+UPDATE events SET payload = jsonb_set(payload::jsonb, '{message}', jsonb_build_object('id', payload::jsonb #>> '{message,id}',
+	'cid', cid, 'version', (payload::jsonb #>> '{message,version}')::bigint))::text
+WHERE coalesce((payload::jsonb ->> 'hard_delete')::boolean, false);
