@@ -469,11 +469,17 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 
 func convAdmin(tb testing.TB, url string) *client.Client {
 	tb.Helper()
-	tok, err := token.Issue(secret, "admin", time.Hour)
+	return convREST(tb, url, "admin")
+}
+
+// convREST returns a REST client of url as user, closed when tb ends.
+func convREST(tb testing.TB, url, user string) *client.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := client.New(client.Config{ServerURL: url, UserID: "admin", Token: tok})
+	c, err := client.New(client.Config{ServerURL: url, UserID: user, Token: tok})
 	if err != nil {
 		tb.Fatal(err)
 	}
