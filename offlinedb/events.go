@@ -216,7 +216,7 @@ func buildQueries(ev *protocol.Event) (qs []Query, ignored bool, err error) {
 		return nil, false, invalidEvent(ev, "no id")
 	}
 	b := builder{ev: ev}
-	if ev.Redacted {
+	if ev.Redacted || ev.Message != nil && ev.Message.Redacted {
 		if err := b.redacted(); err != nil {
 			return nil, false, err
 		}

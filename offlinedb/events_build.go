@@ -82,10 +82,11 @@ func (b *builder) messageDeleted() error {
 	return nil
 }
 
-// redacted applies an event whose content the server removed for good:
-// the message it names goes (with its reactions), and a tombstone above
-// every version keeps it out, whatever arrives later. A redacted event
-// that names no message changes nothing.
+// redacted applies an event whose content the server removed for good,
+// or that names a message removed for good (protocol.RemovedMessage: a
+// hard delete, a replayed answer): the message goes (with its
+// reactions), and a tombstone above every version keeps it out, whatever
+// arrives later. A redacted event that names no message changes nothing.
 func (b *builder) redacted() error {
 	m := b.ev.Message
 	if m == nil || m.ID == "" {

@@ -51,6 +51,18 @@ func TestApplyEvent_Redacted(t *testing.T) {
 			t.Errorf("reactions of the redacted message = %v, %v", rs, err)
 		}
 	})
+	t.Run("RemovedMessageNamed", func(t *testing.T) {
+		// A replayed answer, or a hard delete, names a message removed
+		// for good by its id alone.
+		db := openTestDB(t)
+		apply(t, db, newEv)
+		answer := msgEvent(protocol.EventMessageUpdated, "team:a", "m1", "", 3)
+		answer.Message = protocol.RemovedMessage(upd.Message)
+		apply(t, db, answer)
+		messageGone(t, db, "m1", "an answer naming the removed message")
+		apply(t, db, upd, answer, newEv)
+		messageGone(t, db, "m1", "late originals after the removed message's answer")
+	})
 	t.Run("LateOriginalStaysOut", func(t *testing.T) {
 		db := openTestDB(t)
 		apply(t, db, redacted(newEv))

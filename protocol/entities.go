@@ -53,6 +53,12 @@ type Message struct {
 	// ReactionCounts counts reactions by type, as the server last saw them.
 	ReactionCounts map[string]int `json:"reaction_counts,omitempty"`
 
+	// Redacted marks what the wire keeps of a message removed for good (a
+	// hard delete or a truncate; see RemovedMessage): its id, channel and
+	// version, and nothing it said. A client removes such a message and
+	// keeps it out for good.
+	Redacted bool `json:"redacted,omitempty"`
+
 	Version int64           `json:"version"`
 	Extra   json.RawMessage `json:"extra,omitempty"`
 }

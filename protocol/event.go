@@ -125,9 +125,9 @@ type Event struct {
 	// Redacted marks a stored event whose content was removed for good
 	// (a hard delete or a truncate of its message): it keeps its place
 	// (ID, Type, CID, Seq, Epoch, CreatedAt) and names the message
-	// removed (Message holds its ID and CID alone), and carries nothing
-	// else. A client applies it by dropping that message, never by
-	// storing what the event once carried (see Redact).
+	// removed (Message, a RemovedMessage), and carries nothing else. A
+	// client applies it by dropping that message, never by storing what
+	// the event once carried (see Redact).
 	Redacted bool `json:"redacted,omitempty"`
 
 	// ConnectionID is set on the first health.check of a WebSocket
@@ -140,10 +140,10 @@ type Event struct {
 }
 
 // RemovedMessage is what the wire keeps of a message removed for good (a
-// hard delete or a truncate): its id, channel and version, and nothing it
-// said.
+// hard delete or a truncate): its id, channel and version, and the
+// Redacted mark.
 func RemovedMessage(m *Message) *Message {
-	return &Message{ID: m.ID, CID: m.CID, Version: m.Version}
+	return &Message{ID: m.ID, CID: m.CID, Version: m.Version, Redacted: true}
 }
 
 // Redact returns ev as a log keeps it once the message it carries is
@@ -154,9 +154,9 @@ func (ev Event) Redact() Event {
 	out := Event{ID: ev.ID, Type: ev.Type, CID: ev.CID, Seq: ev.Seq, Epoch: ev.Epoch, CreatedAt: ev.CreatedAt, Redacted: true}
 	switch {
 	case ev.Message != nil:
-		out.Message = &Message{ID: ev.Message.ID, CID: ev.Message.CID}
+		out.Message = RemovedMessage(ev.Message)
 	case ev.Reaction != nil:
-		out.Message = &Message{ID: ev.Reaction.MessageID, CID: ev.Reaction.CID}
+		out.Message = RemovedMessage(&Message{ID: ev.Reaction.MessageID, CID: ev.Reaction.CID})
 	}
 	return out
 }
@@ -167,7 +167,7 @@ func (ev Event) Redact() Event {
 // removed message's id alone).
 func (ev Event) ContentOf() string {
 	switch {
-	case ev.Redacted, ev.HardDelete:
+	case ev.Redacted, ev.HardDelete, ev.Message != nil && ev.Message.Redacted:
 		return ""
 	case ev.Message != nil:
 		return ev.Message.ID

@@ -11,6 +11,7 @@ import (
 	"github.com/outpostsync/outpost/migrations"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/storetest"
 )
 
 // TestOpen_UpgradesAVersion1Database: a database written by the schema of
@@ -109,4 +110,38 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOpen_RedactsWhatWasRemovedBefore: a database of the schema before
+// redaction opens with what was removed already redacted (see
+// storetest.RedactionUpgrade).
+func TestOpen_RedactsWhatWasRemovedBefore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v5.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(schemaFS, "schema")
+	set, err := migrations.Load("outpost_server", sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Migrations = set.Migrations[:5]
+	if err := migrations.Apply(ctx, db, set); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.RedactionUpgradeRows {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.CheckRedactionUpgrade(t, st)
 }

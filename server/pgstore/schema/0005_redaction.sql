@@ -18,15 +18,23 @@ INSERT INTO removed_messages (id) SELECT substr(key, 9) FROM idempotency WHERE u
 ON CONFLICT DO NOTHING;
 DELETE FROM idempotency WHERE user_id = '' AND key LIKE 'deleted:%';
 
+-- The messages an earlier truncate removed are removed for good too.
+WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE payload::jsonb ->> 'type' = 'channel.truncated' GROUP BY cid)
+INSERT INTO removed_messages (id) SELECT DISTINCT e.message_id FROM events e JOIN cut ON cut.cid = e.cid
+WHERE e.message_id IS NOT NULL AND e.seq < cut.seq AND e.message_id NOT IN (SELECT id FROM messages)
+ON CONFLICT (id) DO NOTHING;
+
 -- What was removed before this version is redacted now: the events of
 -- hard-deleted messages, and those of the messages before each
 -- channel's last truncate; a hard delete keeps the message's id alone.
+-- The redacted forms are protocol.Event.Redact's and
+-- protocol.RemovedMessage's.
 WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE payload::jsonb ->> 'type' = 'channel.truncated' GROUP BY cid)
 UPDATE events SET message_id = NULL, payload = jsonb_build_object('id', id, 'type', payload::jsonb ->> 'type', 'cid', cid,
 	'seq', seq, 'epoch', payload::jsonb ->> 'epoch', 'created_at', payload::jsonb ->> 'created_at',
-	'message', jsonb_build_object('id', message_id, 'cid', cid), 'redacted', true)::text
+	'message', jsonb_build_object('id', message_id, 'cid', cid, 'redacted', true), 'redacted', true)::text
 WHERE message_id IN (SELECT id FROM removed_messages)
 	OR (message_id IS NOT NULL AND seq < coalesce((SELECT seq FROM cut WHERE cut.cid = events.cid), 0));
 UPDATE events SET payload = jsonb_set(payload::jsonb, '{message}', jsonb_build_object('id', payload::jsonb #>> '{message,id}',
-	'cid', cid, 'version', (payload::jsonb #>> '{message,version}')::bigint))::text
+	'cid', cid, 'version', (payload::jsonb #>> '{message,version}')::bigint, 'redacted', true))::text
 WHERE coalesce((payload::jsonb ->> 'hard_delete')::boolean, false);

@@ -16,15 +16,23 @@ CREATE TABLE removed_messages (
 INSERT INTO removed_messages (id) SELECT substr(key, 9) FROM idempotency WHERE user_id = '' AND key LIKE 'deleted:%';
 DELETE FROM idempotency WHERE user_id = '' AND key LIKE 'deleted:%';
 
+-- The messages an earlier truncate removed are removed for good too.
+WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE json_extract(payload, '$.type') = 'channel.truncated' GROUP BY cid)
+INSERT INTO removed_messages (id) SELECT DISTINCT e.message_id FROM events e JOIN cut ON cut.cid = e.cid
+WHERE e.message_id IS NOT NULL AND e.seq < cut.seq AND e.message_id NOT IN (SELECT id FROM messages)
+ON CONFLICT (id) DO NOTHING;
+
 -- What was removed before this version is redacted now: the events of
 -- hard-deleted messages, and those of the messages before each
 -- channel's last truncate; a hard delete keeps the message's id alone.
+-- The redacted forms are protocol.Event.Redact's and
+-- protocol.RemovedMessage's.
 WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE json_extract(payload, '$.type') = 'channel.truncated' GROUP BY cid)
 UPDATE events SET message_id = NULL, payload = json_object('id', id, 'type', json_extract(payload, '$.type'), 'cid', cid,
 	'seq', seq, 'epoch', json_extract(payload, '$.epoch'), 'created_at', json_extract(payload, '$.created_at'),
-	'message', json_object('id', message_id, 'cid', cid), 'redacted', json('true'))
+	'message', json_object('id', message_id, 'cid', cid, 'redacted', json('true')), 'redacted', json('true'))
 WHERE message_id IN (SELECT id FROM removed_messages)
 	OR (message_id IS NOT NULL AND seq < coalesce((SELECT seq FROM cut WHERE cut.cid = events.cid), 0));
 UPDATE events SET payload = json_set(payload, '$.message', json_object('id', json_extract(payload, '$.message.id'),
-	'cid', cid, 'version', json_extract(payload, '$.message.version')))
+	'cid', cid, 'version', json_extract(payload, '$.message.version'), 'redacted', json('true')))
 WHERE json_extract(payload, '$.hard_delete');
