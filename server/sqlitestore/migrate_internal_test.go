@@ -14,14 +14,10 @@ import (
 	"github.com/outpostsync/outpost/server/storetest"
 )
 
-// TestOpen_UpgradesAVersion1Database: a database written by the schema of
-// version 1 opens with its data: every channel gets its own epoch, a
-// pruned channel its prune mark, each log its head's event id, and
-// messages keep their order, by the seq of their message.new event, or
-// before those when it was pruned.
-func TestOpen_UpgradesAVersion1Database(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v1.db")
+// openAtVersion makes a database at path with the schema's first version
+// migrations applied, for a test to write rows of that version in.
+func openAtVersion(t *testing.T, path string, version int) *sql.DB {
+	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)")
 	if err != nil {
 		t.Fatal(err)
@@ -31,10 +27,22 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set.Migrations = set.Migrations[:1]
-	if err := migrations.Apply(ctx, db, set); err != nil {
+	set.Migrations = set.Migrations[:version]
+	if err := migrations.Apply(context.Background(), db, set); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// TestOpen_UpgradesAVersion1Database: a database written by the schema of
+// version 1 opens with its data: every channel gets its own epoch, a
+// pruned channel its prune mark, each log its head's event id, and
+// messages keep their order, by the seq of their message.new event, or
+// before those when it was pruned.
+func TestOpen_UpgradesAVersion1Database(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db := openAtVersion(t, path, 1)
 	for _, q := range []string{
 		`INSERT INTO channels (cid, last_activity, last_seq, pruned_at, data) VALUES
 			('team:a', 1, 4, 0, '{"cid":"team:a","type":"team","id":"a"}'),
@@ -118,19 +126,7 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 func TestOpen_RedactsWhatWasRemovedBefore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v5.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := fs.Sub(schemaFS, "schema")
-	set, err := migrations.Load("outpost_server", sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set.Migrations = set.Migrations[:5]
-	if err := migrations.Apply(ctx, db, set); err != nil {
-		t.Fatal(err)
-	}
+	db := openAtVersion(t, path, 5)
 	for _, q := range storetest.RedactionUpgradeRows {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
