@@ -92,7 +92,7 @@ func (b *builder) redacted() error {
 	if m == nil || m.ID == "" {
 		return nil
 	}
-	cid, _, err := b.scope(m.CID, 0)
+	cid, _, err := b.scope(m.CID, m.Version)
 	if err != nil {
 		return err
 	}

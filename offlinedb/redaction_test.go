@@ -56,8 +56,8 @@ func TestApplyEvent_Redacted(t *testing.T) {
 		// for good by its id alone.
 		db := openTestDB(t)
 		apply(t, db, newEv)
-		answer := msgEvent(protocol.EventMessageUpdated, "team:a", "m1", "", 3)
-		answer.Message = protocol.RemovedMessage(upd.Message)
+		answer := &protocol.Event{ID: "answer", Type: protocol.EventMessageUpdated, CID: "team:a", CreatedAt: at(9),
+			Message: protocol.RemovedMessage(upd.Message)} // an answer has no seq
 		apply(t, db, answer)
 		messageGone(t, db, "m1", "an answer naming the removed message")
 		apply(t, db, upd, answer, newEv)

@@ -172,7 +172,7 @@ func (s *Server) handleTruncateChannel(w http.ResponseWriter, r *http.Request, u
 					return err
 				}
 				for _, m := range msgs {
-					if err := c.tx.DeleteMessage(m.ID); err != nil {
+					if err := removeMessage(c.tx, m); err != nil {
 						return err
 					}
 				}

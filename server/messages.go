@@ -59,7 +59,7 @@ func planSendMessage(user, cid string, req protocol.SendMessageRequest) (op, err
 		if removed, err := messageRemoved(c.tx, in.ID); err != nil {
 			return nil, err
 		} else if removed {
-			return nil, protocol.NewAPIError(protocol.CodeNotFound, "message %s was deleted for good: its id cannot be sent again", in.ID)
+			return repeatOfRemoved(c.tx, ch.CID, user, in.ID)
 		}
 		now := c.tx.Now()
 		m := protocol.Message{ID: in.ID, CID: ch.CID, UserID: user, Text: in.Text, ParentID: in.ParentID,
@@ -197,12 +197,15 @@ func planDeleteMessage(user, id string, hard bool) (op, error) {
 			}
 			// Removed for good: the event and the answer name the
 			// message alone, and the log keeps none of its content.
-			ev.Message = protocol.RemovedMessage(&m)
-			m = *ev.Message
 			if err := redactEvents(c.tx, ch.CID, m.ID, ev.Seq); err != nil {
 				return err
 			}
-			return c.tx.DeleteMessage(m.ID)
+			if err := removeMessage(c.tx, m); err != nil {
+				return err
+			}
+			ev.Message = protocol.RemovedMessage(&m)
+			m = *ev.Message
+			return nil
 		})
 		return protocol.MessageResponse{Message: m}, err
 	}}, nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -47,6 +48,47 @@ func redactEvents(tx Tx, cid, messageID string, beforeSeq int64) error {
 			return nil
 		}
 	}
+}
+
+// removeMessage removes m for good (tx.DeleteMessage: its row, its
+// reactions, and a tombstone of its id), and stores, for the retention
+// window as every idempotent answer, the answer to a repeat of its send
+// (repeatOfRemoved): a send applied and then removed, whose answer its
+// author did not get, is answered as applied, and nothing comes back.
+func removeMessage(tx Tx, m protocol.Message) error {
+	answer, err := json.Marshal(protocol.MessageResponse{Message: *protocol.RemovedMessage(&m)})
+	if err != nil {
+		return err
+	}
+	if err := tx.PutIdempotentResult("", removedSendKey(m.UserID, m.ID), answer); err != nil {
+		return err
+	}
+	return tx.DeleteMessage(m.ID)
+}
+
+// removedSendKey is the key, among the server's own idempotent answers
+// (user ""), of the answer to a repeat of author's send of a removed
+// message.
+func removedSendKey(author, id string) string { return "removed-send:" + author + ":" + id }
+
+// repeatOfRemoved answers a send by user in cid of the removed message
+// id: a repeat of its author's send (in the retention window) gets the
+// message as removed, with success; any other is refused for good.
+func repeatOfRemoved(tx Tx, cid, user, id string) (any, error) {
+	stored, err := tx.IdempotentResult("", removedSendKey(user, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if err == nil {
+		var resp protocol.MessageResponse
+		if err := json.Unmarshal(stored, &resp); err != nil {
+			return nil, err
+		}
+		if resp.Message.CID == cid {
+			return resp, nil
+		}
+	}
+	return nil, protocol.NewAPIError(protocol.CodeNotFound, "message %s was deleted for good: its id cannot be sent again", id)
 }
 
 // messageRemoved reports whether the message id was removed for good.

@@ -226,11 +226,32 @@ func sseReplay(t *testing.T, ts *testServer, user, cid, epoch string) []byte {
 }
 
 // TestRedaction_RemovedIDNeverSentAgain: a message id removed by a hard
-// delete or a truncate is refused for good, after retention has pruned
-// every log and idempotency key of the time.
+// delete or a truncate never comes back. A repeat of its author's send
+// (an answer lost before the removal) is answered as applied, with the
+// message as removed, in the retention window; any other send of it is
+// refused, and so is every send once retention has pruned every log and
+// idempotency key of the time.
 func TestRedaction_RemovedIDNeverSentAgain(t *testing.T) {
 	ts := startServer(t, nil)
 	cid := removalStory(t, ts)
+	other := createChannel(t, ts, "alice", "other", "bob").Channel.CID
+	send := func(user, cid, id string) (protocol.MessageResponse, *protocol.APIError) {
+		var resp protocol.MessageResponse
+		ae := ts.call(t, user, "POST", "/channels/"+cid+"/messages",
+			protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: "back again"}}, &resp)
+		return resp, ae
+	}
+	for _, id := range []string{"m-hard", "m-trunc"} {
+		resp, ae := send("alice", cid, id)
+		if m := resp.Message; ae != nil || m.ID != id || !m.Redacted || m.Text != "" || m.UserID != "" {
+			t.Errorf("repeat of alice's send of %s: %+v, %v; want success with the message as removed", id, m, ae)
+		}
+		for _, c := range []struct{ user, cid string }{{"bob", cid}, {"alice", other}} {
+			if _, ae := send(c.user, c.cid, id); ae == nil || ae.StatusCode != 404 {
+				t.Errorf("send of the removed %s by %s in %s: %v, want a 404", id, c.user, c.cid, ae)
+			}
+		}
+	}
 	if _, err := ts.store.Prune(context.Background(), time.Now().Add(24*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}

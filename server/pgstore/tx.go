@@ -17,24 +17,41 @@ import (
 type tx struct {
 	tx  pgx.Tx
 	ctx context.Context
-	// clock is the server's clock; now is its reading at Now's first
-	// call (zero before).
-	clock func() time.Time
-	now   time.Time
+	// clock is the server's clock; now is the reading Now returns, zero
+	// until Now reads it, and again after the transaction locks a
+	// channel it had not locked (see Now).
+	clock  func() time.Time
+	now    time.Time
+	locked map[string]bool // the channels whose rows this write locked
 	// write is set in Update's transactions: Channel then locks the
 	// channel's row (see Channel).
 	write bool
 }
 
-// Now reads the clock at its first call and returns that time from then
-// on. The server calls it after it has read, and so locked, the write's
-// channel (see Channel), so a write that waited behind another of its
-// channel carries a later time than that one, unless the clock went back.
+// Now reads the clock at its first call, and again at the first call
+// after the write locks another channel, and returns that reading in
+// between. The server calls it after it has read, and so locked, a
+// write's channel (see Channel), so a write that waited behind another of
+// its channel carries a later time than that one, unless the clock went
+// back; in a batch, each op's time is read after its channel's lock.
 func (t *tx) Now() time.Time {
 	if t.now.IsZero() {
 		t.now = t.clock()
 	}
 	return t.now
+}
+
+// lockedChannel records that the write holds cid's row lock: the first
+// time, Now reads the clock again at its next call.
+func (t *tx) lockedChannel(cid string) {
+	if t.locked[cid] {
+		return
+	}
+	if t.locked == nil {
+		t.locked = map[string]bool{}
+	}
+	t.locked[cid] = true
+	t.now = time.Time{}
 }
 
 func (t *tx) getJSON(v any, query string, args ...any) error {
@@ -148,7 +165,11 @@ func (t *tx) PutUser(u protocol.User) error { return t.exec(qPutUser, u.ID, must
 // (READ COMMITTED) sees every write of the channel that committed before.
 func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
 	if t.write {
-		return c, t.getJSON(&c, qChannelForUpdate, cid)
+		err := t.getJSON(&c, qChannelForUpdate, cid)
+		if err == nil {
+			t.lockedChannel(cid)
+		}
+		return c, err
 	}
 	return c, t.getJSON(&c, qChannel, cid)
 }
@@ -232,6 +253,7 @@ func (t *tx) Message(id string) (m protocol.Message, err error) {
 		if err := t.exec(qLockChannel, cid); err != nil {
 			return m, err
 		}
+		t.lockedChannel(cid)
 	}
 	return m, t.getJSON(&m, qMessage, id)
 }
