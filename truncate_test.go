@@ -58,7 +58,13 @@ func truncClients(tb testing.TB, url string, users ...string) ([]*outpost.Client
 	ctx := context.Background()
 	var cs []*outpost.Client
 	for _, u := range users {
-		c := convOpen(tb, []string{url}, u, filepath.Join(tb.TempDir(), u+".db"), 5*time.Second)
+		// Requests get time: eight writers queue on one channel's lock,
+		// and a writer whose batches keep timing out behind the others
+		// (the schedule's short timeout) would never drain.
+		c := convOpen(tb, []string{url}, u, filepath.Join(tb.TempDir(), u+".db"), 5*time.Second,
+			func(cfg *outpost.Config) {
+				cfg.Client.RequestTimeout, cfg.Client.HealthTimeout = 10*time.Second, 5*time.Second
+			})
 		tb.Cleanup(func() { c.Close(context.Background()) })
 		cs = append(cs, c)
 	}
@@ -75,8 +81,10 @@ func truncClients(tb testing.TB, url string, users ...string) ([]*outpost.Client
 func checkStoresEqualServer(t *testing.T, rest *client.Client, cid string, cs []*outpost.Client) {
 	t.Helper()
 	ctx := context.Background()
-	for _, c := range cs {
-		deadline := time.Now().Add(30 * time.Second)
+	// synced syncs c until a sync succeeds with its outbox empty.
+	synced := func(c *outpost.Client) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			err := c.SyncNow(ctx)
 			tasks, terr := c.PendingTasks(ctx)
@@ -84,7 +92,7 @@ func checkStoresEqualServer(t *testing.T, rest *client.Client, cid string, cs []
 				t.Fatal(terr)
 			}
 			if err == nil && len(tasks) == 0 {
-				break
+				return
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s did not drain: %d pending, %v", c.UserID(), len(tasks), err)
@@ -92,14 +100,15 @@ func checkStoresEqualServer(t *testing.T, rest *client.Client, cid string, cs []
 			time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 		}
 	}
+	for _, c := range cs {
+		synced(c)
+	}
 	var want []string
 	for _, m := range convServerMessages(t, rest, cid) {
 		want = append(want, m.ID+"="+m.Text)
 	}
 	for _, c := range cs {
-		if err := c.SyncNow(ctx); err != nil {
-			t.Fatal(err)
-		}
+		synced(c) // after every other drain
 		var got []string
 		for _, m := range convLocalAll(t, c, cid, true) {
 			got = append(got, m.ID+"="+m.Text)

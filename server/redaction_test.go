@@ -10,11 +10,27 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server/pgstore"
+	"github.com/outpostsync/outpost/server/pgstore/pgtest"
 )
 
 // secretMark is in the text of every message the story removes: no
 // answer after the removal may contain it.
 const secretMark = "SECRET"
+
+// eachStore runs test against a server on each store: SQLite, and
+// Postgres when there is one (see pgtest).
+func eachStore(t *testing.T, test func(t *testing.T, ts *testServer)) {
+	t.Run("SQLite", func(t *testing.T) { test(t, startServer(t, nil)) })
+	t.Run("Postgres", func(t *testing.T) {
+		clk := &testClock{}
+		st, err := pgstore.Open(context.Background(), pgtest.DSN(t), pgstore.Options{Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, startServerOn(t, st, clk, nil))
+	})
+}
 
 // removalStory builds a channel in which alice hard-deletes one message
 // and then truncates the channel, with edits, reactions and
@@ -65,7 +81,10 @@ func noSecret(t *testing.T, where string, what any) {
 // path, from any position, and neither does anyone repeating an old
 // idempotency key.
 func TestRedaction_LateJoinerReadsNothingRemoved(t *testing.T) {
-	ts := startServer(t, nil)
+	eachStore(t, testLateJoinerReadsNothingRemoved)
+}
+
+func testLateJoinerReadsNothingRemoved(t *testing.T, ts *testServer) {
 	cid := removalStory(t, ts)
 	epoch := epochOf(t, ts, "carol", cid)
 
@@ -232,7 +251,10 @@ func sseReplay(t *testing.T, ts *testServer, user, cid, epoch string) []byte {
 // refused, and so is every send once retention has pruned every log and
 // idempotency key of the time.
 func TestRedaction_RemovedIDNeverSentAgain(t *testing.T) {
-	ts := startServer(t, nil)
+	eachStore(t, testRemovedIDNeverSentAgain)
+}
+
+func testRemovedIDNeverSentAgain(t *testing.T, ts *testServer) {
 	cid := removalStory(t, ts)
 	other := createChannel(t, ts, "alice", "other", "bob").Channel.CID
 	send := func(user, cid, id string) (protocol.MessageResponse, *protocol.APIError) {

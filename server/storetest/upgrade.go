@@ -37,8 +37,8 @@ var RedactionUpgradeRows = []string{
 // CheckRedactionUpgrade checks a store opened on RedactionUpgradeRows:
 // what was removed is redacted (the events of the hard-deleted message
 // and of the message before the truncate, and the hard delete's text),
-// the tombstones of both are kept for good, and every other event and
-// key is as it was.
+// the tombstones of both are kept for good, the channel says where its
+// truncate stands, and every other event and key is as it was.
 func CheckRedactionUpgrade(t *testing.T, st server.Store) {
 	t.Helper()
 	err := st.View(ctx, func(tx server.Tx) error {
@@ -80,6 +80,9 @@ func CheckRedactionUpgrade(t *testing.T, st server.Store) {
 		}
 		if _, err := tx.IdempotentResult("u", "k"); err != nil {
 			t.Errorf("a user's idempotency key went: %v", err)
+		}
+		if ch, err := tx.Channel("team:a"); err != nil || ch.TruncatedSeq != 6 {
+			t.Errorf("the channel after the upgrade: %+v, %v, want truncated_seq 6", ch, err)
 		}
 		content, err := tx.ContentEvents("team:a", "", 0, 100, 100)
 		if err != nil || len(content) != 1 || content[0].Seq != 7 {

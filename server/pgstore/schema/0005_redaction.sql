@@ -38,3 +38,9 @@ WHERE message_id IN (SELECT id FROM removed_messages)
 UPDATE events SET payload = jsonb_set(payload::jsonb, '{message}', jsonb_build_object('id', payload::jsonb #>> '{message,id}',
 	'cid', cid, 'version', (payload::jsonb #>> '{message,version}')::bigint, 'redacted', true))::text
 WHERE coalesce((payload::jsonb ->> 'hard_delete')::boolean, false);
+
+-- A channel truncated before this version says where, as far as its log
+-- still knows: its last channel.truncated event's seq.
+WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE payload::jsonb ->> 'type' = 'channel.truncated' GROUP BY cid)
+UPDATE channels SET data = jsonb_set(data::jsonb, '{truncated_seq}', to_jsonb(cut.seq))::text
+FROM cut WHERE cut.cid = channels.cid;

@@ -36,3 +36,9 @@ WHERE message_id IN (SELECT id FROM removed_messages)
 UPDATE events SET payload = json_set(payload, '$.message', json_object('id', json_extract(payload, '$.message.id'),
 	'cid', cid, 'version', json_extract(payload, '$.message.version'), 'redacted', json('true')))
 WHERE json_extract(payload, '$.hard_delete');
+
+-- A channel truncated before this version says where, as far as its log
+-- still knows: its last channel.truncated event's seq.
+WITH cut AS (SELECT cid, max(seq) AS seq FROM events WHERE json_extract(payload, '$.type') = 'channel.truncated' GROUP BY cid)
+UPDATE channels SET data = json_set(data, '$.truncated_seq', (SELECT seq FROM cut WHERE cut.cid = channels.cid))
+WHERE cid IN (SELECT cid FROM cut);
