@@ -14,10 +14,13 @@ import (
 	"github.com/outpostsync/outpost/server/storetest"
 )
 
-// openAtVersion makes a database at path with the schema's first version
-// migrations applied, for a test to write rows of that version in.
-func openAtVersion(t *testing.T, path string, version int) *sql.DB {
+// openUpgraded makes a database with the schema's first version
+// migrations applied, writes rows in it, and opens it as a Store, which
+// applies the others. The Store is closed when t ends.
+func openUpgraded(t *testing.T, version int, rows []string) *Store {
 	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)")
 	if err != nil {
 		t.Fatal(err)
@@ -28,10 +31,21 @@ func openAtVersion(t *testing.T, path string, version int) *sql.DB {
 		t.Fatal(err)
 	}
 	set.Migrations = set.Migrations[:version]
-	if err := migrations.Apply(context.Background(), db, set); err != nil {
+	if err := migrations.Apply(ctx, db, set); err != nil {
 		t.Fatal(err)
 	}
-	return db
+	for _, q := range rows {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // TestOpen_UpgradesAVersion1Database: a database written by the schema of
@@ -41,9 +55,7 @@ func openAtVersion(t *testing.T, path string, version int) *sql.DB {
 // before those when it was pruned.
 func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	db := openAtVersion(t, path, 1)
-	for _, q := range []string{
+	st := openUpgraded(t, 1, []string{
 		`INSERT INTO channels (cid, last_activity, last_seq, pruned_at, data) VALUES
 			('team:a', 1, 4, 0, '{"cid":"team:a","type":"team","id":"a"}'),
 			('team:b', 1, 5, 1000, '{"cid":"team:b","type":"team","id":"b"}')`,
@@ -63,19 +75,8 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 			('n1', 'team:b', 1, '{"id":"n1","cid":"team:b"}'),
 			('n4', 'team:b', 15, '{"id":"n4","cid":"team:b"}'),
 			('n3', 'team:b', 14, '{"id":"n3","cid":"team:b"}')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	st, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	err = st.View(ctx, func(tx server.Tx) error {
+	})
+	err := st.View(ctx, func(tx server.Tx) error {
 		logs, err := tx.ChannelLogs("u")
 		if err != nil {
 			return err
@@ -122,22 +123,7 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 
 // TestOpen_RedactsWhatWasRemovedBefore: a database of the schema before
 // redaction opens with what was removed already redacted (see
-// storetest.RedactionUpgrade).
+// storetest.RedactionUpgradeRows).
 func TestOpen_RedactsWhatWasRemovedBefore(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v5.db")
-	db := openAtVersion(t, path, 5)
-	for _, q := range storetest.RedactionUpgradeRows {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	st, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	storetest.CheckRedactionUpgrade(t, st)
+	storetest.CheckRedactionUpgrade(t, openUpgraded(t, 5, storetest.RedactionUpgradeRows))
 }
