@@ -1,3 +1,0 @@
--- Placeholder for the migration another branch adds as version 4: drop
--- this file when that branch is merged.
-SELECT 1;
