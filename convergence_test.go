@@ -269,7 +269,8 @@ type convClient struct {
 func (cc *convClient) open(tb testing.TB, wait time.Duration) {
 	tb.Helper()
 	cc.c = convOpen(tb, cc.proxy.URLs(), cc.user, cc.path, wait)
-	cc.c.Conn.OnAll(func(ev protocol.Event) {
+	cc.c.Conn.OnAll(func(e client.Event) {
+		ev := e.Event
 		if ev.CID == "" || ev.Seq <= 0 || ev.Type.InFeed() {
 			return
 		}

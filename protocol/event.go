@@ -79,9 +79,10 @@ func (t EventType) IsEphemeral() bool {
 	return false
 }
 
-// InFeed reports whether events of type t belong to a user's membership
-// feed rather than to a channel's log: their Seq and Epoch are a place in
-// the feed (see FeedPage), even when they name a channel.
+// InFeed reports whether events of type t go to a user's membership feed
+// (see FeedPage) rather than to a channel's log: their Seq and Epoch, when
+// set, are a place in the feed. Events of other types that carry a Seq
+// are in their channel's log.
 func (t EventType) InFeed() bool {
 	switch t {
 	case EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
@@ -145,10 +146,6 @@ type Event struct {
 	// ConnectionID is set on the first health.check of a WebSocket
 	// connection.
 	ConnectionID string `json:"connection_id,omitempty"`
-
-	// Online is set on the client SDK's own connection.changed event
-	// (client.EventConnectionChanged); the server never sends it.
-	Online bool `json:"online,omitempty"`
 }
 
 // RemovedMessage is what the wire keeps of a message removed for good (a

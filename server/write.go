@@ -15,7 +15,6 @@ import (
 
 // Limits on what a client may write.
 const (
-	MaxTextBytes    = protocol.MaxTextBytes
 	maxMembersAdded = 100
 )
 

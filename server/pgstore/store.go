@@ -32,7 +32,7 @@ type Options struct {
 	// no notification wakes it. Zero means 100ms.
 	FollowPoll time.Duration
 	// Logger gets the store's logs (the follower's reconnects). Nil
-	// means slog.Default().
+	// means logs are dropped.
 	Logger *slog.Logger
 }
 
@@ -69,7 +69,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		opts.FollowPoll = 100 * time.Millisecond
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	node := newEpoch()
 	cfg, err := pgxpool.ParseConfig(dsn)
