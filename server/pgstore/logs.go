@@ -110,13 +110,19 @@ func scanStoredEvent(row pgx.CollectableRow) (server.StoredEvent, error) {
 }
 
 func (l *logTable) eventsAfter(t *tx, key string, afterSeq int64, limit int) ([]server.StoredEvent, error) {
-	rows, err := t.tx.Query(t.ctx, l.list, key, afterSeq, limit)
+	return t.storedEvents("events of "+key, l.list, key, afterSeq, limit)
+}
+
+// storedEvents runs query, whose rows are seq, id, created_at and
+// payload; what names the events in an error.
+func (t *tx) storedEvents(what, query string, args ...any) ([]server.StoredEvent, error) {
+	rows, err := t.tx.Query(t.ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: events of %s: %w", key, err)
+		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
 	}
 	evs, err := pgx.CollectRows(rows, scanStoredEvent)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: events of %s: %w", key, err)
+		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
 	}
 	return evs, nil
 }
@@ -233,15 +239,7 @@ func (t *tx) ContentEvents(cid, messageID string, afterSeq, beforeSeq int64, lim
 	if messageID != "" {
 		q, args = qMessageContentEvents, []any{messageID, cid, afterSeq, beforeSeq, limit}
 	}
-	rows, err := t.tx.Query(t.ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: content events of %s: %w", cid, err)
-	}
-	evs, err := pgx.CollectRows(rows, scanStoredEvent)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: content events of %s: %w", cid, err)
-	}
-	return evs, nil
+	return t.storedEvents("content events of "+cid, q, args...)
 }
 
 func (t *tx) RedactEvent(cid string, seq int64, payload json.RawMessage) error {
