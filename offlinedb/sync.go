@@ -421,7 +421,7 @@ func (d *DB) SetChannelHidden(ctx context.Context, cid string, hidden bool) erro
 func stateQueries(st *protocol.ChannelResponse, group string) []Query {
 	cid := st.Channel.CID
 	b := builder{ev: &protocol.Event{ID: group, CID: cid, CreatedAt: st.Channel.UpdatedAt}}
-	b.tmpl(upsertChannel, b.channelArgs(&st.Channel, cid, max(st.Channel.Version, 1))...)
+	b.channelRow(&st.Channel, cid, max(st.Channel.Version, 1))
 	for i := range st.Members {
 		m := &st.Members[i]
 		b.tmpl(upsertMember, b.memberArgs(m, cid, max(m.Version, 1))...)

@@ -175,7 +175,8 @@ func (s *Server) runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 	if o.key != "" {
 		stored, err := tx.IdempotentResult(user, o.key)
 		if err == nil {
-			return stored, c, nil
+			stored, err = redactAnswer(tx, stored)
+			return stored, c, err
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, c, err
