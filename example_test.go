@@ -56,11 +56,11 @@ func Example() {
 		close(ran)
 		return nil
 	})
-	id, _ := c.SendMessage(ctx, cid, "hello, offline world")
+	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "hello, offline world"})
 	_ = c.SyncNow(ctx) // drains the outbox, then syncs
 	<-ran
 
-	msg, _ := c.DB.Message(ctx, id)
+	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println(msg.Text, "-", msg.Status == offlinedb.StatusSent)
 	// Output:
 	// synced: true
@@ -135,13 +135,13 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "notes"})
 
 	c.Disconnect()
-	id, _ := c.SendMessage(ctx, cid, "written offline")
-	msg, _ := c.DB.Message(ctx, id)
+	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "written offline"})
+	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println("before:", msg.Status)
 
 	ran := make(chan struct{})
 	c.ScheduleSyncStatusChangeCallback("after-catch-up", func(ctx context.Context) error {
-		msg, _ := c.DB.Message(ctx, id)
+		msg, _ := c.Message(ctx, w.MessageID)
 		fmt.Println("after:", msg.Status)
 		close(ran)
 		return nil
@@ -172,7 +172,7 @@ func ExampleClient_WaitSynced() {
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "later"})
 
 	c.Disconnect()
-	id, _ := c.SendMessage(ctx, cid, "sent when back")
+	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "sent when back"})
 	_ = c.Connect(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -180,7 +180,7 @@ func ExampleClient_WaitSynced() {
 		fmt.Println(err)
 		return
 	}
-	msg, _ := c.DB.Message(ctx, id)
+	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println(msg.Text+":", msg.Status)
 	// Output:
 	// sent when back: sent

@@ -10,6 +10,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/token"
@@ -26,7 +27,7 @@ func openCfg(url, user, tokenUser, path string) outpost.Config {
 func privateChannel(t *testing.T, url string) string {
 	t.Helper()
 	alice := open(t, url, "alice")
-	ch, err := alice.Conn.CreateChannel(context.Background(), protocol.CreateChannelRequest{Type: "team", ID: "alice-only"})
+	ch, err := outpost.ConnOf(alice).CreateChannel(context.Background(), protocol.CreateChannelRequest{Type: "team", ID: "alice-only"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestIdentity_WrongToken(t *testing.T) {
 	if !client.IsPermanent(err) {
 		t.Errorf("IsPermanent(%v) = false", err)
 	}
-	db, err := offlinedb.Open(ctx, path, offlinedb.Options{})
+	db, err := store.Open(ctx, path, offlinedb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +80,8 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Conn.Disconnect()
-	if _, err := a.SendMessage(ctx, cid, "alice's unsent words"); err != nil {
+	outpost.ConnOf(a).Disconnect()
+	if _, err := a.SendMessage(ctx, cid, outpost.NewMessage{Text: "alice's unsent words"}); err != nil {
 		t.Fatal(err)
 	}
 	a.Close(context.Background())
@@ -110,10 +111,10 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 			t.Errorf("bob sees alice's private channel %s", cid)
 		}
 	}
-	if p, _ := b.DB.PendingTasks(ctx, ""); len(p) != 0 {
+	if p, _ := outpost.StoreOf(b).PendingTasks(ctx, ""); len(p) != 0 {
 		t.Errorf("the wiped store still has %d pending tasks", len(p))
 	}
-	if user, _, _, _ := b.DB.Identity(ctx); user != "bob" {
+	if user, _, _, _ := outpost.StoreOf(b).Identity(ctx); user != "bob" {
 		t.Errorf("store bound to %q, want bob", user)
 	}
 	alice := open(t, ts.URL, "alice")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/token"
 )
@@ -45,7 +46,7 @@ func TestOfflineWriteChild(t *testing.T) {
 	}
 	for i := range 3 {
 		start := time.Now()
-		id, err := c.SendMessage(ctx, "team:general", fmt.Sprint("offline ", i))
+		id, err := sentID(c.SendMessage(ctx, "team:general", outpost.NewMessage{Text: fmt.Sprint("offline ", i)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +103,7 @@ func TestOfflineWrite_SurvivesKill(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	db, err := offlinedb.Open(ctx, dbPath, offlinedb.Options{})
+	db, err := store.Open(ctx, dbPath, offlinedb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/access"
+	"github.com/outpostsync/outpost/internal/engine"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 )
 
@@ -68,15 +71,15 @@ type Config struct {
 }
 
 // Client is an open Outpost: the local store, the connection and the sync
-// manager of one user. Its fields may be used directly for anything the
-// convenience methods do not cover.
+// manager of one user. It is safe for concurrent use.
 type Client struct {
-	DB   *offlinedb.DB
-	Conn *client.Client
-	Sync *syncmanager.Manager
+	db   *store.DB
+	conn *client.Client
+	mgr  *engine.Manager
 
 	userID    string
 	log       *slog.Logger
+	closed    atomic.Bool // set when Close begins
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -104,7 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if storeOpts.Logger == nil {
 		storeOpts.Logger = cfg.Logger
 	}
-	db, err := offlinedb.Open(ctx, cfg.DBPath, storeOpts)
+	db, err := store.Open(ctx, cfg.DBPath, storeOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -132,12 +135,12 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if sopts.Logger == nil {
 		sopts.Logger = cfg.Logger
 	}
-	mgr, err := syncmanager.New(conn, db, sopts)
+	mgr, err := engine.New(conn, db, sopts)
 	if err != nil {
 		conn.Close()
 		return fail(err)
 	}
-	c := &Client{DB: db, Conn: conn, Sync: mgr, userID: cfg.UserID, log: cfg.logger()}
+	c := &Client{db: db, conn: conn, mgr: mgr, userID: cfg.UserID, log: cfg.logger()}
 	if cfg.OnSyncStatusChange != nil {
 		mgr.OnSyncStatusChange(cfg.OnSyncStatusChange)
 	}
@@ -181,72 +184,44 @@ func (cfg Config) logger() *slog.Logger {
 // UserID returns the user this Client is for.
 func (c *Client) UserID() string { return c.userID }
 
-// SendMessage queues a message with a new id and returns the id. The
-// message is in the local store at once, with status "pending"; the id is
-// also its outbox task's.
-func (c *Client) SendMessage(ctx context.Context, cid, text string) (messageID string, err error) {
-	return c.Sync.SendMessage(ctx, cid, protocol.MessageInput{Text: text})
-}
-
-// Messages returns a page of a channel's messages from the local store.
-func (c *Client) Messages(ctx context.Context, cid string, q offlinedb.MessagesQuery) ([]offlinedb.Message, error) {
-	return c.DB.Messages(ctx, cid, q)
-}
-
-// Channels returns a page of the user's channels from the local store,
-// most recent activity first: q.Limit of them (zero means 100), after
-// q.After. next is the After of the following page, "" after the last
-// page.
-//
-//	for q := (offlinedb.ChannelsQuery{}); ; {
-//		chans, next, err := c.Channels(ctx, q)
-//		...
-//		if next == "" {
-//			break
-//		}
-//		q.After = next
-//	}
-func (c *Client) Channels(ctx context.Context, q offlinedb.ChannelsQuery) (chans []offlinedb.Channel, next string, err error) {
-	if q.Limit <= 0 {
-		q.Limit = 100
-	}
-	// One more than asked says whether a page follows.
-	want := q.Limit
-	q.Limit++
-	chans, err = c.DB.Channels(ctx, q)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(chans) > want {
-		chans = chans[:want]
-		next = chans[want-1].Cursor()
-	}
-	return chans, next, nil
-}
-
 // Connect connects to the server (again, after Disconnect) and waits until
 // the connection is up, a permanent error stops it, or ctx ends; when ctx
 // ends first the client keeps trying in the background (see
 // client.Client.Connect). The sync manager drains the outbox and, as
 // Config.Sync.SyncPolicy says, syncs when the connection comes up.
-func (c *Client) Connect(ctx context.Context) error { return c.Conn.Connect(ctx) }
+func (c *Client) Connect(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.conn.Connect(ctx)
+}
 
 // Disconnect closes the connection and stops reconnecting, until Connect.
 // The Client works offline meanwhile: reads come from the store, writes
 // wait in the outbox.
-func (c *Client) Disconnect() { c.Conn.Disconnect() }
+func (c *Client) Disconnect() { c.conn.Disconnect() }
 
 // WaitForFirstSync waits until this Client has completed a sync (at once
 // if one has), or ctx ends. It asks for nothing: see
 // syncmanager.Manager.WaitForFirstSync.
-func (c *Client) WaitForFirstSync(ctx context.Context) error { return c.Sync.WaitForFirstSync(ctx) }
+func (c *Client) WaitForFirstSync(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.mgr.WaitForFirstSync(ctx)
+}
 
 // WaitSynced waits until the outbox is empty and a sync that started after
 // the call has completed, or ctx ends: every write made before the call
 // has reached the server (or the failed list) and the store holds what the
 // server had then. Offline, it waits for the connection. See
 // syncmanager.Manager.WaitSynced.
-func (c *Client) WaitSynced(ctx context.Context) error { return c.Sync.WaitSynced(ctx) }
+func (c *Client) WaitSynced(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.mgr.WaitSynced(ctx)
+}
 
 // Close makes a best-effort final drain of the outbox when the connection
 // is up, bounded by ctx (by FinalDrainTimeout when ctx has no deadline; a
@@ -257,17 +232,18 @@ func (c *Client) WaitSynced(ctx context.Context) error { return c.Sync.WaitSynce
 // result.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, FinalDrainTimeout)
 			defer cancel()
 		}
-		if ctx.Err() == nil && c.Conn.IsHealthy() {
-			if err := c.Sync.Flush(ctx); err != nil {
+		if ctx.Err() == nil && c.conn.IsHealthy() {
+			if err := c.mgr.Flush(ctx); err != nil {
 				c.log.Info("outpost: final drain incomplete; the outbox keeps the rest", "error", err)
 			}
 		}
-		c.closeErr = errors.Join(c.Sync.Close(), closeConn(c.Conn), c.DB.Close())
+		c.closeErr = errors.Join(c.mgr.Close(), closeConn(c.conn), c.db.Close())
 	})
 	return c.closeErr
 }
@@ -288,4 +264,11 @@ func closeConn(conn *client.Client) error {
 		return err
 	}
 	return nil
+}
+
+func init() {
+	access.Parts = func(x any) (*store.DB, *client.Client, *engine.Manager) {
+		c := x.(*Client)
+		return c.db, c.conn, c.mgr
+	}
 }

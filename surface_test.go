@@ -18,6 +18,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -164,11 +165,11 @@ func postAsCarol(tb testing.TB, url, id, text string) (cid string) {
 	tb.Helper()
 	ctx := context.Background()
 	carol := open(tb, url, "carol")
-	ch, err := carol.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"alice"}})
+	ch, err := outpost.ConnOf(carol).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"alice"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := carol.SendMessage(ctx, ch.Channel.CID, text); err != nil {
+	if _, err := carol.SendMessage(ctx, ch.Channel.CID, outpost.NewMessage{Text: text}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := carol.WaitSynced(ctx); err != nil {
@@ -230,7 +231,7 @@ func TestSyncPolicy(t *testing.T) {
 		cid := postAsCarol(t, ts.URL, "policy", "from carol")
 		alice := openWith(t, ts.URL, "alice", func(cfg *outpost.Config) { cfg.Sync.SyncPolicy = policy })
 		waitFor(t, "online", func() bool { return alice.Status().Online })
-		id, err := alice.SendMessage(context.Background(), cid, "from alice")
+		id, err := sentID(alice.SendMessage(context.Background(), cid, outpost.NewMessage{Text: "from alice"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +275,7 @@ func TestSyncPolicy(t *testing.T) {
 		if err := alice.Connect(withTimeout(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := alice.SendMessage(context.Background(), cid, "again"); err != nil {
+		if _, err := alice.SendMessage(context.Background(), cid, outpost.NewMessage{Text: "again"}); err != nil {
 			t.Fatal(err)
 		}
 		idle(t, alice)
@@ -301,7 +302,7 @@ func TestOnError(t *testing.T) {
 		ts := startServer(t)
 		var log errorLog
 		alice := openWith(t, ts.URL, "alice", withErrors(&log))
-		id, err := alice.SendMessage(ctx, "team:nowhere", "lost")
+		id, err := sentID(alice.SendMessage(ctx, "team:nowhere", outpost.NewMessage{Text: "lost"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +330,7 @@ func TestOnError(t *testing.T) {
 		var onceChange sync.Once
 		alice.OnChange(func(syncmanager.Change) { onceChange.Do(func() { panic("change listener bug") }) })
 		var onceConn sync.Once
-		alice.Conn.OnAll(func(protocol.Event) { onceConn.Do(func() { panic("handler bug") }) })
+		outpost.ConnOf(alice).OnAll(func(protocol.Event) { onceConn.Do(func() { panic("handler bug") }) })
 		if err := alice.SyncNow(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +343,7 @@ func TestOnError(t *testing.T) {
 		if !errors.Is(e, boom) {
 			t.Errorf("Err = %v, want the callback's error", e.Err)
 		}
-		if _, err := alice.SendMessage(ctx, "team:nowhere", "to wake the change listener"); err != nil {
+		if _, err := alice.SendMessage(ctx, "team:nowhere", outpost.NewMessage{Text: "to wake the change listener"}); err != nil {
 			t.Fatal(err)
 		}
 		log.waitFor(t, syncmanager.ErrorCallback, func(e *syncmanager.Error) bool { return e.Callback == "OnChange" })
@@ -360,7 +361,7 @@ func TestOnError(t *testing.T) {
 		alice := openWith(t, ts.URL, "alice", withErrors(&log))
 		cid := postAsCarol(t, ts.URL, "drain", "hi")
 		g.fail.Store(true)
-		id, err := alice.SendMessage(ctx, cid, "retried")
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "retried"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,7 +402,7 @@ func TestOnError(t *testing.T) {
 		// Carol posts while alice is away; the sync page that brings it
 		// to alice loses its first event's id on the way.
 		carol := open(t, ts.URL, "carol")
-		if _, err := carol.SendMessage(ctx, cid, "broken on the way"); err != nil {
+		if _, err := carol.SendMessage(ctx, cid, outpost.NewMessage{Text: "broken on the way"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := carol.WaitSynced(ctx); err != nil {
@@ -472,7 +473,7 @@ func TestWaitSynced(t *testing.T) {
 	cid := postAsCarol(t, ts.URL, "wait", "posted while alice was away")
 	var ids []string
 	for _, text := range []string{"one", "two", "three"} {
-		id, err := alice.SendMessage(ctx, cid, text)
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: text}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -522,7 +523,7 @@ func TestClose_FinalDrain(t *testing.T) {
 		var log errorLog
 		alice := openWith(t, ts.URL, "alice", func(cfg *outpost.Config) { noRetry(cfg); cfg.Sync.OnError = log.add })
 		g.fail.Store(true)
-		id, err := alice.SendMessage(ctx, cid, "last words")
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "last words"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -546,7 +547,7 @@ func TestClose_FinalDrain(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "alice.db")
 		alice := openConfig(t, ts.URL, "alice", path, noRetry)
 		g.holdRequests(t) // the server never answers
-		id, err := alice.SendMessage(ctx, cid, "kept")
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "kept"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,7 +565,7 @@ func TestClose_FinalDrain(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("Close did not return when its ctx ended")
 		}
-		db, err := offlinedb.Open(ctx, path, offlinedb.Options{})
+		db, err := store.Open(ctx, path, offlinedb.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -584,7 +585,7 @@ func TestWriteIDs(t *testing.T) {
 	ts := startServer(t)
 	cid := postAsCarol(t, ts.URL, "ids", "hi")
 	alice := open(t, ts.URL, "alice")
-	sent, err := alice.SendMessage(ctx, cid, "sent first")
+	sent, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "sent first"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,17 +595,17 @@ func TestWriteIDs(t *testing.T) {
 	alice.Disconnect()
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 
-	pending, err := alice.SendMessage(ctx, cid, "pending")
+	pending, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "pending"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	want = append(want, pending)
 	for _, w := range []func() (string, error){
-		func() (string, error) { return alice.EditMessage(ctx, cid, sent, "edited") },
-		func() (string, error) { return alice.React(ctx, cid, sent, "like") },
-		func() (string, error) { return alice.Unreact(ctx, cid, sent, "like") },
-		func() (string, error) { return alice.MarkRead(ctx, cid) },
+		func() (string, error) { return taskID(alice.UpdateMessage(ctx, cid, sent, "edited")) },
+		func() (string, error) { return taskID(alice.SendReaction(ctx, cid, sent, "like")) },
+		func() (string, error) { return taskID(alice.DeleteReaction(ctx, cid, sent, "like")) },
+		func() (string, error) { return taskID(alice.MarkRead(ctx, cid)) },
 	} {
 		id, err := w()
 		if err != nil {
@@ -615,7 +616,7 @@ func TestWriteIDs(t *testing.T) {
 		}
 		want = append(want, id)
 	}
-	if id, err := alice.EditMessage(ctx, cid, pending, "pending, edited"); err != nil || id != pending {
+	if id, err := taskID(alice.UpdateMessage(ctx, cid, pending, "pending, edited")); err != nil || id != pending {
 		t.Errorf("edit of a pending send = %q, %v; want the send's id %q", id, err, pending)
 	}
 	var got []string
@@ -626,7 +627,7 @@ func TestWriteIDs(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("pending tasks = %v, want the returned ids %v", got, want)
 	}
-	if id, err := alice.DeleteMessage(ctx, cid, pending, false); err != nil || id != "" {
+	if id, err := taskID(alice.DeleteMessage(ctx, cid, pending, outpost.DeleteOptions{})); err != nil || id != "" {
 		t.Errorf("delete of a pending send = %q, %v; want \"\" (cancelled)", id, err)
 	}
 }
@@ -639,7 +640,7 @@ func TestChannelsPages(t *testing.T) {
 	alice := open(t, ts.URL, "alice")
 	const n = 7
 	for i := range n {
-		if _, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "c" + string(rune('a'+i))}); err != nil {
+		if _, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "c" + string(rune('a'+i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 )
 
@@ -263,7 +264,7 @@ func toTaskJSON(t offlinedb.PendingTask) taskJSON {
 
 var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, in the order they will be sent",
 	"outbox empty", "SEQ\tTYPE\tCID\tMESSAGE\tATTEMPTS\tLAST ERROR",
-	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
+	func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error) {
 		tasks, err := db.PendingTasks(ctx, user)
 		out := []taskJSON{}
 		for _, t := range tasks {
@@ -277,7 +278,7 @@ var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, 
 
 var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
 	"no failed writes", "ID\tTYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
-	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
+	func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error) {
 		tasks, err := db.FailedTasks(ctx, user)
 		out := []taskJSON{}
 		for _, t := range tasks {
@@ -299,7 +300,7 @@ var failedCmd = taskListCmd("failed", "list the writes the server refused for go
 // {"user": ..., name: [...]} with --json, else as a table (or the empty
 // line when there are none).
 func taskListCmd(name, summary, empty, header string,
-	list func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error),
+	list func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error),
 	row func(taskJSON) string) *command {
 	return &command{
 		name: name, args: "[--json]", summary: summary, help: readHelp,

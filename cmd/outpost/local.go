@@ -23,6 +23,8 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/access"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 )
 
@@ -198,7 +200,7 @@ func checkUser(path, user string, users []string) error {
 
 // openLocal opens an existing client DB for reading, without the network.
 // With no --user it takes the DB's own user.
-func openLocal(ctx context.Context, o *connFlags) (*offlinedb.DB, string, error) {
+func openLocal(ctx context.Context, o *connFlags) (*store.DB, string, error) {
 	if o.db == "" {
 		return nil, "", usageErrorf("no local DB: give --db or set OUTPOST_DB")
 	}
@@ -219,7 +221,7 @@ func openLocal(ctx context.Context, o *connFlags) (*offlinedb.DB, string, error)
 	if err := checkUser(o.db, user, users); err != nil {
 		return nil, "", err
 	}
-	db, err := offlinedb.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
+	db, err := store.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
 	if err != nil {
 		return nil, "", withCode(exitDB, err)
 	}
@@ -294,7 +296,7 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 // s.why; an unreachable server leaves the session offline. A refused
 // token is an error: the session is closed (see fail).
 func (s *session) connect(ctx context.Context, o *connFlags) error {
-	why, err := connectQuick(ctx, s.Conn, o.timeout)
+	why, err := connectQuick(ctx, access.Conn(s.Client), o.timeout)
 	switch {
 	case err == nil:
 		s.online = true
