@@ -87,7 +87,7 @@ func (c *Client) AddMembers(ctx context.Context, cid string, userIDs ...string) 
 	if err := c.check(); err != nil {
 		return err
 	}
-	if _, err := c.conn.AddMembers(ctx, cid, userIDs, randomID()); err != nil {
+	if _, err := c.conn.AddMembers(ctx, cid, userIDs, client.IdempotencyKey(randomID())); err != nil {
 		return adminErr("add members", err)
 	}
 	return c.refresh(ctx, cid)
@@ -103,7 +103,7 @@ func (c *Client) RemoveMembers(ctx context.Context, cid string, userIDs ...strin
 		return err
 	}
 	for _, id := range userIDs {
-		if _, err := c.conn.RemoveMember(ctx, cid, id, randomID()); err != nil {
+		if _, err := c.conn.RemoveMember(ctx, cid, id, client.IdempotencyKey(randomID())); err != nil {
 			return adminErr("remove member "+id, err)
 		}
 	}
@@ -120,7 +120,7 @@ func (c *Client) LeaveChannel(ctx context.Context, cid string) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	if _, err := c.conn.RemoveMember(ctx, cid, c.userID, randomID()); err != nil {
+	if _, err := c.conn.RemoveMember(ctx, cid, c.userID, client.IdempotencyKey(randomID())); err != nil {
 		return adminErr("leave channel", err)
 	}
 	if err := c.db.ApplyChannelStates(ctx, nil, []string{cid}); err != nil {
@@ -155,7 +155,7 @@ func (c *Client) setHidden(ctx context.Context, cid string, hidden bool) error {
 	if hidden {
 		op, call = "hide channel", c.conn.HideChannel
 	}
-	resp, err := call(ctx, cid, randomID())
+	resp, err := call(ctx, cid, client.IdempotencyKey(randomID()))
 	if err != nil {
 		return adminErr(op, err)
 	}
@@ -183,7 +183,7 @@ func (c *Client) UpdateChannel(ctx context.Context, cid string, u ChannelUpdate)
 	if err := c.check(); err != nil {
 		return err
 	}
-	resp, err := c.conn.UpdateChannel(ctx, cid, protocol.UpdateChannelRequest{Name: u.Name, Extra: u.Extra}, randomID())
+	resp, err := c.conn.UpdateChannel(ctx, cid, protocol.UpdateChannelRequest{Name: u.Name, Extra: u.Extra}, client.IdempotencyKey(randomID()))
 	if err != nil {
 		return adminErr("update channel", err)
 	}

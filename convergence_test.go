@@ -650,7 +650,7 @@ func (s *convState) op(ctx context.Context) {
 		if slices.ContainsFunc(tasks, func(t offlinedb.PendingTask) bool { return t.CID == cid }) {
 			return // its writes there would be refused: not this schedule's point
 		}
-		_, err = admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
+		_, err = admin.RemoveMember(ctx, cid, cc.user, client.IdempotencyKey(fmt.Sprintf("rm-%d", s.step)))
 		must("remove member", err)
 		if err != nil {
 			return

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/faultproxy"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -160,10 +161,10 @@ func TestMembershipFeed_Story(t *testing.T) {
 	}
 
 	joined := mustCreate("random", "bob")
-	if _, err := outpost.ConnOf(alice).AddMembers(ctx, other, []string{"bob"}, "add-bob"); err != nil {
+	if _, err := outpost.ConnOf(alice).AddMembers(ctx, other, []string{"bob"}, client.IdempotencyKey("add-bob")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := outpost.ConnOf(alice).RemoveMember(ctx, third, "bob", "rm-bob"); err != nil {
+	if _, err := outpost.ConnOf(alice).RemoveMember(ctx, third, "bob", client.IdempotencyKey("rm-bob")); err != nil {
 		t.Fatal(err)
 	}
 	for _, cid := range []string{general, third, joined, other} {
@@ -419,7 +420,7 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 	}
 	edit := func(id, text, key string) {
 		t.Helper()
-		if _, err := admin.UpdateMessage(ctx, id, protocol.UpdateMessageRequest{Text: text}, key); err != nil {
+		if _, err := admin.UpdateMessage(ctx, id, protocol.UpdateMessageRequest{Text: text}, client.IdempotencyKey(key)); err != nil {
 			t.Fatal(err)
 		}
 	}

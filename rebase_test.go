@@ -262,7 +262,7 @@ func TestRebase_RetrySucceeds(t *testing.T) {
 	if len(failed) != 2 {
 		t.Fatalf("failed = %+v, want both sends", failed)
 	}
-	if _, err := outpost.ConnOf(alice).AddMembers(ctx, cid, []string{"bob"}, "add-bob"); err != nil {
+	if _, err := outpost.ConnOf(alice).AddMembers(ctx, cid, []string{"bob"}, client.IdempotencyKey("add-bob")); err != nil {
 		t.Fatal(err)
 	}
 	if err := bob.RetryFailed(ctx, keep); err != nil {

@@ -70,26 +70,26 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 	}
 	mikeDB := outpost.StoreOf(mike).Path()
 	mike.Close(context.Background())
-	if _, err := outpost.ConnOf(olga).SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
+	if _, err := outpost.ConnOf(olga).SetRole(ctx, cid, "mike", protocol.RoleModerator); err != nil {
 		t.Fatal(err)
 	}
 	mike = openAt(t, ts.URL, "mike", mikeDB)
 	waitFor(t, "mike's store to sync his new role", func() bool { return roleIn(mike, "mike") == protocol.RoleModerator })
-	if _, err := outpost.ConnOf(olga).SetRole(ctx, cid, "mary", protocol.RoleModerator, ""); err != nil {
+	if _, err := outpost.ConnOf(olga).SetRole(ctx, cid, "mary", protocol.RoleModerator); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "mike's store to hear of mary's role live", func() bool { return roleIn(mike, "mary") == protocol.RoleModerator })
 	// A moderator may remove a member, not the owner.
-	if _, err := outpost.ConnOf(mike).RemoveMember(ctx, cid, "max", ""); err != nil {
+	if _, err := outpost.ConnOf(mike).RemoveMember(ctx, cid, "max"); err != nil {
 		t.Errorf("moderator removes a member: %v", err)
 	}
-	_, err = outpost.ConnOf(mike).RemoveMember(ctx, cid, "olga", "")
+	_, err = outpost.ConnOf(mike).RemoveMember(ctx, cid, "olga")
 	if ae, ok := protocol.AsAPIError(err); !ok || ae.Code != protocol.CodeNotAllowed || ae.Temporary() {
 		t.Errorf("moderator removes the owner: %v, want a permanent 403", err)
 	}
 
 	// The owner deletes the channel: it leaves the members' stores.
-	if _, err := outpost.ConnOf(olga).DeleteChannel(ctx, cid, ""); err != nil {
+	if _, err := outpost.ConnOf(olga).DeleteChannel(ctx, cid); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the deleted channel to leave mike's store", func() bool {

@@ -505,7 +505,7 @@ func TestWaitSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.Close(ctx)
-	if err := alice.WaitSynced(ctx); !errors.Is(err, syncmanager.ErrClosed) {
+	if err := alice.WaitSynced(ctx); !errors.Is(err, outpost.ErrClosed) {
 		t.Errorf("WaitSynced after Close = %v, want ErrClosed", err)
 	}
 }

@@ -6,8 +6,6 @@ import (
 )
 
 var (
-	// ErrClosed is returned by calls on a closed DB.
-	ErrClosed = errors.New("offlinedb: closed")
 	// ErrNotDatabase is wrapped by *OpenError when the file is not a SQLite
 	// database, or is corrupt.
 	ErrNotDatabase = errors.New("offlinedb: file is not a usable SQLite database")

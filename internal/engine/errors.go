@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/outpostsync/outpost/syncmanager"
+import (
+	"github.com/outpostsync/outpost/internal/closed"
+	"github.com/outpostsync/outpost/syncmanager"
+)
 
 // The manager's types an app sees are defined in package syncmanager; these
 // aliases let the engine name them as its own.
@@ -37,7 +40,8 @@ const (
 )
 
 var (
-	ErrClosed   = syncmanager.ErrClosed
+	// ErrClosed is returned by calls on a closed Manager.
+	ErrClosed   = closed.Err
 	ErrOffline  = syncmanager.ErrOffline
 	ErrProtocol = syncmanager.ErrProtocol
 )

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/outpostsync/outpost/internal/closed"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
 var (
-	ErrClosed           = offlinedb.ErrClosed
 	ErrNotDatabase      = offlinedb.ErrNotDatabase
 	ErrPragma           = offlinedb.ErrPragma
 	ErrTaskNotFound     = offlinedb.ErrTaskNotFound
@@ -17,6 +17,9 @@ var (
 	ErrNotFound         = offlinedb.ErrNotFound
 	ErrInvalidCursor    = offlinedb.ErrInvalidCursor
 	ErrIdentityMismatch = offlinedb.ErrIdentityMismatch
+
+	// ErrClosed is returned by calls on a closed DB.
+	ErrClosed = closed.Err
 
 	// ErrInvalidEvent is wrapped by *EventError when an event lacks what its
 	// type needs (an entity, an id, a version).
