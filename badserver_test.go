@@ -788,7 +788,7 @@ func badRun(t *testing.T, bc *badCase) {
 // badPosition returns the store's position in team:bad.
 func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 	t.Helper()
-	pos, err := outpost.StoreOf(c).SyncPositions(context.Background(), "bob")
+	pos, err := outpost.StoreOf(c).SyncPositions(context.Background())
 	if err != nil {
 		t.Fatalf("positions: %v", err)
 	}
@@ -805,7 +805,7 @@ func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 // refills it at the log's end, which is past p0 too).
 func badCheckpoint(t *testing.T, c *outpost.Client, p0 protocol.Position) {
 	t.Helper()
-	if _, ok, err := outpost.StoreOf(c).LastSyncedAt(context.Background(), "bob"); err != nil || !ok {
+	if _, ok, err := outpost.StoreOf(c).LastSyncedAt(context.Background()); err != nil || !ok {
 		t.Errorf("last sync time lost: %v, %v", ok, err)
 	}
 	if got := badPosition(t, c); got.Epoch != p0.Epoch || got.Seq < p0.Seq {

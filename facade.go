@@ -161,7 +161,7 @@ func (c *Client) PendingTasks(ctx context.Context) ([]offlinedb.PendingTask, err
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	return c.db.PendingTasks(ctx, c.userID)
+	return c.db.PendingTasks(ctx)
 }
 
 // RetryFailed puts a write the server refused back in the outbox, at its
@@ -190,5 +190,5 @@ func (c *Client) FailedTasks(ctx context.Context) ([]offlinedb.FailedTask, error
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	return c.db.FailedTasks(ctx, c.userID)
+	return c.db.FailedTasks(ctx)
 }

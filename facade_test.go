@@ -90,7 +90,7 @@ func TestFacadeWrites(t *testing.T) {
 	if m, ok := byID[gone]; ok && m.DeletedAt == nil {
 		t.Errorf("gone on server is not deleted: %+v", m)
 	}
-	n, err := outpost.StoreOf(alice).UnreadCount(ctx, cid, "alice")
+	n, err := outpost.StoreOf(alice).UnreadCount(ctx, cid)
 	if err != nil || n != 0 {
 		t.Errorf("unread = %d, %v", n, err)
 	}

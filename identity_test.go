@@ -111,7 +111,7 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 			t.Errorf("bob sees alice's private channel %s", cid)
 		}
 	}
-	if p, _ := outpost.StoreOf(b).PendingTasks(ctx, ""); len(p) != 0 {
+	if p, _ := outpost.StoreOf(b).PendingTasks(ctx); len(p) != 0 {
 		t.Errorf("the wiped store still has %d pending tasks", len(p))
 	}
 	if user, _, _, _ := outpost.StoreOf(b).Identity(ctx); user != "bob" {

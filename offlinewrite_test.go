@@ -108,7 +108,7 @@ func TestOfflineWrite_SurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	tasks, err := db.PendingTasks(ctx, "bob")
+	tasks, err := db.PendingTasks(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

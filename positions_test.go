@@ -573,7 +573,7 @@ func TestPosition_UpgradeFromV1Store(t *testing.T) {
 	if n != 1 {
 		t.Errorf("the v1 outbox write is on the server %d times, want once", n)
 	}
-	pos, err := outpost.StoreOf(bob).SyncPositions(ctx, "bob")
+	pos, err := outpost.StoreOf(bob).SyncPositions(ctx)
 	if err != nil || pos.Feed == nil || len(pos.Channels) != 1 || pos.Channels[0].Epoch == "" {
 		t.Errorf("positions after the upgrade = %+v, %v; want a feed and a v2 position", pos, err)
 	}

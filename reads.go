@@ -103,7 +103,7 @@ func (c *Client) UnreadCount(ctx context.Context, cid string) (int, error) {
 	if err := c.check(); err != nil {
 		return 0, err
 	}
-	return c.db.UnreadCount(ctx, cid, c.userID)
+	return c.db.UnreadCount(ctx, cid)
 }
 
 // User returns a user the store knows, or offlinedb.ErrNotFound.

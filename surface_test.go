@@ -570,7 +570,7 @@ func TestClose_FinalDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		p, err := db.PendingTasks(ctx, "alice")
+		p, err := db.PendingTasks(ctx)
 		if err != nil || len(p) != 1 || p[0].ID != id {
 			t.Fatalf("outbox after a bounded Close = %v, %v; want the message", p, err)
 		}

@@ -118,13 +118,13 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 			} else if state == dbOutpost {
 				// Read before the SDK opens: it may sync as soon as the
 				// connection is up.
-				db, err := store.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
+				db, err := openStore(ctx, o.db, o.user, o.logger())
 				if err != nil {
-					return withCode(exitDB, err)
+					return err
 				}
 				before, err = snapshot(ctx, db)
 				if err == nil {
-					pendingBefore, failedBefore, err = db.TaskCounts(ctx, o.user)
+					pendingBefore, failedBefore, err = db.TaskCounts(ctx)
 				}
 				db.Close()
 				if err != nil {
@@ -160,10 +160,10 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 				return err
 			}
 			out := syncJSON{User: o.user, Channels: []syncChannelJSON{}}
-			if at, ok, err := access.Store(s.Client).LastSyncedAt(ctx, o.user); err == nil && ok {
+			if at, ok, err := access.Store(s.Client).LastSyncedAt(ctx); err == nil && ok {
 				out.LastSyncedAt = timePtr(at)
 			}
-			if out.Pending, out.Failed, err = access.Store(s.Client).TaskCounts(ctx, o.user); err != nil {
+			if out.Pending, out.Failed, err = access.Store(s.Client).TaskCounts(ctx); err != nil {
 				return err
 			}
 			out.Sent = max(pendingBefore-out.Pending-(out.Failed-failedBefore), 0)

@@ -221,11 +221,27 @@ func openLocal(ctx context.Context, o *connFlags) (*store.DB, string, error) {
 	if err := checkUser(o.db, user, users); err != nil {
 		return nil, "", err
 	}
-	db, err := store.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
+	db, err := openStore(ctx, o.db, user, o.logger())
 	if err != nil {
-		return nil, "", withCode(exitDB, err)
+		return nil, "", err
 	}
 	return db, user, nil
+}
+
+// openStore opens the client DB at path for user. The store reads and
+// writes only its bound user's outbox and positions; a store bound
+// already is not written to (Bind only checks it), one made before stores
+// recorded their identity is bound to user, as the SDK's Open would.
+func openStore(ctx context.Context, path, user string, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, path, offlinedb.Options{Logger: log})
+	if err != nil {
+		return nil, withCode(exitDB, err)
+	}
+	if err := db.Bind(ctx, user, "", false); err != nil {
+		db.Close()
+		return nil, withCode(exitDB, err)
+	}
+	return db, nil
 }
 
 // session is an open SDK client for the commands that talk to the server.

@@ -168,7 +168,7 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 					missing = append(missing, id)
 				}
 			}
-			pos, _ := access.Store(c).SyncPositions(ctx, users[k])
+			pos, _ := access.Store(c).SyncPositions(ctx)
 			t.Errorf("seed %d: %s holds %d messages, the server %d; missing %v; its position %+v", seed, users[k], len(ids), len(serverIDs), missing, pos)
 		}
 	}

@@ -64,7 +64,7 @@ func TestManager_BatchDrain(t *testing.T) {
 	if fmt.Sprint(sizes) != "[40 40 20]" || calls != 4 {
 		t.Errorf("batches = %v in %d calls, want [40 40 20] in 4", sizes, calls)
 	}
-	failed, _ := db.FailedTasks(ctx, "bob")
+	failed, _ := db.FailedTasks(ctx)
 	if len(failed) != 1 || failed[0].ID != "m005" {
 		t.Errorf("failed = %+v, want m005", failed)
 	}
@@ -137,7 +137,7 @@ func TestManager_BatchRefusedWhole(t *testing.T) {
 			conn.setOnline(true)
 			waitFor(t, "outbox empty", func() bool { st := m.Status(); return st.Synced && st.Pending == 0 })
 			var failedIDs []string
-			failed, _ := db.FailedTasks(context.Background(), "bob")
+			failed, _ := db.FailedTasks(context.Background())
 			for _, f := range failed {
 				failedIDs = append(failedIDs, f.ID)
 			}

@@ -42,7 +42,7 @@ func taskPermanent(err error) bool {
 // earlier one; a permanent one moves the task to the failed list and the
 // drain goes on.
 func (m *Manager) drain(ctx context.Context) error {
-	tasks, err := m.store.PendingTasks(ctx, m.conn.UserID())
+	tasks, err := m.store.PendingTasks(ctx)
 	if err != nil {
 		return err
 	}

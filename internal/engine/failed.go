@@ -26,7 +26,7 @@ func (m *Manager) RetryFailed(ctx context.Context, taskID string) error {
 // list, and its row is the server's version (or gone, if the server never
 // had it). It returns store.ErrTaskNotFound for an unknown id.
 func (m *Manager) DismissFailed(ctx context.Context, taskID string) error {
-	failed, err := m.raw.FailedTasks(ctx, "")
+	failed, err := m.raw.FailedTasks(ctx)
 	if err != nil {
 		return err
 	}

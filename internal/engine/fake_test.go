@@ -358,6 +358,10 @@ func openStore(tb testing.TB) *store.DB {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	// Bound to the fake connection's user, as outpost.Open binds it.
+	if err := db.Bind(context.Background(), "bob", "", false); err != nil {
+		tb.Fatal(err)
+	}
 	return db
 }
 

@@ -76,7 +76,7 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	if err := m.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if pos, _ := gs.SyncPositions(ctx, "bob"); len(pos.Channels) != 1 || pos.Channels[0].Seq != warm.Seq {
+	if pos, _ := gs.SyncPositions(ctx); len(pos.Channels) != 1 || pos.Channels[0].Seq != warm.Seq {
 		t.Fatalf("positions = %+v after a sync, want team:a at %d", pos.Channels, warm.Seq)
 	}
 	conn.mu.Lock()

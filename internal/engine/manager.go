@@ -403,7 +403,7 @@ func (m *Manager) countTasks(ctx context.Context) (taskCount, error) {
 	c := taskCount{gen: m.countGen, quiet: m.countChanges == 0}
 	m.mu.Unlock()
 	var err error
-	c.pending, c.failed, err = m.store.TaskCounts(ctx, m.conn.UserID())
+	c.pending, c.failed, err = m.store.TaskCounts(ctx)
 	return c, err
 }
 

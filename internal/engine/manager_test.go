@@ -218,7 +218,7 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			if err := m.Init(ctx); err != nil {
 				t.Fatal(err)
 			}
-			before, _, _ := db.LastSyncedAt(ctx, "bob")
+			before, _, _ := db.LastSyncedAt(ctx)
 
 			conn.post("team:a", "a2", "after")
 			conn.mu.Lock()
@@ -227,7 +227,7 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			if got := m.SyncNow(ctx); got == nil {
 				t.Fatal("SyncNow succeeded through an injected error")
 			}
-			if after, _, _ := db.LastSyncedAt(ctx, "bob"); !after.Equal(before) {
+			if after, _, _ := db.LastSyncedAt(ctx); !after.Equal(before) {
 				t.Errorf("checkpoint moved on error: %v -> %v", before, after)
 			}
 			if got := texts(t, db, "team:a"); len(got) != 1 {
@@ -362,7 +362,7 @@ func TestManager_DrainOrderAndFailures(t *testing.T) {
 	if got := conn.writesSoFar(); !equal(got, []string{"send:m1", "send:m3"}) {
 		t.Errorf("writes = %v, want m1 then m3", got)
 	}
-	failed, err := db.FailedTasks(ctx, "bob")
+	failed, err := db.FailedTasks(ctx)
 	if err != nil || len(failed) != 1 || failed[0].MessageID != "m2" || failed[0].ErrorCode != protocol.CodeInput {
 		t.Fatalf("failed = %+v, %v; want m2 with code 4", failed, err)
 	}

@@ -28,23 +28,26 @@ type Conn interface {
 // Store is what the manager needs of the local store. *store.DB
 // implements it.
 type Store interface {
-	SyncPositions(ctx context.Context, userID string) (store.SyncPositions, error)
-	ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (store.PageResult, error)
+	SyncPositions(ctx context.Context) (store.SyncPositions, error)
+	// PrepareSyncPage builds a page's queries apart from its apply, so
+	// that the fetcher builds them beside the apply of the page before.
+	PrepareSyncPage(page *protocol.SyncResponse) *store.PreparedSyncPage
+	ApplyPreparedSyncPage(ctx context.Context, page *store.PreparedSyncPage) (store.PageResult, error)
 	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (store.LiveResult, error)
-	LastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
+	LastSyncedAt(ctx context.Context) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 
 	AddPendingTask(ctx context.Context, task store.PendingTask) (store.AddResult, error)
-	PendingTasks(ctx context.Context, userID string) ([]store.PendingTask, error)
+	PendingTasks(ctx context.Context) ([]store.PendingTask, error)
 	ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]store.PendingTask, error)
 	CompleteTasks(ctx context.Context, outcomes []store.TaskOutcome) error
 	UpdatePendingTask(ctx context.Context, task store.PendingTask) error
 	MoveToFailed(ctx context.Context, taskID string, cause error) error
-	FailedTasks(ctx context.Context, userID string) ([]store.FailedTask, error)
+	FailedTasks(ctx context.Context) ([]store.FailedTask, error)
 	RetryFailed(ctx context.Context, taskID string) (store.PendingTask, error)
 	DismissFailed(ctx context.Context, taskID string) error
-	TaskCounts(ctx context.Context, userID string) (pending, failed int, err error)
+	TaskCounts(ctx context.Context) (pending, failed int, err error)
 }
 
 func withDefaults(o Options) Options {

@@ -135,7 +135,7 @@ func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 		err, drainFailed = drainErr, true
 	}
 	counts, countErr := m.countTasks(ctx)
-	last, _, _ := m.store.LastSyncedAt(ctx, m.conn.UserID())
+	last, _, _ := m.store.LastSyncedAt(ctx)
 	// Online is the connection's state now, not as last reported: the
 	// connection.changed event of a connection that came up before the
 	// cycle may still be on its way, and a sync that succeeded over it
@@ -214,7 +214,7 @@ func (m *Manager) sync(ctx context.Context) error {
 // once a sync, before it asks anything: the rounds of one sync store newer
 // times as they go.
 func (m *Manager) checkRetention(ctx context.Context, user string) error {
-	last, ok, err := m.store.LastSyncedAt(ctx, user)
+	last, ok, err := m.store.LastSyncedAt(ctx)
 	if err != nil || !ok {
 		return err
 	}
@@ -232,7 +232,7 @@ func (m *Manager) checkRetention(ctx context.Context, user string) error {
 // followed by another, for the events after them.
 func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]int) error {
 	for {
-		pos, err := m.store.SyncPositions(ctx, user)
+		pos, err := m.store.SyncPositions(ctx)
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]
 			}
 			need = append(need, more...)
 			// The feed moved with the first request's pages.
-			if p, err := m.store.SyncPositions(ctx, user); err == nil {
+			if p, err := m.store.SyncPositions(ctx); err == nil {
 				pos.Feed = p.Feed
 			} else {
 				return err
@@ -269,14 +269,6 @@ type pageResult struct {
 	err      error
 }
 
-// pagePreparer is a Store that builds a page's queries apart from its
-// apply (store.DB): the fetcher builds them, beside the apply of the
-// page before.
-type pagePreparer interface {
-	PrepareSyncPage(page *protocol.SyncResponse) *store.PreparedSyncPage
-	ApplyPreparedSyncPage(ctx context.Context, userID string, page *store.PreparedSyncPage) (store.PageResult, error)
-}
-
 // prefetchPages is how many pages the fetcher may hold ahead of the one
 // being applied: fetching and decoding run on their own goroutine, beside
 // the local writes.
@@ -288,7 +280,6 @@ const prefetchPages = 2
 // the network leave the critical path: each page's request is the one before, moved on by that
 // page's positions (nextRequest), which needs nothing from the store.
 func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.SyncRequest) ([]string, error) {
-	preparer, _ := m.store.(pagePreparer)
 	fctx, cancel := context.WithCancel(ctx)
 	pages := make(chan pageResult, prefetchPages)
 	go func() {
@@ -304,8 +295,10 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 			var prepared *store.PreparedSyncPage
 			if err != nil {
 				resp = nil
-			} else if preparer != nil {
-				prepared = preparer.PrepareSyncPage(resp)
+			} else {
+				// Building a page's queries is the fetcher's work, beside
+				// the apply of the page before.
+				prepared = m.store.PrepareSyncPage(resp)
 			}
 			select {
 			case pages <- pageResult{resp, prepared, err}:
@@ -329,13 +322,7 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 		}
 		resp := r.resp
 		m.noteServerTime(resp.SyncedAt)
-		var res store.PageResult
-		var err error
-		if r.prepared != nil {
-			res, err = preparer.ApplyPreparedSyncPage(ctx, user, r.prepared)
-		} else {
-			res, err = m.store.ApplySyncPage(ctx, user, resp)
-		}
+		res, err := m.store.ApplyPreparedSyncPage(ctx, r.prepared)
 		if err != nil {
 			return nil, err
 		}

@@ -76,7 +76,7 @@ func TestWrites_RefusedBeforeQueued(t *testing.T) {
 			t.Errorf("%s: err = %q, want it to say %q", c.name, err, c.want)
 		}
 	}
-	pending, err := db.PendingTasks(ctx, "bob")
+	pending, err := db.PendingTasks(ctx)
 	if err != nil || len(pending) != 0 {
 		t.Fatalf("outbox = %d tasks, %v; want none queued", len(pending), err)
 	}

@@ -128,7 +128,7 @@ func applyPageSDK(b *testing.B, ctx context.Context, db *store.DB, page []byte) 
 	if err != nil || len(dropped) > 0 {
 		b.Fatal(err, dropped)
 	}
-	res, err := db.ApplySyncPage(ctx, "bench-user", resp)
+	res, err := db.ApplySyncPage(ctx, resp)
 	if err != nil || len(res.Skipped) > 0 || len(res.NeedState) > 0 {
 		b.Fatal(err, res)
 	}

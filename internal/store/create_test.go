@@ -39,7 +39,7 @@ func TestHelperProcess_Open(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	if err := db.SetLocalUser(context.Background(), "alice"); err != nil {
+	if err := db.Bind(context.Background(), "alice", "", false); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(4)
 	}
@@ -148,7 +148,7 @@ func TestOpen_KilledDuringFirstOpen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("trial %d (killed after %v): the next Open: %v", i, delay, err)
 		}
-		if err := db.SetLocalUser(context.Background(), "alice"); err != nil {
+		if err := db.Bind(context.Background(), "alice", "", false); err != nil {
 			t.Fatalf("trial %d: %v", i, err)
 		}
 		db.Close()

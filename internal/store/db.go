@@ -31,6 +31,8 @@ type DB struct {
 	log    *slog.Logger
 	now    func() time.Time
 	closed atomic.Bool
+	// user is the user the store is bound to (see Bind); nil until then.
+	user atomic.Pointer[string]
 
 	ignored atomic.Int64 // events of unknown type seen by EventQueries
 
@@ -142,6 +144,13 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := migrations.Apply(ctx, sdb.DB, sets...); err != nil {
 		sdb.Close()
 		return fail(err)
+	}
+	// A store bound by an earlier run is bound to its user at once.
+	if user, _, ok, err := d.Identity(ctx); err != nil {
+		sdb.Close()
+		return fail(err)
+	} else if ok {
+		d.user.Store(&user)
 	}
 	return d, nil
 }

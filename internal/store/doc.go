@@ -56,5 +56,9 @@
 // # Identity
 //
 // Bind binds a store to a user and a server; a store of another identity is
-// refused with an *IdentityError, or wiped first when asked.
+// refused with an *IdentityError, or wiped first when asked. Bind is the one
+// identity mechanism: a store bound by an earlier run is bound again when it
+// opens, and the methods that touch the user's own data (the outbox, the
+// failed list, the sync positions, the unread count) act for the bound user
+// and take no user id; on a store not bound yet they return ErrNotBound.
 package store

@@ -114,7 +114,7 @@ func TestApplyEvent_UnknownChannelNeedsNoForeignKey(t *testing.T) {
 	// The channel is known, and synced from scratch: an event alone
 	// never moves a position, and a channel without its state is not
 	// listed.
-	pos, _ := db.SyncPositions(ctx, "bob")
+	pos, _ := db.SyncPositions(ctx)
 	if len(pos.Channels) != 1 || pos.Channels[0].CID != "team:new" || !pos.Channels[0].Position.IsZero() {
 		t.Errorf("positions = %+v, want team:new at the zero position", pos.Channels)
 	}
@@ -182,7 +182,7 @@ func TestExecQueries_SkipsAFailingEventAndReportsIt(t *testing.T) {
 	// An event whose query cannot run, between two good ones.
 	bad := store.Query{SQL: `INSERT INTO no_such_table VALUES (1)`, EventID: "bad-event"}
 	qs = append(qs[:1], append([]store.Query{bad}, qs[1:]...)...)
-	qs = append(qs, store.LastSyncedAtQuery("me", at(9)))
+	qs = append(qs, store.LastSyncedAtQuery(testUser, at(9)))
 
 	skipped, err := db.ExecQueries(ctx, qs)
 	if err != nil {
@@ -193,7 +193,7 @@ func TestExecQueries_SkipsAFailingEventAndReportsIt(t *testing.T) {
 	}
 	mustMessage(t, db, "m1")
 	mustMessage(t, db, "m2")
-	if got, ok, _ := db.LastSyncedAt(ctx, "me"); !ok || !got.Equal(at(9)) {
+	if got, ok, _ := db.LastSyncedAt(ctx); !ok || !got.Equal(at(9)) {
 		t.Errorf("checkpoint = %v %v, want %v", got, ok, at(9))
 	}
 }
@@ -204,21 +204,21 @@ func TestExecQueries_SkipsAFailingEventAndReportsIt(t *testing.T) {
 func TestExecQueries_AllOrNothing(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
-	if err := db.SetLastSyncedAt(ctx, "me", at(1)); err != nil {
+	if err := db.SetLastSyncedAt(ctx, at(1)); err != nil {
 		t.Fatal(err)
 	}
 	qs, err := db.EventQueries(msgEvent(protocol.EventMessageNew, "team:a", "m1", "one", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs = append(qs, store.LastSyncedAtQuery("me", at(5)), store.Query{SQL: `SELECT * FROM no_such_table`})
+	qs = append(qs, store.LastSyncedAtQuery(testUser, at(5)), store.Query{SQL: `SELECT * FROM no_such_table`})
 	if _, err := db.ExecQueries(ctx, qs); err == nil {
 		t.Fatal("a failing checkpoint query did not fail the batch")
 	}
 	if _, err := db.Message(ctx, "m1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the page committed without its checkpoint: %v", err)
 	}
-	if got, _, _ := db.LastSyncedAt(ctx, "me"); !got.Equal(at(1)) {
+	if got, _, _ := db.LastSyncedAt(ctx); !got.Equal(at(1)) {
 		t.Errorf("checkpoint = %v, want the old %v", got, at(1))
 	}
 }
@@ -266,7 +266,7 @@ func TestApplyEvent_ChannelLifecycle(t *testing.T) {
 	apply(t, db, &protocol.Event{ID: "d", Type: protocol.EventChannelDeleted, CID: "team:a", Seq: 8, CreatedAt: at(8)})
 	apply(t, db, &protocol.Event{ID: "c2", Type: protocol.EventChannelUpdated, CID: "team:a", Seq: 3, CreatedAt: at(3), Channel: ch(3, "x")})
 	apply(t, db, msgEvent(protocol.EventMessageUpdated, "team:a", "m2", "edit", 6))
-	if pos, _ := db.SyncPositions(ctx, "me"); len(pos.Channels) != 0 {
+	if pos, _ := db.SyncPositions(ctx); len(pos.Channels) != 0 {
 		t.Errorf("channels after delete = %v, want none", pos.Channels)
 	}
 	if _, err := db.Message(ctx, "m2"); !errors.Is(err, store.ErrNotFound) {

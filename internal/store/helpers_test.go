@@ -20,8 +20,14 @@ func openTestDB(tb testing.TB) *store.DB {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	if err := db.Bind(context.Background(), testUser, "", false); err != nil {
+		tb.Fatal(err)
+	}
 	return db
 }
+
+// testUser is the user openTestDB binds its store to.
+const testUser = "bob"
 
 // at returns t0 plus n seconds.
 func at(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }

@@ -89,7 +89,7 @@ func TestHidden_FeedReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(t, db, feedEvent(protocol.EventChannelHidden, "team:a", 5))
-	_, err := db.ApplySyncPage(ctx, "bob", &protocol.SyncResponse{
+	_, err := db.ApplySyncPage(ctx, &protocol.SyncResponse{
 		Feed: protocol.FeedPage{Reset: true, Channels: []string{"team:a", "team:b", "team:c"}, Hidden: []string{"team:b"},
 			Position: protocol.Position{Epoch: "g", Seq: 2, EventID: "g2"}},
 		SyncedAt: at(10),

@@ -39,7 +39,7 @@ func TestHostileInput(t *testing.T) {
 	if err := db.IntegrityCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if pos, err := db.SyncPositions(ctx, "bob"); err != nil || len(pos.Channels) != 1 {
+	if pos, err := db.SyncPositions(ctx); err != nil || len(pos.Channels) != 1 {
 		t.Errorf("channels = %v, %v", pos.Channels, err)
 	}
 }

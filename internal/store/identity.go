@@ -57,7 +57,7 @@ func (d *DB) Bind(ctx context.Context, userID, serverURL string, replace bool) e
 		return errors.New("offlinedb: Bind needs a user id")
 	}
 	serverURL = NormalizeServerURL(serverURL)
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
 		var user, server string
 		err := tx.QueryRowxContext(ctx, `SELECT user_id, server_url FROM store_identity WHERE id = 1`).Scan(&user, &server)
 		bound := err == nil
@@ -112,6 +112,29 @@ ON CONFLICT (id) DO UPDATE SET server_url = excluded.server_url`, userID, server
 			userID, d.now().UnixNano())
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	d.user.Store(&userID)
+	return nil
+}
+
+// ErrNotBound is returned by the methods that read or write the bound
+// user's data (the outbox, the sync positions) on a store no Bind has bound
+// yet.
+var ErrNotBound = errors.New("offlinedb: store not bound to a user")
+
+// boundUser returns the user the store is bound to, ErrClosed or
+// ErrNotBound.
+func (d *DB) boundUser() (string, error) {
+	if d.closed.Load() {
+		return "", ErrClosed
+	}
+	u := d.user.Load()
+	if u == nil {
+		return "", ErrNotBound
+	}
+	return *u, nil
 }
 
 // Wipe deletes everything the store holds, the outbox, the failed list
@@ -120,7 +143,11 @@ func (d *DB) Wipe(ctx context.Context) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	return d.inTx(ctx, func(tx *sqlx.Tx) error { return wipeTx(ctx, tx) })
+	if err := d.inTx(ctx, func(tx *sqlx.Tx) error { return wipeTx(ctx, tx) }); err != nil {
+		return err
+	}
+	d.user.Store(nil)
+	return nil
 }
 
 func wipeTx(ctx context.Context, tx *sqlx.Tx) error {

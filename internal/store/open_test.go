@@ -142,7 +142,7 @@ func TestOpen_AppMigrationsAndReopen(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Errorf("second Close = %v", err)
 		}
-		if _, err := db.SyncPositions(ctx, "bob"); !errors.Is(err, store.ErrClosed) {
+		if _, err := db.SyncPositions(ctx); !errors.Is(err, store.ErrClosed) {
 			t.Errorf("call after Close = %v, want ErrClosed", err)
 		}
 	}
@@ -158,10 +158,10 @@ func TestResetDB_KeepsUnsentWork(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	apply(t, db, msgEvent(protocol.EventMessageNew, "team:a", "server-msg", "cached", 1))
-	if err := db.SetLastSyncedAt(ctx, "bob", at(5)); err != nil {
+	if err := db.SetLastSyncedAt(ctx, at(5)); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetLocalUser(ctx, "bob"); err != nil {
+	if err := db.Bind(ctx, "bob", "", false); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"p1", "p2", "f1"} {
@@ -180,28 +180,28 @@ func TestResetDB_KeepsUnsentWork(t *testing.T) {
 	if _, err := db.Message(ctx, "server-msg"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("cached server data survived the reset")
 	}
-	if _, ok, _ := db.LastSyncedAt(ctx, "bob"); ok {
+	if _, ok, _ := db.LastSyncedAt(ctx); ok {
 		t.Error("the checkpoint survived the reset")
 	}
-	if pos, _ := db.SyncPositions(ctx, "bob"); len(pos.Channels) != 0 {
+	if pos, _ := db.SyncPositions(ctx); len(pos.Channels) != 0 {
 		t.Errorf("channels after reset = %v", pos.Channels)
 	}
-	if pos, _ := db.SyncPositions(ctx, "bob"); pos.Feed != nil {
+	if pos, _ := db.SyncPositions(ctx); pos.Feed != nil {
 		t.Errorf("feed position after reset = %+v, want none", pos.Feed)
 	}
-	pending, _ := db.PendingTasks(ctx, "bob")
+	pending, _ := db.PendingTasks(ctx)
 	if len(pending) != 2 || pending[0].ID != "p1" || pending[1].ID != "p2" {
 		t.Errorf("pending after reset = %+v, want p1, p2 in order", pending)
 	}
-	if failed, _ := db.FailedTasks(ctx, "bob"); len(failed) != 1 || failed[0].ID != "f1" {
+	if failed, _ := db.FailedTasks(ctx); len(failed) != 1 || failed[0].ID != "f1" {
 		t.Errorf("failed after reset = %+v", failed)
 	}
 	unsent, _ := db.UnsentMessages(ctx, "")
 	if len(unsent) != 3 {
 		t.Errorf("unsent rows after reset = %d, want 3 (two pending, one failed)", len(unsent))
 	}
-	if users, _ := db.LocalUsers(ctx); len(users) != 1 || users[0] != "bob" {
-		t.Errorf("local users after reset = %v", users)
+	if user, _, ok, _ := db.Identity(ctx); !ok || user != "bob" {
+		t.Errorf("identity after reset = %q, %v; want bob", user, ok)
 	}
 }
 
@@ -241,7 +241,7 @@ func TestPendingTasks_FIFOAcrossTypes(t *testing.T) {
 	if _, err := db.AddPendingTask(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.PendingTasks(ctx, "bob")
+	got, err := db.PendingTasks(ctx)
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("PendingTasks = %d tasks, %v; want %d", len(got), err, len(want))
 	}

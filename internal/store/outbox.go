@@ -214,11 +214,12 @@ func selectTasks(ctx context.Context, q sqlx.QueryerContext, query string, args 
 
 // PendingTasks returns the outbox of a user (of every user when userID
 // is empty) in the order the tasks must run.
-func (d *DB) PendingTasks(ctx context.Context, userID string) ([]PendingTask, error) {
-	if d.closed.Load() {
-		return nil, ErrClosed
+func (d *DB) PendingTasks(ctx context.Context) ([]PendingTask, error) {
+	userID, err := d.boundUser()
+	if err != nil {
+		return nil, err
 	}
-	return selectTasks(ctx, d.db, `SELECT * FROM pending_tasks WHERE ?1 = '' OR user_id = ?1 ORDER BY seq`, userID)
+	return selectTasks(ctx, d.db, `SELECT * FROM pending_tasks WHERE user_id = ? ORDER BY seq`, userID)
 }
 
 // ClaimPendingTask marks a task as being sent and returns it as stored now
@@ -435,9 +436,10 @@ func (d *DB) completeTasksTx(ctx context.Context, tx *sqlx.Tx, outcomes []TaskOu
 
 // FailedTasks returns the tasks the server refused, oldest first, of a
 // user (of every user when userID is empty).
-func (d *DB) FailedTasks(ctx context.Context, userID string) ([]FailedTask, error) {
-	if d.closed.Load() {
-		return nil, ErrClosed
+func (d *DB) FailedTasks(ctx context.Context) ([]FailedTask, error) {
+	userID, err := d.boundUser()
+	if err != nil {
+		return nil, err
 	}
 	var rows []struct {
 		taskRow
@@ -445,9 +447,9 @@ func (d *DB) FailedTasks(ctx context.Context, userID string) ([]FailedTask, erro
 		ErrorCode int    `db:"error_code"`
 		FailedAt  int64  `db:"failed_at"`
 	}
-	err := d.db.SelectContext(ctx, &rows, `SELECT seq, task_id, user_id, type, cid, message_id, payload, attempts, '' AS last_error,
+	err = d.db.SelectContext(ctx, &rows, `SELECT seq, task_id, user_id, type, cid, message_id, payload, attempts, '' AS last_error,
 	created_at, NULL AS next_attempt_at, error, error_code, failed_at
-FROM failed_tasks WHERE ?1 = '' OR user_id = ?1 ORDER BY seq`, userID)
+FROM failed_tasks WHERE user_id = ? ORDER BY seq`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("offlinedb: read failed tasks: %w", err)
 	}
@@ -487,13 +489,14 @@ func (d *DB) DismissFailed(ctx context.Context, taskID string) error {
 
 // TaskCounts returns how many tasks of a user (of every user when userID is
 // empty) are pending and failed.
-func (d *DB) TaskCounts(ctx context.Context, userID string) (pending, failed int, err error) {
-	if d.closed.Load() {
-		return 0, 0, ErrClosed
+func (d *DB) TaskCounts(ctx context.Context) (pending, failed int, err error) {
+	userID, err := d.boundUser()
+	if err != nil {
+		return 0, 0, err
 	}
 	err = d.db.QueryRowxContext(ctx, `SELECT
-	(SELECT count(*) FROM pending_tasks WHERE ?1 = '' OR user_id = ?1),
-	(SELECT count(*) FROM failed_tasks WHERE ?1 = '' OR user_id = ?1)`, userID).Scan(&pending, &failed)
+	(SELECT count(*) FROM pending_tasks WHERE user_id = ?1),
+	(SELECT count(*) FROM failed_tasks WHERE user_id = ?1)`, userID).Scan(&pending, &failed)
 	if err != nil {
 		return 0, 0, fmt.Errorf("offlinedb: count tasks: %w", err)
 	}

@@ -19,17 +19,17 @@ func TestCompleteTasks(t *testing.T) {
 	db := openTestDB(t)
 	var ids []string
 	for _, id := range []string{"m1", "m2", "m3"} {
-		task, _ := store.NewSendMessageTask("alice", "team:a", protocol.MessageInput{ID: id, Text: "text " + id})
+		task, _ := store.NewSendMessageTask(testUser, "team:a", protocol.MessageInput{ID: id, Text: "text " + id})
 		if _, err := db.AddPendingTask(ctx, task); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
 	}
-	gone, _ := store.NewSendMessageTask("alice", "team:a", protocol.MessageInput{ID: "gone", Text: "cancelled"})
+	gone, _ := store.NewSendMessageTask(testUser, "team:a", protocol.MessageInput{ID: "gone", Text: "cancelled"})
 	if _, err := db.AddPendingTask(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
-	del, _ := store.NewDeleteMessageTask("alice", "team:a", "gone", false)
+	del, _ := store.NewDeleteMessageTask(testUser, "team:a", "gone", false)
 	if res, err := db.AddPendingTask(ctx, del); err != nil || res != store.Cancelled {
 		t.Fatalf("delete of a pending send = %v, %v", res, err)
 	}
@@ -41,7 +41,7 @@ func TestCompleteTasks(t *testing.T) {
 	if len(claimed) != 3 || claimed[0].ID != "m1" || claimed[2].ID != "m3" {
 		t.Fatalf("claimed = %+v, want m1, m2, m3 in order", claimed)
 	}
-	edit, _ := store.NewUpdateMessageTask("alice", "team:a", "m1", protocol.UpdateMessageRequest{Text: "later"})
+	edit, _ := store.NewUpdateMessageTask(testUser, "team:a", "m1", protocol.UpdateMessageRequest{Text: "later"})
 	if res, err := db.AddPendingTask(ctx, edit); err != nil || res != store.Queued {
 		t.Fatalf("edit of a claimed send = %v, %v; want Queued", res, err)
 	}
@@ -67,11 +67,11 @@ func TestCompleteTasks(t *testing.T) {
 	if m := mustMessage(t, db, "m1"); m.Text != "later" {
 		t.Errorf("m1: text %q, want the pending edit's", m.Text)
 	}
-	pending, _ := db.PendingTasks(ctx, "alice")
+	pending, _ := db.PendingTasks(ctx)
 	if len(pending) != 1 || pending[0].Type != protocol.OpUpdateMessage {
 		t.Errorf("outbox = %+v, want only the later edit", pending)
 	}
-	failed, _ := db.FailedTasks(ctx, "alice")
+	failed, _ := db.FailedTasks(ctx)
 	if len(failed) != 1 || failed[0].ID != "m2" || failed[0].ErrorCode != protocol.CodeNotAllowed {
 		t.Errorf("failed = %+v, want m2 with code 17", failed)
 	}
@@ -86,8 +86,8 @@ func TestDeleteFailedTask(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	apply(t, db, msgEvent(protocol.EventMessageNew, "team:a", "theirs", "hi", 2))
-	send, _ := store.NewSendMessageTask("alice", "team:a", protocol.MessageInput{ID: "mine", Text: "refused"})
-	react, _ := store.NewSendReactionTask("alice", "team:a", "theirs", protocol.SendReactionRequest{Type: "like"})
+	send, _ := store.NewSendMessageTask(testUser, "team:a", protocol.MessageInput{ID: "mine", Text: "refused"})
+	react, _ := store.NewSendReactionTask(testUser, "team:a", "theirs", protocol.SendReactionRequest{Type: "like"})
 	for _, task := range []store.PendingTask{send, react} {
 		if _, err := db.AddPendingTask(ctx, task); err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestDeleteFailedTask(t *testing.T) {
 	if rs, _ := db.Reactions(ctx, "theirs"); len(rs) != 0 {
 		t.Fatalf("reactions before = %+v, want none", rs)
 	}
-	if f, _ := db.FailedTasks(ctx, "alice"); len(f) != 2 {
+	if f, _ := db.FailedTasks(ctx); len(f) != 2 {
 		t.Fatalf("failed = %+v, want the send and the reaction", f)
 	}
 	for _, id := range []string{send.ID, react.ID} {

@@ -52,7 +52,7 @@ func TestPendingTask_Op(t *testing.T) {
 		}
 		tasks = append(tasks, task)
 	}
-	stored, err := db.PendingTasks(ctx, "bob")
+	stored, err := db.PendingTasks(ctx)
 	if err != nil || len(stored) != len(tasks) {
 		t.Fatalf("PendingTasks = %d tasks, %v; want %d", len(stored), err, len(tasks))
 	}
@@ -100,7 +100,11 @@ func TestPendingTask_OpFromV1Store(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	tasks, err := db.PendingTasks(ctx, "bob")
+	// v1 recorded its user, bob, without binding: outpost.Open binds it.
+	if err := db.Bind(ctx, "bob", "", false); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := db.PendingTasks(ctx)
 	if err != nil || len(tasks) != 1 {
 		t.Fatalf("PendingTasks = %+v, %v; want the v1 send", tasks, err)
 	}

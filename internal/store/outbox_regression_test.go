@@ -22,7 +22,7 @@ func TestPendingTasks_PayloadRoundTrip(t *testing.T) {
 	if _, err := db.AddPendingTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.PendingTasks(ctx, "bob")
+	got, err := db.PendingTasks(ctx)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("PendingTasks = %v, %v", got, err)
 	}
@@ -32,7 +32,7 @@ func TestPendingTasks_PayloadRoundTrip(t *testing.T) {
 	if err := db.MoveToFailed(ctx, "m1", protocol.NewAPIError(protocol.CodeInput, "bad")); err != nil {
 		t.Fatal(err)
 	}
-	failed, err := db.FailedTasks(ctx, "bob")
+	failed, err := db.FailedTasks(ctx)
 	if err != nil || len(failed) != 1 || string(failed[0].Payload) != string(task.Payload) {
 		t.Fatalf("FailedTasks = %+v, %v", failed, err)
 	}
@@ -64,7 +64,7 @@ func TestPendingTasks_NoFoldIntoAClaimedSend(t *testing.T) {
 	if res, err := db.AddPendingTask(ctx, del); err != nil || res != store.Queued {
 		t.Fatalf("delete of a claimed send = %v, %v; want Queued", res, err)
 	}
-	tasks, _ := db.PendingTasks(ctx, "bob")
+	tasks, _ := db.PendingTasks(ctx)
 	if len(tasks) != 3 || tasks[0].ID != "m1" || tasks[1].Type != protocol.OpUpdateMessage || tasks[2].Type != protocol.OpDeleteMessage {
 		t.Errorf("outbox = %+v, want send, update, delete", tasks)
 	}
@@ -108,7 +108,7 @@ func TestPendingTasks_NoCancelAfterAFailedAttempt(t *testing.T) {
 	if res, err := db.AddPendingTask(ctx, del); err != nil || res != store.Queued {
 		t.Fatalf("delete after a failed attempt = %v, %v; want Queued", res, err)
 	}
-	tasks, _ := db.PendingTasks(ctx, "bob")
+	tasks, _ := db.PendingTasks(ctx)
 	if len(tasks) != 3 || tasks[0].ID != "m1" || string(tasks[0].Payload) != string(send.Payload) {
 		t.Errorf("outbox = %+v, want the send unchanged, then the edit and the delete", tasks)
 	}

@@ -329,12 +329,13 @@ FROM reads WHERE cid = ? ORDER BY user_id`, cid)
 // UnreadCount counts a channel's messages that userID has not read: those
 // by others, not deleted, after the user's last read time (all of them if
 // the user has no read mark).
-func (d *DB) UnreadCount(ctx context.Context, cid, userID string) (int, error) {
-	if d.closed.Load() {
-		return 0, ErrClosed
+func (d *DB) UnreadCount(ctx context.Context, cid string) (int, error) {
+	userID, err := d.boundUser()
+	if err != nil {
+		return 0, err
 	}
 	var n int
-	err := d.db.GetContext(ctx, &n, `SELECT count(*) FROM messages m
+	err = d.db.GetContext(ctx, &n, `SELECT count(*) FROM messages m
 WHERE m.cid = ?1 AND m.user_id <> ?2 AND m.deleted_at IS NULL
 AND m.created_at > coalesce((SELECT last_read_at FROM reads WHERE cid = ?1 AND user_id = ?2), 0)`, cid, userID)
 	if err != nil {

@@ -28,9 +28,10 @@ type SyncPositions struct {
 }
 
 // SyncPositions returns the user's positions.
-func (d *DB) SyncPositions(ctx context.Context, userID string) (SyncPositions, error) {
-	if d.closed.Load() {
-		return SyncPositions{}, ErrClosed
+func (d *DB) SyncPositions(ctx context.Context) (SyncPositions, error) {
+	userID, err := d.boundUser()
+	if err != nil {
+		return SyncPositions{}, err
 	}
 	var out SyncPositions
 	var rows []struct {
@@ -51,7 +52,7 @@ func (d *DB) SyncPositions(ctx context.Context, userID string) (SyncPositions, e
 		out.Channels[i] = protocol.ChannelPosition{CID: r.CID, Position: p}
 	}
 	var feed protocol.Position
-	err := d.db.QueryRowxContext(ctx, `SELECT epoch, seq, event_id FROM feed_position WHERE user_id = ?`, userID).
+	err = d.db.QueryRowxContext(ctx, `SELECT epoch, seq, event_id FROM feed_position WHERE user_id = ?`, userID).
 		Scan(&feed.Epoch, &feed.Seq, &feed.EventID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -60,7 +61,7 @@ func (d *DB) SyncPositions(ctx context.Context, userID string) (SyncPositions, e
 	default:
 		out.Feed = &feed
 	}
-	last, ok, err := d.LastSyncedAt(ctx, userID)
+	last, ok, err := d.LastSyncedAt(ctx)
 	if err != nil {
 		return out, err
 	}
@@ -133,8 +134,8 @@ func announceChannel(b *[]Query, cid string) error {
 // does not list. Then the channel events, and each channel's new position.
 // A channel the server reset is left as it is and listed in NeedState. On
 // the last page (More unset) the page's SyncedAt becomes LastSyncAt.
-func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (PageResult, error) {
-	return d.ApplyPreparedSyncPage(ctx, userID, d.PrepareSyncPage(page))
+func (d *DB) ApplySyncPage(ctx context.Context, page *protocol.SyncResponse) (PageResult, error) {
+	return d.ApplyPreparedSyncPage(ctx, d.PrepareSyncPage(page))
 }
 
 // PreparedSyncPage is a sync page with the queries of its channel events
@@ -164,9 +165,10 @@ func (d *DB) PrepareSyncPage(page *protocol.SyncResponse) *PreparedSyncPage {
 }
 
 // ApplyPreparedSyncPage is ApplySyncPage of a prepared page.
-func (d *DB) ApplyPreparedSyncPage(ctx context.Context, userID string, prepared *PreparedSyncPage) (PageResult, error) {
-	if d.closed.Load() {
-		return PageResult{}, ErrClosed
+func (d *DB) ApplyPreparedSyncPage(ctx context.Context, prepared *PreparedSyncPage) (PageResult, error) {
+	userID, err := d.boundUser()
+	if err != nil {
+		return PageResult{}, err
 	}
 	page := prepared.page
 	var res PageResult
@@ -298,7 +300,7 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, userID string, prepared 
 			qs = append(qs, setChannelPositions.query("", cs.CID, p.Epoch, p.Seq, p.EventID))
 		}
 		if !page.More && !page.SyncedAt.IsZero() {
-			qs = append(qs, LastSyncedAtQuery(userID, page.SyncedAt))
+			qs = append(qs, lastSyncedAtQuery(userID, page.SyncedAt))
 		}
 		for cid, n := range need {
 			if n {

@@ -30,7 +30,7 @@ func TestApplySyncPage_ManyChannelsEachGetTheirPosition(t *testing.T) {
 	if err := db.ApplyChannelStates(ctx, states, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ApplySyncPage(ctx, "bob", page); err != nil {
+	if _, err := db.ApplySyncPage(ctx, page); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
@@ -62,7 +62,7 @@ func TestApplySyncPage_ChannelListedTwice(t *testing.T) {
 			page.Channels = append(page.Channels, protocol.ChannelSync{CID: "team:a", Status: protocol.ChannelOK,
 				Position: &protocol.Position{Epoch: "e", Seq: seq, EventID: fmt.Sprintf("ev%d", seq)}})
 		}
-		if _, err := db.ApplySyncPage(ctx, "bob", page); err != nil {
+		if _, err := db.ApplySyncPage(ctx, page); err != nil {
 			t.Fatal(err)
 		}
 		if p, _ := positionOf(t, db, "team:a"); p.Seq != 5 || p.EventID != "ev5" {
@@ -89,7 +89,7 @@ func TestApplyPreparedSyncPage_SameAsApplySyncPage(t *testing.T) {
 	}
 	prepared := db.PrepareSyncPage(page)
 	for i := 0; i < 2; i++ {
-		res, err := db.ApplyPreparedSyncPage(ctx, "bob", prepared)
+		res, err := db.ApplyPreparedSyncPage(ctx, prepared)
 		if err != nil {
 			t.Fatal(err)
 		}

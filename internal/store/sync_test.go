@@ -30,7 +30,7 @@ func state(cid, epoch string, seq int64, msgIDs ...string) protocol.ChannelRespo
 
 func positionOf(t *testing.T, db *store.DB, cid string) (protocol.Position, bool) {
 	t.Helper()
-	pos, err := db.SyncPositions(context.Background(), "bob")
+	pos, err := db.SyncPositions(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestApplySyncPage_FeedResetAnnouncesAndDrops(t *testing.T) {
 	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{state("team:old", "e1", 4, "m-old")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	res, err := db.ApplySyncPage(ctx, "bob", &protocol.SyncResponse{
+	res, err := db.ApplySyncPage(ctx, &protocol.SyncResponse{
 		Feed:     protocol.FeedPage{Reset: true, Channels: []string{"team:a", "team:b"}, Position: protocol.Position{Epoch: "f", Seq: 7, EventID: "f7"}},
 		SyncedAt: at(10),
 	})
@@ -86,7 +86,7 @@ func TestApplySyncPage_FeedResetAnnouncesAndDrops(t *testing.T) {
 	if p, ok := positionOf(t, db, "team:a"); !ok || !p.IsZero() {
 		t.Errorf("team:a position = %+v, %v; want the zero position", p, ok)
 	}
-	pos, _ := db.SyncPositions(ctx, "bob")
+	pos, _ := db.SyncPositions(ctx)
 	if pos.Feed == nil || *pos.Feed != (protocol.Position{Epoch: "f", Seq: 7, EventID: "f7"}) {
 		t.Errorf("feed position = %+v", pos.Feed)
 	}
@@ -120,7 +120,7 @@ func TestApplySyncPage_EventsAndPositionsTogether(t *testing.T) {
 	ev := msgEvent(protocol.EventMessageNew, "team:a", "m2", "hello", 2)
 	ev.Epoch = "ea"
 	stray := msgEvent(protocol.EventMessageNew, "team:r", "stray", "not for a reset channel", 9)
-	res, err := db.ApplySyncPage(ctx, "bob", &protocol.SyncResponse{
+	res, err := db.ApplySyncPage(ctx, &protocol.SyncResponse{
 		Feed:   protocol.FeedPage{Position: protocol.Position{Epoch: "f", Seq: 1, EventID: "f1"}},
 		Events: []protocol.Event{*ev, *stray},
 		Channels: []protocol.ChannelSync{
@@ -145,7 +145,7 @@ func TestApplySyncPage_EventsAndPositionsTogether(t *testing.T) {
 		t.Error("an event of a reset channel was applied")
 	}
 	// More was set: the page is not the end of the sync.
-	if pos, _ := db.SyncPositions(ctx, "bob"); !pos.LastSyncAt.IsZero() {
+	if pos, _ := db.SyncPositions(ctx); !pos.LastSyncAt.IsZero() {
 		t.Errorf("last sync at = %v after a page with More", pos.LastSyncAt)
 	}
 	// The new state replaces the reset channel's rows and keeps the
@@ -173,7 +173,7 @@ func TestApplySyncPage_FeedEvents(t *testing.T) {
 	}
 	ev := msgEvent(protocol.EventMessageNew, "team:gone", "late", "late", 3)
 	ev.Epoch = "eg"
-	res, err := db.ApplySyncPage(ctx, "bob", &protocol.SyncResponse{
+	res, err := db.ApplySyncPage(ctx, &protocol.SyncResponse{
 		Feed: protocol.FeedPage{
 			Events: []protocol.Event{
 				{ID: "f1", Type: protocol.EventNotificationRemovedFromChannel, CID: "team:gone", Seq: 1, Epoch: "f", CreatedAt: at(1)},
@@ -266,11 +266,15 @@ func TestApplyChannelStates_RefusesAStateWithoutPosition(t *testing.T) {
 func TestOpen_UpgradesAV1Store(t *testing.T) {
 	ctx := context.Background()
 	db := openCopy(t, "../../testdata/v1-client.db")
-	pending, err := db.PendingTasks(ctx, "bob")
+	// v1 recorded its user, bob, without binding: outpost.Open binds it.
+	if err := db.Bind(ctx, "bob", "", false); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := db.PendingTasks(ctx)
 	if err != nil || len(pending) != 1 || pending[0].MessageID != "m-offline-v1" {
 		t.Fatalf("pending = %+v, %v; want the v1 outbox", pending, err)
 	}
-	pos, err := db.SyncPositions(ctx, "bob")
+	pos, err := db.SyncPositions(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
