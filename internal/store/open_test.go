@@ -282,3 +282,49 @@ func TestOpen_ConcurrentOpenersOfANewFile(t *testing.T) {
 		}
 	}
 }
+
+// TestBind_ScopesTheUsersData: the methods on the user's own data act for
+// the bound user: before any Bind they refuse with ErrNotBound, and a
+// store bound by an earlier run is bound again when it opens.
+func TestBind_ScopesTheUsersData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "local.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PendingTasks(ctx); !errors.Is(err, store.ErrNotBound) {
+		t.Errorf("PendingTasks before Bind = %v, want ErrNotBound", err)
+	}
+	if _, err := db.SyncPositions(ctx); !errors.Is(err, store.ErrNotBound) {
+		t.Errorf("SyncPositions before Bind = %v, want ErrNotBound", err)
+	}
+	if err := db.Bind(ctx, "bob", "http://server.example", false); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := store.NewSendMessageTask("bob", "team:a", protocol.MessageInput{ID: "m1", Text: "hi"})
+	if _, err := db.AddPendingTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if pending, err := db.PendingTasks(ctx); err != nil || len(pending) != 1 || pending[0].ID != "m1" {
+		t.Errorf("PendingTasks after reopen = %+v, %v; want bob's m1", pending, err)
+	}
+	if pending, failed, err := db.TaskCounts(ctx); err != nil || pending != 1 || failed != 0 {
+		t.Errorf("TaskCounts after reopen = %d, %d, %v; want 1, 0", pending, failed, err)
+	}
+	if err := db.Wipe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PendingTasks(ctx); !errors.Is(err, store.ErrNotBound) {
+		t.Errorf("PendingTasks after Wipe = %v, want ErrNotBound", err)
+	}
+}
