@@ -3,11 +3,16 @@ package outpost_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
 )
 
 // TestClient_CallsAfterClose: every method of a closed Client returns
@@ -76,4 +81,87 @@ func TestClient_CallsAfterClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClient_CloseBoundedByCtx: a final drain the server holds ends with
+// Close's ctx, Close returns within its deadline plus StopTimeout, and
+// nothing of the Client keeps running.
+func TestClient_CloseBoundedByCtx(t *testing.T) {
+	ts, gate := startGatedServer(t, protocol.PathBatch)
+	before := goleak.IgnoreCurrent()
+	c := open(t, ts.URL, "alice")
+	cid, err := c.CreateChannel(withTimeout(t, 10*time.Second), outpost.NewChannel{Type: "team", ID: "held"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := gate.holdRequests(t)
+	if _, err := c.SendMessage(context.Background(), cid, outpost.NewMessage{Text: "held at the server"}); err != nil {
+		t.Fatal(err)
+	}
+	const deadline = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	c.Close(ctx)
+	if took, max := time.Since(start), deadline+outpost.StopTimeout; took > max {
+		t.Errorf("Close took %v, want at most %v", took, max)
+	}
+	// The gate's handler does not read the request's body, so it does
+	// not see the client go: let it end before counting.
+	release()
+	goleak.VerifyNone(t, before)
+}
+
+// TestClient_Misuse: what Go libraries usually guard against ends without
+// a panic or a hang.
+func TestClient_Misuse(t *testing.T) {
+	t.Run("ListenerCallsClose", func(t *testing.T) {
+		ts := startServer(t)
+		c := open(t, ts.URL, "alice")
+		closed := make(chan error, 1)
+		var once sync.Once
+		c.OnStatus(func(syncmanager.Status) {
+			once.Do(func() { closed <- c.Close(context.Background()) })
+		})
+		go c.SyncNow(context.Background()) // a status change to hear
+		select {
+		case <-closed:
+		case <-time.After(outpost.FinalDrainTimeout + outpost.StopTimeout):
+			t.Fatal("Close from a listener did not return")
+		}
+		if err := c.SyncNow(context.Background()); !errors.Is(err, outpost.ErrClosed) {
+			t.Errorf("SyncNow after a listener's Close = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("CloseDuringConnect", func(t *testing.T) {
+		// A server that is gone: Connect keeps trying until Close.
+		ts := startServer(t)
+		url := ts.URL
+		ts.Close()
+		c := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
+		connected := make(chan error, 1)
+		go func() { connected <- c.Connect(context.Background()) }()
+		time.AfterFunc(50*time.Millisecond, func() { c.Close(context.Background()) })
+		select {
+		case <-connected:
+		case <-time.After(outpost.FinalDrainTimeout + outpost.StopTimeout):
+			t.Fatal("Connect did not return after Close")
+		}
+	})
+	t.Run("ConcurrentClose", func(t *testing.T) {
+		ts := startServer(t)
+		c := open(t, ts.URL, "alice")
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = c.Close(context.Background()) }()
+		}
+		wg.Wait()
+		for _, err := range errs[1:] {
+			if err != errs[0] {
+				t.Errorf("concurrent Close results differ: %v", errs)
+			}
+		}
+	})
 }

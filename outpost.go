@@ -227,9 +227,12 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 // is up, bounded by ctx (by FinalDrainTimeout when ctx has no deadline; a
 // ctx already done skips it), then stops the sync manager, closes the
 // connection and the store, and returns the first error of the closing.
-// Writes the drain could not send stay in the store's outbox and leave on
-// the next Open. Close is idempotent: later calls return the first one's
-// result.
+// Stopping takes at most StopTimeout more, whatever ctx: Close returns
+// within ctx's deadline plus StopTimeout. Listener calls still queued run
+// while that allows; a listener running when Close is called (one that
+// calls Close, say) is not waited for. Writes the drain could not send
+// stay in the store's outbox and leave on the next Open. Close is
+// idempotent: later calls return the first one's result.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
@@ -243,7 +246,11 @@ func (c *Client) Close(ctx context.Context) error {
 				c.log.Info("outpost: final drain incomplete; the outbox keeps the rest", "error", err)
 			}
 		}
-		c.closeErr = errors.Join(c.mgr.Close(), closeConn(c.conn), c.db.Close())
+		// The parts stop within a bound of their own: a ctx that ended
+		// during the drain must not leave them running.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopTimeout)
+		defer cancel()
+		c.closeErr = errors.Join(c.mgr.Close(sctx), closeConn(sctx, c.conn), c.db.Close())
 	})
 	return c.closeErr
 }
@@ -252,6 +259,10 @@ func (c *Client) Close(ctx context.Context) error {
 // deadline.
 const FinalDrainTimeout = 5 * time.Second
 
+// StopTimeout bounds how long Close waits, after the final drain, for the
+// sync manager and the connection to stop.
+const StopTimeout = 2 * time.Second
+
 // closeNow closes without a final drain.
 func (c *Client) closeNow() error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -259,11 +270,19 @@ func (c *Client) closeNow() error {
 	return c.Close(ctx)
 }
 
-func closeConn(conn *client.Client) error {
-	if err := conn.Close(); err != nil && !errors.Is(err, client.ErrClosed) {
-		return err
+// closeConn closes conn, waiting for it within ctx.
+func closeConn(ctx context.Context, conn *client.Client) error {
+	done := make(chan error, 1)
+	go func() { done <- conn.Close() }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, client.ErrClosed) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("outpost: close: the connection did not stop: %w", ctx.Err())
 	}
-	return nil
 }
 
 func init() {

@@ -41,7 +41,7 @@ func TestManager_BatchDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() { m.Close(context.Background()) })
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func newManagerFor(tb testing.TB, conn engine.Conn, db *store.DB, opts engine.Op
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { m.Close() })
+	tb.Cleanup(func() { m.Close(context.Background()) })
 	if err := m.Init(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

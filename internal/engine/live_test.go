@@ -56,7 +56,7 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() { m.Close(context.Background()) })
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
 	}

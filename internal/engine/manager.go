@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -30,6 +31,7 @@ type Manager struct {
 	wake   chan struct{}
 	wg     sync.WaitGroup
 
+	closeErr  error
 	closeOnce sync.Once
 
 	liveMu   sync.Mutex
@@ -288,9 +290,14 @@ func (m *Manager) Status() Status {
 }
 
 // Close stops the manager: it unsubscribes from the connection, stops the
-// worker and the dispatcher, and waits for them. Queued listener calls
-// still run. It does not close the Conn or the Store. It is idempotent.
-func (m *Manager) Close() error {
+// worker and the dispatcher, and waits for them, within ctx. Queued
+// listener calls still run while ctx allows; once it ends they are
+// dropped. Called while a listener runs (from that listener, say), it
+// does not wait for the dispatcher, which could be waiting for this very
+// call: the queued calls are dropped and the dispatcher ends after that
+// listener. It does not close the Conn or the Store. Later calls return
+// the first one's result.
+func (m *Manager) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.closed = true
@@ -309,10 +316,23 @@ func (m *Manager) Close() error {
 			w <- ErrClosed
 		}
 		m.cancel()
-		m.wg.Wait()
-		m.disp.Stop()
+		stopped := make(chan struct{})
+		go func() { m.wg.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			m.closeErr = fmt.Errorf("syncmanager: close: the worker did not stop: %w", ctx.Err())
+		}
+		switch {
+		case m.disp.InCallback() || ctx.Err() != nil:
+			m.disp.Abandon()
+		default:
+			if err := m.disp.StopWithin(ctx); err != nil && m.closeErr == nil {
+				m.closeErr = fmt.Errorf("syncmanager: close: a listener did not return: %w", err)
+			}
+		}
 	})
-	return nil
+	return m.closeErr
 }
 
 // updateStatus changes the snapshot under the lock and tells the status

@@ -34,7 +34,7 @@ func newManager(tb testing.TB, conn *fakeConn, db *store.DB, opts engine.Options
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { m.Close() })
+	tb.Cleanup(func() { m.Close(context.Background()) })
 	return m
 }
 
@@ -183,7 +183,7 @@ func TestManager_InitTwiceLeaksNoSubscription(t *testing.T) {
 	if n := conn.handlerCount(); n != 1 {
 		t.Errorf("handlers after three Inits = %d, want 1", n)
 	}
-	m.Close()
+	m.Close(context.Background())
 	if n := conn.handlerCount(); n != 0 {
 		t.Errorf("handlers after Close = %d, want 0", n)
 	}
