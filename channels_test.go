@@ -206,7 +206,7 @@ func TestChannels_Offline(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	url := dead.URL
 	dead.Close()
-	alice := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
+	alice := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = 0 })
 
 	calls := map[string]func() error{
 		"create": func() error {

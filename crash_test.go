@@ -30,8 +30,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	tok, _ := token.Issue(secret, "bob", time.Hour)
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db,
-		ConnectTimeout: -1, Sync: syncmanager.Options{PageSize: 25}})
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db, Sync: syncmanager.Options{PageSize: 25}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +72,7 @@ func TestCrash(t *testing.T) {
 	// Bob syncs once, then writes offline.
 	dbPath := filepath.Join(t.TempDir(), "bob.db")
 	tok, _ := token.Issue(secret, "bob", time.Hour)
-	bob, err := outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath})
+	bob, err := outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath, ConnectTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +140,7 @@ func TestCrash(t *testing.T) {
 	t.Logf("%d of %d runs killed mid-way", killed, trials)
 
 	// Recover for good and compare.
-	bob, err = outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath})
+	bob, err = outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath, ConnectTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,3 +13,18 @@ func (c *Client) check() error {
 	}
 	return nil
 }
+
+// ConfigError is returned by Open for a Config that lacks a required field
+// (or holds a bad value in it). Field names it.
+type ConfigError struct {
+	Field  string
+	Reason string // what is wrong; empty means "required"
+}
+
+func (e *ConfigError) Error() string {
+	reason := e.Reason
+	if reason == "" {
+		reason = "required"
+	}
+	return "outpost: Config." + e.Field + ": " + reason
+}

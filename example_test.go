@@ -101,6 +101,11 @@ func ExampleClient_OnSyncStatusChange() {
 		return
 	}
 	defer c.Close(ctx)
+	// Open does not wait for the network; this example starts online.
+	if err := c.WaitForFirstSync(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	changes := make(chan bool, 10)
 	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })

@@ -19,8 +19,9 @@ import (
 func openCfg(url, user, tokenUser, path string) outpost.Config {
 	tok, _ := token.Issue(secret, tokenUser, time.Hour)
 	return outpost.Config{ServerURL: url, UserID: user, Token: tok, DBPath: path,
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
-		Sync:   offlineSync()}
+		ConnectTimeout: 3 * time.Second, // to hear a refused token from Open
+		Client:         client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
+		Sync:           offlineSync()}
 }
 
 // privateChannel makes a channel only alice is a member of.

@@ -3,6 +3,8 @@ package outpost_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
+	"github.com/outpostsync/outpost/token"
 )
 
 // TestClient_CallsAfterClose: every method of a closed Client returns
@@ -138,7 +141,7 @@ func TestClient_Misuse(t *testing.T) {
 		ts := startServer(t)
 		url := ts.URL
 		ts.Close()
-		c := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
+		c := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = 0 })
 		connected := make(chan error, 1)
 		go func() { connected <- c.Connect(context.Background()) }()
 		time.AfterFunc(50*time.Millisecond, func() { c.Close(context.Background()) })
@@ -164,4 +167,56 @@ func TestClient_Misuse(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOpen_DoesNotWaitForTheNetwork: with a server that is not there, Open
+// returns a working, offline Client at once.
+func TestOpen_DoesNotWaitForTheNetwork(t *testing.T) {
+	ts := startServer(t)
+	url := ts.URL
+	ts.Close()
+	tok, _ := token.Issue(secret, "alice", time.Hour)
+	start := time.Now()
+	c, err := outpost.Open(context.Background(), outpost.Config{ServerURL: url, UserID: "alice", Token: tok,
+		DBPath: filepath.Join(t.TempDir(), "alice.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Open took %v with no server; want no wait for the network", took)
+	}
+	if _, err := c.SendMessage(context.Background(), "team:a", outpost.NewMessage{Text: "offline"}); err != nil {
+		t.Errorf("SendMessage offline = %v", err)
+	}
+}
+
+// TestOpen_ConfigErrors: a zero or partial Config gets a *ConfigError
+// naming the field, and nothing is created.
+func TestOpen_ConfigErrors(t *testing.T) {
+	full := outpost.Config{ServerURL: "http://127.0.0.1:1", UserID: "alice", Token: "t",
+		DBPath: filepath.Join(t.TempDir(), "alice.db")}
+	for _, tt := range []struct {
+		field string
+		edit  func(*outpost.Config)
+	}{
+		{"ServerURL", func(c *outpost.Config) { *c = outpost.Config{} }},
+		{"UserID", func(c *outpost.Config) { c.UserID = "" }},
+		{"Token", func(c *outpost.Config) { c.Token = "" }},
+		{"DBPath", func(c *outpost.Config) { c.DBPath = "" }},
+	} {
+		cfg := full
+		tt.edit(&cfg)
+		c, err := outpost.Open(context.Background(), cfg)
+		var ce *outpost.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field {
+			t.Errorf("Open without %s = %v, want a *ConfigError for it", tt.field, err)
+		}
+		if c != nil {
+			c.Close(context.Background())
+		}
+	}
+	if _, err := os.Stat(full.DBPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused config created the store: %v", err)
+	}
 }

@@ -40,7 +40,7 @@ func TestOfflineWriteChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	tok, _ := token.Issue(secret, "bob", time.Hour)
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db, ConnectTimeout: -1})
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,10 +40,13 @@ type Config struct {
 	// missing.
 	DBPath string
 
-	// ConnectTimeout is how long Open waits for the first connection (and,
-	// under syncmanager.SyncOnConnect, the first sync) before it returns
-	// anyway, offline, and lets the client keep trying in the background.
-	// Zero means 3s; a negative value means Open does not wait at all.
+	// ConnectTimeout, if positive, makes Open wait up to it for the first
+	// connection (and, under syncmanager.SyncOnConnect, the first sync)
+	// before it returns, online or not; a token the server refuses is then
+	// Open's error. Zero (or negative) means Open does not wait for the
+	// network: connecting is background work, reported through Status and
+	// OnStatus (a refused token as Status().LastError and a permanent
+	// syncmanager.ErrorConnection to Sync.OnError).
 	ConnectTimeout time.Duration
 
 	// HTTPClient, if set, is used for REST calls and the WebSocket.
@@ -87,21 +90,19 @@ type Client struct {
 // Open opens the local store at cfg.DBPath, binds it to cfg.UserID and
 // cfg.ServerURL (the first open records them; a store of another user or
 // server is refused with an *offlinedb.IdentityError unless
-// cfg.WipeOnIdentityChange), starts the sync manager and connects. It waits
-// up to cfg.ConnectTimeout for the connection and, under
-// syncmanager.SyncOnConnect, the first sync; when the
-// server cannot be reached it returns a working, offline Client that
-// connects and syncs by itself later. It fails for a bad config, a store
-// it cannot open or of another identity, or a permanent connection error
-// (a token the server refuses, or one that names another user than
+// cfg.WipeOnIdentityChange), starts the sync manager and starts connecting
+// in the background: by default it does not wait for the network, and
+// returns a working Client, offline until the connection comes up. With a
+// positive cfg.ConnectTimeout it waits up to that for the connection and,
+// under syncmanager.SyncOnConnect, the first sync. It fails for a bad
+// config (a *ConfigError naming the field), a store it cannot open or of
+// another identity, or, while it waits, a permanent connection error (a
+// token the server refuses, or one that names another user than
 // cfg.UserID: *client.UserMismatchError, found before anything is synced
 // or sent).
 func Open(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.DBPath == "" {
-		return nil, errors.New("outpost: Config.DBPath is required")
-	}
-	if cfg.UserID == "" {
-		return nil, errors.New("outpost: Config.UserID is required")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	storeOpts := cfg.Store
 	if storeOpts.Logger == nil {
@@ -150,11 +151,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		c.closeNow()
 		return nil, err
 	}
-	wait := cfg.ConnectTimeout
-	if wait == 0 {
-		wait = 3 * time.Second
-	}
-	cctx, cancel := context.WithTimeout(ctx, max(wait, 0))
+	cctx, cancel := context.WithTimeout(ctx, max(cfg.ConnectTimeout, 0))
 	defer cancel()
 	err = conn.Connect(cctx)
 	switch {
@@ -172,6 +169,21 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("outpost: connect: %w", err)
 	}
 	return c, nil
+}
+
+// check returns a *ConfigError for the first required field cfg lacks.
+func (cfg Config) check() error {
+	switch {
+	case cfg.ServerURL == "":
+		return &ConfigError{Field: "ServerURL"}
+	case cfg.UserID == "":
+		return &ConfigError{Field: "UserID"}
+	case cfg.Token == "" && cfg.TokenProvider == nil:
+		return &ConfigError{Field: "Token", Reason: "required, or TokenProvider"}
+	case cfg.DBPath == "":
+		return &ConfigError{Field: "DBPath"}
+	}
+	return nil
 }
 
 func (cfg Config) logger() *slog.Logger {

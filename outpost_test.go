@@ -71,6 +71,8 @@ func openConfig(tb testing.TB, url, user, path string, edit func(*outpost.Config
 	}
 	cfg := outpost.Config{
 		ServerURL: url, UserID: user, Token: tok, DBPath: path,
+		// The tests start online, as they were written.
+		ConnectTimeout: 3 * time.Second,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond},
 		Sync: offlineSync(),

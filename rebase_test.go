@@ -62,8 +62,9 @@ func openGated(t *testing.T, url, user string, g *gate) *outpost.Client {
 	tok, _ := token.Issue(secret, user, time.Hour)
 	c, err := outpost.Open(context.Background(), outpost.Config{ServerURL: url, UserID: user, Token: tok,
 		DBPath: filepath.Join(t.TempDir(), user+"-gated.db"), HTTPClient: &http.Client{Transport: g},
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
-		Sync:   offlineSync()})
+		ConnectTimeout: 3 * time.Second,
+		Client:         client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
+		Sync:           offlineSync()})
 	if err != nil {
 		t.Fatal(err)
 	}

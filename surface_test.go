@@ -430,7 +430,7 @@ func TestOnError(t *testing.T) {
 		var log errorLog
 		alice := openWith(t, "http://"+addr, "alice", func(cfg *outpost.Config) {
 			cfg.Sync.OnError = log.add
-			cfg.ConnectTimeout = -1
+			cfg.ConnectTimeout = 0
 		})
 		log.waitFor(t, syncmanager.ErrorConnection, nil)
 		waitFor(t, "LastError while unreachable", func() bool { return alice.Status().LastError != nil })

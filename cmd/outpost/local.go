@@ -288,9 +288,10 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 	s := &session{created: state == dbMissing, path: o.db}
 	c, err := outpost.Open(ctx, outpost.Config{
 		ServerURL: o.server, UserID: o.user, Token: o.token, DBPath: o.db,
-		ConnectTimeout: -1, // we connect below, to tell offline from refused
-		Logger:         o.logger(),
-		Client:         client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
+		// Open does not wait for the network: we connect below, to
+		// tell offline from refused.
+		Logger: o.logger(),
+		Client: client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
 	})
 	if err != nil {
 		s.removeCreated()
