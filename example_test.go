@@ -111,7 +111,7 @@ func ExampleClient_OnSyncStatusChange() {
 	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })
 	defer unsubscribe()
 
-	c.Disconnect() // the network goes away
+	c.Disconnect(ctx) // the network goes away
 	fmt.Println("synced:", <-changes)
 	_ = c.Connect(ctx) // and comes back: the manager drains and syncs
 	fmt.Println("synced:", <-changes)
@@ -139,7 +139,7 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 	defer c.Close(ctx)
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "notes"})
 
-	c.Disconnect()
+	c.Disconnect(ctx)
 	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "written offline"})
 	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println("before:", msg.Status)
@@ -176,7 +176,7 @@ func ExampleClient_WaitSynced() {
 	defer c.Close(ctx)
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "later"})
 
-	c.Disconnect()
+	c.Disconnect(ctx)
 	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "sent when back"})
 	_ = c.Connect(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -62,6 +62,7 @@ func TestClient_CallsAfterClose(t *testing.T) {
 			return c.WaitForFirstSync(ctx)
 		},
 		"Connect":       func() error { return c.Connect(ctx) },
+		"Disconnect":    func() error { return c.Disconnect(ctx) },
 		"CreateChannel": func() error { _, err := c.CreateChannel(ctx, outpost.NewChannel{}); return err },
 		"AddMembers":    func() error { return c.AddMembers(ctx, cid, "bob") },
 		"RemoveMembers": func() error { return c.RemoveMembers(ctx, cid, "bob") },

@@ -208,10 +208,25 @@ func (c *Client) Connect(ctx context.Context) error {
 	return c.conn.Connect(ctx)
 }
 
-// Disconnect closes the connection and stops reconnecting, until Connect.
-// The Client works offline meanwhile: reads come from the store, writes
-// wait in the outbox.
-func (c *Client) Disconnect() { c.conn.Disconnect() }
+// Disconnect closes the connection and stops reconnecting, until Connect,
+// and waits within ctx until the connection is down: after it returns nil,
+// nothing more leaves for the server. The Client works offline meanwhile:
+// reads come from the store, writes wait in the outbox. When ctx ends
+// first, the connection still goes down, in the background, and
+// Disconnect returns ctx's error.
+func (c *Client) Disconnect(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { c.conn.Disconnect(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // WaitForFirstSync waits until this Client has completed a sync (at once
 // if one has), or ctx ends. It asks for nothing: see

@@ -255,7 +255,7 @@ func TestSyncPolicy(t *testing.T) {
 
 	t.Run("OnReconnect", func(t *testing.T) {
 		alice, cid := notSynced(t, syncmanager.SyncOnReconnect)
-		alice.Disconnect()
+		alice.Disconnect(context.Background())
 		waitFor(t, "offline", func() bool { return !alice.Status().Online })
 		if err := alice.Connect(withTimeout(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
@@ -270,7 +270,7 @@ func TestSyncPolicy(t *testing.T) {
 
 	t.Run("Manually", func(t *testing.T) {
 		alice, cid := notSynced(t, syncmanager.SyncManually)
-		alice.Disconnect()
+		alice.Disconnect(context.Background())
 		waitFor(t, "offline", func() bool { return !alice.Status().Online })
 		if err := alice.Connect(withTimeout(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
@@ -397,7 +397,7 @@ func TestOnError(t *testing.T) {
 		cid := postAsCarol(t, ts.URL, "dropped", "before")
 		var log errorLog
 		alice := openWith(t, ts.URL, "alice", withErrors(&log))
-		alice.Disconnect()
+		alice.Disconnect(context.Background())
 		waitFor(t, "offline", func() bool { return !alice.Status().Online })
 		// Carol posts while alice is away; the sync page that brings it
 		// to alice loses its first event's id on the way.
@@ -468,7 +468,7 @@ func TestWaitSynced(t *testing.T) {
 	if err := alice.WaitForFirstSync(withTimeout(t, time.Second)); err != nil {
 		t.Fatal("WaitForFirstSync after Open synced:", err)
 	}
-	alice.Disconnect()
+	alice.Disconnect(context.Background())
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 	cid := postAsCarol(t, ts.URL, "wait", "posted while alice was away")
 	var ids []string
@@ -592,7 +592,7 @@ func TestWriteIDs(t *testing.T) {
 	if err := alice.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	alice.Disconnect()
+	alice.Disconnect(context.Background())
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 
 	pending, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "pending"}))

@@ -232,8 +232,8 @@ func (m model) toggleOffline() (tea.Model, tea.Cmd) {
 	c := m.c
 	if !m.offline {
 		return m, func() tea.Msg {
-			c.Disconnect()
-			return toggledMsg{offline: true}
+			err := c.Disconnect(context.Background())
+			return toggledMsg{offline: true, err: err}
 		}
 	}
 	return m, func() tea.Msg {

@@ -106,7 +106,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 
 	p.say("")
 	p.say("bob goes offline")
-	bob.Disconnect()
+	bob.Disconnect(ctx)
 	if err := waitFor(ctx, func() bool { return !bob.Status().Synced }, bob); err != nil {
 		return err
 	}
