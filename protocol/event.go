@@ -79,6 +79,18 @@ func (t EventType) IsEphemeral() bool {
 	return false
 }
 
+// InFeed reports whether events of type t belong to a user's membership
+// feed rather than to a channel's log: their Seq and Epoch are a place in
+// the feed (see FeedPage), even when they name a channel.
+func (t EventType) InFeed() bool {
+	switch t {
+	case EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
+		EventChannelHidden, EventChannelVisible, EventUserUpdated:
+		return true
+	}
+	return false
+}
+
 // Known reports whether t is one of the types this package defines.
 func (t EventType) Known() bool {
 	return slices.Contains(allEventTypes, t)

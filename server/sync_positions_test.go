@@ -14,10 +14,13 @@ import (
 
 // TestSync_ChannelResets: each reason a position cannot be continued
 // resets that channel alone; the others in the same request are served.
+// A position with a seq and no event id (what a client sends once its
+// live path met another event at its position) is diverged, at the
+// log's end or before it.
 func TestSync_ChannelResets(t *testing.T) {
 	ts := startServer(t, func(c *server.Config) { c.MaxEventsPerChannel = 3 })
 	pos := map[string]protocol.Position{}
-	for _, id := range []string{"epoch", "pruned", "ahead", "diverged", "fine", "zero"} {
+	for _, id := range []string{"epoch", "pruned", "ahead", "diverged", "fine", "zero", "noid", "noidmid"} {
 		ch := createChannel(t, ts, "alice", id, "bob")
 		pos[ch.Channel.CID] = *ch.Position
 	}
@@ -26,7 +29,13 @@ func TestSync_ChannelResets(t *testing.T) {
 		sendMsg(t, ts, "alice", "team:pruned", fmt.Sprintf("p%d", i), "x")
 	}
 	sendMsg(t, ts, "alice", "team:fine", "f1", "x")
+	sendMsg(t, ts, "alice", "team:noidmid", "n1", "x")
 	ts.srv.Prune(context.Background())
+	for _, cid := range []string{"team:noid", "team:noidmid"} {
+		p := pos[cid]
+		p.EventID = ""
+		pos[cid] = p
+	}
 
 	e := pos["team:epoch"]
 	e.Epoch = "another-history"
@@ -43,6 +52,7 @@ func TestSync_ChannelResets(t *testing.T) {
 	want := map[string]string{
 		"team:epoch": server.ReasonEpoch, "team:pruned": server.ReasonPruned, "team:ahead": server.ReasonAhead,
 		"team:diverged": server.ReasonDiverged, "team:zero": server.ReasonNoPosition,
+		"team:noid": server.ReasonDiverged, "team:noidmid": server.ReasonDiverged,
 	}
 	if !maps.Equal(res.resets, want) {
 		t.Errorf("resets = %v, want %v", res.resets, want)

@@ -221,6 +221,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time, maxPerChannel int) 
 				return err
 			}
 		}
+		// A span that ended at or before its log's cut covers no event
+		// left to deliver.
+		if _, err := ptx.Exec(ctx, `DELETE FROM member_spans s USING channels c
+WHERE s.cid = c.cid AND s.to_seq <= c.pruned_seq`); err != nil {
+			return err
+		}
 		_, err := ptx.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before.UnixMicro())
 		return err
 	})
