@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -47,6 +48,13 @@ const (
 // written into it directly.
 func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
 	tb.Helper()
+	return storeServer(tb, nil)
+}
+
+// storeServer is benchServer with the server's handler wrapped by wrap,
+// if set (a test's gate on some requests).
+func storeServer(tb testing.TB, wrap func(http.Handler) http.Handler) (*httptest.Server, *sqlitestore.Store) {
+	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,7 +65,11 @@ func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
 		st.Close()
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 	return ts, st
 }

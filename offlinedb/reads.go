@@ -50,6 +50,10 @@ type Channel struct {
 	protocol.Channel
 	// LastSeq is the highest event sequence number applied.
 	LastSeq int64
+	// HistoryComplete is set when the store holds the channel's messages
+	// from the start of its history; unset, the server has older ones
+	// (see HeldHistory).
+	HistoryComplete bool
 }
 
 type channelRow struct {
@@ -67,6 +71,7 @@ type channelRow struct {
 	Hidden        bool           `db:"hidden"`
 	Version       int64          `db:"version"`
 	LastSeq       int64          `db:"last_seq"`
+	HeldFrom      int64          `db:"held_from"`
 	Extra         sql.NullString `db:"extra"`
 }
 
@@ -77,11 +82,11 @@ func (r channelRow) channel() Channel {
 		DeletedAt: fromNanosPtr(r.DeletedAt), TruncatedAt: fromNanosPtr(r.TruncatedAt),
 		LastMessageAt: fromNanosPtr(r.LastMessageAt), MemberCount: r.MemberCount,
 		Hidden: r.Hidden, Version: r.Version, Extra: fromJSON(r.Extra),
-	}, LastSeq: r.LastSeq}
+	}, LastSeq: r.LastSeq, HistoryComplete: r.HeldFrom == 1}
 }
 
 const channelSelect = `SELECT cid, type, id, name, created_by, created_at, updated_at, deleted_at, truncated_at,
-	last_message_at, member_count, hidden, version, last_seq, extra FROM channels`
+	last_message_at, member_count, hidden, version, last_seq, held_from, extra FROM channels`
 
 // ChannelsQuery filters and pages Channels.
 type ChannelsQuery struct {
@@ -213,6 +218,9 @@ type MessagesQuery struct {
 	Before         string // messages older than this one
 	After          string // messages newer than this one
 	IncludeDeleted bool   // include soft-deleted messages
+	// Oldest, with neither Before nor After, asks for the first Limit
+	// messages the store holds instead of the latest.
+	Oldest bool
 }
 
 // placeExpr is a message's place in its channel's order: the seq of its
@@ -267,12 +275,16 @@ ORDER BY `+placeExpr+`, created_at, id LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.Incl
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?5 OR deleted_at IS NULL) AND (`+placeExpr+`, created_at, id) < (?2, ?3, ?4)
 ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.IncludeDeleted, q.Limit)
+	case q.Oldest:
+		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
+ORDER BY `+placeExpr+`, created_at, id LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	default:
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
 ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	}
-	if q.After == "" {
+	if q.After == "" && (q.Before != "" || !q.Oldest) {
 		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 			rows[i], rows[j] = rows[j], rows[i]
 		}

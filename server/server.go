@@ -98,6 +98,7 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathShowChannel, s.handleShowChannel)
 	h("POST "+protocol.PathMessages, s.handleSendMessage)
 	h("GET "+protocol.PathMessages, s.handleQueryMessages)
+	h("GET "+protocol.PathHistory, s.handleHistory)
 	h("POST "+protocol.PathRead, s.handleMarkRead)
 	h("POST "+protocol.PathUnread, s.handleMarkUnread)
 	h("POST "+protocol.PathChannelEvents, s.handleSendEvent)
@@ -213,6 +214,8 @@ func allowedParam(pattern, name string) bool {
 		return name == "limit" || name == "before" || name == "after"
 	case "DELETE " + protocol.PathMessage:
 		return name == "hard"
+	case "GET " + protocol.PathHistory:
+		return name == "kind" || name == "epoch" || name == "before" || name == "limit"
 	}
 	return false
 }

@@ -21,6 +21,7 @@ type Conn interface {
 
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
+	History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error)
 
 	// Batch sends writes as one request; every drain of the outbox goes
 	// through it (see client.Client.Batch).
@@ -33,6 +34,9 @@ type Store interface {
 	SyncPositions(ctx context.Context, userID string) (offlinedb.SyncPositions, error)
 	ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (offlinedb.PageResult, error)
 	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
+	HeldHistory(ctx context.Context, cid string) (offlinedb.Held, error)
+	HistoryToFetch(ctx context.Context, keep int) ([]offlinedb.Held, error)
+	ApplyHistoryPage(ctx context.Context, cid string, page *protocol.HistoryPage) (offlinedb.HistoryResult, error)
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (offlinedb.LiveResult, error)
 	LastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
@@ -76,6 +80,11 @@ type Options struct {
 	// channel's state (fetched when the channel is new to the store, or
 	// was reset) holds. Zero means 50.
 	RefillMessageLimit int
+
+	// History says how much of each channel's message history the
+	// manager keeps on the device by itself. The zero value is
+	// HistoryFull.
+	History HistoryPolicy
 
 	// SyncPolicy says when the manager syncs by itself. The zero value,
 	// SyncOnConnect, syncs each time the connection comes up.

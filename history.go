@@ -1,0 +1,44 @@
+package outpost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/syncmanager"
+)
+
+// LoadOlder fetches up to n messages of the channel cid older than the
+// oldest the store holds, stores them joined to the rest (no hole is ever
+// left), and returns them, oldest first. At the start of the channel's
+// history it returns none (Channel.HistoryComplete is then set). Offline,
+// or when the server cannot be reached, it returns the oldest n messages
+// held and an error matching ErrNeedsNetwork. Calling it again and again
+// reaches the start of the history.
+func (c *Client) LoadOlder(ctx context.Context, cid string, n int) ([]offlinedb.Message, error) {
+	if n <= 0 {
+		n = 50
+	}
+	oldest, err := c.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 1, Oldest: true, IncludeDeleted: true})
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.Sync.LoadOlder(ctx, cid, n)
+	if err != nil {
+		held, _ := c.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: n, Oldest: true})
+		if errors.Is(err, syncmanager.ErrOffline) {
+			return held, fmt.Errorf("outpost: load older: %w", ErrNeedsNetwork)
+		}
+		return held, adminErr("load older", err)
+	}
+	if len(oldest) == 0 {
+		return c.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: n, Oldest: true})
+	}
+	msgs, err := c.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: n, Before: oldest[0].ID})
+	if errors.Is(err, offlinedb.ErrNotFound) {
+		// The oldest message was deleted meanwhile: the first ones.
+		return c.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: n, Oldest: true})
+	}
+	return msgs, err
+}
