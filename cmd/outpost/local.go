@@ -24,6 +24,7 @@ import (
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/syncmanager"
 )
 
 func osGetenv(name string) string { return os.Getenv(name) }
@@ -35,6 +36,9 @@ type connFlags struct {
 	timeout                 time.Duration
 	verbose                 bool
 	stderr                  io.Writer
+	// history is how much of each channel's history the session's syncs
+	// fetch: the whole of it (the zero value) unless a command says.
+	history syncmanager.HistoryPolicy
 }
 
 // addLocal defines --db and --user, enough for the reading commands.
@@ -273,6 +277,7 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 		ConnectTimeout: -1, // we connect below, to tell offline from refused
 		Logger:         o.logger(),
 		Client:         client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
+		Sync:           syncmanager.Options{History: o.history},
 	})
 	if err != nil {
 		s.removeCreated()
