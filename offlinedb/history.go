@@ -39,9 +39,9 @@ type heldRow struct {
 	Seq   int64  `db:"last_seq"`
 	From  int64  `db:"held_from"`
 	Until int64  `db:"backfill_to"`
-	Reset bool   `db:"state_reset"`
+	Reset int    `db:"state_reset"` // resetNone, resetExact or resetReplace
 	Stub  bool   `db:"stub"`
-	Count int    `db:"messages"`
+	Count int    `db:"messages"` // read only where asked for (heldCount)
 }
 
 // from is the lowest seq held: the range is empty, just past the
@@ -54,9 +54,12 @@ func (r heldRow) from() int64 {
 }
 
 // heldCols are the columns of a heldRow, of the channels table.
-const heldCols = `epoch, last_seq, held_from, backfill_to, state_reset, stub,
-(SELECT count(*) FROM messages m WHERE m.cid = channels.cid AND m.status = 'sent'
-	AND ` + placeExpr + ` >= channels.held_from) AS messages`
+const heldCols = `epoch, last_seq, held_from, backfill_to, state_reset, stub`
+
+// heldCount counts the sent messages of the held range of the channels
+// row in scope.
+const heldCount = `(SELECT count(*) FROM messages m WHERE m.cid = channels.cid AND m.status = 'sent'
+	AND ` + placeExpr + ` >= channels.held_from)`
 
 const heldSelect = `SELECT ` + heldCols + ` FROM channels`
 
@@ -82,12 +85,13 @@ func (d *DB) HeldHistory(ctx context.Context, cid string) (Held, error) {
 	if d.closed.Load() {
 		return Held{}, ErrClosed
 	}
-	r, ok, err := readHeld(ctx, d.db, cid)
+	var r heldRow
+	err := d.db.GetContext(ctx, &r, `SELECT `+heldCols+`, `+heldCount+` AS messages FROM channels WHERE cid = ?`, cid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Held{}, fmt.Errorf("%w: channel %q", ErrNotFound, cid)
+	}
 	if err != nil {
 		return Held{}, fmt.Errorf("offlinedb: held history: %w", err)
-	}
-	if !ok {
-		return Held{}, fmt.Errorf("%w: channel %q", ErrNotFound, cid)
 	}
 	return r.held(cid), nil
 }
@@ -104,7 +108,7 @@ func (d *DB) HistoryToFetch(ctx context.Context, keep int) ([]Held, error) {
 		CID string `db:"cid"`
 		heldRow
 	}
-	err := d.db.SelectContext(ctx, &rows, `SELECT * FROM (SELECT cid, `+heldCols+` FROM channels
+	err := d.db.SelectContext(ctx, &rows, `SELECT * FROM (SELECT cid, `+heldCols+`, `+heldCount+` AS messages FROM channels
 WHERE epoch <> '' AND stub = 0 AND state_reset = 0 AND held_from <> 1)
 WHERE held_from > backfill_to AND backfill_to > 0 OR ?1 < 0 OR messages < ?1
 ORDER BY cid`, keep)
@@ -118,11 +122,27 @@ ORDER BY cid`, keep)
 	return out, nil
 }
 
+// How a channel the server reset takes its next state (channels.state_reset).
+const (
+	resetNone    = 0
+	resetExact   = 1 // the log was pruned: the held rows are re-checked
+	resetReplace = 2 // another history: the held rows are replaced
+)
+
+// markReset returns the query that marks a channel the server reset for
+// reason (ChannelSync.Reason).
+func markReset(cid, reason string) Query {
+	how := resetReplace
+	if reason == protocol.ResetPruned {
+		how = resetExact
+	}
+	return Query{SQL: markResetSQL, Args: []any{cid, how}}
+}
+
 // Queries of the held range.
 const (
-	// markResetSQL marks a channel the server reset: its next state is
-	// applied exactly (ApplyChannelStates).
-	markResetSQL = `UPDATE channels SET state_reset = 1 WHERE cid = ?1`
+	// markResetSQL marks a channel the server reset (markReset).
+	markResetSQL = `UPDATE channels SET state_reset = ?2 WHERE cid = ?1`
 	// setStateSQL takes a state's position as is, with the held range
 	// it brings.
 	setStateSQL = `UPDATE channels SET epoch = ?2, last_seq = ?3, last_event_id = ?4, stub = 0,
@@ -194,10 +214,15 @@ func stateFrom(st *protocol.ChannelResponse) int64 {
 //   - A channel the store has no state of (new, announced by the feed), or
 //     whose log the server re-created (another epoch), takes the state
 //     whole, at its position.
-//   - A channel the server reset (ApplySyncPage) takes the state exactly:
-//     its position, its members and reads, and its messages within the
-//     state's range, deleting those the server no longer has. Messages
-//     held below that range stay, to be re-checked (HistoryToFetch).
+//   - A channel the server reset because it lost the history the store
+//     followed (ApplySyncPage; another epoch, a log behind or unlike the
+//     store's) takes the state whole too: the versions of the two do not
+//     compare.
+//   - A channel whose position the server's retention pruned takes the
+//     state exactly: its position, its members and reads, and its
+//     messages within the state's range, deleting those the server no
+//     longer has. Messages held below that range stay, to be re-checked
+//     (HistoryToFetch).
 //   - Otherwise the state never moves the position and never drops a
 //     row: its rows apply through the version guards and tombstones, as
 //     events do, and its messages extend the held range downwards. A state
@@ -260,11 +285,11 @@ func stateApply(ctx context.Context, tx *sqlx.Tx, st *protocol.ChannelResponse) 
 	from := stateFrom(st)
 	var qs []Query
 	switch {
-	case !ok || h.Stub || h.Epoch == "" || h.Epoch != p.Epoch:
+	case !ok || h.Stub || h.Epoch == "" || h.Epoch != p.Epoch || h.Reset == resetReplace:
 		dropChannel(&qs, cid, group)
 		qs = append(qs, stateQueries(st, group, true)...)
 		qs = append(qs, Query{SQL: setStateSQL, Args: []any{cid, p.Epoch, p.Seq, p.EventID, from, 0}, EventID: group})
-	case h.Reset:
+	case h.Reset == resetExact:
 		users := make([]string, len(st.Members))
 		for i := range st.Members {
 			users[i] = st.Members[i].UserID
@@ -334,7 +359,8 @@ func (b *builder) messageRows(cid string, msgs []protocol.Message, reactions []p
 
 // HistoryResult says what applying a page of history did.
 type HistoryResult struct {
-	// Held is the channel's held history after the page.
+	// Held is the channel's held history after the page (its Messages
+	// not counted).
 	Held Held
 	// Stored is set when the page was joined to the held range; a page
 	// that does not reach it (the range moved meanwhile) is not stored.
@@ -373,10 +399,10 @@ func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.Hi
 		case page.Status == protocol.ChannelInaccessible:
 			dropChannel(&qs, cid, "")
 			res.Dropped = true
-		case h.Epoch == "" || h.Stub || h.Reset:
+		case h.Epoch == "" || h.Stub || h.Reset != resetNone:
 			res.NeedState = true
 		case page.Status != protocol.ChannelOK || page.Position == nil || page.Position.Epoch != h.Epoch:
-			qs = append(qs, Query{SQL: markResetSQL, Args: []any{cid}})
+			qs = append(qs, markReset(cid, protocol.ResetEpoch))
 			res.NeedState = true
 		case page.Kind != protocol.HistoryMessages || page.To < h.from()-1 || page.From < 1:
 			// Not joined to the held range: left for a later ask.
@@ -398,9 +424,10 @@ func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.Hi
 		res.Held = Held{CID: cid}
 		return res, nil
 	}
-	res.Held, err = d.HeldHistory(ctx, cid)
-	if errors.Is(err, ErrNotFound) {
-		res.Dropped, err = true, nil
+	r, ok, err := readHeld(ctx, d.db, cid)
+	if err != nil {
+		return res, fmt.Errorf("offlinedb: apply history page: %w", err)
 	}
-	return res, err
+	res.Held, res.Dropped = r.held(cid), !ok
+	return res, nil
 }

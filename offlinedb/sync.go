@@ -132,8 +132,8 @@ func announceChannel(b *[]Query, cid string) error {
 // fetched (PageResult.NeedState); a feed reset drops every channel it
 // does not list. Then the channel events, and each channel's new position.
 // A channel the server reset keeps its rows, is marked reset (its next
-// state is applied exactly, see ApplyChannelStates) and listed in
-// NeedState. On
+// state replaces them, or, when only the log was pruned, is applied
+// exactly: see ApplyChannelStates) and listed in NeedState. On
 // the last page (More unset) the page's SyncedAt becomes LastSyncAt.
 func (d *DB) ApplySyncPage(ctx context.Context, userID string, page *protocol.SyncResponse) (PageResult, error) {
 	return d.ApplyPreparedSyncPage(ctx, userID, d.PrepareSyncPage(page))
@@ -263,7 +263,7 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, userID string, prepared 
 			case protocol.ChannelReset:
 				if holds[cs.CID] {
 					need[cs.CID] = true
-					qs = append(qs, Query{SQL: markResetSQL, Args: []any{cs.CID}})
+					qs = append(qs, markReset(cs.CID, cs.Reason))
 				}
 				skip[cs.CID] = true
 			}

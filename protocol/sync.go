@@ -128,6 +128,18 @@ const (
 	ChannelInaccessible = "inaccessible"
 )
 
+// Reasons of a ChannelReset, in ChannelSync.Reason.
+const (
+	ResetNoPosition = "no position" // the client has none (zero position)
+	ResetEpoch      = "epoch"       // the log was re-created or cut: another history
+	ResetAhead      = "ahead"       // past the log's end: the server lost events it had
+	// ResetPruned: retention removed events after the position. The
+	// history is the one the client followed (its rows and versions
+	// stand), only the events that would bring it up to date are gone.
+	ResetPruned   = "pruned"
+	ResetDiverged = "diverged" // another event stands at the position's seq
+)
+
 // ChannelSync is where a client stands in one channel after a page.
 type ChannelSync struct {
 	CID    string `json:"cid"`

@@ -27,6 +27,9 @@ func messagesHistory(tx Tx, cid string, before int64, limit int, page *protocol.
 		return 0, err
 	}
 	for _, m := range msgs {
+		if len(m.ReactionCounts) == 0 {
+			continue // no reaction to read
+		}
 		rs, err := tx.Reactions(m.ID)
 		if err != nil {
 			return 0, err

@@ -7,12 +7,13 @@ import (
 )
 
 // Reasons a position cannot be continued, in ChannelSync.Reason.
+// (protocol.Reset*).
 const (
-	ReasonNoPosition = "no position" // the client has none (zero position)
-	ReasonEpoch      = "epoch"       // the log was re-created or cut: another history
-	ReasonAhead      = "ahead"       // past the log's end: the server lost events it had
-	ReasonPruned     = "pruned"      // retention removed events after the position
-	ReasonDiverged   = "diverged"    // another event stands at the position's seq
+	ReasonNoPosition = protocol.ResetNoPosition
+	ReasonEpoch      = protocol.ResetEpoch
+	ReasonAhead      = protocol.ResetAhead
+	ReasonPruned     = protocol.ResetPruned
+	ReasonDiverged   = protocol.ResetDiverged
 )
 
 // Bounds of a position a client sends.

@@ -50,7 +50,7 @@ func (p HistoryPolicy) keep() int {
 // any channel the server reset down to what it held before (a re-check,
 // so rows deleted meanwhile go). Each channel goes page by page, newest
 // first; a channel whose state must be fetched again gets it, and is
-// taken up again.
+// taken up again. It goes round while a round stores pages.
 func (m *Manager) fetchHistory(ctx context.Context, fetched map[string]int) error {
 	keep := m.opts.History.keep()
 	for {
@@ -59,65 +59,95 @@ func (m *Manager) fetchHistory(ctx context.Context, fetched map[string]int) erro
 			return err
 		}
 		var need []string
+		stored := false
 		for _, h := range todo {
-			res, err := m.fillHistory(ctx, h, keep)
+			res, n, err := m.fillHistory(ctx, h, keep)
 			if err != nil {
 				return err
 			}
+			stored = stored || n > 0
 			if res.NeedState {
 				need = append(need, h.CID)
 			}
 		}
-		if len(need) == 0 {
+		if len(need) > 0 {
+			if err := m.fetchStates(ctx, need, fetched); err != nil {
+				return err
+			}
+		} else if !stored {
 			return nil
 		}
-		if err := m.fetchStates(ctx, need, fetched); err != nil {
-			return err
-		}
 	}
+}
+
+// historyFetch is a page of history fetched ahead of its apply.
+type historyFetch struct {
+	page *protocol.HistoryPage
+	err  error
 }
 
 // fillHistory pages one channel's history down to what keep and its
-// re-check ask for, or until a page cannot be stored.
-func (m *Manager) fillHistory(ctx context.Context, h offlinedb.Held, keep int) (offlinedb.HistoryResult, error) {
-	for {
-		limit := protocol.HistoryPageMax
-		if keep >= 0 && h.Until == 0 {
-			limit = min(limit, keep-h.Messages)
+// re-check ask for, or until a page cannot be stored, and returns the
+// last page's result and the pages it stored. A fetcher runs one page
+// ahead of the apply: each page's request is the one before moved on by
+// that page's range, which needs nothing from the store. Under
+// HistoryRecent (no re-check) it fetches one page, of what is missing.
+func (m *Manager) fillHistory(ctx context.Context, h offlinedb.Held, keep int) (offlinedb.HistoryResult, int, error) {
+	limit := protocol.HistoryPageMax
+	one := keep >= 0 && h.Until == 0
+	if one {
+		limit = max(1, min(limit, keep-h.Messages))
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	pages := make(chan historyFetch, 1)
+	go func() {
+		defer close(pages)
+		before := h.From
+		for {
+			page, err := m.conn.History(fctx, h.CID, protocol.HistoryRequest{
+				Kind: protocol.HistoryMessages, Epoch: h.Epoch, Before: before, Limit: limit})
+			select {
+			case pages <- historyFetch{page, err}:
+			case <-fctx.Done():
+				return
+			}
+			if one || err != nil || page.Status != protocol.ChannelOK || page.Start() {
+				return
+			}
+			before = page.From
 		}
-		res, err := m.historyPage(ctx, h, limit)
-		if err != nil || !res.Stored {
-			return res, err
+	}()
+	defer func() {
+		cancel()
+		for range pages { // the fetcher must not outlive the fill
 		}
-		h = res.Held
-		switch {
-		case h.Complete():
-			return res, nil
-		case h.Until > 0:
-			// A re-check goes on to its end.
-		case keep < 0:
-		case h.Messages >= keep:
-			return res, nil
+	}()
+	var res offlinedb.HistoryResult
+	n := 0
+	for f := range pages {
+		if f.err != nil {
+			return res, n, f.err
+		}
+		var err error
+		if res, err = m.applyHistory(ctx, h.CID, f.page); err != nil || !res.Stored {
+			return res, n, err
+		}
+		n++
+		if res.Held.Complete() || res.Held.Until == 0 && keep >= 0 {
+			return res, n, nil
 		}
 	}
+	return res, n, ctx.Err()
 }
 
-// historyPage fetches and stores the page of up to limit messages just
-// older than the held range h.
-func (m *Manager) historyPage(ctx context.Context, h offlinedb.Held, limit int) (offlinedb.HistoryResult, error) {
-	page, err := m.conn.History(ctx, h.CID, protocol.HistoryRequest{
-		Kind: protocol.HistoryMessages, Epoch: h.Epoch, Before: h.From, Limit: max(limit, 1)})
-	if err != nil {
-		return offlinedb.HistoryResult{}, err
+// applyHistory stores a page of the channel cid's history and tells the
+// listeners.
+func (m *Manager) applyHistory(ctx context.Context, cid string, page *protocol.HistoryPage) (offlinedb.HistoryResult, error) {
+	res, err := m.store.ApplyHistoryPage(ctx, cid, page)
+	if err == nil && (res.Stored || res.Dropped) {
+		m.noteHistory(cid, page)
 	}
-	res, err := m.store.ApplyHistoryPage(ctx, h.CID, page)
-	if err != nil {
-		return res, err
-	}
-	if res.Stored || res.Dropped {
-		m.noteHistory(h.CID, page)
-	}
-	return res, nil
+	return res, err
 }
 
 // noteHistory records a page of history stored (or a channel dropped).
@@ -148,7 +178,12 @@ func (m *Manager) LoadOlder(ctx context.Context, cid string, n int) (offlinedb.H
 	if !m.conn.IsHealthy() {
 		return h, ErrOffline
 	}
-	res, err := m.historyPage(ctx, h, min(max(n, 1), protocol.HistoryPageMax))
+	page, err := m.conn.History(ctx, cid, protocol.HistoryRequest{
+		Kind: protocol.HistoryMessages, Epoch: h.Epoch, Before: h.From, Limit: min(max(n, 1), protocol.HistoryPageMax)})
+	var res offlinedb.HistoryResult
+	if err == nil {
+		res, err = m.applyHistory(ctx, cid, page)
+	}
 	switch {
 	case err != nil:
 		return h, err

@@ -7,8 +7,10 @@ ALTER TABLE channels ADD COLUMN held_from INTEGER NOT NULL DEFAULT 0;
 -- held_from and down to backfill_to are fetched again (re-checked);
 -- 0 when nothing is to re-check.
 ALTER TABLE channels ADD COLUMN backfill_to INTEGER NOT NULL DEFAULT 0;
--- Set when the server reset the channel's position: its next state is
--- applied exactly, at its own position.
+-- Set when the server reset the channel's position: 1 when only its log
+-- was pruned (the next state is applied exactly, the held rows below it
+-- re-checked), 2 when the server lost the history the store followed
+-- (the next state replaces the held rows).
 ALTER TABLE channels ADD COLUMN state_reset INTEGER NOT NULL DEFAULT 0;
 -- A store from before holds, for each channel with a position, the
 -- latest messages of a state and every one after it: the range from its
