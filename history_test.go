@@ -83,6 +83,15 @@ func bigChannel(tb testing.TB, url string, st *sqlitestore.Store, n int) (string
 
 func msgID(i int) string { return fmt.Sprintf("m%09d", i) }
 
+// msgIDs returns the ids of the first n messages of bigChannel, in order.
+func msgIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = msgID(i)
+	}
+	return ids
+}
+
 // heldIDs returns the ids of the server messages c's store holds in cid,
 // in the channel's order.
 func heldIDs(tb testing.TB, c *outpost.Client, cid string) []string {
@@ -157,10 +166,7 @@ func TestHistory_FullFirstSync(t *testing.T) {
 	// The channel's state brings the newest messages before any page of
 	// older history (the gate holds those).
 	waitFor(t, "the newest messages", func() bool { return len(heldIDs(t, bob, cid)) >= 50 })
-	want := make([]string, 0, n)
-	for i := range n {
-		want = append(want, msgID(i))
-	}
+	want := msgIDs(n)
 	if got := heldIDs(t, bob, cid); !slices.Equal(got, want[n-50:]) {
 		t.Fatalf("before the history: held %d messages %v..., want the newest 50", len(got), got[:1])
 	}
@@ -229,10 +235,7 @@ func TestHistory_RecentThenLoadOlder(t *testing.T) {
 	if len(seen) != n-50 {
 		t.Errorf("LoadOlder returned %d messages, want %d", len(seen), n-50)
 	}
-	want := make([]string, 0, n)
-	for i := range n {
-		want = append(want, msgID(i))
-	}
+	want := msgIDs(n)
 	if got := heldIDs(t, bob, cid); !slices.Equal(got, want) {
 		t.Fatalf("held %d messages, want all %d in seq order, once each", len(got), n)
 	}
