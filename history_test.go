@@ -174,7 +174,7 @@ func TestHistory_FullFirstSync(t *testing.T) {
 		t.Fatal("the newest 50 say they are the whole history")
 	}
 	gate.open()
-	waitFor(t, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
+	waitForWithin(t, time.Minute, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
 	peak := heap.Stop()
 	if got := heldIDs(t, bob, cid); !slices.Equal(got, want) {
 		t.Fatalf("held %d messages, want all %d in seq order", len(got), n)
@@ -253,7 +253,7 @@ func TestHistory_AdminCallsKeepTheCache(t *testing.T) {
 	if err := alice.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the whole history", func() bool { return len(heldIDs(t, alice, cid)) == n })
+	waitForWithin(t, time.Minute, "the whole history", func() bool { return len(heldIDs(t, alice, cid)) == n })
 	calls := []struct {
 		name string
 		call func() error
@@ -341,7 +341,7 @@ func TestHistory_FullFetchMeetsPruneDeleteAndSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate.open()
-	waitFor(t, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
+	waitForWithin(t, time.Minute, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
 	if err := bob.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestHistory_ResetRechecksTheHeldRange(t *testing.T) {
 	ctx := context.Background()
 
 	bob := open(t, url, "bob")
-	waitFor(t, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
+	waitForWithin(t, time.Minute, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
 	bob.Disconnect()
 	waitFor(t, "offline", func() bool { return !bob.Status().Online })
 	// While bob is away: deletes inside his held range (old and newest),

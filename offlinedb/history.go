@@ -192,16 +192,18 @@ var exactMembersSQL = []string{
 	`DELETE FROM reads WHERE cid = ?1 AND user_id NOT IN (SELECT value FROM json_each(?2))`,
 }
 
-// stateFrom is the lowest seq a state covers: it holds every message from
-// its oldest to its position. Without a message it covers nothing older
-// than its position. (Whether the server cut it at the limit it was
-// asked with is not known: a page of history says where the start is.)
+// stateFrom is the lowest seq a state covers: its MessagesFrom, or, from
+// a server that does not say, its oldest message's (every message from it
+// to its position is there), or just past its position when it has none.
 func stateFrom(st *protocol.ChannelResponse) int64 {
 	from := st.Position.Seq + 1
 	for i := range st.Messages {
 		if s := st.Messages[i].Seq; s > 0 && s < from {
 			from = s
 		}
+	}
+	if st.MessagesFrom > 0 && st.MessagesFrom < from {
+		from = st.MessagesFrom
 	}
 	return from
 }
