@@ -108,7 +108,7 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 		{"missing text", env, []string{"send", cid}, exitUsage, "missing TEXT"},
 		{"too many args", env, []string{"send", cid, "a", "b"}, exitUsage, `unexpected argument "b"`},
 		{"bad cid", env, []string{"send", "general", "x"}, exitUsage, "CID"},
-		{"bad limit", env, []string{"messages", cid, "--limit", "0"}, exitUsage, "--limit"},
+		{"bad limit", env, []string{"messages", cid, "--limit", "-1"}, exitUsage, "--limit"},
 		{"missing token", with(env, "OUTPOST_TOKEN", ""), []string{"send", cid, "x"}, exitUsage, "no token"},
 		{"missing server", with(env, "OUTPOST_SERVER", ""), []string{"sync"}, exitUsage, "no server"},
 		{"bad server url", with(env, "OUTPOST_SERVER", "localhost:8080"), []string{"sync"}, exitUsage, "--server"},
