@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,7 +46,8 @@ type Config struct {
 
 	// HTTPClient, if set, is used for REST calls and the WebSocket.
 	HTTPClient *http.Client
-	// Logger gets the logs of all parts. Nil means no logs.
+	// Logger gets the logs of all parts. Nil means no logs (as in every
+	// package of Outpost: a nil Logger discards).
 	Logger *slog.Logger
 
 	// WipeOnIdentityChange lets Open take a store bound to another user
@@ -60,8 +62,12 @@ type Config struct {
 	OnSyncStatusChange func(synced bool)
 
 	// Client, Store and Sync tune the parts; their zero values are the
-	// defaults. The fields Open sets itself (URL, user, token, logger) are
-	// ignored there.
+	// defaults. Client's ServerURL, ServerURLs, UserID, Token,
+	// TokenProvider and HTTPClient come from the fields above: leave them
+	// zero there (Open refuses a different value with a
+	// *client.ConfigError naming the field; Client.HTTPClient is used
+	// when HTTPClient is nil). A part's own Logger, when set, is used
+	// instead of Logger.
 	Client client.Config
 	Store  offlinedb.Options
 	Sync   syncmanager.Options
@@ -99,6 +105,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.UserID == "" {
 		return nil, errors.New("outpost: Config.UserID is required")
+	}
+	if err := cfg.checkClient(); err != nil {
+		return nil, err
 	}
 	storeOpts := cfg.Store
 	if storeOpts.Logger == nil {
@@ -169,6 +178,31 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("outpost: connect: %w", err)
 	}
 	return c, nil
+}
+
+// checkClient refuses a Config.Client whose fields that Open fills from
+// Config hold something else, so that no setting is dropped silently.
+func (cfg Config) checkClient() error {
+	cc := cfg.Client
+	conflict := func(field string) error {
+		return fmt.Errorf("outpost: %w", &client.ConfigError{Field: "Client." + field,
+			Reason: "differs from Config." + field + "; set it there only"})
+	}
+	switch {
+	case cc.ServerURL != "" && cc.ServerURL != cfg.ServerURL:
+		return conflict("ServerURL")
+	case cc.ServerURLs != nil && !slices.Equal(cc.ServerURLs, cfg.ServerURLs):
+		return conflict("ServerURLs")
+	case cc.UserID != "" && cc.UserID != cfg.UserID:
+		return conflict("UserID")
+	case cc.Token != "" && cc.Token != cfg.Token:
+		return conflict("Token")
+	case cc.TokenProvider != nil:
+		return conflict("TokenProvider")
+	case cc.HTTPClient != nil && cfg.HTTPClient != nil && cc.HTTPClient != cfg.HTTPClient:
+		return conflict("HTTPClient")
+	}
+	return nil
 }
 
 func (cfg Config) logger() *slog.Logger {

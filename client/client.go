@@ -300,9 +300,9 @@ func (c *Client) goOnlineLocked(connID string) {
 		return
 	}
 	c.online = true
-	c.emit(protocol.Event{Type: EventConnectionChanged, Online: true, CreatedAt: c.clk.Now()})
+	c.emit(Event{Event: protocol.Event{Type: EventConnectionChanged, CreatedAt: c.clk.Now()}, Online: true})
 	if c.beenOnline {
-		c.emit(protocol.Event{Type: EventConnectionRecovered, Online: true, ConnectionID: connID, CreatedAt: c.clk.Now()})
+		c.emit(Event{Event: protocol.Event{Type: EventConnectionRecovered, ConnectionID: connID, CreatedAt: c.clk.Now()}, Online: true})
 	}
 	c.beenOnline = true
 }
@@ -315,5 +315,5 @@ func (c *Client) goOfflineLocked() {
 		return
 	}
 	c.online = false
-	c.emit(protocol.Event{Type: EventConnectionChanged, Online: false, CreatedAt: c.clk.Now()})
+	c.emit(Event{Event: protocol.Event{Type: EventConnectionChanged, CreatedAt: c.clk.Now()}})
 }

@@ -248,7 +248,7 @@ func (c *Client) serve(ctx context.Context, conn *wsConn) (online bool, err erro
 				c.log.Info("outpost client: connected", "connection_id", connID)
 			}
 			c.lastFrame = c.clk.Now()
-			c.emit(*ev)
+			c.emit(Event{Event: *ev})
 			c.mu.Unlock()
 			if pingC == nil {
 				t := c.clk.NewTicker(c.cfg.HealthCheckInterval)

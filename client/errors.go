@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -182,27 +181,6 @@ func IsPermanent(err error) bool {
 	var ve *protocol.ValidationError
 	return errors.As(err, &ve)
 }
-
-// DroppedEventError is an event of a sync page the client dropped because
-// it was malformed or lacked an id or time; the rest of the page was kept.
-// OnError handlers hear it.
-type DroppedEventError struct {
-	// Where places it in the page: "event 3", "feed event 0".
-	Where string
-	// EventID is the event's id, when it could be read.
-	EventID string
-	Err     error
-}
-
-func (e *DroppedEventError) Error() string {
-	s := "outpost client: dropped " + e.Where + " of a sync page"
-	if e.EventID != "" {
-		s += " (" + strconv.Quote(e.EventID) + ")"
-	}
-	return s + ": " + e.Err.Error()
-}
-
-func (e *DroppedEventError) Unwrap() error { return e.Err }
 
 // HandlerPanicError reports an event handler that panicked; the client
 // recovered and went on with the next handler.

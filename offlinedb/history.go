@@ -133,7 +133,7 @@ const (
 // reason (ChannelSync.Reason).
 func markReset(cid, reason string) Query {
 	how := resetReplace
-	if reason == protocol.ResetPruned {
+	if reason == protocol.ReasonPruned {
 		how = resetExact
 	}
 	return Query{SQL: markResetSQL, Args: []any{cid, how}}
@@ -404,7 +404,7 @@ func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.Hi
 		case h.Epoch == "" || h.Stub || h.Reset != resetNone:
 			res.NeedState = true
 		case page.Status != protocol.ChannelOK || page.Position == nil || page.Position.Epoch != h.Epoch:
-			qs = append(qs, markReset(cid, protocol.ResetEpoch))
+			qs = append(qs, markReset(cid, protocol.ReasonEpoch))
 			res.NeedState = true
 		case page.Kind != protocol.HistoryMessages || page.To < h.from()-1 || page.From < 1:
 			// Not joined to the held range: left for a later ask.

@@ -79,6 +79,19 @@ func (t EventType) IsEphemeral() bool {
 	return false
 }
 
+// InFeed reports whether events of type t go to a user's membership feed
+// (see FeedPage) rather than to a channel's log: their Seq and Epoch, when
+// set, are a place in the feed. Events of other types that carry a Seq
+// are in their channel's log.
+func (t EventType) InFeed() bool {
+	switch t {
+	case EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
+		EventChannelHidden, EventChannelVisible, EventUserUpdated:
+		return true
+	}
+	return false
+}
+
 // Known reports whether t is one of the types this package defines.
 func (t EventType) Known() bool {
 	return slices.Contains(allEventTypes, t)
@@ -124,8 +137,4 @@ type Event struct {
 	// ConnectionID is set on the first health.check of a WebSocket
 	// connection.
 	ConnectionID string `json:"connection_id,omitempty"`
-
-	// Online is set on the client SDK's own connection.changed event
-	// (client.EventConnectionChanged); the server never sends it.
-	Online bool `json:"online,omitempty"`
 }

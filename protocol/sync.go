@@ -128,23 +128,23 @@ const (
 	ChannelInaccessible = "inaccessible"
 )
 
-// Reasons of a ChannelReset, in ChannelSync.Reason.
+// Reasons a position cannot be continued, in ChannelSync.Reason.
 const (
-	ResetNoPosition = "no position" // the client has none (zero position)
-	ResetEpoch      = "epoch"       // the log was re-created or cut: another history
-	ResetAhead      = "ahead"       // past the log's end: the server lost events it had
-	// ResetPruned: retention removed events after the position. The
+	ReasonNoPosition = "no position" // the client has none (zero position)
+	ReasonEpoch      = "epoch"       // the log was re-created or cut: another history
+	ReasonAhead      = "ahead"       // past the log's end: the server lost events it had
+	// ReasonPruned: retention removed events after the position. The
 	// history is the one the client followed (its rows and versions
-	// stand), only the events that would bring it up to date are gone.
-	ResetPruned   = "pruned"
-	ResetDiverged = "diverged" // another event stands at the position's seq
+	// stand); only the events that would bring it up to date are gone.
+	ReasonPruned   = "pruned"
+	ReasonDiverged = "diverged" // another event stands at the position's seq
 )
 
 // ChannelSync is where a client stands in one channel after a page.
 type ChannelSync struct {
 	CID    string `json:"cid"`
 	Status string `json:"status"`
-	// Reason says why, for ChannelReset.
+	// Reason says why, for ChannelReset: one of the Reason constants.
 	Reason string `json:"reason,omitempty"`
 	// Position is set for ChannelOK.
 	Position *Position `json:"position,omitempty"`

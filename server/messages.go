@@ -13,8 +13,8 @@ func validText(text string) error {
 	if strings.TrimSpace(text) == "" {
 		return protocol.NewAPIError(protocol.CodeInput, "text is empty")
 	}
-	if len(text) > MaxTextBytes {
-		return protocol.NewAPIError(protocol.CodeInput, "text is over %d bytes", MaxTextBytes)
+	if len(text) > protocol.MaxTextBytes {
+		return protocol.NewAPIError(protocol.CodeInput, "text is over %d bytes", protocol.MaxTextBytes)
 	}
 	return nil
 }

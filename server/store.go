@@ -12,6 +12,9 @@ import (
 // ErrNotFound is returned by a Tx for a row that does not exist.
 var ErrNotFound = errors.New("server: not found")
 
+// ErrExists is returned by Tx.CreateChannel for a cid that is taken.
+var ErrExists = errors.New("server: exists")
+
 // Store keeps the server's state and its logs. The server holds all the
 // rules (membership, versions, events); a Store only reads and writes.
 // The embedded SQLite store is in package sqlitestore; a Postgres one
@@ -107,8 +110,17 @@ type Tx interface {
 	PutUser(u protocol.User) error
 
 	Channel(cid string) (protocol.Channel, error)
+	// CreateChannel stores c as a new channel, beginning its log with a
+	// fresh epoch, and returns ErrExists if a channel with c.CID exists
+	// (deleted or not). A creation of the same cid by a transaction
+	// still running is waited for: if it commits, ErrExists; so of two
+	// creations of one cid, on any nodes, at any timing, one succeeds.
+	// After ErrExists, Channel(c.CID) reads the channel that exists.
+	CreateChannel(c protocol.Channel) error
 	// PutChannel stores c. A channel stored for the first time begins a
-	// log with a fresh random epoch, distinct from every earlier one.
+	// log with a fresh random epoch, distinct from every earlier one; a
+	// write that means to create a channel uses CreateChannel, which
+	// never overwrites one.
 	PutChannel(c protocol.Channel) error
 	// UserChannels lists the channels userID is a member of, most recent
 	// activity first.

@@ -150,7 +150,7 @@ func syncFeed(tx Tx, user string, from *protocol.Position, budget int, page *syn
 	if err != nil {
 		return 0, err
 	}
-	reason, verify := ReasonNoPosition, false
+	reason, verify := protocol.ReasonNoPosition, false
 	if from != nil {
 		reason, verify = check(st, *from)
 	}

@@ -88,7 +88,7 @@ func (f *fakeConn) setOnline(online bool) {
 	}
 	f.mu.Unlock()
 	for _, h := range hs {
-		h(protocol.Event{Type: client.EventConnectionChanged, Online: online})
+		h(client.Event{Event: protocol.Event{Type: client.EventConnectionChanged}, Online: online})
 	}
 }
 

@@ -486,7 +486,7 @@ func (m *Manager) noteServerTime(t time.Time) {
 
 // onEvent handles the connection's events, on the connection's dispatcher
 // goroutine: connection changes, and live events applied to the store.
-func (m *Manager) onEvent(ev protocol.Event) {
+func (m *Manager) onEvent(ev client.Event) {
 	switch ev.Type {
 	case client.EventConnectionChanged:
 		m.updateStatus(func(s *Status) {
@@ -516,7 +516,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 		m.requestAutoSync()
 		return
 	}
-	m.liveQ = append(m.liveQ, ev)
+	m.liveQ = append(m.liveQ, ev.Event)
 	m.liveMu.Unlock()
 	select {
 	case m.liveWake <- struct{}{}:

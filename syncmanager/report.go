@@ -160,7 +160,7 @@ func (m *Manager) onConnError(ev client.ErrorEvent) {
 	if ev.Err == nil {
 		return
 	}
-	var de *client.DroppedEventError
+	var de *protocol.DroppedEvent
 	if errors.As(ev.Err, &de) {
 		m.report(&Error{Kind: ErrorEventDropped, Err: ev.Err, EventID: de.EventID})
 		return

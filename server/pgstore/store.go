@@ -32,7 +32,7 @@ type Options struct {
 	// no notification wakes it. Zero means 100ms.
 	FollowPoll time.Duration
 	// Logger gets the store's logs (the follower's reconnects). Nil
-	// means slog.Default().
+	// means logs are dropped.
 	Logger *slog.Logger
 }
 
@@ -69,7 +69,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		opts.FollowPoll = 100 * time.Millisecond
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	node := newEpoch()
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -220,6 +220,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time, maxPerChannel int) 
 			if err != nil {
 				return err
 			}
+		}
+		// A span that ended at or before its log's cut covers no event
+		// left to deliver.
+		if _, err := ptx.Exec(ctx, `DELETE FROM member_spans s USING channels c
+WHERE s.cid = c.cid AND s.to_seq <= c.pruned_seq`); err != nil {
+			return err
 		}
 		_, err := ptx.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before.UnixMicro())
 		return err

@@ -84,6 +84,8 @@ const (
 	qChannelForUpdate = `SELECT data FROM channels WHERE cid = $1 FOR UPDATE`
 	qPutChannel       = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
 ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`
+	qCreateChannel = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (cid) DO NOTHING RETURNING cid`
 	qUserChannels = `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
 WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
 	qUserChannelIDs = `SELECT cid FROM members WHERE user_id = $1 ORDER BY cid`
@@ -93,6 +95,14 @@ WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
 	qMembers      = `SELECT data FROM members WHERE cid = $1 ORDER BY user_id`
 	qPutMember    = `INSERT INTO members (cid, user_id, data) VALUES ($1, $2, $3) ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`
 	qDeleteMember = `DELETE FROM members WHERE cid = $1 AND user_id = $2`
+	// A membership's span begins and ends at the channel's last seq in
+	// the transaction: the event that adds or removes the member, which
+	// the write took (NextPosition) before it stores the change.
+	qOpenSpan = `INSERT INTO member_spans (cid, user_id, from_seq)
+VALUES ($1, $2, coalesce((SELECT last_seq FROM channels WHERE cid = $1), 0))
+ON CONFLICT (cid, user_id) WHERE to_seq IS NULL DO NOTHING`
+	qCloseSpan = `UPDATE member_spans SET to_seq = coalesce((SELECT last_seq FROM channels WHERE cid = $1), 0)
+WHERE cid = $1 AND user_id = $2 AND to_seq IS NULL`
 
 	qMessage        = `SELECT data FROM messages WHERE id = $1`
 	qMessageChannel = `SELECT cid FROM messages WHERE id = $1`
@@ -151,6 +161,19 @@ func (t *tx) PutChannel(c protocol.Channel) error {
 	return t.exec(qPutChannel, c.CID, newEpoch(), activity(c), mustJSON(c))
 }
 
+// CreateChannel inserts c's row. ON CONFLICT DO NOTHING waits for a
+// running transaction that inserted the same cid: when that commits, no
+// row is inserted (nor returned), and the next statement (READ
+// COMMITTED) sees the channel it made.
+func (t *tx) CreateChannel(c protocol.Channel) error {
+	var cid string
+	err := t.tx.QueryRow(t.ctx, qCreateChannel, c.CID, newEpoch(), activity(c), mustJSON(c)).Scan(&cid)
+	if isNoRows(err) {
+		return server.ErrExists
+	}
+	return err
+}
+
 func (t *tx) UserChannels(userID string, limit, offset int) ([]protocol.Channel, error) {
 	return selectJSON[protocol.Channel](t, qUserChannels, userID, limit, offset)
 }
@@ -169,11 +192,23 @@ func (t *tx) Members(cid string) ([]protocol.Member, error) {
 	return selectJSON[protocol.Member](t, qMembers, cid)
 }
 
+// PutMember stores m and, for a new member, opens its membership span
+// at the channel's last seq (see schema/0004_member_spans.sql).
 func (t *tx) PutMember(m protocol.Member) error {
-	return t.exec(qPutMember, m.CID, m.UserID, mustJSON(m))
+	if err := t.exec(qPutMember, m.CID, m.UserID, mustJSON(m)); err != nil {
+		return err
+	}
+	return t.exec(qOpenSpan, m.CID, m.UserID)
 }
 
-func (t *tx) DeleteMember(cid, userID string) error { return t.exec(qDeleteMember, cid, userID) }
+// DeleteMember removes the member and ends its span at the channel's
+// last seq: the removing event, which the member still receives.
+func (t *tx) DeleteMember(cid, userID string) error {
+	if err := t.exec(qDeleteMember, cid, userID); err != nil {
+		return err
+	}
+	return t.exec(qCloseSpan, cid, userID)
+}
 
 func (t *tx) ChannelHidden(cid, userID string) (bool, error) {
 	var hidden bool

@@ -10,7 +10,7 @@ import (
 // lockFile opens the lock file without locking it: on this platform a
 // second server on one database is not detected.
 func lockFile(path string, shared bool) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openPrivateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: lock file: %w", err)
 	}

@@ -9,12 +9,12 @@ import (
 	"syscall"
 )
 
-// lockFile takes a lock on the file at path, creating it if missing:
-// exclusive, or shared when shared is set. It fails at once, with
-// ErrLocked, if another holder's lock conflicts. The lock lasts until the
-// file is closed, or the process ends.
+// lockFile takes a lock on the file at path, creating it (0600) if
+// missing: exclusive, or shared when shared is set. It fails at once,
+// with ErrLocked, if another holder's lock conflicts. The lock lasts
+// until the file is closed, or the process ends.
 func lockFile(path string, shared bool) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openPrivateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: lock file: %w", err)
 	}

@@ -32,6 +32,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MessagesInSeqOrder", func(t *testing.T) { testMessages(t, h) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
 	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
+	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, h) })
 }
 
 var ctx = context.Background()
@@ -744,5 +745,96 @@ func testHidden(t *testing.T, h Harness) {
 	err := st.Update(ctx, func(tx server.Tx) error { return tx.SetChannelHidden(cid, "cat", true) })
 	if !errors.Is(err, server.ErrNotFound) {
 		t.Fatalf("SetChannelHidden of a non-member: %v, want ErrNotFound", err)
+	}
+}
+
+// testConcurrentCreate checks that of several creations of one cid at
+// once, through two store instances, exactly one creates the channel:
+// the others get ErrExists and then read the winner's channel, and the
+// channel ends with the winner's row, one owner and one first event.
+func testConcurrentCreate(t *testing.T, h Harness) {
+	st1 := h.Open(t)
+	stores := []server.Store{st1, h.OpenAgain(t, st1)}
+	const rounds, creators = 10, 8
+	for r := range rounds {
+		cid := "team:" + newID("race")
+		typ, id, _ := protocol.SplitCID(cid)
+		start := make(chan struct{})
+		won := make([]bool, creators)
+		errs := make([]error, creators)
+		var wg sync.WaitGroup
+		for i := range creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				user := fmt.Sprintf("u%d", i)
+				<-start
+				errs[i] = stores[i%2].Update(ctx, func(tx server.Tx) error {
+					won[i] = false
+					ch := protocol.Channel{CID: cid, Type: typ, ID: id, CreatedBy: user, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+					err := tx.CreateChannel(ch)
+					if errors.Is(err, server.ErrExists) {
+						got, err := tx.Channel(cid)
+						if err != nil {
+							return fmt.Errorf("Channel after ErrExists: %w", err)
+						}
+						if got.CreatedBy == user {
+							return fmt.Errorf("ErrExists, but the channel is %s's own", user)
+						}
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					if err := tx.PutMember(protocol.Member{CID: cid, UserID: user, Role: protocol.RoleOwner, CreatedAt: tx.Now()}); err != nil {
+						return err
+					}
+					if _, err := appendEvent(tx, cid); err != nil {
+						return err
+					}
+					won[i] = true
+					return nil
+				})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := ""
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, creator %d: %v", r, i, err)
+			}
+			if won[i] {
+				if winner != "" {
+					t.Fatalf("round %d: both %s and u%d created %s", r, winner, i, cid)
+				}
+				winner = fmt.Sprintf("u%d", i)
+			}
+		}
+		if winner == "" {
+			t.Fatalf("round %d: nobody created %s", r, cid)
+		}
+		err := st1.View(ctx, func(tx server.Tx) error {
+			ch, err := tx.Channel(cid)
+			if err != nil {
+				return err
+			}
+			ids, err := tx.MemberIDs(cid)
+			if err != nil {
+				return err
+			}
+			ls, err := tx.ChannelLog(cid)
+			if err != nil {
+				return err
+			}
+			if ch.CreatedBy != winner || !slices.Equal(ids, []string{winner}) || ls.LastSeq != 1 {
+				return fmt.Errorf("channel by %s, members %v, last seq %d; want by %s, members [%s], last seq 1",
+					ch.CreatedBy, ids, ls.LastSeq, winner, winner)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
 	}
 }
