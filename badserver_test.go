@@ -71,7 +71,8 @@ type badCase struct {
 	// reset: the SDK must reset the store (codes 60 and 61, and a
 	// checkpoint past the retention window, only).
 	reset bool
-	// retention, if set, is the client's retention window.
+	// retention, if set, is the retention window the server's hello
+	// says (the first frame of each WebSocket).
 	retention time.Duration
 	// bitten reports that the client met the case enough; nil means two
 	// broken answers (so the client came back after the first).
@@ -387,7 +388,11 @@ func (bs *badServer) serveConnect(w http.ResponseWriter, r *http.Request, bc *ba
 	if broken && bc.wsFirst != nil {
 		bc.wsFirst(ctx, conn)
 	} else {
-		send(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: fmt.Sprintf("conn-%p", conn), CreatedAt: badNow()})
+		first := protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: fmt.Sprintf("conn-%p", conn), CreatedAt: badNow()}
+		if bc != nil && bc.retention > 0 {
+			first.Hello = &protocol.Hello{ServerID: "bad-server", RetentionMS: bc.retention.Milliseconds()}
+		}
+		send(first)
 	}
 	if broken && bc.wsAfter != nil {
 		bc.wsAfter(ctx, conn)
@@ -414,7 +419,7 @@ func badToken(tb testing.TB) string {
 	return tok
 }
 
-func badOpen(tb testing.TB, bs *badServer, path string, wait, retention time.Duration) *outpost.Client {
+func badOpen(tb testing.TB, bs *badServer, path string, wait time.Duration) *outpost.Client {
 	tb.Helper()
 	c, err := outpost.Open(context.Background(), outpost.Config{
 		ServerURL: bs.srv.URL(), UserID: "bob", Token: bs.token, DBPath: path, ConnectTimeout: wait,
@@ -422,8 +427,7 @@ func badOpen(tb testing.TB, bs *badServer, path string, wait, retention time.Dur
 		// body and frame limits are the defaults a user gets.
 		Client: client.Config{MinReconnectDelay: 10 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
 			HealthCheckInterval: 200 * time.Millisecond, HealthTimeout: time.Second, RequestTimeout: 2 * time.Second},
-		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
-			RetentionWindow: retention},
+		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond},
 	})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
@@ -444,7 +448,7 @@ func badWait(tb testing.TB, d time.Duration, what string, cond func() bool) {
 
 func badHas(tb testing.TB, c *outpost.Client, id string) bool {
 	tb.Helper()
-	_, err := c.DB.Message(context.Background(), id)
+	_, err := outpost.StoreOf(c).Message(context.Background(), id)
 	return err == nil
 }
 
@@ -617,7 +621,7 @@ func badCases() []badCase {
 		{name: "rest/duplicated-reordered-gap", rest: badSyncEvents(badDupReordered), bitten: once,
 			check: func(t *testing.T, c *outpost.Client, _ func(string, ...any)) {
 				badWait(t, 3*time.Second, "m9 at its latest version", func() bool {
-					m, err := c.DB.Message(context.Background(), "m9")
+					m, err := outpost.StoreOf(c).Message(context.Background(), "m9")
 					return err == nil && m.Text == "v2"
 				})
 			}},
@@ -668,7 +672,7 @@ func badRun(t *testing.T, bc *badCase) {
 	path := filepath.Join(t.TempDir(), "bob.db")
 
 	// A store with messages, a checkpoint and a write in the outbox.
-	c := badOpen(t, bs, path, 5*time.Second, 0)
+	c := badOpen(t, bs, path, 5*time.Second)
 	badWait(t, 5*time.Second, "first sync", func() bool { return c.Status().Synced })
 	for i := range 4 {
 		if id := fmt.Sprintf("m%d", i); !badHas(t, c, id) {
@@ -679,13 +683,13 @@ func badRun(t *testing.T, bc *badCase) {
 	if t0.Epoch != badEpoch || t0.Seq != 4 {
 		t.Fatalf("position after the first sync = %+v, want seq 4 of %s", t0, badEpoch)
 	}
-	c.Conn.Disconnect()
-	badWait(t, 5*time.Second, "offline", func() bool { return !c.Conn.IsHealthy() })
-	pending, err := c.SendMessage(ctx, badCID, "written offline")
+	outpost.ConnOf(c).Disconnect()
+	badWait(t, 5*time.Second, "offline", func() bool { return !outpost.ConnOf(c).IsHealthy() })
+	pending, err := sentID(c.SendMessage(ctx, badCID, outpost.NewMessage{Text: "written offline"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.React(ctx, badCID, "m1", "like"); err != nil {
+	if _, err := c.SendReaction(ctx, badCID, "m1", "like"); err != nil {
 		t.Fatal(err)
 	}
 	if tasks, err := c.PendingTasks(ctx); err != nil || len(tasks) != 2 {
@@ -699,7 +703,7 @@ func badRun(t *testing.T, bc *badCase) {
 	// (and refill) removes it from the store.
 	bs.forget("m0")
 	bs.set(bc)
-	c = badOpen(t, bs, path, -1, bc.retention)
+	c = badOpen(t, bs, path, -1)
 	t.Cleanup(func() { c.Close(context.Background()) })
 	bitten := bc.bitten
 	if bitten == nil {
@@ -750,7 +754,7 @@ func badRun(t *testing.T, bc *badCase) {
 
 	// Healthy again: the next sync succeeds and the write arrives.
 	bs.set(nil)
-	badWait(t, 5*time.Second, "online", func() bool { return c.Conn.IsHealthy() })
+	badWait(t, 5*time.Second, "online", func() bool { return outpost.ConnOf(c).IsHealthy() })
 	badWait(t, 8*time.Second, "a successful sync with an empty outbox", func() bool {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -763,7 +767,7 @@ func badRun(t *testing.T, bc *badCase) {
 	if fts, _ := c.FailedTasks(ctx); len(fts) > 0 {
 		t.Errorf("failed tasks: %+v", fts)
 	}
-	if m, err := c.DB.Message(ctx, pending); err != nil || m.Status != offlinedb.StatusSent {
+	if m, err := outpost.StoreOf(c).Message(ctx, pending); err != nil || m.Status != offlinedb.StatusSent {
 		t.Errorf("the offline write: %+v, %v; want it sent", m, err)
 	}
 	if n := bs.stat(func(bs *badServer) int { return bs.sends[pending] }); n < 1 {
@@ -810,7 +814,7 @@ func badRun(t *testing.T, bc *badCase) {
 // badPosition returns the store's position in team:bad.
 func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 	t.Helper()
-	pos, err := c.DB.SyncPositions(context.Background(), "bob")
+	pos, err := outpost.StoreOf(c).SyncPositions(context.Background())
 	if err != nil {
 		t.Fatalf("positions: %v", err)
 	}
@@ -827,7 +831,7 @@ func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 // refills it at the log's end, which is past p0 too).
 func badCheckpoint(t *testing.T, c *outpost.Client, p0 protocol.Position) {
 	t.Helper()
-	if _, ok, err := c.DB.LastSyncedAt(context.Background(), "bob"); err != nil || !ok {
+	if _, ok, err := outpost.StoreOf(c).LastSyncedAt(context.Background()); err != nil || !ok {
 		t.Errorf("last sync time lost: %v, %v", ok, err)
 	}
 	if got := badPosition(t, c); got.Epoch != p0.Epoch || got.Seq < p0.Seq {
@@ -870,7 +874,7 @@ func badNoGhost(t *testing.T, c *outpost.Client, fail func(string, ...any)) {
 			fail("the store lists channel %s, which the user is not in", ch.CID)
 		}
 	}
-	if _, err := c.DB.Message(context.Background(), "g1"); err == nil {
+	if _, err := outpost.StoreOf(c).Message(context.Background(), "g1"); err == nil {
 		fail("the store holds message g1 of team:ghost")
 	}
 }

@@ -58,13 +58,13 @@ func benchFirstSyncHistory(b *testing.B, n int) {
 		bob := openConfig(b, ts.URL, "bob", path, func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
 		deadline := start.Add(10 * time.Minute)
 		for {
-			ch, err := bob.DB.Channel(ctx, cid)
+			ch, err := outpost.StoreOf(bob).Channel(ctx, cid)
 			if err == nil && ch.HistoryComplete {
 				break
 			}
 			if time.Now().After(deadline) {
 				sampler.Stop()
-				b.Fatalf("the first sync of %d messages did not finish: %+v", n, bob.Sync.Status())
+				b.Fatalf("the first sync of %d messages did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 			}
 			time.Sleep(2 * time.Millisecond) // polling a condition with a deadline
 		}

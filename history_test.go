@@ -96,7 +96,7 @@ func msgIDs(n int) []string {
 // in the channel's order.
 func heldIDs(tb testing.TB, c *outpost.Client, cid string) []string {
 	tb.Helper()
-	rows, err := c.DB.SQLDB().Query(`SELECT id FROM messages WHERE cid = ? AND status = 'sent' ORDER BY seq, id`, cid)
+	rows, err := outpost.StoreOf(c).SQLDB().Query(`SELECT id FROM messages WHERE cid = ? AND status = 'sent' ORDER BY seq, id`, cid)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func serverHead(tb testing.TB, st server.Store, cid string) int64 {
 
 func heldRange(tb testing.TB, c *outpost.Client, cid string) (from, to, until int64, complete bool) {
 	tb.Helper()
-	h, err := c.DB.HeldHistory(context.Background(), cid)
+	h, err := outpost.StoreOf(c).HeldHistory(context.Background(), cid)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -199,7 +199,9 @@ func TestHistory_RecentThenLoadOlder(t *testing.T) {
 		t.Fatalf("Recent(50) holds %d messages, want 50", len(got))
 	}
 
-	bob.Disconnect()
+	if err := bob.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "offline", func() bool { return !bob.Status().Online })
 	msgs, err := bob.LoadOlder(ctx, cid, 100)
 	if !errors.Is(err, outpost.ErrNeedsNetwork) {
@@ -264,7 +266,7 @@ func TestHistory_AdminCallsKeepTheCache(t *testing.T) {
 		{"add members", func() error { return alice.AddMembers(ctx, cid, "carol") }},
 		{"remove members", func() error { return alice.RemoveMembers(ctx, cid, "carol") }},
 		{"set role", func() error {
-			_, err := alice.Conn.SetRole(ctx, cid, "bob", protocol.RoleModerator, "role-1")
+			_, err := outpost.ConnOf(alice).SetRole(ctx, cid, "bob", protocol.RoleModerator, client.IdempotencyKey("role-1"))
 			if err == nil {
 				err = alice.SyncNow(ctx)
 			}
@@ -292,7 +294,7 @@ func TestHistory_StaleStateChangesNothingNewer(t *testing.T) {
 	if err := alice.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stale, err := alice.Conn.GetChannel(ctx, cid)
+	stale, err := outpost.ConnOf(alice).GetChannel(ctx, cid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +306,7 @@ func TestHistory_StaleStateChangesNothingNewer(t *testing.T) {
 	_, before, _, _ := heldRange(t, alice, cid)
 	held := heldIDs(t, alice, cid)
 
-	if err := alice.DB.ApplyChannelStates(ctx, []protocol.ChannelResponse{*stale}, nil); err != nil {
+	if err := outpost.StoreOf(alice).ApplyChannelStates(ctx, []protocol.ChannelResponse{*stale}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, after, _, _ := heldRange(t, alice, cid); after != before {
@@ -331,7 +333,7 @@ func TestHistory_FullFetchMeetsPruneDeleteAndSends(t *testing.T) {
 	}
 	// One hard delete in the part fetched already, one in the part to come.
 	for _, id := range []string{msgID(n - 10), msgID(10)} {
-		if _, err := alice.DeleteMessage(ctx, id, true, "del-"+id); err != nil {
+		if _, err := alice.DeleteMessage(ctx, id, protocol.DeleteMessageBody{Hard: true}, client.IdempotencyKey("del-"+id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -361,12 +363,14 @@ func TestHistory_ResetRechecksTheHeldRange(t *testing.T) {
 
 	bob := open(t, url, "bob")
 	waitForWithin(t, time.Minute, "the whole history", func() bool { _, _, _, c := heldRange(t, bob, cid); return c })
-	bob.Disconnect()
+	if err := bob.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "offline", func() bool { return !bob.Status().Online })
 	// While bob is away: deletes inside his held range (old and newest),
 	// a new message, and a prune that cuts his position from the log.
 	for _, id := range []string{msgID(5), msgID(1000), msgID(n - 3)} {
-		if _, err := alice.DeleteMessage(ctx, id, true, "del-"+id); err != nil {
+		if _, err := alice.DeleteMessage(ctx, id, protocol.DeleteMessageBody{Hard: true}, client.IdempotencyKey("del-"+id)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,8 +53,10 @@ func (s State) String() string {
 // calls. Make one with New; all its methods are safe for concurrent use.
 type Client struct {
 	cfg      Config
-	bases    []*url.URL    // ServerURL's, then ServerURLs'; never changed
-	cur      atomic.Uint32 // index in bases of the current base URL
+	bases    []*url.URL                     // ServerURL's, then ServerURLs'; never changed
+	cur      atomic.Uint32                  // index in bases of the current base URL
+	serverID atomic.Pointer[string]         // see SetServerID; nil for none
+	hello    atomic.Pointer[protocol.Hello] // the last connection's, nil before
 	log      *slog.Logger
 	clk      clock.Clock
 	wsHTTP   *http.Client // for WebSocket dials; see wsdial.go

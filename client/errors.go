@@ -155,6 +155,8 @@ func IsTemporary(err error) bool {
 // invalid (code 4), unauthenticated (5, or 40 once a new token did not
 // help), not found (16), not allowed (17), too big (22) or conflicting
 // (41), or the sync position is lost (60, 61; see NeedsReset), or the
+// server is not the one the store is bound to (63, *ServerMismatchError),
+// or the
 // client rejected the input before sending it (*protocol.ValidationError).
 // Errors that are neither temporary nor permanent (a cancelled context,
 // ErrClosed, an unknown error) are for the caller to judge; the SDK's rule
@@ -167,7 +169,8 @@ func IsPermanent(err error) bool {
 		return !e.Temporary()
 	}
 	var um *UserMismatchError
-	if errors.As(err, &um) {
+	var sm *ServerMismatchError
+	if errors.As(err, &um) || errors.As(err, &sm) {
 		return true
 	}
 	var fe *FrameError

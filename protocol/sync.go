@@ -89,6 +89,8 @@ type SyncResponse struct {
 	// the last page as the client's LastSyncAt; for display and the
 	// retention window only.
 	SyncedAt time.Time `json:"synced_at"`
+	// Hello is the server's identity and settings, on every page.
+	Hello *Hello `json:"hello,omitempty"`
 }
 
 // FeedPage is one page of a user's membership feed.

@@ -33,6 +33,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	limits *limits // per-user rate limits (ratelimit.go)
+
+	idMu     sync.Mutex
+	serverID string // the store's ServerID, once read (identity.go)
 }
 
 // New returns a Server that serves at once and prunes events in the
@@ -171,6 +174,11 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 		user, aerr := s.authenticate(r)
 		if aerr != nil {
 			writeError(w, aerr)
+			return
+		}
+		if err := s.checkServerID(r); err != nil {
+			setRequestUser(r, user)
+			s.fail(w, r, err)
 			return
 		}
 		if err := s.limitRequest(r, user); err != nil {

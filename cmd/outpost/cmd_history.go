@@ -70,7 +70,7 @@ An unreachable server exits 3 and changes nothing.
 			case err != nil:
 				return err
 			}
-			h, err := s.DB.HeldHistory(ctx, cid)
+			h, err := s.HeldHistory(ctx, cid)
 			if err != nil {
 				return err
 			}

@@ -120,6 +120,15 @@ func (s *Store) Kind() string { return "postgres" }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return unavailable(s.pool.Ping(ctx)) }
 
+// ServerID returns the id made with the database.
+func (s *Store) ServerID(ctx context.Context) (string, error) {
+	var id string
+	if err := s.pool.QueryRow(ctx, `SELECT server_id FROM server_identity WHERE id = 1`).Scan(&id); err != nil {
+		return "", unavailable(fmt.Errorf("pgstore: server id: %w", err))
+	}
+	return id, nil
+}
+
 // Close closes the pool.
 func (s *Store) Close() error {
 	s.pool.Close()
@@ -185,7 +194,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func
 			_ = ptx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&tx{tx: ptx, ctx: ctx, now: s.clock(), write: write}); err != nil {
+	if err := fn(&tx{tx: ptx, ctx: ctx, clock: s.clock, write: write}); err != nil {
 		return err
 	}
 	committed = true
