@@ -242,19 +242,16 @@ func (st *stream) run(ctx context.Context) {
 	}
 	for {
 		select {
-		case data := <-st.conn.send:
-			if !st.live(ctx, data) {
-				return
-			}
-			// Send what else is queued in the same write.
-			for more := true; more && len(st.buf) < 64<<10; {
-				select {
-				case data := <-st.conn.send:
-					if !st.live(ctx, data) {
+		case <-st.conn.ready:
+			// Send what is queued, up to 64 KiB a write.
+			for data, more := st.conn.next(); more; data, more = st.conn.next() {
+				if !st.live(ctx, data) {
+					return
+				}
+				if len(st.buf) >= 64<<10 {
+					if !st.flush() {
 						return
 					}
-				default:
-					more = false
 				}
 			}
 			if !st.flush() {

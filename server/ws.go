@@ -143,8 +143,10 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 	ok := write(health())
 	for ok {
 		select {
-		case data := <-c.send:
-			ok = write(data)
+		case <-c.ready:
+			for data, more := c.next(); more && ok; data, more = c.next() {
+				ok = write(data)
+			}
 		case <-ticker.C:
 			if time.Duration(s.cfg.Now().UnixNano()-lastSeen.Load()) > s.cfg.HealthTimeout {
 				c.kill(websocket.StatusPolicyViolation, "no health check from the client")
