@@ -269,7 +269,8 @@ type convClient struct {
 func (cc *convClient) open(tb testing.TB, wait time.Duration) {
 	tb.Helper()
 	cc.c = convOpen(tb, cc.proxy.URLs(), cc.user, cc.path, wait)
-	cc.c.Conn.OnAll(func(ev protocol.Event) {
+	cc.c.Conn.OnAll(func(e client.Event) {
+		ev := e.Event
 		if ev.CID == "" || ev.Seq <= 0 || ev.Type.InFeed() {
 			return
 		}
@@ -306,21 +307,25 @@ func (ps convProxies) URLs() []string {
 }
 
 // convOpen opens user's SDK on urls: the first is its ServerURL, the
-// others its ServerURLs.
-func convOpen(tb testing.TB, urls []string, user, path string, wait time.Duration) *outpost.Client {
+// others its ServerURLs. tune, if given, changes the config first.
+func convOpen(tb testing.TB, urls []string, user, path string, wait time.Duration, tune ...func(*outpost.Config)) *outpost.Client {
 	tb.Helper()
 	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := outpost.Open(context.Background(), outpost.Config{
+	cfg := outpost.Config{
 		ServerURL: urls[0], ServerURLs: urls[1:], UserID: user, Token: tok, DBPath: path, ConnectTimeout: wait,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond, HealthTimeout: 700 * time.Millisecond,
 			RequestTimeout: 700 * time.Millisecond},
 		Sync: syncmanager.Options{RetryMinDelay: 10 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond,
 			RefillMessageLimit: 200},
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	c, err := outpost.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("open %s: %v", user, err)
 	}
@@ -532,11 +537,17 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 
 func convAdmin(tb testing.TB, url string) *client.Client {
 	tb.Helper()
-	tok, err := token.Issue(secret, "admin", time.Hour)
+	return convREST(tb, url, "admin")
+}
+
+// convREST returns a REST client of url as user, closed when tb ends.
+func convREST(tb testing.TB, url, user string) *client.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := client.New(client.Config{ServerURL: url, UserID: "admin", Token: tok})
+	c, err := client.New(client.Config{ServerURL: url, UserID: user, Token: tok})
 	if err != nil {
 		tb.Fatal(err)
 	}

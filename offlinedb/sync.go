@@ -421,7 +421,7 @@ func (d *DB) SetChannelHidden(ctx context.Context, cid string, hidden bool) erro
 func stateQueries(st *protocol.ChannelResponse, group string) []Query {
 	cid := st.Channel.CID
 	b := builder{ev: &protocol.Event{ID: group, CID: cid, CreatedAt: st.Channel.UpdatedAt}}
-	b.tmpl(upsertChannel, b.channelArgs(&st.Channel, cid, max(st.Channel.Version, 1))...)
+	b.channelRow(&st.Channel, cid, max(st.Channel.Version, 1))
 	for i := range st.Members {
 		m := &st.Members[i]
 		b.tmpl(upsertMember, b.memberArgs(m, cid, max(m.Version, 1))...)
@@ -494,7 +494,9 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 		var qs []Query
 		for i := range evs {
 			ev := &evs[i]
-			if isFeedEvent(ev.Type) {
+			if ev.Type.InFeed() && ev.Seq > 0 {
+				// A place in the feed: the feed position moves only
+				// through sync, in order.
 				res.NeedSync = true
 				continue
 			}
@@ -567,15 +569,4 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 		res.NeedSync = true
 	}
 	return res, nil
-}
-
-// isFeedEvent reports whether events of type t belong to a user's
-// membership feed rather than to a channel's log.
-func isFeedEvent(t protocol.EventType) bool {
-	switch t {
-	case protocol.EventNotificationAddedToChannel, protocol.EventNotificationRemovedFromChannel,
-		protocol.EventChannelHidden, protocol.EventChannelVisible:
-		return true
-	}
-	return false
 }

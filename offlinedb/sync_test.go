@@ -230,6 +230,12 @@ func TestApplyLiveEvents_InOrderOnly(t *testing.T) {
 		{"unknown channel", []protocol.Event{{ID: "u1", Type: protocol.EventMessageNew, CID: "team:zz", Seq: 1, Epoch: "z", CreatedAt: at(1),
 			Message: &protocol.Message{ID: "zz", CID: "team:zz", Version: 1}}}, 0, true, 7},
 		{"feed event", []protocol.Event{{ID: "n1", Type: protocol.EventNotificationAddedToChannel, CID: "team:b", Seq: 4, Epoch: "f", CreatedAt: at(1)}}, 0, true, 7},
+		// The user's own profile change comes at a place in their feed;
+		// a contact's comes with none and applies at once.
+		{"own user.updated", []protocol.Event{{ID: "u2", Type: protocol.EventUserUpdated, UserID: "bob", Seq: 5, Epoch: "f", CreatedAt: at(1),
+			User: &protocol.User{ID: "bob", Name: "Bob", Version: 2}}}, 0, true, 7},
+		{"contact's user.updated", []protocol.Event{{ID: "u3", Type: protocol.EventUserUpdated, UserID: "carol", CreatedAt: at(1),
+			User: &protocol.User{ID: "carol", Name: "Carol", Version: 2}}}, 1, false, 7},
 	} {
 		res, err := db.ApplyLiveEvents(ctx, tc.evs)
 		if err != nil {

@@ -13,10 +13,6 @@ import (
 	"github.com/outpostsync/outpost/token"
 )
 
-// PathEvents is the Server-Sent Events stream of a user's channels (GET).
-// See docs/PROTOCOL.md, "Server-Sent Events".
-const PathEvents = "/events"
-
 // Event types of a stream's control events. Log and live events go out as
 // unnamed ("message") events whose data is the protocol.Event.
 const (

@@ -50,9 +50,9 @@ func TestSync_ChannelResets(t *testing.T) {
 
 	res := syncFrom(t, ts, "bob", nil, pos, 0)
 	want := map[string]string{
-		"team:epoch": server.ReasonEpoch, "team:pruned": server.ReasonPruned, "team:ahead": server.ReasonAhead,
-		"team:diverged": server.ReasonDiverged, "team:zero": server.ReasonNoPosition,
-		"team:noid": server.ReasonDiverged, "team:noidmid": server.ReasonDiverged,
+		"team:epoch": protocol.ReasonEpoch, "team:pruned": protocol.ReasonPruned, "team:ahead": protocol.ReasonAhead,
+		"team:diverged": protocol.ReasonDiverged, "team:zero": protocol.ReasonNoPosition,
+		"team:noid": protocol.ReasonDiverged, "team:noidmid": protocol.ReasonDiverged,
 	}
 	if !maps.Equal(res.resets, want) {
 		t.Errorf("resets = %v, want %v", res.resets, want)
@@ -325,7 +325,7 @@ func TestSync_PositionsBehindTheHead(t *testing.T) {
 
 	for _, limit := range []int{0, 1, 3} {
 		res := syncFrom(t, ts, "bob", &feed, from, limit)
-		if want := map[string]string{"team:b": server.ReasonDiverged}; !maps.Equal(res.resets, want) {
+		if want := map[string]string{"team:b": protocol.ReasonDiverged}; !maps.Equal(res.resets, want) {
 			t.Errorf("limit %d: resets = %v, want %v", limit, res.resets, want)
 		}
 		if res.feedReset || len(res.feed) != 2 || res.feedPos.Seq != 3 || res.feedPos.EventID != res.feed[1].ID {

@@ -15,7 +15,6 @@ import (
 
 // Limits on what a client may write.
 const (
-	MaxTextBytes    = protocol.MaxTextBytes
 	maxMembersAdded = 100
 )
 
@@ -175,7 +174,8 @@ func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 	if o.key != "" {
 		stored, err := tx.IdempotentResult(user, o.key)
 		if err == nil {
-			return stored, c, nil
+			stored, err = redactAnswer(tx, stored)
+			return stored, c, err
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, c, err

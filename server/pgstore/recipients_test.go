@@ -34,7 +34,7 @@ type sseFrame struct {
 func (n node) stream(t *testing.T, user, query string) <-chan sseFrame {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", n.URL+server.PathEvents+"?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", n.URL+protocol.PathEvents+"?"+query, nil)
 	req.Header.Set("Authorization", "Bearer "+tokenFor(t, user))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
