@@ -91,7 +91,7 @@ func benchFanoutScale(b *testing.B, n int, sse bool) {
 	url := "ws" + ts.URL[len("http"):] + protocol.PathConnect + "?token="
 	gauge := "outpost_websocket_connections"
 	if sse {
-		url = ts.URL + server.PathEvents + "?access_token="
+		url = ts.URL + protocol.PathEvents + "?access_token="
 		gauge = "outpost_sse_connections"
 	}
 
