@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -124,8 +125,10 @@ type accessEntry struct {
 }
 
 func newAccessEntry(r *http.Request, route string, info *requestInfo) accessEntry {
-	return accessEntry{ctx: context.WithoutCancel(r.Context()), method: r.Method, path: r.URL.Path,
-		remote: r.RemoteAddr, route: route, info: info}
+	// Copies: the method and the path may share the memory of the request
+	// line, which holds the query, and with it a token.
+	return accessEntry{ctx: context.WithoutCancel(r.Context()), method: strings.Clone(r.Method),
+		path: strings.Clone(r.URL.Path), remote: r.RemoteAddr, route: route, info: info}
 }
 
 // logRequest writes the one access-log line of a finished request. The
