@@ -63,8 +63,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 	}
 	// The connection runs on in goroutines of its own, and the handler
 	// returns: net/http then lets go of the request, its buffers and the
-	// deep stack of the goroutine that served it, a third of what an
-	// idle connection held.
+	// deep stack of the goroutine that served it (see docs/BENCHMARKS.md,
+	// BenchmarkFanoutScale).
 	closed := detachRequest(r)
 	go func() {
 		defer s.hub.remove(c) // last: Server.Close waits for it
