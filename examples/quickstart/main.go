@@ -71,15 +71,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 			return nil, err
 		}
 		return outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
-			DBPath: filepath.Join(dir, user+".db"),
-			Client: client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
-			OnSyncStatusChange: func(synced bool) {
-				if synced {
-					p.say("  [%s] sync status: online and synced", user)
-				} else {
-					p.say("  [%s] sync status: offline", user)
-				}
-			}})
+			DBPath:   filepath.Join(dir, user+".db"),
+			Client:   client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
+			OnStatus: syncStatusPrinter(p, user)})
 	}
 	alice, err := open("alice")
 	if err != nil {
@@ -241,4 +235,22 @@ func waitFor(ctx context.Context, cond func() bool, cs ...*outpost.Client) error
 		}
 	}
 	return nil
+}
+
+// syncStatusPrinter returns a status listener that says each change of
+// user's sync status (Status.Synced). Listeners run one at a time, in
+// order, so it keeps the last value without a lock.
+func syncStatusPrinter(p printer, user string) func(syncmanager.Status) {
+	synced := false
+	return func(st syncmanager.Status) {
+		if st.Synced == synced {
+			return
+		}
+		synced = st.Synced
+		if synced {
+			p.say("  [%s] sync status: online and synced", user)
+		} else {
+			p.say("  [%s] sync status: offline", user)
+		}
+	}
 }
