@@ -89,6 +89,11 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		return err
 	}
 	defer bob.Close(ctx)
+	// Open does not wait for the network: wait for bob's first sync, so
+	// that he goes offline below from a synced state.
+	if err := bob.WaitForFirstSync(ctx); err != nil {
+		return err
+	}
 	p.say("alice and bob are online; alice made %s with both in it", cid)
 	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "Morning, Bob!"}); err != nil {
 		return err

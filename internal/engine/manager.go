@@ -338,16 +338,16 @@ func (m *Manager) Close(ctx context.Context) error {
 }
 
 // updateStatus changes the snapshot under the lock and tells the status
-// listeners.
+// listeners. Their calls are queued under the lock too, so that changes
+// made at once reach them in the order they were made.
 func (m *Manager) updateStatus(change func(s *Status)) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	change(&m.status)
 	st := m.status
 	close(m.changed)
 	m.changed = make(chan struct{})
-	statLs := listenersOf(m.statListeners)
-	m.mu.Unlock()
-	for _, l := range statLs {
+	for _, l := range listenersOf(m.statListeners) {
 		m.disp.Push(func() { m.call("OnStatus", func() error { l(st); return nil }) })
 	}
 }

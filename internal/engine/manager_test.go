@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -533,5 +534,48 @@ func TestManager_LiveEventsAndGaps(t *testing.T) {
 	defer conn.mu.Unlock()
 	if conn.syncCalls == base {
 		t.Error("no sync after a sequence gap")
+	}
+}
+
+// TestManager_StatusListenerHearsInOrder: status changes made at once
+// from several goroutines reach a status listener in the order they were
+// made: the pending count it hears, while writes only add to the outbox,
+// never goes down, and the last status it hears is the snapshot's.
+func TestManager_StatusListenerHearsInOrder(t *testing.T) {
+	ctx := context.Background()
+	conn := newFakeConn("bob")
+	var mu sync.Mutex
+	var pending []int
+	m := newManagerWith(t, conn, openStore(t), engine.Options{}, engine.Listeners{Status: func(st engine.Status) {
+		mu.Lock()
+		pending = append(pending, st.Pending)
+		mu.Unlock()
+	}})
+	const writers, writes = 8, 25
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range writes {
+				if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{ID: fmt.Sprintf("g%d-%d", g, i), Text: "x"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "the listener to hear every write", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(pending, writers*writes)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(pending); i++ {
+		if pending[i] < pending[i-1] {
+			t.Fatalf("the listener heard Pending %d after %d (status %d of %d)", pending[i], pending[i-1], i, len(pending))
+		}
 	}
 }
