@@ -166,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	// connection.changed is never missed.
 	mgr, err := engine.New(ctx, conn, db, sopts, engine.Listeners{Status: cfg.OnStatus, Change: cfg.OnChange, Error: cfg.OnError})
 	if err != nil {
-		conn.Close()
+		conn.Close(ctx)
 		return fail(err)
 	}
 	c := &Client{db: db, conn: conn, mgr: mgr, userID: cfg.UserID, log: cfg.logger()}
@@ -321,7 +321,7 @@ func (c *Client) Close(ctx context.Context) error {
 		// during the drain must not leave them running.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopTimeout)
 		defer cancel()
-		c.closeErr = errors.Join(c.mgr.Close(sctx), closeConn(sctx, c.conn), c.db.Close())
+		c.closeErr = errors.Join(c.mgr.Close(sctx), c.conn.Close(sctx), c.db.Close())
 	})
 	return c.closeErr
 }
@@ -339,21 +339,6 @@ func (c *Client) closeNow() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return c.Close(ctx)
-}
-
-// closeConn closes conn, waiting for it within ctx.
-func closeConn(ctx context.Context, conn *client.Client) error {
-	done := make(chan error, 1)
-	go func() { done <- conn.Close() }()
-	select {
-	case err := <-done:
-		if err != nil && !errors.Is(err, client.ErrClosed) {
-			return err
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("outpost: close: the connection did not stop: %w", ctx.Err())
-	}
 }
 
 func init() {

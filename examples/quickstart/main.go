@@ -177,7 +177,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if err != nil {
 		return err
 	}
-	defer api.Close()
+	defer api.Close(ctx)
 	resp, err := api.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
 	if err != nil {
 		return err
