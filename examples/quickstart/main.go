@@ -70,10 +70,20 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		if err != nil {
 			return nil, err
 		}
-		return outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
+		// Open does not wait for the network; the story starts once each
+		// user is online and caught up.
+		c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
 			DBPath:   filepath.Join(dir, user+".db"),
 			Client:   client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
 			OnStatus: syncStatusPrinter(p, user)})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.WaitForFirstSync(ctx); err != nil {
+			c.Close(ctx)
+			return nil, err
+		}
+		return c, nil
 	}
 	alice, err := open("alice")
 	if err != nil {
@@ -89,11 +99,6 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		return err
 	}
 	defer bob.Close(ctx)
-	// Open does not wait for the network: wait for bob's first sync, so
-	// that he goes offline below from a synced state.
-	if err := bob.WaitForFirstSync(ctx); err != nil {
-		return err
-	}
 	p.say("alice and bob are online; alice made %s with both in it", cid)
 	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "Morning, Bob!"}); err != nil {
 		return err
