@@ -551,7 +551,7 @@ func convREST(tb testing.TB, url, user string) *client.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { c.Close() })
+	tb.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
 

@@ -78,19 +78,7 @@ func (s *changeSet) change() Change {
 // transaction that made the change committed, so the listener finds in the
 // store what it is told about. The returned func unregisters it.
 func (m *Manager) OnChange(listener func(Change)) (unsubscribe func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	id := m.nextID
-	m.nextID++
-	if m.changeListeners == nil {
-		m.changeListeners = map[int]func(Change){}
-	}
-	m.changeListeners[id] = listener
-	return func() {
-		m.mu.Lock()
-		delete(m.changeListeners, id)
-		m.mu.Unlock()
-	}
+	return register(m, m.changeListeners, listener)
 }
 
 // noteChange records a committed change and, unless a delivery is queued
