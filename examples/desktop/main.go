@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gioui.org/app"
+	"gioui.org/op"
+	"gioui.org/unit"
+
+	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/offlinedb"
+)
+
+func main() {
+	cfg, err := parseArgs(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(usage())
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "desktop: %v (see --help)\n", err)
+		os.Exit(2)
+	}
+	go func() {
+		if err := run(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "desktop:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}()
+	app.Main()
+}
+
+// run opens the window at once and the store behind it, runs the window
+// until the user closes it, then closes the store: the window never waits
+// on the network, and what is typed offline stays in the store's outbox.
+func run(cfg config) (err error) {
+	w := new(app.Window)
+	w.Option(app.Title("Outpost tasks: "+cfg.user), app.Size(unit.Dp(620), unit.Dp(560)))
+
+	var c *outpost.Client // set by open, on the model's worker
+	open := func(ctx context.Context) (TaskStore, error) {
+		oc, err := openClient(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		c = oc // read after m.Close, which waits for the worker
+		return newChatStore(oc, cfg.share), nil
+	}
+	m := NewModel(cfg.user, open, func(v View) {
+		if cfg.dump != "" {
+			writeDump(cfg.dump, v)
+		}
+		w.Invalidate()
+	})
+	ui := NewUI(m)
+	var ops op.Ops
+	for {
+		switch e := w.Event().(type) {
+		case app.DestroyEvent:
+			m.Close() // runs what the user did last
+			if c != nil {
+				// A bounded last try to send what is still in the outbox;
+				// what it cannot send stays for the next start.
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				err = c.Close(ctx)
+			}
+			return errors.Join(e.Err, err)
+		case app.FrameEvent:
+			gtx := app.NewContext(&ops, e)
+			ui.Layout(gtx)
+			e.Frame(gtx.Ops)
+		}
+	}
+}
+
+// openClient opens the SDK on the store cfg names. It does not wait for
+// the network: offline, the app works on what the store holds.
+func openClient(ctx context.Context, cfg config) (*outpost.Client, error) {
+	if err := os.MkdirAll(filepath.Dir(cfg.db), 0o700); err != nil {
+		return nil, err
+	}
+	c, err := outpost.Open(ctx, outpost.Config{
+		ServerURL: cfg.server, UserID: cfg.user, Token: cfg.token, DBPath: cfg.db,
+		ConnectTimeout: -1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.offline {
+		c.Disconnect()
+	}
+	return c, nil
+}
+
+// openErrorWords says why the store could not be opened, in words for
+// the window.
+func openErrorWords(err error) string {
+	var ie *offlinedb.IdentityError
+	var sm *client.ServerMismatchError
+	var um *client.UserMismatchError
+	switch {
+	case errors.As(err, &ie) && ie.Field == "user":
+		return fmt.Sprintf("This store holds the tasks of user %q, not %q. Start the app with --db naming another file (or your own).", ie.Stored, ie.Want)
+	case errors.As(err, &ie):
+		return fmt.Sprintf("This store belongs to another server (%q, not %q). Start the app with --db naming another file.", ie.Stored, ie.Want)
+	case errors.As(err, &sm):
+		return "This store belongs to another server than " + "the one at --server. Start the app with --db naming another file. (" + sm.Error() + ")"
+	case errors.As(err, &um):
+		return fmt.Sprintf("The token is for user %q, not %q.", um.Got, um.Want)
+	}
+	return err.Error()
+}
+
+// writeDump writes v as JSON to path, whole: to a temp file renamed over
+// it, so a reader never sees half of it. Errors are ignored: the dump is
+// for tests and must not stop the app.
+func writeDump(path string, v View) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return
+	}
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		_ = os.Rename(tmp, path)
+	}
+}
