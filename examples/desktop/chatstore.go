@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/outpostsync/outpost"
@@ -201,11 +203,22 @@ func (s *chatStore) Status() Status {
 	return out
 }
 
-// errorWords says err in words for the status bar.
+// errorWords says err in words for the window.
 func errorWords(err error) string {
 	var api *protocol.APIError
-	if errors.As(err, &api) {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &api):
 		return "the server says: " + api.Message
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the server refuses connections (is it running?)"
+	case errors.As(err, &dns):
+		return "cannot find the server: " + dns.Error()
+	case errors.As(err, &op):
+		return "cannot reach the server: " + op.Err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the server did not answer in time"
 	}
 	return err.Error()
 }
