@@ -162,7 +162,7 @@ func (m *Model) run(open func(ctx context.Context) (TaskStore, error)) {
 	unsub := s.Subscribe(m.storeChanged)
 	defer unsub()
 	m.publish(func(v *View) { v.Opening = false })
-	m.reload(s)
+	m.reload(s, func(*View) {})
 	for {
 		select {
 		case <-m.kick:
@@ -197,28 +197,40 @@ func (m *Model) step(s TaskStore) {
 			keeps = append(keeps, a.keep)
 		}
 	}
+	if len(queue) == 0 && !changed {
+		return
+	}
+	// The actions' outcome is shown with the reload that follows them, so
+	// a view that counts an action also shows what it did.
+	outcome := func(v *View) {}
 	if len(queue) > 0 {
-		m.publish(func(v *View) {
+		m.mu.Lock()
+		for _, k := range keeps {
+			k(&m.view)
+		}
+		m.mu.Unlock()
+		outcome = func(v *View) {
 			v.Error = strings.Join(errs, "; ")
 			v.Ran += len(queue)
-			for _, k := range keeps {
-				k(v)
-			}
-		})
+		}
 	}
-	if len(queue) > 0 || changed {
-		m.reload(s)
-	}
+	m.reload(s, outcome)
 }
 
-// reload reads the store into the view.
-func (m *Model) reload(s TaskStore) {
+// reload reads the store into the view, with outcome's changes.
+func (m *Model) reload(s TaskStore, outcome func(v *View)) {
 	ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
 	defer cancel()
 	st := s.Status()
+	failedRead := func(err error) {
+		m.publish(func(v *View) {
+			outcome(v)
+			v.Status, v.Error = st, "could not read the local store: "+err.Error()
+		})
+	}
 	lists, err := s.Lists(ctx)
 	if err != nil {
-		m.publish(func(v *View) { v.Status, v.Error = st, "could not read the local store: "+err.Error() })
+		failedRead(err)
 		return
 	}
 	m.mu.Lock()
@@ -233,16 +245,17 @@ func (m *Model) reload(s TaskStore) {
 	var tasks []Task
 	if sel != "" {
 		if tasks, err = s.Tasks(ctx, sel); err != nil {
-			m.publish(func(v *View) { v.Status, v.Error = st, "could not read the local store: "+err.Error() })
+			failedRead(err)
 			return
 		}
 	}
 	failed, err := s.Failed(ctx)
 	if err != nil {
-		m.publish(func(v *View) { v.Status, v.Error = st, "could not read the local store: "+err.Error() })
+		failedRead(err)
 		return
 	}
 	m.publish(func(v *View) {
+		outcome(v)
 		if v.List != sel && v.List != "" && slices.ContainsFunc(lists, func(l List) bool { return l.ID == v.List }) {
 			// The user picked another list while this ran; the kick
 			// Select sent loads it.

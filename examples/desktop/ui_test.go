@@ -255,7 +255,9 @@ func TestUI_BadInputInWords(t *testing.T) {
 	down := testConfig(t, deadURL(t), "alice", db)
 	alice := startApp(t, down)
 	w = newWindow(t, alice)
-	v = w.wait("offline with a reason", func(v View) bool { return !v.Opening && !v.Status.Online && strings.Contains(v.Status.Why, "refuses connections") })
+	v = w.wait("offline with a reason", func(v View) bool {
+		return !v.Opening && !v.Status.Online && strings.Contains(v.Status.Why, "refuses connections")
+	})
 	if !w.shows("Offline: " + v.Status.Why) {
 		t.Fatalf("the status bar does not say why it is offline (%q)", v.Status.Why)
 	}
