@@ -43,8 +43,8 @@ type TaskStore interface {
 
 // List is a shared list of tasks.
 type List struct {
-	ID   string
-	Name string
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Mark says where a task (or its last change) stands with the server.
@@ -58,42 +58,43 @@ const (
 
 // Task is one task of a list.
 type Task struct {
-	ID    string
-	Title string
-	Done  bool
-	By    string // who made it
-	Mark  Mark
-	Why   string // why the server refused it, with Mark Failed
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Done  bool   `json:"done"`
+	By    string `json:"by"` // who made it
+	Mark  Mark   `json:"mark"`
+	Why   string `json:"why"` // why the server refused it, with Mark Failed
 }
 
 // Failure is a write the server refused for good.
 type Failure struct {
-	ID   string // what Retry and Dismiss take
-	List string
-	Task string
-	What string // the write, in words: "rename", "add", ...
-	Why  string // the server's reason
+	ID   string `json:"id"` // what Retry and Dismiss take
+	List string `json:"list"`
+	Task string `json:"task"`
+	What string `json:"what"` // the write, in words: "rename", "add", ...
+	Why  string `json:"why"`  // the server's reason
 }
 
 // Status is the connection's and the sync's state.
 type Status struct {
-	Online bool
+	Online bool `json:"online"`
 	// UserOffline is set while the user keeps the app offline
 	// (SetOnline(false)).
-	UserOffline bool
+	UserOffline bool `json:"user_offline"`
 	// Why says why the app is offline, in words: taken offline by the
 	// user, the server's error, or still connecting. Empty online.
-	Why string
+	Why string `json:"why"`
 	// Fatal, when set, says why the app syncs no more (a store of another
 	// server); local reads and writes go on.
-	Fatal string
+	Fatal string `json:"fatal"`
 	// Syncing is set while a sync or drain runs; FirstSync while the
 	// first sync of this store has not completed.
-	Syncing   bool
-	FirstSync bool
+	Syncing   bool `json:"syncing"`
+	FirstSync bool `json:"first_sync"`
 	// Pages and Events count what the running (or last) sync applied.
-	Pages, Events int
-	Pending       int
-	Failed        int
-	LastSyncedAt  time.Time
+	Pages        int       `json:"pages"`
+	Events       int       `json:"events"`
+	Pending      int       `json:"pending"`
+	Failed       int       `json:"failed"`
+	LastSyncedAt time.Time `json:"last_synced_at"`
 }

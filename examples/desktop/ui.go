@@ -45,6 +45,7 @@ type UI struct {
 
 	input    widget.Editor // the new task's title, or a task's new title
 	renaming string        // the task being renamed, "" for none
+	focused  bool          // the input got the focus once, at start
 	newList  widget.Editor
 	addList  widget.Clickable
 	online   widget.Clickable
@@ -415,8 +416,13 @@ func (u *UI) listPane(gtx C, v View) D {
 			layout.Rigid(layout.Spacer{Height: unit.Dp(8)}.Layout),
 			layout.Rigid(func(gtx C) D {
 				return border(gtx, func(gtx C) D {
-					e := material.Editor(u.th, &u.input, hint)
-					return e.Layout(gtx)
+					d := material.Editor(u.th, &u.input, hint).Layout(gtx)
+					if !u.focused {
+						// Typing goes to the new task from the start.
+						gtx.Execute(key.FocusCmd{Tag: &u.input})
+						u.focused = true
+					}
+					return d
 				})
 			}),
 			layout.Rigid(layout.Spacer{Height: unit.Dp(8)}.Layout),

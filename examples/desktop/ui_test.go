@@ -232,6 +232,20 @@ func TestUI_ClicksAndKeys(t *testing.T) {
 	w.wait("bread deleted", func(v View) bool { return slices.Equal(titles(v), []string{"milk (oat)", "eggs"}) })
 }
 
+// TestUI_TypingGoesToTheNewTask: what is typed first, without a click,
+// is a new task.
+func TestUI_TypingGoesToTheNewTask(t *testing.T) {
+	url := startServer(t)
+	a := startApp(t, testConfig(t, url, "alice", filepath.Join(t.TempDir(), "alice.db")))
+	w := newWindow(t, a)
+	w.wait("online", func(v View) bool { return v.Status.Online })
+	a.m.CreateList("Todo")
+	w.wait("the list", func(v View) bool { return v.ListName() == "Todo" })
+	w.typeText("call mum")
+	w.press(key.NameReturn, 0)
+	w.wait("the task", func(v View) bool { return slices.Equal(titles(v), []string{"call mum"}) })
+}
+
 // TestUI_BadInputInWords: a store of another user, and a server down at
 // start, each shown in the window in words, with pixels drawn.
 func TestUI_BadInputInWords(t *testing.T) {
