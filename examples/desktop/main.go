@@ -55,14 +55,10 @@ func run(cfg config) (err error) {
 		c = oc // read after m.Close, which waits for the worker
 		return newChatStore(oc, cfg.share), nil
 	}
-	m := NewModel(cfg.user, open, func(v View) {
-		if cfg.dump != "" {
-			writeDump(cfg.dump, v)
-		}
-		w.Invalidate()
-	})
+	m := NewModel(cfg.user, open, func(View) { w.Invalidate() })
 	ui := NewUI(m)
 	var ops op.Ops
+	dumped := -1
 	for {
 		switch e := w.Event().(type) {
 		case app.DestroyEvent:
@@ -79,6 +75,12 @@ func run(cfg config) (err error) {
 			gtx := app.NewContext(&ops, e)
 			ui.Layout(gtx)
 			e.Frame(gtx.Ops)
+			// The dump is what the window drew, not what the model
+			// holds: a test reading it reads the screen.
+			if v := ui.Drawn(); cfg.dump != "" && v.Version != dumped {
+				writeDump(cfg.dump, v)
+				dumped = v.Version
+			}
 		}
 	}
 }

@@ -38,6 +38,8 @@ type View struct {
 	// it worked or not), so a reader can tell a view made after an action
 	// from one made before.
 	Ran int `json:"ran"`
+	// Version counts the views made, so a reader can tell a new one.
+	Version int `json:"version"`
 }
 
 // ListName returns the selected list's name.
@@ -269,6 +271,7 @@ func (m *Model) reload(s TaskStore, outcome func(v *View)) {
 func (m *Model) publish(change func(v *View)) {
 	m.mu.Lock()
 	change(&m.view)
+	m.view.Version++
 	v := m.view
 	m.mu.Unlock()
 	if m.onView != nil {

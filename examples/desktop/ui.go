@@ -53,6 +53,8 @@ type UI struct {
 	tasks    widget.List
 	failures widget.List
 
+	drawn View // the view of the last frame
+
 	listBtns map[string]*widget.Clickable
 	rows     map[string]*taskRow
 	fails    map[string]*failRow
@@ -80,11 +82,15 @@ func NewUI(m *Model) *UI {
 	return u
 }
 
+// Drawn returns the view the last frame drew.
+func (u *UI) Drawn() View { return u.drawn }
+
 // Layout handles the input of the last frame and draws the next one.
 func (u *UI) Layout(gtx C) D {
 	v := u.m.View()
 	u.update(gtx, v)
 	v = u.m.View() // the actions above may have changed it (Select)
+	u.drawn = v
 	paint.Fill(gtx.Ops, color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff})
 	switch {
 	case v.OpenError != "":
