@@ -27,7 +27,7 @@ var secret = []byte("test-secret")
 type testServer struct {
 	*httptest.Server
 	srv   *server.Server
-	store *sqlitestore.Store
+	store server.Store
 	clock *testClock
 }
 
@@ -55,6 +55,13 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return startServerOn(tb, st, clk, tune)
+}
+
+// startServerOn starts a server on st, whose clock is clk, and closes
+// both when tb ends.
+func startServerOn(tb testing.TB, st server.Store, clk *testClock, tune func(*server.Config)) *testServer {
+	tb.Helper()
 	// Tests make requests as fast as they can: no rate limits unless
 	// the test sets them.
 	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),

@@ -174,7 +174,8 @@ func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 	if o.key != "" {
 		stored, err := tx.IdempotentResult(user, o.key)
 		if err == nil {
-			return stored, c, nil
+			stored, err = redactAnswer(tx, stored)
+			return stored, c, err
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, c, err

@@ -194,7 +194,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func
 			_ = ptx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&tx{tx: ptx, ctx: ctx, now: s.clock(), write: write}); err != nil {
+	if err := fn(&tx{tx: ptx, ctx: ctx, clock: s.clock, write: write}); err != nil {
 		return err
 	}
 	committed = true

@@ -17,13 +17,42 @@ import (
 type tx struct {
 	tx  pgx.Tx
 	ctx context.Context
-	now time.Time
+	// clock is the server's clock; now is the reading Now returns, zero
+	// until Now reads it, and again after the transaction locks a
+	// channel it had not locked (see Now).
+	clock  func() time.Time
+	now    time.Time
+	locked map[string]bool // the channels whose rows this write locked
 	// write is set in Update's transactions: Channel then locks the
 	// channel's row (see Channel).
 	write bool
 }
 
-func (t *tx) Now() time.Time { return t.now }
+// Now reads the clock at its first call, and again at the first call
+// after the write locks another channel, and returns that reading in
+// between. The server calls it after it has read, and so locked, a
+// write's channel (see Channel), so a write that waited behind another of
+// its channel carries a later time than that one, unless the clock went
+// back; in a batch, each op's time is read after its channel's lock.
+func (t *tx) Now() time.Time {
+	if t.now.IsZero() {
+		t.now = t.clock()
+	}
+	return t.now
+}
+
+// lockedChannel records that the write holds cid's row lock: the first
+// time, Now reads the clock again at its next call.
+func (t *tx) lockedChannel(cid string) {
+	if t.locked[cid] {
+		return
+	}
+	if t.locked == nil {
+		t.locked = map[string]bool{}
+	}
+	t.locked[cid] = true
+	t.now = time.Time{}
+}
 
 func (t *tx) getJSON(v any, query string, args ...any) error {
 	var data string
@@ -116,6 +145,8 @@ WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DES
 ON CONFLICT (id) DO UPDATE SET data = excluded.data`
 	qDeleteMessageReactions = `DELETE FROM reactions WHERE message_id = $1`
 	qDeleteMessage          = `DELETE FROM messages WHERE id = $1`
+	qPutRemovedMessage      = `INSERT INTO removed_messages (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	qRemovedMessages        = `SELECT id FROM removed_messages WHERE id = ANY($1::text[])`
 
 	qReaction    = `SELECT data FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3`
 	qReactions   = `SELECT data FROM reactions WHERE message_id = $1 ORDER BY user_id, type`
@@ -144,7 +175,11 @@ func (t *tx) PutUser(u protocol.User) error { return t.exec(qPutUser, u.ID, must
 // (READ COMMITTED) sees every write of the channel that committed before.
 func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
 	if t.write {
-		return c, t.getJSON(&c, qChannelForUpdate, cid)
+		err := t.getJSON(&c, qChannelForUpdate, cid)
+		if err == nil {
+			t.lockedChannel(cid)
+		}
+		return c, err
 	}
 	return c, t.getJSON(&c, qChannel, cid)
 }
@@ -253,6 +288,7 @@ func (t *tx) Message(id string) (m protocol.Message, err error) {
 		if err := t.exec(qLockChannel, cid); err != nil {
 			return m, err
 		}
+		t.lockedChannel(cid)
 	}
 	return m, t.getJSON(&m, qMessage, id)
 }
@@ -288,7 +324,17 @@ func (t *tx) DeleteMessage(id string) error {
 	if err := t.exec(qDeleteMessageReactions, id); err != nil {
 		return err
 	}
+	if err := t.exec(qPutRemovedMessage, id); err != nil {
+		return err
+	}
 	return t.exec(qDeleteMessage, id)
+}
+
+func (t *tx) RemovedMessages(ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return t.selectStrings(qRemovedMessages, ids)
 }
 
 func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {
@@ -329,5 +375,5 @@ func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
 }
 
 func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
-	return t.exec(qPutIdempotentResult, userID, key, string(result), t.now.UnixMicro())
+	return t.exec(qPutIdempotentResult, userID, key, string(result), t.Now().UnixMicro())
 }

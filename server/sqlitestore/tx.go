@@ -229,7 +229,19 @@ func (t *tx) DeleteMessage(id string) error {
 	if err := t.exec(`DELETE FROM reactions WHERE message_id = ?`, id); err != nil {
 		return err
 	}
+	if err := t.exec(`INSERT INTO removed_messages (id) VALUES (?) ON CONFLICT (id) DO NOTHING`, id); err != nil {
+		return err
+	}
 	return t.exec(`DELETE FROM messages WHERE id = ?`, id)
+}
+
+func (t *tx) RemovedMessages(ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []string
+	err := t.st.Select(t.ctx, &out, `SELECT id FROM removed_messages WHERE id IN (SELECT value FROM json_each(?))`, mustJSON(ids))
+	return out, err
 }
 
 func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {
