@@ -76,7 +76,7 @@ func (s *chatStore) Tasks(ctx context.Context, list string) ([]Task, error) {
 	out := make([]Task, 0, len(msgs))
 	for _, m := range msgs {
 		t := Task{ID: m.ID, Title: m.Text, By: m.UserID, Mark: mark(m.Status), Why: m.Error}
-		rs, err := s.c.DB.Reactions(ctx, m.ID)
+		rs, err := s.c.Reactions(ctx, m.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -133,27 +133,27 @@ func (s *chatStore) CreateList(ctx context.Context, name string) (string, error)
 }
 
 func (s *chatStore) AddTask(ctx context.Context, list, title string) error {
-	_, err := s.c.SendMessage(ctx, list, title)
+	_, err := s.c.SendMessage(ctx, list, outpost.NewMessage{Text: title})
 	return err
 }
 
 func (s *chatStore) Rename(ctx context.Context, list, task, title string) error {
-	_, err := s.c.EditMessage(ctx, list, task, title)
+	_, err := s.c.UpdateMessage(ctx, list, task, title)
 	return err
 }
 
 func (s *chatStore) SetDone(ctx context.Context, list, task string, done bool) error {
 	var err error
 	if done {
-		_, err = s.c.React(ctx, list, task, doneReaction)
+		_, err = s.c.SendReaction(ctx, list, task, doneReaction)
 	} else {
-		_, err = s.c.Unreact(ctx, list, task, doneReaction)
+		_, err = s.c.DeleteReaction(ctx, list, task, doneReaction)
 	}
 	return err
 }
 
 func (s *chatStore) Delete(ctx context.Context, list, task string) error {
-	_, err := s.c.DeleteMessage(ctx, list, task, false)
+	_, err := s.c.DeleteMessage(ctx, list, task, outpost.DeleteOptions{})
 	return err
 }
 
@@ -170,7 +170,9 @@ func (s *chatStore) SetOnline(online bool) {
 	defer s.mu.Unlock()
 	s.offline.Store(!online)
 	if !online {
-		s.c.Disconnect()
+		ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
+		defer cancel()
+		_ = s.c.Disconnect(ctx)
 		return
 	}
 	// Connect keeps trying in the background after its ctx ends; the

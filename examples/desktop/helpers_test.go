@@ -79,12 +79,12 @@ func startApp(tb testing.TB, cfg config) *instance {
 	tb.Helper()
 	a := &instance{tb: tb, c: make(chan *outpost.Client, 1), changed: make(chan struct{}, 1)}
 	a.m = NewModel(cfg.user, func(ctx context.Context) (TaskStore, error) {
-		c, err := openClient(ctx, cfg)
+		c, s, err := openStore(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		a.c <- c
-		return newChatStore(c, cfg.share), nil
+		return s, nil
 	}, func(View) {
 		select {
 		case a.changed <- struct{}{}:

@@ -48,12 +48,12 @@ func run(cfg config) (err error) {
 
 	var c *outpost.Client // set by open, on the model's worker
 	open := func(ctx context.Context) (TaskStore, error) {
-		oc, err := openClient(ctx, cfg)
+		oc, s, err := openStore(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		c = oc // read after m.Close, which waits for the worker
-		return newChatStore(oc, cfg.share), nil
+		return s, nil
 	}
 	m := NewModel(cfg.user, open, func(View) { w.Invalidate() })
 	ui := NewUI(m)
@@ -85,23 +85,24 @@ func run(cfg config) (err error) {
 	}
 }
 
-// openClient opens the SDK on the store cfg names. It does not wait for
-// the network: offline, the app works on what the store holds.
-func openClient(ctx context.Context, cfg config) (*outpost.Client, error) {
+// openStore opens the SDK on the store cfg names, and the app's
+// TaskStore on it. It does not wait for the network (Open connects in the
+// background): offline, the app works on what the store holds.
+func openStore(ctx context.Context, cfg config) (*outpost.Client, TaskStore, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.db), 0o700); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := outpost.Open(ctx, outpost.Config{
 		ServerURL: cfg.server, UserID: cfg.user, Token: cfg.token, DBPath: cfg.db,
-		ConnectTimeout: -1,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	s := newChatStore(c, cfg.share)
 	if cfg.offline {
-		c.Disconnect()
+		s.SetOnline(false)
 	}
-	return c, nil
+	return c, s, nil
 }
 
 // openErrorWords says why the store could not be opened, in words for

@@ -135,3 +135,17 @@ func TestModel_StoreOfAnotherUser(t *testing.T) {
 	// Actions before or after a failed open are dropped, not a crash.
 	bob.m.AddTask("x")
 }
+
+// TestModel_StartOffline: --offline opens on the local store and stays
+// offline, saying so, until the user goes online.
+func TestModel_StartOffline(t *testing.T) {
+	url := startServer(t)
+	cfg := testConfig(t, url, "alice", filepath.Join(t.TempDir(), "alice.db"))
+	cfg.offline = true
+	a := startApp(t, cfg)
+	a.wait("offline by choice", func(v View) bool {
+		return !v.Opening && !v.Status.Online && v.Status.UserOffline && strings.Contains(v.Status.Why, "taken offline")
+	})
+	a.m.SetOnline(true)
+	a.wait("online", func(v View) bool { return v.Status.Online && !v.Status.UserOffline && v.Status.Why == "" })
+}
