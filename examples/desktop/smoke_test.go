@@ -97,6 +97,9 @@ func TestSmoke_TwoWindows(t *testing.T) {
 	if got := titles(readDump(t, bobDump)); !slices.Equal(got, []string{"milk (pending)"}) {
 		t.Fatalf("offline bob shows %q", got)
 	}
+	// The README's picture: alice online, bob offline with his task
+	// pending.
+	screenshot(t, os.Getenv("OUTPOST_DESKTOP_SCREENSHOT"), filepath.Join(dir, "apart.png"))
 
 	// Bob comes back; both show the same list, nothing pending.
 	xdo(t, "windowfocus", "--sync", bob)
@@ -106,11 +109,16 @@ func TestSmoke_TwoWindows(t *testing.T) {
 	waitDump(t, bobDump, "bob in step", same)
 	waitDump(t, aliceDump, "alice in step", same)
 
-	shot := os.Getenv("OUTPOST_DESKTOP_SCREENSHOT")
-	if shot == "" {
-		shot = filepath.Join(dir, "desktop.png")
-	}
-	if out, err := exec.Command("import", "-window", "root", "-crop", "1260x560+0+0", "+repage", shot).CombinedOutput(); err != nil {
+	screenshot(t, filepath.Join(dir, "together.png"))
+}
+
+// screenshot saves the two windows' part of the screen to the first path
+// not empty.
+func screenshot(t *testing.T, paths ...string) {
+	t.Helper()
+	i := slices.IndexFunc(paths, func(p string) bool { return p != "" })
+	out, err := exec.Command("import", "-window", "root", "-crop", "1260x560+0+0", "+repage", paths[i]).CombinedOutput()
+	if err != nil {
 		t.Fatalf("import: %v: %s", err, out)
 	}
 }
