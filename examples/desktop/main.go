@@ -57,18 +57,22 @@ func run(cfg config) (err error) {
 	}
 	m := NewModel(cfg.user, open, func(View) { w.Invalidate() })
 	ui := NewUI(m)
+	ui.SetDraft(loadDraft(draftPath(cfg.db)))
 	var ops op.Ops
 	dumped := -1
 	for {
 		switch e := w.Event().(type) {
 		case app.DestroyEvent:
 			m.Close() // runs what the user did last
+			if derr := saveDraft(draftPath(cfg.db), ui.Draft()); derr != nil {
+				err = fmt.Errorf("keeping the text typed: %w", derr)
+			}
 			if c != nil {
 				// A bounded last try to send what is still in the outbox;
 				// what it cannot send stays for the next start.
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
-				err = c.Close(ctx)
+				err = errors.Join(err, c.Close(ctx))
 			}
 			return errors.Join(e.Err, err)
 		case app.FrameEvent:

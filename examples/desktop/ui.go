@@ -82,6 +82,22 @@ func NewUI(m *Model) *UI {
 	return u
 }
 
+// Draft returns what is typed in the new task field and not yet added
+// (nothing while a task is being renamed).
+func (u *UI) Draft() string {
+	if u.renaming != "" {
+		return ""
+	}
+	return u.input.Text()
+}
+
+// SetDraft puts text in the new task field.
+func (u *UI) SetDraft(text string) {
+	u.input.SetText(text)
+	n := len([]rune(text))
+	u.input.SetCaret(n, n)
+}
+
 // Drawn returns the view the last frame drew.
 func (u *UI) Drawn() View { return u.drawn }
 
@@ -92,11 +108,8 @@ func (u *UI) Layout(gtx C) D {
 	v = u.m.View() // the actions above may have changed it (Select)
 	u.drawn = v
 	paint.Fill(gtx.Ops, color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff})
-	switch {
-	case v.OpenError != "":
+	if v.OpenError != "" {
 		return u.message(gtx, "Could not open the task store", v.OpenError)
-	case v.Opening:
-		return u.message(gtx, "Opening the local store…", "")
 	}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx C) D { return u.statusBar(gtx, v) }),
@@ -226,7 +239,10 @@ func (u *UI) statusBar(gtx C, v View) D {
 		bg, dotCol, word = colBarOn, colOnline, "Online"
 	}
 	line := word
-	if st.Why != "" {
+	switch {
+	case v.Opening:
+		line = "Opening the local store…"
+	case st.Why != "":
 		line += ": " + st.Why
 	}
 	var counts []string

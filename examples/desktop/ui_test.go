@@ -246,6 +246,35 @@ func TestUI_TypingGoesToTheNewTask(t *testing.T) {
 	w.wait("the task", func(v View) bool { return slices.Equal(titles(v), []string{"call mum"}) })
 }
 
+// TestUI_DraftKept: text typed and not added is kept when the window
+// closes and is back in the field on the next start.
+func TestUI_DraftKept(t *testing.T) {
+	url := startServer(t)
+	db := filepath.Join(t.TempDir(), "alice.db")
+	a := startApp(t, testConfig(t, url, "alice", db))
+	w := newWindow(t, a)
+	w.typeText("buy a new")
+	if err := saveDraft(draftPath(db), w.ui.Draft()); err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+
+	a = startApp(t, testConfig(t, url, "alice", db))
+	w = newWindow(t, a)
+	w.ui.SetDraft(loadDraft(draftPath(db)))
+	w.frame()
+	w.typeText(" bike")
+	if got, want := w.ui.Draft(), "buy a new bike"; got != want {
+		t.Fatalf("the field holds %q after the restart and more typing; want %q", got, want)
+	}
+	if err := saveDraft(draftPath(db), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadDraft(draftPath(db)); got != "" {
+		t.Fatalf("an empty draft left %q behind", got)
+	}
+}
+
 // TestUI_BadInputInWords: a store of another user, and a server down at
 // start, each shown in the window in words, with pixels drawn.
 func TestUI_BadInputInWords(t *testing.T) {
