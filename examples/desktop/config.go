@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/outpostsync/outpost/syncmanager"
 )
 
 // config is what the flags and the environment ask for.
@@ -16,6 +18,9 @@ type config struct {
 	share                   []string // who new lists are shared with
 	offline                 bool     // start offline
 	dump                    string   // write the view as JSON here on each change
+
+	// syncOpts tunes the sync manager; no flag sets it (tests do).
+	syncOpts syncmanager.Options
 }
 
 func newFlagSet(cfg *config, getenv func(string) string) *flag.FlagSet {

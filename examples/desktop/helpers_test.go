@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +74,9 @@ type instance struct {
 	c       chan *outpost.Client // the client, once open succeeded
 	client  *outpost.Client
 	changed chan struct{} // poked on each new view
+
+	mu   sync.Mutex // guards seen
+	seen []View     // every view made, in order
 }
 
 // startApp opens the model the way run does, on cfg.
@@ -85,7 +90,10 @@ func startApp(tb testing.TB, cfg config) *instance {
 		}
 		a.c <- c
 		return s, nil
-	}, func(View) {
+	}, func(v View) {
+		a.mu.Lock()
+		a.seen = append(a.seen, v)
+		a.mu.Unlock()
 		select {
 		case a.changed <- struct{}{}:
 		default:
@@ -124,6 +132,30 @@ func (a *instance) wait(what string, cond func(View) bool) View {
 		case <-a.changed:
 		case <-deadline:
 			a.tb.Fatalf("%s: timed out waiting for %s; view: %+v", v.User, what, v)
+		}
+	}
+}
+
+// sawView waits until some view made so far satisfied cond (the latest
+// may have moved on), and returns the first that did.
+func (a *instance) sawView(what string, cond func(View) bool) View {
+	a.tb.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		a.mu.Lock()
+		i := slices.IndexFunc(a.seen, cond)
+		var v View
+		if i >= 0 {
+			v = a.seen[i]
+		}
+		a.mu.Unlock()
+		if i >= 0 {
+			return v
+		}
+		select {
+		case <-a.changed:
+		case <-deadline:
+			a.tb.Fatalf("timed out waiting for a view with %s", what)
 		}
 	}
 }

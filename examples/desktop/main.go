@@ -98,6 +98,7 @@ func openStore(ctx context.Context, cfg config) (*outpost.Client, TaskStore, err
 	}
 	c, err := outpost.Open(ctx, outpost.Config{
 		ServerURL: cfg.server, UserID: cfg.user, Token: cfg.token, DBPath: cfg.db,
+		Sync: cfg.syncOpts,
 	})
 	if err != nil {
 		return nil, nil, err

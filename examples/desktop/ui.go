@@ -289,20 +289,24 @@ func (u *UI) statusBar(gtx C, v View) D {
 	})
 }
 
-// progress shows the first sync's progress. The server does not say how
-// much is left, so the bar fills by pages applied (each page is as big as
-// the last) toward a full bar it never reaches, and the words say the
-// counts.
+// progress shows the progress of the first sync, or of a catch-up that
+// takes more than one page. The server does not say how much is left, so
+// the bar fills by pages applied toward a full bar it never reaches, and
+// the words say the counts.
 func (u *UI) progress(gtx C, v View) D {
 	st := v.Status
-	if !st.FirstSync || !st.Syncing {
+	what := "Catching up"
+	if st.FirstSync {
+		what = "First sync"
+	}
+	if !st.Syncing || (!st.FirstSync && st.Pages < 2) {
 		return D{}
 	}
 	frac := float32(st.Pages) / float32(st.Pages+1)
 	return layout.Inset{Left: unit.Dp(8), Right: unit.Dp(8), Top: unit.Dp(4)}.Layout(gtx, func(gtx C) D {
 		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 			layout.Rigid(material.ProgressBar(u.th, frac).Layout),
-			layout.Rigid(material.Caption(u.th, fmt.Sprintf("First sync: %d events in %d pages so far", st.Events, st.Pages)).Layout),
+			layout.Rigid(material.Caption(u.th, fmt.Sprintf("%s: %d events in %d pages so far", what, st.Events, st.Pages)).Layout),
 		)
 	})
 }

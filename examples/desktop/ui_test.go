@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -273,6 +274,43 @@ func TestUI_DraftKept(t *testing.T) {
 	if got := loadDraft(draftPath(db)); got != "" {
 		t.Fatalf("an empty draft left %q behind", got)
 	}
+}
+
+// TestUI_CatchUpProgress: bob, back after alice added many tasks, catches
+// up in many pages, and the window shows a progress bar with the counts
+// meanwhile.
+func TestUI_CatchUpProgress(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
+	acfg.share = []string{"bob"}
+	alice := startApp(t, acfg)
+	bcfg := testConfig(t, url, "bob", filepath.Join(dir, "bob.db"))
+	bcfg.syncOpts.PageSize = 5
+	bob := startApp(t, bcfg)
+	sharedList(t, alice, bob, "Big")
+	bob.m.SetOnline(false)
+	bob.wait("offline", func(v View) bool { return !v.Status.Online })
+	const n = 60
+	for i := range n {
+		alice.m.AddTask(fmt.Sprintf("task %d", i))
+	}
+	alice.wait("all sent", func(v View) bool { return len(v.Tasks) == n && v.Status.Pending == 0 })
+
+	bob.m.SetOnline(true)
+	v := bob.sawView("a catch-up in progress", func(v View) bool { return v.Status.Syncing && v.Status.Pages >= 2 })
+	bob.wait("all tasks", func(v View) bool { return len(v.Tasks) == n })
+
+	w := newWindow(t, bob)
+	w.ops.Reset()
+	gtx := layout.Context{Ops: &w.ops, Metric: unit.Metric{PxPerDp: 1, PxPerSp: 1}, Constraints: layout.Exact(w.size), Source: w.r.Source()}
+	w.ui.progress(gtx, v)
+	w.r.Frame(&w.ops)
+	want := fmt.Sprintf("Catching up: %d events in %d pages so far", v.Status.Events, v.Status.Pages)
+	if !w.shows(want) {
+		t.Fatalf("no %q while catching up", want)
+	}
+	w.screenshot("catching-up")
 }
 
 // TestUI_BadInputInWords: a store of another user, and a server down at
