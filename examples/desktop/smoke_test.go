@@ -85,7 +85,7 @@ func TestSmoke_TwoWindows(t *testing.T) {
 	// Bob goes offline and adds a task.
 	xdo(t, "windowfocus", "--sync", bob)
 	typeKeys(t, "", "ctrl+o")
-	waitDump(t, bobDump, "bob offline", func(v View) bool { return !v.Status.Online && v.Status.UserOffline })
+	waitDump(t, bobDump, "bob offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing && v.Status.UserOffline })
 	clickAt(t, bob, 400, 103)
 	typeKeys(t, "milk", "Return")
 	waitDump(t, bobDump, "bob's pending milk", func(v View) bool { return slices.Equal(titles(v), []string{"milk (pending)"}) })

@@ -290,7 +290,7 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	bob := startApp(t, bcfg)
 	sharedList(t, alice, bob, "Big")
 	bob.m.SetOnline(false)
-	bob.wait("offline", func(v View) bool { return !v.Status.Online })
+	bob.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing })
 	const n = 60
 	for i := range n {
 		alice.m.AddTask(fmt.Sprintf("task %d", i))
@@ -298,7 +298,7 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	alice.wait("all sent", func(v View) bool { return len(v.Tasks) == n && v.Status.Pending == 0 })
 
 	bob.m.SetOnline(true)
-	v := bob.sawView("a catch-up in progress", func(v View) bool { return v.Status.Syncing && v.Status.Pages >= 2 })
+	v := bob.sawView("a catch-up in progress", func(v View) bool { return v.Status.Syncing && !v.Status.FirstSync && v.Status.Pages >= 2 })
 	bob.wait("all tasks", func(v View) bool { return len(v.Tasks) == n })
 
 	w := newWindow(t, bob)
