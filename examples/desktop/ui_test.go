@@ -313,6 +313,41 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	w.screenshot("catching-up")
 }
 
+// TestUI_RefusalRetryDismiss: bob renames alice's task in his window;
+// the server refuses it, and the window lists the refusal with Retry and
+// Dismiss, which he clicks.
+func TestUI_RefusalRetryDismiss(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
+	acfg.share = []string{"bob"}
+	alice := startApp(t, acfg)
+	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
+	sharedList(t, alice, bob, "Chores")
+	alice.m.AddTask("dishes")
+	w := newWindow(t, bob)
+	w.wait("dishes", func(v View) bool { return slices.Equal(titles(v), []string{"dishes"}) })
+
+	w.click("Rename")
+	w.typeText(" tomorrow")
+	w.press(key.NameReturn, 0)
+	v := w.wait("the refusal", func(v View) bool { return len(v.Failed) == 1 })
+	banner := "Refused by the server: rename of “dishes”: " + v.Failed[0].Why
+	if !w.shows(banner) || !w.shows("Retry") || !w.shows("Dismiss") {
+		t.Fatalf("no %q with Retry and Dismiss", banner)
+	}
+	w.screenshot("refused")
+
+	ran := v.Ran
+	w.click("Retry")
+	w.wait("refused again", func(v View) bool { return v.Ran > ran && len(v.Failed) == 1 && v.Status.Pending == 0 })
+	w.click("Dismiss")
+	w.wait("dismissed", func(v View) bool { return len(v.Failed) == 0 && slices.Equal(titles(v), []string{"dishes"}) })
+	if w.shows("Dismiss") {
+		t.Fatal("the refusal is still on screen after Dismiss")
+	}
+}
+
 // TestUI_BadInputInWords: a store of another user, and a server down at
 // start, each shown in the window in words, with pixels drawn.
 func TestUI_BadInputInWords(t *testing.T) {
