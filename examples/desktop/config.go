@@ -18,6 +18,7 @@ type config struct {
 	share                   []string // who new lists are shared with
 	offline                 bool     // start offline
 	dump                    string   // write the view as JSON here on each change
+	demo                    bool     // no server named: run the demo world
 
 	// syncOpts tunes the sync manager; no flag sets it (tests do).
 	syncOpts syncmanager.Options
@@ -61,6 +62,14 @@ func parseArgs(args []string, getenv func(string) string) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.server == "" && cfg.token == "" {
+		// Nothing to connect to: the demo, in this process.
+		cfg.demo = true
+		if cfg.user == "" {
+			cfg.user = "alice"
+		}
+		return cfg, nil
 	}
 	var missing []string
 	for _, f := range []struct{ name, env, val string }{
@@ -117,7 +126,8 @@ func dataDir(getenv func(string) string) (string, error) {
 func usage() string {
 	var b strings.Builder
 	b.WriteString("desktop: a shared task list on the Outpost SDK that keeps working offline.\n\n")
-	b.WriteString("  go run . --server URL --user ID --token TOKEN\n\n")
+	b.WriteString("  go run .                                         a demo: an in-process server, a list bob shares with alice\n")
+	b.WriteString("  go run . --server URL --user ID --token TOKEN    use a running outpostd\n\n")
 	fs := newFlagSet(new(config), func(string) string { return "" })
 	fs.SetOutput(&b)
 	fs.PrintDefaults()

@@ -50,9 +50,12 @@ func TestParseArgs(t *testing.T) {
 		t.Errorf("flags over the environment: %+v, %v", cfg, err)
 	}
 
-	_, err = parseArgs(nil, func(string) string { return "" })
-	if err == nil || !strings.Contains(err.Error(), "--server") || !strings.Contains(err.Error(), "--token") {
-		t.Errorf("no flags: err = %v; want the missing ones named", err)
+	_, err = parseArgs([]string{"--server", "http://s"}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "--user") || !strings.Contains(err.Error(), "--token") {
+		t.Errorf("only --server: err = %v; want the missing ones named", err)
+	}
+	if cfg, err := parseArgs(nil, func(string) string { return "" }); err != nil || !cfg.demo || cfg.user != "alice" {
+		t.Errorf("no flags: %+v, %v; want the demo as alice", cfg, err)
 	}
 	if _, err := parseArgs([]string{"-h"}, getenv); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: err = %v; want flag.ErrHelp", err)

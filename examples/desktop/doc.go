@@ -1,6 +1,7 @@
 // Command desktop is a shared task list on the Outpost SDK: a windowed
 // app, written with Gio, that keeps working offline.
 //
+//	go run .    # a demo, with a sync server in the process
 //	go run . --server http://127.0.0.1:8080 --user alice --token "$TOKEN" --share bob
 //
 // A list is shared by its members; a task added, ticked, renamed or

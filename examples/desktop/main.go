@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"gioui.org/app"
+	"gioui.org/io/system"
 	"gioui.org/op"
 	"gioui.org/unit"
 
@@ -43,6 +46,20 @@ func main() {
 // until the user closes it, then closes the store: the window never waits
 // on the network, and what is typed offline stays in the store's outbox.
 func run(cfg config) (err error) {
+	if cfg.demo {
+		d, err := startDemo(context.Background(), cfg.user)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer func() { err = errors.Join(err, d.Close()) }()
+		cfg.server = d.URL
+		if cfg.token, err = d.Token(cfg.user); err != nil {
+			return err
+		}
+		if cfg.db == "" {
+			cfg.db = filepath.Join(d.Dir, cfg.user+".db")
+		}
+	}
 	w := new(app.Window)
 	w.Option(app.Title("Outpost tasks: "+cfg.user), app.Size(unit.Dp(620), unit.Dp(560)))
 
@@ -55,6 +72,16 @@ func run(cfg config) (err error) {
 		c = oc // read after m.Close, which waits for the worker
 		return s, nil
 	}
+	// Ctrl+C in the terminal, or a kill, closes the window the way its
+	// close button does, so the closing below runs.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		w.Perform(system.ActionClose)
+	}()
+
 	m := NewModel(cfg.user, open, func(View) { w.Invalidate() })
 	ui := NewUI(m)
 	ui.SetDraft(loadDraft(draftPath(cfg.db)))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,4 +151,26 @@ func TestModel_StartOffline(t *testing.T) {
 	})
 	a.m.SetOnline(true)
 	a.wait("online", func(v View) bool { return v.Status.Online && !v.Status.UserOffline && v.Status.Why == "" })
+}
+
+// TestModel_Demo: the demo opens with bob's list and its tasks, and
+// closes leaving nothing behind.
+func TestModel_Demo(t *testing.T) {
+	d, err := startDemo(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, d.URL, "alice", filepath.Join(d.Dir, "alice.db"))
+	if cfg.token, err = d.Token("alice"); err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg)
+	a.wait("the welcome list", func(v View) bool { return v.ListName() == "Welcome" && len(v.Tasks) == 3 })
+	a.close()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d.Dir); !os.IsNotExist(err) {
+		t.Fatalf("the demo's directory is still there: %v", err)
+	}
 }
