@@ -74,7 +74,7 @@ func startDemo(ctx context.Context, you string) (_ *demo, err error) {
 	if err != nil {
 		return d, err
 	}
-	defer bob.Close()
+	defer bob.Close(context.Background())
 	list, err := bob.CreateChannel(ctx, protocol.CreateChannelRequest{
 		Type: "messaging", ID: "welcome", Name: "Welcome", Members: []string{you}})
 	if err != nil {
