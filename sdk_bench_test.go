@@ -18,6 +18,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -100,7 +101,7 @@ func waitIdle(tb testing.TB, c *outpost.Client, timeout time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		st := c.Sync.Status()
+		st := outpost.ManagerOf(c).Status()
 		if st.Online && st.Synced && !st.Syncing && st.Pending == 0 {
 			return
 		}
@@ -176,7 +177,7 @@ func benchSizes(b *testing.B) []int {
 func countMessages(tb testing.TB, c *outpost.Client) int {
 	tb.Helper()
 	var n int
-	if err := c.DB.SQLDB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+	if err := outpost.StoreOf(c).SQLDB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -216,7 +217,7 @@ func benchCatchUp(b *testing.B, n int) {
 	done := make(chan struct{}, 1)
 	var want int
 	var mu sync.Mutex
-	unsub := bob.Sync.OnStatus(func(s syncmanager.Status) {
+	unsub := outpost.ManagerOf(bob).OnStatus(func(s syncmanager.Status) {
 		mu.Lock()
 		w := want
 		mu.Unlock()
@@ -235,8 +236,8 @@ func benchCatchUp(b *testing.B, n int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		bob.Conn.Disconnect()
-		waitFor(b, "bob offline", func() bool { s := bob.Sync.Status(); return !s.Online && !s.Synced })
+		outpost.ConnOf(bob).Disconnect()
+		waitFor(b, "bob offline", func() bool { s := outpost.ManagerOf(bob).Status(); return !s.Online && !s.Synced })
 		insertGap(b, st, cids, i*n, n)
 		select { // a stale signal must not end this round
 		case <-done:
@@ -253,7 +254,7 @@ func benchCatchUp(b *testing.B, n int) {
 		b.StartTimer()
 
 		start, cpu0 := time.Now(), processCPU()
-		if err := bob.Conn.Connect(ctx); err != nil {
+		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
 		}
@@ -261,7 +262,7 @@ func benchCatchUp(b *testing.B, n int) {
 		case <-done:
 		case <-time.After(10 * time.Minute):
 			sampler.Stop()
-			b.Fatalf("catch-up of %d events did not finish: %+v", n, bob.Sync.Status())
+			b.Fatalf("catch-up of %d events did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
 		elapsed += time.Since(start)
 		cpu += processCPU() - cpu0
@@ -274,13 +275,13 @@ func benchCatchUp(b *testing.B, n int) {
 		if got := countMessages(b, bob); got != before+(i+1)*n {
 			b.Fatalf("bob has %d messages after the catch-up, want %d", got, before+(i+1)*n)
 		}
-		if s := bob.Sync.Status(); s.Progress.Events != n || s.LastError != nil {
+		if s := outpost.ManagerOf(bob).Status(); s.Progress.Events != n || s.LastError != nil {
 			b.Fatalf("sync applied %d events (want %d), error %v", s.Progress.Events, n, s.LastError)
 		}
 		b.StartTimer()
 	}
 	b.StopTimer()
-	s := bob.Sync.Status()
+	s := outpost.ManagerOf(bob).Status()
 	rate := float64(b.N*n) / elapsed.Seconds()
 	floor, floorCPU := benchFloor(b, st, cids, s.Progress.Pages)
 	b.ReportMetric(rate, "events/s")
@@ -346,7 +347,7 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 	}
 	evs = nil
 
-	db, err := offlinedb.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -430,11 +431,11 @@ func BenchmarkDrain(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		bob.Conn.Disconnect()
-		waitFor(b, "bob offline", func() bool { return !bob.Sync.Status().Online })
+		outpost.ConnOf(bob).Disconnect()
+		waitFor(b, "bob offline", func() bool { return !outpost.ManagerOf(bob).Status().Online })
 		ids := make([]string, benchDrainN)
 		for j := range ids {
-			id, err := bob.SendMessage(ctx, drainCID, fmt.Sprintf("drain %d.%05d", i, j))
+			id, err := sentID(bob.SendMessage(ctx, drainCID, outpost.NewMessage{Text: fmt.Sprintf("drain %d.%05d", i, j)}))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -443,18 +444,18 @@ func BenchmarkDrain(b *testing.B) {
 		// The status's count follows the outbox a moment later (it was
 		// seen at N+1 while a recount overlapped the sends).
 		waitFor(b, fmt.Sprintf("pending = %d before the drain", benchDrainN), func() bool {
-			return bob.Sync.Status().Pending == benchDrainN
+			return outpost.ManagerOf(bob).Status().Pending == benchDrainN
 		})
 		b.StartTimer()
 
 		start := time.Now()
-		if err := bob.Conn.Connect(ctx); err != nil {
+		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			b.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Minute)
-		for bob.Sync.Status().Pending != 0 {
+		for outpost.ManagerOf(bob).Status().Pending != 0 {
 			if time.Now().After(deadline) {
-				b.Fatalf("drain did not finish: %+v", bob.Sync.Status())
+				b.Fatalf("drain did not finish: %+v", outpost.ManagerOf(bob).Status())
 			}
 			time.Sleep(time.Millisecond) // polling; 1 ms against a drain of seconds
 		}
@@ -462,7 +463,7 @@ func BenchmarkDrain(b *testing.B) {
 
 		b.StopTimer()
 		waitIdle(b, bob, 2*time.Minute)
-		if s := bob.Sync.Status(); s.Failed != 0 {
+		if s := outpost.ManagerOf(bob).Status(); s.Failed != 0 {
 			b.Fatalf("%d tasks failed", s.Failed)
 		}
 		checkServerOrder(b, alice, drainCID, i, ids)
@@ -470,7 +471,7 @@ func BenchmarkDrain(b *testing.B) {
 		// Baseline: the same number of direct, sequential REST sends.
 		start = time.Now()
 		for j := 0; j < benchDrainN; j++ {
-			_, err := bob.Conn.SendMessage(ctx, baseCID, protocol.SendMessageRequest{Message: protocol.MessageInput{
+			_, err := outpost.ConnOf(bob).SendMessage(ctx, baseCID, protocol.SendMessageRequest{Message: protocol.MessageInput{
 				ID: fmt.Sprintf("base-%d-%05d", i, j), Text: fmt.Sprintf("base %d.%05d", i, j)}})
 			if err != nil {
 				b.Fatal(err)

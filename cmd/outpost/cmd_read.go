@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 )
 
@@ -87,7 +88,7 @@ var channelsCmd = &command{
 			}
 			out := []channelJSON{}
 			for _, c := range chans {
-				unread, err := db.UnreadCount(ctx, c.CID, user)
+				unread, err := db.UnreadCount(ctx, c.CID)
 				if err != nil {
 					return err
 				}
@@ -263,8 +264,8 @@ func toTaskJSON(t offlinedb.PendingTask) taskJSON {
 
 var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, in the order they will be sent",
 	"outbox empty", "SEQ\tTYPE\tCID\tMESSAGE\tATTEMPTS\tLAST ERROR",
-	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
-		tasks, err := db.PendingTasks(ctx, user)
+	func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error) {
+		tasks, err := db.PendingTasks(ctx)
 		out := []taskJSON{}
 		for _, t := range tasks {
 			out = append(out, toTaskJSON(t))
@@ -277,8 +278,8 @@ var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, 
 
 var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
 	"no failed writes", "ID\tTYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
-	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
-		tasks, err := db.FailedTasks(ctx, user)
+	func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error) {
+		tasks, err := db.FailedTasks(ctx)
 		out := []taskJSON{}
 		for _, t := range tasks {
 			j := toTaskJSON(t.PendingTask)
@@ -299,7 +300,7 @@ var failedCmd = taskListCmd("failed", "list the writes the server refused for go
 // {"user": ..., name: [...]} with --json, else as a table (or the empty
 // line when there are none).
 func taskListCmd(name, summary, empty, header string,
-	list func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error),
+	list func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error),
 	row func(taskJSON) string) *command {
 	return &command{
 		name: name, args: "[--json]", summary: summary, help: readHelp,
@@ -382,17 +383,17 @@ not; the answer is in the output.
 			}
 			defer db.Close()
 			out := statusJSON{User: user, DB: r.db, Server: r.server}
-			at, ok, err := db.LastSyncedAt(ctx, user)
+			at, ok, err := db.LastSyncedAt(ctx)
 			if err != nil {
 				return err
 			}
 			if ok {
 				out.LastSyncedAt = timePtr(at)
 			}
-			if out.Pending, out.Failed, err = db.TaskCounts(ctx, user); err != nil {
+			if out.Pending, out.Failed, err = db.TaskCounts(ctx); err != nil {
 				return err
 			}
-			if tasks, err := db.PendingTasks(ctx, user); err == nil && len(tasks) > 0 {
+			if tasks, err := db.PendingTasks(ctx); err == nil && len(tasks) > 0 {
 				out.LastError = tasks[0].LastError
 			}
 			if r.server != "" && r.token != "" {

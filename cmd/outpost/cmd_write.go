@@ -63,8 +63,8 @@ var sendCmd = &command{
 			}
 			var id string
 			return write(ctx, e, &w, "send", func(c *outpost.Client) error {
-				var err error
-				id, err = c.SendMessage(ctx, cid, text)
+				w, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: text})
+				id = w.MessageID
 				return err
 			}, func() string { return id })
 		}
@@ -83,7 +83,7 @@ var editCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "edit", func(c *outpost.Client) error {
-				_, err := c.EditMessage(ctx, args[0], args[1], args[2])
+				_, err := c.UpdateMessage(ctx, args[0], args[1], args[2])
 				return err
 			}, func() string { return args[1] })
 		}
@@ -103,7 +103,7 @@ var deleteCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "delete", func(c *outpost.Client) error {
-				_, err := c.DeleteMessage(ctx, args[0], args[1], *hard)
+				_, err := c.DeleteMessage(ctx, args[0], args[1], outpost.DeleteOptions{Hard: *hard})
 				return err
 			}, func() string { return args[1] })
 		}
@@ -122,7 +122,7 @@ var reactCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "react", func(c *outpost.Client) error {
-				_, err := c.React(ctx, args[0], args[1], args[2])
+				_, err := c.SendReaction(ctx, args[0], args[1], args[2])
 				return err
 			}, func() string { return args[1] })
 		}
@@ -340,7 +340,7 @@ var dismissCmd = &command{
 				return err
 			}
 			defer db.Close()
-			if err := db.DeleteFailedTask(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
+			if err := db.DismissFailed(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
 				return fmt.Errorf("no failed write %s (see 'outpost failed')", args[0])
 			} else if err != nil {
 				return err

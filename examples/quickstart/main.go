@@ -96,7 +96,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	}
 	defer bob.Close(ctx)
 	p.say("alice and bob are online; alice made %s with both in it", cid)
-	if _, err := alice.SendMessage(ctx, cid, "Morning, Bob!"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "Morning, Bob!"}); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 }, bob); err != nil {
@@ -106,12 +106,12 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 
 	p.say("")
 	p.say("bob goes offline")
-	bob.Disconnect()
+	bob.Disconnect(ctx)
 	if err := waitFor(ctx, func() bool { return !bob.Status().Synced }, bob); err != nil {
 		return err
 	}
 	for _, text := range []string{"Are you there?", "The build is green."} {
-		if _, err := alice.SendMessage(ctx, cid, text); err != nil {
+		if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: text}); err != nil {
 			return err
 		}
 		p.say("alice posts: %q", text)
@@ -122,7 +122,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		return fmt.Errorf("alice's messages never left her outbox: %w", err)
 	}
 	for _, text := range []string{"Writing this on the train.", "No signal, but Outpost keeps it."} {
-		if _, err := bob.SendMessage(ctx, cid, text); err != nil {
+		if _, err := bob.SendMessage(ctx, cid, outpost.NewMessage{Text: text}); err != nil {
 			return err
 		}
 	}
@@ -169,7 +169,17 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	p.say("bob's local store:")
 	show(ctx, p, bob, cid)
 
-	resp, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
+	// Ask the server itself, over its REST API, with a client of its own.
+	tok, err := token.Issue(secret, "alice", time.Hour)
+	if err != nil {
+		return err
+	}
+	api, err := client.New(client.Config{ServerURL: url, UserID: "alice", Token: tok})
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	resp, err := api.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
 	if err != nil {
 		return err
 	}

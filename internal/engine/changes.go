@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"sort"
+
+	"github.com/outpostsync/outpost/internal/store"
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// changeSet accumulates changes not yet delivered.
+type changeSet struct {
+	kind     ChangeKind
+	channels map[string]bool
+	messages map[string]bool
+	many     bool
+	reset    bool
+	events   []protocol.Event
+}
+
+func (s *changeSet) channel(cid string) {
+	if cid != "" {
+		s.channels[cid] = true
+	}
+}
+
+func (s *changeSet) message(id string) {
+	if id == "" || s.many {
+		return
+	}
+	s.messages[id] = true
+	if len(s.messages) > MaxChangeIDs {
+		s.many, s.messages = true, map[string]bool{}
+	}
+}
+
+// event records what an event touches; live says it is a live event, to
+// be listed in Change.Events.
+func (s *changeSet) event(ev *protocol.Event, live bool) {
+	s.channel(ev.CID)
+	if ev.Message != nil {
+		s.message(ev.Message.ID)
+		s.channel(ev.Message.CID)
+	}
+	if ev.Reaction != nil {
+		s.message(ev.Reaction.MessageID)
+	}
+	if ev.Channel != nil {
+		s.channel(ev.Channel.CID)
+	}
+	if live && len(s.events) < MaxChangeIDs {
+		s.events = append(s.events, *ev)
+	}
+}
+
+func (s *changeSet) task(cid, messageID string) {
+	s.channel(cid)
+	s.message(messageID)
+}
+
+func (s *changeSet) change() Change {
+	c := Change{Kind: s.kind, Many: s.many, Reset: s.reset, Events: s.events}
+	for cid := range s.channels {
+		c.Channels = append(c.Channels, cid)
+	}
+	sort.Strings(c.Channels)
+	if !s.many {
+		for id := range s.messages {
+			c.Messages = append(c.Messages, id)
+		}
+		sort.Strings(c.Messages)
+	}
+	return c
+}
+
+// OnChange registers a listener for changes of the local store: live
+// events, sync pages, resets, the app's own writes and the server's
+// answers to them. It runs on the dispatcher goroutine, after the
+// transaction that made the change committed, so the listener finds in the
+// store what it is told about. The returned func unregisters it.
+func (m *Manager) OnChange(listener func(Change)) (unsubscribe func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := m.nextID
+	m.nextID++
+	if m.changeListeners == nil {
+		m.changeListeners = map[int]func(Change){}
+	}
+	m.changeListeners[id] = listener
+	return func() {
+		m.mu.Lock()
+		delete(m.changeListeners, id)
+		m.mu.Unlock()
+	}
+}
+
+// noteChange records a committed change and, unless a delivery is queued
+// already, queues one: the listeners then get every change made until it
+// runs, in one call.
+func (m *Manager) noteChange(kind ChangeKind, fill func(s *changeSet)) {
+	m.mu.Lock()
+	if len(m.changeListeners) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	queued := m.changes != nil
+	if !queued {
+		m.changes = &changeSet{channels: map[string]bool{}, messages: map[string]bool{}}
+	}
+	m.changes.kind |= kind
+	fill(m.changes)
+	m.mu.Unlock()
+	if queued {
+		return
+	}
+	m.disp.Push(func() {
+		m.mu.Lock()
+		s := m.changes
+		m.changes = nil
+		ls := listenersOf(m.changeListeners)
+		m.mu.Unlock()
+		if s == nil {
+			return
+		}
+		c := s.change()
+		for _, l := range ls {
+			m.call("OnChange", func() error { l(c); return nil })
+		}
+	})
+}
+
+// noteLive records the live events a transaction applied.
+func (m *Manager) noteLive(evs []protocol.Event, applied []int) {
+	if len(applied) == 0 {
+		return
+	}
+	m.noteChange(ChangeLive, func(s *changeSet) {
+		for _, i := range applied {
+			s.event(&evs[i], true)
+		}
+	})
+}
+
+// notePage records what a sync page changed.
+func (m *Manager) notePage(resp *protocol.SyncResponse, res store.PageResult) {
+	m.noteChange(ChangeSync, func(s *changeSet) {
+		for i := range resp.Feed.Events {
+			s.event(&resp.Feed.Events[i], false)
+		}
+		for i := range resp.Events {
+			s.event(&resp.Events[i], false)
+		}
+		for _, cid := range resp.Feed.Channels {
+			s.channel(cid)
+		}
+		for _, cs := range resp.Channels {
+			if cs.Status != protocol.ChannelOK {
+				s.channel(cs.CID)
+			}
+		}
+		for _, cid := range res.Dropped {
+			s.channel(cid)
+		}
+	})
+}
+
+// noteStates records channel states stored whole.
+func (m *Manager) noteStates(states []protocol.ChannelResponse, inaccessible []string) {
+	m.noteChange(ChangeSync, func(s *changeSet) {
+		for i := range states {
+			s.channel(states[i].Channel.CID)
+			if len(states[i].Messages) > 0 {
+				// A channel stored whole: its messages are reread.
+				for j := range states[i].Messages {
+					s.message(states[i].Messages[j].ID)
+				}
+			}
+		}
+		for _, cid := range inaccessible {
+			s.channel(cid)
+		}
+	})
+}
+
+// noteTasks records writes queued, answered or refused.
+func (m *Manager) noteTasks(kind ChangeKind, tasks ...store.PendingTask) {
+	if len(tasks) == 0 {
+		return
+	}
+	m.noteChange(kind, func(s *changeSet) {
+		for _, t := range tasks {
+			s.task(t.CID, t.MessageID)
+		}
+	})
+}
+
+// noteReset records a reset of the whole cache.
+func (m *Manager) noteReset() {
+	m.noteChange(ChangeReset, func(s *changeSet) { s.reset = true })
+}
