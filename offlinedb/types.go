@@ -123,6 +123,10 @@ type PendingTask struct {
 	// is on (empty for mark-read): the local rows it touches.
 	CID       string
 	MessageID string
+	// Collection and RecordID name the record a record op is on (in
+	// channel CID); empty for the other ops.
+	Collection string
+	RecordID   string
 	// Payload is the op's body, sent as stored.
 	Payload json.RawMessage
 	// Attempts counts sends that failed for a temporary reason.
@@ -139,4 +143,79 @@ type FailedTask struct {
 	Error     string
 	ErrorCode int // the API error code, 0 if there was none
 	FailedAt  time.Time
+	// Refusal is the server's error body, when it sent one: the JSON
+	// path of the offending value, and for a record write the server's
+	// record and, for a conflict, both values of the field.
+	Refusal *protocol.APIError
+}
+
+// RecordKey names a record: its channel, collection and id.
+type RecordKey struct {
+	CID        string
+	Collection string
+	ID         string
+}
+
+// RecordStatus says whether a record read has writes of this device the
+// server has not answered yet, or a refused one.
+type RecordStatus struct {
+	// Pending counts the record's writes in the outbox; its fields are
+	// the server's with those writes applied over them.
+	Pending int
+	// Failed counts the record's writes on the failed list; its fields
+	// are the server's (a refused write rolls back).
+	Failed int
+}
+
+// Record is a record as the local store holds it: the server's record
+// with this device's pending writes over it.
+type Record struct {
+	protocol.Record
+	RecordStatus
+}
+
+// Index declares a top-level field of a collection's records that List
+// filters and sorts by: the store keeps a SQLite expression index over
+// the JSON field.
+type Index struct {
+	Field string
+	// Type is how the field's JSON value is compared: "text", "integer",
+	// "real" or "boolean" (stored as 0 and 1).
+	Type string
+}
+
+// RecordsQuery selects records of one collection for ListRecords.
+type RecordsQuery struct {
+	// CID limits the records to one channel; empty means every channel.
+	CID        string
+	Collection string
+	// Where are equality filters on top-level fields, all of which a
+	// record must match; a value is compared as the field's JSON value
+	// (a Go string, number or bool).
+	Where []FieldFilter
+	// OrderBy is the top-level field to sort by (empty: by record id);
+	// Desc sorts in descending order. Ties are broken by (cid, id).
+	OrderBy string
+	Desc    bool
+	// Limit is the most records to return; zero means 100.
+	Limit int
+	// Cursor continues after the last record of an earlier page (its
+	// RecordsPage.Next); empty starts at the beginning.
+	Cursor string
+	// Deleted includes tombstones.
+	Deleted bool
+}
+
+// FieldFilter is an equality filter on a top-level field.
+type FieldFilter struct {
+	Field string
+	Value any
+}
+
+// RecordsPage is one page of ListRecords.
+type RecordsPage struct {
+	Records []Record
+	// Next is the cursor of the following page; empty when this is the
+	// last.
+	Next string
 }

@@ -24,6 +24,9 @@ type Conn interface {
 
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
+	// Records pages a channel's live records (see
+	// client.Client.Records).
+	Records(ctx context.Context, cid, after string, limit int) (*protocol.RecordsResponse, error)
 
 	// Batch sends writes as one request; every drain of the outbox goes
 	// through it (see client.Client.Batch).
@@ -40,6 +43,7 @@ type Store interface {
 	ApplyPreparedSyncPage(ctx context.Context, page *store.PreparedSyncPage) (store.PageResult, error)
 	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (store.LiveResult, error)
+	ApplyRecords(ctx context.Context, records []protocol.Record) error
 	LastSyncedAt(ctx context.Context) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 

@@ -197,6 +197,7 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, prepared *PreparedSyncPa
 		drop := func(cid string) {
 			if holds[cid] {
 				dropChannel(&qs, cid, "")
+				qs = append(qs, Query{SQL: deleteChanRecordsSQL, Args: []any{cid}})
 				res.Dropped = append(res.Dropped, cid)
 				holds[cid] = false
 			}
@@ -344,6 +345,7 @@ func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelRe
 	var qs []Query
 	for _, cid := range inaccessible {
 		dropChannel(&qs, cid, "")
+		qs = append(qs, Query{SQL: deleteChanRecordsSQL, Args: []any{cid}})
 	}
 	for i := range states {
 		st := &states[i]
