@@ -182,7 +182,11 @@ func replayTx(ctx context.Context, tx *sqlx.Tx, t PendingTask) error {
 // RetryFailed moves a failed task back to the outbox, at its end, and
 // writes its optimistic effect again, in one transaction. A send keeps its
 // id (the message's); any other write gets a new idempotency key, so the
-// server takes it afresh rather than repeating its refusal. It returns the
+// server takes it afresh rather than repeating its refusal. A record
+// write is made again on the record as the store holds it from the
+// server now (the refusal brought it): its precondition (if_version) and
+// its patch's base_version become that version, so the retry is the
+// user's "apply mine over theirs". It returns the
 // task as queued, or ErrTaskNotFound.
 func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error) {
 	if d.closed.Load() {
@@ -202,7 +206,13 @@ func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error
 		if _, err := tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID); err != nil {
 			return err
 		}
-		switch k := writeKinds[t.Type]; {
+		k := writeKinds[t.Type]
+		if k.retry != nil {
+			if err := k.retry(ctx, tx, &t); err != nil {
+				return err
+			}
+		}
+		switch {
 		case !k.keyless:
 			t.ID = NewTaskID()
 		case k.dismiss != nil:

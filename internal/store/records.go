@@ -160,7 +160,40 @@ func recordWrite(replay func(ctx context.Context, tx *sqlx.Tx, t PendingTask, at
 		replay:  replay,
 		answer:  answerType(event),
 		refused: storeRefusedRecord,
+		retry:   rebaseRecordWrite,
 	}
+}
+
+// rebaseRecordWrite sets a record write's if_version (when it has one)
+// and base_version (a patch's) to the version of the server's record the
+// store holds: record_base's while the record is overlaid, else the row's.
+func rebaseRecordWrite(ctx context.Context, tx *sqlx.Tx, t *PendingTask) error {
+	var v int64
+	err := tx.QueryRowxContext(ctx, `SELECT coalesce(
+	(SELECT version FROM record_base WHERE cid = ?1 AND collection = ?2 AND id = ?3),
+	(SELECT version FROM records WHERE cid = ?1 AND collection = ?2 AND id = ?3
+		AND NOT EXISTS (SELECT 1 FROM record_overlays WHERE cid = ?1 AND collection = ?2 AND id = ?3)), 0)`,
+		t.CID, t.Collection, t.RecordID).Scan(&v)
+	if err != nil {
+		return err
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(t.Payload, &body); err != nil {
+		return fmt.Errorf("%w: %s payload: %v", ErrInvalidTask, t.Type, err)
+	}
+	ver, _ := json.Marshal(v)
+	if _, ok := body["if_version"]; ok && string(body["if_version"]) != "null" {
+		body["if_version"] = ver
+	}
+	if _, ok := body["base_version"]; ok {
+		body["base_version"] = ver
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	t.Payload = raw
+	return nil
 }
 
 // overlayRecordTx overlays the record a pending write is about to

@@ -101,6 +101,9 @@ type writeKind struct {
 	// when the rollback to the server's row says enough.
 	// refusal is the server's error body, if it sent one.
 	refused func(ctx context.Context, tx *sqlx.Tx, t PendingTask, refusal *protocol.APIError, reason string) error
+	// retry rewrites a refused task's payload as RetryFailed queues it
+	// again; nil keeps it as it is.
+	retry func(ctx context.Context, tx *sqlx.Tx, t *PendingTask) error
 	// dismiss removes the optimistic row of a refused write the app
 	// dismissed; nil when there is none left.
 	dismiss func(ctx context.Context, tx *sqlx.Tx, t PendingTask) error
