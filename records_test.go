@@ -274,3 +274,43 @@ func TestCollection_BadInput(t *testing.T) {
 		t.Fatalf("items = %+v, want t1 with its error and t2 whole", items)
 	}
 }
+
+// TestRecords_DataChannelsStayOutOfChat: a channel that holds records
+// and no text is left out of a chat view's Channels (by type), and its
+// records count as no unread messages.
+func TestRecords_DataChannelsStayOutOfChat(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	alice := open(t, ts.URL, "alice")
+	bob := open(t, ts.URL, "bob")
+	for _, req := range []protocol.CreateChannelRequest{{Type: "team", ID: "chat", Members: []string{"bob"}}, {Type: "list", ID: "house", Members: []string{"bob"}}} {
+		if _, err := outpost.ConnOf(alice).CreateChannel(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := outpost.OpenCollection[Task](ctx, alice, "tasks", outpost.CollectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if _, err := tasks.Create(ctx, "list:house", id, Task{Title: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bTasks, _ := outpost.OpenCollection[Task](ctx, bob, "tasks", outpost.CollectionOptions{})
+	waitFor(t, "bob to hold the three tasks", func() bool {
+		items, _, err := bTasks.List(ctx, outpost.ListQuery{CID: "list:house"})
+		return err == nil && len(items) == 3 && items[2].Version > 0
+	})
+	waitFor(t, "bob to hold both channels", func() bool {
+		all, _, err := bob.Channels(ctx, offlinedb.ChannelsQuery{})
+		return err == nil && len(all) == 2
+	})
+	chans, _, err := bob.Channels(ctx, offlinedb.ChannelsQuery{Types: []string{"team", "messaging"}})
+	if err != nil || len(chans) != 1 || chans[0].CID != "team:chat" {
+		t.Fatalf("chat channels = %+v, %v; want team:chat only", chans, err)
+	}
+	if n, err := bob.UnreadCount(ctx, "list:house"); err != nil || n != 0 {
+		t.Errorf("unread in the data channel = %d, %v; want 0", n, err)
+	}
+}

@@ -76,6 +76,10 @@ type ChannelsQuery struct {
 	// page before. Empty means from the first channel.
 	After         string
 	IncludeHidden bool // include channels the user hid
+	// Types, when set, lists only channels of these types: a chat view
+	// asks for its chat types and leaves out channels that hold the
+	// app's records. Empty means every type.
+	Types []string
 }
 
 // Cursor returns the place of c in a listing of Channels, for
