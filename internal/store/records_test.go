@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/outpostsync/outpost/internal/store"
+	"github.com/outpostsync/outpost/migrations"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -217,4 +221,68 @@ func TestRecords_ListIndexAndPaging(t *testing.T) {
 	if _, err := db.ListRecords(ctx, store.RecordsQuery{Collection: "tasks", OrderBy: "x') OR 1=1 --"}); !errors.Is(err, store.ErrInvalidQuery) {
 		t.Errorf("bad OrderBy: %v, want ErrInvalidQuery", err)
 	}
+}
+
+// appTasksMigration is an app's migration that keeps its own table of
+// tasks in step with the records table by triggers.
+var appTasksMigration = migrations.Set{Name: "app", Migrations: []migrations.Migration{{Version: 1, Name: "app_tasks", SQL: `
+CREATE TABLE app_tasks (cid TEXT, id TEXT, title TEXT, done INTEGER, PRIMARY KEY (cid, id));
+CREATE TRIGGER app_tasks_ins AFTER INSERT ON records WHEN new.collection = 'tasks' AND new.deleted = 0 BEGIN
+	INSERT OR REPLACE INTO app_tasks VALUES (new.cid, new.id, json_extract(new.fields, '$.title'), json_extract(new.fields, '$.done'));
+END;
+CREATE TRIGGER app_tasks_upd AFTER UPDATE ON records WHEN new.collection = 'tasks' BEGIN
+	DELETE FROM app_tasks WHERE cid = old.cid AND id = old.id;
+	INSERT INTO app_tasks SELECT new.cid, new.id, json_extract(new.fields, '$.title'), json_extract(new.fields, '$.done') WHERE new.deleted = 0;
+END;
+CREATE TRIGGER app_tasks_del AFTER DELETE ON records WHEN old.collection = 'tasks' BEGIN
+	DELETE FROM app_tasks WHERE cid = old.cid AND id = old.id;
+END;`}}}
+
+// TestRecords_AppTableByTriggers: an app table kept by triggers in the
+// app's migrations equals the live records after sync, after a reset and
+// after a refused write's rollback: they run in the store's transactions.
+func TestRecords_AppTableByTriggers(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "local.db"), store.Options{Migrations: []migrations.Set{appTasksMigration}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Bind(ctx, testUser, false); err != nil {
+		t.Fatal(err)
+	}
+	same := func(when string) {
+		t.Helper()
+		var app, recs []string
+		if err := sqlx.NewDb(db.SQLDB(), "sqlite").SelectContext(ctx, &app, `SELECT id || ':' || title || ':' || done FROM app_tasks ORDER BY id`); err != nil {
+			t.Fatal(err)
+		}
+		if err := sqlx.NewDb(db.SQLDB(), "sqlite").SelectContext(ctx, &recs, `SELECT id || ':' || json_extract(fields, '$.title') || ':' || json_extract(fields, '$.done')
+FROM records WHERE collection = 'tasks' AND deleted = 0 ORDER BY id`); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(app, "|") != strings.Join(recs, "|") {
+			t.Fatalf("%s: app table %v != records %v", when, app, recs)
+		}
+	}
+	apply(t, db, recEvent(protocol.EventRecordCreated, 2, map[string]any{"title": "milk", "done": false}))
+	two := recEvent(protocol.EventRecordCreated, 3, map[string]any{"title": "bread", "done": false})
+	two.Record.ID, two.ID = "t2", "rev-t2"
+	apply(t, db, two)
+	same("after sync")
+	task := mustRecordTask(t, db, protocol.OpPatchRecord, protocol.PatchRecordRequest{Set: map[string]json.RawMessage{"done": raw(true)}, BaseVersion: 2})
+	same("with a pending patch")
+	server := recEvent(protocol.EventRecordUpdated, 5, map[string]any{"title": "oat milk", "done": false}).Record
+	if err := db.CompleteTasks(ctx, []store.TaskOutcome{{TaskID: task.ID, Failed: &protocol.APIError{Code: 43, StatusCode: 412, Record: server}}}); err != nil {
+		t.Fatal(err)
+	}
+	same("after a refused write's rollback")
+	if err := db.ResetDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	same("after a reset")
+	if err := db.ApplyRecords(ctx, []protocol.Record{*server}); err != nil {
+		t.Fatal(err)
+	}
+	same("after the refill")
 }
