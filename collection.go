@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -282,7 +283,7 @@ func (col *Collection[T]) List(ctx context.Context, q ListQuery) (items []Item[T
 	if err := col.c.check(); err != nil {
 		return nil, "", err
 	}
-	page, err := col.c.db.ListRecords(ctx, offlinedb.RecordsQuery{CID: q.CID, Collection: col.name, Where: q.Where,
+	page, err := col.c.db.ListRecords(ctx, store.RecordsQuery{CID: q.CID, Collection: col.name, Where: q.Where,
 		OrderBy: q.OrderBy, Desc: q.Desc, Limit: q.Limit, Cursor: q.Cursor})
 	if err != nil {
 		return nil, "", err

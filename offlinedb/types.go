@@ -188,38 +188,8 @@ type Index struct {
 	Type string
 }
 
-// RecordsQuery selects records of one collection for ListRecords.
-type RecordsQuery struct {
-	// CID limits the records to one channel; empty means every channel.
-	CID        string
-	Collection string
-	// Where are equality filters on top-level fields, all of which a
-	// record must match; a value is compared as the field's JSON value
-	// (a Go string, number or bool).
-	Where []FieldFilter
-	// OrderBy is the top-level field to sort by (empty: by record id);
-	// Desc sorts in descending order. Ties are broken by (cid, id).
-	OrderBy string
-	Desc    bool
-	// Limit is the most records to return; zero means 100.
-	Limit int
-	// Cursor continues after the last record of an earlier page (its
-	// RecordsPage.Next); empty starts at the beginning.
-	Cursor string
-	// Deleted includes tombstones.
-	Deleted bool
-}
-
 // FieldFilter is an equality filter on a top-level field.
 type FieldFilter struct {
 	Field string
 	Value any
-}
-
-// RecordsPage is one page of ListRecords.
-type RecordsPage struct {
-	Records []Record
-	// Next is the cursor of the following page; empty when this is the
-	// last.
-	Next string
 }

@@ -43,8 +43,6 @@ type (
 	FailedTask    = offlinedb.FailedTask
 	Record        = offlinedb.Record
 	RecordKey     = offlinedb.RecordKey
-	RecordsQuery  = offlinedb.RecordsQuery
-	RecordsPage   = offlinedb.RecordsPage
 	FieldFilter   = offlinedb.FieldFilter
 	Index         = offlinedb.Index
 )
