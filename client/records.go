@@ -25,12 +25,12 @@ func (k RecordKey) path() string { return pathf(protocol.PathRecord, k.CID, k.Co
 
 // recordCall makes one record call and checks that its answer is the
 // record asked for.
-func (c *Client) recordCall(ctx context.Context, op, method string, k RecordKey, q url.Values, body any, idempotencyKey string) (*protocol.RecordResponse, error) {
+func (c *Client) recordCall(ctx context.Context, op, method string, k RecordKey, q url.Values, body any, opts []WriteOption) (*protocol.RecordResponse, error) {
 	if err := k.validate(); err != nil {
 		return nil, err
 	}
 	var out protocol.RecordResponse
-	err := c.do(ctx, request{op: op, method: method, path: k.path(), query: q, body: body, idemKey: idempotencyKey,
+	err := c.do(ctx, request{op: op, method: method, path: k.path(), query: q, body: body, idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("record", out.Record.ID, k.ID) }}, &out)
 	return result(&out, err)
 }
@@ -38,30 +38,34 @@ func (c *Client) recordCall(ctx context.Context, op, method string, k RecordKey,
 // CreateRecord creates a record; it fails (409) if the record exists.
 // A deleted record is created again only with req.IfVersion naming its
 // tombstone's version.
-func (c *Client) CreateRecord(ctx context.Context, k RecordKey, req protocol.CreateRecordRequest, idempotencyKey string) (*protocol.RecordResponse, error) {
-	return c.recordCall(ctx, "create record", http.MethodPost, k, nil, req, idempotencyKey)
+func (c *Client) CreateRecord(ctx context.Context, k RecordKey, req protocol.CreateRecordRequest, opts ...WriteOption) (*protocol.RecordResponse, error) {
+	return c.recordCall(ctx, "create record", http.MethodPost, k, nil, req, opts)
 }
 
 // ReplaceRecord replaces a record's whole field set; req.IfVersion is
 // required.
-func (c *Client) ReplaceRecord(ctx context.Context, k RecordKey, req protocol.ReplaceRecordRequest, idempotencyKey string) (*protocol.RecordResponse, error) {
-	return c.recordCall(ctx, "replace record", http.MethodPut, k, nil, req, idempotencyKey)
+func (c *Client) ReplaceRecord(ctx context.Context, k RecordKey, req protocol.ReplaceRecordRequest, opts ...WriteOption) (*protocol.RecordResponse, error) {
+	return c.recordCall(ctx, "replace record", http.MethodPut, k, nil, req, opts)
 }
 
 // PatchRecord sets and unsets top-level fields of a record.
-func (c *Client) PatchRecord(ctx context.Context, k RecordKey, req protocol.PatchRecordRequest, idempotencyKey string) (*protocol.RecordResponse, error) {
-	return c.recordCall(ctx, "patch record", http.MethodPatch, k, nil, req, idempotencyKey)
+func (c *Client) PatchRecord(ctx context.Context, k RecordKey, req protocol.PatchRecordRequest, opts ...WriteOption) (*protocol.RecordResponse, error) {
+	return c.recordCall(ctx, "patch record", http.MethodPatch, k, nil, req, opts)
 }
 
-// DeleteRecord deletes a record at ifVersion, leaving a tombstone.
-func (c *Client) DeleteRecord(ctx context.Context, k RecordKey, ifVersion int64, idempotencyKey string) (*protocol.RecordResponse, error) {
-	q := url.Values{"if_version": {strconv.FormatInt(ifVersion, 10)}}
-	return c.recordCall(ctx, "delete record", http.MethodDelete, k, q, nil, idempotencyKey)
+// DeleteRecord deletes a record at req.IfVersion (required), leaving a
+// tombstone.
+func (c *Client) DeleteRecord(ctx context.Context, k RecordKey, req protocol.DeleteRecordRequest, opts ...WriteOption) (*protocol.RecordResponse, error) {
+	if req.IfVersion == nil {
+		return nil, &protocol.ValidationError{Field: "if_version", Reason: "is required"}
+	}
+	q := url.Values{"if_version": {strconv.FormatInt(*req.IfVersion, 10)}}
+	return c.recordCall(ctx, "delete record", http.MethodDelete, k, q, nil, opts)
 }
 
 // Record reads one record (a tombstone if it was deleted).
 func (c *Client) Record(ctx context.Context, k RecordKey) (*protocol.RecordResponse, error) {
-	return c.recordCall(ctx, "get record", http.MethodGet, k, nil, nil, "")
+	return c.recordCall(ctx, "get record", http.MethodGet, k, nil, nil, nil)
 }
 
 // Records reads a page of a channel's live records in (collection, id)

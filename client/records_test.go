@@ -17,13 +17,13 @@ func TestRecords_RESTAndBatch(t *testing.T) {
 	alice := realClient(t, rs.http.URL(), "alice")
 	ok(alice.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "tasks"})).must(t)
 	k := client.RecordKey{CID: "team:tasks", Collection: "tasks", ID: "t1"}
-	created := ok(alice.CreateRecord(ctx, k, protocol.CreateRecordRequest{Fields: map[string]json.RawMessage{"title": []byte(`"a"`)}}, "c1")).must(t)
+	created := ok(alice.CreateRecord(ctx, k, protocol.CreateRecordRequest{Fields: map[string]json.RawMessage{"title": []byte(`"a"`)}}, client.IdempotencyKey("c1"))).must(t)
 	patched := ok(alice.PatchRecord(ctx, k, protocol.PatchRecordRequest{Set: map[string]json.RawMessage{"done": []byte(`true`)},
-		BaseVersion: created.Record.Version}, "p1")).must(t)
+		BaseVersion: created.Record.Version}, client.IdempotencyKey("p1"))).must(t)
 	if len(patched.Record.Fields) != 2 {
 		t.Fatalf("patched %+v", patched.Record)
 	}
-	_, err := alice.ReplaceRecord(ctx, k, protocol.ReplaceRecordRequest{Fields: map[string]json.RawMessage{}, IfVersion: &created.Record.Version}, "r1")
+	_, err := alice.ReplaceRecord(ctx, k, protocol.ReplaceRecordRequest{Fields: map[string]json.RawMessage{}, IfVersion: &created.Record.Version}, client.IdempotencyKey("r1"))
 	ae, isAPI := protocol.AsAPIError(err)
 	if !isAPI || ae.Code != protocol.CodePreconditionFailed || ae.Path != "/if_version" || ae.Record == nil || ae.Record.Version != patched.Record.Version {
 		t.Fatalf("stale replace: %v", err)
