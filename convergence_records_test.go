@@ -127,4 +127,3 @@ func convRecordString(fields map[string]json.RawMessage, version int64) string {
 	}
 	return out
 }
-
