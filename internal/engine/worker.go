@@ -439,10 +439,17 @@ const recordsPageSize = 2000
 // its state: the pages are read at or after the state's position, from
 // which the sync goes on, and a record changed meanwhile is applied again
 // by the sync with the version guard. A channel's records are all held.
+// A channel the server no longer shows (gone since its state, or a
+// server without records) has none to hold: the sync that follows says
+// what became of the channel.
 func (m *Manager) fetchRecords(ctx context.Context, cid string) error {
 	after := ""
 	for {
 		resp, err := m.conn.Records(ctx, cid, after, recordsPageSize)
+		if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
+			m.log.Info("syncmanager: no records to hold for a channel", "cid", cid, "error", err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
