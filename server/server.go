@@ -107,6 +107,7 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathShowChannel, s.handleShowChannel)
 	h("POST "+protocol.PathMessages, s.handleSendMessage)
 	h("GET "+protocol.PathMessages, s.handleQueryMessages)
+	h("GET "+protocol.PathHistory, s.handleHistory)
 	h("POST "+protocol.PathRead, s.handleMarkRead)
 	h("POST "+protocol.PathUnread, s.handleMarkUnread)
 	h("POST "+protocol.PathChannelEvents, s.handleSendEvent)
@@ -234,6 +235,8 @@ func allowedParam(pattern, name string) bool {
 		return name == "limit" || name == "after"
 	case "DELETE " + protocol.PathRecord:
 		return name == "if_version"
+	case "GET " + protocol.PathHistory:
+		return name == "kind" || name == "epoch" || name == "before" || name == "limit"
 	}
 	return false
 }

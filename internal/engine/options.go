@@ -27,6 +27,7 @@ type Conn interface {
 	// Records pages a channel's live records (see
 	// client.Client.Records).
 	Records(ctx context.Context, cid, after string, limit int) (*protocol.RecordsResponse, error)
+	History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error)
 
 	// Batch sends writes as one request; every drain of the outbox goes
 	// through it (see client.Client.Batch).
@@ -42,6 +43,9 @@ type Store interface {
 	PrepareSyncPage(page *protocol.SyncResponse) *store.PreparedSyncPage
 	ApplyPreparedSyncPage(ctx context.Context, page *store.PreparedSyncPage) (store.PageResult, error)
 	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
+	HeldHistory(ctx context.Context, cid string) (store.Held, error)
+	HistoryToFetch(ctx context.Context, keep int) ([]store.Held, error)
+	ApplyHistoryPage(ctx context.Context, cid string, page *protocol.HistoryPage) (store.HistoryResult, error)
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (store.LiveResult, error)
 	ApplyRecords(ctx context.Context, records []protocol.Record) error
 	LastSyncedAt(ctx context.Context) (time.Time, bool, error)

@@ -45,6 +45,7 @@ type (
 	RecordKey     = offlinedb.RecordKey
 	FieldFilter   = offlinedb.FieldFilter
 	Index         = offlinedb.Index
+	Held          = offlinedb.Held
 )
 
 // Local row states.
