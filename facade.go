@@ -25,8 +25,12 @@ type Write struct {
 	// cancels a send still in the outbox has "": nothing will be sent.
 	TaskID string
 	// MessageID is the message the write is on: for SendMessage the new
-	// message's id (its send task has the same id); "" for MarkRead.
+	// message's id (its send task has the same id); "" for MarkRead and
+	// record writes.
 	MessageID string
+	// Record is the record a Collection's write is on; zero for the
+	// other writes.
+	Record offlinedb.RecordKey
 }
 
 // NewMessage is a message for SendMessage. Text is required.

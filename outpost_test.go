@@ -32,14 +32,25 @@ var secret = []byte("e2e-secret")
 
 func startServer(tb testing.TB) *httptest.Server {
 	tb.Helper()
+	return startServerWith(tb, nil)
+}
+
+// startServerWith is startServer with the server's config changed by edit
+// first.
+func startServerWith(tb testing.TB, edit func(*server.Config)) *httptest.Server {
+	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	// Tests write as fast as they can: no rate limits (flood_test.go
 	// tests them).
-	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond,
-		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1})
+	cfg := server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler), HealthInterval: 100 * time.Millisecond,
+		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

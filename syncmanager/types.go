@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -42,7 +43,12 @@ type Change struct {
 	// pending writes changed), sorted. When more than MaxChangeIDs
 	// changed, Messages is nil and Many is set: reread the channels.
 	Messages []string
-	// Many is set when the change is too big to list message by message.
+	// Records are the records concerned (their rows or pending writes
+	// changed), sorted by channel, collection and id: each names its
+	// collection. Nil with Many set when more than MaxChangeIDs changed.
+	Records []offlinedb.RecordKey
+	// Many is set when the change is too big to list message by message
+	// (or record by record).
 	Many bool
 	// Reset is set when the whole cache was cleared: reread everything.
 	Reset bool
