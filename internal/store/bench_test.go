@@ -70,6 +70,9 @@ func BenchmarkApplyEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sdk.Close()
+	if err := sdk.Bind(ctx, testUser, false); err != nil {
+		b.Fatal(err)
+	}
 	raw, err := store.Open(ctx, filepath.Join(b.TempDir(), "raw.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
