@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/cputime"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -263,7 +263,7 @@ func benchCatchUp(b *testing.B, n int) {
 		sampler := startHeapSampler(5 * time.Millisecond)
 		b.StartTimer()
 
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
@@ -275,7 +275,7 @@ func benchCatchUp(b *testing.B, n int) {
 			b.Fatalf("catch-up of %d events did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
 		elapsed += time.Since(start)
-		cpu += processCPU() - cpu0
+		cpu += cputime.Process() - cpu0
 
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())
@@ -380,7 +380,7 @@ func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent floa
 		b.Fatal(err)
 	}
 	defer db.Close()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Process()
 	rows := 0
 	for _, data := range wire {
 		var page struct {
@@ -413,7 +413,7 @@ func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent floa
 			b.Fatal(err)
 		}
 	}
-	cpu := processCPU() - cpu0
+	cpu := cputime.Process() - cpu0
 	return float64(rows) / time.Since(start).Seconds(), float64(cpu.Microseconds()) / float64(rows)
 }
 
@@ -483,23 +483,14 @@ func writeCeiling(b *testing.B, pages []store.CeilingPage, cids []string, rows i
 	if err := db.ApplyChannelStates(ctx, states, nil); err != nil {
 		b.Fatal(err)
 	}
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Process()
 	for _, p := range pages {
 		if err := db.WriteCeiling(ctx, p, rows); err != nil {
 			b.Fatal(err)
 		}
 		events += len(p.Messages)
 	}
-	return time.Since(start), processCPU() - cpu0, events
-}
-
-// processCPU returns the CPU time, user and system, this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Since(start), cputime.Process() - cpu0, events
 }
 
 // floorUpsert is the floor's one statement per row: the message into the

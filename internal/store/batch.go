@@ -33,20 +33,21 @@ type Query struct {
 // applying a page of events cost little more than the raw inserts.
 type rowTemplate struct {
 	prefix, tuple, suffix string
+	single                string // the statement of one row
 	nargs                 int
 	sqls                  [maxMergedRows + 1]atomic.Pointer[string] // sqlFor's texts, built once
 }
 
 func newTemplate(prefix string, nargs int, suffix string) *rowTemplate {
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", nargs), ",") + ")"
-	return &rowTemplate{prefix: prefix, tuple: tuple, suffix: suffix, nargs: nargs}
+	return &rowTemplate{prefix: prefix, tuple: tuple, suffix: suffix, single: prefix + tuple + suffix, nargs: nargs}
 }
 
 func (t *rowTemplate) query(eventID string, args ...any) Query {
 	if len(args) != t.nargs {
 		panic(fmt.Sprintf("offlinedb: template wants %d args, got %d", t.nargs, len(args)))
 	}
-	return Query{SQL: t.prefix + t.tuple + t.suffix, Args: args, EventID: eventID, tmpl: t}
+	return Query{SQL: t.single, Args: args, EventID: eventID, tmpl: t}
 }
 
 func (t *rowTemplate) sqlFor(rows int) string {
