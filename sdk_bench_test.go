@@ -1,10 +1,13 @@
 package outpost_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -45,8 +48,8 @@ const (
 )
 
 // benchServer is startServer that keeps the store, so fixtures can be
-// written into it directly.
-func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
+// written into it directly, and records sync requests on a tape.
+func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store, *syncTape) {
 	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
@@ -58,9 +61,83 @@ func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
 		st.Close()
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	tape := &syncTape{next: srv}
+	ts := httptest.NewServer(tape)
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
-	return ts, st
+	return ts, st, tape
+}
+
+// syncTape passes requests to the server and, while recording, keeps the
+// bodies of the sync requests, to be sent again by replay.
+type syncTape struct {
+	next      http.Handler
+	mu        sync.Mutex
+	recording bool
+	bodies    [][]byte
+}
+
+func (t *syncTape) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.mu.Lock()
+	rec := t.recording && r.Method == http.MethodPost && r.URL.Path == protocol.PathSync
+	t.mu.Unlock()
+	if rec {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		t.mu.Lock()
+		t.bodies = append(t.bodies, body)
+		t.mu.Unlock()
+	}
+	t.next.ServeHTTP(w, r)
+}
+
+// record starts a new recording, or stops it.
+func (t *syncTape) record(on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on {
+		t.bodies = nil
+	}
+	t.recording = on
+}
+
+// replay sends the recorded sync requests again, as user, one after
+// another, and reads each answer whole, discarding it; it returns the CPU
+// time this took: the server's share of the syncs, and the little a
+// client spends reading the bytes.
+func (t *syncTape) replay(tb testing.TB, url, user string) time.Duration {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.mu.Lock()
+	bodies := t.bodies
+	t.mu.Unlock()
+	hc := &http.Client{}
+	defer hc.CloseIdleConnections()
+	cpu0 := cputime.Process()
+	for _, body := range bodies {
+		req, err := http.NewRequest(http.MethodPost, url+protocol.PathSync, bytes.NewReader(body))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		req.Header.Set(protocol.HeaderAuthorization, "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			tb.Fatalf("replayed sync: %v, status %d", err, resp.StatusCode)
+		}
+	}
+	return cputime.Process() - cpu0
 }
 
 // benchREST returns a REST-only client (no WebSocket, no sync manager, no
@@ -206,7 +283,11 @@ func countMessages(tb testing.TB, c *outpost.Client) int {
 // ceiling_ratio is the catch-up's rate over the ceiling's. The rates
 // scatter on a shared machine; ceiling_cpu_ratio, the ceiling's CPU time
 // per event over the catch-up's, scatters less. The catch-up's CPU time
-// includes the in-process server's, which the ceiling has none of.
+// includes the in-process server's, which the ceiling has none of: the
+// last round's sync requests are sent again, their answers read and
+// discarded, for the server's share (server_cpu_us/event), and
+// ceiling_client_cpu_ratio is the ceiling's CPU time over the catch-up's
+// without it.
 func BenchmarkCatchUp(b *testing.B) {
 	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) { benchCatchUp(b, n) })
@@ -215,7 +296,7 @@ func BenchmarkCatchUp(b *testing.B) {
 
 func benchCatchUp(b *testing.B, n int) {
 	ctx := context.Background()
-	ts, st := benchServer(b)
+	ts, st, tape := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cids := benchChannelsFor(b, alice, "cu", benchChannels)
 	bob := open(b, ts.URL, "bob")
@@ -261,6 +342,7 @@ func benchCatchUp(b *testing.B, n int) {
 		runtime.ReadMemStats(&ms)
 		base = max(base, ms.HeapInuse)
 		sampler := startHeapSampler(5 * time.Millisecond)
+		tape.record(true)
 		b.StartTimer()
 
 		start, cpu0 := time.Now(), cputime.Process()
@@ -278,6 +360,7 @@ func benchCatchUp(b *testing.B, n int) {
 		cpu += cputime.Process() - cpu0
 
 		b.StopTimer()
+		tape.record(false)
 		peak = max(peak, sampler.Stop())
 		mu.Lock()
 		want = 0
@@ -293,6 +376,8 @@ func benchCatchUp(b *testing.B, n int) {
 	b.StopTimer()
 	s := outpost.ManagerOf(bob).Status()
 	rate := float64(b.N*n) / elapsed.Seconds()
+	// The last round's syncs again, for the server's CPU time alone.
+	serverCPU := float64(tape.replay(b, ts.URL, "bob").Microseconds()) / float64(n)
 	pages := benchEvents(b, st, cids, s.Progress.Pages)
 	floor, floorCPU := benchFloor(b, pages)
 	ceiling, ceilingCPU, ceilingRows := benchCeiling(b, pages, cids)
@@ -312,6 +397,8 @@ func benchCatchUp(b *testing.B, n int) {
 	b.ReportMetric(floorCPU, "floor_cpu_us/event")
 	b.ReportMetric(ceilingCPU, "ceiling_cpu_us/event")
 	b.ReportMetric(ceilingCPU/cpuPerEvent, "ceiling_cpu_ratio")
+	b.ReportMetric(serverCPU, "server_cpu_us/event")
+	b.ReportMetric(ceilingCPU/(cpuPerEvent-serverCPU), "ceiling_client_cpu_ratio")
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
 	b.ReportMetric(float64(base)/(1<<20), "base_heap_MB")
 	b.ReportMetric(float64(s.Progress.Pages), "pages")
@@ -515,7 +602,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		benchDrainN = n
 	}
-	ts, _ := benchServer(b)
+	ts, _, _ := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cids := benchChannelsFor(b, alice, "dr", 2)
 	drainCID, baseCID := cids[0], cids[1]
