@@ -52,8 +52,8 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 	t.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 
 	// Alice sends each write in a request of its own, so the flood is 40
-	// requests whatever the machine's pace (a batch counts as at most the
-	// burst), and is limited for sure.
+	// requests whatever the machine's pace (a batch counts as one
+	// write), and is limited for sure.
 	alice := openWith(t, ts.URL, "alice", func(c *outpost.Config) { c.Sync.DrainBatchSize = 1 })
 	bob := open(t, ts.URL, "bob")
 	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "flood", Members: []string{"bob"}})

@@ -28,6 +28,12 @@ const (
 	PathMe              = "/users/me"                         // PUT UpdateUserRequest -> UserResponse
 	PathSession         = "/session"                          // POST (token in Authorization) -> SessionResponse, sets the cookie GET /events takes; DELETE clears it
 	PathEvents          = "/events"                           // GET, the Server-Sent Events stream of the user's channels
+	// PathRecords pages a channel's live records (GET, ?after=collection/id&limit=) -> RecordsResponse.
+	PathRecords = "/channels/{cid}/records"
+	// PathRecord is one record: POST CreateRecordRequest, PUT
+	// ReplaceRecordRequest, PATCH PatchRecordRequest, DELETE
+	// (?if_version=N), GET -> RecordResponse.
+	PathRecord = "/channels/{cid}/records/{collection}/{id}"
 )
 
 // HTTP headers with a meaning in the protocol.

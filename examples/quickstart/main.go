@@ -70,7 +70,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		if err != nil {
 			return nil, err
 		}
-		return outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
+		// Open does not wait for the network; the story starts once each
+		// user is online and caught up.
+		c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
 			DBPath: filepath.Join(dir, user+".db"),
 			Client: client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
 			OnSyncStatusChange: func(synced bool) {
@@ -80,6 +82,14 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 					p.say("  [%s] sync status: offline", user)
 				}
 			}})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.WaitForFirstSync(ctx); err != nil {
+			c.Close(ctx)
+			return nil, err
+		}
+		return c, nil
 	}
 	alice, err := open("alice")
 	if err != nil {
