@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,8 @@ func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bs.serveSync(w, r)
 	case r.URL.Path == protocol.PathQueryChannels:
 		bs.serveQuery(w)
+	case r.Method == http.MethodGet && r.URL.Path == "/channels/"+badCID+"/history":
+		bs.serveHistory(w, r)
 	case isBatch:
 		bs.serveBatch(w, batch)
 	default:
@@ -254,6 +257,25 @@ func (bs *badServer) serveQuery(w http.ResponseWriter) {
 	defer bs.mu.Unlock()
 	bs.queries++
 	badJSON(w, http.StatusOK, protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{bs.channelState()}, SyncedAt: badNow()})
+}
+
+// serveHistory answers a page of the channel's messages below the
+// request's before (a message's seq is its version here), all of them.
+func (bs *badServer) serveHistory(w http.ResponseWriter, r *http.Request) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	st := bs.channelState()
+	page := protocol.HistoryPage{Status: protocol.ChannelOK, Kind: protocol.HistoryMessages, Position: st.Position, From: 1, To: st.Position.Seq}
+	if before, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64); err == nil && before > 0 {
+		page.To = min(before-1, page.To)
+	}
+	for _, m := range bs.msgs {
+		if m.Version <= page.To {
+			m.Seq = m.Version
+			page.Messages = append(page.Messages, m)
+		}
+	}
+	badJSON(w, http.StatusOK, page)
 }
 
 // serveBatch applies the sends and reactions of a batch, the only way the

@@ -1200,7 +1200,15 @@ func (s *convState) check(ctx context.Context) {
 				t.Errorf("%s: %s: reads %v, server %v", cc.user, cid, gotReads, reads[cid])
 			}
 		}
-		if st := cc.c.Status(); st.Pending != 0 || !st.Synced {
+		// Synced drops while a connection is re-made (a health check that
+		// timed out on a loaded machine), so the status is polled, bounded.
+		deadline := time.Now().Add(15 * time.Second)
+		st := cc.c.Status()
+		for (st.Pending != 0 || !st.Synced) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			st = cc.c.Status()
+		}
+		if st.Pending != 0 || !st.Synced {
 			t.Errorf("%s: status %+v, want synced with nothing pending", cc.user, st)
 		}
 	}

@@ -90,7 +90,14 @@ func openConfig(tb testing.TB, url, user, path string, edit func(*outpost.Config
 
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitForWithin(tb, 15*time.Second, what, cond)
+}
+
+// waitForWithin is waitFor with a deadline of its own, for work that
+// grows with a fixture (slower still under -race).
+func waitForWithin(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)

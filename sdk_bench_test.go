@@ -51,6 +51,15 @@ const (
 // written into it directly, and records sync requests on a tape.
 func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store, *syncTape) {
 	tb.Helper()
+	tape := &syncTape{path: filepath.Join(tb.TempDir(), "syncs.tape")}
+	ts, st := storeServer(tb, func(h http.Handler) http.Handler { tape.next = h; return tape })
+	return ts, st, tape
+}
+
+// storeServer is benchServer with the server's handler wrapped by wrap,
+// if set (a test's gate on some requests).
+func storeServer(tb testing.TB, wrap func(http.Handler) http.Handler) (*httptest.Server, *sqlitestore.Store) {
+	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -61,19 +70,26 @@ func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store, *syncTape
 		st.Close()
 		tb.Fatal(err)
 	}
-	tape := &syncTape{next: srv}
-	ts := httptest.NewServer(tape)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
-	return ts, st, tape
+	return ts, st
 }
 
 // syncTape passes requests to the server and, while recording, keeps the
-// bodies of the sync requests, to be sent again by replay.
+// bodies of the sync requests in a file (held in memory, they would count
+// in the catch-up's peak heap), to be sent again by replay.
 type syncTape struct {
 	next      http.Handler
+	path      string
 	mu        sync.Mutex
 	recording bool
-	bodies    [][]byte
+	file      *os.File
+	sizes     []int // of the bodies, in the file's order
+	err       error // the first error writing the file
 }
 
 func (t *syncTape) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -88,20 +104,32 @@ func (t *syncTape) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		t.mu.Lock()
-		t.bodies = append(t.bodies, body)
+		if _, err := t.file.Write(body); err != nil && t.err == nil {
+			t.err = err
+		}
+		t.sizes = append(t.sizes, len(body))
 		t.mu.Unlock()
 	}
 	t.next.ServeHTTP(w, r)
 }
 
 // record starts a new recording, or stops it.
-func (t *syncTape) record(on bool) {
+func (t *syncTape) record(tb testing.TB, on bool) {
+	tb.Helper()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if on {
-		t.bodies = nil
-	}
 	t.recording = on
+	if !on {
+		return
+	}
+	if t.file != nil {
+		t.file.Close()
+	}
+	f, err := os.Create(t.path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.file, t.sizes, t.err = f, nil, nil
 }
 
 // replay sends the recorded sync requests again, as user, one after
@@ -115,8 +143,23 @@ func (t *syncTape) replay(tb testing.TB, url, user string) time.Duration {
 		tb.Fatal(err)
 	}
 	t.mu.Lock()
-	bodies := t.bodies
+	sizes, werr := t.sizes, t.err
+	if t.file != nil {
+		t.file.Close()
+		t.file = nil
+	}
 	t.mu.Unlock()
+	if werr != nil {
+		tb.Fatal(werr)
+	}
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bodies := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		bodies[i], data = data[:n], data[n:]
+	}
 	hc := &http.Client{}
 	defer hc.CloseIdleConnections()
 	cpu0 := cputime.Process()
@@ -342,7 +385,7 @@ func benchCatchUp(b *testing.B, n int) {
 		runtime.ReadMemStats(&ms)
 		base = max(base, ms.HeapInuse)
 		sampler := startHeapSampler(5 * time.Millisecond)
-		tape.record(true)
+		tape.record(b, true)
 		b.StartTimer()
 
 		start, cpu0 := time.Now(), cputime.Process()
@@ -360,7 +403,7 @@ func benchCatchUp(b *testing.B, n int) {
 		cpu += cputime.Process() - cpu0
 
 		b.StopTimer()
-		tape.record(false)
+		tape.record(b, false)
 		peak = max(peak, sampler.Stop())
 		mu.Lock()
 		want = 0
@@ -449,7 +492,6 @@ func benchEvents(b *testing.B, st *sqlitestore.Store, cids []string, pages int) 
 // benchFloor returns the floor's rate, in events/s, and its CPU time per
 // event, in µs, over pages as the server's JSON.
 func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent float64) {
-	ctx := context.Background()
 	var wire [][]byte
 	for _, evs := range pages {
 		page := struct {
@@ -461,7 +503,16 @@ func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent floa
 		}
 		wire = append(wire, data)
 	}
+	return floorApply(b, wire)
+}
 
+// floorApply is the floor's work over pages of wire JSON, as the server
+// sends them (sync pages with "events", history pages with "messages"):
+// each page decoded with encoding/json into the wire types and its
+// messages written with one prepared upsert per row, one transaction per
+// page. It returns the rate, in rows/s, and the CPU time per row, in µs.
+func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
+	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -471,10 +522,20 @@ func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent floa
 	rows := 0
 	for _, data := range wire {
 		var page struct {
-			Events []protocol.Event `json:"events"`
+			Events   []protocol.Event   `json:"events"`
+			Messages []protocol.Message `json:"messages"`
 		}
 		if err := json.Unmarshal(data, &page); err != nil {
 			b.Fatal(err)
+		}
+		msgs := make([]*protocol.Message, 0, len(page.Events)+len(page.Messages))
+		for _, ev := range page.Events {
+			if ev.Message != nil {
+				msgs = append(msgs, ev.Message)
+			}
+		}
+		for i := range page.Messages {
+			msgs = append(msgs, &page.Messages[i])
 		}
 		tx, err := db.SQLDB().BeginTx(ctx, nil)
 		if err != nil {
@@ -484,11 +545,7 @@ func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent floa
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, ev := range page.Events {
-			m := ev.Message
-			if m == nil {
-				continue
-			}
+		for _, m := range msgs {
 			if _, err := stmt.ExecContext(ctx, m.ID, m.CID, m.UserID, m.Text, m.ParentID, m.CreatedAt.UnixNano(),
 				m.UpdatedAt.UnixNano(), m.Version, m.Seq); err != nil {
 				b.Fatal(err)

@@ -225,6 +225,29 @@ func (c *Client) QueryMessages(ctx context.Context, cid string, q MessagesQuery)
 	return result(&out, err)
 }
 
+// History returns a page of the channel cid's current rows of one kind,
+// newest first from req.Before (see protocol.HistoryPage).
+func (c *Client) History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error) {
+	if err := protocol.ValidateCID(cid); err != nil {
+		return nil, err
+	}
+	v := url.Values{}
+	v.Set("kind", req.Kind)
+	if req.Epoch != "" {
+		v.Set("epoch", req.Epoch)
+	}
+	if req.Before > 0 {
+		v.Set("before", strconv.FormatInt(req.Before, 10))
+	}
+	if req.Limit > 0 {
+		v.Set("limit", strconv.Itoa(req.Limit))
+	}
+	var out protocol.HistoryPage
+	err := c.do(ctx, request{op: "history", method: http.MethodGet,
+		path: pathf(protocol.PathHistory, cid), query: v}, &out)
+	return result(&out, err)
+}
+
 // SendEvent sends an ephemeral event (typing.start, typing.stop) to the
 // channel cid's connected members. It is not stored and not retried.
 func (c *Client) SendEvent(ctx context.Context, cid string, t protocol.EventType) (*protocol.EventResponse, error) {

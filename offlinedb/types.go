@@ -67,6 +67,10 @@ type Channel struct {
 	protocol.Channel
 	// LastSeq is the highest event sequence number applied.
 	LastSeq int64
+	// HistoryComplete is set when the store holds the channel's messages
+	// from the start of its history; unset, the server has older ones
+	// (see Held).
+	HistoryComplete bool
 }
 
 // ChannelsQuery filters and pages Channels.
@@ -104,7 +108,31 @@ type MessagesQuery struct {
 	Before         string // messages older than this one
 	After          string // messages newer than this one
 	IncludeDeleted bool   // include soft-deleted messages
+	// Oldest, with neither Before nor After, asks for the first Limit
+	// messages the store holds instead of the latest.
+	Oldest bool
 }
+
+// Held is the part of a channel's history the store holds: every message
+// with a seq from From to To (the channel's position), as the server has
+// it, with no hole. Seqs have gaps (other events, deleted messages), so
+// the range says what is covered, not how many messages there are.
+type Held struct {
+	CID   string
+	Epoch string // "" when the channel has no state yet
+	From  int64  // 1: the range reaches the start of the history
+	To    int64
+	// Until is, after the server reset the channel, the seq down to
+	// which the rows held before the reset are still to be re-checked
+	// (fetched again); 0 when there is nothing to re-check.
+	Until int64
+	// Messages counts the sent messages held in the range.
+	Messages int
+}
+
+// Complete reports whether the store holds the channel's history from its
+// start: the server has nothing older.
+func (h Held) Complete() bool { return h.Epoch != "" && h.From <= 1 }
 
 // PendingTask is a write waiting in the outbox: the op POST /batch takes,
 // with the outbox's bookkeeping. The client's write methods make them.

@@ -107,6 +107,7 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathShowChannel, s.handleShowChannel)
 	h("POST "+protocol.PathMessages, s.handleSendMessage)
 	h("GET "+protocol.PathMessages, s.handleQueryMessages)
+	h("GET "+protocol.PathHistory, s.handleHistory)
 	h("POST "+protocol.PathRead, s.handleMarkRead)
 	h("POST "+protocol.PathUnread, s.handleMarkUnread)
 	h("POST "+protocol.PathChannelEvents, s.handleSendEvent)
@@ -145,9 +146,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		d := time.Since(start)
-		s.metrics.observeRequest(route, status, d)
-		s.logRequest(r, route, status, d, info)
+		entry := newAccessEntry(r, route, info)
+		info.finished(func() {
+			d := time.Since(start)
+			s.metrics.observeRequest(route, status, d)
+			s.logRequest(entry, status, d)
+		})
 	}()
 	defer func() {
 		if v := recover(); v != nil {
@@ -234,6 +238,8 @@ func allowedParam(pattern, name string) bool {
 		return name == "limit" || name == "after"
 	case "DELETE " + protocol.PathRecord:
 		return name == "if_version"
+	case "GET " + protocol.PathHistory:
+		return name == "kind" || name == "epoch" || name == "before" || name == "limit"
 	}
 	return false
 }

@@ -95,11 +95,13 @@ type EventRange struct {
 }
 
 // MessagesPage selects a page of a channel's messages. Messages are ordered
-// by the seq of their message.new event.
+// by the seq of their message.new event. At most one of Before, After and
+// BeforeSeq is set; none selects the newest.
 type MessagesPage struct {
-	Limit  int
-	Before *protocol.Message // messages older than this one
-	After  *protocol.Message // messages newer than this one
+	Limit     int
+	Before    *protocol.Message // messages older than this one
+	After     *protocol.Message // messages newer than this one
+	BeforeSeq int64             // messages with a seq below this one
 }
 
 // RecordKey names a record within its channel.

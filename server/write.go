@@ -335,8 +335,12 @@ func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.Channe
 		return protocol.ChannelResponse{}, err
 	}
 	pos := head(st)
+	from := int64(1) // all of them: the history from its start
+	if len(msgs) == messageLimit {
+		from = msgs[0].Seq
+	}
 	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads),
-		Reactions: reactions, Position: &pos}, nil
+		Reactions: reactions, Position: &pos, MessagesFrom: from}, nil
 }
 
 func nonNil[T any](s []T) []T {

@@ -2,8 +2,9 @@
 // sees through outpost.Client: its Options (outpost.Config.Sync), the
 // Status snapshot and its Progress, the Change a change listener hears,
 // the typed *Error that Options.OnError hears, the SyncPolicy that says
-// when it syncs by itself, the post-sync Callback, and its sentinel errors
-// (ErrOffline, ErrClosed, ErrProtocol).
+// when it syncs by itself, the post-sync Callback, the HistoryPolicy that says
+// how much of each channel's history it keeps on the device, and its
+// sentinel errors (ErrOffline, ErrClosed, ErrProtocol).
 //
 // The manager itself is internal and runs under outpost.Client: Open
 // starts it, Close stops it. It sends the outbox in order, pulls what

@@ -120,6 +120,11 @@ type Options struct {
 	// was reset) holds. Zero means 50.
 	RefillMessageLimit int
 
+	// History says how much of each channel's message history the
+	// manager keeps on the device by itself. The zero value is
+	// HistoryFull.
+	History HistoryPolicy
+
 	// SyncPolicy says when the manager syncs by itself. The zero value,
 	// SyncOnConnect, syncs each time the connection comes up.
 	SyncPolicy SyncPolicy
@@ -131,6 +136,42 @@ type Options struct {
 
 	// Logger gets the manager's logs. Nil means logs are dropped.
 	Logger *slog.Logger
+}
+
+// HistoryPolicy says how much of each channel's message history the
+// manager keeps on the device by itself. Whatever it keeps, LoadOlder
+// fetches older messages on demand, and nothing cuts back what is held.
+type HistoryPolicy struct {
+	recent int // 0: the whole history
+}
+
+// HistoryFull keeps each channel's whole message history: a channel new
+// to the store (first sync, join, reset) gets its state (the newest
+// messages, readable at once), then its older history page by page,
+// newest first, with flat memory. The default: a desktop app's disk holds
+// years of chat for a few hundred MB (a message is about half a KB), and
+// offline every message the user may read is then on the device.
+var HistoryFull = HistoryPolicy{}
+
+// HistoryRecent keeps at least the latest n messages of each channel
+// (n below 1 means 1); older ones come with LoadOlder. For an app whose
+// disk is tight, or whose channels are huge and mostly unread.
+func HistoryRecent(n int) HistoryPolicy { return HistoryPolicy{recent: max(n, 1)} }
+
+func (p HistoryPolicy) String() string {
+	if p.recent == 0 {
+		return "full"
+	}
+	return "recent(" + strconv.Itoa(p.recent) + ")"
+}
+
+// Keep is the number of messages the policy keeps of each channel: -1
+// for all.
+func (p HistoryPolicy) Keep() int {
+	if p.recent == 0 {
+		return -1
+	}
+	return p.recent
 }
 
 // SyncPolicy says when a Manager syncs (pulls the server's changes) by

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -144,18 +145,21 @@ type messageJSON struct {
 
 var messagesCmd = &command{
 	name: "messages", args: "CID [--limit N] [--json]",
-	summary: "list a channel's latest messages from the local DB, oldest first",
+	summary: "list a channel's latest messages from the local DB, oldest first (--limit 0: all)",
 	help:    "Messages still in the outbox show as pending, refused ones as failed.\n\n" + readHelp,
 	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		var r readFlags
 		r.add(fs, e)
-		limit := fs.Int("limit", 50, "how many of the latest messages to show")
+		limit := fs.Int("limit", 50, "how many of the latest messages to show; 0 shows all")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, "CID"); err != nil {
 				return err
 			}
-			if *limit <= 0 {
-				return usageErrorf("--limit must be positive")
+			switch {
+			case *limit < 0:
+				return usageErrorf("--limit must not be negative")
+			case *limit == 0:
+				*limit = math.MaxInt32
 			}
 			db, _, err := openLocal(ctx, &r.connFlags)
 			if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/outpostsync/outpost/internal/access"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/syncmanager"
 )
 
 func osGetenv(name string) string { return os.Getenv(name) }
@@ -37,6 +38,9 @@ type connFlags struct {
 	timeout                 time.Duration
 	verbose                 bool
 	stderr                  io.Writer
+	// history is how much of each channel's history the session's syncs
+	// fetch: the whole of it (the zero value) unless a command says.
+	history syncmanager.HistoryPolicy
 }
 
 // addLocal defines --db and --user, enough for the reading commands.
@@ -292,6 +296,7 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 		// tell offline from refused.
 		Logger: o.logger(),
 		Client: client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
+		Sync:   syncmanager.Options{History: o.history},
 	})
 	if err != nil {
 		s.removeCreated()

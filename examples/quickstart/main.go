@@ -109,7 +109,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "Morning, Bob!"}); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 }, bob); err != nil {
+	// Synced too: bob's first sync (with the channel's history) is done,
+	// so going offline is a change he hears.
+	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 && bob.Status().Synced }, bob); err != nil {
 		return fmt.Errorf("bob never got alice's first message: %w", err)
 	}
 	p.say("bob got alice's message live")

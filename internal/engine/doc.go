@@ -43,6 +43,10 @@
 //     and anything unknown keep the positions and retry with backoff.
 //   - A reset keeps the outbox, and the manager refills the store from the
 //     server at once.
+//   - Each channel's held history is one contiguous range ending at its
+//     position; after a sync the manager extends it as Options.History
+//     says (the whole history by default), and LoadOlder on demand. No
+//     state answer moves a position back or drops held rows.
 //   - The outbox drains in order; a temporary failure stops the drain (so an
 //     edit never overtakes its send) and retries on a backoff timer, and a
 //     permanent one moves the task to the failed list.

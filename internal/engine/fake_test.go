@@ -267,6 +267,34 @@ func (f *fakeConn) QueryChannels(ctx context.Context, req protocol.QueryChannels
 	return resp, nil
 }
 
+// History answers with the fake's messages of the channel older than
+// req.Before, as the server pages them.
+func (f *fakeConn) History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.channels[cid]; !ok {
+		return &protocol.HistoryPage{Status: protocol.ChannelInaccessible}, nil
+	}
+	pos := protocol.Position{Epoch: "ep-" + cid, Seq: f.seq[cid]}
+	page := &protocol.HistoryPage{Status: protocol.ChannelOK, Kind: req.Kind, Position: &pos, From: 1, To: pos.Seq}
+	if req.Before > 0 {
+		page.To = min(req.Before-1, pos.Seq)
+	}
+	var msgs []protocol.Message
+	for _, m := range f.messages {
+		if m.CID == cid && m.Seq > 0 && m.Seq <= page.To {
+			msgs = append(msgs, m)
+		}
+	}
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].Seq < msgs[j].Seq })
+	if req.Limit > 0 && len(msgs) >= req.Limit {
+		msgs = msgs[len(msgs)-req.Limit:]
+		page.From = msgs[0].Seq
+	}
+	page.Messages = msgs
+	return page, nil
+}
+
 func (f *fakeConn) write(kind, id string) error {
 	if len(f.writeErrs) > 0 {
 		err := f.writeErrs[0]

@@ -24,6 +24,7 @@ type Conn interface {
 
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
+	History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error)
 
 	// Batch sends writes as one request; every drain of the outbox goes
 	// through it (see client.Client.Batch).
@@ -39,6 +40,9 @@ type Store interface {
 	PrepareSyncPage(page *protocol.SyncResponse) *store.PreparedSyncPage
 	ApplyPreparedSyncPage(ctx context.Context, page *store.PreparedSyncPage) (store.PageResult, error)
 	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
+	HeldHistory(ctx context.Context, cid string) (store.Held, error)
+	HistoryToFetch(ctx context.Context, keep int) ([]store.Held, error)
+	ApplyHistoryPage(ctx context.Context, cid string, page *protocol.HistoryPage) (store.HistoryResult, error)
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (store.LiveResult, error)
 	LastSyncedAt(ctx context.Context) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error

@@ -185,6 +185,8 @@ const maxResets = 1
 // and every channel it holds, page by page, each page committed with the
 // positions it reaches. Channels new to the store, or reset by the server,
 // get their state fetched and go on from the position that state carries.
+// Then the channels' older history is fetched as the History policy says
+// (fetchHistory).
 // The whole cache is reset (keeping the outbox) only when the last sync is
 // past the retention window, or the server says the cache's history is
 // lost.
@@ -208,6 +210,9 @@ func (m *Manager) sync(ctx context.Context) (err error) {
 		err := m.checkRetention(ctx, user)
 		if err == nil {
 			err = m.syncOnce(ctx, user, fetched)
+		}
+		if err == nil {
+			err = m.fetchHistory(ctx, fetched)
 		}
 		if !client.NeedsReset(err) {
 			return err

@@ -21,8 +21,10 @@
 //
 // The sync engine speaks to the store in intents: SyncPositions (where to
 // sync from), ApplySyncPage (a page of the feed and of channel events with
-// the positions it reaches, in one transaction), ApplyChannelStates (a
-// channel's state replaces its cached rows, at the position it carries),
+// the positions it reaches, in one transaction), ApplyChannelStates (the
+// one way a channel's state comes in: it never moves a position back nor
+// drops held rows, but for a channel new or reset), ApplyHistoryPage (a
+// page of older history joined to the held range, HeldHistory),
 // ApplyLiveEvents (only the next event of each channel's log applies; the
 // rest asks for a sync), CompleteTasks and ResetDB. An event alone never
 // moves a position.

@@ -40,6 +40,7 @@ type (
 	MessagesQuery = offlinedb.MessagesQuery
 	PendingTask   = offlinedb.PendingTask
 	FailedTask    = offlinedb.FailedTask
+	Held          = offlinedb.Held
 )
 
 // Local row states.

@@ -26,6 +26,7 @@ type channelRow struct {
 	Hidden        bool           `db:"hidden"`
 	Version       int64          `db:"version"`
 	LastSeq       int64          `db:"last_seq"`
+	HeldFrom      int64          `db:"held_from"`
 	Extra         sql.NullString `db:"extra"`
 }
 
@@ -36,11 +37,11 @@ func (r channelRow) channel() Channel {
 		DeletedAt: fromNanosPtr(r.DeletedAt), TruncatedAt: fromNanosPtr(r.TruncatedAt),
 		LastMessageAt: fromNanosPtr(r.LastMessageAt), MemberCount: r.MemberCount,
 		Hidden: r.Hidden, Version: r.Version, Extra: fromJSON(r.Extra),
-	}, LastSeq: r.LastSeq}
+	}, LastSeq: r.LastSeq, HistoryComplete: r.HeldFrom == 1}
 }
 
 const channelSelect = `SELECT cid, type, id, name, created_by, created_at, updated_at, deleted_at, truncated_at,
-	last_message_at, member_count, hidden, version, last_seq, extra FROM channels`
+	last_message_at, member_count, hidden, version, last_seq, held_from, extra FROM channels`
 
 // Channels returns the channels in the store, most recent activity first
 // (the last message's time, else the channel's update or creation time),
@@ -189,12 +190,16 @@ ORDER BY `+placeExpr+`, created_at, id LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.Incl
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?5 OR deleted_at IS NULL) AND (`+placeExpr+`, created_at, id) < (?2, ?3, ?4)
 ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.IncludeDeleted, q.Limit)
+	case q.Oldest:
+		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
+ORDER BY `+placeExpr+`, created_at, id LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	default:
 		err = d.db.SelectContext(ctx, &rows, messageSelect+`
 WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
 ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	}
-	if q.After == "" {
+	if q.After == "" && (q.Before != "" || !q.Oldest) {
 		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 			rows[i], rows[j] = rows[j], rows[i]
 		}

@@ -75,7 +75,7 @@ func (d *DB) SyncPositions(ctx context.Context) (SyncPositions, error) {
 type PageResult struct {
 	// NeedState lists the channels whose state must be fetched (new to
 	// the store, or reset by the server), in CID order. Their cached rows
-	// stay until ApplyChannelStates replaces them.
+	// stay: ApplyChannelStates re-checks them against the state.
 	NeedState []string
 	// Dropped lists the channels the page removed from the store (the
 	// user left or lost access).
@@ -138,7 +138,9 @@ func announceChannel(b *[]Query, cid string) error {
 // cached rows; one the user joined is recorded for its state to be
 // fetched (PageResult.NeedState); a feed reset drops every channel it
 // does not list. Then the channel events, and each channel's new position.
-// A channel the server reset is left as it is and listed in NeedState. On
+// A channel the server reset keeps its rows, is marked reset (its next
+// state replaces them, or, when only the log was pruned, is applied
+// exactly: see ApplyChannelStates) and listed in NeedState. On
 // the last page (More unset) the page's SyncedAt becomes LastSyncAt.
 func (d *DB) ApplySyncPage(ctx context.Context, page *protocol.SyncResponse) (PageResult, error) {
 	return d.ApplyPreparedSyncPage(ctx, d.PrepareSyncPage(page))
@@ -269,6 +271,7 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, prepared *PreparedSyncPa
 			case protocol.ChannelReset:
 				if holds[cs.CID] {
 					need[cs.CID] = true
+					qs = append(qs, markReset(cs.CID, cs.Reason))
 				}
 				skip[cs.CID] = true
 			}
@@ -331,52 +334,6 @@ func asEventError(ev *protocol.Event, err error) *EventError {
 	return &EventError{EventID: ev.ID, Err: err}
 }
 
-// ApplyChannelStates replaces the cached rows of each channel with the
-// state the server gave, at the position it carries, and drops the
-// channels listed inaccessible, in one transaction. Pending and failed
-// rows stay, and so does the user's hidden flag of each channel; a state
-// whose Channel.Hidden is set hides the channel. A state without a
-// position is refused: the channel's sync could not continue from it.
-func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error {
-	if d.closed.Load() {
-		return ErrClosed
-	}
-	var qs []Query
-	for _, cid := range inaccessible {
-		dropChannel(&qs, cid, "")
-	}
-	for i := range states {
-		st := &states[i]
-		cid := st.Channel.CID
-		if err := protocol.ValidateCID(cid); err != nil {
-			return fmt.Errorf("offlinedb: channel state: %w", err)
-		}
-		if st.Position == nil || st.Position.Epoch == "" {
-			return fmt.Errorf("offlinedb: channel state of %s has no position", cid)
-		}
-		// The drop, the rows and the position stand or fall together.
-		group := "state " + cid
-		dropChannel(&qs, cid, group)
-		qs = append(qs, stateQueries(st, group)...)
-		p := st.Position
-		qs = append(qs, Query{SQL: setChannelPositionSQL, Args: []any{cid, p.Epoch, p.Seq, p.EventID}, EventID: group})
-	}
-	if len(qs) == 0 {
-		return nil
-	}
-	_, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
-		keep, err := keepHidden(ctx, tx, states)
-		if err != nil {
-			return nil, err
-		}
-		return append(slices.Clip(qs), keep...), nil
-	})
-	if err != nil {
-		return fmt.Errorf("offlinedb: apply channel states: %w", err)
-	}
-	return nil
-}
-
 // keepHidden returns the queries that hide again, after their rows are
 // replaced, the channels of states that were hidden before (with the
 // version of the feed event that hid them) or whose state says hidden.
@@ -416,39 +373,6 @@ func (d *DB) SetChannelHidden(ctx context.Context, cid string, hidden bool) erro
 		return fmt.Errorf("%w: channel %q", ErrNotFound, cid)
 	}
 	return nil
-}
-
-// stateQueries stores a channel's state as the server read it, each row at
-// its own version, through the same guarded upserts as events.
-func stateQueries(st *protocol.ChannelResponse, group string) []Query {
-	cid := st.Channel.CID
-	b := builder{ev: &protocol.Event{ID: group, CID: cid, CreatedAt: st.Channel.UpdatedAt}}
-	b.channelRow(&st.Channel, cid, max(st.Channel.Version, 1))
-	for i := range st.Members {
-		m := &st.Members[i]
-		b.tmpl(upsertMember, b.memberArgs(m, cid, max(m.Version, 1))...)
-		if m.User != nil {
-			b.userRow(m.User)
-		}
-	}
-	for i := range st.Messages {
-		m := &st.Messages[i]
-		b.tmpl(upsertMessage, b.messageArgs(m, cid, max(m.Version, 1), nanosPtr(m.DeletedAt))...)
-	}
-	for i := range st.Reactions {
-		r := &st.Reactions[i]
-		if r.MessageID == "" || r.UserID == "" || r.Type == "" {
-			continue
-		}
-		b.tmpl(upsertReaction, r.MessageID, r.UserID, r.Type, cid, r.Score, nanos(r.CreatedAt),
-			nanos(r.UpdatedAt), max(r.Version, 1), jsonArg(r.Extra))
-	}
-	for i := range st.Reads {
-		r := &st.Reads[i]
-		at := r.LastReadAt
-		b.tmpl(upsertRead, cid, r.UserID, nanos(at), r.LastReadMessageID, r.UnreadMessages, max(r.Version, 1))
-	}
-	return b.qs
 }
 
 // LiveResult says what ApplyLiveEvents did.

@@ -140,8 +140,9 @@ WHERE cid = $1 AND user_id = $2 AND to_seq IS NULL`
 WHERE m.cid = $1 AND (m.seq, m.id) > (p.seq, p.id) ORDER BY m.seq, m.id LIMIT $3`
 	qMessagesBefore = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
 WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DESC LIMIT $3`
-	qMessagesLatest = `SELECT data FROM messages WHERE cid = $1 ORDER BY seq DESC, id DESC LIMIT $2`
-	qPutMessage     = `INSERT INTO messages (id, cid, seq, created_at, data) VALUES ($1, $2, $3, $4, $5)
+	qMessagesLatest    = `SELECT data FROM messages WHERE cid = $1 ORDER BY seq DESC, id DESC LIMIT $2`
+	qMessagesBeforeSeq = `SELECT data FROM messages WHERE cid = $1 AND seq < $2 ORDER BY seq DESC, id DESC LIMIT $3`
+	qPutMessage        = `INSERT INTO messages (id, cid, seq, created_at, data) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO UPDATE SET data = excluded.data`
 	qDeleteMessageReactions = `DELETE FROM reactions WHERE message_id = $1`
 	qDeleteMessage          = `DELETE FROM messages WHERE id = $1`
@@ -300,6 +301,8 @@ func (t *tx) Messages(cid string, p server.MessagesPage) ([]protocol.Message, er
 		return selectJSON[protocol.Message](t, qMessagesAfter, cid, p.After.ID, p.Limit)
 	case p.Before != nil:
 		return reversed(selectJSON[protocol.Message](t, qMessagesBefore, cid, p.Before.ID, p.Limit))
+	case p.BeforeSeq > 0:
+		return reversed(selectJSON[protocol.Message](t, qMessagesBeforeSeq, cid, p.BeforeSeq, p.Limit))
 	default:
 		return reversed(selectJSON[protocol.Message](t, qMessagesLatest, cid, p.Limit))
 	}

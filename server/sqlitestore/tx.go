@@ -203,6 +203,9 @@ WHERE m.cid = ?1 AND (m.seq > p.seq OR (m.seq = p.seq AND m.id > p.id)) ORDER BY
 		return reversed(selectJSON[protocol.Message](t, `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = ?2) p
 WHERE m.cid = ?1 AND (m.seq < p.seq OR (m.seq = p.seq AND m.id < p.id)) ORDER BY m.seq DESC, m.id DESC LIMIT ?3`,
 			cid, p.Before.ID, p.Limit))
+	case p.BeforeSeq > 0:
+		return reversed(selectJSON[protocol.Message](t, `SELECT data FROM messages WHERE cid = ?1 AND seq < ?2
+ORDER BY seq DESC, id DESC LIMIT ?3`, cid, p.BeforeSeq, p.Limit))
 	default:
 		return reversed(selectJSON[protocol.Message](t, `SELECT data FROM messages WHERE cid = ?1
 ORDER BY seq DESC, id DESC LIMIT ?2`, cid, p.Limit))

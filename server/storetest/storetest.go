@@ -614,6 +614,14 @@ func testMessages(t *testing.T, h Harness) {
 		if ms, err = tx.Messages("team:m", server.MessagesPage{Limit: 2}); err != nil || !slices.Equal(messageIDs(ms), []string{"y", "x"}) {
 			return fmt.Errorf("latest 2 = %v, %v", messageIDs(ms), err)
 		}
+		// A page by seq: below y's place (its Version, the seq of its
+		// message.new here), the newest first, up to Limit.
+		if ms, err = tx.Messages("team:m", server.MessagesPage{Limit: 10, BeforeSeq: y.Version}); err != nil || !slices.Equal(messageIDs(ms), []string{"z"}) {
+			return fmt.Errorf("before seq %d = %v, %v", y.Version, messageIDs(ms), err)
+		}
+		if ms, err = tx.Messages("team:m", server.MessagesPage{Limit: 1, BeforeSeq: 1000}); err != nil || !slices.Equal(messageIDs(ms), []string{"x"}) {
+			return fmt.Errorf("newest 1 before a seq past the end = %v, %v", messageIDs(ms), err)
+		}
 		cids, err := tx.UserChannelIDs("u")
 		if err != nil || !slices.Equal(cids, []string{"team:a", "team:m"}) {
 			return fmt.Errorf("UserChannelIDs = %v, %v", cids, err)

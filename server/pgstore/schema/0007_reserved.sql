@@ -1,2 +1,0 @@
--- Reserved for another branch's migration; replaced when it lands.
-SELECT 1;
