@@ -12,6 +12,7 @@ type changeSet struct {
 	kind     ChangeKind
 	channels map[string]bool
 	messages map[string]bool
+	records  map[store.RecordKey]bool
 	many     bool
 	reset    bool
 	events   []protocol.Event
@@ -33,6 +34,16 @@ func (s *changeSet) message(id string) {
 	}
 }
 
+func (s *changeSet) record(k store.RecordKey) {
+	if k.ID == "" || s.many {
+		return
+	}
+	s.records[k] = true
+	if len(s.records) > MaxChangeIDs {
+		s.many, s.records = true, map[store.RecordKey]bool{}
+	}
+}
+
 // event records what an event touches; live says it is a live event, to
 // be listed in Change.Events.
 func (s *changeSet) event(ev *protocol.Event, live bool) {
@@ -47,14 +58,22 @@ func (s *changeSet) event(ev *protocol.Event, live bool) {
 	if ev.Channel != nil {
 		s.channel(ev.Channel.CID)
 	}
+	if r := ev.Record; r != nil {
+		cid := r.CID
+		if cid == "" {
+			cid = ev.CID
+		}
+		s.record(store.RecordKey{CID: cid, Collection: r.Collection, ID: r.ID})
+	}
 	if live && len(s.events) < MaxChangeIDs {
 		s.events = append(s.events, *ev)
 	}
 }
 
-func (s *changeSet) task(cid, messageID string) {
-	s.channel(cid)
-	s.message(messageID)
+func (s *changeSet) task(t store.PendingTask) {
+	s.channel(t.CID)
+	s.message(t.MessageID)
+	s.record(store.RecordKey{CID: t.CID, Collection: t.Collection, ID: t.RecordID})
 }
 
 func (s *changeSet) change() Change {
@@ -68,6 +87,13 @@ func (s *changeSet) change() Change {
 			c.Messages = append(c.Messages, id)
 		}
 		sort.Strings(c.Messages)
+		for k := range s.records {
+			c.Records = append(c.Records, k)
+		}
+		sort.Slice(c.Records, func(i, j int) bool {
+			a, b := c.Records[i], c.Records[j]
+			return a.CID < b.CID || a.CID == b.CID && (a.Collection < b.Collection || a.Collection == b.Collection && a.ID < b.ID)
+		})
 	}
 	return c
 }
@@ -78,19 +104,7 @@ func (s *changeSet) change() Change {
 // transaction that made the change committed, so the listener finds in the
 // store what it is told about. The returned func unregisters it.
 func (m *Manager) OnChange(listener func(Change)) (unsubscribe func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	id := m.nextID
-	m.nextID++
-	if m.changeListeners == nil {
-		m.changeListeners = map[int]func(Change){}
-	}
-	m.changeListeners[id] = listener
-	return func() {
-		m.mu.Lock()
-		delete(m.changeListeners, id)
-		m.mu.Unlock()
-	}
+	return register(m, m.changeListeners, listener)
 }
 
 // noteChange records a committed change and, unless a delivery is queued
@@ -104,7 +118,7 @@ func (m *Manager) noteChange(kind ChangeKind, fill func(s *changeSet)) {
 	}
 	queued := m.changes != nil
 	if !queued {
-		m.changes = &changeSet{channels: map[string]bool{}, messages: map[string]bool{}}
+		m.changes = &changeSet{channels: map[string]bool{}, messages: map[string]bool{}, records: map[store.RecordKey]bool{}}
 	}
 	m.changes.kind |= kind
 	fill(m.changes)
@@ -163,6 +177,16 @@ func (m *Manager) notePage(resp *protocol.SyncResponse, res store.PageResult) {
 	})
 }
 
+// noteRecords records records stored from a channel's records pages.
+func (m *Manager) noteRecords(records []protocol.Record) {
+	m.noteChange(ChangeSync, func(s *changeSet) {
+		for i := range records {
+			r := &records[i]
+			s.record(store.RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
+		}
+	})
+}
+
 // noteStates records channel states stored whole.
 func (m *Manager) noteStates(states []protocol.ChannelResponse, inaccessible []string) {
 	m.noteChange(ChangeSync, func(s *changeSet) {
@@ -188,7 +212,7 @@ func (m *Manager) noteTasks(kind ChangeKind, tasks ...store.PendingTask) {
 	}
 	m.noteChange(kind, func(s *changeSet) {
 		for _, t := range tasks {
-			s.task(t.CID, t.MessageID)
+			s.task(t)
 		}
 	})
 }
