@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/internal/cputime"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -36,7 +37,7 @@ func BenchmarkFirstSyncHistory(b *testing.B) {
 
 func benchFirstSyncHistory(b *testing.B, n int) {
 	ctx := context.Background()
-	ts, st := benchServer(b)
+	ts, st, _ := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cid := benchChannelsFor(b, alice, "fh", 1)[0]
 	insertGap(b, st, []string{cid}, 0, n)
@@ -54,7 +55,7 @@ func benchFirstSyncHistory(b *testing.B, n int) {
 		path := filepath.Join(b.TempDir(), fmt.Sprintf("bob-%d.db", i))
 		b.StartTimer()
 
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		bob := openConfig(b, ts.URL, "bob", path, func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
 		deadline := start.Add(10 * time.Minute)
 		for {
@@ -69,7 +70,7 @@ func benchFirstSyncHistory(b *testing.B, n int) {
 			time.Sleep(2 * time.Millisecond) // polling a condition with a deadline
 		}
 		elapsed += time.Since(start)
-		cpu += processCPU() - cpu0
+		cpu += cputime.Process() - cpu0
 
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())

@@ -87,7 +87,7 @@ func countRecords(tb testing.TB, c *outpost.Client) int {
 func BenchmarkRecordFirstSync(b *testing.B) {
 	n := benchRecordsN(b)
 	ctx := context.Background()
-	ts, _ := benchServer(b)
+	ts, _, _ := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cid := benchChannelsFor(b, alice, "rfs", 1)[0]
 	benchRecordOps(b, alice, n, func(i int) protocol.BatchOp { return benchCreateOp(cid, i) })
@@ -158,7 +158,7 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 	n := benchRecordsN(b)
 	const held = 1000
 	ctx := context.Background()
-	ts, st := benchServer(b)
+	ts, st, _ := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cid := benchChannelsFor(b, alice, "rcu", 1)[0]
 	benchRecordOps(b, alice, held, func(i int) protocol.BatchOp { return benchCreateOp(cid, i) })

@@ -1,9 +1,11 @@
 package outpost_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,12 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/cputime"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -46,10 +48,12 @@ const (
 )
 
 // benchServer is startServer that keeps the store, so fixtures can be
-// written into it directly.
-func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
+// written into it directly, and records sync requests on a tape.
+func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store, *syncTape) {
 	tb.Helper()
-	return storeServer(tb, nil)
+	tape := &syncTape{path: filepath.Join(tb.TempDir(), "syncs.tape")}
+	ts, st := storeServer(tb, func(h http.Handler) http.Handler { tape.next = h; return tape })
+	return ts, st, tape
 }
 
 // storeServer is benchServer with the server's handler wrapped by wrap,
@@ -73,6 +77,110 @@ func storeServer(tb testing.TB, wrap func(http.Handler) http.Handler) (*httptest
 	ts := httptest.NewServer(h)
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 	return ts, st
+}
+
+// syncTape passes requests to the server and, while recording, keeps the
+// bodies of the sync requests in a file (held in memory, they would count
+// in the catch-up's peak heap), to be sent again by replay.
+type syncTape struct {
+	next      http.Handler
+	path      string
+	mu        sync.Mutex
+	recording bool
+	file      *os.File
+	sizes     []int // of the bodies, in the file's order
+	err       error // the first error writing the file
+}
+
+func (t *syncTape) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.mu.Lock()
+	rec := t.recording && r.Method == http.MethodPost && r.URL.Path == protocol.PathSync
+	t.mu.Unlock()
+	if rec {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		t.mu.Lock()
+		if _, err := t.file.Write(body); err != nil && t.err == nil {
+			t.err = err
+		}
+		t.sizes = append(t.sizes, len(body))
+		t.mu.Unlock()
+	}
+	t.next.ServeHTTP(w, r)
+}
+
+// record starts a new recording, or stops it.
+func (t *syncTape) record(tb testing.TB, on bool) {
+	tb.Helper()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.recording = on
+	if !on {
+		return
+	}
+	if t.file != nil {
+		t.file.Close()
+	}
+	f, err := os.Create(t.path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.file, t.sizes, t.err = f, nil, nil
+}
+
+// replay sends the recorded sync requests again, as user, one after
+// another, and reads each answer whole, discarding it; it returns the CPU
+// time this took: the server's share of the syncs, and the little a
+// client spends reading the bytes.
+func (t *syncTape) replay(tb testing.TB, url, user string) time.Duration {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.mu.Lock()
+	sizes, werr := t.sizes, t.err
+	if t.file != nil {
+		t.file.Close()
+		t.file = nil
+	}
+	t.mu.Unlock()
+	if werr != nil {
+		tb.Fatal(werr)
+	}
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bodies := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		bodies[i], data = data[:n], data[n:]
+	}
+	hc := &http.Client{}
+	defer hc.CloseIdleConnections()
+	cpu0 := cputime.Process()
+	for _, body := range bodies {
+		req, err := http.NewRequest(http.MethodPost, url+protocol.PathSync, bytes.NewReader(body))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		req.Header.Set(protocol.HeaderAuthorization, "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			tb.Fatalf("replayed sync: %v, status %d", err, resp.StatusCode)
+		}
+	}
+	return cputime.Process() - cpu0
 }
 
 // benchREST returns a REST-only client (no WebSocket, no sync manager, no
@@ -209,6 +317,20 @@ func countMessages(tb testing.TB, c *outpost.Client) int {
 // INSERT ... ON CONFLICT DO UPDATE per row into the same schema, one
 // transaction per page; no server, no network, no positions, no guards.
 // floor_ratio is the catch-up's rate over the floor's.
+//
+// And the ceiling (ceiling_events/s): the fastest honest way to put the
+// same rows in the same schema with the same guarantees (benchCeiling):
+// values decoded before the clock starts, the apply's version- and
+// tombstone-guarded upsert in multi-row statements of the best size
+// (ceiling_rows), one transaction per page with the page's positions.
+// ceiling_ratio is the catch-up's rate over the ceiling's. The rates
+// scatter on a shared machine; ceiling_cpu_ratio, the ceiling's CPU time
+// per event over the catch-up's, scatters less. The catch-up's CPU time
+// includes the in-process server's, which the ceiling has none of: the
+// last round's sync requests are sent again, their answers read and
+// discarded, for the server's share (server_cpu_us/event), and
+// ceiling_client_cpu_ratio is the ceiling's CPU time over the catch-up's
+// without it.
 func BenchmarkCatchUp(b *testing.B) {
 	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) { benchCatchUp(b, n) })
@@ -217,7 +339,7 @@ func BenchmarkCatchUp(b *testing.B) {
 
 func benchCatchUp(b *testing.B, n int) {
 	ctx := context.Background()
-	ts, st := benchServer(b)
+	ts, st, tape := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cids := benchChannelsFor(b, alice, "cu", benchChannels)
 	bob := open(b, ts.URL, "bob")
@@ -263,9 +385,10 @@ func benchCatchUp(b *testing.B, n int) {
 		runtime.ReadMemStats(&ms)
 		base = max(base, ms.HeapInuse)
 		sampler := startHeapSampler(5 * time.Millisecond)
+		tape.record(b, true)
 		b.StartTimer()
 
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
@@ -277,9 +400,10 @@ func benchCatchUp(b *testing.B, n int) {
 			b.Fatalf("catch-up of %d events did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
 		elapsed += time.Since(start)
-		cpu += processCPU() - cpu0
+		cpu += cputime.Process() - cpu0
 
 		b.StopTimer()
+		tape.record(b, false)
 		peak = max(peak, sampler.Stop())
 		mu.Lock()
 		want = 0
@@ -295,26 +419,38 @@ func benchCatchUp(b *testing.B, n int) {
 	b.StopTimer()
 	s := outpost.ManagerOf(bob).Status()
 	rate := float64(b.N*n) / elapsed.Seconds()
-	floor, floorCPU := benchFloor(b, st, cids, s.Progress.Pages)
+	// The last round's syncs again, for the server's CPU time alone.
+	serverCPU := float64(tape.replay(b, ts.URL, "bob").Microseconds()) / float64(n)
+	pages := benchEvents(b, st, cids, s.Progress.Pages)
+	floor, floorCPU := benchFloor(b, pages)
+	ceiling, ceilingCPU, ceilingRows := benchCeiling(b, pages, cids)
+	pages = nil
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(floor, "floor_events/s")
 	b.ReportMetric(rate/floor, "floor_ratio")
+	b.ReportMetric(ceiling, "ceiling_events/s")
+	b.ReportMetric(rate/ceiling, "ceiling_ratio")
+	b.ReportMetric(float64(ceilingRows), "ceiling_rows")
 	// CPU time per event, of the whole process (the in-process server
-	// included) and of the floor: a measure that other work on the
-	// machine disturbs less than the rates.
+	// included), of the floor and of the ceiling: measures that other
+	// work on the machine disturbs less than the rates.
+	// ceiling_cpu_ratio is the ceiling's CPU time over the catch-up's.
 	cpuPerEvent := float64(cpu.Microseconds()) / float64(b.N*n)
 	b.ReportMetric(cpuPerEvent, "cpu_us/event")
 	b.ReportMetric(floorCPU, "floor_cpu_us/event")
+	b.ReportMetric(ceilingCPU, "ceiling_cpu_us/event")
+	b.ReportMetric(ceilingCPU/cpuPerEvent, "ceiling_cpu_ratio")
+	b.ReportMetric(serverCPU, "server_cpu_us/event")
+	b.ReportMetric(ceilingCPU/(cpuPerEvent-serverCPU), "ceiling_client_cpu_ratio")
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
 	b.ReportMetric(float64(base)/(1<<20), "base_heap_MB")
 	b.ReportMetric(float64(s.Progress.Pages), "pages")
 }
 
-// benchFloor returns the floor's rate, in events/s, and its CPU time per
-// event, in µs, over the events of the channels cids (the gaps the
-// catch-ups applied, and each channel's few first events), in pages of the
-// size the catch-up's pages had, as the server's JSON.
-func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (rate, cpuPerEvent float64) {
+// benchEvents returns the events of the channels cids (the gaps the
+// catch-ups applied, and each channel's few first events) as the server
+// stores them, in pages of the size the catch-up's pages had.
+func benchEvents(b *testing.B, st *sqlitestore.Store, cids []string, pages int) [][]json.RawMessage {
 	ctx := context.Background()
 	var evs []json.RawMessage
 	err := st.View(ctx, func(tx server.Tx) error {
@@ -346,18 +482,27 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 		b.Fatal(err)
 	}
 	size := max(1, len(evs)/max(1, pages))
-	var wire [][]byte
+	var out [][]json.RawMessage
 	for lo := 0; lo < len(evs); lo += size {
+		out = append(out, evs[lo:min(lo+size, len(evs))])
+	}
+	return out
+}
+
+// benchFloor returns the floor's rate, in events/s, and its CPU time per
+// event, in µs, over pages as the server's JSON.
+func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent float64) {
+	var wire [][]byte
+	for _, evs := range pages {
 		page := struct {
 			Events []json.RawMessage `json:"events"`
-		}{evs[lo:min(lo+size, len(evs))]}
+		}{evs}
 		data, err := json.Marshal(page)
 		if err != nil {
 			b.Fatal(err)
 		}
 		wire = append(wire, data)
 	}
-	evs = nil
 	return floorApply(b, wire)
 }
 
@@ -373,7 +518,7 @@ func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Process()
 	rows := 0
 	for _, data := range wire {
 		var page struct {
@@ -412,17 +557,84 @@ func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
 			b.Fatal(err)
 		}
 	}
-	cpu := processCPU() - cpu0
+	cpu := cputime.Process() - cpu0
 	return float64(rows) / time.Since(start).Seconds(), float64(cpu.Microseconds()) / float64(rows)
 }
 
-// processCPU returns the CPU time, user and system, this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// ceilingRows are the statement sizes the ceiling tries, and
+// ceilingTrialPages how many pages each is tried on.
+var ceilingRows = []int{16, 64, 256, 1024}
+
+const ceilingTrialPages = 20
+
+// benchCeiling returns the ceiling's rate, in events/s, its CPU time per
+// event, in µs, and the statement size it had: the same rows, decoded
+// before the clock starts, written by store.WriteCeiling (the apply's
+// guarded upsert, multi-row, one transaction per page with the page's
+// positions) into a store that holds the channels, as the catch-up's
+// does. Each size of ceilingRows is tried on the first pages, each into
+// a store of its own, and the one of least CPU time writes them all.
+func benchCeiling(b *testing.B, raw [][]json.RawMessage, cids []string) (rate, cpuPerEvent float64, rows int) {
+	pages := make([]store.CeilingPage, len(raw))
+	for i, evs := range raw {
+		p := &pages[i]
+		at := map[string]int{}
+		for _, data := range evs {
+			var ev protocol.Event
+			if err := json.Unmarshal(data, &ev); err != nil {
+				b.Fatal(err)
+			}
+			if ev.Message == nil {
+				continue
+			}
+			p.Messages = append(p.Messages, *ev.Message)
+			pos := protocol.ChannelPosition{CID: ev.CID, Position: protocol.Position{Epoch: ev.Epoch, Seq: ev.Seq, EventID: ev.ID}}
+			if j, ok := at[ev.CID]; ok {
+				p.Positions[j] = pos
+				continue
+			}
+			at[ev.CID] = len(p.Positions)
+			p.Positions = append(p.Positions, pos)
+		}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	bestCPU := time.Duration(-1)
+	for _, n := range ceilingRows {
+		_, cpu, _ := writeCeiling(b, pages[:min(len(pages), ceilingTrialPages)], cids, n)
+		if bestCPU < 0 || cpu < bestCPU {
+			bestCPU, rows = cpu, n
+		}
+	}
+	elapsed, cpu, events := writeCeiling(b, pages, cids, rows)
+	return float64(events) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(events), rows
+}
+
+// writeCeiling writes pages with store.WriteCeiling, statements of rows
+// rows, into a new store holding the channels cids, and returns the time
+// and CPU time it took and the rows written.
+func writeCeiling(b *testing.B, pages []store.CeilingPage, cids []string, rows int) (elapsed, cpu time.Duration, events int) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("ceiling-%d.db", rows)), offlinedb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	states := make([]protocol.ChannelResponse, len(cids))
+	for i, cid := range cids {
+		typ, id, _ := protocol.SplitCID(cid)
+		states[i] = protocol.ChannelResponse{Channel: protocol.Channel{CID: cid, Type: typ, ID: id, Version: 1},
+			Position: &protocol.Position{Epoch: "start"}}
+	}
+	if err := db.ApplyChannelStates(ctx, states, nil); err != nil {
+		b.Fatal(err)
+	}
+	start, cpu0 := time.Now(), cputime.Process()
+	for _, p := range pages {
+		if err := db.WriteCeiling(ctx, p, rows); err != nil {
+			b.Fatal(err)
+		}
+		events += len(p.Messages)
+	}
+	return time.Since(start), cputime.Process() - cpu0, events
 }
 
 // floorUpsert is the floor's one statement per row: the message into the
@@ -447,7 +659,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		benchDrainN = n
 	}
-	ts, _ := benchServer(b)
+	ts, _, _ := benchServer(b)
 	alice := benchREST(b, ts.URL, "alice")
 	cids := benchChannelsFor(b, alice, "dr", 2)
 	drainCID, baseCID := cids[0], cids[1]

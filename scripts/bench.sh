@@ -10,7 +10,7 @@ out=docs/bench/latest.txt
 mkdir -p docs/bench
 {
 	echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(go version) $(nproc) cores"
-	go test -run '^$' -bench 'BenchmarkApplyEvents|BenchmarkColdOpen' -benchtime 20x ./offlinedb
+	go test -run '^$' -bench 'BenchmarkApplyEvents|BenchmarkColdOpen' -benchtime 20x ./internal/store
 	go test -run '^$' -bench 'BenchmarkCatchUp|BenchmarkDrain' -benchtime 1x -timeout 60m .
 	go test -run '^$' -bench 'BenchmarkSyncPages|BenchmarkFanout' -benchtime 1x ./server
 } | tee "$out"

@@ -33,20 +33,21 @@ type Query struct {
 // applying a page of events cost little more than the raw inserts.
 type rowTemplate struct {
 	prefix, tuple, suffix string
+	single                string // the statement of one row
 	nargs                 int
 	sqls                  [maxMergedRows + 1]atomic.Pointer[string] // sqlFor's texts, built once
 }
 
 func newTemplate(prefix string, nargs int, suffix string) *rowTemplate {
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", nargs), ",") + ")"
-	return &rowTemplate{prefix: prefix, tuple: tuple, suffix: suffix, nargs: nargs}
+	return &rowTemplate{prefix: prefix, tuple: tuple, suffix: suffix, single: prefix + tuple + suffix, nargs: nargs}
 }
 
 func (t *rowTemplate) query(eventID string, args ...any) Query {
 	if len(args) != t.nargs {
 		panic(fmt.Sprintf("offlinedb: template wants %d args, got %d", t.nargs, len(args)))
 	}
-	return Query{SQL: t.prefix + t.tuple + t.suffix, Args: args, EventID: eventID, tmpl: t}
+	return Query{SQL: t.single, Args: args, EventID: eventID, tmpl: t}
 }
 
 func (t *rowTemplate) sqlFor(rows int) string {
@@ -306,7 +307,7 @@ FROM (VALUES `, 2, `) AS v WHERE channels.cid = v.column1`)
 
 func touchBefore(ctx context.Context, c *stmtCache, touches []channelTouch) error {
 	args := make([]any, 0, 4*min(len(touches), maxMergedRows))
-	return execRows(ctx, c, stubChannels, len(touches), args, func(args []any, i int) []any {
+	return execRows(ctx, c, stubChannels, len(touches), maxMergedRows, args, func(args []any, i int) []any {
 		t := &touches[i]
 		return append(args, t.cid, t.typ, t.id, t.version)
 	})
@@ -320,16 +321,16 @@ func touchAfter(ctx context.Context, c *stmtCache, touches []channelTouch) error
 		}
 	}
 	args := make([]any, 0, 2*min(len(active), maxMergedRows))
-	return execRows(ctx, c, channelProgress, len(active), args, func(args []any, i int) []any {
+	return execRows(ctx, c, channelProgress, len(active), maxMergedRows, args, func(args []any, i int) []any {
 		return append(args, active[i].cid, active[i].activity)
 	})
 }
 
-// execRows runs n rows of template t, at most maxMergedRows a statement;
-// row appends the i-th row's arguments to args.
-func execRows(ctx context.Context, c *stmtCache, t *rowTemplate, n int, args []any, row func(args []any, i int) []any) error {
-	for lo := 0; lo < n; lo += maxMergedRows {
-		hi := min(lo+maxMergedRows, n)
+// execRows runs n rows of template t, at most per a statement; row
+// appends the i-th row's arguments to args.
+func execRows(ctx context.Context, c *stmtCache, t *rowTemplate, n, per int, args []any, row func(args []any, i int) []any) error {
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
 		args = args[:0]
 		for i := lo; i < hi; i++ {
 			args = row(args, i)

@@ -59,6 +59,9 @@ func countsArg(m map[string]int) any {
 	if m == nil {
 		return nil
 	}
+	if len(m) == 0 {
+		return "{}" // most messages: no reactions
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil

@@ -12,16 +12,16 @@ func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, de
 	// The server's message always carries all its reaction counts, and
 	// the wire omits them when there are none: no counts means zero, at
 	// this version, not a partial payload.
-	counts := m.ReactionCounts
-	if counts == nil {
-		counts = map[string]int{}
+	var counts any = "{}"
+	if m.ReactionCounts != nil {
+		counts = countsArg(m.ReactionCounts)
 	}
 	seq := m.Seq
 	if seq == 0 && b.ev.Type == protocol.EventMessageNew {
 		seq = b.ev.Seq // a server that sends no seq of its own
 	}
 	return []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt),
-		deletedAt, countsArg(counts), version, jsonArg(m.Extra), seq}
+		deletedAt, counts, version, jsonArg(m.Extra), seq}
 }
 
 func (b *builder) needMessage() (*protocol.Message, error) {

@@ -37,6 +37,9 @@ func BenchmarkColdOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := db.Bind(ctx, testUser, false); err != nil {
+		b.Fatal(err)
+	}
 	// The channels' states first, as a first sync fetches them: a page's
 	// events alone leave a channel the store has no state of unlisted.
 	var states []protocol.ChannelResponse
