@@ -34,7 +34,8 @@ type Config struct {
 	Token         string
 	TokenProvider client.TokenProvider
 	// DBPath is the local store's file; it is created (mode 0600) if
-	// missing.
+	// missing. Several processes may open one store (see
+	// SyncLockPath): one of them syncs, all write and hear every change.
 	DBPath string
 
 	// ConnectTimeout is how long Open waits for the first connection (and,
@@ -132,6 +133,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if sopts.Logger == nil {
 		sopts.Logger = cfg.Logger
 	}
+	if sopts.SyncLock == "" {
+		sopts.SyncLock = SyncLockPath(cfg.DBPath)
+	}
 	mgr, err := syncmanager.New(conn, db, sopts)
 	if err != nil {
 		conn.Close()
@@ -157,7 +161,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	switch {
 	case err == nil && cfg.Sync.SyncPolicy == syncmanager.SyncOnConnect:
 		// Online: wait for the first sync within the same bound.
-		if serr := mgr.SyncNow(cctx); serr != nil && cctx.Err() == nil && !errors.Is(serr, syncmanager.ErrOffline) {
+		if serr := mgr.SyncNow(cctx); serr != nil && cctx.Err() == nil && !errors.Is(serr, syncmanager.ErrOffline) && !errors.Is(serr, syncmanager.ErrNotSyncer) {
 			cfg.logger().Warn("outpost: first sync failed; retrying in the background", "error", serr)
 		}
 	case err == nil:
@@ -289,3 +293,10 @@ func closeConn(conn *client.Client) error {
 	}
 	return nil
 }
+
+// SyncLockPath returns the lock file beside the store at dbPath that
+// Open uses as syncmanager.Options.SyncLock (unless Config.Sync sets one):
+// of the processes that open one store, the one holding it drains the
+// outbox and syncs, and another takes over within a second of it closing
+// or dying.
+func SyncLockPath(dbPath string) string { return dbPath + ".sync-lock" }

@@ -62,6 +62,10 @@ type DB struct {
 
 	ignored atomic.Int64 // events of unknown type seen by EventQueries
 
+	origin  string     // this open store's id in the change log
+	watchMu sync.Mutex // guards watch
+	watch   *sql.Conn  // the connection DataVersion asks; nil until then
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -148,7 +152,8 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return fail(err)
 	}
-	d := &DB{db: sdb, stmts: stmtcache.New(sdb, maxCachedStmts), path: path, log: opts.Logger, now: opts.Now}
+	d := &DB{db: sdb, stmts: stmtcache.New(sdb, maxCachedStmts), path: path, log: opts.Logger, now: opts.Now,
+		origin: NewTaskID()}
 	// The first connection switches a new file to WAL; another process
 	// doing the same at that moment makes it fail with SQLITE_BUSY, which
 	// passes on a retry.
@@ -276,6 +281,7 @@ func (d *DB) IntegrityCheck(ctx context.Context) error {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
+		d.closeWatch()
 		d.stmts.Close()
 		d.closeErr = d.db.Close()
 	})

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/internal/changelog"
 )
 
 // ErrIdentityMismatch is matched (errors.Is) by *IdentityError.
@@ -139,7 +141,7 @@ func (d *DB) Wipe(ctx context.Context) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	return d.inTx(ctx, func(tx *sqlx.Tx) error { return wipeTx(ctx, tx) })
+	return d.inTxNote(ctx, &changelog.Note{Kind: changelog.Reset, Reset: true}, func(tx *sqlx.Tx) error { return wipeTx(ctx, tx) })
 }
 
 func wipeTx(ctx context.Context, tx *sqlx.Tx) error {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/internal/changelog"
 )
 
 // Optimistic state is a rebase, as Replicache does it: server data is
@@ -156,7 +158,8 @@ func (d *DB) RetryFailedTask(ctx context.Context, taskID string) (PendingTask, e
 	}
 	now := d.now()
 	var t PendingTask
-	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+	n := &changelog.Note{Kind: changelog.Write}
+	err := d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
 		tasks, err := selectTasks(ctx, tx, `SELECT seq, task_id, user_id, type, cid, message_id, payload, 0 AS attempts,
 	'' AS last_error, created_at, NULL AS next_attempt_at, 0 AS claimed FROM failed_tasks WHERE task_id = ?`, taskID)
 		if err != nil {
@@ -166,6 +169,7 @@ func (d *DB) RetryFailedTask(ctx context.Context, taskID string) (PendingTask, e
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
 		t = tasks[0]
+		n.Task(t.CID, t.MessageID)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -171,7 +172,11 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, userID string, prepared 
 	page := prepared.page
 	var res PageResult
 	counted := false // ignored events are counted by the first attempt only
-	skipped, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	note := func(n *changelog.Note) {
+		n.Kind = changelog.Sync
+		n.Page(page, res.Dropped)
+	}
+	skipped, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		res = PageResult{}
 		var held []string
 		if err := tx.SelectContext(ctx, &held, `SELECT cid FROM channels ORDER BY cid`); err != nil {
@@ -356,7 +361,11 @@ func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelRe
 	if len(qs) == 0 {
 		return nil
 	}
-	_, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	note := func(n *changelog.Note) {
+		n.Kind = changelog.Sync
+		n.States(states, inaccessible)
+	}
+	_, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		keep, err := keepHidden(ctx, tx, states)
 		if err != nil {
 			return nil, err
@@ -472,7 +481,15 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 		return LiveResult{}, ErrClosed
 	}
 	var res LiveResult
-	skipped, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	note := func(n *changelog.Note) {
+		if len(res.AppliedEvents) > 0 {
+			n.Kind = changelog.Live
+		}
+		for _, i := range res.AppliedEvents {
+			n.Event(&evs[i])
+		}
+	}
+	skipped, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		res = LiveResult{}
 		type pos struct {
 			epoch string

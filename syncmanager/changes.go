@@ -1,8 +1,7 @@
 package syncmanager
 
 import (
-	"sort"
-
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -13,15 +12,15 @@ type ChangeKind uint8
 
 const (
 	// ChangeLive: live events from the connection were applied.
-	ChangeLive ChangeKind = 1 << iota
+	ChangeLive ChangeKind = ChangeKind(changelog.Live)
 	// ChangeSync: a sync page or a channel's state was applied.
-	ChangeSync
+	ChangeSync ChangeKind = ChangeKind(changelog.Sync)
 	// ChangeReset: the cache was reset (cleared to refill).
-	ChangeReset
+	ChangeReset ChangeKind = ChangeKind(changelog.Reset)
 	// ChangeWrite: the app queued a write (its optimistic row).
-	ChangeWrite
+	ChangeWrite ChangeKind = ChangeKind(changelog.Write)
 	// ChangeTask: the server answered or refused queued writes.
-	ChangeTask
+	ChangeTask ChangeKind = ChangeKind(changelog.Task)
 )
 
 // Has reports whether k includes every kind of want.
@@ -49,71 +48,27 @@ type Change struct {
 }
 
 // MaxChangeIDs caps the message ids and events one Change lists.
-const MaxChangeIDs = 1000
+const MaxChangeIDs = changelog.MaxIDs
 
-// changeSet accumulates changes not yet delivered.
+// changeSet accumulates changes not yet delivered: what they changed, and
+// the live events among them.
 type changeSet struct {
-	kind     ChangeKind
-	channels map[string]bool
-	messages map[string]bool
-	many     bool
-	reset    bool
-	events   []protocol.Event
-}
-
-func (s *changeSet) channel(cid string) {
-	if cid != "" {
-		s.channels[cid] = true
-	}
-}
-
-func (s *changeSet) message(id string) {
-	if id == "" || s.many {
-		return
-	}
-	s.messages[id] = true
-	if len(s.messages) > MaxChangeIDs {
-		s.many, s.messages = true, map[string]bool{}
-	}
+	changelog.Note
+	events []protocol.Event
 }
 
 // event records what an event touches; live says it is a live event, to
 // be listed in Change.Events.
 func (s *changeSet) event(ev *protocol.Event, live bool) {
-	s.channel(ev.CID)
-	if ev.Message != nil {
-		s.message(ev.Message.ID)
-		s.channel(ev.Message.CID)
-	}
-	if ev.Reaction != nil {
-		s.message(ev.Reaction.MessageID)
-	}
-	if ev.Channel != nil {
-		s.channel(ev.Channel.CID)
-	}
+	s.Event(ev)
 	if live && len(s.events) < MaxChangeIDs {
 		s.events = append(s.events, *ev)
 	}
 }
 
-func (s *changeSet) task(cid, messageID string) {
-	s.channel(cid)
-	s.message(messageID)
-}
-
 func (s *changeSet) change() Change {
-	c := Change{Kind: s.kind, Many: s.many, Reset: s.reset, Events: s.events}
-	for cid := range s.channels {
-		c.Channels = append(c.Channels, cid)
-	}
-	sort.Strings(c.Channels)
-	if !s.many {
-		for id := range s.messages {
-			c.Messages = append(c.Messages, id)
-		}
-		sort.Strings(c.Messages)
-	}
-	return c
+	return Change{Kind: ChangeKind(s.Kind), Many: s.Many, Reset: s.Reset, Events: s.events,
+		Channels: s.ChannelIDs(), Messages: s.MessageIDs()}
 }
 
 // OnChange registers a listener for changes of the local store: live
@@ -148,9 +103,9 @@ func (m *Manager) noteChange(kind ChangeKind, fill func(s *changeSet)) {
 	}
 	queued := m.changes != nil
 	if !queued {
-		m.changes = &changeSet{channels: map[string]bool{}, messages: map[string]bool{}}
+		m.changes = &changeSet{}
 	}
-	m.changes.kind |= kind
+	m.changes.Kind |= uint8(kind)
 	fill(m.changes)
 	m.mu.Unlock()
 	if queued {
@@ -186,43 +141,12 @@ func (m *Manager) noteLive(evs []protocol.Event, applied []int) {
 
 // notePage records what a sync page changed.
 func (m *Manager) notePage(resp *protocol.SyncResponse, res offlinedb.PageResult) {
-	m.noteChange(ChangeSync, func(s *changeSet) {
-		for i := range resp.Feed.Events {
-			s.event(&resp.Feed.Events[i], false)
-		}
-		for i := range resp.Events {
-			s.event(&resp.Events[i], false)
-		}
-		for _, cid := range resp.Feed.Channels {
-			s.channel(cid)
-		}
-		for _, cs := range resp.Channels {
-			if cs.Status != protocol.ChannelOK {
-				s.channel(cs.CID)
-			}
-		}
-		for _, cid := range res.Dropped {
-			s.channel(cid)
-		}
-	})
+	m.noteChange(ChangeSync, func(s *changeSet) { s.Page(resp, res.Dropped) })
 }
 
 // noteStates records channel states stored whole.
 func (m *Manager) noteStates(states []protocol.ChannelResponse, inaccessible []string) {
-	m.noteChange(ChangeSync, func(s *changeSet) {
-		for i := range states {
-			s.channel(states[i].Channel.CID)
-			if len(states[i].Messages) > 0 {
-				// A channel stored whole: its messages are reread.
-				for j := range states[i].Messages {
-					s.message(states[i].Messages[j].ID)
-				}
-			}
-		}
-		for _, cid := range inaccessible {
-			s.channel(cid)
-		}
-	})
+	m.noteChange(ChangeSync, func(s *changeSet) { s.States(states, inaccessible) })
 }
 
 // noteTasks records writes queued, answered or refused.
@@ -232,12 +156,12 @@ func (m *Manager) noteTasks(kind ChangeKind, tasks ...offlinedb.PendingTask) {
 	}
 	m.noteChange(kind, func(s *changeSet) {
 		for _, t := range tasks {
-			s.task(t.CID, t.MessageID)
+			s.Task(t.CID, t.MessageID)
 		}
 	})
 }
 
 // noteReset records a reset of the whole cache.
 func (m *Manager) noteReset() {
-	m.noteChange(ChangeReset, func(s *changeSet) { s.reset = true })
+	m.noteChange(ChangeReset, func(s *changeSet) { s.Reset = true })
 }

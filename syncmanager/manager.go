@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -24,6 +25,10 @@ type Status struct {
 	Synced bool
 	// Syncing is set while a drain or sync runs.
 	Syncing bool
+	// Syncer is set when this manager is the one that drains the outbox
+	// and syncs: it holds Options.SyncLock, or none is set. Without it the
+	// manager's writes wait in the outbox for the process that syncs.
+	Syncer bool
 	// LastSyncedAt is the server time of the last applied sync.
 	LastSyncedAt time.Time
 	// Pending and Failed count the outbox and the failed list.
@@ -73,6 +78,7 @@ type Manager struct {
 	mu              sync.Mutex // guards the fields below
 	closed          bool
 	started         bool
+	lock            *os.File // the held Options.SyncLock; nil when not held
 	unsubscribe     func()
 	unsubscribeErrs func()
 	nextID          int
@@ -151,6 +157,7 @@ func (m *Manager) Init(ctx context.Context) error {
 	if es, ok := m.conn.(errorSource); ok {
 		m.unsubscribeErrs = es.OnError(m.onConnError)
 	}
+	first := !m.started
 	if !m.started {
 		m.started = true
 		m.wg.Add(2)
@@ -159,8 +166,13 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	online := m.conn.IsHealthy()
 	m.status.Online = online
+	m.status.Syncer = m.opts.SyncLock == "" || m.lock != nil
 	m.mu.Unlock()
 
+	if first {
+		m.tryLock()
+		m.startWatch(ctx)
+	}
 	m.refreshCounts()
 	if !online {
 		m.setSynced(false)
@@ -175,15 +187,20 @@ func (m *Manager) Init(ctx context.Context) error {
 
 // SyncNow drains the outbox and syncs, and waits for it (or ctx). A sync
 // already running finishes first, and SyncNow waits for the one after it.
-// It returns ErrOffline when the connection is down.
+// It returns ErrOffline when the connection is down, and ErrNotSyncer when
+// another process syncs the store (see Options.SyncLock).
 func (m *Manager) SyncNow(ctx context.Context) error {
 	return m.runCycle(ctx, func() { m.wantSync = true })
 }
 
 // runCycle asks the worker for a cycle (want, run under m.mu, says what
-// it must do) and waits for it to end (or ctx). It returns ErrOffline when
-// the connection is down.
+// it must do) and waits for it to end (or ctx). It returns ErrNotSyncer
+// when another process holds the sync lock, and ErrOffline when the
+// connection is down.
 func (m *Manager) runCycle(ctx context.Context, want func()) error {
+	if !m.isSyncer() {
+		return ErrNotSyncer
+	}
 	if !m.conn.IsHealthy() {
 		return ErrOffline
 	}
@@ -337,6 +354,7 @@ func (m *Manager) Close() error {
 		}
 		m.cancel()
 		m.wg.Wait()
+		m.releaseLock()
 		m.disp.Stop()
 	})
 	return nil

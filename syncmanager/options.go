@@ -81,6 +81,18 @@ type Options struct {
 	// SyncOnConnect, syncs each time the connection comes up.
 	SyncPolicy SyncPolicy
 
+	// SyncLock, if set, is the path of a lock file (beside the store)
+	// that lets several processes share one store: only the manager that
+	// holds it drains the outbox and syncs. The others still write (their
+	// writes wait in the outbox and are sent by the holder, in order),
+	// apply live events and hear every change (see OnChange); each tries
+	// to take the lock every half second, so when the holder closes or
+	// dies another takes over within about that long. The lock is the
+	// operating system's (see internal/filelock): the kernel releases it
+	// with its process. Empty means this manager always syncs, as the
+	// only one on its store.
+	SyncLock string
+
 	// OnError, if set, hears every error the manager would otherwise only
 	// log or retry (see ErrorKind). It runs on the manager's dispatcher
 	// goroutine, in order with the listeners; it must not block.
