@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -252,7 +252,7 @@ func benchCatchUp(b *testing.B, n int) {
 		sampler := startHeapSampler(5 * time.Millisecond)
 		b.StartTimer()
 
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), sysres.CPUTime()
 		if err := bob.Conn.Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
@@ -264,7 +264,7 @@ func benchCatchUp(b *testing.B, n int) {
 			b.Fatalf("catch-up of %d events did not finish: %+v", n, bob.Sync.Status())
 		}
 		elapsed += time.Since(start)
-		cpu += processCPU() - cpu0
+		cpu += sysres.CPUTime() - cpu0
 
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())
@@ -351,7 +351,7 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 		b.Fatal(err)
 	}
 	defer db.Close()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), sysres.CPUTime()
 	rows := 0
 	for _, data := range wire {
 		var page struct {
@@ -384,17 +384,8 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 			b.Fatal(err)
 		}
 	}
-	cpu := processCPU() - cpu0
+	cpu := sysres.CPUTime() - cpu0
 	return float64(rows) / time.Since(start).Seconds(), float64(cpu.Microseconds()) / float64(rows)
-}
-
-// processCPU returns the CPU time, user and system, this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // floorUpsert is the floor's one statement per row: the message into the

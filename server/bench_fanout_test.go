@@ -12,12 +12,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 )
@@ -42,14 +42,6 @@ const fanoutClients = 1000
 // fanoutChildEnv, set, makes TestFanoutClientsChild run the clients of a
 // BenchmarkFanout in the parent process.
 const fanoutChildEnv = "OUTPOST_FANOUT_CHILD"
-
-func raiseFileLimit(n uint64) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < n {
-		lim.Cur = min(lim.Max, n)
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-}
 
 // fanoutText is the text of a benchmark message sent at t: the clients
 // take the send time from it, in whichever process they run.
@@ -237,7 +229,7 @@ func TestFanoutClientsChild(t *testing.T) {
 	if os.Getenv(fanoutChildEnv) == "" {
 		t.Skip("runs as BenchmarkFanout's child process")
 	}
-	raiseFileLimit(4 * fanoutClients)
+	sysres.RaiseFileLimit(4 * fanoutClients)
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(nil, 1<<22)
 	var url string
@@ -280,7 +272,7 @@ func TestFanoutClientsChild(t *testing.T) {
 }
 
 func benchFanout(b *testing.B, child bool) {
-	raiseFileLimit(4 * fanoutClients)
+	sysres.RaiseFileLimit(4 * fanoutClients)
 	ts := startServer(b, func(c *server.Config) { c.SendBuffer = 4096 })
 	cid := createChannel(b, ts, "alice", "all").Channel.CID
 	users := make([]string, fanoutClients)
@@ -314,7 +306,7 @@ func benchFanout(b *testing.B, child bool) {
 			protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: fanoutText(time.Now())}}, nil)
 	}
 
-	cpu0 := processCPU()
+	cpu0 := sysres.CPUTime()
 	b.ResetTimer()
 	// Steady phase: 20 messages a second for 5 seconds.
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -335,7 +327,7 @@ func benchFanout(b *testing.B, child bool) {
 	got := side.waitDelivered(base+int64(n*fanoutClients), 20*time.Second)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := processCPU() - cpu0
+	cpu := sysres.CPUTime() - cpu0
 	latencies, cut := side.finish()
 	finished = true
 
@@ -356,13 +348,4 @@ func benchFanout(b *testing.B, child bool) {
 	// child process, the server's (and the one sender's) alone. It holds
 	// better than the latencies on a machine other work is loading.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(max(1, got)), "cpu_us/delivery")
-}
-
-// processCPU returns the CPU time, user and system, this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
