@@ -34,7 +34,8 @@ type Config struct {
 	Token         string
 	TokenProvider client.TokenProvider
 	// DBPath is the local store's file; it is created (mode 0600) if
-	// missing. Several processes may open one store (see
+	// missing. DefaultDBPath gives the place the system's conventions
+	// name for it. Several processes may open one store (see
 	// SyncLockPath): one of them syncs, all write and hear every change.
 	DBPath string
 
@@ -96,7 +97,7 @@ type Client struct {
 // or sent).
 func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DBPath == "" {
-		return nil, errors.New("outpost: Config.DBPath is required")
+		return nil, errors.New("outpost: Config.DBPath is required (DefaultDBPath gives the system's place for it)")
 	}
 	if cfg.UserID == "" {
 		return nil, errors.New("outpost: Config.UserID is required")
