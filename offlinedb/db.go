@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -123,8 +125,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	fail := func(err error) (*DB, error) {
-		if isNotDatabase(err) {
+		switch {
+		case isNotDatabase(err):
 			err = fmt.Errorf("%w: %v", ErrNotDatabase, err)
+		case isNotWritable(err):
+			err = fmt.Errorf("%w: %w", ErrNotWritable, err)
 		}
 		return nil, &OpenError{Path: path, Err: err}
 	}
@@ -234,6 +239,23 @@ func isNotDatabase(err error) bool {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return true
+		}
+	}
+	return false
+}
+
+// isNotWritable reports whether err says the store's file or folder
+// cannot be written: permissions, a read-only file system, or SQLite
+// finding it so.
+func isNotWritable(err error) bool {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return true
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN:
 			return true
 		}
 	}
