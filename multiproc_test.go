@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,10 +22,16 @@ import (
 	"github.com/outpostsync/outpost/token"
 )
 
-const (
-	procWrites = 100 // writes of each process
-	procCount  = 3
-)
+const procCount = 3
+
+// procWrites is how many writes each process of TestProcesses makes:
+// 300 between them, 60 under the race detector.
+var procWrites = map[bool]int{false: 100, true: 20}[raceOn]
+
+// procBound bounds how long a process of TestProcesses waits for the
+// others' writes to be sent and heard (the whole test takes about 2s, 10s
+// under the race detector).
+var procBound = map[bool]time.Duration{false: 20 * time.Second, true: 60 * time.Second}[raceOn]
 
 // TestProcChild is one process of TestProcesses: it opens Bob's shared
 // store, writes its share of messages (NAME-000, NAME-001, ...; on a
@@ -70,7 +77,7 @@ func TestProcChild(t *testing.T) {
 		}
 		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond) // pace the writes, so kills land among them
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(procBound)
 	for {
 		ids := storeIDs(t, c)
 		missing := []string{}
@@ -148,11 +155,11 @@ func TestProcesses(t *testing.T) {
 	type proc struct {
 		name string
 		cmd  *exec.Cmd
-		out  *strings.Builder
+		out  *lockedBuffer
 		done chan error
 	}
 	start := func(name string) *proc {
-		p := &proc{name: name, out: &strings.Builder{}, done: make(chan error, 1)}
+		p := &proc{name: name, out: &lockedBuffer{}, done: make(chan error, 1)}
 		p.cmd = exec.Command(os.Args[0], "-test.run=^TestProcChild$", "-test.count=1", "-test.v")
 		p.cmd.Env = append(os.Environ(), "OUTPOST_PROC_URL="+ts.URL, "OUTPOST_PROC_DB="+dbPath,
 			"OUTPOST_PROC_NAME="+name, "OUTPOST_PROC_DIR="+dir)
@@ -198,7 +205,7 @@ func TestProcesses(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills", kills)
-	wait := time.After(25 * time.Second)
+	wait := time.After(procBound + 5*time.Second)
 	for name, p := range procs {
 		select {
 		case err := <-p.done:
@@ -266,4 +273,23 @@ func onServerAll(ms []protocol.Message) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// lockedBuffer is a strings.Builder safe for a writer and a reader at
+// once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
