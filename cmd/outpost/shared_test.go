@@ -35,6 +35,10 @@ func TestSend_WhileAnAppSyncs(t *testing.T) {
 		}
 	}
 
+	if r := cli(t, env, "status"); !strings.Contains(r.stdout, "synced by:") {
+		t.Fatalf("status beside the app does not say another process syncs:\n%s", r.stdout)
+	}
+
 	done := make(chan result, 1)
 	go func() { done <- cli(t, env, "send", cid, "from the cli", "--wait", "20s") }()
 	// The CLI's write reaches the app's store (the app hears it) before
@@ -62,5 +66,9 @@ func TestSend_WhileAnAppSyncs(t *testing.T) {
 	}
 	if want := []string{"app-1", "app-2", cliID}; !slices.Equal(got, want) {
 		t.Fatalf("server order %v, want %v", got, want)
+	}
+	app.Close(ctx)
+	if r := cli(t, env, "status"); strings.Contains(r.stdout, "synced by:") {
+		t.Fatalf("status with no app says another process syncs:\n%s", r.stdout)
 	}
 }
