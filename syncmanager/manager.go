@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
@@ -68,7 +69,8 @@ type Manager struct {
 	wake   chan struct{}
 	wg     sync.WaitGroup
 
-	closeOnce sync.Once
+	closeOnce  sync.Once
+	lockWarned atomic.Bool // a failure to take the sync lock was logged
 
 	liveMu   sync.Mutex
 	liveQ    []protocol.Event // live events waiting for runLive

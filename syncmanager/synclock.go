@@ -30,8 +30,9 @@ func (m *Manager) tryLock() bool {
 	m.mu.Unlock()
 	f, err := filelock.TryLock(m.opts.SyncLock, false)
 	if err != nil {
-		if !errors.Is(err, filelock.ErrLocked) {
-			m.log.Warn("syncmanager: sync lock", "error", err)
+		if !errors.Is(err, filelock.ErrLocked) && !m.lockWarned.Swap(true) {
+			// Retried every lockRetry: logged once.
+			m.log.Warn("syncmanager: cannot take the sync lock; this process does not sync", "error", err)
 		}
 		return false
 	}
