@@ -70,7 +70,8 @@ type badCase struct {
 	// reset: the SDK must reset the store (codes 60 and 61, and a
 	// checkpoint past the retention window, only).
 	reset bool
-	// retention, if set, is the client's retention window.
+	// retention, if set, is the retention window the server's hello
+	// says (the first frame of each WebSocket).
 	retention time.Duration
 	// bitten reports that the client met the case enough; nil means two
 	// broken answers (so the client came back after the first).
@@ -365,7 +366,11 @@ func (bs *badServer) serveConnect(w http.ResponseWriter, r *http.Request, bc *ba
 	if broken && bc.wsFirst != nil {
 		bc.wsFirst(ctx, conn)
 	} else {
-		send(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: fmt.Sprintf("conn-%p", conn), CreatedAt: badNow()})
+		first := protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: fmt.Sprintf("conn-%p", conn), CreatedAt: badNow()}
+		if bc != nil && bc.retention > 0 {
+			first.Hello = &protocol.Hello{ServerID: "bad-server", RetentionMS: bc.retention.Milliseconds()}
+		}
+		send(first)
 	}
 	if broken && bc.wsAfter != nil {
 		bc.wsAfter(ctx, conn)
@@ -392,7 +397,7 @@ func badToken(tb testing.TB) string {
 	return tok
 }
 
-func badOpen(tb testing.TB, bs *badServer, path string, wait, retention time.Duration) *outpost.Client {
+func badOpen(tb testing.TB, bs *badServer, path string, wait time.Duration) *outpost.Client {
 	tb.Helper()
 	c, err := outpost.Open(context.Background(), outpost.Config{
 		ServerURL: bs.srv.URL(), UserID: "bob", Token: bs.token, DBPath: path, ConnectTimeout: wait,
@@ -400,8 +405,7 @@ func badOpen(tb testing.TB, bs *badServer, path string, wait, retention time.Dur
 		// body and frame limits are the defaults a user gets.
 		Client: client.Config{MinReconnectDelay: 10 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
 			HealthCheckInterval: 200 * time.Millisecond, HealthTimeout: time.Second, RequestTimeout: 2 * time.Second},
-		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
-			RetentionWindow: retention},
+		Sync: syncmanager.Options{RetryMinDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond},
 	})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
@@ -646,7 +650,7 @@ func badRun(t *testing.T, bc *badCase) {
 	path := filepath.Join(t.TempDir(), "bob.db")
 
 	// A store with messages, a checkpoint and a write in the outbox.
-	c := badOpen(t, bs, path, 5*time.Second, 0)
+	c := badOpen(t, bs, path, 5*time.Second)
 	badWait(t, 5*time.Second, "first sync", func() bool { return c.Status().Synced })
 	for i := range 4 {
 		if id := fmt.Sprintf("m%d", i); !badHas(t, c, id) {
@@ -677,7 +681,7 @@ func badRun(t *testing.T, bc *badCase) {
 	// (and refill) removes it from the store.
 	bs.forget("m0")
 	bs.set(bc)
-	c = badOpen(t, bs, path, -1, bc.retention)
+	c = badOpen(t, bs, path, -1)
 	t.Cleanup(func() { c.Close(context.Background()) })
 	bitten := bc.bitten
 	if bitten == nil {

@@ -51,9 +51,11 @@ func convEnvInt(tb testing.TB, name string, def int) int {
 
 // TestConvergence runs random schedules of writes and faults against one
 // real server and several clients, each behind its own fault proxy, then
-// heals everything and checks that every store equals the server and that
+// heals everything and checks that every store equals the server, that
 // every write made it exactly once (or is on the failed list for a reason
-// the schedule allows).
+// the schedule allows), and that no client received live an event of a
+// channel it was not a member of at that event's seq (the schedule adds
+// and removes members as it goes).
 //
 // A schedule is fixed by its seed (logged); the timing of the goroutines
 // is not, so a replay reproduces the operations, not every interleaving.
@@ -257,6 +259,25 @@ type convClient struct {
 	addrs    []string // the node each proxy leads to
 	c        *outpost.Client
 	channels []string
+
+	mu   sync.Mutex       // guards live
+	live []protocol.Event // the channel log events it received live
+}
+
+// open opens the client's SDK (convOpen) and records the channel log
+// events its connection delivers live.
+func (cc *convClient) open(tb testing.TB, wait time.Duration) {
+	tb.Helper()
+	cc.c = convOpen(tb, cc.proxy.URLs(), cc.user, cc.path, wait)
+	cc.c.Conn.OnAll(func(e client.Event) {
+		ev := e.Event
+		if ev.CID == "" || ev.Seq <= 0 || ev.Type.InFeed() {
+			return
+		}
+		cc.mu.Lock()
+		cc.live = append(cc.live, ev)
+		cc.mu.Unlock()
+	})
 }
 
 // convProxies are one client's fault proxies, one to each node; a fault
@@ -286,21 +307,25 @@ func (ps convProxies) URLs() []string {
 }
 
 // convOpen opens user's SDK on urls: the first is its ServerURL, the
-// others its ServerURLs.
-func convOpen(tb testing.TB, urls []string, user, path string, wait time.Duration) *outpost.Client {
+// others its ServerURLs. tune, if given, changes the config first.
+func convOpen(tb testing.TB, urls []string, user, path string, wait time.Duration, tune ...func(*outpost.Config)) *outpost.Client {
 	tb.Helper()
 	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := outpost.Open(context.Background(), outpost.Config{
+	cfg := outpost.Config{
 		ServerURL: urls[0], ServerURLs: urls[1:], UserID: user, Token: tok, DBPath: path, ConnectTimeout: wait,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond, HealthTimeout: 700 * time.Millisecond,
 			RequestTimeout: 700 * time.Millisecond},
 		Sync: syncmanager.Options{RetryMinDelay: 10 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond,
 			RefillMessageLimit: 200},
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	c, err := outpost.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("open %s: %v", user, err)
 	}
@@ -342,6 +367,46 @@ type convState struct {
 	// nodeFaults is the percentage of steps after which a node is also
 	// stopped or started (convBackend.Toggle), besides the ops' own.
 	nodeFaults int
+	// spans is each channel's membership as its log has it, from the
+	// admin's answers: per user, the seq ranges of their memberships.
+	spans map[string]map[string][]convSpan
+}
+
+// convSpan is a membership from the member.added at seq from to the
+// member.removed at seq to (0 while it lasts).
+type convSpan struct{ from, to int64 }
+
+// joined records the memberships that begin in an answer's member list
+// (a member's Version is the seq of its member.added: the schedule
+// changes no role).
+func (s *convState) joined(cid string, members []protocol.Member) {
+	if s.spans[cid] == nil {
+		s.spans[cid] = map[string][]convSpan{}
+	}
+	for _, m := range members {
+		sp := s.spans[cid][m.UserID]
+		if len(sp) == 0 || sp[len(sp)-1].to != 0 {
+			s.spans[cid][m.UserID] = append(sp, convSpan{from: m.Version})
+		}
+	}
+}
+
+// left records the end of user's membership of cid at seq.
+func (s *convState) left(cid, user string, seq int64) {
+	if sp := s.spans[cid][user]; len(sp) > 0 && sp[len(sp)-1].to == 0 {
+		sp[len(sp)-1].to = seq
+	}
+}
+
+// memberAt reports whether user was a member of cid at seq: the members
+// before the event there, plus those it adds (and those it removes).
+func (s *convState) memberAt(cid, user string, seq int64) bool {
+	for _, sp := range s.spans[cid][user] {
+		if sp.from <= seq && (sp.to == 0 || seq <= sp.to) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *convState) logf(format string, args ...any) {
@@ -354,7 +419,8 @@ func (s *convState) logf(format string, args ...any) {
 // start; then it heals everything and checks.
 func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients, nodeFaults int) {
 	ctx := context.Background()
-	s := &convState{t: t, srv: srv, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, reacted: map[string]bool{}, traceTail: 50, nodeFaults: nodeFaults}
+	s := &convState{t: t, srv: srv, rng: rand.New(rand.NewPCG(seed, 0x0c0ffee)), msgs: map[string]*convMsg{}, unreacts: map[string]int{}, reacted: map[string]bool{}, traceTail: 50, nodeFaults: nodeFaults,
+		spans: map[string]map[string][]convSpan{}}
 	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
 		s.traceTail = 1 << 30
 	}
@@ -400,6 +466,7 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 			member[u] = append(member[u], resp.Channel.CID)
 		}
 		s.cids = append(s.cids, resp.Channel.CID)
+		s.joined(resp.Channel.CID, resp.Members)
 		s.logf("channel %s members %v", resp.Channel.CID, ms)
 	}
 	dir := t.TempDir()
@@ -416,7 +483,7 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 			}
 			cc.proxy = append(cc.proxy, p)
 		}
-		cc.c = convOpen(t, cc.proxy.URLs(), u, cc.path, 3*time.Second)
+		cc.open(t, 3*time.Second)
 		s.logf("%s on %v", u, addrs)
 		s.clients = append(s.clients, cc)
 	}
@@ -462,6 +529,7 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 		return
 	}
 	s.live(ctx)
+	s.checkEntitled()
 	if os.Getenv("OUTPOST_CONV_TRACE") == "all" {
 		t.Logf("trace:\n%s", strings.Join(s.trace, "\n"))
 	}
@@ -469,11 +537,17 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 
 func convAdmin(tb testing.TB, url string) *client.Client {
 	tb.Helper()
-	tok, err := token.Issue(secret, "admin", time.Hour)
+	return convREST(tb, url, "admin")
+}
+
+// convREST returns a REST client of url as user, closed when tb ends.
+func convREST(tb testing.TB, url, user string) *client.Client {
+	tb.Helper()
+	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := client.New(client.Config{ServerURL: url, UserID: "admin", Token: tok})
+	c, err := client.New(client.Config{ServerURL: url, UserID: user, Token: tok})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -603,7 +677,7 @@ func (s *convState) op(ctx context.Context) {
 		if d := time.Since(start); d > time.Second {
 			s.logf("(closing %s took %s)", cc.user, d.Round(time.Millisecond))
 		}
-		cc.c = convOpen(t, cc.proxy.URLs(), cc.user, cc.path, -1)
+		cc.open(t, -1)
 		s.logf("%s restart", cc.user)
 	case r < 93: // the server cuts every channel's history to a few events
 		keep := 1 + s.rng.IntN(4)
@@ -633,6 +707,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		s.cids = append(s.cids, resp.Channel.CID)
+		s.joined(resp.Channel.CID, resp.Members)
 		for _, o := range s.clients {
 			if slices.Contains(ms, o.user) {
 				o.channels = append(o.channels, resp.Channel.CID)
@@ -650,13 +725,34 @@ func (s *convState) op(ctx context.Context) {
 		if slices.ContainsFunc(tasks, func(t offlinedb.PendingTask) bool { return t.CID == cid }) {
 			return // its writes there would be refused: not this schedule's point
 		}
-		_, err = admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
+		resp, err := admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
 		must("remove member", err)
 		if err != nil {
 			return
 		}
+		s.left(cid, cc.user, resp.Channel.Version)
 		cc.channels = slices.DeleteFunc(cc.channels, func(x string) bool { return x == cid })
-		s.logf("admin removes %s from %s", cc.user, cid)
+		s.logf("admin removes %s from %s at seq %d", cc.user, cid, resp.Channel.Version)
+	case r < 98: // the admin adds a user to a channel it is not in
+		admin := s.srv.Admin(s.rng)
+		var out []string
+		for _, cid := range s.cids {
+			if !slices.Contains(cc.channels, cid) {
+				out = append(out, cid)
+			}
+		}
+		if admin == nil || len(out) == 0 {
+			return
+		}
+		cid := out[s.rng.IntN(len(out))]
+		resp, err := admin.AddMembers(ctx, cid, []string{cc.user}, fmt.Sprintf("add-%d", s.step))
+		must("add member", err)
+		if err != nil {
+			return
+		}
+		s.joined(cid, resp.Members)
+		cc.channels = append(cc.channels, cid)
+		s.logf("admin adds %s to %s at seq %d", cc.user, cid, resp.Channel.Version)
 	default: // let the client work for a moment
 		deadline := time.Now().Add(time.Duration(50+s.rng.IntN(250)) * time.Millisecond)
 		for time.Now().Before(deadline) && c.Status().Pending > 0 {
@@ -840,6 +936,26 @@ func (s *convState) spread() {
 		}
 		s.logf("%s on node %s", cc.user, cc.addrs[to])
 	}
+}
+
+// checkEntitled checks that every channel event each client received
+// live was of a channel it was a member of at that event's place in the
+// log (docs/PROTOCOL.md, "Who receives an event live").
+func (s *convState) checkEntitled() {
+	n := 0
+	for _, cc := range s.clients {
+		cc.mu.Lock()
+		live := slices.Clone(cc.live)
+		cc.mu.Unlock()
+		n += len(live)
+		for _, ev := range live {
+			if !s.memberAt(ev.CID, cc.user, ev.Seq) {
+				s.t.Errorf("%s received %s (seq %d) of %s live, not a member there (memberships %v)",
+					cc.user, ev.Type, ev.Seq, ev.CID, s.spans[ev.CID][cc.user])
+			}
+		}
+	}
+	s.logf("%d live channel events, each to a member at its seq", n)
 }
 
 type convView struct {

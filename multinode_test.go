@@ -21,8 +21,10 @@ import (
 // random node and moves on when its node goes; besides the schedule's own
 // server stops, after about one step in seven a random node is SIGKILLed, or
 // started again if it is down. At the end every client store equals the
-// server, read through any node, and every write landed exactly once or
-// sits on its client's failed list.
+// server, read through any node, every write landed exactly once or
+// sits on its client's failed list, and every channel event a client
+// received live (the admin adds and removes members mid-schedule) was
+// of a channel it was a member of at that event's seq.
 //
 // OUTPOST_MULTINODE_SCHEDULES, _OPS and _CLIENTS run more (2 schedules
 // of 60 ops, 3 clients by default); -seed replays one.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,8 +25,8 @@ type Config struct {
 	ServerURL string
 	// ServerURLs are more base URLs of the same cluster; the client moves
 	// to the next one when a node cannot be reached (see
-	// client.Config.ServerURLs). The store stays bound to ServerURL,
-	// whichever node is in use. Nil means ServerURL alone.
+	// client.Config.ServerURLs). The store is bound to the cluster's
+	// server id, whichever node is in use. Nil means ServerURL alone.
 	ServerURLs []string
 	// UserID is the user the token names.
 	UserID string
@@ -47,13 +48,15 @@ type Config struct {
 
 	// HTTPClient, if set, is used for REST calls and the WebSocket.
 	HTTPClient *http.Client
-	// Logger gets the logs of all parts. Nil means no logs.
+	// Logger gets the logs of all parts. Nil means no logs (as in every
+	// package of Outpost: a nil Logger discards).
 	Logger *slog.Logger
 
-	// WipeOnIdentityChange lets Open take a store bound to another user
-	// or server: it is wiped first, its outbox with it (never sent under
-	// the new identity). False means Open refuses such a store with an
-	// *offlinedb.IdentityError.
+	// WipeOnIdentityChange lets Open take a store bound to another user:
+	// it is wiped first, its outbox with it (never sent under the new
+	// identity). False means Open refuses such a store with an
+	// *offlinedb.IdentityError. A store bound to another server is never
+	// wiped (see Open).
 	WipeOnIdentityChange bool
 
 	// OnSyncStatusChange, if set, is registered with
@@ -62,8 +65,12 @@ type Config struct {
 	OnSyncStatusChange func(synced bool)
 
 	// Client, Store and Sync tune the parts; their zero values are the
-	// defaults. The fields Open sets itself (URL, user, token, logger) are
-	// ignored there.
+	// defaults. Client's ServerURL, ServerURLs, UserID, Token,
+	// TokenProvider and HTTPClient come from the fields above: leave them
+	// zero there (Open refuses a different value with a
+	// *client.ConfigError naming the field; Client.HTTPClient is used
+	// when HTTPClient is nil). A part's own Logger, when set, is used
+	// instead of Logger.
 	Client client.Config
 	Store  offlinedb.Options
 	Sync   syncmanager.Options
@@ -83,24 +90,35 @@ type Client struct {
 	closeErr  error
 }
 
-// Open opens the local store at cfg.DBPath, binds it to cfg.UserID and
-// cfg.ServerURL (the first open records them; a store of another user or
-// server is refused with an *offlinedb.IdentityError unless
-// cfg.WipeOnIdentityChange), starts the sync manager and connects. It waits
+// Open opens the local store at cfg.DBPath, binds it to cfg.UserID (the
+// first open records it; a store of another user is refused with an
+// *offlinedb.IdentityError unless cfg.WipeOnIdentityChange), starts the
+// sync manager and connects. The store is bound to its server by the id
+// the server says in its hello, not by cfg.ServerURL: it binds to the
+// first server it meets while it holds nothing of any server, and any
+// URL of that server will do. Meeting another server is a permanent
+// *client.ServerMismatchError: Open fails with it when it finds out
+// before returning; later the sync manager stops for good and says so in
+// Status().Fatal and cfg.Sync.OnError, with the store and its outbox
+// untouched and local reads and writes still working. It waits
 // up to cfg.ConnectTimeout for the connection and, under
 // syncmanager.SyncOnConnect, the first sync; when the
 // server cannot be reached it returns a working, offline Client that
 // connects and syncs by itself later. It fails for a bad config, a store
-// it cannot open or of another identity, or a permanent connection error
+// it cannot open or of another user, or a permanent connection error
 // (a token the server refuses, or one that names another user than
-// cfg.UserID: *client.UserMismatchError, found before anything is synced
-// or sent).
+// cfg.UserID: *client.UserMismatchError; another server than the store's:
+// *client.ServerMismatchError; both found before anything is synced or
+// sent).
 func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DBPath == "" {
 		return nil, errors.New("outpost: Config.DBPath is required (DefaultDBPath gives the system's place for it)")
 	}
 	if cfg.UserID == "" {
 		return nil, errors.New("outpost: Config.UserID is required")
+	}
+	if err := cfg.checkClient(); err != nil {
+		return nil, err
 	}
 	storeOpts := cfg.Store
 	if storeOpts.Logger == nil {
@@ -114,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := db.Bind(ctx, cfg.UserID, cfg.ServerURL, cfg.WipeOnIdentityChange); err != nil {
+	if err := db.Bind(ctx, cfg.UserID, cfg.WipeOnIdentityChange); err != nil {
 		return fail(fmt.Errorf("outpost: %w", err))
 	}
 	ccfg := cfg.Client
@@ -174,6 +192,31 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("outpost: connect: %w", err)
 	}
 	return c, nil
+}
+
+// checkClient refuses a Config.Client whose fields that Open fills from
+// Config hold something else, so that no setting is dropped silently.
+func (cfg Config) checkClient() error {
+	cc := cfg.Client
+	conflict := func(field string) error {
+		return fmt.Errorf("outpost: %w", &client.ConfigError{Field: "Client." + field,
+			Reason: "differs from Config." + field + "; set it there only"})
+	}
+	switch {
+	case cc.ServerURL != "" && cc.ServerURL != cfg.ServerURL:
+		return conflict("ServerURL")
+	case cc.ServerURLs != nil && !slices.Equal(cc.ServerURLs, cfg.ServerURLs):
+		return conflict("ServerURLs")
+	case cc.UserID != "" && cc.UserID != cfg.UserID:
+		return conflict("UserID")
+	case cc.Token != "" && cc.Token != cfg.Token:
+		return conflict("Token")
+	case cc.TokenProvider != nil:
+		return conflict("TokenProvider")
+	case cc.HTTPClient != nil && cfg.HTTPClient != nil && cc.HTTPClient != cfg.HTTPClient:
+		return conflict("HTTPClient")
+	}
+	return nil
 }
 
 func (cfg Config) logger() *slog.Logger {

@@ -329,7 +329,7 @@ func TestOnError(t *testing.T) {
 		var onceChange sync.Once
 		alice.OnChange(func(syncmanager.Change) { onceChange.Do(func() { panic("change listener bug") }) })
 		var onceConn sync.Once
-		alice.Conn.OnAll(func(protocol.Event) { onceConn.Do(func() { panic("handler bug") }) })
+		alice.Conn.OnAll(func(client.Event) { onceConn.Do(func() { panic("handler bug") }) })
 		if err := alice.SyncNow(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -412,9 +412,9 @@ func TestOnError(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := log.waitFor(t, syncmanager.ErrorEventDropped, nil)
-		var de *client.DroppedEventError
+		var de *protocol.DroppedEvent
 		if !errors.As(e.Err, &de) {
-			t.Errorf("Err = %v, want a *client.DroppedEventError", e.Err)
+			t.Errorf("Err = %v, want a *protocol.DroppedEvent", e.Err)
 		}
 	})
 

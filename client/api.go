@@ -264,7 +264,7 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 	}
 	req.Version = protocol.Version
 	var page *protocol.SyncResponse
-	var dropped []protocol.DroppedEvent
+	var dropped []*protocol.DroppedEvent
 	decode := func(data []byte) (err error) {
 		page, dropped, err = protocol.DecodeSyncPage(data)
 		return err
@@ -273,9 +273,8 @@ func (c *Client) Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.
 		return nil, err
 	}
 	for _, d := range dropped {
-		err := &DroppedEventError{Where: d.Where, EventID: d.EventID, Err: d.Err}
-		c.log.Warn("outpost client: dropped an invalid event from a sync page", "err", err)
-		c.emitError(ErrorEvent{Err: err})
+		c.log.Warn("outpost client: dropped an invalid event from a sync page", "err", d)
+		c.emitError(ErrorEvent{Err: d})
 	}
 	return page, nil
 }

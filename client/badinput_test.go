@@ -274,7 +274,7 @@ func TestWS_UnknownEventTypePassedOn(t *testing.T) {
 	c := newClient(t, fs.URL())
 	rec := record(c)
 	got := make(chan protocol.Event, 1)
-	c.On("poll.created", func(ev protocol.Event) { got <- ev })
+	c.On("poll.created", func(ev client.Event) { got <- ev.Event })
 	mustConnect(t, c)
 	sc := fs.nextConn(t)
 	ev := messageEvent(1)

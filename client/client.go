@@ -53,8 +53,10 @@ func (s State) String() string {
 // calls. Make one with New; all its methods are safe for concurrent use.
 type Client struct {
 	cfg      Config
-	bases    []*url.URL    // ServerURL's, then ServerURLs'; never changed
-	cur      atomic.Uint32 // index in bases of the current base URL
+	bases    []*url.URL                     // ServerURL's, then ServerURLs'; never changed
+	cur      atomic.Uint32                  // index in bases of the current base URL
+	serverID atomic.Pointer[string]         // see SetServerID; nil for none
+	hello    atomic.Pointer[protocol.Hello] // the last connection's, nil before
 	log      *slog.Logger
 	clk      clock.Clock
 	wsHTTP   *http.Client // for WebSocket dials; see wsdial.go
@@ -300,9 +302,9 @@ func (c *Client) goOnlineLocked(connID string) {
 		return
 	}
 	c.online = true
-	c.emit(protocol.Event{Type: EventConnectionChanged, Online: true, CreatedAt: c.clk.Now()})
+	c.emit(Event{Event: protocol.Event{Type: EventConnectionChanged, CreatedAt: c.clk.Now()}, Online: true})
 	if c.beenOnline {
-		c.emit(protocol.Event{Type: EventConnectionRecovered, Online: true, ConnectionID: connID, CreatedAt: c.clk.Now()})
+		c.emit(Event{Event: protocol.Event{Type: EventConnectionRecovered, ConnectionID: connID, CreatedAt: c.clk.Now()}, Online: true})
 	}
 	c.beenOnline = true
 }
@@ -315,5 +317,5 @@ func (c *Client) goOfflineLocked() {
 		return
 	}
 	c.online = false
-	c.emit(protocol.Event{Type: EventConnectionChanged, Online: false, CreatedAt: c.clk.Now()})
+	c.emit(Event{Event: protocol.Event{Type: EventConnectionChanged, CreatedAt: c.clk.Now()}})
 }

@@ -139,15 +139,15 @@ func TestClient_HandlersInOrderPanicsRecovered(t *testing.T) {
 	const n = 50
 	done := make(chan struct{})
 	var got []string
-	c.On(protocol.EventMessageNew, func(ev protocol.Event) { panic("bad handler") })
-	c.On(protocol.EventMessageNew, func(ev protocol.Event) {
+	c.On(protocol.EventMessageNew, func(ev client.Event) { panic("bad handler") })
+	c.On(protocol.EventMessageNew, func(ev client.Event) {
 		got = append(got, ev.ID)
 		if len(got) == n {
 			close(done)
 		}
 	})
 	var typing int
-	unsub := c.On(protocol.EventTypingStart, func(ev protocol.Event) { typing++ })
+	unsub := c.On(protocol.EventTypingStart, func(ev client.Event) { typing++ })
 	unsub()
 	unsub() // idempotent
 	mustConnect(t, c)
@@ -187,7 +187,7 @@ func TestClient_SlowHandlerDoesNotStallHealthChecks(t *testing.T) {
 	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before Close, which waits for the handler
 	entered := make(chan struct{})
-	c.On(protocol.EventMessageNew, func(ev protocol.Event) {
+	c.On(protocol.EventMessageNew, func(ev client.Event) {
 		if ev.ID == "ev-1" {
 			close(entered)
 			<-release
@@ -224,7 +224,7 @@ func TestClient_OnFiltersByType(t *testing.T) {
 	c := newClient(t, fs.URL())
 	rec := record(c)
 	typed := make(chan protocol.Event, 10)
-	c.On(protocol.EventReactionNew, func(ev protocol.Event) { typed <- ev })
+	c.On(protocol.EventReactionNew, func(ev client.Event) { typed <- ev.Event })
 	mustConnect(t, c)
 	sc := fs.nextConn(t)
 	sc.send(messageEvent(1))
@@ -251,7 +251,7 @@ func TestClient_HandlerMayDisconnectAndUnsubscribe(t *testing.T) {
 	rec := record(c)
 	calls := 0
 	var unsub func()
-	unsub = c.On(client.EventConnectionChanged, func(ev protocol.Event) {
+	unsub = c.On(client.EventConnectionChanged, func(ev client.Event) {
 		calls++
 		unsub()
 		if ev.Online {

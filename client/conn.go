@@ -135,9 +135,13 @@ func (c *Client) dial(ctx context.Context, tok string) (*wsConn, error) {
 	defer cancel()
 	rec := &connRecorder{}
 	ctx = context.WithValue(ctx, connRecorderKey{}, rec)
+	header := http.Header{protocol.HeaderAuthorization: {"Bearer " + tok}}
+	if id := c.ServerID(); id != "" {
+		header.Set(protocol.HeaderServerID, id)
+	}
 	conn, resp, err := websocket.Dial(ctx, c.baseURL().String()+protocol.PathConnect, &websocket.DialOptions{
 		HTTPClient: c.wsHTTP,
-		HTTPHeader: http.Header{protocol.HeaderAuthorization: {"Bearer " + tok}},
+		HTTPHeader: header,
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
@@ -235,6 +239,21 @@ func (c *Client) serve(ctx context.Context, conn *wsConn) (online bool, err erro
 					c.closeWithStatus(conn, cancelConn, websocket.StatusPolicyViolation, "token names another user")
 					return false, err
 				}
+				if ferr == nil {
+					ferr = checkHello(ev.Hello)
+				}
+				if ferr == nil {
+					if err := c.serverMismatch(ev.Hello); err != nil {
+						// Another server: stop before anything is
+						// read from or sent to it.
+						c.log.Error("outpost client: the server is not the store's", "err", err)
+						c.closeWithStatus(conn, cancelConn, websocket.StatusPolicyViolation, "another server")
+						return false, err
+					}
+					if ev.Hello != nil {
+						c.hello.Store(ev.Hello)
+					}
+				}
 			}
 			if ferr != nil {
 				c.log.Error("outpost client: bad frame from server, reconnecting", "err", ferr, "connection_id", connID)
@@ -248,7 +267,7 @@ func (c *Client) serve(ctx context.Context, conn *wsConn) (online bool, err erro
 				c.log.Info("outpost client: connected", "connection_id", connID)
 			}
 			c.lastFrame = c.clk.Now()
-			c.emit(*ev)
+			c.emit(Event{Event: *ev})
 			c.mu.Unlock()
 			if pingC == nil {
 				t := c.clk.NewTicker(c.cfg.HealthCheckInterval)

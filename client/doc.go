@@ -18,7 +18,7 @@
 //	c, err := client.New(client.Config{ServerURL: url, UserID: "alice", Token: tok})
 //	...
 //	defer c.Close()
-//	c.On(protocol.EventMessageNew, func(ev protocol.Event) { ... })
+//	c.On(protocol.EventMessageNew, func(ev client.Event) { ... })
 //	err = c.Connect(ctx)
 //
 // State reports where the client is: StateDisconnected, StateConnecting,
@@ -35,10 +35,12 @@
 // delays later handlers but never the read loop or its health checks; it
 // costs memory instead, and the client logs a warning as the backlog grows.
 //
-// Besides the server's events the client makes two of its own:
-// connection.changed, with Online set, exactly once per real change (never
-// two with the same value in a row), and connection.recovered, right after
-// the connection.changed{online: true} of every connection that follows an
+// Handlers receive an Event: the wire's protocol.Event and the client's
+// own Online flag, which never crosses the wire. Besides the server's
+// events the client makes two of its own: connection.changed, with Online
+// telling which way, exactly once per real change (never two with the same
+// value in a row), and connection.recovered, right after the
+// connection.changed with Online set of every connection that follows an
 // earlier one: the cue to sync what was missed.
 //
 // # Failures

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -156,6 +155,8 @@ func IsTemporary(err error) bool {
 // invalid (code 4), unauthenticated (5, or 40 once a new token did not
 // help), not found (16), not allowed (17), too big (22) or conflicting
 // (41), or the sync position is lost (60, 61; see NeedsReset), or the
+// server is not the one the store is bound to (63, *ServerMismatchError),
+// or the
 // client rejected the input before sending it (*protocol.ValidationError).
 // Errors that are neither temporary nor permanent (a cancelled context,
 // ErrClosed, an unknown error) are for the caller to judge; the SDK's rule
@@ -168,7 +169,8 @@ func IsPermanent(err error) bool {
 		return !e.Temporary()
 	}
 	var um *UserMismatchError
-	if errors.As(err, &um) {
+	var sm *ServerMismatchError
+	if errors.As(err, &um) || errors.As(err, &sm) {
 		return true
 	}
 	var fe *FrameError
@@ -182,27 +184,6 @@ func IsPermanent(err error) bool {
 	var ve *protocol.ValidationError
 	return errors.As(err, &ve)
 }
-
-// DroppedEventError is an event of a sync page the client dropped because
-// it was malformed or lacked an id or time; the rest of the page was kept.
-// OnError handlers hear it.
-type DroppedEventError struct {
-	// Where places it in the page: "event 3", "feed event 0".
-	Where string
-	// EventID is the event's id, when it could be read.
-	EventID string
-	Err     error
-}
-
-func (e *DroppedEventError) Error() string {
-	s := "outpost client: dropped " + e.Where + " of a sync page"
-	if e.EventID != "" {
-		s += " (" + strconv.Quote(e.EventID) + ")"
-	}
-	return s + ": " + e.Err.Error()
-}
-
-func (e *DroppedEventError) Unwrap() error { return e.Err }
 
 // HandlerPanicError reports an event handler that panicked; the client
 // recovered and went on with the next handler.

@@ -23,12 +23,22 @@ const (
 	EventConnectionRecovered protocol.EventType = "connection.recovered"
 )
 
+// Event is what handlers receive: an event from the server, or one the
+// client makes itself, with the client's own state that never crosses
+// the wire.
+type Event struct {
+	protocol.Event
+	// Online is set on EventConnectionChanged when the connection came up
+	// and on EventConnectionRecovered; it is false on every other event.
+	Online bool
+}
+
 // Handler handles one event. Handlers run one at a time on the client's
 // dispatcher goroutine, in the order the events arrived; a handler that
 // panics is recovered and logged, and the next one still runs. A handler
 // may call any method of the Client except Close, which waits for the
 // dispatcher and so for the handler itself (call it in a new goroutine).
-type Handler func(ev protocol.Event)
+type Handler func(ev Event)
 
 // ErrorEvent reports an error the client handled by itself: a failed
 // connection attempt, a connection that ended, the error that stopped the
@@ -36,7 +46,7 @@ type Handler func(ev protocol.Event)
 type ErrorEvent struct {
 	// Err is the error: a *TransportError, *FrameError, *DecodeError,
 	// *TokenError or *protocol.APIError for the connection, a
-	// *DroppedEventError for an event dropped from a sync page, a
+	// *protocol.DroppedEvent for an event dropped from a sync page, a
 	// *HandlerPanicError for an event handler that panicked.
 	Err error
 	// Permanent is set on the error that stopped the client from
@@ -122,7 +132,7 @@ func (c *Client) OnError(h ErrorHandler) (unsubscribe func()) {
 // emit queues ev for the handlers. It never blocks and takes no lock a
 // handler could hold, so it is safe on the read loop and under c.mu (which
 // keeps connection events in the order of the state changes).
-func (c *Client) emit(ev protocol.Event) {
+func (c *Client) emit(ev Event) {
 	c.disp.Push(func() {
 		subs := c.handlers.snapshot(func(s *subscription) bool {
 			return s.h != nil && (s.all || s.typ == ev.Type)
@@ -139,7 +149,7 @@ func (c *Client) emit(ev protocol.Event) {
 // callHandler calls h with ev; a panic is recovered, logged, and reported
 // to the error handlers as a *HandlerPanicError, and the next handler still
 // runs.
-func (c *Client) callHandler(h Handler, ev protocol.Event) {
+func (c *Client) callHandler(h Handler, ev Event) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := &HandlerPanicError{EventType: ev.Type, Value: r, Stack: debug.Stack()}

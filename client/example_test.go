@@ -31,11 +31,11 @@ func Example() {
 		return
 	}
 
-	c.On(client.EventConnectionChanged, func(ev protocol.Event) {
+	c.On(client.EventConnectionChanged, func(ev client.Event) {
 		fmt.Println("online:", ev.Online)
 	})
-	messages := make(chan protocol.Event, 1)
-	unsubscribe := c.On(protocol.EventMessageNew, func(ev protocol.Event) {
+	messages := make(chan client.Event, 1)
+	unsubscribe := c.On(protocol.EventMessageNew, func(ev client.Event) {
 		messages <- ev
 	})
 	defer unsubscribe()

@@ -36,7 +36,8 @@ type fakeServer struct {
 	// onConnect replaces the default first frame (a health.check with a
 	// connection id) when set; it may write anything.
 	onConnect func(ctx context.Context, sc *serverConn)
-	echo      bool // answer each client health.check with one
+	echo      bool        // answer each client health.check with one
+	dialHdr   http.Header // the headers of the last GET /connect
 	rest      map[string]http.HandlerFunc
 	conns     []*serverConn
 	newConn   chan *serverConn
@@ -138,6 +139,9 @@ func (fs *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (fs *fakeServer) serveConnect(w http.ResponseWriter, r *http.Request) {
 	fs.dials.Add(1)
+	fs.mu.Lock()
+	fs.dialHdr = r.Header.Clone()
+	fs.mu.Unlock()
 	if e := fs.authError(r); e != nil {
 		writeAPIError(w, e)
 		return

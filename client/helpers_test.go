@@ -82,14 +82,14 @@ func mustConnect(tb testing.TB, c *client.Client) {
 // recorder keeps every event and error a client delivers.
 type recorder struct {
 	mu     sync.Mutex // guards the fields below
-	events []protocol.Event
+	events []client.Event
 	errs   []client.ErrorEvent
 	signal chan struct{}
 }
 
 func record(c *client.Client) *recorder {
 	r := &recorder{signal: make(chan struct{}, 1)}
-	c.OnAll(func(ev protocol.Event) {
+	c.OnAll(func(ev client.Event) {
 		r.mu.Lock()
 		r.events = append(r.events, ev)
 		r.mu.Unlock()
@@ -143,7 +143,7 @@ func (r *recorder) ofType(t protocol.EventType) []protocol.Event {
 	var out []protocol.Event
 	for _, ev := range r.events {
 		if ev.Type == t {
-			out = append(out, ev)
+			out = append(out, ev.Event)
 		}
 	}
 	return out

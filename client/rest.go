@@ -91,6 +91,9 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 	if r.idemKey != "" {
 		req.Header.Set(protocol.HeaderIdempotencyKey, r.idemKey)
 	}
+	if id := c.ServerID(); id != "" {
+		req.Header.Set(protocol.HeaderServerID, id)
+	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return &TransportError{Op: r.op, Err: err}
@@ -161,6 +164,13 @@ func (c *Client) errorFromResponse(op string, resp *http.Response) error {
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		apiErr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.clk.Now())
+	}
+	if apiErr.Code == protocol.CodeServerMismatch {
+		var bound string
+		if resp.Request != nil {
+			bound = resp.Request.Header.Get(protocol.HeaderServerID)
+		}
+		return &ServerMismatchError{Bound: bound, Err: &apiErr}
 	}
 	return &apiErr
 }

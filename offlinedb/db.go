@@ -44,7 +44,7 @@ type Options struct {
 	Migrations []migrations.Set
 
 	// Logger receives warnings (skipped events, moved files). Nil means
-	// slog.Default().
+	// logs are dropped.
 	Logger *slog.Logger
 
 	// Now is the clock for local bookkeeping times (when a task was
@@ -97,7 +97,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		opts.BusyTimeout = 5 * time.Second
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

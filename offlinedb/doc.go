@@ -49,6 +49,14 @@
 //
 // # Identity
 //
-// Bind binds a store to a user and a server; a store of another identity is
-// refused with an *IdentityError, or wiped first when asked.
+// A store belongs to one user on one server. Bind binds it to a user; a
+// store of another user is refused with an *IdentityError, or wiped first
+// when asked. The server is known by the id it says in its hello
+// (protocol.Hello), not by its URL: MeetServer records each hello and
+// binds a store that holds nothing of any server to the first server it
+// meets, and refuses another server's with an *IdentityError (Field
+// "server"); a store that synced before stores were bound by id is bound
+// by AdoptServer after a sync that needed no reset. ServerBinding returns
+// the binding and the last hello, for an offline start. ResetDB keeps the
+// binding; only Wipe removes it.
 package offlinedb

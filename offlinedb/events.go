@@ -2,6 +2,7 @@ package offlinedb
 
 import (
 	"context"
+	"math"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -16,7 +17,7 @@ var messageCols = `id, cid, user_id, text, parent_id, created_at, updated_at, de
 
 const messageGuard = `) AS v WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'message' AND t.key = v.column1 AND t.version >= v.column10)
 AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'channel' AND t.key = v.column2 AND t.version >= v.column10)
-AND NOT EXISTS (SELECT 1 FROM channels c WHERE c.cid = v.column2 AND c.truncated_at IS NOT NULL AND c.truncated_at >= v.column6)
+AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'truncate' AND t.key = v.column2 AND t.version > v.column10)
 ON CONFLICT (id) DO UPDATE SET
 	cid = excluded.cid,
 	user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE messages.user_id END,
@@ -51,6 +52,7 @@ SELECT v.*, 'sent' FROM (VALUES `, 9,
 	AND t.key = v.column1 || char(31) || v.column2 || char(31) || v.column3 AND t.version >= v.column8)
 AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'message' AND t.key = v.column1 AND t.version >= v.column8)
 AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'channel' AND t.key = v.column4 AND t.version >= v.column8)
+AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.kind = 'truncate' AND t.key = v.column4 AND t.version > v.column8)
 ON CONFLICT (message_id, user_id, type) DO UPDATE SET
 	cid = excluded.cid,
 	score = excluded.score,
@@ -119,7 +121,11 @@ WHERE excluded.version > users.version`)
 )
 
 // Deletions: a tombstone at the deleting version, then the delete of
-// anything older. Only server data ('sent' rows) goes; an optimistic row the
+// anything older. Tombstones are of a kind: 'message', 'reaction',
+// 'member' and 'channel' keep that row out at or below their version;
+// 'truncate' (key the cid) keeps out the channel's messages and
+// reactions below its version, the seq of the channel's last truncate;
+// a message removed for good gets a 'message' tombstone at removedVersion. Only server data ('sent' rows) goes; an optimistic row the
 // outbox still owns stays until its task ends.
 const (
 	tombstoneSQL = `INSERT INTO tombstones (kind, key, version, cid) VALUES (?1, ?2, ?3, ?4)
@@ -137,11 +143,18 @@ ON CONFLICT (kind, key) DO UPDATE SET version = max(version, excluded.version)`
 	// A re-add (a higher version than the removal) lifts the channel's
 	// tombstone so its data can come back.
 	liftChannelTombstoneSQL = `DELETE FROM tombstones WHERE kind = 'channel' AND key = ?1 AND version < ?2`
-	truncateMessagesSQL     = `DELETE FROM messages WHERE cid = ?1 AND created_at <= ?2 AND version < ?3 AND status = 'sent'`
-	truncateReactionsSQL    = `DELETE FROM reactions WHERE cid = ?1 AND status = 'sent' AND version < ?2
+	// A truncate at seq T removes the messages of a lower seq (and
+	// version: a row without a seq of its own is judged by its version).
+	truncateMessagesSQL  = `DELETE FROM messages WHERE cid = ?1 AND seq < ?2 AND version < ?2 AND status = 'sent'`
+	truncateReactionsSQL = `DELETE FROM reactions WHERE cid = ?1 AND status = 'sent' AND version < ?2
 	AND message_id NOT IN (SELECT id FROM messages WHERE cid = ?1)`
 	hideChannelSQL = `UPDATE channels SET hidden = ?2, hidden_version = ?3 WHERE cid = ?1 AND hidden_version < ?3`
 )
+
+// removedVersion is the version of the tombstone of a message removed for
+// good (a redacted event names it): above every version, since the
+// server never stores a removed id again.
+const removedVersion = math.MaxInt64
 
 // sep joins the parts of a tombstone key; char(31) in SQL.
 const sep = "\x1f"
@@ -203,6 +216,12 @@ func buildQueries(ev *protocol.Event) (qs []Query, ignored bool, err error) {
 		return nil, false, invalidEvent(ev, "no id")
 	}
 	b := builder{ev: ev}
+	if ev.Redacted || ev.Message != nil && ev.Message.Redacted {
+		if err := b.redacted(); err != nil {
+			return nil, false, err
+		}
+		return b.done(), false, nil
+	}
 	switch ev.Type {
 	case protocol.EventMessageNew, protocol.EventMessageUpdated, protocol.EventMessageUndeleted:
 		err = b.message(ev.Type == protocol.EventMessageUndeleted)
@@ -236,10 +255,16 @@ func buildQueries(ev *protocol.Event) (qs []Query, ignored bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	return b.done(), false, nil
+}
+
+// done returns the builder's queries, the first carrying the channel
+// bookkeeping.
+func (b *builder) done() []Query {
 	if b.touch != nil && len(b.qs) > 0 {
 		b.qs[0].touch = b.touch
 	}
-	return b.qs, false, nil
+	return b.qs
 }
 
 // builder collects the queries of one event.

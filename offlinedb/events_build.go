@@ -82,6 +82,26 @@ func (b *builder) messageDeleted() error {
 	return nil
 }
 
+// redacted applies an event whose content the server removed for good,
+// or that names a message removed for good (protocol.RemovedMessage: a
+// hard delete, a replayed answer): the message goes (with its
+// reactions), and a tombstone above every version keeps it out, whatever
+// arrives later. A redacted event that names no message changes nothing.
+func (b *builder) redacted() error {
+	m := b.ev.Message
+	if m == nil || m.ID == "" {
+		return nil
+	}
+	cid, _, err := b.scope(m.CID, m.Version)
+	if err != nil {
+		return err
+	}
+	b.exec(tombstoneSQL, "message", m.ID, int64(removedVersion), cid)
+	b.exec(deleteMessageSQL, m.ID, int64(removedVersion))
+	b.exec(deleteMessageReactSQL, m.ID, int64(removedVersion))
+	return nil
+}
+
 func (b *builder) reaction(deleted bool) error {
 	r := b.ev.Reaction
 	if r == nil {
@@ -131,15 +151,24 @@ func (b *builder) channel() error {
 	if err != nil {
 		return err
 	}
-	b.tmpl(upsertChannel, b.channelArgs(c, cid, v)...)
+	b.channelRow(c, cid, v)
 	return nil
+}
+
+// channelRow upserts the channel at version v and, when it says where
+// its last truncate stands, the 'truncate' tombstone there.
+func (b *builder) channelRow(c *protocol.Channel, cid string, v int64) {
+	b.tmpl(upsertChannel, b.channelArgs(c, cid, v)...)
+	if c.TruncatedSeq > 0 {
+		b.exec(tombstoneSQL, "truncate", cid, c.TruncatedSeq, cid)
+	}
 }
 
 // channelData upserts the channel when the event carries it (member
 // counts, say), at the channel's own version.
 func (b *builder) channelData(cid string) {
 	if c := b.ev.Channel; c != nil && c.Version > 0 {
-		b.tmpl(upsertChannel, b.channelArgs(c, cid, c.Version)...)
+		b.channelRow(c, cid, c.Version)
 	}
 }
 
@@ -152,15 +181,18 @@ func (b *builder) channelTruncated() error {
 	if err != nil {
 		return err
 	}
-	at := c.TruncatedAt
-	if at == nil {
-		at = &b.ev.CreatedAt
+	// The truncate's seq decides what it removed: every message of a
+	// lower seq. Its time is for display.
+	if c.TruncatedAt == nil {
+		c.TruncatedAt = &b.ev.CreatedAt
 	}
-	c.TruncatedAt = at
+	if c.TruncatedSeq <= 0 {
+		c.TruncatedSeq = v
+	}
 	c.Version = v
-	b.tmpl(upsertChannel, b.channelArgs(&c, cid, v)...)
-	b.exec(truncateMessagesSQL, cid, at.UnixNano(), v)
-	b.exec(truncateReactionsSQL, cid, v)
+	b.channelRow(&c, cid, v)
+	b.exec(truncateMessagesSQL, cid, c.TruncatedSeq)
+	b.exec(truncateReactionsSQL, cid, c.TruncatedSeq)
 	return nil
 }
 
@@ -265,7 +297,7 @@ func (b *builder) addedToChannel() error {
 	if cv <= 0 {
 		cv = v
 	}
-	b.tmpl(upsertChannel, b.channelArgs(&c, cid, cv)...)
+	b.channelRow(&c, cid, cv)
 	b.tmpl(upsertMember, b.memberArgs(m, cid, v)...)
 	return nil
 }

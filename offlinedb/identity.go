@@ -3,21 +3,22 @@ package offlinedb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/outpostsync/outpost/internal/changelog"
+	"github.com/outpostsync/outpost/protocol"
 )
 
 // ErrIdentityMismatch is matched (errors.Is) by *IdentityError.
 var ErrIdentityMismatch = errors.New("offlinedb: store bound to another identity")
 
 // IdentityError is returned by Bind when the store holds the data of
-// another user or server than the one asked for.
+// another user than the one asked for, and by MeetServer and AdoptServer
+// when it is bound to another server than the one met.
 type IdentityError struct {
 	// Field is "user" or "server".
 	Field string
@@ -32,55 +33,39 @@ func (e *IdentityError) Error() string {
 // Is makes errors.Is(err, ErrIdentityMismatch) true.
 func (e *IdentityError) Is(target error) bool { return target == ErrIdentityMismatch }
 
-// NormalizeServerURL returns the form of a server URL a store records: the
-// scheme and host lower-cased, no trailing slash, no query or fragment.
-func NormalizeServerURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return strings.TrimRight(strings.TrimSpace(raw), "/")
-	}
-	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
-}
-
-// Identity returns the user and server the store is bound to; ok is false
-// for a store not bound yet.
-func (d *DB) Identity(ctx context.Context) (userID, serverURL string, ok bool, err error) {
+// Identity returns the user the store is bound to; ok is false for a
+// store not bound yet.
+func (d *DB) Identity(ctx context.Context) (userID string, ok bool, err error) {
 	if d.closed.Load() {
-		return "", "", false, ErrClosed
+		return "", false, ErrClosed
 	}
-	err = d.db.QueryRowxContext(ctx, `SELECT user_id, server_url FROM store_identity WHERE id = 1`).Scan(&userID, &serverURL)
+	err = d.db.QueryRowxContext(ctx, `SELECT user_id FROM store_identity WHERE id = 1`).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", false, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", "", false, fmt.Errorf("offlinedb: identity: %w", err)
+		return "", false, fmt.Errorf("offlinedb: identity: %w", err)
 	}
-	return userID, serverURL, true, nil
+	return userID, true, nil
 }
 
-// Bind binds the store to a user and a server, or checks that it is bound
-// to them. The first Bind records them (a store made before identities
-// were recorded takes its recorded local user into account); a later one
-// for another user, or for another server once the store holds data of
-// its own server (a store that never synced follows the new URL), returns
-// an *IdentityError, or, with replace
-// set, wipes the store first (see Wipe) and binds it afresh: the other
-// user's outbox is deleted, never sent under the new identity. An empty
-// serverURL checks the user only.
-func (d *DB) Bind(ctx context.Context, userID, serverURL string, replace bool) error {
+// Bind binds the store to a user, or checks that it is bound to them. The
+// first Bind records the user (a store made before identities were
+// recorded takes its recorded local user into account); a later one for
+// another user returns an *IdentityError, or, with replace set, wipes the
+// store first (see Wipe) and binds it afresh: the other user's outbox is
+// deleted, never sent under the new identity. The server a store is bound
+// to is learnt from the server itself (see MeetServer).
+func (d *DB) Bind(ctx context.Context, userID string, replace bool) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
 	if userID == "" {
 		return errors.New("offlinedb: Bind needs a user id")
 	}
-	serverURL = NormalizeServerURL(serverURL)
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
-		var user, server string
-		err := tx.QueryRowxContext(ctx, `SELECT user_id, server_url FROM store_identity WHERE id = 1`).Scan(&user, &server)
+		var user string
+		err := tx.QueryRowxContext(ctx, `SELECT user_id FROM store_identity WHERE id = 1`).Scan(&user)
 		bound := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("offlinedb: identity: %w", err)
@@ -89,19 +74,6 @@ func (d *DB) Bind(ctx context.Context, userID, serverURL string, replace bool) e
 		switch {
 		case bound && user != userID:
 			mismatch = &IdentityError{Field: "user", Stored: user, Want: userID}
-		case bound && serverURL != "" && server != "" && server != serverURL:
-			// A store that never synced holds nothing of its server
-			// (only the user's own writes): it moves to the new one.
-			var synced bool
-			if err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM feed_position)
-	OR EXISTS (SELECT 1 FROM user_sync_status) OR EXISTS (SELECT 1 FROM channels)`).Scan(&synced); err != nil {
-				return err
-			}
-			if synced {
-				mismatch = &IdentityError{Field: "server", Stored: server, Want: serverURL}
-			} else {
-				server = ""
-			}
 		case !bound:
 			var others []string
 			if err := tx.SelectContext(ctx, &others, `SELECT user_id FROM local_user WHERE user_id <> ? ORDER BY added_at`, userID); err != nil {
@@ -115,24 +87,116 @@ func (d *DB) Bind(ctx context.Context, userID, serverURL string, replace bool) e
 			if !replace {
 				return mismatch
 			}
-			d.log.Warn("offlinedb: wiping the store for another identity", "field", mismatch.Field,
-				"stored", mismatch.Stored, "want", mismatch.Want)
+			d.log.Warn("offlinedb: wiping the store for another user", "stored", mismatch.Stored, "want", mismatch.Want)
 			if err := wipeTx(ctx, tx); err != nil {
 				return err
 			}
-			bound, server = false, ""
+			bound = false
 		}
-		if bound && (server != "" || serverURL == "") {
+		if bound {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO store_identity (id, user_id, server_url, bound_at) VALUES (1, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET server_url = excluded.server_url`, userID, serverURL, d.now().UnixNano()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO store_identity (id, user_id, server_url, bound_at) VALUES (1, ?, '', ?)`,
+			userID, d.now().UnixNano()); err != nil {
 			return fmt.Errorf("offlinedb: bind: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO local_user (user_id, added_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`,
 			userID, d.now().UnixNano())
 		return err
 	})
+}
+
+// ServerBinding is the server a store is bound to, and what that server
+// last said of itself.
+type ServerBinding struct {
+	// ServerID is the id of the server the store is bound to; "" while
+	// it is not bound (see MeetServer).
+	ServerID string
+	// Hello is the last hello the store met, from its own server (or,
+	// while not bound, from the server it syncs with); its zero value
+	// before the first.
+	Hello protocol.Hello
+}
+
+// ServerBinding returns the server the store is bound to and the last
+// hello it met, as stored: an offline start knows them.
+func (d *DB) ServerBinding(ctx context.Context) (ServerBinding, error) {
+	if d.closed.Load() {
+		return ServerBinding{}, ErrClosed
+	}
+	var b ServerBinding
+	var hello string
+	err := d.db.QueryRowxContext(ctx, `SELECT server_id, hello FROM server_binding WHERE id = 1`).Scan(&b.ServerID, &hello)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ServerBinding{}, nil
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(hello), &b.Hello)
+	}
+	if err != nil {
+		return ServerBinding{}, fmt.Errorf("offlinedb: server binding: %w", err)
+	}
+	return b, nil
+}
+
+// MeetServer records a hello from the server the store syncs with and
+// returns the server the store is bound to then. A store bound to another
+// server gets an *IdentityError (Field "server") and records nothing. A
+// store not bound yet is bound to h's server when it holds nothing of any
+// server (it never synced, or was reset since); one that does (it synced
+// before stores were bound by id) stays unbound until AdoptServer.
+func (d *DB) MeetServer(ctx context.Context, h protocol.Hello) (bound string, err error) {
+	return d.bindServer(ctx, h, false)
+}
+
+// AdoptServer binds a store not bound yet to the server of h, whatever it
+// holds: the sync manager calls it after a sync with that server that
+// needed no reset of any kind, which proves the store's data is that
+// server's. A store bound to another server gets an *IdentityError.
+func (d *DB) AdoptServer(ctx context.Context, h protocol.Hello) (bound string, err error) {
+	return d.bindServer(ctx, h, true)
+}
+
+func (d *DB) bindServer(ctx context.Context, h protocol.Hello, adopt bool) (bound string, err error) {
+	if d.closed.Load() {
+		return "", ErrClosed
+	}
+	if err := h.Validate(); err != nil {
+		return "", err
+	}
+	hello, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	err = d.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.QueryRowxContext(ctx, `SELECT server_id FROM server_binding WHERE id = 1`).Scan(&bound)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("offlinedb: server binding: %w", err)
+		}
+		if bound != "" && bound != h.ServerID {
+			return &IdentityError{Field: "server", Stored: bound, Want: h.ServerID}
+		}
+		if bound == "" && !adopt {
+			// A store that holds nothing of any server may be bound.
+			var synced bool
+			if err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM feed_position)
+	OR EXISTS (SELECT 1 FROM user_sync_status) OR EXISTS (SELECT 1 FROM channels)`).Scan(&synced); err != nil {
+				return err
+			}
+			adopt = !synced
+		}
+		if bound == "" && adopt {
+			bound = h.ServerID
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO server_binding (id, server_id, hello, met_at) VALUES (1, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET server_id = excluded.server_id, hello = excluded.hello, met_at = excluded.met_at`,
+			bound, string(hello), d.now().UnixNano())
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return bound, nil
 }
 
 // Wipe deletes everything the store holds, the outbox, the failed list
@@ -146,8 +210,9 @@ func (d *DB) Wipe(ctx context.Context) error {
 
 func wipeTx(ctx context.Context, tx *sqlx.Tx) error {
 	for _, table := range []string{"messages", "reactions", "members", "reads", "channels", "users", "tombstones",
-		"pending_tasks", "failed_tasks", "user_sync_status", "local_user", "feed_position", "store_identity",
-		"message_overlays", "reaction_overlays", "message_base", "reaction_base"} {
+		"pending_tasks", "failed_tasks", "user_sync_status", "local_user", "feed_position", "store_identity", "server_binding",
+		"message_overlays", "reaction_overlays", "message_base", "reaction_base",
+		"read_overlays", "read_base"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return fmt.Errorf("offlinedb: wipe %s: %w", table, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/migrations"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -280,5 +281,22 @@ func TestOpen_ConcurrentOpenersOfANewFile(t *testing.T) {
 				db.Close()
 			}
 		}
+	}
+}
+
+func TestOpen_NilLoggerWritesNothing(t *testing.T) {
+	logged := logtest.Capture(t)
+	path := filepath.Join(t.TempDir(), "notes.db")
+	if err := os.WriteFile(path, []byte("not a database\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Moving the file aside is logged, but not with a nil Logger.
+	db, err := offlinedb.Open(context.Background(), path, offlinedb.Options{MoveAside: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if got := logged(); got != "" {
+		t.Errorf("a nil Logger wrote to slog's default logger:\n%s", got)
 	}
 }

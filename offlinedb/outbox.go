@@ -307,8 +307,8 @@ func (d *DB) UpdatePendingTask(ctx context.Context, task PendingTask) error {
 
 // DeletePendingTask removes a task the server has applied and, in the same
 // transaction, runs apply: the queries that store the server's answer
-// (UpsertMessageQuery and friends), so the optimistic row becomes the
-// server's. Deleting a task that is gone already is not an error.
+// (EventQueries of the write's event, for one), so the optimistic row
+// becomes the server's. Deleting a task that is gone already is not an error.
 func (d *DB) DeletePendingTask(ctx context.Context, taskID string, apply ...Query) error {
 	if d.closed.Load() {
 		return ErrClosed
@@ -409,7 +409,7 @@ type TaskOutcome struct {
 	// the write's event brings the rows.
 	Result *protocol.BatchResult
 	// Failed, when set, is why the server refused the task for good: it
-	// moves to the failed list (see MoveToFailed) and Apply is ignored.
+	// moves to the failed list (see MoveToFailed) and Result is ignored.
 	Failed error
 }
 

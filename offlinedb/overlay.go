@@ -18,13 +18,14 @@ import (
 // row back to the server's version.
 //
 // A row a pending write changed is overlaid (message_overlays,
-// reaction_overlays); its server version waits in message_base or
-// reaction_base (none: the server has no such row). Every transaction
+// reaction_overlays, read_overlays); its server version waits in
+// message_base, reaction_base or read_base (none: the server has no such
+// row). Every transaction
 // that applies server data or task outcomes runs restoreOverlaysTx first
 // (the overlaid rows become their server versions) and rebaseTx last (the
 // base rows are taken again, the pending writes replayed, and overlays
 // left with no pending write dropped). A store with no pending edits,
-// deletes or reactions pays one query for each.
+// deletes, reactions or read marks pays one query for each.
 
 // overlayMessageTx overlays a message a pending write is about to change,
 // keeping its server version.
@@ -56,9 +57,24 @@ WHERE message_id = ? AND user_id = ? AND type = ? AND status = 'sent'`, messageI
 	return err
 }
 
+// overlayReadTx overlays userID's read of cid, which a pending mark is
+// about to change, keeping its server version.
+func overlayReadTx(ctx context.Context, tx *sqlx.Tx, cid, userID string) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO read_overlays (cid, user_id) VALUES (?, ?) ON CONFLICT (cid, user_id) DO NOTHING`, cid, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO read_base SELECT * FROM reads WHERE cid = ? AND user_id = ?`, cid, userID)
+	return err
+}
+
 func hasOverlaysTx(ctx context.Context, tx *sqlx.Tx) (bool, error) {
 	var any bool
-	err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM message_overlays) OR EXISTS (SELECT 1 FROM reaction_overlays)`).Scan(&any)
+	err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM message_overlays) OR EXISTS (SELECT 1 FROM reaction_overlays)
+	OR EXISTS (SELECT 1 FROM read_overlays)`).Scan(&any)
 	return any, err
 }
 
@@ -71,6 +87,10 @@ func restoreOverlaysTx(ctx context.Context, tx *sqlx.Tx) error {
 		`DELETE FROM reactions WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reaction_overlays)`,
 		`INSERT INTO reactions SELECT * FROM reaction_base
 WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reaction_overlays)`,
+		`DELETE FROM reads WHERE (cid, user_id) IN (SELECT cid, user_id FROM read_overlays)`,
+		// A read hangs off its channel, which may have gone meanwhile.
+		`INSERT INTO reads SELECT * FROM read_base
+WHERE (cid, user_id) IN (SELECT cid, user_id FROM read_overlays) AND cid IN (SELECT cid FROM channels)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("offlinedb: restore overlays: %w", err)
@@ -84,6 +104,7 @@ WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reac
 var (
 	messageOverlayTypes  = opTypesWith(overlayMessage)
 	reactionOverlayTypes = opTypesWith(overlayReaction)
+	readOverlayTypes     = opTypesWith(overlayRead)
 )
 
 // rebaseTx takes the server version of every overlaid row again, drops
@@ -100,6 +121,10 @@ func rebaseTx(ctx context.Context, tx *sqlx.Tx) error {
 		`DELETE FROM reaction_base`,
 		`INSERT INTO reaction_base SELECT * FROM reactions
 WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reaction_overlays) AND status = 'sent'`,
+		`DELETE FROM read_overlays WHERE (cid, user_id) NOT IN (SELECT cid, user_id FROM pending_tasks
+	WHERE type IN (` + readOverlayTypes + `))`,
+		`DELETE FROM read_base`,
+		`INSERT INTO read_base SELECT * FROM reads WHERE (cid, user_id) IN (SELECT cid, user_id FROM read_overlays)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("offlinedb: rebase: %w", err)
@@ -109,6 +134,7 @@ WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reac
 WHERE message_id IN (SELECT id FROM message_overlays) AND type IN (`+messageOverlayTypes+`)
 OR (message_id, user_id, json_extract(payload, '$.type')) IN (SELECT message_id, user_id, type FROM reaction_overlays)
 	AND type IN (`+reactionOverlayTypes+`)
+OR (cid, user_id) IN (SELECT cid, user_id FROM read_overlays) AND type IN (`+readOverlayTypes+`)
 ORDER BY seq`)
 	if err != nil {
 		return err

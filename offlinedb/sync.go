@@ -106,6 +106,12 @@ WHERE cid = ?1 AND (epoch <> ?2 OR last_seq < ?3)`
 var setChannelPositions = newTemplate(`UPDATE channels SET epoch = v.column2, last_seq = v.column3, last_event_id = v.column4, stub = 0
 FROM (VALUES `, 4, `) AS v WHERE channels.cid = v.column1 AND (channels.epoch <> v.column2 OR channels.last_seq < v.column3)`)
 
+// forgetPositionEventSQL takes the event id out of a channel's position
+// (epoch ?2, seq ?3) that the live path found another event at. A
+// position with a seq and no event id is one no live event moves on, and
+// one the server answers with a reset: its event at that seq has an id.
+const forgetPositionEventSQL = `UPDATE channels SET last_event_id = '' WHERE cid = ?1 AND epoch = ?2 AND last_seq = ?3`
+
 const setFeedPositionSQL = `INSERT INTO feed_position (user_id, epoch, seq, event_id) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, event_id = excluded.event_id`
 
@@ -424,7 +430,7 @@ func (d *DB) SetChannelHidden(ctx context.Context, cid string, hidden bool) erro
 func stateQueries(st *protocol.ChannelResponse, group string) []Query {
 	cid := st.Channel.CID
 	b := builder{ev: &protocol.Event{ID: group, CID: cid, CreatedAt: st.Channel.UpdatedAt}}
-	b.tmpl(upsertChannel, b.channelArgs(&st.Channel, cid, max(st.Channel.Version, 1))...)
+	b.channelRow(&st.Channel, cid, max(st.Channel.Version, 1))
 	for i := range st.Members {
 		m := &st.Members[i]
 		b.tmpl(upsertMember, b.memberArgs(m, cid, max(m.Version, 1))...)
@@ -473,7 +479,11 @@ type LiveResult struct {
 // its channel's log (same epoch, seq one past the store's), and moves the
 // channel's position with it; an event the store has already is dropped;
 // any other (a gap, another epoch, a channel not held, a feed event) is
-// dropped and NeedSync set, so the caller syncs. Events of no log (a
+// dropped and NeedSync set, so the caller syncs. An event at the
+// channel's position whose id is not the position's is another log's (a
+// log rewritten under the same epoch): nothing of the channel is applied
+// live until a sync settles it (see forgetPositionEventSQL), and NeedSync
+// is set. Events of no log (a
 // user.updated about another user) apply as they come: their rows carry
 // versions of their own.
 func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveResult, error) {
@@ -501,7 +511,9 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 		var qs []Query
 		for i := range evs {
 			ev := &evs[i]
-			if isFeedEvent(ev.Type) {
+			if ev.Type.InFeed() && ev.Seq > 0 {
+				// A place in the feed: the feed position moves only
+				// through sync, in order.
 				res.NeedSync = true
 				continue
 			}
@@ -527,7 +539,21 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 				at[ev.CID] = p
 			}
 			switch {
-			case p.epoch == "" || ev.Epoch != p.epoch || ev.Seq > p.seq+1:
+			case p.epoch == "" || p.seq > 0 && p.id == "" || ev.Epoch != p.epoch || ev.Seq > p.seq+1:
+				// A gap, another epoch, a channel not held, or a
+				// position found diverged (below).
+				res.NeedSync = true
+				continue
+			case ev.Seq == p.seq && ev.ID != p.id:
+				// Another event at the position: the log was rewritten
+				// under the same epoch. The position forgets its event
+				// id, which holds the channel's live events back and
+				// makes the next sync's position one the server answers
+				// with a reset (diverged), as a sync finds it.
+				if !p.moved {
+					qs = append(qs, Query{SQL: forgetPositionEventSQL, Args: []any{ev.CID, p.epoch, p.seq}})
+				}
+				p.id = "" // a position this batch moved is stored without it
 				res.NeedSync = true
 				continue
 			case ev.Seq <= p.seq:
@@ -560,15 +586,4 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 		res.NeedSync = true
 	}
 	return res, nil
-}
-
-// isFeedEvent reports whether events of type t belong to a user's
-// membership feed rather than to a channel's log.
-func isFeedEvent(t protocol.EventType) bool {
-	switch t {
-	case protocol.EventNotificationAddedToChannel, protocol.EventNotificationRemovedFromChannel,
-		protocol.EventChannelHidden, protocol.EventChannelVisible:
-		return true
-	}
-	return false
 }

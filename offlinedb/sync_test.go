@@ -230,6 +230,12 @@ func TestApplyLiveEvents_InOrderOnly(t *testing.T) {
 		{"unknown channel", []protocol.Event{{ID: "u1", Type: protocol.EventMessageNew, CID: "team:zz", Seq: 1, Epoch: "z", CreatedAt: at(1),
 			Message: &protocol.Message{ID: "zz", CID: "team:zz", Version: 1}}}, 0, true, 7},
 		{"feed event", []protocol.Event{{ID: "n1", Type: protocol.EventNotificationAddedToChannel, CID: "team:b", Seq: 4, Epoch: "f", CreatedAt: at(1)}}, 0, true, 7},
+		// The user's own profile change comes at a place in their feed;
+		// a contact's comes with none and applies at once.
+		{"own user.updated", []protocol.Event{{ID: "u2", Type: protocol.EventUserUpdated, UserID: "bob", Seq: 5, Epoch: "f", CreatedAt: at(1),
+			User: &protocol.User{ID: "bob", Name: "Bob", Version: 2}}}, 0, true, 7},
+		{"contact's user.updated", []protocol.Event{{ID: "u3", Type: protocol.EventUserUpdated, UserID: "carol", CreatedAt: at(1),
+			User: &protocol.User{ID: "carol", Name: "Carol", Version: 2}}}, 1, false, 7},
 	} {
 		res, err := db.ApplyLiveEvents(ctx, tc.evs)
 		if err != nil {
@@ -249,6 +255,72 @@ func TestApplyLiveEvents_InOrderOnly(t *testing.T) {
 	}
 	if _, ok := positionOf(t, db, "team:zz"); ok {
 		t.Error("a live event for an unknown channel made a channel")
+	}
+}
+
+// TestApplyLiveEvents_AnotherEventAtThePosition: a live event at the
+// channel's position (same epoch and seq) whose id is not the one the
+// store applied there comes from a log rewritten under the same epoch. It
+// is not dropped as a duplicate: the store applies nothing of it, nor of
+// the channel's later live events, and asks for a sync, whose position
+// (the seq without an event id) the server answers with a reset
+// (diverged), as it answers a sync from a position it does not hold.
+func TestApplyLiveEvents_AnotherEventAtThePosition(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{state("team:a", "ea", 5)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := positionOf(t, db, "team:a")
+	if before.EventID == "" {
+		t.Fatal("the state's position has no event id")
+	}
+	live := func(id string, seq int64) protocol.Event {
+		ev := msgEvent(protocol.EventMessageNew, "team:a", id, id, seq)
+		ev.Epoch = "ea"
+		return *ev
+	}
+	for _, tc := range []struct {
+		name string
+		evs  []protocol.Event
+	}{
+		{"another event at the position, then its successor", []protocol.Event{live("x5", 5), live("x6", 6)}},
+		{"the successor, later", []protocol.Event{live("x7", 6)}},
+		{"the event at the position again", []protocol.Event{live("x5", 5)}},
+	} {
+		res, err := db.ApplyLiveEvents(ctx, tc.evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Applied != 0 || !res.NeedSync {
+			t.Errorf("%s: applied %d, need sync %v; want 0, true", tc.name, res.Applied, res.NeedSync)
+		}
+	}
+	for _, id := range []string{"x5", "x6", "x7"} {
+		if _, err := db.Message(ctx, id); !errors.Is(err, offlinedb.ErrNotFound) {
+			t.Errorf("%s of the other log was applied", id)
+		}
+	}
+	if p, _ := positionOf(t, db, "team:a"); p != (protocol.Position{Epoch: "ea", Seq: 5}) {
+		t.Errorf("position %+v, want ea/5 without an event id", p)
+	}
+	// The duplicate of the event the store holds is still a duplicate.
+	db2 := openTestDB(t)
+	if err := db2.ApplyChannelStates(ctx, []protocol.ChannelResponse{state("team:a", "ea", 5)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dup := live("same", 5)
+	dup.ID = before.EventID
+	if res, err := db2.ApplyLiveEvents(ctx, []protocol.Event{dup}); err != nil || res.NeedSync {
+		t.Errorf("the event held at the position: need sync %v, %v; want a plain duplicate", res.NeedSync, err)
+	}
+	// Found within a batch that moved the position first.
+	res, err := db2.ApplyLiveEvents(ctx, []protocol.Event{live("m6", 6), live("y6", 6), live("y7", 7)})
+	if err != nil || res.Applied != 1 || !res.NeedSync {
+		t.Fatalf("applied %d, need sync %v, %v; want m6 alone, and a sync", res.Applied, res.NeedSync, err)
+	}
+	if p, _ := positionOf(t, db2, "team:a"); p != (protocol.Position{Epoch: "ea", Seq: 6}) {
+		t.Errorf("position %+v, want ea/6 without an event id", p)
 	}
 }
 

@@ -104,6 +104,7 @@ func (d *DB) ResetDB(ctx context.Context) error {
 			// overlaid rows and their pending writes stay.
 			`DELETE FROM message_base`,
 			`DELETE FROM reaction_base`,
+			`DELETE FROM read_base`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err

@@ -63,9 +63,10 @@ var writeKinds = map[protocol.BatchOpType]writeKind{
 		refused: nil, // the reaction rolls back to the server's
 	},
 	protocol.OpMarkRead: {
-		opOnChannel: true,
-		queue:       queueMarkRead,
-		answer:      answerType(protocol.EventNotificationMarkRead),
+		opOnChannel: true, overlay: overlayRead,
+		queue:  queueMarkRead,
+		replay: replayMarkRead,
+		answer: answerType(protocol.EventNotificationMarkRead),
 	},
 }
 
@@ -107,6 +108,7 @@ const (
 	overlayNone     overlayKind = iota
 	overlayMessage              // the message PendingTask.MessageID
 	overlayReaction             // the user's reaction of the body's type on it
+	overlayRead                 // the user's read of PendingTask.CID
 )
 
 // opTypesWith returns, as a SQL list of string literals, the op types
@@ -294,13 +296,26 @@ func replayDeleteReaction(ctx context.Context, tx *sqlx.Tx, t PendingTask, _ tim
 	return execTx(ctx, tx, `DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND type = ?`, t.MessageID, t.UserID, typ)
 }
 
+// queueMarkRead overlays the user's read of the channel and marks it.
 func queueMarkRead(ctx context.Context, tx *sqlx.Tx, t PendingTask, now time.Time) (AddResult, error) {
-	var req protocol.MarkReadRequest
-	if err := decodePayload(t, &req); err != nil {
+	if err := overlayReadTx(ctx, tx, t.CID, t.UserID); err != nil {
 		return 0, err
 	}
-	return Queued, execTx(ctx, tx, `UPDATE reads SET last_read_at = ?, last_read_message_id = ?, unread_messages = 0 WHERE cid = ? AND user_id = ?`,
-		now.UnixNano(), req.MessageID, t.CID, t.UserID)
+	return Queued, replayMarkRead(ctx, tx, t, now)
+}
+
+// replayMarkRead sets the user's read of the channel, if the channel is
+// known (a read hangs off it); the version stays the server's.
+func replayMarkRead(ctx context.Context, tx *sqlx.Tx, t PendingTask, at time.Time) error {
+	var req protocol.MarkReadRequest
+	if err := decodePayload(t, &req); err != nil {
+		return err
+	}
+	return execTx(ctx, tx, `INSERT INTO reads (cid, user_id, last_read_at, last_read_message_id, unread_messages)
+SELECT ?1, ?2, ?3, ?4, 0 WHERE EXISTS (SELECT 1 FROM channels WHERE cid = ?1)
+ON CONFLICT (cid, user_id) DO UPDATE SET last_read_at = excluded.last_read_at,
+	last_read_message_id = excluded.last_read_message_id, unread_messages = 0`,
+		t.CID, t.UserID, at.UnixNano(), req.MessageID)
 }
 
 func markMessageFailed(ctx context.Context, tx *sqlx.Tx, t PendingTask, reason string) error {

@@ -25,6 +25,9 @@ const (
 	PathReaction        = "/messages/{id}/reactions/{type}"   // DELETE -> ReactionResponse
 	PathUndeleteMessage = "/messages/{id}/undelete"           // POST -> MessageResponse
 	PathBatch           = "/batch"                            // POST BatchRequest -> BatchResponse
+	PathMe              = "/users/me"                         // PUT UpdateUserRequest -> UserResponse
+	PathSession         = "/session"                          // POST (token in Authorization) -> SessionResponse, sets the cookie GET /events takes; DELETE clears it
+	PathEvents          = "/events"                           // GET, the Server-Sent Events stream of the user's channels
 )
 
 // HTTP headers with a meaning in the protocol.
@@ -172,4 +175,22 @@ type SendEventRequest struct {
 // EventResponse holds the event the server made of a request.
 type EventResponse struct {
 	Event Event `json:"event"`
+}
+
+// UpdateUserRequest changes the caller's profile (PUT /users/me).
+type UpdateUserRequest struct {
+	Name  string          `json:"name,omitempty"`
+	Image string          `json:"image,omitempty"`
+	Extra json.RawMessage `json:"extra,omitempty"`
+}
+
+// UserResponse holds a user.
+type UserResponse struct {
+	User User `json:"user"`
+}
+
+// SessionResponse answers POST /session.
+type SessionResponse struct {
+	UserID    string     `json:"user_id"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }

@@ -15,11 +15,15 @@ type Channel struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
 
-	CreatedBy     string     `json:"created_by,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
-	TruncatedAt   *time.Time `json:"truncated_at,omitempty"`
+	CreatedBy   string     `json:"created_by,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	DeletedAt   *time.Time `json:"deleted_at,omitempty"`
+	TruncatedAt *time.Time `json:"truncated_at,omitempty"`
+	// TruncatedSeq is the seq of the channel's last channel.truncated
+	// event, 0 if none: the messages of a lower seq are removed, later
+	// ones stay. TruncatedAt is the same moment's time, for display.
+	TruncatedSeq  int64      `json:"truncated_seq,omitempty"`
 	LastMessageAt *time.Time `json:"last_message_at,omitempty"`
 	MemberCount   int        `json:"member_count,omitempty"`
 
@@ -48,6 +52,12 @@ type Message struct {
 
 	// ReactionCounts counts reactions by type, as the server last saw them.
 	ReactionCounts map[string]int `json:"reaction_counts,omitempty"`
+
+	// Redacted marks what the wire keeps of a message removed for good (a
+	// hard delete or a truncate; see RemovedMessage): its id, channel and
+	// version, and nothing it said. A client removes such a message and
+	// keeps it out for good.
+	Redacted bool `json:"redacted,omitempty"`
 
 	Version int64           `json:"version"`
 	Extra   json.RawMessage `json:"extra,omitempty"`

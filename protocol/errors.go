@@ -50,6 +50,12 @@ const (
 	// CodeProtocolVersion: the client speaks a protocol version the server
 	// does not (400). Permanent: the client must be upgraded.
 	CodeProtocolVersion = 62
+	// CodeServerMismatch: the request's Outpost-Server-Id names another
+	// server than this one (409): the client's store holds another
+	// server's data. Permanent: nothing was done, and the client stops
+	// syncing and sending (its outbox kept) until its store is pointed
+	// at its own server or replaced.
+	CodeServerMismatch = 63
 )
 
 // APIError is the JSON body of every error the server answers with, and the
@@ -82,7 +88,7 @@ func (e *APIError) Temporary() bool {
 		return true
 	case CodeInput, CodeAuth, CodeNotFound, CodeNotAllowed, CodePayloadTooBig,
 		CodeTokenExpired, CodeConflict, CodeSyncPositionTooOld, CodeSyncHistoryLost,
-		CodeProtocolVersion:
+		CodeProtocolVersion, CodeServerMismatch:
 		return false
 	}
 	return e.StatusCode == http.StatusRequestTimeout ||
@@ -113,7 +119,7 @@ func StatusForCode(code int) int {
 		return http.StatusRequestEntityTooLarge
 	case CodeTimeout:
 		return http.StatusRequestTimeout
-	case CodeConflict:
+	case CodeConflict, CodeServerMismatch:
 		return http.StatusConflict
 	case CodeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType

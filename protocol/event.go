@@ -48,7 +48,7 @@ const (
 )
 
 // EventHealthCheck is the server's keep-alive over the WebSocket; the first
-// one of a connection carries its ConnectionID. (The client SDK's own
+// one of a connection carries its ConnectionID and the server's Hello. (The client SDK's own
 // connection events are the client package's.)
 const EventHealthCheck EventType = "health.check"
 
@@ -74,6 +74,19 @@ var allEventTypes = []EventType{
 func (t EventType) IsEphemeral() bool {
 	switch t {
 	case EventTypingStart, EventTypingStop, EventHealthCheck:
+		return true
+	}
+	return false
+}
+
+// InFeed reports whether events of type t go to a user's membership feed
+// (see FeedPage) rather than to a channel's log: their Seq and Epoch, when
+// set, are a place in the feed. Events of other types that carry a Seq
+// are in their channel's log.
+func (t EventType) InFeed() bool {
+	switch t {
+	case EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
+		EventChannelHidden, EventChannelVisible, EventUserUpdated:
 		return true
 	}
 	return false
@@ -118,14 +131,60 @@ type Event struct {
 	User     *User     `json:"user,omitempty"`
 
 	// HardDelete is set on message.deleted when the message is gone for
-	// good rather than soft-deleted (kept with DeletedAt set).
+	// good rather than soft-deleted (kept with DeletedAt set). Such an
+	// event carries the message's id, channel and version alone.
 	HardDelete bool `json:"hard_delete,omitempty"`
+
+	// Redacted marks a stored event whose content was removed for good
+	// (a hard delete or a truncate of its message): it keeps its place
+	// (ID, Type, CID, Seq, Epoch, CreatedAt) and names the message
+	// removed (Message, a RemovedMessage), and carries nothing else. A
+	// client applies it by dropping that message, never by storing what
+	// the event once carried (see Redact).
+	Redacted bool `json:"redacted,omitempty"`
 
 	// ConnectionID is set on the first health.check of a WebSocket
 	// connection.
 	ConnectionID string `json:"connection_id,omitempty"`
+	// Hello is set on the first health.check of a WebSocket connection:
+	// the server's identity and settings (see Hello).
+	Hello *Hello `json:"hello,omitempty"`
+}
 
-	// Online is set on the client SDK's own connection.changed event
-	// (client.EventConnectionChanged); the server never sends it.
-	Online bool `json:"online,omitempty"`
+// RemovedMessage is what the wire keeps of a message removed for good (a
+// hard delete or a truncate): its id, channel and version, and the
+// Redacted mark.
+func RemovedMessage(m *Message) *Message {
+	return &Message{ID: m.ID, CID: m.CID, Version: m.Version, Redacted: true}
+}
+
+// Redact returns ev as a log keeps it once the message it carries is
+// removed for good: its place in the log (ID, Type, CID, Seq, Epoch,
+// CreatedAt), the removed message's id and channel, and the Redacted
+// mark. Reaction events name the message reacted to.
+func (ev Event) Redact() Event {
+	out := Event{ID: ev.ID, Type: ev.Type, CID: ev.CID, Seq: ev.Seq, Epoch: ev.Epoch, CreatedAt: ev.CreatedAt, Redacted: true}
+	switch {
+	case ev.Message != nil:
+		out.Message = RemovedMessage(ev.Message)
+	case ev.Reaction != nil:
+		out.Message = RemovedMessage(&Message{ID: ev.Reaction.MessageID, CID: ev.Reaction.CID})
+	}
+	return out
+}
+
+// ContentOf returns the id of the message whose content ev carries, the
+// message a removal redacts it for: "" for an event that carries none (of
+// another kind, redacted already, or a hard delete, which carries the
+// removed message's id alone).
+func (ev Event) ContentOf() string {
+	switch {
+	case ev.Redacted, ev.HardDelete, ev.Message != nil && ev.Message.Redacted:
+		return ""
+	case ev.Message != nil:
+		return ev.Message.ID
+	case ev.Reaction != nil:
+		return ev.Reaction.MessageID
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,14 @@ func TestEventTypes(t *testing.T) {
 	} {
 		if got := typ.IsEphemeral(); got != want {
 			t.Errorf("%s.IsEphemeral() = %v, want %v", typ, got, want)
+		}
+	}
+	// The membership feed's types, as docs/PROTOCOL.md lists them.
+	feed := []protocol.EventType{protocol.EventNotificationAddedToChannel, protocol.EventNotificationRemovedFromChannel,
+		protocol.EventChannelHidden, protocol.EventChannelVisible, protocol.EventUserUpdated}
+	for _, typ := range protocol.EventTypes() {
+		if got, want := typ.InFeed(), slices.Contains(feed, typ); got != want {
+			t.Errorf("%s.InFeed() = %v, want %v", typ, got, want)
 		}
 	}
 }

@@ -89,6 +89,8 @@ type SyncResponse struct {
 	// the last page as the client's LastSyncAt; for display and the
 	// retention window only.
 	SyncedAt time.Time `json:"synced_at"`
+	// Hello is the server's identity and settings, on every page.
+	Hello *Hello `json:"hello,omitempty"`
 }
 
 // FeedPage is one page of a user's membership feed.
@@ -128,11 +130,20 @@ const (
 	ChannelInaccessible = "inaccessible"
 )
 
+// Reasons a position cannot be continued, in ChannelSync.Reason.
+const (
+	ReasonNoPosition = "no position" // the client has none (zero position)
+	ReasonEpoch      = "epoch"       // the log was re-created or cut: another history
+	ReasonAhead      = "ahead"       // past the log's end: the server lost events it had
+	ReasonPruned     = "pruned"      // retention removed events after the position
+	ReasonDiverged   = "diverged"    // another event stands at the position's seq
+)
+
 // ChannelSync is where a client stands in one channel after a page.
 type ChannelSync struct {
 	CID    string `json:"cid"`
 	Status string `json:"status"`
-	// Reason says why, for ChannelReset.
+	// Reason says why, for ChannelReset: one of the Reason constants.
 	Reason string `json:"reason,omitempty"`
 	// Position is set for ChannelOK.
 	Position *Position `json:"position,omitempty"`

@@ -8,7 +8,9 @@ import (
 	"unicode/utf8"
 )
 
-// DroppedEvent is an event DecodeSyncPage left out of a page.
+// DroppedEvent is an event DecodeSyncPage left out of a page because it
+// was malformed or lacked an id or time; the rest of the page is kept. It
+// is the error a client reports for such an event.
 type DroppedEvent struct {
 	// Where places it in the page: "event 3", "feed event 0".
 	Where string
@@ -17,15 +19,15 @@ type DroppedEvent struct {
 	Err     error
 }
 
-func (d DroppedEvent) Error() string {
-	s := "dropped " + d.Where
+func (d *DroppedEvent) Error() string {
+	s := "protocol: dropped " + d.Where + " of a sync page"
 	if d.EventID != "" {
 		s += " (" + strconv.Quote(d.EventID) + ")"
 	}
 	return s + ": " + d.Err.Error()
 }
 
-func (d DroppedEvent) Unwrap() error { return d.Err }
+func (d *DroppedEvent) Unwrap() error { return d.Err }
 
 // DecodeSyncPage decodes a sync response and keeps its valid events: an
 // event that does not decode, or fails Validate, is left out of the page
@@ -37,7 +39,7 @@ func (d DroppedEvent) Unwrap() error { return d.Err }
 // cheaper: the common channel event (an event and its message, strings
 // without escapes) is read by a small scanner, and anything else it meets
 // is handed to encoding/json.
-func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []DroppedEvent, err error) {
+func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []*DroppedEvent, err error) {
 	page, dropped, ok := decodeSyncPageFast(data)
 	if ok {
 		return page, dropped, nil
@@ -46,15 +48,15 @@ func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []DroppedEvent, er
 }
 
 // decodeSyncPageSlow is DecodeSyncPage with encoding/json alone.
-func decodeSyncPageSlow(data []byte) (*SyncResponse, []DroppedEvent, error) {
+func decodeSyncPageSlow(data []byte) (*SyncResponse, []*DroppedEvent, error) {
 	type plain SyncResponse
 	var page SyncResponse
-	var dropped []DroppedEvent
+	var dropped []*DroppedEvent
 	keepValid := func(evs []Event, what string) []Event {
 		kept := evs[:0]
 		for i := range evs {
 			if err := evs[i].Validate(); err != nil {
-				dropped = append(dropped, DroppedEvent{Where: what + "event " + strconv.Itoa(i), EventID: evs[i].ID, Err: err})
+				dropped = append(dropped, &DroppedEvent{Where: what + "event " + strconv.Itoa(i), EventID: evs[i].ID, Err: err})
 				continue
 			}
 			kept = append(kept, evs[i])
@@ -83,7 +85,7 @@ func decodeSyncPageSlow(data []byte) (*SyncResponse, []DroppedEvent, error) {
 		for i, r := range raw {
 			ev, err := DecodeEvent(r)
 			if err != nil {
-				dropped = append(dropped, DroppedEvent{Where: what + "event " + strconv.Itoa(i), Err: err})
+				dropped = append(dropped, &DroppedEvent{Where: what + "event " + strconv.Itoa(i), Err: err})
 				continue
 			}
 			out = append(out, *ev)
@@ -101,7 +103,7 @@ func decodeSyncPageSlow(data []byte) (*SyncResponse, []DroppedEvent, error) {
 // the rest of the page with encoding/json. ok is false when the page is
 // not the plain shape it reads (or is malformed): the caller then decodes
 // it all with encoding/json, which says what is wrong.
-func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []DroppedEvent, ok bool) {
+func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []*DroppedEvent, ok bool) {
 	s := scanner{d: data}
 	if !s.byte('{') {
 		return nil, nil, false
@@ -315,7 +317,7 @@ func (s *scanner) skip(depth int) bool {
 // events reads the page's events array. An event the scanner does not
 // take is decoded by DecodeEvent; if it is not even JSON, the page is
 // malformed and ok is false.
-func (s *scanner) events() (evs []Event, dropped []DroppedEvent, ok bool) {
+func (s *scanner) events() (evs []Event, dropped []*DroppedEvent, ok bool) {
 	if !s.byte('[') {
 		return nil, nil, false
 	}
@@ -329,7 +331,7 @@ func (s *scanner) events() (evs []Event, dropped []DroppedEvent, ok bool) {
 		var ev Event
 		if s.event(&ev) {
 			if err := ev.Validate(); err != nil {
-				dropped = append(dropped, DroppedEvent{Where: "event " + strconv.Itoa(n), EventID: ev.ID, Err: err})
+				dropped = append(dropped, &DroppedEvent{Where: "event " + strconv.Itoa(n), EventID: ev.ID, Err: err})
 			} else {
 				evs = append(evs, ev)
 			}
@@ -340,7 +342,7 @@ func (s *scanner) events() (evs []Event, dropped []DroppedEvent, ok bool) {
 			}
 			e, err := DecodeEvent(s.d[start:s.i])
 			if err != nil {
-				dropped = append(dropped, DroppedEvent{Where: "event " + strconv.Itoa(n), Err: err})
+				dropped = append(dropped, &DroppedEvent{Where: "event " + strconv.Itoa(n), Err: err})
 			} else {
 				evs = append(evs, *e)
 			}

@@ -1,18 +1,17 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/token"
@@ -33,7 +32,7 @@ func TestAuth_TokenInURL(t *testing.T) {
 		{"POST", protocol.PathSync},
 		{"POST", protocol.PathBatch},
 		{"DELETE", "/messages/m1"},
-		{"PUT", server.PathMe},
+		{"PUT", protocol.PathMe},
 	} {
 		ae := ts.call(t, "", c.method, c.path+"?token="+tok, nil, nil)
 		if ae == nil || ae.StatusCode != http.StatusUnauthorized || ae.Code != protocol.CodeAuth {
@@ -94,29 +93,11 @@ func TestAuth_TokenTimes(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestAuth_TokenNeverLogged: with every log level on, requests carrying
 // tokens in the header and the URL, accepted and refused, leave no token
 // in the server's log.
 func TestAuth_TokenNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	ts := startServer(t, func(c *server.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -30,7 +30,7 @@ var endpoints = []struct{ method, path string }{
 	{"POST", "/messages/m1/undelete"},
 	{"POST", "/messages/m1/reactions"},
 	{"DELETE", "/messages/m1/reactions/like"},
-	{"PUT", server.PathMe},
+	{"PUT", protocol.PathMe},
 	{"POST", "/batch"},
 	{"PUT", "/channels/team:general/members/bob/role"},
 	{"PUT", "/channels/team:general"},

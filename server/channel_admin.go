@@ -143,8 +143,10 @@ func (s *Server) handleDeleteChannel(w http.ResponseWriter, r *http.Request, use
 	})
 }
 
-// handleTruncateChannel removes every message of the channel sent before
-// now, for good, and tells the members when.
+// handleTruncateChannel removes every message of the channel, for good,
+// and tells the members where: channel.truncated carries its seq as the
+// channel's TruncatedSeq, and every message of a lower seq is gone. The
+// log's events of those messages are redacted; its other events stay.
 func (s *Server) handleTruncateChannel(w http.ResponseWriter, r *http.Request, user string) error {
 	return s.write(w, r, user, http.StatusOK, func(c *change) (any, error) {
 		ch, err := channelFor(c.tx, r.PathValue("cid"), user)
@@ -156,9 +158,12 @@ func (s *Server) handleTruncateChannel(w http.ResponseWriter, r *http.Request, u
 		}
 		_, err = c.emit(ch.CID, protocol.EventChannelTruncated, user, func(ev *protocol.Event) error {
 			now := c.tx.Now()
-			ch.TruncatedAt, ch.UpdatedAt, ch.Version = &now, now, ev.Seq
+			ch.TruncatedAt, ch.TruncatedSeq, ch.UpdatedAt, ch.Version = &now, ev.Seq, now, ev.Seq
 			ev.Channel = &ch
 			if err := c.tx.PutChannel(ch); err != nil {
+				return err
+			}
+			if err := redactEvents(c.tx, ch.CID, "", ev.Seq); err != nil {
 				return err
 			}
 			for {
@@ -167,7 +172,7 @@ func (s *Server) handleTruncateChannel(w http.ResponseWriter, r *http.Request, u
 					return err
 				}
 				for _, m := range msgs {
-					if err := c.tx.DeleteMessage(m.ID); err != nil {
+					if err := removeMessage(c.tx, m); err != nil {
 						return err
 					}
 				}

@@ -16,7 +16,7 @@ func (s *Server) handleCreateChannel(w http.ResponseWriter, r *http.Request, use
 
 // planCreateChannel makes the channel with its creator as owner and the
 // members asked for; creating an existing channel returns it, to its
-// members.
+// members (see existingChannel).
 func planCreateChannel(user string, req protocol.CreateChannelRequest) (op, error) {
 	if err := protocol.ValidateID("type", req.Type); err != nil {
 		return op{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
@@ -40,22 +40,14 @@ func planCreateChannel(user string, req protocol.CreateChannelRequest) (op, erro
 	}
 	cid := protocol.CID(req.Type, req.ID)
 	return op{status: http.StatusOK, apply: func(c *change) (any, error) {
-		if ch, err := c.tx.Channel(cid); err == nil {
-			if ch.DeletedAt != nil {
-				return nil, protocol.NewAPIError(protocol.CodeConflict, "channel %s was deleted; its id cannot be used again", cid)
-			}
-			// Creating an existing channel returns it, to its members.
-			if _, err := c.tx.Member(cid, user); err != nil {
-				return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "channel %s exists and you are not a member", cid)
-			}
-			return channelState(c.tx, ch, 50)
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
 		now := c.tx.Now()
 		ch := protocol.Channel{CID: cid, Type: req.Type, ID: req.ID, Name: req.Name, CreatedBy: user,
 			CreatedAt: now, UpdatedAt: now, Extra: req.Extra}
-		if err := c.tx.PutChannel(ch); err != nil { // the row NextSeq counts in
+		// CreateChannel takes the cid or finds it taken, whoever took it
+		// and whenever: the channel has one creator and one owner.
+		if err := c.tx.CreateChannel(ch); errors.Is(err, ErrExists) {
+			return existingChannel(c.tx, cid, user)
+		} else if err != nil {
 			return nil, err
 		}
 		if _, err := c.emit(cid, protocol.EventChannelCreated, user, func(ev *protocol.Event) error {
@@ -76,6 +68,25 @@ func planCreateChannel(user string, req protocol.CreateChannelRequest) (op, erro
 		}
 		return channelState(c.tx, ch, 50)
 	}}, nil
+}
+
+// existingChannel answers a creation of cid, which exists: its state, to
+// a member; to anyone else a refusal naming the channel and why. Nothing
+// of the request is applied to it.
+func existingChannel(tx Tx, cid, user string) (any, error) {
+	ch, err := tx.Channel(cid)
+	if err != nil {
+		return nil, err
+	}
+	if ch.DeletedAt != nil {
+		return nil, protocol.NewAPIError(protocol.CodeConflict, "channel %s was deleted; its id cannot be used again", cid)
+	}
+	if _, err := tx.Member(cid, user); errors.Is(err, ErrNotFound) {
+		return nil, protocol.NewAPIError(protocol.CodeNotAllowed, "channel %s exists and you are not a member", cid)
+	} else if err != nil {
+		return nil, err
+	}
+	return channelState(tx, ch, 50)
 }
 
 func (s *Server) handleGetChannel(w http.ResponseWriter, r *http.Request, user string) error {

@@ -102,7 +102,8 @@ type Config struct {
 	// front). Cookies set over TLS are always Secure.
 	SecureCookie bool
 
-	// Logger gets the server's logs. Nil means slog.Default().
+	// Logger gets the server's logs (one line per request among them).
+	// Nil means logs are dropped.
 	Logger *slog.Logger
 	// Now is the server's clock. Nil means time.Now.
 	Now func() time.Time
@@ -189,7 +190,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now

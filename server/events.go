@@ -13,10 +13,6 @@ import (
 	"github.com/outpostsync/outpost/token"
 )
 
-// PathEvents is the Server-Sent Events stream of a user's channels (GET).
-// See docs/PROTOCOL.md, "Server-Sent Events".
-const PathEvents = "/events"
-
 // Event types of a stream's control events. Log and live events go out as
 // unnamed ("message") events whose data is the protocol.Event.
 const (
@@ -396,7 +392,7 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 	if i < 0 {
 		return true
 	}
-	if ev.Seq == 0 || feedEvent(ev.Type) {
+	if ev.Seq == 0 || ev.Type.InFeed() {
 		// Not in the channel's log: an ephemeral event, or one of the
 		// user's membership feed (its seq is a place in the feed).
 		st.buf = sse.AppendEvent(st.buf, "", "", data)
@@ -423,18 +419,6 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 		st.drop(ev.CID, "removed from the channel")
 	}
 	return true
-}
-
-// feedEvent reports whether events of type t belong to a user's
-// membership feed rather than to a channel's log: their Seq and Epoch are
-// a place in the feed (see protocol.FeedPage).
-func feedEvent(t protocol.EventType) bool {
-	switch t {
-	case protocol.EventNotificationAddedToChannel, protocol.EventNotificationRemovedFromChannel,
-		protocol.EventChannelHidden, protocol.EventChannelVisible, protocol.EventUserUpdated:
-		return true
-	}
-	return false
 }
 
 // drop takes cid out of the stream and tells the client, once.

@@ -27,7 +27,7 @@ var secret = []byte("test-secret")
 type testServer struct {
 	*httptest.Server
 	srv   *server.Server
-	store *sqlitestore.Store
+	store server.Store
 	clock *testClock
 }
 
@@ -55,6 +55,13 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return startServerOn(tb, st, clk, tune)
+}
+
+// startServerOn starts a server on st, whose clock is clk, and closes
+// both when tb ends.
+func startServerOn(tb testing.TB, st server.Store, clk *testClock, tune func(*server.Config)) *testServer {
+	tb.Helper()
 	// Tests make requests as fast as they can: no rate limits unless
 	// the test sets them.
 	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
@@ -148,6 +155,7 @@ func (ts *testServer) must(tb testing.TB, user, method, path string, body any, o
 
 // wsClient is a raw WebSocket to the server.
 type wsClient struct {
+	first  protocol.Event // the connection's first frame
 	conn   *websocket.Conn
 	events chan protocol.Event
 	done   chan struct{}
@@ -187,6 +195,7 @@ func (ts *testServer) dial(tb testing.TB, user string) *wsClient {
 	if first.Type != protocol.EventHealthCheck || first.ConnectionID == "" {
 		tb.Fatalf("first frame = %+v, want health.check with a connection id", first)
 	}
+	c.first = first
 	tb.Cleanup(func() { c.close() })
 	return c
 }
@@ -283,6 +292,7 @@ type syncResult struct {
 	inaccessible []string
 	pages        int
 	syncedAt     time.Time
+	hellos       []*protocol.Hello // each page's
 }
 
 // syncFrom syncs as a client would: from the feed position and the
@@ -302,6 +312,7 @@ func syncFrom(tb testing.TB, ts *testServer, user string, feed *protocol.Positio
 		var resp protocol.SyncResponse
 		ts.must(tb, user, "POST", protocol.PathSync, req, &resp)
 		res.pages++
+		res.hellos = append(res.hellos, resp.Hello)
 		res.events = append(res.events, resp.Events...)
 		if resp.Feed.Reset {
 			res.feedReset = true

@@ -1,33 +1,20 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// UpdateUserRequest changes the caller's profile (PUT /users/me).
-type UpdateUserRequest struct {
-	Name  string          `json:"name,omitempty"`
-	Image string          `json:"image,omitempty"`
-	Extra json.RawMessage `json:"extra,omitempty"`
-}
-
-// UserResponse holds a user.
-type UserResponse struct {
-	User protocol.User `json:"user"`
-}
-
 func (s *Server) handleUpdateMe(w http.ResponseWriter, r *http.Request, user string) error {
-	return writeBody(s, w, r, user, func(req UpdateUserRequest) (op, error) {
+	return writeBody(s, w, r, user, func(req protocol.UpdateUserRequest) (op, error) {
 		return planUpdateMe(user, req)
 	})
 }
 
 // planUpdateMe changes user's profile; user.updated goes to the user's
 // feed, and live to the members of the user's channels.
-func planUpdateMe(user string, req UpdateUserRequest) (op, error) {
+func planUpdateMe(user string, req protocol.UpdateUserRequest) (op, error) {
 	if err := validName("name", req.Name); err != nil {
 		return op{}, err
 	}
@@ -75,6 +62,6 @@ func planUpdateMe(user string, req UpdateUserRequest) (op, error) {
 		if len(to) > 0 {
 			c.notify(protocol.Event{Type: protocol.EventUserUpdated, UserID: user, User: &u}, to...)
 		}
-		return UserResponse{User: u}, nil
+		return protocol.UserResponse{User: u}, nil
 	}}, nil
 }

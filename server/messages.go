@@ -13,8 +13,8 @@ func validText(text string) error {
 	if strings.TrimSpace(text) == "" {
 		return protocol.NewAPIError(protocol.CodeInput, "text is empty")
 	}
-	if len(text) > MaxTextBytes {
-		return protocol.NewAPIError(protocol.CodeInput, "text is over %d bytes", MaxTextBytes)
+	if len(text) > protocol.MaxTextBytes {
+		return protocol.NewAPIError(protocol.CodeInput, "text is over %d bytes", protocol.MaxTextBytes)
 	}
 	return nil
 }
@@ -56,8 +56,10 @@ func planSendMessage(user, cid string, req protocol.SendMessageRequest) (op, err
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
-		if _, err := c.tx.IdempotentResult("", "deleted:"+in.ID); err == nil {
-			return nil, protocol.NewAPIError(protocol.CodeNotFound, "message %s was deleted", in.ID)
+		if removed, err := messageRemoved(c.tx, in.ID); err != nil {
+			return nil, err
+		} else if removed {
+			return repeatOfRemoved(c.tx, ch.CID, user, in.ID)
 		}
 		now := c.tx.Now()
 		m := protocol.Message{ID: in.ID, CID: ch.CID, UserID: user, Text: in.Text, ParentID: in.ParentID,
@@ -190,13 +192,20 @@ func planDeleteMessage(user, id string, hard bool) (op, error) {
 		_, err = c.emit(ch.CID, protocol.EventMessageDeleted, user, func(ev *protocol.Event) error {
 			m.DeletedAt, m.UpdatedAt, m.Version = &now, now, ev.Seq
 			ev.Message, ev.HardDelete = &m, hard
-			if hard {
-				if err := c.tx.PutIdempotentResult("", "deleted:"+m.ID, []byte(`{}`)); err != nil {
-					return err
-				}
-				return c.tx.DeleteMessage(m.ID)
+			if !hard {
+				return c.tx.PutMessage(m)
 			}
-			return c.tx.PutMessage(m)
+			// Removed for good: the event and the answer name the
+			// message alone, and the log keeps none of its content.
+			if err := redactEvents(c.tx, ch.CID, m.ID, ev.Seq); err != nil {
+				return err
+			}
+			if err := removeMessage(c.tx, m); err != nil {
+				return err
+			}
+			ev.Message = protocol.RemovedMessage(&m)
+			m = *ev.Message
+			return nil
 		})
 		return protocol.MessageResponse{Message: m}, err
 	}}, nil

@@ -6,15 +6,6 @@ import (
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// Reasons a position cannot be continued, in ChannelSync.Reason.
-const (
-	ReasonNoPosition = "no position" // the client has none (zero position)
-	ReasonEpoch      = "epoch"       // the log was re-created or cut: another history
-	ReasonAhead      = "ahead"       // past the log's end: the server lost events it had
-	ReasonPruned     = "pruned"      // retention removed events after the position
-	ReasonDiverged   = "diverged"    // another event stands at the position's seq
-)
-
 // Bounds of a position a client sends.
 const (
 	maxPositionSeq   = 1 << 53 // the largest integer every JSON reader keeps exact
@@ -37,13 +28,13 @@ func check(st LogState, pos protocol.Position) (reason string, verify bool) {
 	switch {
 	case pos.Epoch != st.Epoch:
 		if pos.IsZero() {
-			return ReasonNoPosition, false
+			return protocol.ReasonNoPosition, false
 		}
-		return ReasonEpoch, false
+		return protocol.ReasonEpoch, false
 	case pos.Seq > st.LastSeq:
-		return ReasonAhead, false
+		return protocol.ReasonAhead, false
 	case pos.Seq < st.PrunedSeq:
-		return ReasonPruned, false
+		return protocol.ReasonPruned, false
 	case pos.Seq == 0:
 		return "", false
 	case pos.Seq == st.LastSeq:
@@ -54,7 +45,7 @@ func check(st LogState, pos protocol.Position) (reason string, verify bool) {
 		return "", true
 	}
 	if id != pos.EventID {
-		return ReasonDiverged, false
+		return protocol.ReasonDiverged, false
 	}
 	return "", false
 }
@@ -67,15 +58,15 @@ func follow(pos protocol.Position, verify bool, evs []StoredEvent) ([]StoredEven
 	if verify {
 		if len(evs) == 0 || evs[0].Seq != pos.Seq {
 			// Within the kept range, yet gone: lost, not continued.
-			return nil, ReasonPruned
+			return nil, protocol.ReasonPruned
 		}
 		if evs[0].ID != pos.EventID {
-			return nil, ReasonDiverged
+			return nil, protocol.ReasonDiverged
 		}
 		evs = evs[1:]
 	}
 	if len(evs) == 0 || evs[0].Seq != pos.Seq+1 {
-		return nil, ReasonPruned
+		return nil, protocol.ReasonPruned
 	}
 	n := 1
 	for n < len(evs) && evs[n].Seq == evs[n-1].Seq+1 {

@@ -33,6 +33,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	limits *limits // per-user rate limits (ratelimit.go)
+
+	idMu     sync.Mutex
+	serverID string // the store's ServerID, once read (identity.go)
 }
 
 // New returns a Server that serves at once and prunes events in the
@@ -79,9 +82,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+protocol.PathHealthz, s.handleHealthz)
 	s.mux.HandleFunc("GET "+PathReadyz, s.handleReadyz)
 	s.mux.Handle("GET "+PathMetrics, s.metrics.handler())
-	s.mux.HandleFunc("GET "+PathEvents, s.handleEvents)
-	h("POST "+PathSession, s.handleSession)
-	s.mux.HandleFunc("DELETE "+PathSession, s.handleEndSession)
+	s.mux.HandleFunc("GET "+protocol.PathEvents, s.handleEvents)
+	h("POST "+protocol.PathSession, s.handleSession)
+	s.mux.HandleFunc("DELETE "+protocol.PathSession, s.handleEndSession)
 	s.webRoutes()
 	h("GET "+protocol.PathConnect, s.handleConnect)
 	h("POST "+protocol.PathSync, s.handleSync)
@@ -106,12 +109,9 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathUndeleteMessage, s.handleUndeleteMessage)
 	h("POST "+protocol.PathReactions, s.handleSendReaction)
 	h("DELETE "+protocol.PathReaction, s.handleDeleteReaction)
-	h("PUT "+PathMe, s.handleUpdateMe)
+	h("PUT "+protocol.PathMe, s.handleUpdateMe)
 	h("POST "+protocol.PathBatch, s.handleBatch)
 }
-
-// PathMe is where a user updates their own profile (PUT, UpdateUserRequest).
-const PathMe = "/users/me"
 
 // ServeHTTP serves the API. Unknown paths get 404 and wrong methods 405,
 // both with the JSON error body; a handler panic is logged and answered
@@ -173,6 +173,11 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, user str
 		user, aerr := s.authenticate(r)
 		if aerr != nil {
 			writeError(w, aerr)
+			return
+		}
+		if err := s.checkServerID(r); err != nil {
+			setRequestUser(r, user)
+			s.fail(w, r, err)
 			return
 		}
 		if err := s.limitRequest(r, user); err != nil {

@@ -4,17 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/token"
 )
 
-// Paths of the browser session and the operator endpoints.
+// Paths of the operator endpoints.
 const (
-	// PathSession: POST (with Authorization) sets the session cookie
-	// GET /events accepts; DELETE clears it.
-	PathSession = "/session"
 	// PathReadyz answers 200 when the store answers, 503 when not.
 	PathReadyz = "/readyz"
 	// PathMetrics serves the Prometheus metrics.
@@ -27,12 +23,6 @@ const (
 // never by the REST API, which a cookie would open to cross-site requests.
 const sessionCookie = "outpost_session"
 
-// SessionResponse answers POST /session.
-type SessionResponse struct {
-	UserID    string     `json:"user_id"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-}
-
 // handleSession sets the session cookie to the request's bearer token.
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, user string) error {
 	tok := strings.TrimPrefix(r.Header.Get(protocol.HeaderAuthorization), "Bearer ")
@@ -43,9 +33,9 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, user stri
 	if err != nil {
 		return protocol.NewAPIError(protocol.CodeAuth, "invalid token")
 	}
-	ck := &http.Cookie{Name: sessionCookie, Value: tok, Path: PathEvents, HttpOnly: true,
+	ck := &http.Cookie{Name: sessionCookie, Value: tok, Path: protocol.PathEvents, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || s.cfg.SecureCookie}
-	resp := SessionResponse{UserID: user}
+	resp := protocol.SessionResponse{UserID: user}
 	if !exp.IsZero() {
 		ck.Expires = exp
 		resp.ExpiresAt = &exp
@@ -57,7 +47,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, user stri
 
 // handleEndSession clears the session cookie.
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: PathEvents, MaxAge: -1, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: protocol.PathEvents, MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || s.cfg.SecureCookie})
 	w.WriteHeader(http.StatusNoContent)
 }

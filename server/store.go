@@ -12,6 +12,9 @@ import (
 // ErrNotFound is returned by a Tx for a row that does not exist.
 var ErrNotFound = errors.New("server: not found")
 
+// ErrExists is returned by Tx.CreateChannel for a cid that is taken.
+var ErrExists = errors.New("server: exists")
+
 // Store keeps the server's state and its logs. The server holds all the
 // rules (membership, versions, events); a Store only reads and writes.
 // The embedded SQLite store is in package sqlitestore; a Postgres one
@@ -46,8 +49,13 @@ type Store interface {
 	// `before`. A log loses a prefix: every event up to the highest seq
 	// cut, which becomes its PrunedSeq (with its id, PrunedEventID). It
 	// also forgets idempotency keys older than `before`, and returns how
-	// many events went.
+	// many events went. Tombstones of removed messages stay.
 	Prune(ctx context.Context, before time.Time, maxPerChannel int) (int, error)
+
+	// ServerID returns the id made once with the database (see
+	// protocol.Hello.ServerID): the same on every node sharing it and in
+	// a restored copy of it, another for another database.
+	ServerID(ctx context.Context) (string, error)
 
 	Close() error
 }
@@ -98,15 +106,28 @@ type MessagesPage struct {
 // missing row.
 type Tx interface {
 	// Now is the transaction's wall-clock time, for display: created_at
-	// and updated_at fields. It orders nothing.
+	// and updated_at fields. It orders nothing. It is read after the
+	// write's channel is locked (on SQLite, after the write lock; on
+	// Postgres, at its first call, which the server makes after it has
+	// read, and so locked, the channel), so that a write that waited
+	// behind another carries a later time where the clock allows.
 	Now() time.Time
 
 	User(id string) (protocol.User, error)
 	PutUser(u protocol.User) error
 
 	Channel(cid string) (protocol.Channel, error)
+	// CreateChannel stores c as a new channel, beginning its log with a
+	// fresh epoch, and returns ErrExists if a channel with c.CID exists
+	// (deleted or not). A creation of the same cid by a transaction
+	// still running is waited for: if it commits, ErrExists; so of two
+	// creations of one cid, on any nodes, at any timing, one succeeds.
+	// After ErrExists, Channel(c.CID) reads the channel that exists.
+	CreateChannel(c protocol.Channel) error
 	// PutChannel stores c. A channel stored for the first time begins a
-	// log with a fresh random epoch, distinct from every earlier one.
+	// log with a fresh random epoch, distinct from every earlier one; a
+	// write that means to create a channel uses CreateChannel, which
+	// never overwrites one.
 	PutChannel(c protocol.Channel) error
 	// UserChannels lists the channels userID is a member of, most recent
 	// activity first.
@@ -140,8 +161,13 @@ type Tx interface {
 	// place in its channel from its Version then: the seq of its
 	// message.new event.
 	PutMessage(m protocol.Message) error
-	// DeleteMessage removes a message and its reactions for good.
+	// DeleteMessage removes a message and its reactions for good, and
+	// keeps its id in a tombstone that retention never prunes, so that
+	// the id is never stored again (RemovedMessages).
 	DeleteMessage(id string) error
+	// RemovedMessages returns those of ids that DeleteMessage removed, in
+	// no particular order.
+	RemovedMessages(ids []string) ([]string, error)
 
 	Reaction(messageID, userID, typ string) (protocol.Reaction, error)
 	Reactions(messageID string) ([]protocol.Reaction, error)
@@ -174,6 +200,17 @@ type Tx interface {
 	// page's events in one read. A range of a log without events there
 	// gets none.
 	ChannelEventRanges(ranges []EventRange) ([][]StoredEvent, error)
+
+	// ContentEvents returns up to limit events of cid's log with
+	// afterSeq < seq < beforeSeq that carry a message's content (whose
+	// protocol.Event.ContentOf is not ""), in seq order; with messageID
+	// set, only those of that message.
+	ContentEvents(cid, messageID string, afterSeq, beforeSeq int64, limit int) ([]StoredEvent, error)
+	// RedactEvent replaces the payload of the event at seq in cid's log
+	// with payload, its redacted form (protocol.Event.Redact), which
+	// carries no content: ContentEvents no longer returns it. The event
+	// keeps its seq, id and time.
+	RedactEvent(cid string, seq int64, payload json.RawMessage) error
 
 	// NextFeedPosition takes the next seq of userID's membership feed
 	// for the event eventID, beginning the feed (with a fresh epoch) if

@@ -20,6 +20,7 @@ type syncPage struct {
 	Channels []protocol.ChannelSync `json:"channels,omitempty"`
 	More     bool                   `json:"more,omitempty"`
 	SyncedAt time.Time              `json:"synced_at"`
+	Hello    *protocol.Hello        `json:"hello"`
 }
 
 // feedPage is protocol.FeedPage with its events as stored.
@@ -72,10 +73,14 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string)
 	if err != nil {
 		return err
 	}
+	hello, err := s.hello(r.Context())
+	if err != nil {
+		return err
+	}
 
 	var page syncPage
 	err = s.view(r.Context(), func(tx Tx) error {
-		page = syncPage{Events: []json.RawMessage{}, SyncedAt: tx.Now()}
+		page = syncPage{Events: []json.RawMessage{}, SyncedAt: tx.Now(), Hello: hello}
 		budget, err := syncFeed(tx, user, req.Feed, limit, &page)
 		if err != nil {
 			return err
@@ -111,7 +116,7 @@ func (p *syncPage) write(w http.ResponseWriter) error {
 		body = append(body, e...)
 	}
 	body = append(body, "],"...)
-	body = append(body, rest[1:]...) // rest is an object with fields: feed, synced_at
+	body = append(body, rest[1:]...) // rest is an object with fields: feed, synced_at, hello
 	body = append(body, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -150,7 +155,7 @@ func syncFeed(tx Tx, user string, from *protocol.Position, budget int, page *syn
 	if err != nil {
 		return 0, err
 	}
-	reason, verify := ReasonNoPosition, false
+	reason, verify := protocol.ReasonNoPosition, false
 	if from != nil {
 		reason, verify = check(st, *from)
 	}

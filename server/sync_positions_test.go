@@ -14,10 +14,13 @@ import (
 
 // TestSync_ChannelResets: each reason a position cannot be continued
 // resets that channel alone; the others in the same request are served.
+// A position with a seq and no event id (what a client sends once its
+// live path met another event at its position) is diverged, at the
+// log's end or before it.
 func TestSync_ChannelResets(t *testing.T) {
 	ts := startServer(t, func(c *server.Config) { c.MaxEventsPerChannel = 3 })
 	pos := map[string]protocol.Position{}
-	for _, id := range []string{"epoch", "pruned", "ahead", "diverged", "fine", "zero"} {
+	for _, id := range []string{"epoch", "pruned", "ahead", "diverged", "fine", "zero", "noid", "noidmid"} {
 		ch := createChannel(t, ts, "alice", id, "bob")
 		pos[ch.Channel.CID] = *ch.Position
 	}
@@ -26,7 +29,13 @@ func TestSync_ChannelResets(t *testing.T) {
 		sendMsg(t, ts, "alice", "team:pruned", fmt.Sprintf("p%d", i), "x")
 	}
 	sendMsg(t, ts, "alice", "team:fine", "f1", "x")
+	sendMsg(t, ts, "alice", "team:noidmid", "n1", "x")
 	ts.srv.Prune(context.Background())
+	for _, cid := range []string{"team:noid", "team:noidmid"} {
+		p := pos[cid]
+		p.EventID = ""
+		pos[cid] = p
+	}
 
 	e := pos["team:epoch"]
 	e.Epoch = "another-history"
@@ -41,8 +50,9 @@ func TestSync_ChannelResets(t *testing.T) {
 
 	res := syncFrom(t, ts, "bob", nil, pos, 0)
 	want := map[string]string{
-		"team:epoch": server.ReasonEpoch, "team:pruned": server.ReasonPruned, "team:ahead": server.ReasonAhead,
-		"team:diverged": server.ReasonDiverged, "team:zero": server.ReasonNoPosition,
+		"team:epoch": protocol.ReasonEpoch, "team:pruned": protocol.ReasonPruned, "team:ahead": protocol.ReasonAhead,
+		"team:diverged": protocol.ReasonDiverged, "team:zero": protocol.ReasonNoPosition,
+		"team:noid": protocol.ReasonDiverged, "team:noidmid": protocol.ReasonDiverged,
 	}
 	if !maps.Equal(res.resets, want) {
 		t.Errorf("resets = %v, want %v", res.resets, want)
@@ -315,7 +325,7 @@ func TestSync_PositionsBehindTheHead(t *testing.T) {
 
 	for _, limit := range []int{0, 1, 3} {
 		res := syncFrom(t, ts, "bob", &feed, from, limit)
-		if want := map[string]string{"team:b": server.ReasonDiverged}; !maps.Equal(res.resets, want) {
+		if want := map[string]string{"team:b": protocol.ReasonDiverged}; !maps.Equal(res.resets, want) {
 			t.Errorf("limit %d: resets = %v, want %v", limit, res.resets, want)
 		}
 		if res.feedReset || len(res.feed) != 2 || res.feedPos.Seq != 3 || res.feedPos.EventID != res.feed[1].ID {

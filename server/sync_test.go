@@ -233,7 +233,7 @@ func TestHub_SlowConsumerIsCutOff(t *testing.T) {
 	// Frames big enough that the kernel's socket buffers fill up and the
 	// server's writer to carol blocks.
 	const n = 200
-	big := strings.Repeat("x", server.MaxTextBytes-1)
+	big := strings.Repeat("x", protocol.MaxTextBytes-1)
 	for i := 0; i < n; i++ {
 		sendMsg(t, ts, "alice", cid, fmt.Sprintf("m%03d", i), big)
 	}

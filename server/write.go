@@ -15,7 +15,6 @@ import (
 
 // Limits on what a client may write.
 const (
-	MaxTextBytes    = protocol.MaxTextBytes
 	maxMembersAdded = 100
 )
 
@@ -36,7 +35,12 @@ type change struct {
 }
 
 // emit appends a stored event to cid's log: fill gets the event, with its
-// position, to set the entities (whose Version is its seq).
+// position, to set the entities (whose Version is its seq). Its live
+// recipients are the channel's members at its place in the log, read
+// after fill: the members before it plus those it adds (a member.added's
+// fill stores the member), and those it removes (a removal deletes the
+// member after emit). Another node delivers it to the same users, from
+// the store's membership spans (pgstore's follower).
 func (c *change) emit(cid string, typ protocol.EventType, actor string, fill func(ev *protocol.Event) error) (protocol.Event, error) {
 	c.wrote = true
 	id := newEventID()
@@ -170,7 +174,8 @@ func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
 	if o.key != "" {
 		stored, err := tx.IdempotentResult(user, o.key)
 		if err == nil {
-			return stored, c, nil
+			stored, err = redactAnswer(tx, stored)
+			return stored, c, err
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, c, err

@@ -39,6 +39,10 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 		return &protocol.APIError{Code: protocol.CodeInput, StatusCode: http.StatusUpgradeRequired,
 			Message: "GET /connect is a WebSocket (version 13) handshake"}
 	}
+	hello, err := s.hello(r.Context())
+	if err != nil {
+		return err
+	}
 	if err := s.limits.openConn(user); err != nil {
 		return err
 	}
@@ -56,7 +60,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 		return nil
 	}
 	defer s.hub.remove(c)
-	s.serveWS(r.Context(), ws, c)
+	s.serveWS(r.Context(), ws, c, hello)
 	return nil
 }
 
@@ -89,7 +93,10 @@ func (w *timedWriter) write(data []byte) bool {
 
 func (w *timedWriter) stop() { w.watchdog.Stop() }
 
-func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) {
+// serveWS runs one WebSocket: its first frame is a health.check with the
+// connection id and the server's hello, then live events and health
+// checks follow.
+func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, hello *protocol.Hello) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var lastSeen atomic.Int64
@@ -133,14 +140,15 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 	write := func(data []byte) bool {
 		return ctx.Err() == nil && tw.write(data)
 	}
-	health := func() []byte {
-		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, UserID: c.user, CreatedAt: s.cfg.Now().UTC()})
+	health := func(hello *protocol.Hello) []byte {
+		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, UserID: c.user,
+			CreatedAt: s.cfg.Now().UTC(), Hello: hello})
 		return b
 	}
 	ticker := time.NewTicker(s.cfg.HealthInterval)
 	defer ticker.Stop()
 
-	ok := write(health())
+	ok := write(health(hello))
 	for ok {
 		select {
 		case data := <-c.send:
@@ -151,7 +159,7 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn) 
 				ok = false
 				break
 			}
-			ok = write(health())
+			ok = write(health(nil))
 		case <-c.done:
 			ok = false
 		case <-ctx.Done():

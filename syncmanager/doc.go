@@ -31,8 +31,8 @@
 //   - Positions come from the server's logs, never from the device clock;
 //     the last sync's server time only decides the retention window.
 //   - Only fatal answers reset the local cache: a last sync past the
-//     retention window, or the server saying the position is too old or the
-//     history is lost. Timeouts, network errors, rate limits, server errors
+//     server's retention window (from its hello, kept in the store), or the
+//     server saying the position is too old or the history is lost. Timeouts, network errors, rate limits, server errors
 //     and anything unknown keep the positions and retry with backoff.
 //   - A reset keeps the outbox, and the manager refills the store from the
 //     server at once.
@@ -48,6 +48,11 @@
 //     in the store what it is told about.
 //   - Writes return once stored locally, with the id of their outbox task;
 //     RetryFailed and DismissFailed act on the writes the server refused.
+//   - The store is bound to its server's id (see offlinedb.DB.MeetServer),
+//     which the connection sends with every request. Another server is a
+//     terminal state: Status.Fatal and one ErrorFatal report say so, and
+//     the manager drains and syncs no more, with the store and its outbox
+//     untouched; local writes still queue.
 //
 // # Several processes on one store
 //

@@ -111,6 +111,10 @@ func (m *Manager) drainBatch(ctx context.Context, listed []offlinedb.PendingTask
 				break
 			}
 		}
+	case isServerMismatch(err):
+		// Another server refused the batch before doing anything: the
+		// tasks stay as they are, for their own server.
+		return err
 	case taskPermanent(err) && len(claimed) > 1:
 		// The batch as a whole was refused (too large, or an op the
 		// server cannot parse): send its tasks in batches of one, so

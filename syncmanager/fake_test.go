@@ -43,6 +43,8 @@ type fakeConn struct {
 	writes     []string               // "type:id" of every applied write, in order
 	hold       chan struct{}
 	holding    chan struct{}
+	serverID   string          // the id set by SetServerID
+	syncHello  *protocol.Hello // said by every Sync answer, if set
 }
 
 func newFakeConn(user string) *fakeConn {
@@ -51,6 +53,17 @@ func newFakeConn(user string) *fakeConn {
 }
 
 func (f *fakeConn) UserID() string { return f.user }
+
+func (f *fakeConn) SetServerID(id string) {
+	f.mu.Lock()
+	f.serverID = id
+	f.mu.Unlock()
+}
+
+// Hello says the fake server's retention window: 30 days.
+func (f *fakeConn) Hello() *protocol.Hello {
+	return &protocol.Hello{ServerID: "fake-server", RetentionMS: (30 * 24 * time.Hour).Milliseconds()}
+}
 
 func (f *fakeConn) IsHealthy() bool {
 	f.mu.Lock()
@@ -88,7 +101,7 @@ func (f *fakeConn) setOnline(online bool) {
 	}
 	f.mu.Unlock()
 	for _, h := range hs {
-		h(protocol.Event{Type: client.EventConnectionChanged, Online: online})
+		h(client.Event{Event: protocol.Event{Type: client.EventConnectionChanged}, Online: online})
 	}
 }
 
@@ -158,7 +171,7 @@ func (f *fakeConn) Sync(ctx context.Context, req protocol.SyncRequest) (*protoco
 		f.syncErrs = f.syncErrs[1:]
 		return nil, err
 	}
-	resp := &protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: f.now}
+	resp := &protocol.SyncResponse{Events: []protocol.Event{}, SyncedAt: f.now, Hello: f.syncHello}
 	budget := f.pageSize
 	feedSeq := int64(len(f.feed))
 	resp.Feed.Position = protocol.Position{Epoch: "feed", Seq: feedSeq}

@@ -70,7 +70,7 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	// it applies in order.
 	warm := conn.post("team:a", "warm", "up")
 	for _, h := range hs {
-		h(warm)
+		h(client.Event{Event: warm})
 	}
 	waitFor(t, "the first live event", func() bool { _, err := store.Message(ctx, "warm"); return err == nil })
 	if err := m.SyncNow(ctx); err != nil {
@@ -98,7 +98,7 @@ func (f *liveFixture) emit(t *testing.T, n int) {
 		last = fmt.Sprintf("live%04d", i)
 		ev := conn.post("team:a", last, "text")
 		for _, h := range hs {
-			h(ev)
+			h(client.Event{Event: ev})
 		}
 		if i == 0 {
 			<-store.entered // the first burst is in the store; the rest queue

@@ -38,6 +38,11 @@ type Status struct {
 	// set while the server cannot be reached, nil again once the
 	// connection is up or a drain or sync succeeded.
 	LastError error
+	// Fatal is set when the manager has stopped for good: the server is
+	// not the one the store is bound to (a *client.ServerMismatchError).
+	// It drains and syncs no more, and SyncNow returns Fatal; the store
+	// and its outbox are kept as they are, and local writes still queue.
+	Fatal error
 	// Progress describes the sync in flight (or the last one).
 	Progress Progress
 }
@@ -107,6 +112,14 @@ type Manager struct {
 	stoppedAt    string        // the task the last drain stopped at, if any
 	serverOffset time.Duration // server time minus local clock, from the last sync
 	haveOffset   bool
+	// The server's identity (identity.go).
+	fatal error          // set once: the manager stopped for good
+	met   protocol.Hello // the last hello recorded in the store
+	bound string         // the server the store is bound to, "" if none
+
+	// syncResets counts the resets of the sync in flight; the worker's
+	// alone.
+	syncResets int
 }
 
 type callbackEntry struct {
@@ -150,6 +163,10 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	if m.unsubscribe != nil {
 		m.unsubscribe()
+	}
+	if err := m.loadBinding(ctx); err != nil {
+		m.mu.Unlock()
+		return err
 	}
 	m.unsubscribe = m.conn.OnAll(m.onEvent)
 	if m.unsubscribeErrs != nil {
@@ -200,6 +217,9 @@ func (m *Manager) SyncNow(ctx context.Context) error {
 // when another process holds the sync lock, and ErrOffline when the
 // connection is down.
 func (m *Manager) runCycle(ctx context.Context, want func()) error {
+	if err := m.fatalErr(); err != nil {
+		return err
+	}
 	if !m.isSyncer() {
 		return ErrNotSyncer
 	}
@@ -506,7 +526,7 @@ func (m *Manager) noteServerTime(t time.Time) {
 
 // onEvent handles the connection's events, on the connection's dispatcher
 // goroutine: connection changes, and live events applied to the store.
-func (m *Manager) onEvent(ev protocol.Event) {
+func (m *Manager) onEvent(ev client.Event) {
 	switch ev.Type {
 	case client.EventConnectionChanged:
 		m.updateStatus(func(s *Status) {
@@ -536,7 +556,7 @@ func (m *Manager) onEvent(ev protocol.Event) {
 		m.requestAutoSync()
 		return
 	}
-	m.liveQ = append(m.liveQ, ev)
+	m.liveQ = append(m.liveQ, ev.Event)
 	m.liveMu.Unlock()
 	select {
 	case m.liveWake <- struct{}{}:

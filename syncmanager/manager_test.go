@@ -504,7 +504,7 @@ func TestManager_LiveEventsAndGaps(t *testing.T) {
 		}
 		conn.mu.Unlock()
 		for _, h := range hs {
-			h(ev)
+			h(client.Event{Event: ev})
 		}
 	}
 	// In sequence: applied live, no sync.

@@ -18,6 +18,11 @@ type Conn interface {
 	UserID() string
 	IsHealthy() bool
 	OnAll(h client.Handler) (unsubscribe func())
+	// SetServerID sets the server id sent with every request (see
+	// client.Client.SetServerID); Hello returns the hello of the last
+	// connection that came up, nil before the first.
+	SetServerID(id string)
+	Hello() *protocol.Hello
 
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
@@ -37,6 +42,10 @@ type Store interface {
 	LastSyncedAt(ctx context.Context, userID string) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 
+	ServerBinding(ctx context.Context) (offlinedb.ServerBinding, error)
+	MeetServer(ctx context.Context, h protocol.Hello) (bound string, err error)
+	AdoptServer(ctx context.Context, h protocol.Hello) (bound string, err error)
+
 	AddPendingTask(ctx context.Context, task offlinedb.PendingTask) (offlinedb.AddResult, error)
 	PendingTasks(ctx context.Context, userID string) ([]offlinedb.PendingTask, error)
 	ClaimPendingTasks(ctx context.Context, taskIDs []string) ([]offlinedb.PendingTask, error)
@@ -46,13 +55,10 @@ type Store interface {
 	TaskCounts(ctx context.Context, userID string) (pending, failed int, err error)
 }
 
-// Options configure a Manager. The zero value is ready to use.
+// Options configure a Manager. The zero value is ready to use. The
+// server's retention window is the server's to say (protocol.Hello): a
+// checkpoint older than it is reset instead of synced.
 type Options struct {
-	// RetentionWindow is how old a checkpoint may be before the cache is
-	// reset instead of synced; it should match the server's. Zero means
-	// 30 days.
-	RetentionWindow time.Duration
-
 	// PageSize is the number of events asked for in one sync page. Zero
 	// means the server's default.
 	PageSize int
@@ -107,9 +113,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.RetentionWindow <= 0 {
-		o.RetentionWindow = 30 * 24 * time.Hour
-	}
 	if o.MaxChannelsPerSync <= 0 || o.MaxChannelsPerSync > protocol.MaxSyncChannels {
 		o.MaxChannelsPerSync = 2000
 	}

@@ -42,6 +42,10 @@ const (
 	// the failed list (see RetryFailed and DismissFailed). TaskID names
 	// it.
 	ErrorWriteFailed
+	// ErrorFatal: the manager stopped for good (see Status.Fatal): the
+	// server is not the one the store is bound to, a
+	// *client.ServerMismatchError. Reported once.
+	ErrorFatal
 )
 
 func (k ErrorKind) String() string {
@@ -58,6 +62,8 @@ func (k ErrorKind) String() string {
 		return "sync retry"
 	case ErrorWriteFailed:
 		return "write failed"
+	case ErrorFatal:
+		return "fatal"
 	}
 	return "ErrorKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -160,7 +166,7 @@ func (m *Manager) onConnError(ev client.ErrorEvent) {
 	if ev.Err == nil {
 		return
 	}
-	var de *client.DroppedEventError
+	var de *protocol.DroppedEvent
 	if errors.As(ev.Err, &de) {
 		m.report(&Error{Kind: ErrorEventDropped, Err: ev.Err, EventID: de.EventID})
 		return
@@ -168,6 +174,10 @@ func (m *Manager) onConnError(ev client.ErrorEvent) {
 	var pe *client.HandlerPanicError
 	if errors.As(ev.Err, &pe) {
 		m.report(&Error{Kind: ErrorCallback, Err: ev.Err, Callback: "client handler", EventType: pe.EventType})
+		return
+	}
+	if isServerMismatch(ev.Err) {
+		m.stop(ev.Err)
 		return
 	}
 	m.updateStatus(func(s *Status) { s.LastError = ev.Err })

@@ -109,9 +109,11 @@ func (m *Manager) run() {
 			// went may have overwritten a write's increment.
 			err = ErrOffline
 			m.refreshCounts()
-		} else {
-			m.takeStoppedAt()
-			drainFailed, err = m.cycle(full, gen)
+		} else if err = m.fatalErr(); err == nil {
+			if err = m.meetConnHello(m.ctx); err == nil {
+				m.takeStoppedAt()
+				drainFailed, err = m.cycle(full, gen)
+			}
 		}
 		for _, w := range waiters {
 			w <- err
@@ -125,6 +127,8 @@ func (m *Manager) run() {
 				retry = nil
 			}
 		case errors.Is(err, ErrOffline) || m.ctx.Err() != nil:
+		case isServerMismatch(err):
+			m.stop(err) // no retry: the manager is done
 		default:
 			d := bo.NextBackOff()
 			if ra, ok := client.RetryAfter(err); ok && ra > d {
@@ -156,7 +160,7 @@ func (m *Manager) cycle(full bool, gen int) (drainFailed bool, err error) {
 	m.updateStatus(func(s *Status) { s.Syncing = true; s.Progress = Progress{}; downs = m.downs })
 	drainErr := m.drain(ctx)
 	var syncErr error
-	if full {
+	if full && !isServerMismatch(drainErr) {
 		syncErr = m.sync(ctx)
 	}
 	err = syncErr
@@ -213,12 +217,22 @@ const maxResets = 1
 // The whole cache is reset (keeping the outbox) only when the last sync is
 // past the retention window, or the server says the cache's history is
 // lost.
-func (m *Manager) sync(ctx context.Context) error {
+//
+// A store not bound to a server yet (one that synced before stores were
+// bound by id) is bound to this one after a sync that needed no reset of
+// any kind.
+func (m *Manager) sync(ctx context.Context) (err error) {
 	user := m.conn.UserID()
 	if user == "" {
 		return nil
 	}
 	fetched := map[string]int{}
+	m.syncResets = 0
+	defer func() {
+		if err == nil && m.syncResets == 0 {
+			err = m.adoptServer(ctx)
+		}
+	}()
 	for resets := 0; ; resets++ {
 		err := m.checkRetention(ctx, user)
 		if err == nil {
@@ -231,6 +245,7 @@ func (m *Manager) sync(ctx context.Context) error {
 			// Keep what the last refill brought; the retry asks again.
 			return fmt.Errorf("syncmanager: the server asked for a reset again after %d: %w", resets, err)
 		}
+		m.syncResets++
 		if err := m.resetCache(ctx, err.Error()); err != nil {
 			return err
 		}
@@ -238,18 +253,23 @@ func (m *Manager) sync(ctx context.Context) error {
 }
 
 // checkRetention returns CodeSyncPositionTooOld when the last complete
-// sync is older than the retention window: the server may have pruned what
-// followed it, so the cache is reset rather than synced. It is checked
-// once a sync, before it asks anything: the rounds of one sync store newer
-// times as they go.
+// sync is older than the server's retention window (from its last hello):
+// the server may have pruned what followed it, so the cache is reset
+// rather than synced. It is checked once a sync, before it asks anything:
+// the rounds of one sync store newer times as they go. Before any hello
+// is known the server judges alone (it answers CodeSyncPositionTooOld).
 func (m *Manager) checkRetention(ctx context.Context, user string) error {
+	window := m.retention()
+	if window <= 0 {
+		return nil
+	}
 	last, ok, err := m.store.LastSyncedAt(ctx, user)
 	if err != nil || !ok {
 		return err
 	}
-	if age := m.serverNow().Sub(last); age > m.opts.RetentionWindow {
+	if age := m.serverNow().Sub(last); age > window {
 		return &protocol.APIError{Code: protocol.CodeSyncPositionTooOld, StatusCode: 410,
-			Message: fmt.Sprintf("last sync is %s old, past the %s retention window", age.Round(time.Hour), m.opts.RetentionWindow)}
+			Message: fmt.Sprintf("last sync is %s old, past the server's %s retention window", age.Round(time.Hour), window)}
 	}
 	return nil
 }
@@ -357,6 +377,14 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 			return nil, r.err
 		}
 		resp := r.resp
+		if resp.Hello != nil {
+			if err := m.meetServer(ctx, *resp.Hello); err != nil {
+				return nil, err
+			}
+		}
+		if resetsIn(resp) {
+			m.syncResets++
+		}
 		m.noteServerTime(resp.SyncedAt)
 		var res offlinedb.PageResult
 		var err error

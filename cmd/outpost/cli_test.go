@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/token"
 )
@@ -347,7 +351,7 @@ func TestWatch(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	done := make(chan result, 1)
 	go func() { done <- cliCtx(ctx, env, &stdout, &stderr, "watch") }()
 	waitFor(t, "watch to connect", func() bool { return strings.Contains(stderr.String(), "watching") })
@@ -376,7 +380,7 @@ func TestWatch_JSON(t *testing.T) {
 	env := userEnv(t, url, "alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	done := make(chan result, 1)
 	go func() { done <- cliCtx(ctx, env, &stdout, &stderr, "watch", "--json") }()
 	waitFor(t, "watch to connect", func() bool { return strings.Contains(stderr.String(), "watching") })
@@ -488,7 +492,7 @@ func TestWatch_PrintsWhatItCaughtUpOn(t *testing.T) {
 		wantOK(t, cli(t, bob, "send", cid, "while you were away"))
 		wantOK(t, cli(t, bob, "send", cid, "and another"))
 		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr syncBuffer
+		var stdout, stderr logtest.Buffer
 		done := make(chan result, 1)
 		args := []string{"watch"}
 		if asJSON {
@@ -529,5 +533,24 @@ func TestWatch_PrintsWhatItCaughtUpOn(t *testing.T) {
 		if strings.Join(texts, "|") != "while you were away|and another" {
 			t.Errorf("caught_up messages = %q; output:\n%s", texts, out)
 		}
+	}
+}
+
+// TestToken_WebPageHint: the command the web page's sign-in form shows
+// mints a token.
+func TestToken_WebPageHint(t *testing.T) {
+	page, err := os.ReadFile(filepath.Join("..", "..", "server", "web", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\(outpost (token[^)]*)\)`).FindSubmatch(page)
+	if m == nil {
+		t.Fatal("the web page shows no outpost token command")
+	}
+	args := strings.Fields(string(m[1]))
+	r := cli(t, map[string]string{"OUTPOST_SECRET": testSecret}, args...)
+	wantOK(t, r)
+	if _, err := token.Verify([]byte(testSecret), strings.TrimSpace(r.stdout), time.Now()); err != nil {
+		t.Fatalf("outpost %s printed %q, not a token: %v", m[1], r.stdout, err)
 	}
 }

@@ -332,7 +332,7 @@ type statusLine struct {
 	LastError string `json:"last_error"`
 }
 
-func (w *watcher) event(ev protocol.Event) {
+func (w *watcher) event(ev client.Event) {
 	switch ev.Type {
 	case protocol.EventHealthCheck, client.EventConnectionChanged, client.EventConnectionRecovered:
 		return // shown as status changes
@@ -343,7 +343,7 @@ func (w *watcher) event(ev protocol.Event) {
 		b, err := json.Marshal(struct {
 			Kind  string         `json:"kind"`
 			Event protocol.Event `json:"event"`
-		}{"event", ev})
+		}{"event", ev.Event})
 		if err == nil {
 			fmt.Fprintf(w.out, "%s\n", b)
 		}

@@ -24,8 +24,8 @@ pass that here. A --ttl of 0 makes a token that does not expire.
 		ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid; 0 means forever")
 		asJSON := fs.Bool("json", false, "print the token as JSON")
 		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args); err != nil {
-				return err
+			if len(args) > 0 {
+				return usageErrorf("unexpected argument %q (token takes flags only, such as --user ID; see 'outpost help token')", args[0])
 			}
 			switch {
 			case *user == "":

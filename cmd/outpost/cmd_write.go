@@ -137,7 +137,13 @@ func wantArgs(args []string, names ...string) error {
 		return usageErrorf("missing %s (want %s)", names[len(args)], strings.Join(names, " "))
 	}
 	if len(args) > len(names) {
-		return usageErrorf("unexpected argument %q (want %s; quote a text with spaces)", args[len(names)], strings.Join(names, " "))
+		switch {
+		case len(names) == 0:
+			return usageErrorf("unexpected argument %q (the command takes flags only)", args[0])
+		case names[len(names)-1] == "TEXT":
+			return usageErrorf("unexpected argument %q (want %s; quote a text with spaces)", args[len(names)], strings.Join(names, " "))
+		}
+		return usageErrorf("unexpected argument %q (want %s)", args[len(names)], strings.Join(names, " "))
 	}
 	for i, a := range args {
 		if strings.TrimSpace(a) == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -128,24 +127,6 @@ type result struct {
 	stdout, stderr string
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // cli runs the CLI in process with the given environment (and none of
 // the test process's), bounded in time.
 func cli(tb testing.TB, environ map[string]string, args ...string) result {
@@ -160,19 +141,19 @@ func cliIn(tb testing.TB, environ map[string]string, stdin string, args ...strin
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	e := &env{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr,
 		getenv: func(k string) string { return environ[k] }}
 	code := runEnv(ctx, args, e)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
-func cliCtx(ctx context.Context, environ map[string]string, stdout, stderr *syncBuffer, args ...string) result {
+func cliCtx(ctx context.Context, environ map[string]string, stdout, stderr *logtest.Buffer, args ...string) result {
 	if stdout == nil {
-		stdout = &syncBuffer{}
+		stdout = &logtest.Buffer{}
 	}
 	if stderr == nil {
-		stderr = &syncBuffer{}
+		stderr = &logtest.Buffer{}
 	}
 	e := &env{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
 		getenv: func(k string) string { return environ[k] }}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/syncmanager"
 )
 
@@ -50,7 +51,7 @@ func TestFlagsBeforeCommand(t *testing.T) {
 // TestProgress_PlainLines checks the non-terminal progress: a line per
 // page, with events added up over sync runs (each restarts at zero).
 func TestProgress_PlainLines(t *testing.T) {
-	var out syncBuffer
+	var out logtest.Buffer
 	p := newProgress(&out)
 	for _, s := range []syncmanager.Progress{
 		{}, {Pages: 1, Events: 100}, {Pages: 1, Events: 100}, {Pages: 2, Events: 150},
@@ -69,7 +70,7 @@ func TestWatch_OfflineKeepsTrying(t *testing.T) {
 	env := userEnv(t, deadURL(t), "alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	done := make(chan result, 1)
 	go func() { done <- cliCtx(ctx, env, &stdout, &stderr, "watch", "--timeout", "100ms") }()
 	waitFor(t, "the offline notice", func() bool { return strings.Contains(stderr.String(), "offline:") })

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpostsync/outpost/internal/logtest"
 )
 
 // TestSend_OfflineIsQuickAndSaysWhy: with the server down, send returns
@@ -76,7 +78,7 @@ func TestSend_InterruptAfterIDLosesNothing(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	done := make(chan result, 1)
 	go func() {
 		done <- cliCtx(ctx, env, &stdout, &stderr, "send", cid, "interrupted")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,7 +24,7 @@ const (
 	exitUsage   = 2 // bad flag, missing argument or setting
 	exitOffline = 3 // the server cannot be reached by a command that needs it
 	exitAuth    = 4 // the server refused the token
-	exitDB      = 5 // local DB problem: missing or read-only folder, not an Outpost DB
+	exitDB      = 5 // local DB problem: missing or read-only folder, not an Outpost DB, another user's or server's DB
 	// exitInterrupted: SIGINT or SIGTERM stopped the command before it
 	// finished (128 + SIGINT, as shells report it).
 	exitInterrupted = 130
@@ -39,8 +40,11 @@ const exitCodesHelp = `EXIT CODES
   4  the server refused the token (bad, expired, or for another secret), or
      the token names another user than --user
   5  local DB problem: missing or read-only folder, missing DB for a reading
-     command, a file that is not an Outpost client DB, a DB of another user
-     or server
+     command, a file that is not an Outpost client DB, a DB of another user,
+     or a DB bound to another server than the one --server reaches (a
+     server is known by its id, not its URL: another name for the same
+     server is fine); a write is still queued locally, and reading
+     commands still work
   130 interrupted (SIGINT or SIGTERM) before it finished; what was already
      applied or queued is kept ('watch' ends this way with 0)
 
@@ -360,7 +364,9 @@ func classify(err error) int {
 		return exitAuth
 	}
 	var oe *offlinedb.OpenError
-	if errors.As(err, &oe) || errors.Is(err, offlinedb.ErrNotDatabase) || errors.Is(err, offlinedb.ErrIdentityMismatch) {
+	var sm *client.ServerMismatchError
+	if errors.As(err, &oe) || errors.Is(err, offlinedb.ErrNotDatabase) || errors.Is(err, offlinedb.ErrIdentityMismatch) ||
+		errors.As(err, &sm) {
 		return exitDB
 	}
 	if errors.Is(err, syncmanager.ErrOffline) {
@@ -384,10 +390,14 @@ func isAuthError(err error) bool {
 }
 
 // connectError gives a failed connection attempt its exit code: a refused
-// token is exitAuth, anything else (unreachable, not an Outpost server)
-// exitOffline.
+// token is exitAuth, another server than the DB's exitDB, anything else
+// (unreachable, not an Outpost server) exitOffline.
 func connectError(server string, err error) error {
+	var sm *client.ServerMismatchError
 	switch {
+	case errors.As(err, &sm):
+		return withCode(exitDB, fmt.Errorf("server %s is not the server the DB holds the data of (it is %s, the DB's is %s); use the DB's own server, or another --db",
+			server, cmp.Or(sm.Got, "another one"), sm.Bound))
 	case isAuthError(err):
 		var um *client.UserMismatchError
 		if errors.As(err, &um) {

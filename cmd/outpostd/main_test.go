@@ -1,32 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 	"github.com/outpostsync/outpost/token"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRun_ServesHealthzAndShutsDown starts outpostd with no setup but a
 // free port and a temp DB, checks /healthz, and stops it.
@@ -34,7 +21,7 @@ func TestRun_ServesHealthzAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "s.db")}, &logs, ready)
 	}()
@@ -73,7 +60,7 @@ func TestRun_ServesHealthzAndShutsDown(t *testing.T) {
 func TestRun_RejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"--retention", "forever"}, {"--nope"}, {"extra"}, {"--write-rate", "-1"},
 		{"--write-burst", "0"}, {"--sync-rate", "-5"}, {"--max-conns", "-1"}, {"--token-leeway", "-1s"}} {
-		var out syncBuffer
+		var out logtest.Buffer
 		if err := run(context.Background(), args, &out, nil); err == nil {
 			t.Errorf("run(%v) succeeded", args)
 		}
@@ -90,7 +77,7 @@ func TestRun_RefusesADatabaseInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	err = run(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db}, &logs, nil)
 	if !errors.Is(err, sqlitestore.ErrLocked) || !strings.Contains(err.Error(), "another outpostd") {
 		t.Fatalf("run on a database in use: %v, want ErrLocked naming another outpostd", err)
@@ -103,7 +90,7 @@ func TestRun_RateFlags(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "s.db"), "--secret", "s3cret",
 			"--write-rate", "0.001", "--write-burst", "1"}, &logs, ready)

@@ -20,10 +20,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpostsync/outpost/internal/logtest"
 )
 
 func TestRun_HelpAndUsageErrors(t *testing.T) {
-	var out syncBuffer
+	var out logtest.Buffer
 	if err := run(context.Background(), []string{"--help"}, &out, nil); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("--help: %v, want flag.ErrHelp (exit 0)", err)
 	}
@@ -34,7 +36,7 @@ func TestRun_HelpAndUsageErrors(t *testing.T) {
 		{"--nope"}, {"extra"}, {"--retention", "forever"}, {"--log-level", "loud"},
 		{"--tls-cert", "c.pem"}, {"--allowed-origins", "app.example.com"},
 	} {
-		var out syncBuffer
+		var out logtest.Buffer
 		err := run(context.Background(), args, &out, nil)
 		var uerr usageError
 		if !errors.As(err, &uerr) {
@@ -47,7 +49,7 @@ func TestRun_HelpAndUsageErrors(t *testing.T) {
 }
 
 func TestRun_MissingFolder(t *testing.T) {
-	var out syncBuffer
+	var out logtest.Buffer
 	db := filepath.Join(t.TempDir(), "nope", "server.db")
 	err := run(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db}, &out, nil)
 	if err == nil || !strings.Contains(err.Error(), "does not exist: create it first") {
@@ -65,7 +67,7 @@ func TestRun_TLSMetricsAndLogLevel(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "s.db"),
 			"--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "info"}, &logs, ready)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/internal/faultproxy"
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server/pgstore/pgtest"
 	"github.com/outpostsync/outpost/token"
@@ -23,7 +24,7 @@ func startOnPostgres(t *testing.T, dsn string, secret string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", dsn, "--secret", secret, "--write-rate", "0"}, &logs, ready)
 	}()

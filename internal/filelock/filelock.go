@@ -18,12 +18,21 @@ func TryLock(path string, shared bool) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filelock: %w", err)
 	}
-	if err := lock(f, shared); err != nil {
+	if err := Lock(f, shared); err != nil {
 		f.Close()
-		if errors.Is(err, ErrLocked) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-		}
-		return nil, fmt.Errorf("filelock: lock %s: %w", path, err)
+		return nil, err
 	}
 	return f, nil
+}
+
+// Lock is TryLock for a file already open, for a caller that opens it
+// its own way.
+func Lock(f *os.File, shared bool) error {
+	if err := lock(f, shared); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return fmt.Errorf("%w: %s", ErrLocked, f.Name())
+		}
+		return fmt.Errorf("filelock: lock %s: %w", f.Name(), err)
+	}
+	return nil
 }

@@ -48,20 +48,27 @@ func startNodesOn(t testing.TB, dsn string, n int) []node {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
-			WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1, SendBuffer: 4096})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := httptest.NewServer(srv)
-		t.Cleanup(func() {
-			srv.Close()
-			hs.Close()
-			st.Close()
-		})
-		nodes = append(nodes, node{Server: hs, srv: srv, store: st})
+		nodes = append(nodes, startNode(t, st))
 	}
 	return nodes
+}
+
+// startNode serves a node on st, closed with it when the test ends.
+func startNode(t testing.TB, st server.Store) node {
+	t.Helper()
+	srv, err := server.New(server.Config{Store: st, Secret: secret, Logger: slog.New(slog.DiscardHandler),
+		WritesPerSecond: -1, SyncsPerMinute: -1, MaxConnsPerUser: -1, SendBuffer: 4096})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		st.Close()
+	})
+	return node{Server: hs, srv: srv, store: st}
 }
 
 func tokenFor(t testing.TB, user string) string {
@@ -95,7 +102,8 @@ func (n node) must(t testing.TB, user, method, path string, body, out any) {
 }
 
 // dial connects user's WebSocket to n and returns its events, health
-// checks left out.
+// checks left out. It returns once the first health check came: the node
+// has registered the connection, and delivers every later event to it.
 func (n node) dial(t *testing.T, user string) <-chan protocol.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -106,6 +114,9 @@ func (n node) dial(t *testing.T, user string) <-chan protocol.Event {
 		t.Fatal(err)
 	}
 	conn.SetReadLimit(1 << 20)
+	if _, _, err := conn.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
 	events := make(chan protocol.Event, 10000)
 	done := make(chan struct{})
 	go func() {

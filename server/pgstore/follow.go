@@ -41,9 +41,15 @@ const (
 WHERE xid >= $1::text::xid8 AND node <> $2 AND NOT (xid::text = ANY($3)) ORDER BY cid, seq`
 	qTailFeeds = `SELECT user_id, payload, xid::text FROM feed_events
 WHERE xid >= $1::text::xid8 AND node <> $2 AND NOT (xid::text = ANY($3)) ORDER BY user_id, seq`
-	qTailMembers = `SELECT cid, user_id FROM members WHERE cid = ANY($1) ORDER BY cid, user_id`
-	qNotify      = `SELECT pg_notify('` + notifyChannel + `', '')`
-	qBroadcast   = `SELECT pg_notify('` + ephemeralChannel + `', $1)`
+	// The membership spans that may cover the pass's events: those of
+	// their channels still open, or ended at or after the lowest seq
+	// the pass reports there (lo).
+	qTailSpans = `SELECT s.cid, s.user_id, s.from_seq, coalesce(s.to_seq, 9223372036854775807)
+FROM unnest($1::text[], $2::bigint[]) AS p(cid, lo)
+JOIN member_spans s ON s.cid = p.cid AND (s.to_seq IS NULL OR s.to_seq >= p.lo)
+ORDER BY s.cid, s.user_id`
+	qNotify    = `SELECT pg_notify('` + notifyChannel + `', '')`
+	qBroadcast = `SELECT pg_notify('` + ephemeralChannel + `', $1)`
 )
 
 // Committed wakes the other nodes' followers: a NOTIFY sent by the
@@ -128,29 +134,13 @@ func (s *Store) tail(ctx context.Context, f *follower) ([]server.Delivery, error
 		if err != nil {
 			return err
 		}
-		if len(chans) > 0 {
-			var cids []string
-			for _, r := range chans {
-				if len(cids) == 0 || cids[len(cids)-1] != r.key {
-					cids = append(cids, r.key)
-				}
-			}
-			members := map[string][]string{}
-			rows, err := tx.Query(ctx, qTailMembers, cids)
-			if err != nil {
-				return err
-			}
-			var cid, user string
-			if _, err := pgx.ForEachRow(rows, []any{&cid, &user}, func() error {
-				members[cid] = append(members[cid], user)
-				return nil
-			}); err != nil {
-				return err
-			}
-			for _, r := range chans {
-				ds = append(ds, server.Delivery{Event: r.ev, Log: server.LogChannel(r.key), Recipients: members[r.key]})
-				xids = append(xids, r.xid)
-			}
+		spans, err := tailSpans(ctx, tx, chans)
+		if err != nil {
+			return err
+		}
+		for _, r := range chans {
+			ds = append(ds, server.Delivery{Event: r.ev, Log: server.LogChannel(r.key), Recipients: membersAt(spans[r.key], r.ev.Seq)})
+			xids = append(xids, r.xid)
 		}
 		feeds, err := tailRows(ctx, tx, qTailFeeds, f.from, s.node, seen)
 		if err != nil {
@@ -176,6 +166,54 @@ func (s *Store) tail(ctx context.Context, f *follower) ([]server.Delivery, error
 		}
 	}
 	return ds, nil
+}
+
+// span is a membership of a channel from the event at seq from to the
+// one at seq to (math.MaxInt64 while it lasts).
+type span struct {
+	user     string
+	from, to int64
+}
+
+// tailSpans reads, in the pass's snapshot, the membership spans of the
+// channels of rows (sorted by channel and seq) that may cover them.
+func tailSpans(ctx context.Context, tx pgx.Tx, rows []tailRow) (map[string][]span, error) {
+	var cids []string
+	var lows []int64
+	for _, r := range rows {
+		if len(cids) == 0 || cids[len(cids)-1] != r.key {
+			cids = append(cids, r.key)
+			lows = append(lows, r.ev.Seq)
+		}
+	}
+	out := map[string][]span{}
+	if len(cids) == 0 {
+		return out, nil
+	}
+	q, err := tx.Query(ctx, qTailSpans, cids, lows)
+	if err != nil {
+		return nil, err
+	}
+	var cid string
+	var sp span
+	_, err = pgx.ForEachRow(q, []any{&cid, &sp.user, &sp.from, &sp.to}, func() error {
+		out[cid] = append(out[cid], sp)
+		return nil
+	})
+	return out, err
+}
+
+// membersAt returns the users whose spans (sorted by user) cover seq:
+// the recipients of the event there, who are the members before it plus
+// those it adds, as the node that wrote it delivers it.
+func membersAt(spans []span, seq int64) []string {
+	var out []string
+	for _, sp := range spans {
+		if sp.from <= seq && seq <= sp.to && (len(out) == 0 || out[len(out)-1] != sp.user) {
+			out = append(out, sp.user)
+		}
+	}
+	return out
 }
 
 type tailRow struct {

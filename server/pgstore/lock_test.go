@@ -3,11 +3,13 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/pgstore"
 	"github.com/outpostsync/outpost/server/pgstore/pgtest"
 )
 
@@ -88,5 +90,70 @@ func TestWriteReadsMessageUnderItsChannelLock(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriteTimeAfterChannelLock: a write that began first but waits for
+// its channel's lock behind another reads its time once it holds the
+// lock, so it carries a later time than the write it waited for (on a
+// clock that moves on), as it is after it in the log.
+func TestWriteTimeAfterChannelLock(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	tick := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { // every reading a microsecond later
+		mu.Lock()
+		defer mu.Unlock()
+		tick = tick.Add(time.Microsecond)
+		return tick
+	}
+	st, err := pgstore.Open(ctx, pgtest.DSN(t), pgstore.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const cid = "team:time"
+	if err := st.Update(ctx, func(tx server.Tx) error {
+		return tx.PutChannel(protocol.Channel{CID: cid, Type: "team", ID: "time", CreatedAt: tx.Now(), UpdatedAt: tx.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The waiter begins, then the other write begins and locks the
+	// channel, then the waiter asks for the lock.
+	begun, locked := make(chan struct{}), make(chan struct{})
+	var first, waiter time.Time
+	done := make(chan error, 1)
+	go func() {
+		once := false
+		done <- st.Update(ctx, func(tx server.Tx) error {
+			if !once {
+				once = true
+				close(begun)
+				<-locked
+			}
+			if _, err := tx.Channel(cid); err != nil { // waits for the other
+				return err
+			}
+			waiter = tx.Now()
+			return nil
+		})
+	}()
+	<-begun
+	if err := st.Update(ctx, func(tx server.Tx) error {
+		if _, err := tx.Channel(cid); err != nil {
+			return err
+		}
+		first = tx.Now()
+		close(locked)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !waiter.After(first) {
+		t.Errorf("the write that waited has time %v, the one it waited for %v: want it later", waiter, first)
 	}
 }

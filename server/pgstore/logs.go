@@ -110,13 +110,19 @@ func scanStoredEvent(row pgx.CollectableRow) (server.StoredEvent, error) {
 }
 
 func (l *logTable) eventsAfter(t *tx, key string, afterSeq int64, limit int) ([]server.StoredEvent, error) {
-	rows, err := t.tx.Query(t.ctx, l.list, key, afterSeq, limit)
+	return t.storedEvents("events of "+key, l.list, key, afterSeq, limit)
+}
+
+// storedEvents runs query, whose rows are seq, id, created_at and
+// payload; what names the events in an error.
+func (t *tx) storedEvents(what, query string, args ...any) ([]server.StoredEvent, error) {
+	rows, err := t.tx.Query(t.ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: events of %s: %w", key, err)
+		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
 	}
 	evs, err := pgx.CollectRows(rows, scanStoredEvent)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: events of %s: %w", key, err)
+		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
 	}
 	return evs, nil
 }
@@ -209,7 +215,36 @@ func (t *tx) NextPosition(cid, eventID string) (protocol.Position, error) {
 	return channelLog.nextPosition(t, cid, eventID)
 }
 
-func (t *tx) AppendEvent(ev protocol.Event) error { return channelLog.appendEvent(t, ev.CID, ev) }
+// AppendEvent stores ev with the id of the message whose content it
+// carries, if any, for ContentEvents.
+func (t *tx) AppendEvent(ev protocol.Event) error {
+	var content *string
+	if id := ev.ContentOf(); id != "" {
+		content = &id
+	}
+	return t.exec(qAppendChannelEvent, ev.ID, ev.CID, ev.Seq, ev.CreatedAt.UnixMicro(), mustJSON(ev), content)
+}
+
+const (
+	qAppendChannelEvent = `INSERT INTO events (id, cid, seq, created_at, payload, message_id) VALUES ($1, $2, $3, $4, $5, $6)`
+	qContentEvents      = `SELECT seq, id, created_at, payload FROM events WHERE cid = $1 AND seq > $2 AND seq < $3
+AND message_id IS NOT NULL ORDER BY seq LIMIT $4`
+	qMessageContentEvents = `SELECT seq, id, created_at, payload FROM events WHERE message_id = $1 AND cid = $2 AND seq > $3 AND seq < $4
+ORDER BY seq LIMIT $5`
+	qRedactEvent = `UPDATE events SET payload = $3, message_id = NULL WHERE cid = $1 AND seq = $2`
+)
+
+func (t *tx) ContentEvents(cid, messageID string, afterSeq, beforeSeq int64, limit int) ([]server.StoredEvent, error) {
+	q, args := qContentEvents, []any{cid, afterSeq, beforeSeq, limit}
+	if messageID != "" {
+		q, args = qMessageContentEvents, []any{messageID, cid, afterSeq, beforeSeq, limit}
+	}
+	return t.storedEvents("content events of "+cid, q, args...)
+}
+
+func (t *tx) RedactEvent(cid string, seq int64, payload json.RawMessage) error {
+	return t.exec(qRedactEvent, cid, seq, string(payload))
+}
 
 func (t *tx) ChannelLog(cid string) (server.LogState, error) { return channelLog.logState(t, cid) }
 

@@ -22,6 +22,14 @@ var schemaFS embed.FS
 // nodes starting at once.
 const migrateLockKey = 0x6f75_7470_6d69_6772 // "outpmigr"
 
+// createMigrationsTable makes the table of the migrations applied.
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS outpost_migrations (
+	version    integer PRIMARY KEY,
+	name       text    NOT NULL,
+	checksum   text    NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now()
+)`
+
 type migration struct {
 	version  int
 	name     string
@@ -71,12 +79,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS outpost_migrations (
-	version    integer PRIMARY KEY,
-	name       text    NOT NULL,
-	checksum   text    NOT NULL,
-	applied_at timestamptz NOT NULL DEFAULT now()
-)`); err != nil {
+		if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT version, checksum FROM outpost_migrations ORDER BY version`)

@@ -32,7 +32,7 @@ type Options struct {
 	// no notification wakes it. Zero means 100ms.
 	FollowPoll time.Duration
 	// Logger gets the store's logs (the follower's reconnects). Nil
-	// means slog.Default().
+	// means logs are dropped.
 	Logger *slog.Logger
 }
 
@@ -69,7 +69,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		opts.FollowPoll = 100 * time.Millisecond
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	node := newEpoch()
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -119,6 +119,15 @@ func (s *Store) Kind() string { return "postgres" }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return unavailable(s.pool.Ping(ctx)) }
+
+// ServerID returns the id made with the database.
+func (s *Store) ServerID(ctx context.Context) (string, error) {
+	var id string
+	if err := s.pool.QueryRow(ctx, `SELECT server_id FROM server_identity WHERE id = 1`).Scan(&id); err != nil {
+		return "", unavailable(fmt.Errorf("pgstore: server id: %w", err))
+	}
+	return id, nil
+}
 
 // Close closes the pool.
 func (s *Store) Close() error {
@@ -185,7 +194,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func
 			_ = ptx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&tx{tx: ptx, ctx: ctx, now: s.clock(), write: write}); err != nil {
+	if err := fn(&tx{tx: ptx, ctx: ctx, clock: s.clock, write: write}); err != nil {
 		return err
 	}
 	committed = true
@@ -220,6 +229,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time, maxPerChannel int) 
 			if err != nil {
 				return err
 			}
+		}
+		// A span that ended at or before its log's cut covers no event
+		// left to deliver.
+		if _, err := ptx.Exec(ctx, `DELETE FROM member_spans s USING channels c
+WHERE s.cid = c.cid AND s.to_seq <= c.pruned_seq`); err != nil {
+			return err
 		}
 		_, err := ptx.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before.UnixMicro())
 		return err

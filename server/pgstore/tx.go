@@ -17,13 +17,42 @@ import (
 type tx struct {
 	tx  pgx.Tx
 	ctx context.Context
-	now time.Time
+	// clock is the server's clock; now is the reading Now returns, zero
+	// until Now reads it, and again after the transaction locks a
+	// channel it had not locked (see Now).
+	clock  func() time.Time
+	now    time.Time
+	locked map[string]bool // the channels whose rows this write locked
 	// write is set in Update's transactions: Channel then locks the
 	// channel's row (see Channel).
 	write bool
 }
 
-func (t *tx) Now() time.Time { return t.now }
+// Now reads the clock at its first call, and again at the first call
+// after the write locks another channel, and returns that reading in
+// between. The server calls it after it has read, and so locked, a
+// write's channel (see Channel), so a write that waited behind another of
+// its channel carries a later time than that one, unless the clock went
+// back; in a batch, each op's time is read after its channel's lock.
+func (t *tx) Now() time.Time {
+	if t.now.IsZero() {
+		t.now = t.clock()
+	}
+	return t.now
+}
+
+// lockedChannel records that the write holds cid's row lock: the first
+// time, Now reads the clock again at its next call.
+func (t *tx) lockedChannel(cid string) {
+	if t.locked[cid] {
+		return
+	}
+	if t.locked == nil {
+		t.locked = map[string]bool{}
+	}
+	t.locked[cid] = true
+	t.now = time.Time{}
+}
 
 func (t *tx) getJSON(v any, query string, args ...any) error {
 	var data string
@@ -84,6 +113,8 @@ const (
 	qChannelForUpdate = `SELECT data FROM channels WHERE cid = $1 FOR UPDATE`
 	qPutChannel       = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
 ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`
+	qCreateChannel = `INSERT INTO channels (cid, epoch, last_activity, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (cid) DO NOTHING RETURNING cid`
 	qUserChannels = `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
 WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
 	qUserChannelIDs = `SELECT cid FROM members WHERE user_id = $1 ORDER BY cid`
@@ -93,6 +124,14 @@ WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.cid LIMIT $2 OFFSET $3`
 	qMembers      = `SELECT data FROM members WHERE cid = $1 ORDER BY user_id`
 	qPutMember    = `INSERT INTO members (cid, user_id, data) VALUES ($1, $2, $3) ON CONFLICT (cid, user_id) DO UPDATE SET data = excluded.data`
 	qDeleteMember = `DELETE FROM members WHERE cid = $1 AND user_id = $2`
+	// A membership's span begins and ends at the channel's last seq in
+	// the transaction: the event that adds or removes the member, which
+	// the write took (NextPosition) before it stores the change.
+	qOpenSpan = `INSERT INTO member_spans (cid, user_id, from_seq)
+VALUES ($1, $2, coalesce((SELECT last_seq FROM channels WHERE cid = $1), 0))
+ON CONFLICT (cid, user_id) WHERE to_seq IS NULL DO NOTHING`
+	qCloseSpan = `UPDATE member_spans SET to_seq = coalesce((SELECT last_seq FROM channels WHERE cid = $1), 0)
+WHERE cid = $1 AND user_id = $2 AND to_seq IS NULL`
 
 	qMessage        = `SELECT data FROM messages WHERE id = $1`
 	qMessageChannel = `SELECT cid FROM messages WHERE id = $1`
@@ -106,6 +145,8 @@ WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DES
 ON CONFLICT (id) DO UPDATE SET data = excluded.data`
 	qDeleteMessageReactions = `DELETE FROM reactions WHERE message_id = $1`
 	qDeleteMessage          = `DELETE FROM messages WHERE id = $1`
+	qPutRemovedMessage      = `INSERT INTO removed_messages (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	qRemovedMessages        = `SELECT id FROM removed_messages WHERE id = ANY($1::text[])`
 
 	qReaction    = `SELECT data FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3`
 	qReactions   = `SELECT data FROM reactions WHERE message_id = $1 ORDER BY user_id, type`
@@ -134,7 +175,11 @@ func (t *tx) PutUser(u protocol.User) error { return t.exec(qPutUser, u.ID, must
 // (READ COMMITTED) sees every write of the channel that committed before.
 func (t *tx) Channel(cid string) (c protocol.Channel, err error) {
 	if t.write {
-		return c, t.getJSON(&c, qChannelForUpdate, cid)
+		err := t.getJSON(&c, qChannelForUpdate, cid)
+		if err == nil {
+			t.lockedChannel(cid)
+		}
+		return c, err
 	}
 	return c, t.getJSON(&c, qChannel, cid)
 }
@@ -148,6 +193,19 @@ func activity(c protocol.Channel) int64 {
 
 func (t *tx) PutChannel(c protocol.Channel) error {
 	return t.exec(qPutChannel, c.CID, newEpoch(), activity(c), mustJSON(c))
+}
+
+// CreateChannel inserts c's row. ON CONFLICT DO NOTHING waits for a
+// running transaction that inserted the same cid: when that commits, no
+// row is inserted (nor returned), and the next statement (READ
+// COMMITTED) sees the channel it made.
+func (t *tx) CreateChannel(c protocol.Channel) error {
+	var cid string
+	err := t.tx.QueryRow(t.ctx, qCreateChannel, c.CID, newEpoch(), activity(c), mustJSON(c)).Scan(&cid)
+	if isNoRows(err) {
+		return server.ErrExists
+	}
+	return err
 }
 
 func (t *tx) UserChannels(userID string, limit, offset int) ([]protocol.Channel, error) {
@@ -168,11 +226,23 @@ func (t *tx) Members(cid string) ([]protocol.Member, error) {
 	return selectJSON[protocol.Member](t, qMembers, cid)
 }
 
+// PutMember stores m and, for a new member, opens its membership span
+// at the channel's last seq (see schema/0004_member_spans.sql).
 func (t *tx) PutMember(m protocol.Member) error {
-	return t.exec(qPutMember, m.CID, m.UserID, mustJSON(m))
+	if err := t.exec(qPutMember, m.CID, m.UserID, mustJSON(m)); err != nil {
+		return err
+	}
+	return t.exec(qOpenSpan, m.CID, m.UserID)
 }
 
-func (t *tx) DeleteMember(cid, userID string) error { return t.exec(qDeleteMember, cid, userID) }
+// DeleteMember removes the member and ends its span at the channel's
+// last seq: the removing event, which the member still receives.
+func (t *tx) DeleteMember(cid, userID string) error {
+	if err := t.exec(qDeleteMember, cid, userID); err != nil {
+		return err
+	}
+	return t.exec(qCloseSpan, cid, userID)
+}
 
 func (t *tx) ChannelHidden(cid, userID string) (bool, error) {
 	var hidden bool
@@ -218,6 +288,7 @@ func (t *tx) Message(id string) (m protocol.Message, err error) {
 		if err := t.exec(qLockChannel, cid); err != nil {
 			return m, err
 		}
+		t.lockedChannel(cid)
 	}
 	return m, t.getJSON(&m, qMessage, id)
 }
@@ -253,7 +324,17 @@ func (t *tx) DeleteMessage(id string) error {
 	if err := t.exec(qDeleteMessageReactions, id); err != nil {
 		return err
 	}
+	if err := t.exec(qPutRemovedMessage, id); err != nil {
+		return err
+	}
 	return t.exec(qDeleteMessage, id)
+}
+
+func (t *tx) RemovedMessages(ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return t.selectStrings(qRemovedMessages, ids)
 }
 
 func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {
@@ -294,5 +375,5 @@ func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
 }
 
 func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
-	return t.exec(qPutIdempotentResult, userID, key, string(result), t.now.UnixMicro())
+	return t.exec(qPutIdempotentResult, userID, key, string(result), t.Now().UnixMicro())
 }

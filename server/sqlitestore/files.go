@@ -30,7 +30,7 @@ func openPrivate(path string, q url.Values) (*sqlx.DB, error) {
 // files it creates the database file's mode (and sets it with fchmod, so
 // the umask does not narrow or widen it).
 func prepareFiles(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	f, err := openPrivateFile(path)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create %s: %w", path, err)
 	}
@@ -52,4 +52,23 @@ func prepareFiles(path string) error {
 		}
 	}
 	return nil
+}
+
+// openPrivateFile opens the file at path for reading and writing,
+// creating it if missing, with fileMode whatever the umask: a file an
+// older release or another umask left wider is narrowed.
+func openPrivateFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && st.Mode().Perm() != fileMode {
+		err = f.Chmod(fileMode)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

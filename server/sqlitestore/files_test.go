@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -15,8 +16,9 @@ import (
 	"github.com/outpostsync/outpost/server/sqlitestore"
 )
 
-// TestOpen_FilesArePrivate: whatever the umask, the database, -wal and -shm
-// files are 0600, and an existing world-readable store is made private.
+// TestOpen_FilesArePrivate: whatever the umask, every file the store
+// makes (the database, its -wal, -shm and .lock files) is 0600, and an
+// existing world-readable store is made private.
 // Not parallel: it sets the process umask.
 func TestOpen_FilesArePrivate(t *testing.T) {
 	for _, umask := range []int{0o022, 0o002, 0} {
@@ -49,8 +51,10 @@ func TestOpen_FilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{path, path + ".lock"} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st, err = sqlitestore.Open(ctx, path, nil)
 	if err != nil {
@@ -65,7 +69,20 @@ func TestOpen_FilesArePrivate(t *testing.T) {
 
 func checkModes(t *testing.T, umask int, path string) {
 	t.Helper()
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	base := filepath.Base(path)
+	if want := []string{base, base + "-shm", base + "-wal", base + ".lock"}; !slices.Equal(names, want) {
+		t.Errorf("umask %03o: the store made %v, want %v", umask, names, want)
+	}
+	for _, name := range names {
+		p := filepath.Join(filepath.Dir(path), name)
 		st, err := os.Stat(p)
 		if err != nil {
 			t.Fatalf("umask %03o: %v", umask, err)

@@ -238,7 +238,39 @@ func (t *tx) NextPosition(cid, eventID string) (protocol.Position, error) {
 	return channelLog.nextPosition(t, cid, eventID)
 }
 
-func (t *tx) AppendEvent(ev protocol.Event) error { return channelLog.appendEvent(t, ev.CID, ev) }
+// AppendEvent stores ev with the id of the message whose content it
+// carries, if any, for ContentEvents.
+func (t *tx) AppendEvent(ev protocol.Event) error {
+	var content sql.NullString
+	if id := ev.ContentOf(); id != "" {
+		content = sql.NullString{String: id, Valid: true}
+	}
+	return t.exec(`INSERT INTO events (id, cid, seq, created_at, payload, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		ev.ID, ev.CID, ev.Seq, ev.CreatedAt.UnixMicro(), mustJSON(ev), content)
+}
+
+func (t *tx) ContentEvents(cid, messageID string, afterSeq, beforeSeq int64, limit int) ([]server.StoredEvent, error) {
+	q, args := `SELECT seq, id, created_at, payload FROM events WHERE cid = ?1 AND seq > ?2 AND seq < ?3
+AND message_id IS NOT NULL ORDER BY seq LIMIT ?4`, []any{cid, afterSeq, beforeSeq, limit}
+	if messageID != "" {
+		q, args = `SELECT seq, id, created_at, payload FROM events WHERE message_id = ?1 AND cid = ?2 AND seq > ?3 AND seq < ?4
+ORDER BY seq LIMIT ?5`, []any{messageID, cid, afterSeq, beforeSeq, limit}
+	}
+	var out []server.StoredEvent
+	err := t.query(func(rows *sql.Rows) error {
+		e, err := scanEvent(rows)
+		out = append(out, e)
+		return err
+	}, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: content events of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+func (t *tx) RedactEvent(cid string, seq int64, payload json.RawMessage) error {
+	return t.exec(`UPDATE events SET payload = ?, message_id = NULL WHERE cid = ? AND seq = ?`, string(payload), cid, seq)
+}
 
 func (t *tx) ChannelLog(cid string) (server.LogState, error) { return channelLog.logState(t, cid) }
 

@@ -11,16 +11,16 @@ import (
 	"github.com/outpostsync/outpost/migrations"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/server/storetest"
 )
 
-// TestOpen_UpgradesAVersion1Database: a database written by the schema of
-// version 1 opens with its data: every channel gets its own epoch, a
-// pruned channel its prune mark, each log its head's event id, and
-// messages keep their order, by the seq of their message.new event, or
-// before those when it was pruned.
-func TestOpen_UpgradesAVersion1Database(t *testing.T) {
+// openUpgraded makes a database with the schema's first version
+// migrations applied, writes rows in it, and opens it as a Store, which
+// applies the others. The Store is closed when t ends.
+func openUpgraded(t *testing.T, version int, rows []string) *Store {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v1.db")
+	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)")
 	if err != nil {
 		t.Fatal(err)
@@ -30,11 +30,32 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set.Migrations = set.Migrations[:1]
+	set.Migrations = set.Migrations[:version]
 	if err := migrations.Apply(ctx, db, set); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	for _, q := range rows {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestOpen_UpgradesAVersion1Database: a database written by the schema of
+// version 1 opens with its data: every channel gets its own epoch, a
+// pruned channel its prune mark, each log its head's event id, and
+// messages keep their order, by the seq of their message.new event, or
+// before those when it was pruned.
+func TestOpen_UpgradesAVersion1Database(t *testing.T) {
+	ctx := context.Background()
+	st := openUpgraded(t, 1, []string{
 		`INSERT INTO channels (cid, last_activity, last_seq, pruned_at, data) VALUES
 			('team:a', 1, 4, 0, '{"cid":"team:a","type":"team","id":"a"}'),
 			('team:b', 1, 5, 1000, '{"cid":"team:b","type":"team","id":"b"}')`,
@@ -54,19 +75,8 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 			('n1', 'team:b', 1, '{"id":"n1","cid":"team:b"}'),
 			('n4', 'team:b', 15, '{"id":"n4","cid":"team:b"}'),
 			('n3', 'team:b', 14, '{"id":"n3","cid":"team:b"}')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	st, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	err = st.View(ctx, func(tx server.Tx) error {
+	})
+	err := st.View(ctx, func(tx server.Tx) error {
 		logs, err := tx.ChannelLogs("u")
 		if err != nil {
 			return err
@@ -109,4 +119,11 @@ func TestOpen_UpgradesAVersion1Database(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOpen_RedactsWhatWasRemovedBefore: a database of the schema before
+// redaction opens with what was removed already redacted (see
+// storetest.RedactionUpgradeRows).
+func TestOpen_RedactsWhatWasRemovedBefore(t *testing.T) {
+	storetest.CheckRedactionUpgrade(t, openUpgraded(t, 5, storetest.RedactionUpgradeRows))
 }

@@ -117,6 +117,15 @@ func open(ctx context.Context, path string, now func() time.Time, shared bool) (
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
+// ServerID returns the id made with the database.
+func (s *Store) ServerID(ctx context.Context) (string, error) {
+	var id string
+	if err := s.db.QueryRowxContext(ctx, `SELECT server_id FROM server_identity WHERE id = 1`).Scan(&id); err != nil {
+		return "", fmt.Errorf("sqlitestore: server id: %w", err)
+	}
+	return id, nil
+}
+
 // Close closes the database and releases its lock.
 func (s *Store) Close() error {
 	s.stmts.Close()

@@ -105,6 +105,22 @@ func (t *tx) PutChannel(c protocol.Channel) error {
 ON CONFLICT (cid) DO UPDATE SET last_activity = excluded.last_activity, data = excluded.data`, c.CID, newEpoch(), activity(c), mustJSON(c))
 }
 
+// CreateChannel inserts c's row; SQLite's single writer leaves no other
+// creation running meanwhile.
+func (t *tx) CreateChannel(c protocol.Channel) error {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO channels (cid, epoch, last_activity, data) VALUES (?, ?, ?, ?)
+ON CONFLICT (cid) DO NOTHING`, c.CID, newEpoch(), activity(c), mustJSON(c))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return server.ErrExists
+	}
+	return nil
+}
+
 func (t *tx) UserChannels(userID string, limit, offset int) ([]protocol.Channel, error) {
 	return selectJSON[protocol.Channel](t, `SELECT c.data FROM channels c JOIN members m ON m.cid = c.cid
 WHERE m.user_id = ? ORDER BY c.last_activity DESC, c.cid LIMIT ? OFFSET ?`, userID, limit, offset)
@@ -213,7 +229,19 @@ func (t *tx) DeleteMessage(id string) error {
 	if err := t.exec(`DELETE FROM reactions WHERE message_id = ?`, id); err != nil {
 		return err
 	}
+	if err := t.exec(`INSERT INTO removed_messages (id) VALUES (?) ON CONFLICT (id) DO NOTHING`, id); err != nil {
+		return err
+	}
 	return t.exec(`DELETE FROM messages WHERE id = ?`, id)
+}
+
+func (t *tx) RemovedMessages(ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []string
+	err := t.st.Select(t.ctx, &out, `SELECT id FROM removed_messages WHERE id IN (SELECT value FROM json_each(?))`, mustJSON(ids))
+	return out, err
 }
 
 func (t *tx) Reaction(messageID, userID, typ string) (r protocol.Reaction, err error) {

@@ -32,6 +32,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MessagesInSeqOrder", func(t *testing.T) { testMessages(t, h) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
 	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
+	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, h) })
+	t.Run("ServerID", func(t *testing.T) { testServerID(t, h) })
+	t.Run("Redaction", func(t *testing.T) { testRedaction(t, h) })
 }
 
 var ctx = context.Background()
@@ -736,5 +739,232 @@ func testHidden(t *testing.T, h Harness) {
 	err := st.Update(ctx, func(tx server.Tx) error { return tx.SetChannelHidden(cid, "cat", true) })
 	if !errors.Is(err, server.ErrNotFound) {
 		t.Fatalf("SetChannelHidden of a non-member: %v, want ErrNotFound", err)
+	}
+}
+
+// testConcurrentCreate checks that of several creations of one cid at
+// once, through two store instances, exactly one creates the channel:
+// the others get ErrExists and then read the winner's channel, and the
+// channel ends with the winner's row, one owner and one first event.
+func testConcurrentCreate(t *testing.T, h Harness) {
+	st1 := h.Open(t)
+	stores := []server.Store{st1, h.OpenAgain(t, st1)}
+	const rounds, creators = 10, 8
+	for r := range rounds {
+		cid := "team:" + newID("race")
+		typ, id, _ := protocol.SplitCID(cid)
+		start := make(chan struct{})
+		won := make([]bool, creators)
+		errs := make([]error, creators)
+		var wg sync.WaitGroup
+		for i := range creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				user := fmt.Sprintf("u%d", i)
+				<-start
+				errs[i] = stores[i%2].Update(ctx, func(tx server.Tx) error {
+					won[i] = false
+					ch := protocol.Channel{CID: cid, Type: typ, ID: id, CreatedBy: user, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+					err := tx.CreateChannel(ch)
+					if errors.Is(err, server.ErrExists) {
+						got, err := tx.Channel(cid)
+						if err != nil {
+							return fmt.Errorf("Channel after ErrExists: %w", err)
+						}
+						if got.CreatedBy == user {
+							return fmt.Errorf("ErrExists, but the channel is %s's own", user)
+						}
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					if err := tx.PutMember(protocol.Member{CID: cid, UserID: user, Role: protocol.RoleOwner, CreatedAt: tx.Now()}); err != nil {
+						return err
+					}
+					if _, err := appendEvent(tx, cid); err != nil {
+						return err
+					}
+					won[i] = true
+					return nil
+				})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := ""
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, creator %d: %v", r, i, err)
+			}
+			if won[i] {
+				if winner != "" {
+					t.Fatalf("round %d: both %s and u%d created %s", r, winner, i, cid)
+				}
+				winner = fmt.Sprintf("u%d", i)
+			}
+		}
+		if winner == "" {
+			t.Fatalf("round %d: nobody created %s", r, cid)
+		}
+		err := st1.View(ctx, func(tx server.Tx) error {
+			ch, err := tx.Channel(cid)
+			if err != nil {
+				return err
+			}
+			ids, err := tx.MemberIDs(cid)
+			if err != nil {
+				return err
+			}
+			ls, err := tx.ChannelLog(cid)
+			if err != nil {
+				return err
+			}
+			if ch.CreatedBy != winner || !slices.Equal(ids, []string{winner}) || ls.LastSeq != 1 {
+				return fmt.Errorf("channel by %s, members %v, last seq %d; want by %s, members [%s], last seq 1",
+					ch.CreatedBy, ids, ls.LastSeq, winner, winner)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
+	}
+}
+
+// testRedaction checks what a removal needs of a store: ContentEvents
+// finds the events that carry a message's content (of one message, or of
+// all before a seq) and no other; RedactEvent rewrites one in place,
+// keeping its seq and id, after which ContentEvents skips it; and the
+// tombstones DeleteMessage leaves outlive a prune of everything, and are
+// seen by a second store instance.
+func testRedaction(t *testing.T, h Harness) {
+	st := h.Open(t)
+	cid := "team:redact"
+	createChannel(t, st, cid, "ann")
+	msg := func(id string) *protocol.Message {
+		return &protocol.Message{ID: id, CID: cid, UserID: "ann", Text: "text of " + id}
+	}
+	// seq: 1 m1 new, 2 member, 3 m2 new, 4 reaction on m1, 5 m1 hard delete, 6 m2 updated
+	kinds := []protocol.Event{
+		{Type: protocol.EventMessageNew, Message: msg("m1")},
+		{Type: protocol.EventMemberAdded, Member: &protocol.Member{CID: cid, UserID: "ann"}},
+		{Type: protocol.EventMessageNew, Message: msg("m2")},
+		{Type: protocol.EventReactionNew, Message: msg("m1"), Reaction: &protocol.Reaction{MessageID: "m1", CID: cid, UserID: "ann", Type: "like"}},
+		{Type: protocol.EventMessageDeleted, HardDelete: true, Message: protocol.RemovedMessage(msg("m1"))},
+		{Type: protocol.EventMessageUpdated, Message: msg("m2")},
+	}
+	ids := map[int64]string{}
+	if err := st.Update(ctx, func(tx server.Tx) error {
+		for _, k := range kinds {
+			id := newID("ev")
+			pos, err := tx.NextPosition(cid, id)
+			if err != nil {
+				return err
+			}
+			k.ID, k.CID, k.Seq, k.Epoch, k.CreatedAt = id, cid, pos.Seq, pos.Epoch, tx.Now()
+			if err := tx.AppendEvent(k); err != nil {
+				return err
+			}
+			ids[pos.Seq] = id
+		}
+		for _, id := range []string{"m1", "m2"} {
+			m := *msg(id)
+			m.Version = 1
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func(evs []server.StoredEvent) []int64 {
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.Seq)
+			if e.ID != ids[e.Seq] {
+				t.Errorf("event at seq %d has id %s, want %s", e.Seq, e.ID, ids[e.Seq])
+			}
+		}
+		return out
+	}
+	content := func(messageID string, after, before int64, limit int) []int64 {
+		t.Helper()
+		var got []int64
+		if err := st.View(ctx, func(tx server.Tx) error {
+			evs, err := tx.ContentEvents(cid, messageID, after, before, limit)
+			got = seqs(evs)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, c := range []struct {
+		messageID     string
+		after, before int64
+		limit         int
+		want          []int64
+	}{
+		{"", 0, 100, 100, []int64{1, 3, 4, 6}},
+		{"", 0, 6, 100, []int64{1, 3, 4}},
+		{"", 1, 6, 1, []int64{3}},
+		{"m1", 0, 100, 100, []int64{1, 4}},
+		{"m1", 1, 100, 100, []int64{4}},
+		{"m2", 0, 6, 100, []int64{3}},
+		{"m3", 0, 100, 100, nil},
+	} {
+		if got := content(c.messageID, c.after, c.before, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("ContentEvents(%q, %d, %d, %d) = %v, want %v", c.messageID, c.after, c.before, c.limit, got, c.want)
+		}
+	}
+
+	redacted := []byte(`{"id":"x","type":"message.new","redacted":true}`)
+	if err := st.Update(ctx, func(tx server.Tx) error {
+		if err := tx.RedactEvent(cid, 1, redacted); err != nil {
+			return err
+		}
+		return tx.DeleteMessage("m1")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := content("", 0, 100, 100); !slices.Equal(got, []int64{3, 4, 6}) {
+		t.Errorf("after a redaction, ContentEvents = %v, want [3 4 6]", got)
+	}
+	if err := st.View(ctx, func(tx server.Tx) error {
+		evs, err := tx.ChannelEvents(cid, 0, 100)
+		if err != nil {
+			return err
+		}
+		if len(evs) != len(kinds) || evs[0].Seq != 1 || evs[0].ID != ids[1] || string(evs[0].Payload) != string(redacted) {
+			return fmt.Errorf("the log after a redaction: %d events, first %d %s %s", len(evs), evs[0].Seq, evs[0].ID, evs[0].Payload)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := st.Prune(ctx, time.Now().Add(24*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []server.Store{st, h.OpenAgain(t, st)} {
+		if err := s.View(ctx, func(tx server.Tx) error {
+			got, err := tx.RemovedMessages([]string{"m1", "m2", "m3"})
+			if err != nil || !slices.Equal(got, []string{"m1"}) {
+				return fmt.Errorf("RemovedMessages after a prune = %v, %v, want [m1]", got, err)
+			}
+			if _, err := tx.Message("m1"); !errors.Is(err, server.ErrNotFound) {
+				return fmt.Errorf("the deleted message: %v, want ErrNotFound", err)
+			}
+			got, err = tx.RemovedMessages(nil)
+			if err != nil || len(got) != 0 {
+				return fmt.Errorf("RemovedMessages(nil) = %v, %v", got, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

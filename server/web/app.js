@@ -139,10 +139,13 @@ function openStream() {
   es.onmessage = (e) => {
     const ev = JSON.parse(e.data);
     if (ev.cid !== state.cid || !ev.message) return;
-    if (ev.type === "message.new" || ev.type === "message.updated" ||
+    if (ev.redacted || ev.message.redacted) {
+      // Removed for good (a hard delete, a truncate): never shown again.
+      state.messages.delete(ev.message.id);
+      renderMessages();
+    } else if (ev.type === "message.new" || ev.type === "message.updated" ||
         ev.type === "message.deleted" || ev.type === "message.undeleted") {
-      if (ev.type === "message.deleted" && ev.hard_delete) state.messages.delete(ev.message.id);
-      else upsert(ev.message);
+      upsert(ev.message);
       renderMessages();
     }
   };

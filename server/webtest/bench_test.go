@@ -51,7 +51,7 @@ func BenchmarkSSEReplay(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		req, _ := http.NewRequest("GET", ts.URL+server.PathEvents, nil)
+		req, _ := http.NewRequest("GET", ts.URL+protocol.PathEvents, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Last-Event-ID", at(cid, end.Epoch, from))
 		resp, err := http.DefaultClient.Do(req)
@@ -187,7 +187,7 @@ func BenchmarkSSEFanout(b *testing.B) {
 	}
 
 	sseDial := func(ctx context.Context, c *fanoutClient, got func()) (func(), error) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+server.PathEvents+"?cid="+cid, nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+protocol.PathEvents+"?cid="+cid, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -266,7 +266,7 @@ func TestEvents_BadInput(t *testing.T) {
 func TestEvents_CookieAuth(t *testing.T) {
 	ts := startServer(t, nil)
 	cid := createChannel(t, ts, "alice", "general")
-	resp, body := ts.do(t, "POST", server.PathSession, nil, auth(t, "alice")...)
+	resp, body := ts.do(t, "POST", protocol.PathSession, nil, auth(t, "alice")...)
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST /session: %d %s", resp.StatusCode, body)
 	}
@@ -305,7 +305,7 @@ func TestEvents_SlowReaderCutOff(t *testing.T) {
 		c.StreamWriteTimeout = 200 * time.Millisecond
 	})
 	cid := createChannel(t, ts, "alice", "general", "bob")
-	req, _ := http.NewRequest("GET", ts.URL+server.PathEvents+"?cid="+cid, nil)
+	req, _ := http.NewRequest("GET", ts.URL+protocol.PathEvents+"?cid="+cid, nil)
 	req.Header.Set("Authorization", "Bearer "+tokenFor(t, "bob"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -29,7 +30,7 @@ type testServer struct {
 	srv   *server.Server
 	store *sqlitestore.Store
 	clock *testClock
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 }
 
 // testClock is the server's clock: real time unless set.
@@ -49,24 +50,6 @@ func (c *testClock) Now() time.Time {
 
 func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	tb.Helper()
 	clk := &testClock{}
@@ -74,7 +57,7 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := server.Config{Store: st, Secret: secret, Now: clk.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if tune != nil {
@@ -198,7 +181,7 @@ func openStream(tb testing.TB, ts *testServer, query string, headers ...string) 
 func tryStream(tb testing.TB, ts *testServer, query string, headers ...string) (*sseClient, *http.Response, []byte) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+server.PathEvents+"?"+query, nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+protocol.PathEvents+"?"+query, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

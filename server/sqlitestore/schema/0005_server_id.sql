@@ -1,0 +1,9 @@
+-- The server's identity: a random id made once with the database. Every
+-- node sharing the database reports it, a copy of the file keeps it, a new
+-- database gets a new one. Clients bind their stores to it (see
+-- protocol.Hello).
+CREATE TABLE server_identity (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	server_id TEXT    NOT NULL
+);
+INSERT INTO server_identity (id, server_id) VALUES (1, lower(hex(randomblob(16))));
