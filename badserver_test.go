@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,8 @@ func (bs *badServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bs.serveSync(w, r)
 	case r.URL.Path == protocol.PathQueryChannels:
 		bs.serveQuery(w)
+	case r.Method == http.MethodGet && r.URL.Path == "/channels/"+badCID+"/history":
+		bs.serveHistory(w, r)
 	case isBatch:
 		bs.serveBatch(w, batch)
 	default:
@@ -254,6 +257,25 @@ func (bs *badServer) serveQuery(w http.ResponseWriter) {
 	defer bs.mu.Unlock()
 	bs.queries++
 	badJSON(w, http.StatusOK, protocol.QueryChannelsResponse{Channels: []protocol.ChannelResponse{bs.channelState()}, SyncedAt: badNow()})
+}
+
+// serveHistory answers a page of the channel's messages below the
+// request's before (a message's seq is its version here), all of them.
+func (bs *badServer) serveHistory(w http.ResponseWriter, r *http.Request) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	st := bs.channelState()
+	page := protocol.HistoryPage{Status: protocol.ChannelOK, Kind: protocol.HistoryMessages, Position: st.Position, From: 1, To: st.Position.Seq}
+	if before, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64); err == nil && before > 0 {
+		page.To = min(before-1, page.To)
+	}
+	for _, m := range bs.msgs {
+		if m.Version <= page.To {
+			m.Seq = m.Version
+			page.Messages = append(page.Messages, m)
+		}
+	}
+	badJSON(w, http.StatusOK, page)
 }
 
 // serveBatch applies the sends and reactions of a batch, the only way the
@@ -426,7 +448,7 @@ func badWait(tb testing.TB, d time.Duration, what string, cond func() bool) {
 
 func badHas(tb testing.TB, c *outpost.Client, id string) bool {
 	tb.Helper()
-	_, err := c.DB.Message(context.Background(), id)
+	_, err := outpost.StoreOf(c).Message(context.Background(), id)
 	return err == nil
 }
 
@@ -599,7 +621,7 @@ func badCases() []badCase {
 		{name: "rest/duplicated-reordered-gap", rest: badSyncEvents(badDupReordered), bitten: once,
 			check: func(t *testing.T, c *outpost.Client, _ func(string, ...any)) {
 				badWait(t, 3*time.Second, "m9 at its latest version", func() bool {
-					m, err := c.DB.Message(context.Background(), "m9")
+					m, err := outpost.StoreOf(c).Message(context.Background(), "m9")
 					return err == nil && m.Text == "v2"
 				})
 			}},
@@ -661,13 +683,13 @@ func badRun(t *testing.T, bc *badCase) {
 	if t0.Epoch != badEpoch || t0.Seq != 4 {
 		t.Fatalf("position after the first sync = %+v, want seq 4 of %s", t0, badEpoch)
 	}
-	c.Conn.Disconnect()
-	badWait(t, 5*time.Second, "offline", func() bool { return !c.Conn.IsHealthy() })
-	pending, err := c.SendMessage(ctx, badCID, "written offline")
+	outpost.ConnOf(c).Disconnect()
+	badWait(t, 5*time.Second, "offline", func() bool { return !outpost.ConnOf(c).IsHealthy() })
+	pending, err := sentID(c.SendMessage(ctx, badCID, outpost.NewMessage{Text: "written offline"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.React(ctx, badCID, "m1", "like"); err != nil {
+	if _, err := c.SendReaction(ctx, badCID, "m1", "like"); err != nil {
 		t.Fatal(err)
 	}
 	if tasks, err := c.PendingTasks(ctx); err != nil || len(tasks) != 2 {
@@ -732,7 +754,7 @@ func badRun(t *testing.T, bc *badCase) {
 
 	// Healthy again: the next sync succeeds and the write arrives.
 	bs.set(nil)
-	badWait(t, 5*time.Second, "online", func() bool { return c.Conn.IsHealthy() })
+	badWait(t, 5*time.Second, "online", func() bool { return outpost.ConnOf(c).IsHealthy() })
 	badWait(t, 8*time.Second, "a successful sync with an empty outbox", func() bool {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -745,7 +767,7 @@ func badRun(t *testing.T, bc *badCase) {
 	if fts, _ := c.FailedTasks(ctx); len(fts) > 0 {
 		t.Errorf("failed tasks: %+v", fts)
 	}
-	if m, err := c.DB.Message(ctx, pending); err != nil || m.Status != offlinedb.StatusSent {
+	if m, err := outpost.StoreOf(c).Message(ctx, pending); err != nil || m.Status != offlinedb.StatusSent {
 		t.Errorf("the offline write: %+v, %v; want it sent", m, err)
 	}
 	if n := bs.stat(func(bs *badServer) int { return bs.sends[pending] }); n < 1 {
@@ -792,7 +814,7 @@ func badRun(t *testing.T, bc *badCase) {
 // badPosition returns the store's position in team:bad.
 func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 	t.Helper()
-	pos, err := c.DB.SyncPositions(context.Background(), "bob")
+	pos, err := outpost.StoreOf(c).SyncPositions(context.Background())
 	if err != nil {
 		t.Fatalf("positions: %v", err)
 	}
@@ -809,7 +831,7 @@ func badPosition(t *testing.T, c *outpost.Client) protocol.Position {
 // refills it at the log's end, which is past p0 too).
 func badCheckpoint(t *testing.T, c *outpost.Client, p0 protocol.Position) {
 	t.Helper()
-	if _, ok, err := c.DB.LastSyncedAt(context.Background(), "bob"); err != nil || !ok {
+	if _, ok, err := outpost.StoreOf(c).LastSyncedAt(context.Background()); err != nil || !ok {
 		t.Errorf("last sync time lost: %v, %v", ok, err)
 	}
 	if got := badPosition(t, c); got.Epoch != p0.Epoch || got.Seq < p0.Seq {
@@ -852,7 +874,7 @@ func badNoGhost(t *testing.T, c *outpost.Client, fail func(string, ...any)) {
 			fail("the store lists channel %s, which the user is not in", ch.CID)
 		}
 	}
-	if _, err := c.DB.Message(context.Background(), "g1"); err == nil {
+	if _, err := outpost.StoreOf(c).Message(context.Background(), "g1"); err == nil {
 		fail("the store holds message g1 of team:ghost")
 	}
 }

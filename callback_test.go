@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -18,7 +19,7 @@ func TestCallback_AfterOwnWrites(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	c := open(t, ts.URL, "carol")
-	ch, err := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "cb"})
+	ch, err := outpost.ConnOf(c).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "cb"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestCallback_AfterOwnWrites(t *testing.T) {
 	check := func(id string) chan string {
 		got := make(chan string, 1)
 		c.ScheduleSyncStatusChangeCallback("check-"+id, func(ctx context.Context) error {
-			msg, err := c.DB.Message(ctx, id)
+			msg, err := outpost.StoreOf(c).Message(ctx, id)
 			if err != nil {
 				got <- err.Error()
 				return err
@@ -67,7 +68,7 @@ func TestCallback_AfterOwnWrites(t *testing.T) {
 	var ids []string
 	var gots []chan string
 	for i := range 20 {
-		id, err := c.SendMessage(ctx, cid, fmt.Sprint("online ", i))
+		id, err := sentID(c.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprint("online ", i)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,13 +80,13 @@ func TestCallback_AfterOwnWrites(t *testing.T) {
 	close(stop)
 	<-syncing
 	// Offline: the callback waits for the connection and the drain.
-	c.Conn.Disconnect()
-	id, err := c.SendMessage(ctx, cid, "offline")
+	outpost.ConnOf(c).Disconnect()
+	id, err := sentID(c.SendMessage(ctx, cid, outpost.NewMessage{Text: "offline"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := check(id)
-	if err := c.Conn.Connect(ctx); err != nil {
+	if err := outpost.ConnOf(c).Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	wait(id, got)

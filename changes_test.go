@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -20,7 +21,7 @@ func TestChange_HandlerSeesStore(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "probe", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "probe", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestChange_HandlerSeesStore(t *testing.T) {
 		defer mu.Unlock()
 		calls++
 		for _, id := range c.Messages {
-			if _, err := bob.DB.Message(ctx, id); errors.Is(err, offlinedb.ErrNotFound) {
+			if _, err := outpost.StoreOf(bob).Message(ctx, id); errors.Is(err, offlinedb.ErrNotFound) {
 				early = append(early, id)
 			} else if err != nil {
 				t.Error(err)
@@ -51,7 +52,7 @@ func TestChange_HandlerSeesStore(t *testing.T) {
 			if ev.Type != protocol.EventMessageNew {
 				continue
 			}
-			if _, err := bob.DB.Message(ctx, ev.Message.ID); err != nil {
+			if _, err := outpost.StoreOf(bob).Message(ctx, ev.Message.ID); err != nil {
 				early = append(early, ev.Message.ID)
 			}
 			if !seen[ev.Message.ID] {
@@ -64,11 +65,11 @@ func TestChange_HandlerSeesStore(t *testing.T) {
 	})
 	defer unsub()
 	for i := range n {
-		if _, err := alice.SendMessage(ctx, cid, fmt.Sprint("probe ", i)); err != nil {
+		if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprint("probe ", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	own, err := bob.SendMessage(ctx, cid, "bob's own")
+	own, err := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "bob's own"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestChange_HandlerSeesStore(t *testing.T) {
 		t.Fatalf("bob heard of %d of %d messages", len(seen), n)
 	}
 	waitFor(t, "bob's own write sent", func() bool {
-		m, err := bob.DB.Message(ctx, own)
+		m, err := outpost.StoreOf(bob).Message(ctx, own)
 		return err == nil && m.Status == offlinedb.StatusSent
 	})
 	mu.Lock()
@@ -97,7 +98,7 @@ func TestChange_CatchUpCoalesces(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "gap", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "gap", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +107,10 @@ func TestChange_CatchUpCoalesces(t *testing.T) {
 	if err := bob.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bob.Conn.Disconnect()
+	outpost.ConnOf(bob).Disconnect()
 	const n = 1500
 	for i := range n {
-		if _, err := alice.SendMessage(ctx, cid, fmt.Sprint("gap ", i)); err != nil {
+		if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprint("gap ", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,13 +127,13 @@ func TestChange_CatchUpCoalesces(t *testing.T) {
 		listed += len(c.Messages)
 		many = many || c.Many
 		for _, id := range c.Messages {
-			if _, err := bob.DB.Message(ctx, id); err != nil {
+			if _, err := outpost.StoreOf(bob).Message(ctx, id); err != nil {
 				t.Errorf("message %s told before it is in the store: %v", id, err)
 			}
 		}
 	})
 	defer unsub()
-	if err := bob.Conn.Connect(ctx); err != nil {
+	if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := bob.SyncNow(ctx); err != nil {

@@ -63,6 +63,9 @@ type NewChannel struct {
 // (protocol.CodeNotAllowed). It needs the network (see ErrNeedsNetwork):
 // offline, no channel is made.
 func (c *Client) CreateChannel(ctx context.Context, spec NewChannel) (string, error) {
+	if err := c.check(); err != nil {
+		return "", err
+	}
 	req := protocol.CreateChannelRequest{Type: spec.Type, ID: spec.ID, Name: spec.Name, Members: spec.Members, Extra: spec.Extra}
 	if req.Type == "" {
 		req.Type = DefaultChannelType
@@ -70,7 +73,7 @@ func (c *Client) CreateChannel(ctx context.Context, spec NewChannel) (string, er
 	if req.ID == "" {
 		req.ID = randomID()
 	}
-	resp, err := c.Conn.CreateChannel(ctx, req)
+	resp, err := c.conn.CreateChannel(ctx, req)
 	if err != nil {
 		return "", adminErr("create channel", err)
 	}
@@ -81,7 +84,10 @@ func (c *Client) CreateChannel(ctx context.Context, spec NewChannel) (string, er
 // or a moderator. Adding a member changes nothing. It needs the network
 // (see ErrNeedsNetwork).
 func (c *Client) AddMembers(ctx context.Context, cid string, userIDs ...string) error {
-	if _, err := c.Conn.AddMembers(ctx, cid, userIDs, randomID()); err != nil {
+	if err := c.check(); err != nil {
+		return err
+	}
+	if _, err := c.conn.AddMembers(ctx, cid, userIDs, client.IdempotencyKey(randomID())); err != nil {
 		return adminErr("add members", err)
 	}
 	return c.refresh(ctx, cid)
@@ -93,8 +99,11 @@ func (c *Client) AddMembers(ctx context.Context, cid string, userIDs ...string) 
 // needs the network (see ErrNeedsNetwork). To remove oneself, use
 // LeaveChannel.
 func (c *Client) RemoveMembers(ctx context.Context, cid string, userIDs ...string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	for _, id := range userIDs {
-		if _, err := c.Conn.RemoveMember(ctx, cid, id, randomID()); err != nil {
+		if _, err := c.conn.RemoveMember(ctx, cid, id, client.IdempotencyKey(randomID())); err != nil {
 			return adminErr("remove member "+id, err)
 		}
 	}
@@ -108,10 +117,13 @@ func (c *Client) RemoveMembers(ctx context.Context, cid string, userIDs ...strin
 // protocol.RoleOwner) or delete it. It needs the network (see
 // ErrNeedsNetwork).
 func (c *Client) LeaveChannel(ctx context.Context, cid string) error {
-	if _, err := c.Conn.RemoveMember(ctx, cid, c.userID, randomID()); err != nil {
+	if err := c.check(); err != nil {
+		return err
+	}
+	if _, err := c.conn.RemoveMember(ctx, cid, c.userID, client.IdempotencyKey(randomID())); err != nil {
 		return adminErr("leave channel", err)
 	}
-	if err := c.DB.ApplyChannelStates(ctx, nil, []string{cid}); err != nil {
+	if err := c.db.ApplyChannelStates(ctx, nil, []string{cid}); err != nil {
 		return fmt.Errorf("outpost: leave channel: left on the server; local store: %w", err)
 	}
 	return nil
@@ -123,28 +135,34 @@ func (c *Client) LeaveChannel(ctx context.Context, cid string) error {
 // hidden until ShowChannel, new messages included. Other members see
 // nothing. Any member may. It needs the network (see ErrNeedsNetwork).
 func (c *Client) HideChannel(ctx context.Context, cid string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	return c.setHidden(ctx, cid, true)
 }
 
 // ShowChannel shows a channel hidden with HideChannel again, on all the
 // caller's devices. It needs the network (see ErrNeedsNetwork).
 func (c *Client) ShowChannel(ctx context.Context, cid string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	return c.setHidden(ctx, cid, false)
 }
 
 func (c *Client) setHidden(ctx context.Context, cid string, hidden bool) error {
-	op, call := "show channel", c.Conn.ShowChannel
+	op, call := "show channel", c.conn.ShowChannel
 	if hidden {
-		op, call = "hide channel", c.Conn.HideChannel
+		op, call = "hide channel", c.conn.HideChannel
 	}
-	resp, err := call(ctx, cid, randomID())
+	resp, err := call(ctx, cid, client.IdempotencyKey(randomID()))
 	if err != nil {
 		return adminErr(op, err)
 	}
 	if err := c.applyState(ctx, resp); err != nil {
 		return err
 	}
-	if err := c.DB.SetChannelHidden(ctx, cid, hidden); err != nil {
+	if err := c.db.SetChannelHidden(ctx, cid, hidden); err != nil {
 		return fmt.Errorf("outpost: %s: done on the server; local store: %w", op, err)
 	}
 	return nil
@@ -162,7 +180,10 @@ type ChannelUpdate struct {
 // extra data. The caller must be its owner or a moderator. It needs the
 // network (see ErrNeedsNetwork).
 func (c *Client) UpdateChannel(ctx context.Context, cid string, u ChannelUpdate) error {
-	resp, err := c.Conn.UpdateChannel(ctx, cid, protocol.UpdateChannelRequest{Name: u.Name, Extra: u.Extra}, randomID())
+	if err := c.check(); err != nil {
+		return err
+	}
+	resp, err := c.conn.UpdateChannel(ctx, cid, protocol.UpdateChannelRequest{Name: u.Name, Extra: u.Extra}, client.IdempotencyKey(randomID()))
 	if err != nil {
 		return adminErr("update channel", err)
 	}
@@ -171,7 +192,7 @@ func (c *Client) UpdateChannel(ctx context.Context, cid string, u ChannelUpdate)
 
 // refresh reads the channel's state from the server and applies it.
 func (c *Client) refresh(ctx context.Context, cid string) error {
-	resp, err := c.Conn.GetChannel(ctx, cid)
+	resp, err := c.conn.GetChannel(ctx, cid)
 	if err != nil {
 		// The change is made; the next sync brings it.
 		return nil
@@ -186,11 +207,11 @@ func (c *Client) refresh(ctx context.Context, cid string) error {
 // the change is made.
 func (c *Client) applyState(ctx context.Context, resp *protocol.ChannelResponse) error {
 	if resp.Position != nil {
-		if err := c.DB.ApplyChannelStates(ctx, []protocol.ChannelResponse{*resp}, nil); err != nil {
+		if err := c.db.ApplyChannelStates(ctx, []protocol.ChannelResponse{*resp}, nil); err != nil {
 			return fmt.Errorf("outpost: done on the server; local store: %w", err)
 		}
 	}
-	_ = c.Sync.SyncNow(ctx)
+	_ = c.mgr.SyncNow(ctx)
 	return nil
 }
 

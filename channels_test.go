@@ -21,7 +21,7 @@ import (
 // listed returns the cids c's store lists, with hidden ones if all.
 func listed(tb testing.TB, c *outpost.Client, all bool) []string {
 	tb.Helper()
-	chs, err := c.DB.Channels(context.Background(), offlinedb.ChannelsQuery{IncludeHidden: all})
+	chs, err := outpost.StoreOf(c).Channels(context.Background(), offlinedb.ChannelsQuery{IncludeHidden: all})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestChannels_CreateTalk(t *testing.T) {
 	if len(chs) != 1 || chs[0].CID != cid || chs[0].Name != "Alice and Bob" {
 		t.Fatalf("alice's channels right after CreateChannel = %+v, want %s", chs, cid)
 	}
-	members, err := alice.DB.Members(ctx, cid)
+	members, err := outpost.StoreOf(alice).Members(ctx, cid)
 	if err != nil || len(members) != 2 {
 		t.Fatalf("alice's members of %s = %+v, %v, want alice and bob", cid, members, err)
 	}
@@ -77,11 +77,11 @@ func TestChannels_CreateTalk(t *testing.T) {
 	}
 
 	waitFor(t, "bob to hold the channel", func() bool { return has(listed(t, bob, false), cid) })
-	if _, err := alice.SendMessage(ctx, cid, "hello bob"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "hello bob"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "bob to read alice", func() bool { return texts(t, bob, cid)["hello bob"] })
-	if _, err := bob.SendMessage(ctx, cid, "hi alice"); err != nil {
+	if _, err := bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "hi alice"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice to read bob", func() bool { return texts(t, alice, cid)["hi alice"] })
@@ -89,12 +89,12 @@ func TestChannels_CreateTalk(t *testing.T) {
 	if err := alice.UpdateChannel(ctx, cid, outpost.ChannelUpdate{Name: "renamed"}); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := alice.DB.Channel(ctx, cid)
+	ch, err := outpost.StoreOf(alice).Channel(ctx, cid)
 	if err != nil || ch.Name != "renamed" {
 		t.Fatalf("after UpdateChannel: %+v, %v, want name renamed", ch, err)
 	}
 	waitFor(t, "bob to see the new name", func() bool {
-		ch, err := bob.DB.Channel(ctx, cid)
+		ch, err := outpost.StoreOf(bob).Channel(ctx, cid)
 		return err == nil && ch.Name == "renamed"
 	})
 }
@@ -120,13 +120,13 @@ func TestChannels_ListedWithoutLiveConnection(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	alice.Conn.Disconnect()
+	outpost.ConnOf(alice).Disconnect()
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 	cid, err := alice.CreateChannel(ctx, outpost.NewChannel{ID: "rest-only", Name: "REST only", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := alice.DB.Channel(ctx, cid)
+	ch, err := outpost.StoreOf(alice).Channel(ctx, cid)
 	if err != nil || ch.Name != "REST only" {
 		t.Fatalf("alice's store right after CreateChannel: %+v, %v", ch, err)
 	}
@@ -169,7 +169,7 @@ func TestChannels_Members(t *testing.T) {
 	if err := alice.AddMembers(ctx, cid, "bob", "carol"); err != nil {
 		t.Fatal(err)
 	}
-	if ms, _ := alice.DB.Members(ctx, cid); len(ms) != 3 {
+	if ms, _ := outpost.StoreOf(alice).Members(ctx, cid); len(ms) != 3 {
 		t.Fatalf("alice's store right after AddMembers: %d members, want 3", len(ms))
 	}
 	if err := bob.RemoveMembers(ctx, cid, "carol"); apiCode(err) != protocol.CodeNotAllowed {
@@ -178,7 +178,7 @@ func TestChannels_Members(t *testing.T) {
 	if err := alice.RemoveMembers(ctx, cid, "carol"); err != nil {
 		t.Fatal(err)
 	}
-	if ms, _ := alice.DB.Members(ctx, cid); len(ms) != 2 {
+	if ms, _ := outpost.StoreOf(alice).Members(ctx, cid); len(ms) != 2 {
 		t.Fatalf("alice's store right after RemoveMembers: %d members, want 2", len(ms))
 	}
 	waitFor(t, "carol's device to drop the channel", func() bool { return !has(listed(t, carol, true), cid) })
@@ -193,7 +193,7 @@ func TestChannels_Members(t *testing.T) {
 	if has(listed(t, bob, true), cid) {
 		t.Fatalf("bob's store still lists %s right after LeaveChannel", cid)
 	}
-	if ms, err := alice.Conn.GetChannel(ctx, cid); err != nil || len(ms.Members) != 1 {
+	if ms, err := outpost.ConnOf(alice).GetChannel(ctx, cid); err != nil || len(ms.Members) != 1 {
 		t.Fatalf("server members after bob left: %+v, %v", ms, err)
 	}
 }
@@ -206,7 +206,7 @@ func TestChannels_Offline(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	url := dead.URL
 	dead.Close()
-	alice := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
+	alice := openWith(t, url, "alice", func(cfg *outpost.Config) { cfg.ConnectTimeout = 0 })
 
 	calls := map[string]func() error{
 		"create": func() error {
@@ -304,7 +304,7 @@ func TestChannels_HideShow(t *testing.T) {
 	}
 
 	// A message to the hidden channel keeps it hidden, and synced.
-	if _, err := bob.SendMessage(ctx, cid, "still there?"); err != nil {
+	if _, err := bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "still there?"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the laptop to get bob's message", func() bool { return texts(t, laptop, cid)["still there?"] })

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/logtest"
 )
 
@@ -49,9 +48,9 @@ func TestOpen_RefusesAClientConfigThatDiffers(t *testing.T) {
 				c.Close(context.Background())
 				t.Fatal("Open accepted a Config.Client that differs from Config")
 			}
-			var ce *client.ConfigError
+			var ce *outpost.ConfigError
 			if !errors.As(err, &ce) || ce.Field != tt.field {
-				t.Fatalf("Open = %v, want a *client.ConfigError naming %s", err, tt.field)
+				t.Fatalf("Open = %v, want a *outpost.ConfigError naming %s", err, tt.field)
 			}
 		})
 	}

@@ -269,7 +269,7 @@ type convClient struct {
 func (cc *convClient) open(tb testing.TB, wait time.Duration) {
 	tb.Helper()
 	cc.c = convOpen(tb, cc.proxy.URLs(), cc.user, cc.path, wait)
-	cc.c.Conn.OnAll(func(e client.Event) {
+	outpost.ConnOf(cc.c).OnAll(func(e client.Event) {
 		ev := e.Event
 		if ev.CID == "" || ev.Seq <= 0 || ev.Type.InFeed() {
 			return
@@ -571,7 +571,7 @@ func (s *convState) op(ctx context.Context) {
 	case r < 25: // send
 		cid := cc.channels[s.rng.IntN(len(cc.channels))]
 		text := fmt.Sprintf("%s says %d", cc.user, s.step)
-		id, err := c.SendMessage(ctx, cid, text)
+		id, err := sentID(c.SendMessage(ctx, cid, outpost.NewMessage{Text: text}))
 		must("send", err)
 		s.msgs[id] = &convMsg{id: id, cid: cid, author: cc.user, text: text}
 		s.order = append(s.order, id)
@@ -582,7 +582,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		text := fmt.Sprintf("%s edits %d", cc.user, s.step)
-		_, err := c.EditMessage(ctx, m.cid, m.id, text)
+		_, err := c.UpdateMessage(ctx, m.cid, m.id, text)
 		must("edit", err)
 		m.text = text
 		s.logf("%s edit %s", cc.user, m.id)
@@ -591,7 +591,7 @@ func (s *convState) op(ctx context.Context) {
 		if m == nil {
 			return
 		}
-		_, err := c.EditMessage(ctx, m.cid, m.id, "not mine")
+		_, err := c.UpdateMessage(ctx, m.cid, m.id, "not mine")
 		must("foreign edit", err)
 		s.fails = append(s.fails, convExpectFail{cc.user, m.id, protocol.OpUpdateMessage})
 		s.logf("%s foreign-edit %s (author %s)", cc.user, m.id, m.author)
@@ -601,7 +601,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		hard := s.rng.IntN(4) == 0
-		_, err := c.DeleteMessage(ctx, m.cid, m.id, hard)
+		_, err := c.DeleteMessage(ctx, m.cid, m.id, outpost.DeleteOptions{Hard: hard})
 		must("delete", err)
 		m.deleted, m.hard = true, m.hard || hard
 		s.logf("%s delete %s hard=%v", cc.user, m.id, hard)
@@ -611,7 +611,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		typ := []string{"like", "love"}[s.rng.IntN(2)]
-		_, err := c.React(ctx, m.CID, m.ID, typ)
+		_, err := c.SendReaction(ctx, m.CID, m.ID, typ)
 		must("react", err)
 		s.reacted[cc.user+"|"+m.ID+"|"+typ] = true
 		s.logf("%s react %s %s", cc.user, m.ID, typ)
@@ -619,7 +619,7 @@ func (s *convState) op(ctx context.Context) {
 		var mine []offlinedb.Reaction
 		for _, cid := range cc.channels {
 			for _, m := range convLocalAll(t, c, cid, false) {
-				rs, err := c.DB.Reactions(ctx, m.ID)
+				rs, err := outpost.StoreOf(c).Reactions(ctx, m.ID)
 				must("reactions", err)
 				for _, r := range rs {
 					if r.UserID == cc.user {
@@ -632,7 +632,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		r := mine[s.rng.IntN(len(mine))]
-		_, err := c.Unreact(ctx, r.CID, r.MessageID, r.Type)
+		_, err := c.DeleteReaction(ctx, r.CID, r.MessageID, r.Type)
 		must("unreact", err)
 		s.unreacts[cc.user+"|"+r.MessageID+"|"+r.Type]++
 		s.reacted[cc.user+"|"+r.MessageID+"|"+r.Type] = false
@@ -652,7 +652,7 @@ func (s *convState) op(ctx context.Context) {
 	case r < 79: // a write, then cut while it is in flight
 		cid := cc.channels[s.rng.IntN(len(cc.channels))]
 		text := fmt.Sprintf("%s says %d (cut)", cc.user, s.step)
-		id, err := c.SendMessage(ctx, cid, text)
+		id, err := sentID(c.SendMessage(ctx, cid, outpost.NewMessage{Text: text}))
 		must("send", err)
 		s.msgs[id] = &convMsg{id: id, cid: cid, author: cc.user, text: text}
 		s.order = append(s.order, id)
@@ -725,7 +725,7 @@ func (s *convState) op(ctx context.Context) {
 		if slices.ContainsFunc(tasks, func(t offlinedb.PendingTask) bool { return t.CID == cid }) {
 			return // its writes there would be refused: not this schedule's point
 		}
-		resp, err := admin.RemoveMember(ctx, cid, cc.user, fmt.Sprintf("rm-%d", s.step))
+		resp, err := admin.RemoveMember(ctx, cid, cc.user, client.IdempotencyKey(fmt.Sprintf("rm-%d", s.step)))
 		must("remove member", err)
 		if err != nil {
 			return
@@ -745,7 +745,7 @@ func (s *convState) op(ctx context.Context) {
 			return
 		}
 		cid := out[s.rng.IntN(len(out))]
-		resp, err := admin.AddMembers(ctx, cid, []string{cc.user}, fmt.Sprintf("add-%d", s.step))
+		resp, err := admin.AddMembers(ctx, cid, []string{cc.user}, client.IdempotencyKey(fmt.Sprintf("add-%d", s.step)))
 		must("add member", err)
 		if err != nil {
 			return
@@ -796,7 +796,7 @@ func (s *convState) pickAny(cc *convClient) *offlinedb.Message {
 // first: the latest page with a limit above any schedule's size.
 func convLocalAll(tb testing.TB, c *outpost.Client, cid string, deleted bool) []offlinedb.Message {
 	tb.Helper()
-	ms, err := c.DB.Messages(context.Background(), cid, offlinedb.MessagesQuery{Limit: 100000, IncludeDeleted: deleted})
+	ms, err := outpost.StoreOf(c).Messages(context.Background(), cid, offlinedb.MessagesQuery{Limit: 100000, IncludeDeleted: deleted})
 	if err != nil {
 		tb.Fatalf("local messages of %s: %v", cid, err)
 	}
@@ -812,13 +812,13 @@ func (s *convState) converge(ctx context.Context) {
 		if time.Now().After(deadline) {
 			for _, cc := range s.clients {
 				st := cc.c.Status()
-				t.Errorf("%s did not converge: healthy=%v %+v", cc.user, cc.c.Conn.IsHealthy(), st)
+				t.Errorf("%s did not converge: healthy=%v %+v", cc.user, outpost.ConnOf(cc.c).IsHealthy(), st)
 			}
 			return
 		}
 		done := true
 		for _, cc := range s.clients {
-			if !cc.c.Conn.IsHealthy() {
+			if !outpost.ConnOf(cc.c).IsHealthy() {
 				done = false
 				continue
 			}
@@ -878,7 +878,7 @@ func (s *convState) live(ctx context.Context) {
 			for _, cc := range to {
 				synced[cc] = cc.c.Status().LastSyncedAt
 			}
-			id, err := from.c.SendMessage(ctx, cid, from.user+" live")
+			id, err := sentID(from.c.SendMessage(ctx, cid, outpost.NewMessage{Text: from.user + " live"}))
 			if err != nil {
 				t.Fatalf("%s: live send: %v", from.user, err)
 			}
@@ -928,7 +928,7 @@ func (s *convState) spread() {
 	deadline := time.Now().Add(10 * time.Second)
 	for i, cc := range s.clients {
 		to := slices.Index(cc.addrs, addrs[i%len(addrs)])
-		for cc.proxy[to].Conns() == 0 || !cc.c.Conn.IsHealthy() || !cc.c.Status().Synced {
+		for cc.proxy[to].Conns() == 0 || !outpost.ConnOf(cc.c).IsHealthy() || !cc.c.Status().Synced {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s not connected and synced through node %s in 10s: %+v", cc.user, cc.addrs[to], cc.c.Status())
 			}
@@ -1117,7 +1117,7 @@ func (s *convState) check(ctx context.Context) {
 		if m := s.msgs[id]; m == nil || m.deleted || !slices.Contains(clientOf[user].channels, m.cid) {
 			continue
 		}
-		rs, err := clientOf[user].c.DB.Reactions(ctx, id)
+		rs, err := outpost.StoreOf(clientOf[user].c).Reactions(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1156,7 +1156,7 @@ func (s *convState) check(ctx context.Context) {
 				if m.Status != offlinedb.StatusSent {
 					t.Errorf("%s: message %s is %s (%s)", cc.user, m.ID, m.Status, m.Error)
 				}
-				rs, err := cc.c.DB.Reactions(ctx, m.ID)
+				rs, err := outpost.StoreOf(cc.c).Reactions(ctx, m.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1188,7 +1188,7 @@ func (s *convState) check(ctx context.Context) {
 					t.Errorf("%s: %s: message %s (%v) is not on the server", cc.user, cid, id, g)
 				}
 			}
-			lr, err := cc.c.DB.Reads(ctx, cid)
+			lr, err := outpost.StoreOf(cc.c).Reads(ctx, cid)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1200,7 +1200,15 @@ func (s *convState) check(ctx context.Context) {
 				t.Errorf("%s: %s: reads %v, server %v", cc.user, cid, gotReads, reads[cid])
 			}
 		}
-		if st := cc.c.Status(); st.Pending != 0 || !st.Synced {
+		// Synced drops while a connection is re-made (a health check that
+		// timed out on a loaded machine), so the status is polled, bounded.
+		deadline := time.Now().Add(15 * time.Second)
+		st := cc.c.Status()
+		for (st.Pending != 0 || !st.Synced) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			st = cc.c.Status()
+		}
+		if st.Pending != 0 || !st.Synced {
 			t.Errorf("%s: status %+v, want synced with nothing pending", cc.user, st)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -29,24 +30,23 @@ func TestCrashChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	tok, _ := token.Issue(secret, "bob", time.Hour)
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db,
-		ConnectTimeout: -1, Sync: syncmanager.Options{PageSize: 25}})
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db, Sync: syncmanager.Options{PageSize: 25}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	c.Conn.Disconnect()
+	outpost.ConnOf(c).Disconnect()
 	for i := 0; i < 5; i++ {
-		if _, err := c.Sync.SendMessage(ctx, "team:crash", protocol.MessageInput{ID: fmt.Sprintf("bob-%s-%d", trial, i), Text: "offline"}); err != nil {
+		if _, err := outpost.ManagerOf(c).SendMessage(ctx, "team:crash", protocol.MessageInput{ID: fmt.Sprintf("bob-%s-%d", trial, i), Text: "offline"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.Conn.Connect(cctx); err != nil {
+	if err := outpost.ConnOf(c).Connect(cctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync.SyncNow(cctx); err != nil {
+	if err := outpost.ManagerOf(c).SyncNow(cctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -63,7 +63,7 @@ func TestCrash(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "crash", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "crash", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +72,14 @@ func TestCrash(t *testing.T) {
 	// Bob syncs once, then writes offline.
 	dbPath := filepath.Join(t.TempDir(), "bob.db")
 	tok, _ := token.Issue(secret, "bob", time.Hour)
-	bob, err := outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath})
+	bob, err := outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath, ConnectTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob.Conn.Disconnect()
+	outpost.ConnOf(bob).Disconnect()
 	const sends = 30
 	for i := 0; i < sends; i++ {
-		if _, err := bob.Sync.SendMessage(ctx, cid, protocol.MessageInput{ID: fmt.Sprintf("bob-%02d", i), Text: "offline " + strconv.Itoa(i)}); err != nil {
+		if _, err := outpost.ManagerOf(bob).SendMessage(ctx, cid, protocol.MessageInput{ID: fmt.Sprintf("bob-%02d", i), Text: "offline " + strconv.Itoa(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,7 +87,7 @@ func TestCrash(t *testing.T) {
 
 	// Meanwhile Alice writes a gap of many pages.
 	for i := 0; i < 400; i++ {
-		if _, err := alice.Conn.SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: fmt.Sprintf("alice-%03d", i), Text: "gap"}}); err != nil {
+		if _, err := outpost.ConnOf(alice).SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: fmt.Sprintf("alice-%03d", i), Text: "gap"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,7 +104,7 @@ func TestCrash(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		// A fresh gap each trial, so a kill can land mid-sync.
 		for i := 0; i < 120; i++ {
-			if _, err := alice.Conn.SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: fmt.Sprintf("alice-%d-%03d", trial, i), Text: "gap"}}); err != nil {
+			if _, err := outpost.ConnOf(alice).SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: fmt.Sprintf("alice-%d-%03d", trial, i), Text: "gap"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -127,7 +127,7 @@ func TestCrash(t *testing.T) {
 			<-done
 			killed++
 		}
-		db, err := offlinedb.Open(ctx, dbPath, offlinedb.Options{})
+		db, err := store.Open(ctx, dbPath, offlinedb.Options{})
 		if err != nil {
 			t.Fatalf("seed %d trial %d: store unusable after SIGKILL: %v", seed, trial, err)
 		}
@@ -140,21 +140,21 @@ func TestCrash(t *testing.T) {
 	t.Logf("%d of %d runs killed mid-way", killed, trials)
 
 	// Recover for good and compare.
-	bob, err = outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath})
+	bob, err = outpost.Open(ctx, outpost.Config{ServerURL: ts.URL, UserID: "bob", Token: tok, DBPath: dbPath, ConnectTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bob.Close(context.Background())
-	if err := bob.Sync.SyncNow(ctx); err != nil {
+	if err := outpost.ManagerOf(bob).SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := bob.Sync.Status(); st.Pending != 0 || st.Failed != 0 {
+	if st := outpost.ManagerOf(bob).Status(); st.Pending != 0 || st.Failed != 0 {
 		t.Fatalf("seed %d: after recovery pending %d failed %d", seed, st.Pending, st.Failed)
 	}
 	server := map[string]int{}
 	before := ""
 	for {
-		resp, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200, Before: before})
+		resp, err := outpost.ConnOf(alice).QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200, Before: before})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestCrash(t *testing.T) {
 			t.Errorf("seed %d: bob-%02d is on the server %d times, want once", seed, i, n)
 		}
 	}
-	local, err := bob.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 1 << 20})
+	local, err := outpost.StoreOf(bob).Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,11 +56,11 @@ func Example() {
 		close(ran)
 		return nil
 	})
-	id, _ := c.SendMessage(ctx, cid, "hello, offline world")
+	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "hello, offline world"})
 	_ = c.SyncNow(ctx) // drains the outbox, then syncs
 	<-ran
 
-	msg, _ := c.DB.Message(ctx, id)
+	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println(msg.Text, "-", msg.Status == offlinedb.StatusSent)
 	// Output:
 	// synced: true
@@ -101,12 +101,17 @@ func ExampleClient_OnSyncStatusChange() {
 		return
 	}
 	defer c.Close(ctx)
+	// Open does not wait for the network; this example starts online.
+	if err := c.WaitForFirstSync(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	changes := make(chan bool, 10)
 	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })
 	defer unsubscribe()
 
-	c.Disconnect() // the network goes away
+	c.Disconnect(ctx) // the network goes away
 	fmt.Println("synced:", <-changes)
 	_ = c.Connect(ctx) // and comes back: the manager drains and syncs
 	fmt.Println("synced:", <-changes)
@@ -134,14 +139,14 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 	defer c.Close(ctx)
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "notes"})
 
-	c.Disconnect()
-	id, _ := c.SendMessage(ctx, cid, "written offline")
-	msg, _ := c.DB.Message(ctx, id)
+	c.Disconnect(ctx)
+	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "written offline"})
+	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println("before:", msg.Status)
 
 	ran := make(chan struct{})
 	c.ScheduleSyncStatusChangeCallback("after-catch-up", func(ctx context.Context) error {
-		msg, _ := c.DB.Message(ctx, id)
+		msg, _ := c.Message(ctx, w.MessageID)
 		fmt.Println("after:", msg.Status)
 		close(ran)
 		return nil
@@ -171,8 +176,8 @@ func ExampleClient_WaitSynced() {
 	defer c.Close(ctx)
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "later"})
 
-	c.Disconnect()
-	id, _ := c.SendMessage(ctx, cid, "sent when back")
+	c.Disconnect(ctx)
+	w, _ := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "sent when back"})
 	_ = c.Connect(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -180,7 +185,7 @@ func ExampleClient_WaitSynced() {
 		fmt.Println(err)
 		return
 	}
-	msg, _ := c.DB.Message(ctx, id)
+	msg, _ := c.Message(ctx, w.MessageID)
 	fmt.Println(msg.Text+":", msg.Status)
 	// Output:
 	// sent when back: sent

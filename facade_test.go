@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -17,16 +18,16 @@ func TestFacadeWrites(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "facade"})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "facade"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
-	kept, err := alice.SendMessage(ctx, cid, "kept")
+	kept, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "kept"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone, err := alice.SendMessage(ctx, cid, "gone")
+	gone, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "gone"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,17 +35,17 @@ func TestFacadeWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	alice.Conn.Disconnect()
+	outpost.ConnOf(alice).Disconnect()
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 	if err := alice.SyncNow(ctx); !errors.Is(err, syncmanager.ErrOffline) {
 		t.Fatalf("SyncNow offline = %v, want ErrOffline", err)
 	}
 	steps := []func() error{
-		func() error { _, err := alice.EditMessage(ctx, cid, kept, "kept, edited"); return err },
-		func() error { _, err := alice.React(ctx, cid, kept, "like"); return err },
-		func() error { _, err := alice.React(ctx, cid, kept, "wow"); return err },
-		func() error { _, err := alice.Unreact(ctx, cid, kept, "wow"); return err },
-		func() error { _, err := alice.DeleteMessage(ctx, cid, gone, false); return err },
+		func() error { _, err := alice.UpdateMessage(ctx, cid, kept, "kept, edited"); return err },
+		func() error { _, err := alice.SendReaction(ctx, cid, kept, "like"); return err },
+		func() error { _, err := alice.SendReaction(ctx, cid, kept, "wow"); return err },
+		func() error { _, err := alice.DeleteReaction(ctx, cid, kept, "wow"); return err },
+		func() error { _, err := alice.DeleteMessage(ctx, cid, gone, outpost.DeleteOptions{}); return err },
 		func() error { _, err := alice.MarkRead(ctx, cid); return err },
 	}
 	for i, step := range steps {
@@ -64,7 +65,7 @@ func TestFacadeWrites(t *testing.T) {
 	// every instant.
 	waitFor(t, "status to count the outbox", func() bool { s := alice.Status(); return s.Pending == len(steps) && !s.Online })
 
-	if err := alice.Conn.Connect(ctx); err != nil {
+	if err := outpost.ConnOf(alice).Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "outbox drained", func() bool {
@@ -75,7 +76,7 @@ func TestFacadeWrites(t *testing.T) {
 	if err != nil || len(failed) != 0 {
 		t.Fatalf("failed = %v, %v", failed, err)
 	}
-	res, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{})
+	res, err := outpost.ConnOf(alice).QueryMessages(ctx, cid, client.MessagesQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestFacadeWrites(t *testing.T) {
 	if m, ok := byID[gone]; ok && m.DeletedAt == nil {
 		t.Errorf("gone on server is not deleted: %+v", m)
 	}
-	n, err := alice.DB.UnreadCount(ctx, cid, "alice")
+	n, err := outpost.StoreOf(alice).UnreadCount(ctx, cid)
 	if err != nil || n != 0 {
 		t.Errorf("unread = %d, %v", n, err)
 	}

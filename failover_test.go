@@ -69,27 +69,27 @@ func TestFailover_Story(t *testing.T) {
 
 	alice := openWith(t, a.URL, "alice", func(cfg *outpost.Config) { cfg.ServerURLs = []string{b.URL} })
 	bob := open(t, b.URL, "bob")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
-	if _, err := alice.SendMessage(ctx, cid, "before"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "before"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice's first message sent", func() bool { return count(local(t, alice, cid), "before") == 1 && alice.Status().Pending == 0 })
 	waitFor(t, "bob to have the channel", func() bool { return count(local(t, bob, cid), "before") == 1 })
 
-	before := alice.Conn.ConnectionID()
+	before := outpost.ConnOf(alice).ConnectionID()
 	a.kill()
-	if _, err := alice.SendMessage(ctx, cid, "while switching"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "while switching"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice connected through node B", func() bool {
-		id := alice.Conn.ConnectionID()
-		return alice.Conn.IsHealthy() && id != "" && id != before
+		id := outpost.ConnOf(alice).ConnectionID()
+		return outpost.ConnOf(alice).IsHealthy() && id != "" && id != before
 	})
-	if _, err := bob.SendMessage(ctx, cid, "from bob via B"); err != nil {
+	if _, err := bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "from bob via B"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice's write sent and bob's in her store", func() bool {

@@ -52,11 +52,11 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 	t.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 
 	// Alice sends each write in a request of its own, so the flood is 40
-	// requests whatever the machine's pace (a batch counts as at most the
-	// burst), and is limited for sure.
+	// requests whatever the machine's pace (a batch counts as one
+	// write), and is limited for sure.
 	alice := openWith(t, ts.URL, "alice", func(c *outpost.Config) { c.Sync.DrainBatchSize = 1 })
 	bob := open(t, ts.URL, "bob")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "flood", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "flood", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 	const flood = 40
 	var want []string
 	for i := range flood {
-		id, err := alice.SendMessage(ctx, cid, fmt.Sprintf("flood %02d", i))
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprintf("flood %02d", i)}))
 		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
@@ -73,7 +73,7 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 		if i%16 == 0 {
 			// Bob writes straight to the server while Alice floods:
 			// never a 429.
-			_, err := bob.Conn.SendMessage(ctx, cid, protocol.SendMessageRequest{
+			_, err := outpost.ConnOf(bob).SendMessage(ctx, cid, protocol.SendMessageRequest{
 				Message: protocol.MessageInput{ID: fmt.Sprintf("bob-%d", i), Text: "calm"}})
 			if err != nil {
 				t.Fatalf("bob's send during the flood: %v", err)
@@ -94,7 +94,7 @@ func TestRateLimit_FloodDrainsLater(t *testing.T) {
 		t.Fatalf("failed tasks after the flood: %v %v", failed, err)
 	}
 	// Every message reached the server once, in the order sent.
-	resp, err := bob.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200})
+	resp, err := outpost.ConnOf(bob).QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -29,15 +30,16 @@ import (
 func openCfg(url, user, tokenUser, path string) outpost.Config {
 	tok, _ := token.Issue(secret, tokenUser, time.Hour)
 	return outpost.Config{ServerURL: url, UserID: user, Token: tok, DBPath: path,
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
-		Sync:   offlineSync()}
+		ConnectTimeout: 3 * time.Second, // to hear a refused token from Open
+		Client:         client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
+		Sync:           offlineSync()}
 }
 
 // privateChannel makes a channel only alice is a member of.
 func privateChannel(t *testing.T, url string) string {
 	t.Helper()
 	alice := open(t, url, "alice")
-	ch, err := alice.Conn.CreateChannel(context.Background(), protocol.CreateChannelRequest{Type: "team", ID: "alice-only"})
+	ch, err := outpost.ConnOf(alice).CreateChannel(context.Background(), protocol.CreateChannelRequest{Type: "team", ID: "alice-only"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestIdentity_WrongToken(t *testing.T) {
 	if !client.IsPermanent(err) {
 		t.Errorf("IsPermanent(%v) = false", err)
 	}
-	db, err := offlinedb.Open(ctx, path, offlinedb.Options{})
+	db, err := store.Open(ctx, path, offlinedb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +92,8 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Conn.Disconnect()
-	if _, err := a.SendMessage(ctx, cid, "alice's unsent words"); err != nil {
+	outpost.ConnOf(a).Disconnect()
+	if _, err := a.SendMessage(ctx, cid, outpost.NewMessage{Text: "alice's unsent words"}); err != nil {
 		t.Fatal(err)
 	}
 	a.Close(context.Background())
@@ -121,10 +123,10 @@ func TestIdentity_WrongDBUser(t *testing.T) {
 			t.Errorf("bob sees alice's private channel %s", cid)
 		}
 	}
-	if p, _ := b.DB.PendingTasks(ctx, ""); len(p) != 0 {
+	if p, _ := outpost.StoreOf(b).PendingTasks(ctx); len(p) != 0 {
 		t.Errorf("the wiped store still has %d pending tasks", len(p))
 	}
-	if user, _, _ := b.DB.Identity(ctx); user != "bob" {
+	if user, _, _ := outpost.StoreOf(b).Identity(ctx); user != "bob" {
 		t.Errorf("store bound to %q, want bob", user)
 	}
 	alice := open(t, ts.URL, "alice")
@@ -195,12 +197,12 @@ func (r *reinstallable) install(t *testing.T) string {
 func (r *reinstallable) serverLog(t *testing.T, user string) string {
 	t.Helper()
 	c := open(t, r.URL, user)
-	res, err := c.Conn.Sync(context.Background(), protocol.SyncRequest{Channels: []protocol.ChannelPosition{}})
+	res, err := outpost.ConnOf(c).Sync(context.Background(), protocol.SyncRequest{Channels: []protocol.ChannelPosition{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var heads []string
-	resp, err := c.Conn.QueryChannels(context.Background(), protocol.QueryChannelsRequest{})
+	resp, err := outpost.ConnOf(c).QueryChannels(context.Background(), protocol.QueryChannelsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +226,7 @@ func TestIdentity_SameServerOtherName(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open through %s: %v", url, err)
 		}
-		if _, err := a.SendMessage(ctx, cid, fmt.Sprintf("through %d", i)); err != nil {
+		if _, err := a.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprintf("through %d", i)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := a.WaitSynced(ctx); err != nil {
@@ -236,9 +238,9 @@ func TestIdentity_SameServerOtherName(t *testing.T) {
 		if got, srv := local(t, a, cid), onServer(t, a, cid); len(got) != i+1 || !slices.Equal(got, srv) {
 			t.Errorf("through %s: local %v, server %v", url, got, srv)
 		}
-		b, err := a.DB.ServerBinding(ctx)
-		if err != nil || b.ServerID == "" || b.ServerID != a.Conn.Hello().ServerID {
-			t.Errorf("through %s: binding %+v, %v; the server says %+v", url, b, err, a.Conn.Hello())
+		b, err := outpost.StoreOf(a).ServerBinding(ctx)
+		if err != nil || b.ServerID == "" || b.ServerID != outpost.ConnOf(a).Hello().ServerID {
+			t.Errorf("through %s: binding %+v, %v; the server says %+v", url, b, err, outpost.ConnOf(a).Hello())
 		}
 		a.Close(ctx)
 	}
@@ -269,8 +271,8 @@ func TestIdentity_FreshDatabaseBehindSameURL(t *testing.T) {
 	if err := a.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a.Disconnect()
-	if _, err := a.SendMessage(ctx, cid, "for the old server"); err != nil {
+	a.Disconnect(ctx)
+	if _, err := a.SendMessage(ctx, cid, outpost.NewMessage{Text: "for the old server"}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := a.PendingTasks(ctx)
@@ -304,7 +306,7 @@ func TestIdentity_FreshDatabaseBehindSameURL(t *testing.T) {
 	}
 
 	// Local writes still queue; nothing leaves.
-	if _, err := a.SendMessage(ctx, cid, "still written locally"); err != nil {
+	if _, err := a.SendMessage(ctx, cid, outpost.NewMessage{Text: "still written locally"}); err != nil {
 		t.Fatalf("a local write after the mismatch: %v", err)
 	}
 	after, err := a.PendingTasks(ctx)
@@ -389,18 +391,18 @@ func TestIdentity_URLBoundStoreBindsAfterCleanSync(t *testing.T) {
 			syncNow(t, a)
 			a.Close(ctx)
 			asURLBound(t, path, srv.URL)
-			want := a.Conn.Hello().ServerID
+			want := outpost.ConnOf(a).Hello().ServerID
 			if tc.reinstall {
 				want = srv.install(t)
 				privateChannel(t, srv.URL)
 			}
 
 			a = openConfig(t, srv.URL, "alice", path, manual)
-			if b, err := a.DB.ServerBinding(ctx); err != nil || b.ServerID != "" {
+			if b, err := outpost.StoreOf(a).ServerBinding(ctx); err != nil || b.ServerID != "" {
 				t.Fatalf("binding of the URL-bound store before its sync = %+v, %v", b, err)
 			}
 			syncNow(t, a)
-			b, err := a.DB.ServerBinding(ctx)
+			b, err := outpost.StoreOf(a).ServerBinding(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -461,7 +463,7 @@ func TestIdentity_RetentionFromHello(t *testing.T) {
 			a.Close(ctx)
 
 			// An offline start knows the window.
-			db, err := offlinedb.Open(ctx, path, offlinedb.Options{})
+			db, err := store.Open(ctx, path, offlinedb.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -469,7 +471,7 @@ func TestIdentity_RetentionFromHello(t *testing.T) {
 			if err != nil || b.Hello.Retention() != tc.retention {
 				t.Errorf("stored hello %+v, %v; want retention %s", b.Hello, err, tc.retention)
 			}
-			if err := db.SetLastSyncedAt(ctx, "alice", time.Now().Add(-40*24*time.Hour)); err != nil {
+			if err := db.SetLastSyncedAt(ctx, time.Now().Add(-40*24*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()
@@ -481,7 +483,7 @@ func TestIdentity_RetentionFromHello(t *testing.T) {
 				manual(c)
 				c.ConnectTimeout = -1
 			})
-			a.Sync.OnChange(func(ch syncmanager.Change) {
+			outpost.ManagerOf(a).OnChange(func(ch syncmanager.Change) {
 				mu.Lock()
 				reset = reset || ch.Reset
 				mu.Unlock()
@@ -499,7 +501,7 @@ func TestIdentity_RetentionFromHello(t *testing.T) {
 			syncNow(t, a)
 			// Changes are heard in order: once the marker's is, a reset
 			// of the sync has been too.
-			if _, err := a.Sync.SendMessage(ctx, cid, protocol.MessageInput{ID: "marker", Text: "marker"}); err != nil {
+			if _, err := outpost.ManagerOf(a).SendMessage(ctx, cid, protocol.MessageInput{ID: "marker", Text: "marker"}); err != nil {
 				t.Fatal(err)
 			}
 			select {

@@ -201,7 +201,7 @@ func TestLoad_ServerRestart(t *testing.T) {
 	for i, c := range clients {
 		cid := cids[i/perChannel]
 		for k := range 2 {
-			id, err := c.SendMessage(ctx, cid, fmt.Sprintf("offline %d from %s", k, users[i]))
+			id, err := sentID(c.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprintf("offline %d from %s", k, users[i])}))
 			if err != nil {
 				t.Fatal(err)
 			}

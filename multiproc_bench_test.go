@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 	"github.com/outpostsync/outpost/token"
 )
@@ -40,7 +39,7 @@ func TestChangeWriterChild(t *testing.T) {
 	for i := range n {
 		<-tick.C
 		text := strconv.FormatInt(time.Now().UnixNano(), 10)
-		if _, err := c.Sync.SendMessage(ctx, "team:bench", protocol.MessageInput{ID: fmt.Sprintf("w-%06d", i), Text: text}); err != nil {
+		if _, err := c.SendMessage(ctx, "team:bench", outpost.NewMessage{ID: fmt.Sprintf("w-%06d", i), Text: text}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,11 +56,11 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 	ts := startServer(b)
 	dbPath := filepath.Join(b.TempDir(), "bob.db")
 	c := openAt(b, ts.URL, "bob", dbPath)
-	c.Conn.Disconnect() // the writes stay in the outbox: only the store is measured
+	outpost.ConnOf(c).Disconnect() // the writes stay in the outbox: only the store is measured
 	var mu sync.Mutex
 	heardAt := map[string]time.Time{}
 	done := make(chan struct{})
-	c.Sync.OnChange(func(ch syncmanager.Change) {
+	c.OnChange(func(ch syncmanager.Change) {
 		now := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
@@ -92,7 +91,7 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 	defer mu.Unlock()
 	var delays []time.Duration
 	for id, at := range heardAt {
-		m, err := c.DB.Message(ctx, id)
+		m, err := outpost.StoreOf(c).Message(ctx, id)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -53,17 +53,17 @@ func TestProcChild(t *testing.T) {
 	}
 	defer c.Close(context.Background())
 	marker := filepath.Join(dir, "syncer-"+strconv.Itoa(os.Getpid()))
-	c.Sync.OnStatus(func(st syncmanager.Status) {
+	c.OnStatus(func(st syncmanager.Status) {
 		if st.Syncer {
 			_ = os.WriteFile(marker, nil, 0o600)
 		}
 	})
-	if c.Sync.Status().Syncer {
+	if c.Status().Syncer {
 		_ = os.WriteFile(marker, nil, 0o600)
 	}
 	h := listen(c)
 	before := storeIDs(t, c)
-	if err := c.Conn.Connect(ctx); err != nil {
+	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 2))
@@ -72,7 +72,7 @@ func TestProcChild(t *testing.T) {
 		if before[id] {
 			continue
 		}
-		if _, err := c.Sync.SendMessage(ctx, "team:procs", protocol.MessageInput{ID: id, Text: id}); err != nil {
+		if _, err := c.SendMessage(ctx, "team:procs", outpost.NewMessage{ID: id, Text: id}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond) // pace the writes, so kills land among them
@@ -142,7 +142,7 @@ func TestProcesses(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	if _, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "procs", Members: []string{"bob"}}); err != nil {
+	if _, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "procs", Members: []string{"bob"}}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -227,13 +227,13 @@ func TestProcesses(t *testing.T) {
 	}
 
 	// The server holds each write once, each process's in order.
-	resp, err := alice.Conn.QueryMessages(ctx, "team:procs", client.MessagesQuery{Limit: 200})
+	resp, err := outpost.ConnOf(alice).QueryMessages(ctx, "team:procs", client.MessagesQuery{Limit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ms := resp.Messages
 	if len(ms) == 200 {
-		more, err := alice.Conn.QueryMessages(ctx, "team:procs", client.MessagesQuery{Limit: 200, Before: ms[0].ID})
+		more, err := outpost.ConnOf(alice).QueryMessages(ctx, "team:procs", client.MessagesQuery{Limit: 200, Before: ms[0].ID})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/token"
 )
@@ -39,13 +40,13 @@ func TestOfflineWriteChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	tok, _ := token.Issue(secret, "bob", time.Hour)
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db, ConnectTimeout: -1})
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tok, DBPath: db})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
 		start := time.Now()
-		id, err := c.SendMessage(ctx, "team:general", fmt.Sprint("offline ", i))
+		id, err := sentID(c.SendMessage(ctx, "team:general", outpost.NewMessage{Text: fmt.Sprint("offline ", i)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,12 +103,12 @@ func TestOfflineWrite_SurvivesKill(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	db, err := offlinedb.Open(ctx, dbPath, offlinedb.Options{})
+	db, err := store.Open(ctx, dbPath, offlinedb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	tasks, err := db.PendingTasks(ctx, "bob")
+	tasks, err := db.PendingTasks(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

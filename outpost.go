@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/access"
+	"github.com/outpostsync/outpost/internal/engine"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
-	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 )
 
@@ -40,10 +43,13 @@ type Config struct {
 	// SyncLockPath): one of them syncs, all write and hear every change.
 	DBPath string
 
-	// ConnectTimeout is how long Open waits for the first connection (and,
-	// under syncmanager.SyncOnConnect, the first sync) before it returns
-	// anyway, offline, and lets the client keep trying in the background.
-	// Zero means 3s; a negative value means Open does not wait at all.
+	// ConnectTimeout, if positive, makes Open wait up to it for the first
+	// connection (and, under syncmanager.SyncOnConnect, the first sync)
+	// before it returns, online or not; a token the server refuses is then
+	// Open's error. Zero (or negative) means Open does not wait for the
+	// network: connecting is background work, reported through Status and
+	// OnStatus (a refused token as Status().LastError and a permanent
+	// syncmanager.ErrorConnection to Sync.OnError).
 	ConnectTimeout time.Duration
 
 	// HTTPClient, if set, is used for REST calls and the WebSocket.
@@ -77,15 +83,15 @@ type Config struct {
 }
 
 // Client is an open Outpost: the local store, the connection and the sync
-// manager of one user. Its fields may be used directly for anything the
-// convenience methods do not cover.
+// manager of one user. It is safe for concurrent use.
 type Client struct {
-	DB   *offlinedb.DB
-	Conn *client.Client
-	Sync *syncmanager.Manager
+	db   *store.DB
+	conn *client.Client
+	mgr  *engine.Manager
 
 	userID    string
 	log       *slog.Logger
+	closed    atomic.Bool // set when Close begins
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -93,29 +99,30 @@ type Client struct {
 // Open opens the local store at cfg.DBPath, binds it to cfg.UserID (the
 // first open records it; a store of another user is refused with an
 // *offlinedb.IdentityError unless cfg.WipeOnIdentityChange), starts the
-// sync manager and connects. The store is bound to its server by the id
-// the server says in its hello, not by cfg.ServerURL: it binds to the
-// first server it meets while it holds nothing of any server, and any
-// URL of that server will do. Meeting another server is a permanent
-// *client.ServerMismatchError: Open fails with it when it finds out
-// before returning; later the sync manager stops for good and says so in
-// Status().Fatal and cfg.Sync.OnError, with the store and its outbox
-// untouched and local reads and writes still working. It waits
-// up to cfg.ConnectTimeout for the connection and, under
-// syncmanager.SyncOnConnect, the first sync; when the
-// server cannot be reached it returns a working, offline Client that
-// connects and syncs by itself later. It fails for a bad config, a store
-// it cannot open or of another user, or a permanent connection error
-// (a token the server refuses, or one that names another user than
-// cfg.UserID: *client.UserMismatchError; another server than the store's:
-// *client.ServerMismatchError; both found before anything is synced or
-// sent).
+// sync manager and starts connecting in the background: by default it
+// does not wait for the network, and returns a working Client, offline
+// until the connection comes up. With a positive cfg.ConnectTimeout it
+// waits up to that for the connection and, under
+// syncmanager.SyncOnConnect, the first sync.
+//
+// The store is bound to its server by the id the server says in its
+// hello, not by cfg.ServerURL: it binds to the first server it meets
+// while it holds nothing of any server, and any URL of that server will
+// do. Meeting another server is a permanent *client.ServerMismatchError:
+// Open fails with it when it finds out while it waits; later the sync
+// manager stops for good and says so in Status().Fatal and
+// cfg.Sync.OnError, with the store and its outbox untouched and local
+// reads and writes still working.
+//
+// Open fails for a bad config (a *ConfigError naming the field), a store
+// it cannot open or of another user, or, while it waits, a permanent
+// connection error (a token the server refuses, or one that names
+// another user than cfg.UserID: *client.UserMismatchError; another server
+// than the store's: *client.ServerMismatchError; both found before
+// anything is synced or sent).
 func Open(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.DBPath == "" {
-		return nil, errors.New("outpost: Config.DBPath is required (DefaultDBPath gives the system's place for it)")
-	}
-	if cfg.UserID == "" {
-		return nil, errors.New("outpost: Config.UserID is required")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if err := cfg.checkClient(); err != nil {
 		return nil, err
@@ -124,7 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if storeOpts.Logger == nil {
 		storeOpts.Logger = cfg.Logger
 	}
-	db, err := offlinedb.Open(ctx, cfg.DBPath, storeOpts)
+	db, err := store.Open(ctx, cfg.DBPath, storeOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -155,12 +162,12 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if sopts.SyncLock == "" {
 		sopts.SyncLock = SyncLockPath(cfg.DBPath)
 	}
-	mgr, err := syncmanager.New(conn, db, sopts)
+	mgr, err := engine.New(conn, db, sopts)
 	if err != nil {
 		conn.Close()
 		return fail(err)
 	}
-	c := &Client{DB: db, Conn: conn, Sync: mgr, userID: cfg.UserID, log: cfg.logger()}
+	c := &Client{db: db, conn: conn, mgr: mgr, userID: cfg.UserID, log: cfg.logger()}
 	if cfg.OnSyncStatusChange != nil {
 		mgr.OnSyncStatusChange(cfg.OnSyncStatusChange)
 	}
@@ -170,11 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		c.closeNow()
 		return nil, err
 	}
-	wait := cfg.ConnectTimeout
-	if wait == 0 {
-		wait = 3 * time.Second
-	}
-	cctx, cancel := context.WithTimeout(ctx, max(wait, 0))
+	cctx, cancel := context.WithTimeout(ctx, max(cfg.ConnectTimeout, 0))
 	defer cancel()
 	err = conn.Connect(cctx)
 	switch {
@@ -194,13 +197,28 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// check returns a *ConfigError for the first required field cfg lacks.
+func (cfg Config) check() error {
+	switch {
+	case cfg.ServerURL == "":
+		return &ConfigError{Field: "ServerURL"}
+	case cfg.UserID == "":
+		return &ConfigError{Field: "UserID"}
+	case cfg.Token == "" && cfg.TokenProvider == nil:
+		return &ConfigError{Field: "Token", Reason: "required, or TokenProvider"}
+	case cfg.DBPath == "":
+		return &ConfigError{Field: "DBPath", Reason: "required (DefaultDBPath gives the system's place for it)"}
+	}
+	return nil
+}
+
 // checkClient refuses a Config.Client whose fields that Open fills from
 // Config hold something else, so that no setting is dropped silently.
 func (cfg Config) checkClient() error {
 	cc := cfg.Client
 	conflict := func(field string) error {
-		return fmt.Errorf("outpost: %w", &client.ConfigError{Field: "Client." + field,
-			Reason: "differs from Config." + field + "; set it there only"})
+		return &ConfigError{Field: "Client." + field,
+			Reason: "differs from Config." + field + "; set it there only"}
 	}
 	switch {
 	case cc.ServerURL != "" && cc.ServerURL != cfg.ServerURL:
@@ -229,93 +247,88 @@ func (cfg Config) logger() *slog.Logger {
 // UserID returns the user this Client is for.
 func (c *Client) UserID() string { return c.userID }
 
-// SendMessage queues a message with a new id and returns the id. The
-// message is in the local store at once, with status "pending"; the id is
-// also its outbox task's.
-func (c *Client) SendMessage(ctx context.Context, cid, text string) (messageID string, err error) {
-	return c.Sync.SendMessage(ctx, cid, protocol.MessageInput{Text: text})
-}
-
-// Messages returns a page of a channel's messages from the local store.
-func (c *Client) Messages(ctx context.Context, cid string, q offlinedb.MessagesQuery) ([]offlinedb.Message, error) {
-	return c.DB.Messages(ctx, cid, q)
-}
-
-// Channels returns a page of the user's channels from the local store,
-// most recent activity first: q.Limit of them (zero means 100), after
-// q.After. next is the After of the following page, "" after the last
-// page.
-//
-//	for q := (offlinedb.ChannelsQuery{}); ; {
-//		chans, next, err := c.Channels(ctx, q)
-//		...
-//		if next == "" {
-//			break
-//		}
-//		q.After = next
-//	}
-func (c *Client) Channels(ctx context.Context, q offlinedb.ChannelsQuery) (chans []offlinedb.Channel, next string, err error) {
-	if q.Limit <= 0 {
-		q.Limit = 100
-	}
-	// One more than asked says whether a page follows.
-	want := q.Limit
-	q.Limit++
-	chans, err = c.DB.Channels(ctx, q)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(chans) > want {
-		chans = chans[:want]
-		next = chans[want-1].Cursor()
-	}
-	return chans, next, nil
-}
-
 // Connect connects to the server (again, after Disconnect) and waits until
 // the connection is up, a permanent error stops it, or ctx ends; when ctx
 // ends first the client keeps trying in the background (see
 // client.Client.Connect). The sync manager drains the outbox and, as
 // Config.Sync.SyncPolicy says, syncs when the connection comes up.
-func (c *Client) Connect(ctx context.Context) error { return c.Conn.Connect(ctx) }
+func (c *Client) Connect(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.conn.Connect(ctx)
+}
 
-// Disconnect closes the connection and stops reconnecting, until Connect.
-// The Client works offline meanwhile: reads come from the store, writes
-// wait in the outbox.
-func (c *Client) Disconnect() { c.Conn.Disconnect() }
+// Disconnect closes the connection and stops reconnecting, until Connect,
+// and waits within ctx until the connection is down: after it returns nil,
+// nothing more leaves for the server. The Client works offline meanwhile:
+// reads come from the store, writes wait in the outbox. When ctx ends
+// first, the connection still goes down, in the background, and
+// Disconnect returns ctx's error.
+func (c *Client) Disconnect(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { c.conn.Disconnect(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // WaitForFirstSync waits until this Client has completed a sync (at once
 // if one has), or ctx ends. It asks for nothing: see
 // syncmanager.Manager.WaitForFirstSync.
-func (c *Client) WaitForFirstSync(ctx context.Context) error { return c.Sync.WaitForFirstSync(ctx) }
+func (c *Client) WaitForFirstSync(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.mgr.WaitForFirstSync(ctx)
+}
 
 // WaitSynced waits until the outbox is empty and a sync that started after
 // the call has completed, or ctx ends: every write made before the call
 // has reached the server (or the failed list) and the store holds what the
 // server had then. Offline, it waits for the connection. See
 // syncmanager.Manager.WaitSynced.
-func (c *Client) WaitSynced(ctx context.Context) error { return c.Sync.WaitSynced(ctx) }
+func (c *Client) WaitSynced(ctx context.Context) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.mgr.WaitSynced(ctx)
+}
 
 // Close makes a best-effort final drain of the outbox when the connection
 // is up, bounded by ctx (by FinalDrainTimeout when ctx has no deadline; a
 // ctx already done skips it), then stops the sync manager, closes the
 // connection and the store, and returns the first error of the closing.
-// Writes the drain could not send stay in the store's outbox and leave on
-// the next Open. Close is idempotent: later calls return the first one's
-// result.
+// Stopping takes at most StopTimeout more, whatever ctx: Close returns
+// within ctx's deadline plus StopTimeout. Listener calls still queued run
+// while that allows; a listener running when Close is called (one that
+// calls Close, say) is not waited for. Writes the drain could not send
+// stay in the store's outbox and leave on the next Open. Close is
+// idempotent: later calls return the first one's result.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, FinalDrainTimeout)
 			defer cancel()
 		}
-		if ctx.Err() == nil && c.Conn.IsHealthy() {
-			if err := c.Sync.Flush(ctx); err != nil {
+		if ctx.Err() == nil && c.conn.IsHealthy() {
+			if err := c.mgr.Flush(ctx); err != nil {
 				c.log.Info("outpost: final drain incomplete; the outbox keeps the rest", "error", err)
 			}
 		}
-		c.closeErr = errors.Join(c.Sync.Close(), closeConn(c.Conn), c.DB.Close())
+		// The parts stop within a bound of their own: a ctx that ended
+		// during the drain must not leave them running.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopTimeout)
+		defer cancel()
+		c.closeErr = errors.Join(c.mgr.Close(sctx), closeConn(sctx, c.conn), c.db.Close())
 	})
 	return c.closeErr
 }
@@ -324,6 +337,10 @@ func (c *Client) Close(ctx context.Context) error {
 // deadline.
 const FinalDrainTimeout = 5 * time.Second
 
+// StopTimeout bounds how long Close waits, after the final drain, for the
+// sync manager and the connection to stop.
+const StopTimeout = 2 * time.Second
+
 // closeNow closes without a final drain.
 func (c *Client) closeNow() error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -331,11 +348,26 @@ func (c *Client) closeNow() error {
 	return c.Close(ctx)
 }
 
-func closeConn(conn *client.Client) error {
-	if err := conn.Close(); err != nil && !errors.Is(err, client.ErrClosed) {
-		return err
+// closeConn closes conn, waiting for it within ctx.
+func closeConn(ctx context.Context, conn *client.Client) error {
+	done := make(chan error, 1)
+	go func() { done <- conn.Close() }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, client.ErrClosed) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("outpost: close: the connection did not stop: %w", ctx.Err())
 	}
-	return nil
+}
+
+func init() {
+	access.Parts = func(x any) (*store.DB, *client.Client, *engine.Manager) {
+		c := x.(*Client)
+		return c.db, c.conn, c.mgr
+	}
 }
 
 // SyncLockPath returns the lock file beside the store at dbPath that

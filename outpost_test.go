@@ -71,6 +71,8 @@ func openConfig(tb testing.TB, url, user, path string, edit func(*outpost.Config
 	}
 	cfg := outpost.Config{
 		ServerURL: url, UserID: user, Token: tok, DBPath: path,
+		// The tests start online, as they were written.
+		ConnectTimeout: 3 * time.Second,
 		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond,
 			HealthCheckInterval: 100 * time.Millisecond},
 		Sync: offlineSync(),
@@ -88,7 +90,14 @@ func openConfig(tb testing.TB, url, user, path string, edit func(*outpost.Config
 
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitForWithin(tb, 15*time.Second, what, cond)
+}
+
+// waitForWithin is waitFor with a deadline of its own, for work that
+// grows with a fixture (slower still under -race).
+func waitForWithin(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)
@@ -115,7 +124,7 @@ func local(tb testing.TB, c *outpost.Client, cid string) []string {
 // onServer renders the server's live messages of a channel the same way.
 func onServer(tb testing.TB, c *outpost.Client, cid string) []string {
 	tb.Helper()
-	resp, err := c.Conn.QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200})
+	resp, err := outpost.ConnOf(c).QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -144,12 +153,12 @@ func TestOfflineStory(t *testing.T) {
 	t.Cleanup(func() { proxy.Close() })
 
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
-	first, err := alice.SendMessage(ctx, cid, "before the outage")
+	first, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "before the outage"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,46 +167,46 @@ func TestOfflineStory(t *testing.T) {
 
 	var mu sync.Mutex
 	var statuses []bool
-	bob.Sync.OnSyncStatusChange(func(s bool) { mu.Lock(); statuses = append(statuses, s); mu.Unlock() })
+	outpost.ManagerOf(bob).OnSyncStatusChange(func(s bool) { mu.Lock(); statuses = append(statuses, s); mu.Unlock() })
 
 	// Bob loses the network.
 	proxy.Refuse()
 	proxy.Cut()
-	waitFor(t, "bob offline", func() bool { return !bob.Status().Synced && !bob.Conn.IsHealthy() })
+	waitFor(t, "bob offline", func() bool { return !bob.Status().Synced && !outpost.ConnOf(bob).IsHealthy() })
 
 	// Alice writes.
-	a1, _ := alice.SendMessage(ctx, cid, "alice one")
-	a2, _ := alice.SendMessage(ctx, cid, "alice two")
-	if _, err := alice.Sync.UpdateMessage(ctx, cid, a1, protocol.UpdateMessageRequest{Text: "alice one, edited"}); err != nil {
+	a1, _ := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "alice one"}))
+	a2, _ := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "alice two"}))
+	if _, err := outpost.ManagerOf(alice).UpdateMessage(ctx, cid, a1, protocol.UpdateMessageRequest{Text: "alice one, edited"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Sync.DeleteMessage(ctx, cid, first, false); err != nil {
+	if _, err := outpost.ManagerOf(alice).DeleteMessage(ctx, cid, first, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alice's outbox to drain", func() bool { st := alice.Sync.Status(); return st.Pending == 0 && !st.Syncing })
+	waitFor(t, "alice's outbox to drain", func() bool { st := outpost.ManagerOf(alice).Status(); return st.Pending == 0 && !st.Syncing })
 
 	// Bob writes offline.
-	b1, _ := bob.SendMessage(ctx, cid, "bob one")
-	b2, _ := bob.SendMessage(ctx, cid, "bob two")
-	if _, err := bob.Sync.SendReaction(ctx, cid, b1, protocol.SendReactionRequest{Type: "like"}); err != nil {
+	b1, _ := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "bob one"}))
+	b2, _ := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "bob two"}))
+	if _, err := outpost.ManagerOf(bob).SendReaction(ctx, cid, b1, protocol.SendReactionRequest{Type: "like"}); err != nil {
 		t.Fatal(err)
 	}
 	var ran atomic.Int32
-	bob.Sync.ScheduleSyncStatusChangeCallback("back-online", func(context.Context) error { ran.Add(1); return nil })
+	outpost.ManagerOf(bob).ScheduleSyncStatusChangeCallback("back-online", func(context.Context) error { ran.Add(1); return nil })
 	got := local(t, bob, cid)
 	want := []string{b1 + ":bob one:pending", b2 + ":bob two:pending", first + ":before the outage:sent"}
 	sort.Strings(want)
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("bob offline sees %v, want %v", got, want)
 	}
-	if st := bob.Sync.Status(); st.Pending != 3 {
+	if st := outpost.ManagerOf(bob).Status(); st.Pending != 3 {
 		t.Errorf("bob's pending = %d, want 3", st.Pending)
 	}
 
 	// Bob is back.
 	proxy.Heal()
 	waitFor(t, "bob synced with an empty outbox", func() bool {
-		st := bob.Sync.Status()
+		st := outpost.ManagerOf(bob).Status()
 		return st.Synced && st.Pending == 0 && !st.Syncing
 	})
 	waitFor(t, "alice to see bob's messages", func() bool { return len(local(t, alice, cid)) == 4 })
@@ -213,7 +222,7 @@ func TestOfflineStory(t *testing.T) {
 		t.Errorf("server state = %v", server)
 	}
 	// The drain kept Bob's order: b1 before b2 on the server.
-	resp, _ := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200})
+	resp, _ := outpost.ConnOf(alice).QueryMessages(ctx, cid, client.MessagesQuery{Limit: 200})
 	var order []string
 	for _, m := range resp.Messages {
 		if m.ID == b1 || m.ID == b2 {
@@ -223,7 +232,7 @@ func TestOfflineStory(t *testing.T) {
 	if len(order) != 2 || order[0] != b1 {
 		t.Errorf("server order of bob's messages = %v, want b1 first", order)
 	}
-	rs, err := bob.DB.Reactions(ctx, b1)
+	rs, err := outpost.StoreOf(bob).Reactions(ctx, b1)
 	if err != nil || len(rs) != 1 || rs[0].Status != offlinedb.StatusSent {
 		t.Errorf("bob's reaction = %+v, %v; want one, sent", rs, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/faultproxy"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -101,7 +102,7 @@ func channelCIDs(tb testing.TB, c *outpost.Client) []string {
 // serverCIDs lists the channels the server says c's user is a member of.
 func serverCIDs(tb testing.TB, c *outpost.Client) []string {
 	tb.Helper()
-	resp, err := c.Conn.QueryChannels(context.Background(), protocol.QueryChannelsRequest{Limit: 100})
+	resp, err := outpost.ConnOf(c).QueryChannels(context.Background(), protocol.QueryChannelsRequest{Limit: 100})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestMembershipFeed_Story(t *testing.T) {
 	alice := open(t, ps.URL, "alice")
 	mustCreate := func(id string, members ...string) string {
 		t.Helper()
-		ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Name: "Team " + id, Members: members})
+		ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Name: "Team " + id, Members: members})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,28 +154,28 @@ func TestMembershipFeed_Story(t *testing.T) {
 
 	proxy.Refuse()
 	proxy.Cut()
-	waitFor(t, "bob offline", func() bool { return !bob.Conn.IsHealthy() })
-	queued, err := bob.SendMessage(ctx, third, "written offline, to a channel about to lose me")
+	waitFor(t, "bob offline", func() bool { return !outpost.ConnOf(bob).IsHealthy() })
+	queued, err := sentID(bob.SendMessage(ctx, third, outpost.NewMessage{Text: "written offline, to a channel about to lose me"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	joined := mustCreate("random", "bob")
-	if _, err := alice.Conn.AddMembers(ctx, other, []string{"bob"}, "add-bob"); err != nil {
+	if _, err := outpost.ConnOf(alice).AddMembers(ctx, other, []string{"bob"}, client.IdempotencyKey("add-bob")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Conn.RemoveMember(ctx, third, "bob", "rm-bob"); err != nil {
+	if _, err := outpost.ConnOf(alice).RemoveMember(ctx, third, "bob", client.IdempotencyKey("rm-bob")); err != nil {
 		t.Fatal(err)
 	}
 	for _, cid := range []string{general, third, joined, other} {
-		if _, err := alice.SendMessage(ctx, cid, "hello from alice in "+cid); err != nil {
+		if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "hello from alice in " + cid}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitFor(t, "alice's outbox to drain", func() bool { st := alice.Status(); return st.Pending == 0 && !st.Syncing })
 
 	proxy.Heal()
-	waitFor(t, "bob back online", func() bool { return bob.Conn.IsHealthy() })
+	waitFor(t, "bob back online", func() bool { return outpost.ConnOf(bob).IsHealthy() })
 	syncNow(t, bob)
 
 	want := []string{general, joined, other}
@@ -189,7 +190,7 @@ func TestMembershipFeed_Story(t *testing.T) {
 		if got, srv := local(t, bob, cid), onServer(t, bob, cid); !slices.Equal(got, srv) {
 			t.Errorf("%s: bob has %v, server %v", cid, got, srv)
 		}
-		ch, err := bob.DB.Channel(ctx, cid)
+		ch, err := outpost.StoreOf(bob).Channel(ctx, cid)
 		if err != nil || ch.Name == "" {
 			t.Errorf("%s: channel %+v, %v; want it whole, with its name", cid, ch, err)
 		}
@@ -211,7 +212,7 @@ func TestMembershipFeed_Story(t *testing.T) {
 	// Live from now on: a channel made for Bob while he is online
 	// arrives without a sync being asked for.
 	live := mustCreate("live", "bob")
-	if _, err := alice.SendMessage(ctx, live, "live hello"); err != nil {
+	if _, err := alice.SendMessage(ctx, live, outpost.NewMessage{Text: "live hello"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the live channel in bob's store", func() bool {
@@ -230,7 +231,7 @@ func TestPosition_PerChannelReset(t *testing.T) {
 	alice := open(t, ps.URL, "alice")
 	var cids []string
 	for _, id := range []string{"pruned", "kept"} {
-		ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"bob"}})
+		ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"bob"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,15 +244,15 @@ func TestPosition_PerChannelReset(t *testing.T) {
 
 	proxy.Refuse()
 	proxy.Cut()
-	waitFor(t, "bob offline", func() bool { return !bob.Conn.IsHealthy() })
-	w1, _ := bob.SendMessage(ctx, pruned, "to the pruned channel")
-	w2, _ := bob.SendMessage(ctx, kept, "to the kept channel")
+	waitFor(t, "bob offline", func() bool { return !outpost.ConnOf(bob).IsHealthy() })
+	w1, _ := sentID(bob.SendMessage(ctx, pruned, outpost.NewMessage{Text: "to the pruned channel"}))
+	w2, _ := sentID(bob.SendMessage(ctx, kept, outpost.NewMessage{Text: "to the kept channel"}))
 	for i := range 20 {
-		if _, err := alice.SendMessage(ctx, pruned, fmt.Sprintf("busy %d", i)); err != nil {
+		if _, err := alice.SendMessage(ctx, pruned, outpost.NewMessage{Text: fmt.Sprintf("busy %d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := alice.SendMessage(ctx, kept, "quiet"); err != nil {
+	if _, err := alice.SendMessage(ctx, kept, outpost.NewMessage{Text: "quiet"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice's outbox to drain", func() bool { st := alice.Status(); return st.Pending == 0 && !st.Syncing })
@@ -262,7 +263,7 @@ func TestPosition_PerChannelReset(t *testing.T) {
 	}
 
 	proxy.Heal()
-	waitFor(t, "bob back online", func() bool { return bob.Conn.IsHealthy() })
+	waitFor(t, "bob back online", func() bool { return outpost.ConnOf(bob).IsHealthy() })
 	syncNow(t, bob)
 	waitFor(t, "bob's outbox to drain", func() bool { st := bob.Status(); return st.Pending == 0 && !st.Syncing })
 	syncNow(t, bob)
@@ -306,7 +307,7 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 	const nChannels = 240
 	var cids []string
 	for i := range nChannels {
-		ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("c%03d", i),
+		ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("c%03d", i),
 			Name: fmt.Sprintf("Channel %d", i), Members: []string{"bob"}})
 		if err != nil {
 			t.Fatal(err)
@@ -329,7 +330,7 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 				}
 				cid := cids[(i*7+p*13)%len(cids)]
 				id := fmt.Sprintf("load-%d-%d", p, i)
-				if _, err := alice.Conn.SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: id}}); err != nil {
+				if _, err := outpost.ConnOf(alice).SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: id}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -347,7 +348,7 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 		t.Errorf("bob lists %d channels, want a full page of 100", len(got))
 	}
 	for _, cid := range cids {
-		ch, err := bob.DB.Channel(ctx, cid)
+		ch, err := outpost.StoreOf(bob).Channel(ctx, cid)
 		if err != nil || ch.Name == "" {
 			t.Errorf("%s: %+v, %v; want the channel whole", cid, ch, err)
 			continue
@@ -419,7 +420,7 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 	}
 	edit := func(id, text, key string) {
 		t.Helper()
-		if _, err := admin.UpdateMessage(ctx, id, protocol.UpdateMessageRequest{Text: text}, key); err != nil {
+		if _, err := admin.UpdateMessage(ctx, id, protocol.UpdateMessageRequest{Text: text}, client.IdempotencyKey(key)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -452,7 +453,7 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 	running = true
 
 	// The window the restore loses.
-	waitFor(t, "bob online again", func() bool { return bob.Conn.IsHealthy() })
+	waitFor(t, "bob online again", func() bool { return outpost.ConnOf(bob).IsHealthy() })
 	send(general, "m3", "lost with the window")
 	edit("m1", "m1 v2, lost", "edit-lost")
 	lost, err := admin.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "lost", Members: []string{"bob"}})
@@ -460,7 +461,7 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(lost.Channel.CID, "l1", "in a channel the restore loses")
-	if _, err := bob.SendMessage(ctx, general, "bob, in the lost window"); err != nil {
+	if _, err := bob.SendMessage(ctx, general, outpost.NewMessage{Text: "bob, in the lost window"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "bob to see the lost window", func() bool {
@@ -474,12 +475,12 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 	// The restore, with writes waiting in both outboxes meanwhile.
 	srv.stop(t)
 	running = false
-	waitFor(t, "both offline", func() bool { return !bob.Conn.IsHealthy() && !alice.Conn.IsHealthy() })
-	unsentBob, err := bob.SendMessage(ctx, general, "bob, unsent during the restore")
+	waitFor(t, "both offline", func() bool { return !outpost.ConnOf(bob).IsHealthy() && !outpost.ConnOf(alice).IsHealthy() })
+	unsentBob, err := sentID(bob.SendMessage(ctx, general, outpost.NewMessage{Text: "bob, unsent during the restore"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	unsentAlice, err := alice.SendMessage(ctx, side, "alice, unsent during the restore")
+	unsentAlice, err := sentID(alice.SendMessage(ctx, side, outpost.NewMessage{Text: "alice, unsent during the restore"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +499,7 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 
 	for _, c := range []*outpost.Client{alice, bob} {
 		waitFor(t, c.UserID()+" drained and synced", func() bool {
-			if !c.Conn.IsHealthy() {
+			if !outpost.ConnOf(c).IsHealthy() {
 				return false
 			}
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -523,7 +524,7 @@ func TestPosition_RestoreFromOlderCopy(t *testing.T) {
 			t.Errorf("%s: failed %+v", c.UserID(), failed)
 		}
 	}
-	if m, err := bob.DB.Message(ctx, "m1"); err != nil || m.Text != "m1 v3, after the restore" {
+	if m, err := outpost.StoreOf(bob).Message(ctx, "m1"); err != nil || m.Text != "m1 v3, after the restore" {
 		t.Errorf("bob's m1 = %q, %v; want the edit made after the restore", m.Text, err)
 	}
 	for cid, id := range map[string]string{general: unsentBob, side: unsentAlice} {
@@ -547,10 +548,10 @@ func TestPosition_UpgradeFromV1Store(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	if _, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}}); err != nil {
+	if _, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "general", Members: []string{"bob"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendMessage(ctx, "team:general", "on the new server"); err != nil {
+	if _, err := alice.SendMessage(ctx, "team:general", outpost.NewMessage{Text: "on the new server"}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "bob.db")
@@ -572,7 +573,7 @@ func TestPosition_UpgradeFromV1Store(t *testing.T) {
 	if n != 1 {
 		t.Errorf("the v1 outbox write is on the server %d times, want once", n)
 	}
-	pos, err := bob.DB.SyncPositions(ctx, "bob")
+	pos, err := outpost.StoreOf(bob).SyncPositions(ctx)
 	if err != nil || pos.Feed == nil || len(pos.Channels) != 1 || pos.Channels[0].Epoch == "" {
 		t.Errorf("positions after the upgrade = %+v, %v; want a feed and a v2 position", pos, err)
 	}

@@ -62,8 +62,9 @@ func openGated(t *testing.T, url, user string, g *gate) *outpost.Client {
 	tok, _ := token.Issue(secret, user, time.Hour)
 	c, err := outpost.Open(context.Background(), outpost.Config{ServerURL: url, UserID: user, Token: tok,
 		DBPath: filepath.Join(t.TempDir(), user+"-gated.db"), HTTPClient: &http.Client{Transport: g},
-		Client: client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
-		Sync:   offlineSync()})
+		ConnectTimeout: 3 * time.Second,
+		Client:         client.Config{MinReconnectDelay: 5 * time.Millisecond, MaxReconnectDelay: 50 * time.Millisecond},
+		Sync:           offlineSync()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func waitEvent(t *testing.T, c *outpost.Client, typ protocol.EventType) func() {
 
 func hasReaction(t *testing.T, c *outpost.Client, messageID, user, typ string) bool {
 	t.Helper()
-	rs, err := c.DB.Reactions(context.Background(), messageID)
+	rs, err := outpost.StoreOf(c).Reactions(context.Background(), messageID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +111,12 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "rebase", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "rebase", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
-	theirs, err := alice.SendMessage(ctx, cid, "alice's")
+	theirs, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "alice's"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 	}
 	g := &gate{}
 	bob := openGated(t, ts.URL, "bob", g)
-	mine, err := bob.SendMessage(ctx, cid, "bob's first words")
+	mine, err := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "bob's first words"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,14 +135,14 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 	bob2 := open(t, ts.URL, "bob") // bob's other device
 
 	g.hold()
-	if _, err := bob.Unreact(ctx, cid, theirs, "like"); err != nil {
+	if _, err := bob.DeleteReaction(ctx, cid, theirs, "like"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.EditMessage(ctx, cid, mine, "bob's second thoughts"); err != nil {
+	if _, err := bob.UpdateMessage(ctx, cid, mine, "bob's second thoughts"); err != nil {
 		t.Fatal(err)
 	}
 	reacted := waitEvent(t, bob, protocol.EventReactionNew)
-	if _, err := bob2.React(ctx, cid, theirs, "like"); err != nil {
+	if _, err := bob2.SendReaction(ctx, cid, theirs, "like"); err != nil {
 		t.Fatal(err)
 	}
 	reacted()
@@ -149,11 +150,11 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 		t.Error("bob's pending unreact shows as reacted after the event of his other device")
 	}
 	reacted = waitEvent(t, bob, protocol.EventReactionNew)
-	if _, err := alice.React(ctx, cid, mine, "love"); err != nil {
+	if _, err := alice.SendReaction(ctx, cid, mine, "love"); err != nil {
 		t.Fatal(err)
 	}
 	reacted()
-	if m, err := bob.DB.Message(ctx, mine); err != nil || m.Text != "bob's second thoughts" || m.Status != offlinedb.StatusPending {
+	if m, err := outpost.StoreOf(bob).Message(ctx, mine); err != nil || m.Text != "bob's second thoughts" || m.Status != offlinedb.StatusPending {
 		t.Errorf("bob's message with his edit pending = %+v, %v; want his new text, pending", m, err)
 	}
 
@@ -164,7 +165,7 @@ func TestRebase_PendingIntentsStay(t *testing.T) {
 	if hasReaction(t, bob, theirs, "bob", "like") {
 		t.Error("bob's reaction is back after his unreact went through")
 	}
-	if m, _ := bob.DB.Message(ctx, mine); m.Text != "bob's second thoughts" || m.Status != offlinedb.StatusSent {
+	if m, _ := outpost.StoreOf(bob).Message(ctx, mine); m.Text != "bob's second thoughts" || m.Status != offlinedb.StatusSent {
 		t.Errorf("bob's message after the drain = %q %s", m.Text, m.Status)
 	}
 	if got, want := local(t, bob, cid), onServer(t, bob, cid); !slices.Equal(got, want) {
@@ -180,13 +181,13 @@ func TestRebase_RefusedEditRollsBack(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "hijack", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "hijack", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
 	bob := open(t, ts.URL, "bob")
-	id, err := bob.SendMessage(ctx, cid, "original")
+	id, err := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "original"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,14 +197,14 @@ func TestRebase_RefusedEditRollsBack(t *testing.T) {
 	if err := alice.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.EditMessage(ctx, cid, id, "hijack"); err != nil {
+	if _, err := alice.UpdateMessage(ctx, cid, id, "hijack"); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
 		if err := alice.SyncNow(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if m, err := alice.DB.Message(ctx, id); err != nil || m.Text != "original" || m.Status != offlinedb.StatusSent {
+		if m, err := outpost.StoreOf(alice).Message(ctx, id); err != nil || m.Text != "original" || m.Status != offlinedb.StatusSent {
 			t.Fatalf("alice's store after the refused edit: %+v, %v; want the original text, sent", m, err)
 		}
 	}
@@ -223,7 +224,7 @@ func TestRebase_RefusedEditRollsBack(t *testing.T) {
 	if len(again) != 1 || again[0].MessageID != id {
 		t.Fatalf("failed after the retry = %+v, want the edit again", again)
 	}
-	if m, _ := alice.DB.Message(ctx, id); m.Text != "original" {
+	if m, _ := outpost.StoreOf(alice).Message(ctx, id); m.Text != "original" {
 		t.Errorf("after the retry: %q", m.Text)
 	}
 	// Dismiss: off the list, the row stays the server's.
@@ -247,14 +248,14 @@ func TestRebase_RetrySucceeds(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "later"})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "later"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
 	bob := open(t, ts.URL, "bob")
-	keep, _ := bob.SendMessage(ctx, cid, "let me in")
-	drop, _ := bob.SendMessage(ctx, cid, "never mind")
+	keep, _ := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "let me in"}))
+	drop, _ := sentID(bob.SendMessage(ctx, cid, outpost.NewMessage{Text: "never mind"}))
 	if err := bob.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestRebase_RetrySucceeds(t *testing.T) {
 	if len(failed) != 2 {
 		t.Fatalf("failed = %+v, want both sends", failed)
 	}
-	if _, err := alice.Conn.AddMembers(ctx, cid, []string{"bob"}, "add-bob"); err != nil {
+	if _, err := outpost.ConnOf(alice).AddMembers(ctx, cid, []string{"bob"}, client.IdempotencyKey("add-bob")); err != nil {
 		t.Fatal(err)
 	}
 	if err := bob.RetryFailed(ctx, keep); err != nil {
@@ -270,19 +271,19 @@ func TestRebase_RetrySucceeds(t *testing.T) {
 	}
 	// Back in the outbox: pending, or already sent by a drain the retry
 	// asked for (online, it may run at once); no longer failed.
-	if m, err := bob.DB.Message(ctx, keep); err != nil || m.Status == offlinedb.StatusFailed {
+	if m, err := outpost.StoreOf(bob).Message(ctx, keep); err != nil || m.Status == offlinedb.StatusFailed {
 		t.Errorf("retried send = %+v, %v; want pending or sent", m, err)
 	}
 	if err := bob.DismissFailed(ctx, drop); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.DB.Message(ctx, drop); err == nil {
+	if _, err := outpost.StoreOf(bob).Message(ctx, drop); err == nil {
 		t.Error("the dismissed send is still in the store")
 	}
 	if err := bob.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := bob.DB.Message(ctx, keep); err != nil || m.Status != offlinedb.StatusSent {
+	if m, err := outpost.StoreOf(bob).Message(ctx, keep); err != nil || m.Status != offlinedb.StatusSent {
 		t.Errorf("retried send after the drain = %+v, %v; want sent", m, err)
 	}
 	if f, _ := bob.FailedTasks(ctx); len(f) != 0 {

@@ -17,12 +17,12 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 	ts := startServer(t)
 	olga := open(t, ts.URL, "olga")
 	mike := open(t, ts.URL, "mike")
-	ch, err := olga.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "roles", Members: []string{"mike", "mary", "max"}})
+	ch, err := outpost.ConnOf(olga).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "roles", Members: []string{"mike", "mary", "max"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cid := ch.Channel.CID
-	first, err := olga.SendMessage(ctx, cid, "from the owner")
+	first, err := sentID(olga.SendMessage(ctx, cid, outpost.NewMessage{Text: "from the owner"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +30,10 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 
 	// A plain member's delete of the owner's message: refused, failed,
 	// and the send queued after it still goes.
-	if _, err := mike.DeleteMessage(ctx, cid, first, false); err != nil {
+	if _, err := mike.DeleteMessage(ctx, cid, first, outpost.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	after, err := mike.SendMessage(ctx, cid, "still here")
+	after, err := sentID(mike.SendMessage(ctx, cid, outpost.NewMessage{Text: "still here"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 	// Olga makes mike a moderator while his app is closed; he hears of
 	// it by sync when it opens again, and live while it is open.
 	roleIn := func(c *outpost.Client, user string) string {
-		ms, err := c.DB.Members(ctx, cid)
+		ms, err := outpost.StoreOf(c).Members(ctx, cid)
 		if err != nil {
 			return ""
 		}
@@ -68,28 +68,28 @@ func TestRoles_ThroughTheSDK(t *testing.T) {
 		}
 		return ""
 	}
-	mikeDB := mike.DB.Path()
+	mikeDB := outpost.StoreOf(mike).Path()
 	mike.Close(context.Background())
-	if _, err := olga.Conn.SetRole(ctx, cid, "mike", protocol.RoleModerator, ""); err != nil {
+	if _, err := outpost.ConnOf(olga).SetRole(ctx, cid, "mike", protocol.RoleModerator); err != nil {
 		t.Fatal(err)
 	}
 	mike = openAt(t, ts.URL, "mike", mikeDB)
 	waitFor(t, "mike's store to sync his new role", func() bool { return roleIn(mike, "mike") == protocol.RoleModerator })
-	if _, err := olga.Conn.SetRole(ctx, cid, "mary", protocol.RoleModerator, ""); err != nil {
+	if _, err := outpost.ConnOf(olga).SetRole(ctx, cid, "mary", protocol.RoleModerator); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "mike's store to hear of mary's role live", func() bool { return roleIn(mike, "mary") == protocol.RoleModerator })
 	// A moderator may remove a member, not the owner.
-	if _, err := mike.Conn.RemoveMember(ctx, cid, "max", ""); err != nil {
+	if _, err := outpost.ConnOf(mike).RemoveMember(ctx, cid, "max"); err != nil {
 		t.Errorf("moderator removes a member: %v", err)
 	}
-	_, err = mike.Conn.RemoveMember(ctx, cid, "olga", "")
+	_, err = outpost.ConnOf(mike).RemoveMember(ctx, cid, "olga")
 	if ae, ok := protocol.AsAPIError(err); !ok || ae.Code != protocol.CodeNotAllowed || ae.Temporary() {
 		t.Errorf("moderator removes the owner: %v, want a permanent 403", err)
 	}
 
 	// The owner deletes the channel: it leaves the members' stores.
-	if _, err := olga.Conn.DeleteChannel(ctx, cid, ""); err != nil {
+	if _, err := outpost.ConnOf(olga).DeleteChannel(ctx, cid); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the deleted channel to leave mike's store", func() bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
@@ -47,6 +49,13 @@ const (
 // written into it directly.
 func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
 	tb.Helper()
+	return storeServer(tb, nil)
+}
+
+// storeServer is benchServer with the server's handler wrapped by wrap,
+// if set (a test's gate on some requests).
+func storeServer(tb testing.TB, wrap func(http.Handler) http.Handler) (*httptest.Server, *sqlitestore.Store) {
+	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,7 +66,11 @@ func benchServer(tb testing.TB) (*httptest.Server, *sqlitestore.Store) {
 		st.Close()
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 	return ts, st
 }
@@ -100,7 +113,7 @@ func waitIdle(tb testing.TB, c *outpost.Client, timeout time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		st := c.Sync.Status()
+		st := outpost.ManagerOf(c).Status()
 		if st.Online && st.Synced && !st.Syncing && st.Pending == 0 {
 			return
 		}
@@ -176,7 +189,7 @@ func benchSizes(b *testing.B) []int {
 func countMessages(tb testing.TB, c *outpost.Client) int {
 	tb.Helper()
 	var n int
-	if err := c.DB.SQLDB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+	if err := outpost.StoreOf(c).SQLDB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -216,7 +229,7 @@ func benchCatchUp(b *testing.B, n int) {
 	done := make(chan struct{}, 1)
 	var want int
 	var mu sync.Mutex
-	unsub := bob.Sync.OnStatus(func(s syncmanager.Status) {
+	unsub := outpost.ManagerOf(bob).OnStatus(func(s syncmanager.Status) {
 		mu.Lock()
 		w := want
 		mu.Unlock()
@@ -235,8 +248,8 @@ func benchCatchUp(b *testing.B, n int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		bob.Conn.Disconnect()
-		waitFor(b, "bob offline", func() bool { s := bob.Sync.Status(); return !s.Online && !s.Synced })
+		outpost.ConnOf(bob).Disconnect()
+		waitFor(b, "bob offline", func() bool { s := outpost.ManagerOf(bob).Status(); return !s.Online && !s.Synced })
 		insertGap(b, st, cids, i*n, n)
 		select { // a stale signal must not end this round
 		case <-done:
@@ -253,7 +266,7 @@ func benchCatchUp(b *testing.B, n int) {
 		b.StartTimer()
 
 		start, cpu0 := time.Now(), sysres.CPUTime()
-		if err := bob.Conn.Connect(ctx); err != nil {
+		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
 		}
@@ -261,7 +274,7 @@ func benchCatchUp(b *testing.B, n int) {
 		case <-done:
 		case <-time.After(10 * time.Minute):
 			sampler.Stop()
-			b.Fatalf("catch-up of %d events did not finish: %+v", n, bob.Sync.Status())
+			b.Fatalf("catch-up of %d events did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
 		elapsed += time.Since(start)
 		cpu += sysres.CPUTime() - cpu0
@@ -274,13 +287,13 @@ func benchCatchUp(b *testing.B, n int) {
 		if got := countMessages(b, bob); got != before+(i+1)*n {
 			b.Fatalf("bob has %d messages after the catch-up, want %d", got, before+(i+1)*n)
 		}
-		if s := bob.Sync.Status(); s.Progress.Events != n || s.LastError != nil {
+		if s := outpost.ManagerOf(bob).Status(); s.Progress.Events != n || s.LastError != nil {
 			b.Fatalf("sync applied %d events (want %d), error %v", s.Progress.Events, n, s.LastError)
 		}
 		b.StartTimer()
 	}
 	b.StopTimer()
-	s := bob.Sync.Status()
+	s := outpost.ManagerOf(bob).Status()
 	rate := float64(b.N*n) / elapsed.Seconds()
 	floor, floorCPU := benchFloor(b, st, cids, s.Progress.Pages)
 	b.ReportMetric(rate, "events/s")
@@ -345,8 +358,17 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 		wire = append(wire, data)
 	}
 	evs = nil
+	return floorApply(b, wire)
+}
 
-	db, err := offlinedb.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
+// floorApply is the floor's work over pages of wire JSON, as the server
+// sends them (sync pages with "events", history pages with "messages"):
+// each page decoded with encoding/json into the wire types and its
+// messages written with one prepared upsert per row, one transaction per
+// page. It returns the rate, in rows/s, and the CPU time per row, in µs.
+func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -355,10 +377,20 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 	rows := 0
 	for _, data := range wire {
 		var page struct {
-			Events []protocol.Event `json:"events"`
+			Events   []protocol.Event   `json:"events"`
+			Messages []protocol.Message `json:"messages"`
 		}
 		if err := json.Unmarshal(data, &page); err != nil {
 			b.Fatal(err)
+		}
+		msgs := make([]*protocol.Message, 0, len(page.Events)+len(page.Messages))
+		for _, ev := range page.Events {
+			if ev.Message != nil {
+				msgs = append(msgs, ev.Message)
+			}
+		}
+		for i := range page.Messages {
+			msgs = append(msgs, &page.Messages[i])
 		}
 		tx, err := db.SQLDB().BeginTx(ctx, nil)
 		if err != nil {
@@ -368,11 +400,7 @@ func benchFloor(b *testing.B, st *sqlitestore.Store, cids []string, pages int) (
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, ev := range page.Events {
-			m := ev.Message
-			if m == nil {
-				continue
-			}
+		for _, m := range msgs {
 			if _, err := stmt.ExecContext(ctx, m.ID, m.CID, m.UserID, m.Text, m.ParentID, m.CreatedAt.UnixNano(),
 				m.UpdatedAt.UnixNano(), m.Version, m.Seq); err != nil {
 				b.Fatal(err)
@@ -421,11 +449,11 @@ func BenchmarkDrain(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		bob.Conn.Disconnect()
-		waitFor(b, "bob offline", func() bool { return !bob.Sync.Status().Online })
+		outpost.ConnOf(bob).Disconnect()
+		waitFor(b, "bob offline", func() bool { return !outpost.ManagerOf(bob).Status().Online })
 		ids := make([]string, benchDrainN)
 		for j := range ids {
-			id, err := bob.SendMessage(ctx, drainCID, fmt.Sprintf("drain %d.%05d", i, j))
+			id, err := sentID(bob.SendMessage(ctx, drainCID, outpost.NewMessage{Text: fmt.Sprintf("drain %d.%05d", i, j)}))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -434,18 +462,18 @@ func BenchmarkDrain(b *testing.B) {
 		// The status's count follows the outbox a moment later (it was
 		// seen at N+1 while a recount overlapped the sends).
 		waitFor(b, fmt.Sprintf("pending = %d before the drain", benchDrainN), func() bool {
-			return bob.Sync.Status().Pending == benchDrainN
+			return outpost.ManagerOf(bob).Status().Pending == benchDrainN
 		})
 		b.StartTimer()
 
 		start := time.Now()
-		if err := bob.Conn.Connect(ctx); err != nil {
+		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			b.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Minute)
-		for bob.Sync.Status().Pending != 0 {
+		for outpost.ManagerOf(bob).Status().Pending != 0 {
 			if time.Now().After(deadline) {
-				b.Fatalf("drain did not finish: %+v", bob.Sync.Status())
+				b.Fatalf("drain did not finish: %+v", outpost.ManagerOf(bob).Status())
 			}
 			time.Sleep(time.Millisecond) // polling; 1 ms against a drain of seconds
 		}
@@ -453,7 +481,7 @@ func BenchmarkDrain(b *testing.B) {
 
 		b.StopTimer()
 		waitIdle(b, bob, 2*time.Minute)
-		if s := bob.Sync.Status(); s.Failed != 0 {
+		if s := outpost.ManagerOf(bob).Status(); s.Failed != 0 {
 			b.Fatalf("%d tasks failed", s.Failed)
 		}
 		checkServerOrder(b, alice, drainCID, i, ids)
@@ -461,7 +489,7 @@ func BenchmarkDrain(b *testing.B) {
 		// Baseline: the same number of direct, sequential REST sends.
 		start = time.Now()
 		for j := 0; j < benchDrainN; j++ {
-			_, err := bob.Conn.SendMessage(ctx, baseCID, protocol.SendMessageRequest{Message: protocol.MessageInput{
+			_, err := outpost.ConnOf(bob).SendMessage(ctx, baseCID, protocol.SendMessageRequest{Message: protocol.MessageInput{
 				ID: fmt.Sprintf("base-%d-%05d", i, j), Text: fmt.Sprintf("base %d.%05d", i, j)}})
 			if err != nil {
 				b.Fatal(err)

@@ -23,7 +23,7 @@ type heard struct {
 
 func listen(c *outpost.Client) *heard {
 	h := &heard{ids: map[string]bool{}}
-	c.Sync.OnChange(func(ch syncmanager.Change) {
+	c.OnChange(func(ch syncmanager.Change) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for _, id := range ch.Messages {
@@ -47,7 +47,7 @@ func TestSharedStore(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	ch, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "shared", Members: []string{"bob"}})
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "shared", Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,20 +55,20 @@ func TestSharedStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bob.db")
 	first := openAt(t, ts.URL, "bob", path)
 	second := openAt(t, ts.URL, "bob", path)
-	if !first.Sync.Status().Syncer || second.Sync.Status().Syncer {
-		t.Fatalf("syncer: first %v second %v, want only the first", first.Sync.Status().Syncer, second.Sync.Status().Syncer)
+	if !first.Status().Syncer || second.Status().Syncer {
+		t.Fatalf("syncer: first %v second %v, want only the first", first.Status().Syncer, second.Status().Syncer)
 	}
-	if err := second.Sync.SyncNow(ctx); !errors.Is(err, syncmanager.ErrNotSyncer) {
+	if err := second.SyncNow(ctx); !errors.Is(err, syncmanager.ErrNotSyncer) {
 		t.Fatalf("SyncNow of the second: %v, want ErrNotSyncer", err)
 	}
 	hFirst, hSecond := listen(first), listen(second)
 
-	first.Conn.Disconnect() // the first's writes wait, then the second's
+	outpost.ConnOf(first).Disconnect() // the first's writes wait, then the second's
 	for _, c := range []struct {
 		cl *outpost.Client
 		id string
 	}{{first, "f1"}, {second, "s1"}, {first, "f2"}, {second, "s2"}} {
-		if _, err := c.cl.Sync.SendMessage(ctx, cid, protocol.MessageInput{ID: c.id, Text: c.id}); err != nil {
+		if _, err := c.cl.SendMessage(ctx, cid, outpost.NewMessage{ID: c.id, Text: c.id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +77,7 @@ func TestSharedStore(t *testing.T) {
 	})
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := first.Conn.Connect(cctx); err != nil {
+	if err := first.Connect(cctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the writes on the server", func() bool { return len(onServer(t, alice, cid)) == 4 })
@@ -88,11 +88,11 @@ func TestSharedStore(t *testing.T) {
 	// The first goes; the second takes over and sends its own writes.
 	first.Close(ctx)
 	start := time.Now()
-	waitFor(t, "the second to take over", func() bool { return second.Sync.Status().Syncer })
+	waitFor(t, "the second to take over", func() bool { return second.Status().Syncer })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("takeover took %v, want under 2s", d)
 	}
-	if _, err := second.Sync.SendMessage(ctx, cid, protocol.MessageInput{ID: "s3", Text: "s3"}); err != nil {
+	if _, err := second.SendMessage(ctx, cid, outpost.NewMessage{ID: "s3", Text: "s3"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the second's write on the server", func() bool { return len(onServer(t, alice, cid)) == 5 })
@@ -102,7 +102,7 @@ func TestSharedStore(t *testing.T) {
 // order.
 func serverOrder(tb testing.TB, c *outpost.Client, cid string) []string {
 	tb.Helper()
-	resp, err := c.Conn.QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200})
+	resp, err := outpost.ConnOf(c).QueryMessages(context.Background(), cid, client.MessagesQuery{Limit: 200})
 	if err != nil {
 		tb.Fatal(err)
 	}

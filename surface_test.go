@@ -18,6 +18,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -164,11 +165,11 @@ func postAsCarol(tb testing.TB, url, id, text string) (cid string) {
 	tb.Helper()
 	ctx := context.Background()
 	carol := open(tb, url, "carol")
-	ch, err := carol.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"alice"}})
+	ch, err := outpost.ConnOf(carol).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: id, Members: []string{"alice"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := carol.SendMessage(ctx, ch.Channel.CID, text); err != nil {
+	if _, err := carol.SendMessage(ctx, ch.Channel.CID, outpost.NewMessage{Text: text}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := carol.WaitSynced(ctx); err != nil {
@@ -230,7 +231,7 @@ func TestSyncPolicy(t *testing.T) {
 		cid := postAsCarol(t, ts.URL, "policy", "from carol")
 		alice := openWith(t, ts.URL, "alice", func(cfg *outpost.Config) { cfg.Sync.SyncPolicy = policy })
 		waitFor(t, "online", func() bool { return alice.Status().Online })
-		id, err := alice.SendMessage(context.Background(), cid, "from alice")
+		id, err := sentID(alice.SendMessage(context.Background(), cid, outpost.NewMessage{Text: "from alice"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +255,7 @@ func TestSyncPolicy(t *testing.T) {
 
 	t.Run("OnReconnect", func(t *testing.T) {
 		alice, cid := notSynced(t, syncmanager.SyncOnReconnect)
-		alice.Disconnect()
+		alice.Disconnect(context.Background())
 		waitFor(t, "offline", func() bool { return !alice.Status().Online })
 		if err := alice.Connect(withTimeout(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
@@ -269,12 +270,12 @@ func TestSyncPolicy(t *testing.T) {
 
 	t.Run("Manually", func(t *testing.T) {
 		alice, cid := notSynced(t, syncmanager.SyncManually)
-		alice.Disconnect()
+		alice.Disconnect(context.Background())
 		waitFor(t, "offline", func() bool { return !alice.Status().Online })
 		if err := alice.Connect(withTimeout(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := alice.SendMessage(context.Background(), cid, "again"); err != nil {
+		if _, err := alice.SendMessage(context.Background(), cid, outpost.NewMessage{Text: "again"}); err != nil {
 			t.Fatal(err)
 		}
 		idle(t, alice)
@@ -301,7 +302,7 @@ func TestOnError(t *testing.T) {
 		ts := startServer(t)
 		var log errorLog
 		alice := openWith(t, ts.URL, "alice", withErrors(&log))
-		id, err := alice.SendMessage(ctx, "team:nowhere", "lost")
+		id, err := sentID(alice.SendMessage(ctx, "team:nowhere", outpost.NewMessage{Text: "lost"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +330,7 @@ func TestOnError(t *testing.T) {
 		var onceChange sync.Once
 		alice.OnChange(func(syncmanager.Change) { onceChange.Do(func() { panic("change listener bug") }) })
 		var onceConn sync.Once
-		alice.Conn.OnAll(func(client.Event) { onceConn.Do(func() { panic("handler bug") }) })
+		outpost.ConnOf(alice).OnAll(func(client.Event) { onceConn.Do(func() { panic("handler bug") }) })
 		if err := alice.SyncNow(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +343,7 @@ func TestOnError(t *testing.T) {
 		if !errors.Is(e, boom) {
 			t.Errorf("Err = %v, want the callback's error", e.Err)
 		}
-		if _, err := alice.SendMessage(ctx, "team:nowhere", "to wake the change listener"); err != nil {
+		if _, err := alice.SendMessage(ctx, "team:nowhere", outpost.NewMessage{Text: "to wake the change listener"}); err != nil {
 			t.Fatal(err)
 		}
 		log.waitFor(t, syncmanager.ErrorCallback, func(e *syncmanager.Error) bool { return e.Callback == "OnChange" })
@@ -360,7 +361,7 @@ func TestOnError(t *testing.T) {
 		alice := openWith(t, ts.URL, "alice", withErrors(&log))
 		cid := postAsCarol(t, ts.URL, "drain", "hi")
 		g.fail.Store(true)
-		id, err := alice.SendMessage(ctx, cid, "retried")
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "retried"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,12 +397,12 @@ func TestOnError(t *testing.T) {
 		cid := postAsCarol(t, ts.URL, "dropped", "before")
 		var log errorLog
 		alice := openWith(t, ts.URL, "alice", withErrors(&log))
-		alice.Disconnect()
+		alice.Disconnect(context.Background())
 		waitFor(t, "offline", func() bool { return !alice.Status().Online })
 		// Carol posts while alice is away; the sync page that brings it
 		// to alice loses its first event's id on the way.
 		carol := open(t, ts.URL, "carol")
-		if _, err := carol.SendMessage(ctx, cid, "broken on the way"); err != nil {
+		if _, err := carol.SendMessage(ctx, cid, outpost.NewMessage{Text: "broken on the way"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := carol.WaitSynced(ctx); err != nil {
@@ -429,7 +430,7 @@ func TestOnError(t *testing.T) {
 		var log errorLog
 		alice := openWith(t, "http://"+addr, "alice", func(cfg *outpost.Config) {
 			cfg.Sync.OnError = log.add
-			cfg.ConnectTimeout = -1
+			cfg.ConnectTimeout = 0
 		})
 		log.waitFor(t, syncmanager.ErrorConnection, nil)
 		waitFor(t, "LastError while unreachable", func() bool { return alice.Status().LastError != nil })
@@ -467,12 +468,12 @@ func TestWaitSynced(t *testing.T) {
 	if err := alice.WaitForFirstSync(withTimeout(t, time.Second)); err != nil {
 		t.Fatal("WaitForFirstSync after Open synced:", err)
 	}
-	alice.Disconnect()
+	alice.Disconnect(context.Background())
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 	cid := postAsCarol(t, ts.URL, "wait", "posted while alice was away")
 	var ids []string
 	for _, text := range []string{"one", "two", "three"} {
-		id, err := alice.SendMessage(ctx, cid, text)
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: text}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -504,7 +505,7 @@ func TestWaitSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.Close(ctx)
-	if err := alice.WaitSynced(ctx); !errors.Is(err, syncmanager.ErrClosed) {
+	if err := alice.WaitSynced(ctx); !errors.Is(err, outpost.ErrClosed) {
 		t.Errorf("WaitSynced after Close = %v, want ErrClosed", err)
 	}
 }
@@ -522,7 +523,7 @@ func TestClose_FinalDrain(t *testing.T) {
 		var log errorLog
 		alice := openWith(t, ts.URL, "alice", func(cfg *outpost.Config) { noRetry(cfg); cfg.Sync.OnError = log.add })
 		g.fail.Store(true)
-		id, err := alice.SendMessage(ctx, cid, "last words")
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "last words"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -546,7 +547,7 @@ func TestClose_FinalDrain(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "alice.db")
 		alice := openConfig(t, ts.URL, "alice", path, noRetry)
 		g.holdRequests(t) // the server never answers
-		id, err := alice.SendMessage(ctx, cid, "kept")
+		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "kept"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,12 +565,12 @@ func TestClose_FinalDrain(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("Close did not return when its ctx ended")
 		}
-		db, err := offlinedb.Open(ctx, path, offlinedb.Options{})
+		db, err := store.Open(ctx, path, offlinedb.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		p, err := db.PendingTasks(ctx, "alice")
+		p, err := db.PendingTasks(ctx)
 		if err != nil || len(p) != 1 || p[0].ID != id {
 			t.Fatalf("outbox after a bounded Close = %v, %v; want the message", p, err)
 		}
@@ -584,27 +585,27 @@ func TestWriteIDs(t *testing.T) {
 	ts := startServer(t)
 	cid := postAsCarol(t, ts.URL, "ids", "hi")
 	alice := open(t, ts.URL, "alice")
-	sent, err := alice.SendMessage(ctx, cid, "sent first")
+	sent, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "sent first"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := alice.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	alice.Disconnect()
+	alice.Disconnect(context.Background())
 	waitFor(t, "offline", func() bool { return !alice.Status().Online })
 
-	pending, err := alice.SendMessage(ctx, cid, "pending")
+	pending, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "pending"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	want = append(want, pending)
 	for _, w := range []func() (string, error){
-		func() (string, error) { return alice.EditMessage(ctx, cid, sent, "edited") },
-		func() (string, error) { return alice.React(ctx, cid, sent, "like") },
-		func() (string, error) { return alice.Unreact(ctx, cid, sent, "like") },
-		func() (string, error) { return alice.MarkRead(ctx, cid) },
+		func() (string, error) { return taskID(alice.UpdateMessage(ctx, cid, sent, "edited")) },
+		func() (string, error) { return taskID(alice.SendReaction(ctx, cid, sent, "like")) },
+		func() (string, error) { return taskID(alice.DeleteReaction(ctx, cid, sent, "like")) },
+		func() (string, error) { return taskID(alice.MarkRead(ctx, cid)) },
 	} {
 		id, err := w()
 		if err != nil {
@@ -615,7 +616,7 @@ func TestWriteIDs(t *testing.T) {
 		}
 		want = append(want, id)
 	}
-	if id, err := alice.EditMessage(ctx, cid, pending, "pending, edited"); err != nil || id != pending {
+	if id, err := taskID(alice.UpdateMessage(ctx, cid, pending, "pending, edited")); err != nil || id != pending {
 		t.Errorf("edit of a pending send = %q, %v; want the send's id %q", id, err, pending)
 	}
 	var got []string
@@ -626,7 +627,7 @@ func TestWriteIDs(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("pending tasks = %v, want the returned ids %v", got, want)
 	}
-	if id, err := alice.DeleteMessage(ctx, cid, pending, false); err != nil || id != "" {
+	if id, err := taskID(alice.DeleteMessage(ctx, cid, pending, outpost.DeleteOptions{})); err != nil || id != "" {
 		t.Errorf("delete of a pending send = %q, %v; want \"\" (cancelled)", id, err)
 	}
 }
@@ -639,7 +640,7 @@ func TestChannelsPages(t *testing.T) {
 	alice := open(t, ts.URL, "alice")
 	const n = 7
 	for i := range n {
-		if _, err := alice.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "c" + string(rune('a'+i))}); err != nil {
+		if _, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "c" + string(rune('a'+i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -137,16 +137,16 @@ func TestTruncate_ClockBack(t *testing.T) {
 	alice := convREST(t, url, "alice")
 	ctx := context.Background()
 
-	if _, err := cs[0].SendMessage(ctx, cid, "before the truncate"); err != nil {
+	if _, err := cs[0].SendMessage(ctx, cid, outpost.NewMessage{Text: "before the truncate"}); err != nil {
 		t.Fatal(err)
 	}
 	checkStoresEqualServer(t, alice, cid, cs)
-	if _, err := alice.TruncateChannel(ctx, cid, ""); err != nil {
+	if _, err := alice.TruncateChannel(ctx, cid); err != nil {
 		t.Fatal(err)
 	}
 	clk.Shift(-30 * time.Minute)
 	for i, c := range cs {
-		if _, err := c.SendMessage(ctx, cid, fmt.Sprintf("after the truncate, by %d", i)); err != nil {
+		if _, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprintf("after the truncate, by %d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -178,7 +178,7 @@ func TestTruncate_RacingWritersPostgres(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range perWriter {
-				if _, err := c.SendMessage(ctx, cid, fmt.Sprintf("%s #%d", users[i], k)); err != nil {
+				if _, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: fmt.Sprintf("%s #%d", users[i], k)}); err != nil {
 					errs <- err
 					return
 				}
@@ -189,7 +189,7 @@ func TestTruncate_RacingWritersPostgres(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range truncates {
-			if _, err := owner.TruncateChannel(ctx, cid, ""); err != nil {
+			if _, err := owner.TruncateChannel(ctx, cid); err != nil {
 				errs <- err
 				return
 			}

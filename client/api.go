@@ -23,10 +23,8 @@ import (
 //
 // Use IsTemporary, IsPermanent, NeedsReset and RetryAfter to decide what
 // to do with an error. Writes whose entity has no client-made id of its own
-// take an idempotencyKey: a client-made id for the write itself, sent as the
-// Idempotency-Key header, so that repeating the call after an error the
-// client could not read (a timeout, a lost connection) applies it once.
-// Pass the same key on every attempt of one write; "" sends no header.
+// take WriteOptions; IdempotencyKey sets a client-made id for the write
+// itself (see IdempotencyKey).
 
 // SendMessage sends a message to the channel cid. req.Message.ID is
 // required and made by the client; repeating a send that was applied
@@ -43,93 +41,93 @@ func (c *Client) SendMessage(ctx context.Context, cid string, req protocol.SendM
 }
 
 // UpdateMessage replaces the text and extra of a message.
-func (c *Client) UpdateMessage(ctx context.Context, messageID string, req protocol.UpdateMessageRequest, idempotencyKey string) (*protocol.MessageResponse, error) {
+func (c *Client) UpdateMessage(ctx context.Context, messageID string, req protocol.UpdateMessageRequest, opts ...WriteOption) (*protocol.MessageResponse, error) {
 	if err := protocol.ValidateID("message id", messageID); err != nil {
 		return nil, err
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "update message", method: http.MethodPut,
-		path: pathf(protocol.PathMessage, messageID), body: req, idemKey: idempotencyKey,
+		path: pathf(protocol.PathMessage, messageID), body: req, idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
 // DeleteMessage deletes a message: softly (kept with DeletedAt set, and
-// undeletable) unless hard is set.
-func (c *Client) DeleteMessage(ctx context.Context, messageID string, hard bool, idempotencyKey string) (*protocol.MessageResponse, error) {
+// undeletable) unless req.Hard is set.
+func (c *Client) DeleteMessage(ctx context.Context, messageID string, req protocol.DeleteMessageBody, opts ...WriteOption) (*protocol.MessageResponse, error) {
 	if err := protocol.ValidateID("message id", messageID); err != nil {
 		return nil, err
 	}
 	var q url.Values
-	if hard {
+	if req.Hard {
 		q = url.Values{"hard": {"true"}}
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "delete message", method: http.MethodDelete,
-		path: pathf(protocol.PathMessage, messageID), query: q, idemKey: idempotencyKey,
+		path: pathf(protocol.PathMessage, messageID), query: q, idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
 // UndeleteMessage brings back a softly deleted message.
-func (c *Client) UndeleteMessage(ctx context.Context, messageID string, idempotencyKey string) (*protocol.MessageResponse, error) {
+func (c *Client) UndeleteMessage(ctx context.Context, messageID string, opts ...WriteOption) (*protocol.MessageResponse, error) {
 	if err := protocol.ValidateID("message id", messageID); err != nil {
 		return nil, err
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "undelete message", method: http.MethodPost,
-		path: pathf(protocol.PathUndeleteMessage, messageID), idemKey: idempotencyKey,
+		path: pathf(protocol.PathUndeleteMessage, messageID), idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("message", out.Message.ID, messageID) }}, &out)
 	return result(&out, err)
 }
 
 // SendReaction adds the user's reaction of req.Type to a message, or
 // replaces it.
-func (c *Client) SendReaction(ctx context.Context, messageID string, req protocol.SendReactionRequest, idempotencyKey string) (*protocol.ReactionResponse, error) {
+func (c *Client) SendReaction(ctx context.Context, messageID string, req protocol.SendReactionRequest, opts ...WriteOption) (*protocol.ReactionResponse, error) {
 	if err := firstErr(protocol.ValidateID("message id", messageID), protocol.ValidateID("reaction type", req.Type)); err != nil {
 		return nil, err
 	}
 	var out protocol.ReactionResponse
 	err := c.do(ctx, request{op: "send reaction", method: http.MethodPost,
-		path: pathf(protocol.PathReactions, messageID), body: req, idemKey: idempotencyKey,
+		path: pathf(protocol.PathReactions, messageID), body: req, idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("reaction to message", out.Reaction.MessageID, messageID) }}, &out)
 	return result(&out, err)
 }
 
 // DeleteReaction removes the user's reaction of type reactionType from a
 // message.
-func (c *Client) DeleteReaction(ctx context.Context, messageID, reactionType, idempotencyKey string) (*protocol.ReactionResponse, error) {
+func (c *Client) DeleteReaction(ctx context.Context, messageID, reactionType string, opts ...WriteOption) (*protocol.ReactionResponse, error) {
 	if err := firstErr(protocol.ValidateID("message id", messageID), protocol.ValidateID("reaction type", reactionType)); err != nil {
 		return nil, err
 	}
 	var out protocol.ReactionResponse
 	err := c.do(ctx, request{op: "delete reaction", method: http.MethodDelete,
-		path: pathf(protocol.PathReaction, messageID, reactionType), idemKey: idempotencyKey,
+		path: pathf(protocol.PathReaction, messageID, reactionType), idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("reaction to message", out.Reaction.MessageID, messageID) }}, &out)
 	return result(&out, err)
 }
 
 // MarkRead marks the channel cid read up to req.MessageID (the latest
 // message when empty).
-func (c *Client) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, idempotencyKey string) (*protocol.ReadResponse, error) {
+func (c *Client) MarkRead(ctx context.Context, cid string, req protocol.MarkReadRequest, opts ...WriteOption) (*protocol.ReadResponse, error) {
 	if err := protocol.ValidateCID(cid); err != nil {
 		return nil, err
 	}
 	var out protocol.ReadResponse
 	err := c.do(ctx, request{op: "mark read", method: http.MethodPost,
-		path: pathf(protocol.PathRead, cid), body: req, idemKey: idempotencyKey,
+		path: pathf(protocol.PathRead, cid), body: req, idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("read of channel", out.Read.CID, cid) }}, &out)
 	return result(&out, err)
 }
 
 // MarkUnread marks the channel cid unread from req.MessageID on.
-func (c *Client) MarkUnread(ctx context.Context, cid string, req protocol.MarkUnreadRequest, idempotencyKey string) (*protocol.ReadResponse, error) {
+func (c *Client) MarkUnread(ctx context.Context, cid string, req protocol.MarkUnreadRequest, opts ...WriteOption) (*protocol.ReadResponse, error) {
 	if err := firstErr(protocol.ValidateCID(cid), protocol.ValidateID("message id", req.MessageID)); err != nil {
 		return nil, err
 	}
 	var out protocol.ReadResponse
 	err := c.do(ctx, request{op: "mark unread", method: http.MethodPost,
-		path: pathf(protocol.PathUnread, cid), body: req, idemKey: idempotencyKey,
+		path: pathf(protocol.PathUnread, cid), body: req, idemKey: writeOpts(opts).idemKey,
 		check: func() error { return answerFor("read of channel", out.Read.CID, cid) }}, &out)
 	return result(&out, err)
 }
@@ -167,7 +165,7 @@ func (c *Client) CreateChannel(ctx context.Context, req protocol.CreateChannelRe
 }
 
 // AddMembers adds users to the channel cid.
-func (c *Client) AddMembers(ctx context.Context, cid string, userIDs []string, idempotencyKey string) (*protocol.MembersResponse, error) {
+func (c *Client) AddMembers(ctx context.Context, cid string, userIDs []string, opts ...WriteOption) (*protocol.MembersResponse, error) {
 	errs := []error{protocol.ValidateCID(cid)}
 	for _, id := range userIDs {
 		errs = append(errs, protocol.ValidateID("user id", id))
@@ -177,18 +175,18 @@ func (c *Client) AddMembers(ctx context.Context, cid string, userIDs []string, i
 	}
 	var out protocol.MembersResponse
 	err := c.do(ctx, request{op: "add members", method: http.MethodPost,
-		path: pathf(protocol.PathMembers, cid), body: protocol.AddMembersRequest{UserIDs: userIDs}, idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathMembers, cid), body: protocol.AddMembersRequest{UserIDs: userIDs}, idemKey: writeOpts(opts).idemKey}, &out)
 	return result(&out, err)
 }
 
 // RemoveMember removes a user from the channel cid.
-func (c *Client) RemoveMember(ctx context.Context, cid, userID, idempotencyKey string) (*protocol.MembersResponse, error) {
+func (c *Client) RemoveMember(ctx context.Context, cid, userID string, opts ...WriteOption) (*protocol.MembersResponse, error) {
 	if err := firstErr(protocol.ValidateCID(cid), protocol.ValidateID("user id", userID)); err != nil {
 		return nil, err
 	}
 	var out protocol.MembersResponse
 	err := c.do(ctx, request{op: "remove member", method: http.MethodDelete,
-		path: pathf(protocol.PathMember, cid, userID), idemKey: idempotencyKey}, &out)
+		path: pathf(protocol.PathMember, cid, userID), idemKey: writeOpts(opts).idemKey}, &out)
 	return result(&out, err)
 }
 
@@ -224,6 +222,29 @@ func (c *Client) QueryMessages(ctx context.Context, cid string, q MessagesQuery)
 	var out protocol.MessagesResponse
 	err := c.do(ctx, request{op: "query messages", method: http.MethodGet,
 		path: pathf(protocol.PathMessages, cid), query: v}, &out)
+	return result(&out, err)
+}
+
+// History returns a page of the channel cid's current rows of one kind,
+// newest first from req.Before (see protocol.HistoryPage).
+func (c *Client) History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error) {
+	if err := protocol.ValidateCID(cid); err != nil {
+		return nil, err
+	}
+	v := url.Values{}
+	v.Set("kind", req.Kind)
+	if req.Epoch != "" {
+		v.Set("epoch", req.Epoch)
+	}
+	if req.Before > 0 {
+		v.Set("before", strconv.FormatInt(req.Before, 10))
+	}
+	if req.Limit > 0 {
+		v.Set("limit", strconv.Itoa(req.Limit))
+	}
+	var out protocol.HistoryPage
+	err := c.do(ctx, request{op: "history", method: http.MethodGet,
+		path: pathf(protocol.PathHistory, cid), query: v}, &out)
 	return result(&out, err)
 }
 

@@ -62,13 +62,17 @@ var opKinds = map[protocol.BatchOpType]opKind{
 	protocol.OpSendReaction:   {answer: answerReaction},
 	protocol.OpDeleteReaction: {answer: answerReaction},
 	protocol.OpMarkRead:       {onChannel: true, answer: answerRead},
+	protocol.OpCreateRecord:   {onRecord: true, answer: answerRecord},
+	protocol.OpReplaceRecord:  {onRecord: true, answer: answerRecord},
+	protocol.OpPatchRecord:    {onRecord: true, answer: answerRecord},
+	protocol.OpDeleteRecord:   {onRecord: true, answer: answerRecord},
 }
 
 // opKind is what the client knows of one op type.
 type opKind struct {
-	// onChannel: the op names its channel (CID); else its message
-	// (MessageID).
-	onChannel bool
+	// onChannel: the op names its channel (CID); onRecord: its record
+	// (CID, Collection, RecordID); else its message (MessageID).
+	onChannel, onRecord bool
 	// answer reports whether a successful result carries what the op
 	// writes, as the single calls' answers must.
 	answer func(protocol.BatchResult) bool
@@ -77,6 +81,7 @@ type opKind struct {
 func answerMessage(r protocol.BatchResult) bool  { return r.Message != nil }
 func answerReaction(r protocol.BatchResult) bool { return r.Message != nil && r.Reaction != nil }
 func answerRead(r protocol.BatchResult) bool     { return r.Read != nil }
+func answerRecord(r protocol.BatchResult) bool   { return r.Record != nil }
 
 func validateOp(op protocol.BatchOp) error {
 	k, ok := opKinds[op.Type]
@@ -85,6 +90,11 @@ func validateOp(op protocol.BatchOp) error {
 		return &protocol.ValidationError{Field: "op type", Reason: "is " + strconv.Quote(string(op.Type)) + ", not a batch op"}
 	case k.onChannel:
 		return protocol.ValidateCID(op.CID)
+	case k.onRecord:
+		if err := protocol.ValidateCID(op.CID); err != nil {
+			return err
+		}
+		return protocol.ValidateRecordKey(op.Collection, op.RecordID)
 	}
 	return protocol.ValidateID("message id", op.MessageID)
 }

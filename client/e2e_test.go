@@ -123,21 +123,21 @@ func TestE2E_RESTAndLiveEvents(t *testing.T) {
 		t.Errorf("bob got %+v", ev)
 	}
 
-	upd := ok(alice.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "hello!"}, "upd-1")).must(t)
-	updAgain := ok(alice.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "hello!"}, "upd-1")).must(t)
+	upd := ok(alice.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "hello!"}, client.IdempotencyKey("upd-1"))).must(t)
+	updAgain := ok(alice.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "hello!"}, client.IdempotencyKey("upd-1"))).must(t)
 	if upd.Message.Version != updAgain.Message.Version {
 		t.Errorf("a repeat with the same Idempotency-Key applied again: %d -> %d", upd.Message.Version, updAgain.Message.Version)
 	}
-	r := ok(bob.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like"}, "r-1")).must(t)
+	r := ok(bob.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like"}, client.IdempotencyKey("r-1"))).must(t)
 	if r.Message.ReactionCounts["like"] != 1 {
 		t.Errorf("reaction counts = %v", r.Message.ReactionCounts)
 	}
-	ok(bob.DeleteReaction(ctx, "m1", "like", "dr-1")).must(t)
-	ok(bob.MarkRead(ctx, cid, protocol.MarkReadRequest{MessageID: "m1"}, "read-1")).must(t)
+	ok(bob.DeleteReaction(ctx, "m1", "like", client.IdempotencyKey("dr-1"))).must(t)
+	ok(bob.MarkRead(ctx, cid, protocol.MarkReadRequest{MessageID: "m1"}, client.IdempotencyKey("read-1"))).must(t)
 	ok(alice.SendMessage(ctx, cid, protocol.SendMessageRequest{Message: protocol.MessageInput{ID: "m2", Text: "second"}})).must(t)
-	ok(bob.MarkUnread(ctx, cid, protocol.MarkUnreadRequest{MessageID: "m2"}, "unread-1")).must(t)
-	ok(alice.DeleteMessage(ctx, "m2", false, "del-1")).must(t)
-	ok(alice.UndeleteMessage(ctx, "m2", "und-1")).must(t)
+	ok(bob.MarkUnread(ctx, cid, protocol.MarkUnreadRequest{MessageID: "m2"}, client.IdempotencyKey("unread-1"))).must(t)
+	ok(alice.DeleteMessage(ctx, "m2", protocol.DeleteMessageBody{}, client.IdempotencyKey("del-1"))).must(t)
+	ok(alice.UndeleteMessage(ctx, "m2", client.IdempotencyKey("und-1"))).must(t)
 
 	chans := ok(bob.QueryChannels(ctx, protocol.QueryChannelsRequest{})).must(t)
 	if len(chans.Channels) != 1 || chans.Channels[0].Channel.CID != cid {
@@ -155,8 +155,8 @@ func TestE2E_RESTAndLiveEvents(t *testing.T) {
 	ok(alice.SendEvent(ctx, cid, protocol.EventTypingStart)).must(t)
 	bobRec.waitFor(t, "bob's typing.start", waitLimit, func() bool { return bobRec.count(protocol.EventTypingStart) == 1 })
 
-	ok(alice.AddMembers(ctx, cid, []string{"carol"}, "add-1")).must(t)
-	ok(alice.RemoveMember(ctx, cid, "carol", "rm-1")).must(t)
+	ok(alice.AddMembers(ctx, cid, []string{"carol"}, client.IdempotencyKey("add-1"))).must(t)
+	ok(alice.RemoveMember(ctx, cid, "carol", client.IdempotencyKey("rm-1"))).must(t)
 
 	// Sync pages through the log, one event a page, from the start of
 	// the channel's epoch.
@@ -222,7 +222,7 @@ func TestE2E_RESTAndLiveEvents(t *testing.T) {
 	if !client.NeedsReset(err) {
 		t.Errorf("sync from 90 days ago = %v, want NeedsReset", err)
 	}
-	_, err = alice.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "x", Extra: []byte(`[1]`)}, "")
+	_, err = alice.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "x", Extra: []byte(`[1]`)})
 	if !client.IsPermanent(err) {
 		t.Errorf("bad extra = %v, want a permanent input error", err)
 	}

@@ -34,22 +34,22 @@ func TestREST_GarbledWriteAnswerIsNotSuccess(t *testing.T) {
 			if !errors.As(err, &de) || !client.IsTemporary(err) {
 				t.Errorf("SendMessage = %v, want a temporary *client.DecodeError", err)
 			}
-			if _, err := c.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "x"}, "k"); !errors.As(err, &de) {
+			if _, err := c.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "x"}, client.IdempotencyKey("k")); !errors.As(err, &de) {
 				t.Errorf("UpdateMessage = %v, want a *client.DecodeError", err)
 			}
-			if _, err := c.DeleteMessage(ctx, "m1", false, "k2"); !errors.As(err, &de) {
+			if _, err := c.DeleteMessage(ctx, "m1", protocol.DeleteMessageBody{}, client.IdempotencyKey("k2")); !errors.As(err, &de) {
 				t.Errorf("DeleteMessage = %v, want a *client.DecodeError", err)
 			}
 			fs.handle("POST /messages/m1/reactions", answer)
 			fs.handle("DELETE /messages/m1/reactions/like", answer)
 			fs.handle("POST /channels/messaging:general/read", answer)
-			if _, err := c.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like"}, "k3"); !errors.As(err, &de) {
+			if _, err := c.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like"}, client.IdempotencyKey("k3")); !errors.As(err, &de) {
 				t.Errorf("SendReaction = %v, want a *client.DecodeError", err)
 			}
-			if _, err := c.DeleteReaction(ctx, "m1", "like", "k4"); !errors.As(err, &de) {
+			if _, err := c.DeleteReaction(ctx, "m1", "like", client.IdempotencyKey("k4")); !errors.As(err, &de) {
 				t.Errorf("DeleteReaction = %v, want a *client.DecodeError", err)
 			}
-			if _, err := c.MarkRead(ctx, "messaging:general", protocol.MarkReadRequest{}, "k5"); !errors.As(err, &de) {
+			if _, err := c.MarkRead(ctx, "messaging:general", protocol.MarkReadRequest{}, client.IdempotencyKey("k5")); !errors.As(err, &de) {
 				t.Errorf("MarkRead = %v, want a *client.DecodeError", err)
 			}
 		})

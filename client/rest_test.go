@@ -55,26 +55,30 @@ func TestREST_Calls(t *testing.T) {
 			}, `{"message":{"id":"m1","text":"hi"}}`, "", ""},
 		{"UpdateMessage", "PUT /messages/m1", msg,
 			func() (any, error) {
-				return c.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "edited"}, "k-upd")
+				return c.UpdateMessage(ctx, "m1", protocol.UpdateMessageRequest{Text: "edited"}, client.IdempotencyKey("k-upd"))
 			}, `{"text":"edited"}`, "k-upd", ""},
 		{"DeleteMessageSoft", "DELETE /messages/m1", msg,
-			func() (any, error) { return c.DeleteMessage(ctx, "m1", false, "k-del") }, "", "k-del", ""},
+			func() (any, error) {
+				return c.DeleteMessage(ctx, "m1", protocol.DeleteMessageBody{}, client.IdempotencyKey("k-del"))
+			}, "", "k-del", ""},
 		{"DeleteMessageHard", "DELETE /messages/m1", msg,
-			func() (any, error) { return c.DeleteMessage(ctx, "m1", true, "") }, "", "", "hard=true"},
+			func() (any, error) { return c.DeleteMessage(ctx, "m1", protocol.DeleteMessageBody{Hard: true}) }, "", "", "hard=true"},
 		{"UndeleteMessage", "POST /messages/m1/undelete", msg,
-			func() (any, error) { return c.UndeleteMessage(ctx, "m1", "k-und") }, "", "k-und", ""},
+			func() (any, error) { return c.UndeleteMessage(ctx, "m1", client.IdempotencyKey("k-und")) }, "", "k-und", ""},
 		{"SendReaction", "POST /messages/m1/reactions", reaction,
 			func() (any, error) {
-				return c.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like", Score: 2}, "k-r")
+				return c.SendReaction(ctx, "m1", protocol.SendReactionRequest{Type: "like", Score: 2}, client.IdempotencyKey("k-r"))
 			}, `{"type":"like","score":2}`, "k-r", ""},
 		{"DeleteReaction", "DELETE /messages/m1/reactions/like", reaction,
-			func() (any, error) { return c.DeleteReaction(ctx, "m1", "like", "k-dr") }, "", "k-dr", ""},
+			func() (any, error) { return c.DeleteReaction(ctx, "m1", "like", client.IdempotencyKey("k-dr")) }, "", "k-dr", ""},
 		{"MarkRead", "POST /channels/messaging:general/read", read,
-			func() (any, error) { return c.MarkRead(ctx, cid, protocol.MarkReadRequest{MessageID: "m1"}, "k-read") },
+			func() (any, error) {
+				return c.MarkRead(ctx, cid, protocol.MarkReadRequest{MessageID: "m1"}, client.IdempotencyKey("k-read"))
+			},
 			`{"message_id":"m1"}`, "k-read", ""},
 		{"MarkUnread", "POST /channels/messaging:general/unread", read,
 			func() (any, error) {
-				return c.MarkUnread(ctx, cid, protocol.MarkUnreadRequest{MessageID: "m1"}, "k-unread")
+				return c.MarkUnread(ctx, cid, protocol.MarkUnreadRequest{MessageID: "m1"}, client.IdempotencyKey("k-unread"))
 			}, `{"message_id":"m1"}`, "k-unread", ""},
 		{"QueryChannels", "POST /channels/query", protocol.QueryChannelsResponse{},
 			func() (any, error) { return c.QueryChannels(ctx, protocol.QueryChannelsRequest{Limit: 5}) },
@@ -86,10 +90,10 @@ func TestREST_Calls(t *testing.T) {
 				return c.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "messaging", ID: "general", Members: []string{"alice"}})
 			}, `{"type":"messaging","id":"general","members":["alice"]}`, "", ""},
 		{"AddMembers", "POST /channels/messaging:general/members", protocol.MembersResponse{},
-			func() (any, error) { return c.AddMembers(ctx, cid, []string{"bob"}, "k-add") },
+			func() (any, error) { return c.AddMembers(ctx, cid, []string{"bob"}, client.IdempotencyKey("k-add")) },
 			`{"user_ids":["bob"]}`, "k-add", ""},
 		{"RemoveMember", "DELETE /channels/messaging:general/members/bob", protocol.MembersResponse{},
-			func() (any, error) { return c.RemoveMember(ctx, cid, "bob", "k-rm") }, "", "k-rm", ""},
+			func() (any, error) { return c.RemoveMember(ctx, cid, "bob", client.IdempotencyKey("k-rm")) }, "", "k-rm", ""},
 		{"QueryMessages", "GET /channels/messaging:general/messages", protocol.MessagesResponse{},
 			func() (any, error) { return c.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 10, Before: "m9"}) },
 			"", "", "before=m9&limit=10"},
@@ -142,7 +146,7 @@ func TestREST_InvalidInputNotSent(t *testing.T) {
 			return err
 		},
 		"BadEventType": func() error { _, err := c.SendEvent(ctx, "a:b", protocol.EventMessageNew); return err },
-		"BadMember":    func() error { _, err := c.AddMembers(ctx, "a:b", []string{"x y"}, ""); return err },
+		"BadMember":    func() error { _, err := c.AddMembers(ctx, "a:b", []string{"x y"}); return err },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

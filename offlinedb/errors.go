@@ -3,13 +3,9 @@ package offlinedb
 import (
 	"errors"
 	"fmt"
-
-	"github.com/outpostsync/outpost/protocol"
 )
 
 var (
-	// ErrClosed is returned by calls on a closed DB.
-	ErrClosed = errors.New("offlinedb: closed")
 	// ErrNotDatabase is wrapped by *OpenError when the file is not a SQLite
 	// database, or is corrupt.
 	ErrNotDatabase = errors.New("offlinedb: file is not a usable SQLite database")
@@ -25,10 +21,36 @@ var (
 	// ErrInvalidTask is wrapped by errors about a task that cannot be
 	// queued as given.
 	ErrInvalidTask = errors.New("offlinedb: invalid task")
-	// ErrInvalidEvent is wrapped by *EventError when an event lacks what its
-	// type needs (an entity, an id, a version).
-	ErrInvalidEvent = errors.New("offlinedb: invalid event")
 )
+
+var (
+	// ErrNotFound is returned when a row asked for by id is not in the
+	// store.
+	ErrNotFound = errors.New("offlinedb: not found")
+	// ErrInvalidCursor is wrapped by the error of a ChannelsQuery.After
+	// that no Channel.Cursor made.
+	ErrInvalidCursor = errors.New("offlinedb: invalid cursor")
+)
+
+// ErrIdentityMismatch is matched (errors.Is) by *IdentityError.
+var ErrIdentityMismatch = errors.New("offlinedb: store bound to another identity")
+
+// IdentityError is returned when the store holds the data of another
+// user than the one asked for (Open, Bind), or is bound to another server
+// than the one met (Field "server").
+type IdentityError struct {
+	// Field is "user" or "server".
+	Field string
+	// Stored is the store's user or server; Want the one asked for.
+	Stored, Want string
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("offlinedb: the store holds the data of %s %q, not %q", e.Field, e.Stored, e.Want)
+}
+
+// Is makes errors.Is(err, ErrIdentityMismatch) true.
+func (e *IdentityError) Is(target error) bool { return target == ErrIdentityMismatch }
 
 // OpenError is returned by Open when the file cannot be used as a store.
 // Path is the file; MovedTo is where it was moved when Options.MoveAside was
@@ -47,21 +69,3 @@ func (e *OpenError) Error() string {
 }
 
 func (e *OpenError) Unwrap() error { return e.Err }
-
-// EventError says why one event of a batch was not applied.
-type EventError struct {
-	EventID string
-	Type    protocol.EventType
-	Err     error
-}
-
-func (e *EventError) Error() string {
-	return fmt.Sprintf("offlinedb: event %q (%s): %v", e.EventID, e.Type, e.Err)
-}
-
-func (e *EventError) Unwrap() error { return e.Err }
-
-func invalidEvent(ev *protocol.Event, format string, args ...any) error {
-	return &EventError{EventID: ev.ID, Type: ev.Type,
-		Err: fmt.Errorf("%w: %s", ErrInvalidEvent, fmt.Sprintf(format, args...))}
-}

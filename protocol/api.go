@@ -28,6 +28,12 @@ const (
 	PathMe              = "/users/me"                         // PUT UpdateUserRequest -> UserResponse
 	PathSession         = "/session"                          // POST (token in Authorization) -> SessionResponse, sets the cookie GET /events takes; DELETE clears it
 	PathEvents          = "/events"                           // GET, the Server-Sent Events stream of the user's channels
+	// PathRecords pages a channel's live records (GET, ?after=collection/id&limit=) -> RecordsResponse.
+	PathRecords = "/channels/{cid}/records"
+	// PathRecord is one record: POST CreateRecordRequest, PUT
+	// ReplaceRecordRequest, PATCH PatchRecordRequest, DELETE
+	// (?if_version=N), GET -> RecordResponse.
+	PathRecord = "/channels/{cid}/records/{collection}/{id}"
 )
 
 // HTTP headers with a meaning in the protocol.
@@ -67,6 +73,11 @@ type ChannelResponse struct {
 	// was read in: a client that stores this state syncs the channel from
 	// it, and gets every change after it and none before.
 	Position *Position `json:"position,omitempty"`
+	// MessagesFrom is the lowest seq Messages cover: every message with a
+	// seq from it up to Position is in Messages, as a HistoryPage's From.
+	// 1 when they reach the start of the channel's history; 0 when not
+	// said (the oldest message's seq is then the safe bound).
+	MessagesFrom int64 `json:"messages_from,omitempty"`
 }
 
 // QueryChannelsRequest lists the caller's channels, most recent activity

@@ -15,6 +15,11 @@ const (
 	OpSendReaction   BatchOpType = "send-reaction"   // SendReactionRequest; MessageID
 	OpDeleteReaction BatchOpType = "delete-reaction" // DeleteReactionBody; MessageID
 	OpMarkRead       BatchOpType = "mark-read"       // MarkReadRequest; CID
+
+	OpCreateRecord  BatchOpType = "create-record"  // CreateRecordRequest; CID, Collection, RecordID
+	OpReplaceRecord BatchOpType = "replace-record" // ReplaceRecordRequest; CID, Collection, RecordID
+	OpPatchRecord   BatchOpType = "patch-record"   // PatchRecordRequest; CID, Collection, RecordID
+	OpDeleteRecord  BatchOpType = "delete-record"  // DeleteRecordRequest; CID, Collection, RecordID
 )
 
 // MaxBatchOps is the most ops one batch may hold.
@@ -34,8 +39,11 @@ type BatchOp struct {
 	// batch, answers with the stored result and changes nothing. A send
 	// needs none (its message id does that).
 	Key string `json:"key,omitempty"`
-	// CID is the channel of a send-message or mark-read op.
+	// CID is the channel of a send-message, mark-read or record op.
 	CID string `json:"cid,omitempty"`
+	// Collection and RecordID name the record of a record op.
+	Collection string `json:"collection,omitempty"`
+	RecordID   string `json:"record_id,omitempty"`
 	// MessageID is the message of the other ops.
 	MessageID string `json:"message_id,omitempty"`
 	// Body is the op's request, as listed beside its type.
@@ -65,5 +73,6 @@ type BatchResult struct {
 	Message  *Message  `json:"message,omitempty"`
 	Reaction *Reaction `json:"reaction,omitempty"`
 	Read     *Read     `json:"read,omitempty"`
+	Record   *Record   `json:"record,omitempty"`
 	Error    *APIError `json:"error,omitempty"`
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // DecodeError is returned by the decoding helpers for input that is not the
@@ -20,6 +21,24 @@ func (e *DecodeError) Error() string {
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Pointer returns the JSON Pointer of the value the error is about, when
+// it knows one: a repeated key, or a value of the wrong type.
+func (e *DecodeError) Pointer() string {
+	var dk *DuplicateKeyError
+	if errors.As(e.Err, &dk) {
+		return dk.Pointer
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(e.Err, &te) && te.Field != "" {
+		var b strings.Builder
+		for _, f := range strings.Split(te.Field, ".") {
+			b.WriteString("/" + pointerToken(f))
+		}
+		return b.String()
+	}
+	return ""
+}
 
 // ErrTrailingData is wrapped by DecodeError when valid JSON is followed by
 // more data.

@@ -42,3 +42,21 @@ func TestDecodeStrict_DuplicateKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeStrict_DuplicateKeyPointer: the error names the repeated
+// key's place as a JSON Pointer, through objects and arrays.
+func TestDecodeStrict_DuplicateKeyPointer(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"a":1,"a":2}`, "/a"},
+		{`{"x":[1,{"b":{}},{"c":1,"c":2}]}`, "/x/2/c"},
+		{`{"x":[[],{"k":[{"z":1}]}],"y":{"m/n":{"q":1,"q":2}}}`, "/y/m~1n/q"},
+		{`{"f":{"a":{"b":1},"c":[0,1],"d":1,"d":2}}`, "/f/d"},
+	} {
+		var v any
+		err := protocol.DecodeStrict([]byte(tc.in), &v, "body")
+		var de *protocol.DecodeError
+		if !errors.As(err, &de) || de.Pointer() != tc.want {
+			t.Errorf("DecodeStrict(%s) = %v, want a duplicate key at %s", tc.in, err, tc.want)
+		}
+	}
+}

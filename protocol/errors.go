@@ -38,6 +38,10 @@ const (
 	// CodeUnsupportedMediaType: a JSON endpoint got a body whose
 	// Content-Type is not application/json (415).
 	CodeUnsupportedMediaType = 42
+	// CodePreconditionFailed: a record write's if_version is not the
+	// record's version on the server (412). The error carries the
+	// server's record.
+	CodePreconditionFailed = 43
 
 	// CodeSyncPositionTooOld: the sync's last_sync_at is older than the
 	// server's retention window (410). The client must reset its cache
@@ -65,6 +69,17 @@ type APIError struct {
 	Message    string `json:"message"`
 	StatusCode int    `json:"status_code"`
 
+	// Path is the JSON Pointer (RFC 6901), in the request's body, of the
+	// value the error is about, when there is one: "/fields/title",
+	// "/if_version", "/id" for the record id of the URL or op.
+	Path string `json:"path,omitempty"`
+	// Record is the server's current record, on the refusal of a record
+	// write whose record exists (or is a tombstone).
+	Record *Record `json:"record,omitempty"`
+	// Conflict names the field of a patch refused by its collection's
+	// conflict rule, with both values.
+	Conflict *FieldConflict `json:"conflict,omitempty"`
+
 	// RetryAfter is how long the server asked the client to wait (from the
 	// Retry-After header of a 429 or 503). Not part of the JSON body.
 	RetryAfter time.Duration `json:"-"`
@@ -87,7 +102,7 @@ func (e *APIError) Temporary() bool {
 	case CodeTimeout, CodeRateLimited, CodeInternal:
 		return true
 	case CodeInput, CodeAuth, CodeNotFound, CodeNotAllowed, CodePayloadTooBig,
-		CodeTokenExpired, CodeConflict, CodeSyncPositionTooOld, CodeSyncHistoryLost,
+		CodeTokenExpired, CodeConflict, CodePreconditionFailed, CodeSyncPositionTooOld, CodeSyncHistoryLost,
 		CodeProtocolVersion, CodeServerMismatch:
 		return false
 	}
@@ -121,6 +136,8 @@ func StatusForCode(code int) int {
 		return http.StatusRequestTimeout
 	case CodeConflict, CodeServerMismatch:
 		return http.StatusConflict
+	case CodePreconditionFailed:
+		return http.StatusPreconditionFailed
 	case CodeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
 	case CodeSyncPositionTooOld, CodeSyncHistoryLost:

@@ -38,6 +38,13 @@ const (
 	EventNotificationRemovedFromChannel EventType = "notification.removed_from_channel"
 
 	EventUserUpdated EventType = "user.updated"
+
+	// Record events carry the record as it is after the write (a
+	// tombstone for record.deleted) and the names of the fields the
+	// write changed. A create of a deleted record is a record.created.
+	EventRecordCreated EventType = "record.created"
+	EventRecordUpdated EventType = "record.updated"
+	EventRecordDeleted EventType = "record.deleted"
 )
 
 // Ephemeral event types: fanned out live, never stored, never returned by
@@ -65,6 +72,7 @@ var allEventTypes = []EventType{
 	EventMessageRead, EventNotificationMarkRead, EventNotificationMarkUnread,
 	EventNotificationAddedToChannel, EventNotificationRemovedFromChannel,
 	EventUserUpdated,
+	EventRecordCreated, EventRecordUpdated, EventRecordDeleted,
 	EventTypingStart, EventTypingStop,
 	EventHealthCheck,
 }
@@ -110,7 +118,7 @@ func (t EventType) Known() bool {
 // Which entity fields are set depends on Type: message events carry Message,
 // reaction events Reaction and Message (the message reacted to), member and
 // notification events Member and Channel, read events Read, channel events
-// Channel, user.updated User.
+// Channel, user.updated User, record events Record and Changed.
 type Event struct {
 	ID   string    `json:"id"`
 	Type EventType `json:"type"`
@@ -129,6 +137,11 @@ type Event struct {
 	Member   *Member   `json:"member,omitempty"`
 	Read     *Read     `json:"read,omitempty"`
 	User     *User     `json:"user,omitempty"`
+	Record   *Record   `json:"record,omitempty"`
+
+	// Changed names, sorted, the top-level fields a record event's write
+	// set or unset (every field of the record, on a create).
+	Changed []string `json:"changed,omitempty"`
 
 	// HardDelete is set on message.deleted when the message is gone for
 	// good rather than soft-deleted (kept with DeletedAt set). Such an

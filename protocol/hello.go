@@ -19,6 +19,11 @@ type Hello struct {
 	// RetentionMS is the server's retention window in milliseconds: a
 	// sync whose last_sync_at is older is answered CodeSyncPositionTooOld.
 	RetentionMS int64 `json:"retention_ms"`
+	// RulesHash is the hex SHA-256 of the record rules in force, and
+	// RulesVersion their version; both empty for free-form records (no
+	// rules installed). Every node of a cluster says the same.
+	RulesHash    string `json:"rules_hash,omitempty"`
+	RulesVersion int64  `json:"rules_version,omitempty"`
 }
 
 // Retention returns the retention window as a duration.

@@ -135,8 +135,11 @@ const (
 	ReasonNoPosition = "no position" // the client has none (zero position)
 	ReasonEpoch      = "epoch"       // the log was re-created or cut: another history
 	ReasonAhead      = "ahead"       // past the log's end: the server lost events it had
-	ReasonPruned     = "pruned"      // retention removed events after the position
-	ReasonDiverged   = "diverged"    // another event stands at the position's seq
+	// ReasonPruned: retention removed events after the position. The
+	// history is the one the client followed (its rows and versions
+	// stand); only the events that would bring it up to date are gone.
+	ReasonPruned   = "pruned"
+	ReasonDiverged = "diverged" // another event stands at the position's seq
 )
 
 // ChannelSync is where a client stands in one channel after a page.

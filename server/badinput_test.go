@@ -22,6 +22,7 @@ var endpoints = []struct{ method, path string }{
 	{"DELETE", "/channels/team:general/members/bob"},
 	{"POST", "/channels/team:general/messages"},
 	{"GET", "/channels/team:general/messages"},
+	{"GET", "/channels/team:general/history"},
 	{"POST", "/channels/team:general/read"},
 	{"POST", "/channels/team:general/unread"},
 	{"POST", "/channels/team:general/events"},

@@ -123,6 +123,11 @@ func (s *Server) handleDeleteChannel(w http.ResponseWriter, r *http.Request, use
 		if err != nil {
 			return nil, err
 		}
+		// The channel's records go with it, for everyone; a client
+		// drops them with the channel (channel.deleted says so).
+		if err := c.tx.DeleteRecords(ch.CID); err != nil {
+			return nil, err
+		}
 		ids, err := c.tx.MemberIDs(ch.CID)
 		if err != nil {
 			return nil, err

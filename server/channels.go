@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -194,6 +195,20 @@ func channelStates(tx Tx, chs []protocol.Channel, msgLimit int) ([]protocol.Chan
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// queryLimit reads the query parameter limit of r, bounded as boundedInt
+// says.
+func queryLimit(r *http.Request, def, maxV int) (int, error) {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, protocol.NewAPIError(protocol.CodeInput, "limit is not a number")
+		}
+		limit = n
+	}
+	return boundedInt("limit", limit, def, maxV)
 }
 
 func boundedInt(name string, v, def, maxV int) (int, error) {

@@ -43,6 +43,10 @@ type Config struct {
 	// SyncPageDefault and SyncPageMax bound a sync page's events. Zero
 	// means 500 and 2000.
 	SyncPageDefault, SyncPageMax int
+	// SyncPageMaxBytes bounds a sync page's events by their size: a
+	// page ends before the event that would take it over (with one event
+	// at least). Zero means 4 MiB.
+	SyncPageMaxBytes int
 	// MaxSyncChannels caps the channel positions in one sync request.
 	// Zero, or more than protocol.MaxSyncChannels, means
 	// protocol.MaxSyncChannels.
@@ -57,8 +61,8 @@ type Config struct {
 	SendBuffer int
 
 	// WritesPerSecond is each user's sustained rate of writes (every
-	// POST, PUT and DELETE but sync and channel queries; a batch counts
-	// its ops), and WriteBurst how many may come at once. Over it: 429
+	// POST, PUT, PATCH and DELETE but sync and channel queries; a batch
+	// is one write, whatever its ops), and WriteBurst how many may come at once. Over it: 429
 	// with Retry-After. Zero means 50 and 200; a negative WritesPerSecond
 	// means no limit.
 	WritesPerSecond float64
@@ -102,6 +106,20 @@ type Config struct {
 	// front). Cookies set over TLS are always Secure.
 	SecureCookie bool
 
+	// Rules, if set, are the record rules this server installs in its
+	// store when it starts, unless they are the rules in force already
+	// (see Server.InstallRules): the Go form of a rules file. Nil leaves
+	// the store's rules as they are: those installed last, or none
+	// (free-form records).
+	Rules *Rules
+	// RecordCheck, if set, sees each record write in its transaction,
+	// after the rules passed it and before it commits, and may refuse it
+	// by returning an error (a *RefusedError to name a path): the write
+	// is answered 403 with the error's text as its reason. It must be
+	// pure, deciding from its argument alone: a write on Postgres may run
+	// again (after a deadlock), and every node must decide alike.
+	RecordCheck func(RecordWrite) error
+
 	// Logger gets the server's logs (one line per request among them).
 	// Nil means logs are dropped.
 	Logger *slog.Logger
@@ -136,6 +154,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SyncPageMax <= 0 {
 		c.SyncPageMax = 2000
+	}
+	if c.SyncPageMaxBytes <= 0 {
+		c.SyncPageMaxBytes = 4 << 20
 	}
 	if c.MaxSyncBodyBytes <= 0 {
 		c.MaxSyncBodyBytes = 8 << 20

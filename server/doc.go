@@ -1,7 +1,8 @@
 // Package server is the reference Outpost sync server, as an http.Handler.
 //
 // It keeps, behind a Store, the state of channels, members, messages,
-// reactions, reads and users, an ordered event log per channel, and a
+// reactions, reads, users and the apps' records, an ordered event log per
+// channel, and a
 // membership feed per user: every write changes the state and appends its
 // events in one transaction, then a Broker fans them out to the connected
 // recipients over WebSocket. POST /sync answers "what follows these
@@ -24,6 +25,12 @@
 // writes, syncs and connections are rate limited (ratelimit.go). Anything
 // a client sends gets a 2xx or a 4xx with a JSON protocol.APIError body; a
 // 5xx is a bug.
+//
+// Records (records.go) are the apps' own data, in named collections in a
+// channel; the record rules (rules.go: a JSON Schema per collection, a
+// size bound, a conflict rule, who may write) live in the Store, so that
+// every node judges a write alike, and Config.RecordCheck may refuse a
+// write by the app's own logic.
 //
 // # Lifecycle
 //

@@ -1,12 +1,9 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -97,53 +95,12 @@ func tokenFor(tb testing.TB, user string) string {
 // 2xx body into out, or returns the API error.
 func (ts *testServer) call(tb testing.TB, user, method, path string, body any, out any, headers ...string) *protocol.APIError {
 	tb.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, ts.URL+path, rd)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	tok := ""
 	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+tokenFor(tb, user))
+		tok = tokenFor(tb, user)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 500 {
-		tb.Fatalf("%s %s: status %d: %s", method, path, resp.StatusCode, data)
-	}
-	if resp.StatusCode >= 300 {
-		var ae protocol.APIError
-		if err := json.Unmarshal(data, &ae); err != nil || ae.StatusCode != resp.StatusCode {
-			tb.Fatalf("%s %s: status %d with a body that is not an API error: %s", method, path, resp.StatusCode, data)
-		}
-		return &ae
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			tb.Fatalf("%s %s: %v: %s", method, path, err, data)
-		}
-	}
-	return nil
+	_, ae := apitest.Call(tb, method, ts.URL+path, tok, body, out, headers...)
+	return ae
 }
 
 func (ts *testServer) must(tb testing.TB, user, method, path string, body any, out any, headers ...string) {

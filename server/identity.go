@@ -31,6 +31,16 @@ func (s *Server) hello(ctx context.Context) (*protocol.Hello, error) {
 	return &protocol.Hello{ServerID: id, RetentionMS: s.cfg.Retention.Milliseconds()}, nil
 }
 
+// helloRules adds the record rules in force in tx to h.
+func (s *Server) helloRules(tx Tx, h *protocol.Hello) error {
+	cr, err := s.rules.current(tx)
+	if err != nil {
+		return err
+	}
+	h.RulesHash, h.RulesVersion = cr.hash, cr.version
+	return nil
+}
+
 // checkServerID refuses a request whose Outpost-Server-Id names another
 // server: the client's store holds another server's data, and nothing of
 // the request may be done here.

@@ -82,15 +82,7 @@ func planSendMessage(user, cid string, req protocol.SendMessageRequest) (op, err
 
 func (s *Server) handleQueryMessages(w http.ResponseWriter, r *http.Request, user string) error {
 	q := r.URL.Query()
-	limit := 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return protocol.NewAPIError(protocol.CodeInput, "limit is not a number")
-		}
-		limit = n
-	}
-	limit, err := boundedInt("limit", limit, 50, 200)
+	limit, err := queryLimit(r, 50, 200)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 const (
 	corsAllowHeaders  = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, " + protocol.HeaderProtocol
 	corsExposeHeaders = "Retry-After"
-	corsAllowMethods  = "GET, POST, PUT, DELETE"
+	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE"
 	corsMaxAge        = 600 // seconds a browser may cache a preflight
 )
 

@@ -119,7 +119,7 @@ func full(lim *rate.Limiter, now time.Time) bool {
 
 // limitRequest applies the per-user limit that r's route falls under:
 // sync requests their own, every other write the write limit (a batch
-// takes the rest of its ops in handleBatch). Reads are not limited.
+// one write, whatever its ops). Reads are not limited.
 func (s *Server) limitRequest(r *http.Request, user string) error {
 	switch {
 	case r.Pattern == "POST "+protocol.PathSync:

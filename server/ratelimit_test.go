@@ -52,7 +52,7 @@ func doRaw(t *testing.T, ts *testServer, user, method, path string, body any) (i
 
 // TestRateLimit_Writes: a user over the write burst gets 429 with
 // Retry-After, and another user writing at the same time does not; a
-// batch counts its ops.
+// batch costs one write, whatever its ops.
 func TestRateLimit_Writes(t *testing.T) {
 	ts := startServer(t, func(c *server.Config) { c.WritesPerSecond, c.WriteBurst = 0.001, 5 }) // no refill within the test
 	createChannel(t, ts, "alice", "a")                                                          // 1 of alice's 5
@@ -76,7 +76,8 @@ func TestRateLimit_Writes(t *testing.T) {
 		t.Errorf("alice's channel holds %d messages, want 4", len(got.Messages))
 	}
 
-	// A batch of 3 ops takes 3 of carol's 5; the next batch of 3 is over.
+	// A batch of 3 ops takes 1 of carol's 5: four batches pass, the
+	// fifth is over.
 	createChannel(t, ts, "carol", "c") // 1
 	ops := func(prefix string) protocol.BatchRequest {
 		var req protocol.BatchRequest
@@ -86,13 +87,15 @@ func TestRateLimit_Writes(t *testing.T) {
 		}
 		return req
 	}
-	ts.must(t, "carol", "POST", protocol.PathBatch, ops("c1-"), nil) // 4
-	status, body, h = doRaw(t, ts, "carol", "POST", protocol.PathBatch, ops("c2-"))
+	for i := range 4 { // 2..5
+		ts.must(t, "carol", "POST", protocol.PathBatch, ops(fmt.Sprintf("c%d-", i)), nil)
+	}
+	status, body, h = doRaw(t, ts, "carol", "POST", protocol.PathBatch, ops("c-over-"))
 	rateLimited(t, status, body, h)
 	var page protocol.MessagesResponse
 	ts.must(t, "carol", "GET", "/channels/team:c/messages", nil, &page)
-	if len(page.Messages) != 3 {
-		t.Errorf("carol's channel holds %d messages, want the first batch's 3", len(page.Messages))
+	if len(page.Messages) != 12 {
+		t.Errorf("carol's channel holds %d messages, want the four batches' 12", len(page.Messages))
 	}
 }
 

@@ -33,6 +33,7 @@ type Server struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	limits *limits // per-user rate limits (ratelimit.go)
+	rules  ruleBook
 
 	idMu     sync.Mutex
 	serverID string // the store's ServerID, once read (identity.go)
@@ -57,6 +58,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.routes()
 	s.limits = newLimits(cfg)
+	if err := s.startRules(ctx); err != nil {
+		cancel()
+		s.broker.Close()
+		return nil, err
+	}
 	s.wg.Add(1)
 	go s.pruneLoop()
 	return s, nil
@@ -101,6 +107,7 @@ func (s *Server) routes() {
 	h("POST "+protocol.PathShowChannel, s.handleShowChannel)
 	h("POST "+protocol.PathMessages, s.handleSendMessage)
 	h("GET "+protocol.PathMessages, s.handleQueryMessages)
+	h("GET "+protocol.PathHistory, s.handleHistory)
 	h("POST "+protocol.PathRead, s.handleMarkRead)
 	h("POST "+protocol.PathUnread, s.handleMarkUnread)
 	h("POST "+protocol.PathChannelEvents, s.handleSendEvent)
@@ -111,6 +118,12 @@ func (s *Server) routes() {
 	h("DELETE "+protocol.PathReaction, s.handleDeleteReaction)
 	h("PUT "+protocol.PathMe, s.handleUpdateMe)
 	h("POST "+protocol.PathBatch, s.handleBatch)
+	h("GET "+protocol.PathRecords, s.handleRecords)
+	h("GET "+protocol.PathRecord, s.handleGetRecord)
+	h("POST "+protocol.PathRecord, s.handleCreateRecord)
+	h("PUT "+protocol.PathRecord, s.handleReplaceRecord)
+	h("PATCH "+protocol.PathRecord, s.handlePatchRecord)
+	h("DELETE "+protocol.PathRecord, s.handleDeleteRecord)
 }
 
 // ServeHTTP serves the API. Unknown paths get 404 and wrong methods 405,
@@ -151,7 +164,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		// Tell 404 from 405 with a JSON body instead of the mux's text.
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			probe := r.Clone(r.Context())
 			probe.Method = m
 			if _, p := s.mux.Handler(probe); p != "" {
@@ -218,6 +231,12 @@ func allowedParam(pattern, name string) bool {
 		return name == "limit" || name == "before" || name == "after"
 	case "DELETE " + protocol.PathMessage:
 		return name == "hard"
+	case "GET " + protocol.PathRecords:
+		return name == "limit" || name == "after"
+	case "DELETE " + protocol.PathRecord:
+		return name == "if_version"
+	case "GET " + protocol.PathHistory:
+		return name == "kind" || name == "epoch" || name == "before" || name == "limit"
 	}
 	return false
 }
@@ -275,7 +294,18 @@ func decodeBody(r *http.Request, v any) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength == 0 {
 		return protocol.NewAPIError(protocol.CodeInput, "request body is empty")
 	}
-	return protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	return inputError(err)
+}
+
+// inputError is the 400 of a body that does not decode, with the JSON
+// Pointer of the value at fault when the error knows it.
+func inputError(err error) *protocol.APIError {
+	ae := protocol.NewAPIError(protocol.CodeInput, "%v", err)
+	var de *protocol.DecodeError
+	if errors.As(err, &de) {
+		ae.Path = de.Pointer()
+	}
+	return ae
 }
 
 func (s *Server) pruneLoop() {

@@ -95,11 +95,24 @@ type EventRange struct {
 }
 
 // MessagesPage selects a page of a channel's messages. Messages are ordered
-// by the seq of their message.new event.
+// by the seq of their message.new event. At most one of Before, After and
+// BeforeSeq is set; none selects the newest.
 type MessagesPage struct {
-	Limit  int
-	Before *protocol.Message // messages older than this one
-	After  *protocol.Message // messages newer than this one
+	Limit     int
+	Before    *protocol.Message // messages older than this one
+	After     *protocol.Message // messages newer than this one
+	BeforeSeq int64             // messages with a seq below this one
+}
+
+// RecordKey names a record within its channel.
+type RecordKey struct{ Collection, ID string }
+
+// StoredRules is one installed version of the record rules.
+type StoredRules struct {
+	Version   int64
+	Hash      string // hex SHA-256 of Source
+	Source    []byte // the rules' canonical JSON (Rules.MarshalJSON)
+	CreatedAt time.Time
 }
 
 // Tx is one transaction of a Store. Reads return ErrNotFound for a
@@ -225,6 +238,28 @@ type Tx interface {
 	// FeedEvents returns up to limit events of userID's feed with seq
 	// after afterSeq, in seq order.
 	FeedEvents(userID string, afterSeq int64, limit int) ([]StoredEvent, error)
+
+	// Record returns a record, live or a tombstone.
+	Record(cid, collection, id string) (protocol.Record, error)
+	// PutRecord stores r, a record or its tombstone (r.Deleted).
+	PutRecord(r protocol.Record) error
+	// Records returns up to limit live records of cid after the key
+	// after (from the first, for the zero key), in (collection, id)
+	// order.
+	Records(cid string, after RecordKey, limit int) ([]protocol.Record, error)
+	// DeleteRecords removes every record of cid, tombstones included.
+	DeleteRecords(cid string) error
+
+	// RecordRulesVersion returns the version of the record rules in
+	// force, 0 if none were ever installed: one cheap read, which each
+	// record write makes to judge itself by the rules of its time.
+	RecordRulesVersion() (int64, error)
+	// RecordRules returns the record rules in force, ErrNotFound if none
+	// were ever installed.
+	RecordRules() (StoredRules, error)
+	// InstallRecordRules stores a new version of the record rules, the
+	// one after the highest stored, and returns it.
+	InstallRecordRules(hash string, source []byte) (int64, error)
 
 	// IdempotentResult returns the stored answer to an earlier write with
 	// the same (user, key), or ErrNotFound.

@@ -81,11 +81,18 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, user string)
 	var page syncPage
 	err = s.view(r.Context(), func(tx Tx) error {
 		page = syncPage{Events: []json.RawMessage{}, SyncedAt: tx.Now(), Hello: hello}
+		if err := s.helloRules(tx, hello); err != nil {
+			return err
+		}
 		budget, err := syncFeed(tx, user, req.Feed, limit, &page)
 		if err != nil {
 			return err
 		}
-		return syncChannels(tx, user, positions, budget, &page)
+		bytesLeft := s.cfg.SyncPageMaxBytes
+		for _, e := range page.Feed.Events {
+			bytesLeft -= len(e)
+		}
+		return syncChannels(tx, user, positions, budget, bytesLeft, &page)
 	})
 	if err != nil {
 		return err
@@ -202,8 +209,10 @@ func syncFeed(tx Tx, user string, from *protocol.Position, budget int, page *syn
 //
 // It decides from the logs' states alone which channels the page serves
 // and how many events of each (the seqs of a log have no gaps), then
-// reads all of them in one ChannelEventRanges.
-func syncChannels(tx Tx, user string, positions []protocol.ChannelPosition, budget int, page *syncPage) error {
+// reads all of them in one ChannelEventRanges. The page then ends where
+// its events reach bytesLeft bytes (records can be large), with one
+// event at least: the channels it cannot serve wait for the next page.
+func syncChannels(tx Tx, user string, positions []protocol.ChannelPosition, budget, bytesLeft int, page *syncPage) error {
 	if len(positions) == 0 {
 		return nil
 	}
@@ -261,6 +270,7 @@ func syncChannels(tx Tx, user string, positions []protocol.ChannelPosition, budg
 	if err != nil {
 		return err
 	}
+	cut := -1 // the slot of the first channel the byte bound left out
 	for i, sv := range serves {
 		cs := &page.Channels[sv.slot]
 		evs, reason := follow(sv.pos, sv.verify, read[i])
@@ -268,14 +278,36 @@ func syncChannels(tx Tx, user string, positions []protocol.ChannelPosition, budg
 			cs.Status, cs.Reason = protocol.ChannelReset, reason
 			continue
 		}
-		for _, e := range evs {
-			page.Events = append(page.Events, e.Payload)
+		k := 0
+		for ; k < len(evs); k++ {
+			size := len(evs[k].Payload)
+			if size > bytesLeft && len(page.Events) > 0 {
+				break
+			}
+			bytesLeft -= size
+			page.Events = append(page.Events, evs[k].Payload)
 		}
+		if k == 0 {
+			cut, page.More = sv.slot, true
+			break
+		}
+		evs = evs[:k]
 		last := evs[len(evs)-1]
 		cs.Position = &protocol.Position{Epoch: sv.state.Epoch, Seq: last.Seq, EventID: last.ID}
 		if last.Seq < sv.state.LastSeq {
 			page.More = true
 		}
+	}
+	if cut >= 0 {
+		// Leave out the channels from cut on that the page was to serve:
+		// their resets and inaccessibility stay.
+		kept := page.Channels[:cut]
+		for _, cs := range page.Channels[cut:] {
+			if cs.Status != protocol.ChannelOK {
+				kept = append(kept, cs)
+			}
+		}
+		page.Channels = kept
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func newEventID() string {
 // change collects what a write transaction did: the events to fan out
 // after commit and who gets them.
 type change struct {
+	srv    *Server
 	tx     Tx
 	events []Delivery
 	// wrote is set once the change has touched the store, after which an
@@ -143,7 +144,7 @@ func (s *Server) writeOp(w http.ResponseWriter, r *http.Request, user string, o 
 	}
 	var result []byte
 	err := s.update(r.Context(), func(tx Tx) ([]Delivery, error) {
-		res, c, err := runOp(tx, user, o)
+		res, c, err := s.runOp(tx, user, o)
 		if err != nil {
 			return nil, err
 		}
@@ -169,8 +170,8 @@ func validKey(key string) error {
 // runOp runs o in tx and returns its answer as JSON and what it changed.
 // A repeat of an op with a stored result returns that result and no
 // change.
-func runOp(tx Tx, user string, o op) ([]byte, *change, error) {
-	c := &change{tx: tx}
+func (s *Server) runOp(tx Tx, user string, o op) ([]byte, *change, error) {
+	c := &change{srv: s, tx: tx}
 	if o.key != "" {
 		stored, err := tx.IdempotentResult(user, o.key)
 		if err == nil {
@@ -248,25 +249,30 @@ func viewJSON[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(
 // channelFor returns cid's channel if user is a member: 404 when it does
 // not exist, 403 when the user is not in it.
 func channelFor(tx Tx, cid, user string) (protocol.Channel, error) {
+	ch, _, err := channelMember(tx, cid, user)
+	return ch, err
+}
+
+// channelMember is channelFor that also returns the user's membership.
+func channelMember(tx Tx, cid, user string) (protocol.Channel, protocol.Member, error) {
 	if err := protocol.ValidateCID(cid); err != nil {
-		return protocol.Channel{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
+		return protocol.Channel{}, protocol.Member{}, protocol.NewAPIError(protocol.CodeInput, "%v", err)
 	}
 	ch, err := tx.Channel(cid)
 	if errors.Is(err, ErrNotFound) {
-		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s does not exist", cid)
+		return ch, protocol.Member{}, protocol.NewAPIError(protocol.CodeNotFound, "channel %s does not exist", cid)
 	}
 	if err != nil {
-		return ch, err
+		return ch, protocol.Member{}, err
 	}
 	if ch.DeletedAt != nil {
-		return ch, protocol.NewAPIError(protocol.CodeNotFound, "channel %s was deleted", cid)
+		return ch, protocol.Member{}, protocol.NewAPIError(protocol.CodeNotFound, "channel %s was deleted", cid)
 	}
-	if _, err := tx.Member(cid, user); errors.Is(err, ErrNotFound) {
-		return ch, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
-	} else if err != nil {
-		return ch, err
+	m, err := tx.Member(cid, user)
+	if errors.Is(err, ErrNotFound) {
+		return ch, m, protocol.NewAPIError(protocol.CodeNotAllowed, "you are not a member of %s", cid)
 	}
-	return ch, nil
+	return ch, m, err
 }
 
 // messageFor returns a message in a channel the user is a member of.
@@ -329,8 +335,12 @@ func channelState(tx Tx, ch protocol.Channel, messageLimit int) (protocol.Channe
 		return protocol.ChannelResponse{}, err
 	}
 	pos := head(st)
+	from := int64(1) // all of them: the history from its start
+	if len(msgs) == messageLimit {
+		from = msgs[0].Seq
+	}
 	return protocol.ChannelResponse{Channel: ch, Members: nonNil(members), Messages: nonNil(msgs), Reads: nonNil(reads),
-		Reactions: reactions, Position: &pos}, nil
+		Reactions: reactions, Position: &pos, MessagesFrom: from}, nil
 }
 
 func nonNil[T any](s []T) []T {

@@ -43,6 +43,9 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 	if err != nil {
 		return err
 	}
+	if err := s.view(r.Context(), func(tx Tx) error { return s.helloRules(tx, hello) }); err != nil {
+		return err
+	}
 	if err := s.limits.openConn(user); err != nil {
 		return err
 	}

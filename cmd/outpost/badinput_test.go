@@ -111,7 +111,7 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 		{"argument to token", env, []string{"token", "mint", "--user", "alice"}, exitUsage, `unexpected argument "mint" (token takes flags only, such as --user ID`},
 		{"argument to a command of flags", env, []string{"status", "now"}, exitUsage, `unexpected argument "now" (the command takes flags only)`},
 		{"bad cid", env, []string{"send", "general", "x"}, exitUsage, "CID"},
-		{"bad limit", env, []string{"messages", cid, "--limit", "0"}, exitUsage, "--limit"},
+		{"bad limit", env, []string{"messages", cid, "--limit", "-1"}, exitUsage, "--limit"},
 		{"missing token", with(env, "OUTPOST_TOKEN", ""), []string{"send", cid, "x"}, exitUsage, "no token"},
 		{"missing server", with(env, "OUTPOST_SERVER", ""), []string{"sync"}, exitUsage, "no server"},
 		{"bad server url", with(env, "OUTPOST_SERVER", "localhost:8080"), []string{"sync"}, exitUsage, "--server"},

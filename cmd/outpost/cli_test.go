@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/token"
@@ -319,7 +320,7 @@ func TestFailedWrite(t *testing.T) {
 
 	// Retry: once bob adds alice, the refused send goes through.
 	bob := sdkClient(t, url, "bob")
-	if _, err := bob.AddMembers(context.Background(), cid, []string{"alice"}, "add-alice"); err != nil {
+	if _, err := bob.AddMembers(context.Background(), cid, []string{"alice"}, client.IdempotencyKey("add-alice")); err != nil {
 		t.Fatal(err)
 	}
 	r = cli(t, env, "retry", id)

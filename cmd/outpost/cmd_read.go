@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/internal/filelock"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 )
 
@@ -90,7 +92,7 @@ var channelsCmd = &command{
 			}
 			out := []channelJSON{}
 			for _, c := range chans {
-				unread, err := db.UnreadCount(ctx, c.CID, user)
+				unread, err := db.UnreadCount(ctx, c.CID)
 				if err != nil {
 					return err
 				}
@@ -146,18 +148,21 @@ type messageJSON struct {
 
 var messagesCmd = &command{
 	name: "messages", args: "CID [--limit N] [--json]",
-	summary: "list a channel's latest messages from the local DB, oldest first",
+	summary: "list a channel's latest messages from the local DB, oldest first (--limit 0: all)",
 	help:    "Messages still in the outbox show as pending, refused ones as failed.\n\n" + readHelp,
 	setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		var r readFlags
 		r.add(fs, e)
-		limit := fs.Int("limit", 50, "how many of the latest messages to show")
+		limit := fs.Int("limit", 50, "how many of the latest messages to show; 0 shows all")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, "CID"); err != nil {
 				return err
 			}
-			if *limit <= 0 {
-				return usageErrorf("--limit must be positive")
+			switch {
+			case *limit < 0:
+				return usageErrorf("--limit must not be negative")
+			case *limit == 0:
+				*limit = math.MaxInt32
 			}
 			db, _, err := openLocal(ctx, &r.connFlags)
 			if err != nil {
@@ -266,8 +271,8 @@ func toTaskJSON(t offlinedb.PendingTask) taskJSON {
 
 var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, in the order they will be sent",
 	"outbox empty", "SEQ\tTYPE\tCID\tMESSAGE\tATTEMPTS\tLAST ERROR",
-	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
-		tasks, err := db.PendingTasks(ctx, user)
+	func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error) {
+		tasks, err := db.PendingTasks(ctx)
 		out := []taskJSON{}
 		for _, t := range tasks {
 			out = append(out, toTaskJSON(t))
@@ -280,8 +285,8 @@ var pendingCmd = taskListCmd("pending", "list the writes waiting in the outbox, 
 
 var failedCmd = taskListCmd("failed", "list the writes the server refused for good, with their errors",
 	"no failed writes", "ID\tTYPE\tCID\tMESSAGE\tFAILED AT\tERROR",
-	func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error) {
-		tasks, err := db.FailedTasks(ctx, user)
+	func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error) {
+		tasks, err := db.FailedTasks(ctx)
 		out := []taskJSON{}
 		for _, t := range tasks {
 			j := toTaskJSON(t.PendingTask)
@@ -302,7 +307,7 @@ var failedCmd = taskListCmd("failed", "list the writes the server refused for go
 // {"user": ..., name: [...]} with --json, else as a table (or the empty
 // line when there are none).
 func taskListCmd(name, summary, empty, header string,
-	list func(ctx context.Context, db *offlinedb.DB, user string) ([]taskJSON, error),
+	list func(ctx context.Context, db *store.DB, user string) ([]taskJSON, error),
 	row func(taskJSON) string) *command {
 	return &command{
 		name: name, args: "[--json]", summary: summary, help: readHelp,
@@ -404,17 +409,17 @@ not; the answer is in the output.
 			}
 			defer db.Close()
 			out := statusJSON{User: user, DB: r.db, Server: r.server, SyncedElsewhere: syncedElsewhere(r.db)}
-			at, ok, err := db.LastSyncedAt(ctx, user)
+			at, ok, err := db.LastSyncedAt(ctx)
 			if err != nil {
 				return err
 			}
 			if ok {
 				out.LastSyncedAt = timePtr(at)
 			}
-			if out.Pending, out.Failed, err = db.TaskCounts(ctx, user); err != nil {
+			if out.Pending, out.Failed, err = db.TaskCounts(ctx); err != nil {
 				return err
 			}
-			if tasks, err := db.PendingTasks(ctx, user); err == nil && len(tasks) > 0 {
+			if tasks, err := db.PendingTasks(ctx); err == nil && len(tasks) > 0 {
 				out.LastError = tasks[0].LastError
 			}
 			if r.server != "" && r.token != "" {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/access"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
@@ -32,7 +34,7 @@ type channelCount struct {
 // snapshot reads each channel's last applied sequence number and count of
 // live messages the server has (so a queued message counts once it is
 // sent).
-func snapshot(ctx context.Context, db *offlinedb.DB) (map[string]channelCount, error) {
+func snapshot(ctx context.Context, db *store.DB) (map[string]channelCount, error) {
 	chans, err := db.Channels(ctx, offlinedb.ChannelsQuery{Limit: 1 << 20, IncludeHidden: true})
 	if err != nil {
 		return nil, err
@@ -116,13 +118,13 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 			} else if state == dbOutpost {
 				// Read before the SDK opens: it may sync as soon as the
 				// connection is up.
-				db, err := offlinedb.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
+				db, err := openStore(ctx, o.db, o.user, o.logger())
 				if err != nil {
-					return withCode(exitDB, err)
+					return err
 				}
 				before, err = snapshot(ctx, db)
 				if err == nil {
-					pendingBefore, failedBefore, err = db.TaskCounts(ctx, o.user)
+					pendingBefore, failedBefore, err = db.TaskCounts(ctx)
 				}
 				db.Close()
 				if err != nil {
@@ -160,15 +162,15 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 				return fmt.Errorf("sync failed: %w", err)
 			}
 
-			after, err := snapshot(ctx, s.DB)
+			after, err := snapshot(ctx, access.Store(s.Client))
 			if err != nil {
 				return err
 			}
 			out := syncJSON{User: o.user, Channels: []syncChannelJSON{}}
-			if at, ok, err := s.DB.LastSyncedAt(ctx, o.user); err == nil && ok {
+			if at, ok, err := access.Store(s.Client).LastSyncedAt(ctx); err == nil && ok {
 				out.LastSyncedAt = timePtr(at)
 			}
-			if out.Pending, out.Failed, err = s.DB.TaskCounts(ctx, o.user); err != nil {
+			if out.Pending, out.Failed, err = access.Store(s.Client).TaskCounts(ctx); err != nil {
 				return err
 			}
 			out.Sent = max(pendingBefore-out.Pending-(out.Failed-failedBefore), 0)
@@ -288,8 +290,8 @@ or {"kind":"status",...}.
 			w := &watcher{out: e.stdout, json: *asJSON}
 			var unsubs []func()
 			s, err := openSession(ctx, &o, func(c *outpost.Client) {
-				w.db = c.DB
-				unsubs = append(unsubs, c.Conn.OnAll(w.event), c.OnStatus(w.status), c.OnChange(w.change))
+				w.db = access.Store(c)
+				unsubs = append(unsubs, access.Conn(c).OnAll(w.event), c.OnStatus(w.status), c.OnChange(w.change))
 			})
 			if err != nil {
 				return err
@@ -316,7 +318,7 @@ or {"kind":"status",...}.
 type watcher struct {
 	out  io.Writer
 	json bool
-	db   *offlinedb.DB // to read what a sync caught up on
+	db   *store.DB // to read what a sync caught up on
 
 	mu   sync.Mutex // guards the fields below and out
 	last *statusLine

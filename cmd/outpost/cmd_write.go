@@ -64,8 +64,8 @@ var sendCmd = &command{
 			}
 			var id string
 			return write(ctx, e, &w, "send", func(c *outpost.Client) error {
-				var err error
-				id, err = c.SendMessage(ctx, cid, text)
+				w, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: text})
+				id = w.MessageID
 				return err
 			}, func() string { return id })
 		}
@@ -84,7 +84,7 @@ var editCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "edit", func(c *outpost.Client) error {
-				_, err := c.EditMessage(ctx, args[0], args[1], args[2])
+				_, err := c.UpdateMessage(ctx, args[0], args[1], args[2])
 				return err
 			}, func() string { return args[1] })
 		}
@@ -104,7 +104,7 @@ var deleteCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "delete", func(c *outpost.Client) error {
-				_, err := c.DeleteMessage(ctx, args[0], args[1], *hard)
+				_, err := c.DeleteMessage(ctx, args[0], args[1], outpost.DeleteOptions{Hard: *hard})
 				return err
 			}, func() string { return args[1] })
 		}
@@ -123,7 +123,7 @@ var reactCmd = &command{
 				return err
 			}
 			return write(ctx, e, &w, "react", func(c *outpost.Client) error {
-				_, err := c.React(ctx, args[0], args[1], args[2])
+				_, err := c.SendReaction(ctx, args[0], args[1], args[2])
 				return err
 			}, func() string { return args[1] })
 		}
@@ -223,7 +223,7 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 		return err
 	}
 
-	res := writeResult{Command: name, MessageID: id, Status: "queued", Online: s.online, Syncer: s.Sync.Status().Syncer}
+	res := writeResult{Command: name, MessageID: id, Status: "queued", Online: s.online, Syncer: s.Status().Syncer}
 	if s.online {
 		// Another process may hold the DB's sync lock: it sends the
 		// write, after its own earlier ones; the command waits for that.
@@ -237,7 +237,7 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 			return withCode(exitError, errors.New("interrupted; the write stays queued in the local DB"))
 		}
 		res.Status, res.Error = outcome(ctx, s.Client, res.MessageID, failedBefore)
-		res.Syncer = s.Sync.Status().Syncer
+		res.Syncer = s.Status().Syncer
 		if res.Status == "queued" && res.Error == "" && err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, syncmanager.ErrNotSyncer) {
 			res.Error = err.Error()
 		}
@@ -352,7 +352,7 @@ var dismissCmd = &command{
 				return err
 			}
 			defer db.Close()
-			if err := db.DeleteFailedTask(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
+			if err := db.DismissFailed(ctx, args[0]); errors.Is(err, offlinedb.ErrTaskNotFound) {
 				return fmt.Errorf("no failed write %s (see 'outpost failed')", args[0])
 			} else if err != nil {
 				return err

@@ -23,6 +23,8 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/access"
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/syncmanager"
 )
@@ -36,6 +38,9 @@ type connFlags struct {
 	timeout                 time.Duration
 	verbose                 bool
 	stderr                  io.Writer
+	// history is how much of each channel's history the session's syncs
+	// fetch: the whole of it (the zero value) unless a command says.
+	history syncmanager.HistoryPolicy
 }
 
 // addLocal defines --db and --user, enough for the reading commands.
@@ -199,7 +204,7 @@ func checkUser(path, user string, users []string) error {
 
 // openLocal opens an existing client DB for reading, without the network.
 // With no --user it takes the DB's own user.
-func openLocal(ctx context.Context, o *connFlags) (*offlinedb.DB, string, error) {
+func openLocal(ctx context.Context, o *connFlags) (*store.DB, string, error) {
 	if o.db == "" {
 		return nil, "", usageErrorf("no local DB: give --db or set OUTPOST_DB")
 	}
@@ -220,11 +225,27 @@ func openLocal(ctx context.Context, o *connFlags) (*offlinedb.DB, string, error)
 	if err := checkUser(o.db, user, users); err != nil {
 		return nil, "", err
 	}
-	db, err := offlinedb.Open(ctx, o.db, offlinedb.Options{Logger: o.logger()})
+	db, err := openStore(ctx, o.db, user, o.logger())
 	if err != nil {
-		return nil, "", withCode(exitDB, err)
+		return nil, "", err
 	}
 	return db, user, nil
+}
+
+// openStore opens the client DB at path for user. The store reads and
+// writes only its bound user's outbox and positions; a store bound
+// already is not written to (Bind only checks it), one made before stores
+// recorded their identity is bound to user, as the SDK's Open would.
+func openStore(ctx context.Context, path, user string, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, path, offlinedb.Options{Logger: log})
+	if err != nil {
+		return nil, withCode(exitDB, err)
+	}
+	if err := db.Bind(ctx, user, false); err != nil {
+		db.Close()
+		return nil, withCode(exitDB, err)
+	}
+	return db, nil
 }
 
 // session is an open SDK client for the commands that talk to the server.
@@ -271,9 +292,11 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 	s := &session{created: state == dbMissing, path: o.db}
 	c, err := outpost.Open(ctx, outpost.Config{
 		ServerURL: o.server, UserID: o.user, Token: o.token, DBPath: o.db,
-		ConnectTimeout: -1, // we connect below, to tell offline from refused
-		Logger:         o.logger(),
-		Client:         client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
+		// Open does not wait for the network: we connect below, to
+		// tell offline from refused.
+		Logger: o.logger(),
+		Client: client.Config{MinReconnectDelay: 100 * time.Millisecond, MaxReconnectDelay: 2 * time.Second},
+		Sync:   syncmanager.Options{History: o.history},
 	})
 	if err != nil {
 		s.removeCreated()
@@ -295,7 +318,7 @@ func openOffline(ctx context.Context, o *connFlags, before func(*outpost.Client)
 // s.why; an unreachable server leaves the session offline. A refused
 // token is an error: the session is closed (see fail).
 func (s *session) connect(ctx context.Context, o *connFlags) error {
-	why, err := connectQuick(ctx, s.Conn, o.timeout)
+	why, err := connectQuick(ctx, access.Conn(s.Client), o.timeout)
 	switch {
 	case err == nil:
 		s.online = true
@@ -415,7 +438,7 @@ func (s *session) awaitSync(ctx context.Context, sync func(context.Context) erro
 		if !errors.Is(err, syncmanager.ErrNotSyncer) {
 			return err
 		}
-		for !s.Sync.Status().Syncer {
+		for !s.Status().Syncer {
 			if done != nil && done() {
 				return nil
 			}

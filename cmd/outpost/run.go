@@ -91,7 +91,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		tokenCmd, sendCmd, editCmd, deleteCmd, reactCmd, syncCmd, watchCmd,
-		channelsCmd, messagesCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
+		channelsCmd, messagesCmd, historyCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
 		channelCmd,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/internal/access"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -26,12 +27,12 @@ func TestSend_WhileAnAppSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer app.Close(ctx)
-	if !app.Sync.Status().Syncer {
+	if !app.Status().Syncer {
 		t.Fatal("the app does not hold the sync lock")
 	}
-	app.Conn.Disconnect()
+	access.Conn(app).Disconnect()
 	for _, id := range []string{"app-1", "app-2"} {
-		if _, err := app.Sync.SendMessage(ctx, cid, protocol.MessageInput{ID: id, Text: id}); err != nil {
+		if _, err := app.SendMessage(ctx, cid, outpost.NewMessage{ID: id, Text: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +63,7 @@ func TestSend_WhileAnAppSyncs(t *testing.T) {
 	})
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := app.Conn.Connect(cctx); err != nil {
+	if err := app.Connect(cctx); err != nil {
 		t.Fatal(err)
 	}
 	r = <-done

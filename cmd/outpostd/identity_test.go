@@ -63,11 +63,11 @@ func TestNodes_OneServerID(t *testing.T) {
 			t.Fatalf("node %d: %v", i, err)
 		}
 		if i == 0 {
-			if _, err := c.Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "nodes"}); err != nil {
+			if _, err := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "nodes"}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := c.SendMessage(ctx, "team:nodes", "through node"); err != nil {
+		if _, err := c.SendMessage(ctx, "team:nodes", outpost.NewMessage{Text: "through node"}); err != nil {
 			t.Fatal(err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)

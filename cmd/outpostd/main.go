@@ -77,6 +77,9 @@ func envFloat(name string, def float64) float64 {
 // run serves until ctx ends. ready, if not nil, gets the listening
 // address once the server accepts connections.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
+	if len(args) > 0 && args[0] == "install-rules" {
+		return installRules(ctx, args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("outpostd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr("OUTPOST_ADDR", "127.0.0.1:8080"), "address to listen on (env OUTPOST_ADDR)")
@@ -98,8 +101,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	tlsKey := fs.String("tls-key", envOr("OUTPOST_TLS_KEY", ""), "TLS private key file (PEM) (env OUTPOST_TLS_KEY)")
 	origins := fs.String("allowed-origins", envOr("OUTPOST_ALLOWED_ORIGINS", ""),
 		"comma-separated browser origins besides the server's own that may call the API, e.g. https://app.example.com (env OUTPOST_ALLOWED_ORIGINS)")
+	rulesFile := fs.String("rules", envOr("OUTPOST_RULES", ""),
+		"record rules file (JSON) to install at start, unless in force already; none keeps the store's (env OUTPOST_RULES)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: outpostd [flags]\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: outpostd [flags]\n       outpostd install-rules [--db DB] FILE\n\n"+
 			"Runs the Outpost sync server on an embedded SQLite database, or on\n"+
 			"PostgreSQL (--db postgres://...) as one of several nodes: the API,\n"+
 			"the web page at /, GET /events, /metrics and /readyz.\n\nFlags:\n")
@@ -175,6 +180,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
+	}
+	if *rulesFile != "" {
+		r, err := readRules(*rulesFile)
+		if err != nil {
+			return err
+		}
+		cfg.Rules = &r
 	}
 	store, dbName, err := openStore(ctx, *dbPath, log)
 	if err != nil {
@@ -275,4 +287,57 @@ func (sqliteInfo) Kind() string { return "sqlite" }
 
 func (s sqliteInfo) Ping(ctx context.Context) error {
 	return s.View(ctx, func(server.Tx) error { return nil })
+}
+
+// readRules reads and checks a record rules file; its errors name the
+// file, the line and the reason.
+func readRules(path string) (server.Rules, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return server.Rules{}, err
+	}
+	return server.ParseRules(path, data)
+}
+
+// installRules is "outpostd install-rules [--db DB] FILE": it installs a
+// rules file as the record rules of the store, which every node serving
+// it applies from its next record write, and exits. On SQLite it needs
+// the file free: stop the server, or give it --rules at its next start.
+func installRules(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("outpostd install-rules", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := fs.String("db", envOr("OUTPOST_DB", "outpost-server.db"), "SQLite database file, or a postgres:// URL (env OUTPOST_DB)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: outpostd install-rules [--db DB] FILE\n\n"+
+			"Installs the record rules in FILE (JSON) in the store; every node\n"+
+			"serving it applies them from its next record write.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "outpostd install-rules: want one rules file")
+		fs.Usage()
+		return usageError{errors.New("want one rules file")}
+	}
+	r, err := readRules(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	store, dbName, err := openStore(ctx, *dbPath, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	version, hash, err := server.InstallRules(ctx, store, r)
+	if err != nil {
+		return err
+	}
+	log.Info("record rules in force", "db", dbName, "file", fs.Arg(0), "version", version, "hash", hash)
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/access"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -59,16 +60,15 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 		defer c.Close(context.Background())
 		clients[i] = c
 	}
-	ch, err := clients[0].Conn.CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "conv", Members: users})
+	cid, err := clients[0].CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "conv", Members: users[1:]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cid := ch.Channel.CID
 	const each = 20
 	killed := 0
 	for i := range each {
 		for k, c := range clients {
-			if _, err := c.Sync.SendMessage(ctx, cid, protocol.MessageInput{ID: fmt.Sprintf("%s-%02d", users[k], i), Text: "hi"}); err != nil {
+			if _, err := c.SendMessage(ctx, cid, outpost.NewMessage{ID: fmt.Sprintf("%s-%02d", users[k], i), Text: "hi"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -85,19 +85,19 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 	for _, c := range clients {
 		for {
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := c.Sync.SyncNow(sctx)
+			err := c.SyncNow(sctx)
 			cancel()
-			if st := c.Sync.Status(); err == nil && st.Pending == 0 {
+			if st := c.Status(); err == nil && st.Pending == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("seed %d: no convergence in 60s: %+v (%v)", seed, c.Sync.Status(), err)
+				t.Fatalf("seed %d: no convergence in 60s: %+v (%v)", seed, c.Status(), err)
 			}
 		}
 	}
 	for _, c := range clients {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := c.Sync.SyncNow(sctx)
+		err := c.SyncNow(sctx)
 		cancel()
 		if err != nil {
 			t.Fatalf("seed %d: the last sync: %v", seed, err)
@@ -146,10 +146,10 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 	}
 	slices.Sort(serverIDs)
 	for k, c := range clients {
-		if st := c.Sync.Status(); st.Failed != 0 {
+		if st := c.Status(); st.Failed != 0 {
 			t.Errorf("seed %d: %s has %d failed writes", seed, users[k], st.Failed)
 		}
-		local, err := c.DB.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 100000})
+		local, err := c.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 100000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestNodes_SDKClientsConverge(t *testing.T) {
 					missing = append(missing, id)
 				}
 			}
-			pos, _ := c.DB.SyncPositions(ctx, users[k])
+			pos, _ := access.Store(c).SyncPositions(ctx)
 			t.Errorf("seed %d: %s holds %d messages, the server %d; missing %v; its position %+v", seed, users[k], len(ids), len(serverIDs), missing, pos)
 		}
 	}

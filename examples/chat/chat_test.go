@@ -89,6 +89,22 @@ func openClient(t *testing.T, url, user string) *outpost.Client {
 	return c
 }
 
+// apiClient returns a REST client of the server's API for user, to ask the
+// server itself what it holds.
+func apiClient(t *testing.T, url, user string) *client.Client {
+	t.Helper()
+	tok, err := token.Issue(testSecret, user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{ServerURL: url, UserID: user, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // proxy forwards TCP connections to a target. cut closes the listener and
 // every connection, as a network that goes away would; restore listens on
 // the same address again.
@@ -280,7 +296,7 @@ func TestChat_OfflineSendDrainsOnReturn(t *testing.T) {
 		return strings.Contains(string(out), "general") && strings.Contains(string(out), "● online")
 	}, teatest.WithDuration(waitTimeout), teatest.WithCheckInterval(20*time.Millisecond))
 
-	if _, err := alice.SendMessage(ctx, cid, "live from alice"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "live from alice"}); err != nil {
 		t.Fatal(err)
 	}
 	waitScreen(t, tm, "alice's live message", func(s string) bool { return strings.Contains(s, "alice: live from alice") })
@@ -298,7 +314,7 @@ func TestChat_OfflineSendDrainsOnReturn(t *testing.T) {
 	}
 
 	// Alice writes while bob is away; the server has it, bob cannot yet.
-	if _, err := alice.SendMessage(ctx, cid, "meanwhile from alice"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "meanwhile from alice"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice's outbox drained", func() bool { return alice.Status().Pending == 0 })
@@ -317,7 +333,7 @@ func TestChat_OfflineSendDrainsOnReturn(t *testing.T) {
 		t.Errorf("a mark is left on the screen:\n%s", screen)
 	}
 
-	resp, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
+	resp, err := apiClient(t, ts.URL, "alice").QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +379,7 @@ func TestChat_RefusedSendShowsFailed(t *testing.T) {
 
 	px.cut()
 	waitScreen(t, tm, "offline", func(s string) bool { return strings.Contains(s, "○ offline") })
-	if _, err := alice.Conn.RemoveMember(ctx, cid, "bob", "remove-bob"); err != nil {
+	if err := alice.RemoveMembers(ctx, cid, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	tm.Type("too late")

@@ -38,7 +38,7 @@ func TestDemo_TabAndOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := outpost.Open(ctx, outpost.Config{ServerURL: d.URL, UserID: "carol", Token: tok,
-		DBPath: filepath.Join(t.TempDir(), "carol.db"), ConnectTimeout: -1,
+		DBPath: filepath.Join(t.TempDir(), "carol.db"),
 		Client: client.Config{MinReconnectDelay: 10 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,16 +6,14 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/client"
 	"github.com/outpostsync/outpost/syncmanager"
 )
 
 // changeMsg tells the model that the SDK's state changed: the latest
-// status snapshot and the latest connection error. Many changes coalesce
+// status snapshot (its LastError says why the connection is down). Many changes coalesce
 // into one changeMsg, so a burst of events costs one reload.
 type changeMsg struct {
-	status  syncmanager.Status
-	connErr error
+	status syncmanager.Status
 }
 
 // feedClosedMsg is what the feed's wait command returns once the feed is
@@ -32,12 +30,11 @@ type feed struct {
 	unsubs []func()
 	once   sync.Once
 
-	mu      sync.Mutex // guards the fields below
-	status  syncmanager.Status
-	connErr error
+	mu     sync.Mutex // guards the fields below
+	status syncmanager.Status
 }
 
-// newFeed subscribes to c's status, store changes and connection errors.
+// newFeed subscribes to c's status and store changes.
 func newFeed(c *outpost.Client) *feed {
 	f := &feed{
 		notify: make(chan struct{}, 1),
@@ -48,9 +45,6 @@ func newFeed(c *outpost.Client) *feed {
 		c.OnStatus(func(st syncmanager.Status) {
 			f.mu.Lock()
 			f.status = st
-			if st.Online {
-				f.connErr = nil
-			}
 			f.mu.Unlock()
 			f.poke()
 		}),
@@ -58,12 +52,6 @@ func newFeed(c *outpost.Client) *feed {
 		// write or its answer) is told after it committed, so the
 		// reload that follows finds it.
 		c.OnChange(func(syncmanager.Change) { f.poke() }),
-		c.Conn.OnError(func(ev client.ErrorEvent) {
-			f.mu.Lock()
-			f.connErr = ev.Err
-			f.mu.Unlock()
-			f.poke()
-		}),
 	}
 	f.poke() // a first load
 	return f
@@ -87,7 +75,7 @@ func (f *feed) wait() tea.Cmd {
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return changeMsg{status: f.status, connErr: f.connErr}
+		return changeMsg{status: f.status}
 	}
 }
 

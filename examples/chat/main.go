@@ -48,11 +48,11 @@ func run(ctx context.Context, cfg config) (err error) {
 			cfg.db = filepath.Join(d.Dir, cfg.user+".db")
 		}
 	}
-	// ConnectTimeout < 0: show the screen at once, offline if need be;
-	// the status bar says when the connection is up.
+	// Open does not wait for the network: the screen shows at once,
+	// offline if need be, and the status bar says when the connection is
+	// up.
 	c, err := outpost.Open(ctx, outpost.Config{
 		ServerURL: cfg.server, UserID: cfg.user, Token: cfg.token, DBPath: cfg.db,
-		ConnectTimeout: -1,
 	})
 	if err != nil {
 		return err

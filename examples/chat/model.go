@@ -40,7 +40,6 @@ type model struct {
 	msgs     []offlinedb.Message // the selected channel's latest messages, oldest first
 
 	status  syncmanager.Status
-	connErr error // the connection's last error while offline
 	uiErr   error // the last send that could not be stored
 	loadErr error // the last read of the local store, if it failed
 
@@ -104,7 +103,7 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 
 	case changeMsg:
-		m.status, m.connErr = msg.status, msg.connErr
+		m.status = msg.status
 		load := m.requestLoad()
 		return m, tea.Batch(m.feed.wait(), load)
 
@@ -218,7 +217,7 @@ func (m model) send() (tea.Model, tea.Cmd) {
 	return m, func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
 		defer cancel()
-		_, err := c.SendMessage(ctx, cid, text)
+		_, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: text})
 		return sentMsg{text: text, err: err}
 	}
 }
@@ -230,18 +229,18 @@ func (m model) toggleOffline() (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.toggling = true
-	conn := m.c.Conn
+	c := m.c
 	if !m.offline {
 		return m, func() tea.Msg {
-			conn.Disconnect()
-			return toggledMsg{offline: true}
+			err := c.Disconnect(context.Background())
+			return toggledMsg{offline: true, err: err}
 		}
 	}
 	return m, func() tea.Msg {
 		// Connect keeps trying in the background after its ctx ends.
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		err := conn.Connect(ctx)
+		err := c.Connect(ctx)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = nil
 		}

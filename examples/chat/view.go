@@ -165,8 +165,6 @@ func (m model) statusBar(w int) string {
 		err = m.loadErr
 	case st.LastError != nil:
 		err = st.LastError
-	case !st.Online && m.connErr != nil:
-		err = m.connErr
 	}
 	if err != nil {
 		parts = append(parts, styleError.Render("error: "+oneLine(err.Error())))

@@ -70,7 +70,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		if err != nil {
 			return nil, err
 		}
-		return outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
+		// Open does not wait for the network; the story starts once each
+		// user is online and caught up.
+		c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
 			DBPath: filepath.Join(dir, user+".db"),
 			Client: client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
 			OnSyncStatusChange: func(synced bool) {
@@ -80,6 +82,14 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 					p.say("  [%s] sync status: offline", user)
 				}
 			}})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.WaitForFirstSync(ctx); err != nil {
+			c.Close(ctx)
+			return nil, err
+		}
+		return c, nil
 	}
 	alice, err := open("alice")
 	if err != nil {
@@ -96,22 +106,24 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	}
 	defer bob.Close(ctx)
 	p.say("alice and bob are online; alice made %s with both in it", cid)
-	if _, err := alice.SendMessage(ctx, cid, "Morning, Bob!"); err != nil {
+	if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "Morning, Bob!"}); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 }, bob); err != nil {
+	// Synced too: bob's first sync (with the channel's history) is done,
+	// so going offline is a change he hears.
+	if err := waitFor(ctx, func() bool { return count(ctx, bob, cid) == 1 && bob.Status().Synced }, bob); err != nil {
 		return fmt.Errorf("bob never got alice's first message: %w", err)
 	}
 	p.say("bob got alice's message live")
 
 	p.say("")
 	p.say("bob goes offline")
-	bob.Disconnect()
+	bob.Disconnect(ctx)
 	if err := waitFor(ctx, func() bool { return !bob.Status().Synced }, bob); err != nil {
 		return err
 	}
 	for _, text := range []string{"Are you there?", "The build is green."} {
-		if _, err := alice.SendMessage(ctx, cid, text); err != nil {
+		if _, err := alice.SendMessage(ctx, cid, outpost.NewMessage{Text: text}); err != nil {
 			return err
 		}
 		p.say("alice posts: %q", text)
@@ -122,7 +134,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		return fmt.Errorf("alice's messages never left her outbox: %w", err)
 	}
 	for _, text := range []string{"Writing this on the train.", "No signal, but Outpost keeps it."} {
-		if _, err := bob.SendMessage(ctx, cid, text); err != nil {
+		if _, err := bob.SendMessage(ctx, cid, outpost.NewMessage{Text: text}); err != nil {
 			return err
 		}
 	}
@@ -169,7 +181,17 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	p.say("bob's local store:")
 	show(ctx, p, bob, cid)
 
-	resp, err := alice.Conn.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
+	// Ask the server itself, over its REST API, with a client of its own.
+	tok, err := token.Issue(secret, "alice", time.Hour)
+	if err != nil {
+		return err
+	}
+	api, err := client.New(client.Config{ServerURL: url, UserID: "alice", Token: tok})
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	resp, err := api.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
 	if err != nil {
 		return err
 	}

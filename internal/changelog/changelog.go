@@ -120,6 +120,15 @@ func (n *Note) States(states []protocol.ChannelResponse, inaccessible []string) 
 	}
 }
 
+// History notes a page of the channel cid's history stored: the channel
+// and the messages the page holds.
+func (n *Note) History(cid string, page *protocol.HistoryPage) {
+	n.Channel(cid)
+	for i := range page.Messages {
+		n.Message(page.Messages[i].ID)
+	}
+}
+
 // Add merges a logged entry into n.
 func (n *Note) Add(e Entry) {
 	n.Kind |= e.Kind

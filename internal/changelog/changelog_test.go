@@ -9,14 +9,14 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/outpostsync/outpost/internal/changelog"
-	"github.com/outpostsync/outpost/offlinedb"
+	"github.com/outpostsync/outpost/internal/store"
 )
 
 // TestLog_PrunedAndLost: the log keeps about its newest Keep rows, and a
 // reader whose next row was pruned is told it lost changes.
 func TestLog_PrunedAndLost(t *testing.T) {
 	ctx := context.Background()
-	db, err := offlinedb.Open(ctx, filepath.Join(t.TempDir(), "s.db"), offlinedb.Options{})
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "s.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
 package dispatch
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // Queue runs callbacks one at a time, in the order they were queued, on a
@@ -24,8 +26,11 @@ type Queue struct {
 	wake     chan struct{} // buffered(1): a push happened
 	started  bool
 	stopping bool
+	dropping bool // set by Abandon: what is queued is dropped
 	warnAt   int
 	done     chan struct{} // closed when the goroutine ends
+
+	inCallback atomic.Bool // a callback is running
 }
 
 const queueWarnLen = 1024
@@ -73,7 +78,7 @@ func (d *Queue) Push(f func()) {
 }
 
 // Stop runs what is queued, ends the goroutine and waits for it. It must not
-// be called from a callback. It is idempotent.
+// be called from a callback (see InCallback and Abandon). It is idempotent.
 func (d *Queue) Stop() {
 	d.mu.Lock()
 	started := d.started
@@ -85,6 +90,49 @@ func (d *Queue) Stop() {
 	}
 	if started {
 		<-d.done
+	}
+}
+
+// StopWithin is Stop bounded by ctx: when ctx ends first, what is still
+// queued is dropped, the goroutine ends after the callback it runs (if
+// any), and StopWithin returns ctx's error without waiting for it.
+func (d *Queue) StopWithin(ctx context.Context) error {
+	d.mu.Lock()
+	started := d.started
+	d.stopping = true
+	d.mu.Unlock()
+	d.poke()
+	if !started {
+		return nil
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+		d.Abandon()
+		return ctx.Err()
+	}
+}
+
+// Abandon drops what is queued and lets the goroutine end after the
+// callback it runs (if any), without waiting: the way for a callback to
+// stop its own queue.
+func (d *Queue) Abandon() {
+	d.mu.Lock()
+	d.stopping, d.dropping = true, true
+	d.queue = nil
+	d.mu.Unlock()
+	d.poke()
+}
+
+// InCallback reports whether a callback of the queue is running: a Stop
+// now, from that callback, would wait for itself.
+func (d *Queue) InCallback() bool { return d.inCallback.Load() }
+
+func (d *Queue) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -100,6 +148,9 @@ func (d *Queue) loop() {
 		d.mu.Unlock()
 		for i, f := range batch {
 			batch[i] = nil // let the event be collected once handled
+			if d.isDropping() {
+				break
+			}
 			d.call(f)
 		}
 		if len(batch) > 0 {
@@ -112,7 +163,17 @@ func (d *Queue) loop() {
 	}
 }
 
-func (d *Queue) call(f func()) { Call(d.log, d.what, f) }
+func (d *Queue) call(f func()) {
+	d.inCallback.Store(true)
+	defer d.inCallback.Store(false)
+	Call(d.log, d.what, f)
+}
+
+func (d *Queue) isDropping() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dropping
+}
 
 // Call calls f, recovering and logging a panic (as "<what> panicked") so
 // that one bad callback does not stop the others.

@@ -1,9 +1,12 @@
 package dispatch_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -46,5 +49,47 @@ func TestCall_ContainsPanics(t *testing.T) {
 	dispatch.Call(slog.New(slog.DiscardHandler), "x", func() { ran = true })
 	if !ran {
 		t.Error("the call after a panic did not run")
+	}
+}
+
+// TestQueue_StopWithin: a callback that does not return holds StopWithin
+// only until its ctx ends; what is queued behind it is dropped, and the
+// goroutine ends once the callback returns.
+func TestQueue_StopWithin(t *testing.T) {
+	q := dispatch.New(slog.New(slog.DiscardHandler), "test callback")
+	q.Start()
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	q.Push(func() { close(entered); <-unblock })
+	q.Push(func() { t.Error("a callback queued behind a stuck one ran after StopWithin gave up") })
+	<-entered
+	if !q.InCallback() {
+		t.Error("InCallback = false while a callback runs")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := q.StopWithin(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("StopWithin = %v, want the ctx's deadline", err)
+	}
+	close(unblock)
+	// goleak in TestMain checks that the goroutine ended.
+}
+
+// TestQueue_AbandonFromCallback: a callback may stop its own queue
+// without waiting for itself.
+func TestQueue_AbandonFromCallback(t *testing.T) {
+	q := dispatch.New(slog.New(slog.DiscardHandler), "test callback")
+	q.Start()
+	done := make(chan struct{})
+	q.Push(func() { q.Abandon(); close(done) })
+	q.Push(func() { t.Error("ran after Abandon") })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Abandon from a callback did not return")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.StopWithin(ctx); err != nil {
+		t.Errorf("StopWithin after Abandon = %v", err)
 	}
 }

@@ -33,7 +33,7 @@ func retryable(err error) bool {
 		return false
 	}
 	return pgErr.Code == "40P01" || pgErr.Code == "40001" ||
-		(pgErr.Code == "23505" && pgErr.ConstraintName == "idempotency_pkey")
+		(pgErr.Code == "23505" && (pgErr.ConstraintName == "idempotency_pkey" || pgErr.ConstraintName == "record_rules_pkey"))
 }
 
 func temporary(err error) bool {

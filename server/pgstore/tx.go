@@ -140,8 +140,9 @@ WHERE cid = $1 AND user_id = $2 AND to_seq IS NULL`
 WHERE m.cid = $1 AND (m.seq, m.id) > (p.seq, p.id) ORDER BY m.seq, m.id LIMIT $3`
 	qMessagesBefore = `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = $2) p
 WHERE m.cid = $1 AND (m.seq, m.id) < (p.seq, p.id) ORDER BY m.seq DESC, m.id DESC LIMIT $3`
-	qMessagesLatest = `SELECT data FROM messages WHERE cid = $1 ORDER BY seq DESC, id DESC LIMIT $2`
-	qPutMessage     = `INSERT INTO messages (id, cid, seq, created_at, data) VALUES ($1, $2, $3, $4, $5)
+	qMessagesLatest    = `SELECT data FROM messages WHERE cid = $1 ORDER BY seq DESC, id DESC LIMIT $2`
+	qMessagesBeforeSeq = `SELECT data FROM messages WHERE cid = $1 AND seq < $2 ORDER BY seq DESC, id DESC LIMIT $3`
+	qPutMessage        = `INSERT INTO messages (id, cid, seq, created_at, data) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO UPDATE SET data = excluded.data`
 	qDeleteMessageReactions = `DELETE FROM reactions WHERE message_id = $1`
 	qDeleteMessage          = `DELETE FROM messages WHERE id = $1`
@@ -300,6 +301,8 @@ func (t *tx) Messages(cid string, p server.MessagesPage) ([]protocol.Message, er
 		return selectJSON[protocol.Message](t, qMessagesAfter, cid, p.After.ID, p.Limit)
 	case p.Before != nil:
 		return reversed(selectJSON[protocol.Message](t, qMessagesBefore, cid, p.Before.ID, p.Limit))
+	case p.BeforeSeq > 0:
+		return reversed(selectJSON[protocol.Message](t, qMessagesBeforeSeq, cid, p.BeforeSeq, p.Limit))
 	default:
 		return reversed(selectJSON[protocol.Message](t, qMessagesLatest, cid, p.Limit))
 	}
@@ -376,4 +379,57 @@ func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
 
 func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
 	return t.exec(qPutIdempotentResult, userID, key, string(result), t.Now().UnixMicro())
+}
+
+const (
+	qRecord    = `SELECT data FROM records WHERE cid = $1 AND collection = $2 AND id = $3`
+	qPutRecord = `INSERT INTO records (cid, collection, id, deleted, data) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (cid, collection, id) DO UPDATE SET deleted = excluded.deleted, data = excluded.data`
+	qRecords = `SELECT data FROM records
+WHERE cid = $1 AND (collection, id) > ($2, $3) AND NOT deleted ORDER BY collection, id LIMIT $4`
+	qDeleteRecords      = `DELETE FROM records WHERE cid = $1`
+	qRecordRulesVersion = `SELECT coalesce(max(version), 0) FROM record_rules`
+	qRecordRules        = `SELECT version, hash, source, created_at FROM record_rules ORDER BY version DESC LIMIT 1`
+	// Two installs at once: the second's insert fails on the primary
+	// key, and Update runs it again (retryable).
+	qInstallRecordRules = `INSERT INTO record_rules (version, hash, source, created_at)
+SELECT coalesce(max(version), 0) + 1, $1, $2, $3 FROM record_rules RETURNING version`
+)
+
+func (t *tx) Record(cid, collection, id string) (r protocol.Record, err error) {
+	return r, t.getJSON(&r, qRecord, cid, collection, id)
+}
+
+func (t *tx) PutRecord(r protocol.Record) error {
+	return t.exec(qPutRecord, r.CID, r.Collection, r.ID, r.Deleted, mustJSON(r))
+}
+
+func (t *tx) Records(cid string, after server.RecordKey, limit int) ([]protocol.Record, error) {
+	return selectJSON[protocol.Record](t, qRecords, cid, after.Collection, after.ID, limit)
+}
+
+func (t *tx) DeleteRecords(cid string) error { return t.exec(qDeleteRecords, cid) }
+
+func (t *tx) RecordRulesVersion() (int64, error) {
+	var v int64
+	err := t.tx.QueryRow(t.ctx, qRecordRulesVersion).Scan(&v)
+	return v, err
+}
+
+func (t *tx) RecordRules() (server.StoredRules, error) {
+	var r server.StoredRules
+	var source string
+	var at int64
+	err := t.tx.QueryRow(t.ctx, qRecordRules).Scan(&r.Version, &r.Hash, &source, &at)
+	if isNoRows(err) {
+		return r, server.ErrNotFound
+	}
+	r.Source, r.CreatedAt = []byte(source), time.UnixMicro(at).UTC()
+	return r, err
+}
+
+func (t *tx) InstallRecordRules(hash string, source []byte) (int64, error) {
+	var v int64
+	err := t.tx.QueryRow(t.ctx, qInstallRecordRules, hash, string(source), t.now.UnixMicro()).Scan(&v)
+	return v, err
 }

@@ -10,6 +10,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 )
@@ -27,7 +28,7 @@ func TestOpen_ClearErrors(t *testing.T) {
 	}
 
 	client := filepath.Join(dir, "client.db")
-	cdb, err := offlinedb.Open(ctx, client, offlinedb.Options{})
+	cdb, err := store.Open(ctx, client, offlinedb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,6 +203,9 @@ WHERE m.cid = ?1 AND (m.seq > p.seq OR (m.seq = p.seq AND m.id > p.id)) ORDER BY
 		return reversed(selectJSON[protocol.Message](t, `SELECT m.data FROM messages m, (SELECT seq, id FROM messages WHERE id = ?2) p
 WHERE m.cid = ?1 AND (m.seq < p.seq OR (m.seq = p.seq AND m.id < p.id)) ORDER BY m.seq DESC, m.id DESC LIMIT ?3`,
 			cid, p.Before.ID, p.Limit))
+	case p.BeforeSeq > 0:
+		return reversed(selectJSON[protocol.Message](t, `SELECT data FROM messages WHERE cid = ?1 AND seq < ?2
+ORDER BY seq DESC, id DESC LIMIT ?3`, cid, p.BeforeSeq, p.Limit))
 	default:
 		return reversed(selectJSON[protocol.Message](t, `SELECT data FROM messages WHERE cid = ?1
 ORDER BY seq DESC, id DESC LIMIT ?2`, cid, p.Limit))
@@ -286,4 +289,55 @@ func (t *tx) IdempotentResult(userID, key string) ([]byte, error) {
 func (t *tx) PutIdempotentResult(userID, key string, result []byte) error {
 	return t.exec(`INSERT INTO idempotency (user_id, key, result, created_at) VALUES (?, ?, ?, ?)`,
 		userID, key, string(result), t.now.UnixMicro())
+}
+
+func (t *tx) Record(cid, collection, id string) (r protocol.Record, err error) {
+	return r, t.getJSON(&r, `SELECT data FROM records WHERE cid = ? AND collection = ? AND id = ?`, cid, collection, id)
+}
+
+func (t *tx) PutRecord(r protocol.Record) error {
+	return t.exec(`INSERT INTO records (cid, collection, id, deleted, data) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (cid, collection, id) DO UPDATE SET deleted = excluded.deleted, data = excluded.data`,
+		r.CID, r.Collection, r.ID, r.Deleted, mustJSON(r))
+}
+
+func (t *tx) Records(cid string, after server.RecordKey, limit int) ([]protocol.Record, error) {
+	return selectJSON[protocol.Record](t, `SELECT data FROM records
+WHERE cid = ? AND (collection, id) > (?, ?) AND NOT deleted ORDER BY collection, id LIMIT ?`,
+		cid, after.Collection, after.ID, limit)
+}
+
+func (t *tx) DeleteRecords(cid string) error {
+	return t.exec(`DELETE FROM records WHERE cid = ?`, cid)
+}
+
+func (t *tx) RecordRulesVersion() (int64, error) {
+	var v int64
+	err := t.st.Get(t.ctx, &v, `SELECT coalesce(max(version), 0) FROM record_rules`)
+	return v, err
+}
+
+func (t *tx) RecordRules() (server.StoredRules, error) {
+	var row struct {
+		Version   int64  `db:"version"`
+		Hash      string `db:"hash"`
+		Source    string `db:"source"`
+		CreatedAt int64  `db:"created_at"`
+	}
+	err := t.st.Get(t.ctx, &row, `SELECT version, hash, source, created_at FROM record_rules ORDER BY version DESC LIMIT 1`)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.StoredRules{}, server.ErrNotFound
+	}
+	if err != nil {
+		return server.StoredRules{}, err
+	}
+	return server.StoredRules{Version: row.Version, Hash: row.Hash, Source: []byte(row.Source),
+		CreatedAt: time.UnixMicro(row.CreatedAt).UTC()}, nil
+}
+
+func (t *tx) InstallRecordRules(hash string, source []byte) (int64, error) {
+	var v int64
+	err := t.st.Get(t.ctx, &v, `INSERT INTO record_rules (version, hash, source, created_at)
+SELECT coalesce(max(version), 0) + 1, ?, ?, ? FROM record_rules RETURNING version`, hash, string(source), t.now.UnixMicro())
+	return v, err
 }

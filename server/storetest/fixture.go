@@ -31,7 +31,7 @@ func AppendMessages(ctx context.Context, st server.Store, cids []string, first, 
 					return err
 				}
 				m := protocol.Message{ID: fmt.Sprintf("m%09d", idx), CID: cid, UserID: "alice", Text: MessageText,
-					CreatedAt: now, UpdatedAt: now, Version: pos.Seq}
+					CreatedAt: now, UpdatedAt: now, Version: pos.Seq, Seq: pos.Seq}
 				if err := tx.PutMessage(m); err != nil {
 					return err
 				}

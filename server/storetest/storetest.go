@@ -32,6 +32,13 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MessagesInSeqOrder", func(t *testing.T) { testMessages(t, h) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, h) })
 	t.Run("HiddenChannels", func(t *testing.T) { testHidden(t, h) })
+	t.Run("RecordBadInput", func(t *testing.T) { testRecordBadInput(t, h) })
+	t.Run("RecordConflicts", func(t *testing.T) { testRecordConflicts(t, h) })
+	t.Run("RecordsConcurrent", func(t *testing.T) { testRecordsConcurrent(t, h) })
+	t.Run("RecordsPagedState", func(t *testing.T) { testRecordsPagedState(t, h) })
+	t.Run("RecordRulesAcrossNodes", func(t *testing.T) { testRecordRulesAcrossNodes(t, h) })
+	t.Run("RecordsWithChannel", func(t *testing.T) { testRecordsWithChannel(t, h) })
+	t.Run("RecordsOutliveRetention", func(t *testing.T) { testRecordsOutliveRetention(t, h) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, h) })
 	t.Run("ServerID", func(t *testing.T) { testServerID(t, h) })
 	t.Run("Redaction", func(t *testing.T) { testRedaction(t, h) })
@@ -606,6 +613,14 @@ func testMessages(t *testing.T, h Harness) {
 		}
 		if ms, err = tx.Messages("team:m", server.MessagesPage{Limit: 2}); err != nil || !slices.Equal(messageIDs(ms), []string{"y", "x"}) {
 			return fmt.Errorf("latest 2 = %v, %v", messageIDs(ms), err)
+		}
+		// A page by seq: below y's place (its Version, the seq of its
+		// message.new here), the newest first, up to Limit.
+		if ms, err = tx.Messages("team:m", server.MessagesPage{Limit: 10, BeforeSeq: y.Version}); err != nil || !slices.Equal(messageIDs(ms), []string{"z"}) {
+			return fmt.Errorf("before seq %d = %v, %v", y.Version, messageIDs(ms), err)
+		}
+		if ms, err = tx.Messages("team:m", server.MessagesPage{Limit: 1, BeforeSeq: 1000}); err != nil || !slices.Equal(messageIDs(ms), []string{"x"}) {
+			return fmt.Errorf("newest 1 before a seq past the end = %v, %v", messageIDs(ms), err)
 		}
 		cids, err := tx.UserChannelIDs("u")
 		if err != nil || !slices.Equal(cids, []string{"team:a", "team:m"}) {
