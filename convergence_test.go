@@ -501,6 +501,9 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 	for s.step = 1; s.step <= nops; s.step++ {
 		start := time.Now()
 		s.op(ctx)
+		if s.rng.IntN(100) < 20 {
+			s.recordOp(ctx)
+		}
 		if s.nodeFaults > 0 && s.rng.IntN(100) < s.nodeFaults {
 			s.logf("%s", s.srv.Toggle(s.rng))
 		}
@@ -525,6 +528,7 @@ func convRunSchedule(t *testing.T, srv convBackend, seed uint64, nops, nclients,
 		return
 	}
 	s.check(ctx)
+	s.checkRecords(ctx)
 	if t.Failed() {
 		return
 	}
@@ -551,7 +555,7 @@ func convREST(tb testing.TB, url, user string) *client.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { c.Close() })
+	tb.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
 
@@ -1049,6 +1053,10 @@ func (s *convState) check(ctx context.Context) {
 		for _, f := range fts {
 			m := s.msgs[f.MessageID]
 			switch {
+			case f.RecordID != "":
+				// Record writes may be refused (a record that exists, or
+				// is gone, a failed precondition): checkRecords checks
+				// their reasons.
 			case m != nil && m.deleted:
 				// A write on a message its author deleted may be refused.
 			case m != nil && m.author != cc.user && (f.Type == protocol.OpUpdateMessage || f.Type == protocol.OpDeleteMessage):

@@ -12,7 +12,7 @@
 //		return err
 //	}
 //	defer c.Close(ctx)
-//	c.OnSyncStatusChange(func(synced bool) { fmt.Println("synced:", synced) })
+//	c.OnStatus(func(st syncmanager.Status) { fmt.Println("synced:", st.Synced) })
 //	w, err := c.SendMessage(ctx, "messaging:general", outpost.NewMessage{Text: "hello"}) // works offline too
 //	err = c.WaitSynced(ctx) // the message is on the server, the store caught up
 //
@@ -41,22 +41,36 @@
 //
 // # Listening
 //
-// Each thing an app may want to hear has one way:
+// Each kind of thing an app may want to hear has one listener, with one
+// type; register it in Config to hear from the first event on (Open
+// registers it before it starts anything), or with the method of the same
+// name later:
 //
-//	what                                   how
-//	the status snapshot, each change       Status, OnStatus
-//	  (online, syncing, counts, progress,
-//	  last error)
-//	the sync status (Status().Synced)      OnSyncStatusChange, or
-//	                                       Config.OnSyncStatusChange to hear
-//	                                       the first change during Open
-//	a committed change of the local store  OnChange (what to redraw)
+//	what                                   listener (Config field, method)
+//	the status: online, syncing, the sync  OnStatus(syncmanager.Status)
+//	  status (Synced), counts, progress,
+//	  last error, a fatal stop
+//	a committed change of the local store  OnChange(syncmanager.Change)
+//	  (what to redraw)
+//	an error the SDK handled by itself     OnError(*syncmanager.Error)
+//	  (retried, logged, a failed write)
 //	a one-shot callback after a sync       ScheduleSyncStatusChangeCallback
-//	an error the SDK handled by itself     Config.Sync.OnError (*syncmanager.Error)
-//	a sync that completed                  WaitForFirstSync, WaitSynced
+//	a sync that completed (blocking)       WaitForFirstSync, WaitSynced
+//	the status now                         Status
+//
+// The sync status (true once a sync succeeded since the connection came
+// up, false when it goes down) is Status.Synced, heard through OnStatus:
+// one listener for the status keeps a UI that shows several of its fields
+// from seeing them in two orders, and a listener that cares only for
+// Synced compares it with the last value it saw. The seed's name stays
+// for the post-sync callback, ScheduleSyncStatusChangeCallback, which
+// runs once after the next sync rather than at each change.
 //
 // Listeners run on one dispatcher goroutine, in order, after the change
-// they tell of committed; each registration returns its unsubscribe.
+// they tell of committed; each registration by method returns its
+// unsubscribe, and those in Config stay until Close. A listener may call
+// the Client (Close included); one that panics is recovered and reported
+// to OnError.
 //
 // # Lifecycle
 //

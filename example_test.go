@@ -2,23 +2,27 @@ package outpost_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
+	"github.com/outpostsync/outpost/syncmanager"
 	"github.com/outpostsync/outpost/token"
 )
 
-// Example opens Outpost for one user against a server, with a sync-status
-// listener and a post-sync callback, sends a message and reads it back
-// from the local store.
+// Example opens Outpost for one user against a server, with a status
+// listener registered in the Config (so it hears from the first status
+// on) and a post-sync callback, sends a message and reads it back from
+// the local store.
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "outpost-example-")
@@ -34,20 +38,26 @@ func Example() {
 	defer ts.Close()
 	tok, _ := token.Issue(secret, "alice", time.Hour)
 
-	synced := make(chan bool, 10)
+	synced := make(chan struct{})
+	var once sync.Once
 	c, err := outpost.Open(ctx, outpost.Config{
-		ServerURL:          ts.URL,
-		UserID:             "alice",
-		Token:              tok,
-		DBPath:             filepath.Join(dir, "alice.db"),
-		OnSyncStatusChange: func(s bool) { synced <- s },
+		ServerURL: ts.URL,
+		UserID:    "alice",
+		Token:     tok,
+		DBPath:    filepath.Join(dir, "alice.db"),
+		OnStatus: func(st syncmanager.Status) {
+			if st.Synced {
+				once.Do(func() { close(synced) })
+			}
+		},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer c.Close(ctx)
-	fmt.Println("synced:", <-synced)
+	<-synced
+	fmt.Println("synced: true")
 
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "general"})
 	ran := make(chan struct{})
@@ -85,30 +95,179 @@ func exampleServer(dir string) (url string, tokenFor func(user string) string, s
 		}
 }
 
-// ExampleClient_OnSyncStatusChange shows a status listener: false while
-// the connection is down, true after each successful catch-up.
-func ExampleClient_OnSyncStatusChange() {
+// exampleOpen opens user's Client on the server at url and waits for its
+// first sync.
+func exampleOpen(ctx context.Context, dir, url, user, token string) (*outpost.Client, error) {
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: token,
+		DBPath: filepath.Join(dir, user+".db")})
+	if err != nil {
+		return nil, err
+	}
+	// Open does not wait for the network; these examples start online.
+	if err := c.WaitForFirstSync(ctx); err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	return c, nil
+}
+
+// ExampleOpen opens a Client while the server cannot be reached: Open does
+// not wait for the network, and reads and writes work at once, from and to
+// the local store; the write waits in the outbox until a connection comes
+// up.
+func ExampleOpen() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "outpost-example-")
 	defer os.RemoveAll(dir)
 	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
+	stop() // the server is gone
 
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "bob", Token: tokenFor("bob"),
-		DBPath: filepath.Join(dir, "bob.db")})
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "erin", Token: tokenFor("erin"),
+		DBPath: filepath.Join(dir, "erin.db")})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer c.Close(ctx)
-	// Open does not wait for the network; this example starts online.
-	if err := c.WaitForFirstSync(ctx); err != nil {
+	fmt.Println("online:", c.Status().Online)
+	w, _ := c.SendMessage(ctx, "team:notes", outpost.NewMessage{Text: "written offline"})
+	msg, _ := c.Message(ctx, w.MessageID)
+	fmt.Println(msg.Text+":", msg.Status)
+	// Output:
+	// online: false
+	// written offline: pending
+}
+
+// ExampleClient_SendMessage queues a message: it is in the local store at
+// once, pending, and sent once the outbox drains.
+func ExampleClient_SendMessage() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	c, err := exampleOpen(ctx, dir, url, "frank", tokenFor("frank"))
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	defer c.Close(ctx)
+	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "general"})
 
+	w, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "hello"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("task is the message's send:", w.TaskID == w.MessageID)
+	_ = c.WaitSynced(ctx)
+	msg, _ := c.Message(ctx, w.MessageID)
+	fmt.Println(msg.Text+":", msg.Status)
+	// Output:
+	// task is the message's send: true
+	// hello: sent
+}
+
+// ExampleClient_Messages pages through a channel's messages, oldest first,
+// from the local store.
+func ExampleClient_Messages() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	c, err := exampleOpen(ctx, dir, url, "gina", tokenFor("gina"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "log"})
+	for _, text := range []string{"one", "two", "three"} {
+		c.SendMessage(ctx, cid, outpost.NewMessage{Text: text})
+	}
+	_ = c.WaitSynced(ctx)
+
+	// The latest two, then the page before them.
+	page, _ := c.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 2})
+	for _, m := range page {
+		fmt.Println(m.Text)
+	}
+	older, _ := c.Messages(ctx, cid, offlinedb.MessagesQuery{Limit: 2, Before: page[0].ID})
+	for _, m := range older {
+		fmt.Println("older:", m.Text)
+	}
+	// Output:
+	// two
+	// three
+	// older: one
+}
+
+// ExampleClient_Channels lists the user's channels from the local store,
+// most recent activity first, a page at a time.
+func ExampleClient_Channels() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	c, err := exampleOpen(ctx, dir, url, "hank", tokenFor("hank"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	quiet, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "quiet"})
+	busy, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "busy"})
+	_ = c.WaitSynced(ctx)
+	c.SendMessage(ctx, busy, outpost.NewMessage{Text: "news"})
+	_ = c.WaitSynced(ctx)
+	_ = quiet
+
+	for q := (offlinedb.ChannelsQuery{Limit: 1}); ; {
+		chans, next, err := c.Channels(ctx, q)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, ch := range chans {
+			fmt.Println(ch.CID)
+		}
+		if next == "" {
+			break
+		}
+		q.After = next
+	}
+	// Output:
+	// team:busy
+	// team:quiet
+}
+
+// ExampleClient_OnStatus hears every change of the status; the sync
+// status is its Synced field: false while the connection is down, true
+// after each successful catch-up.
+func ExampleClient_OnStatus() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	c, err := exampleOpen(ctx, dir, url, "bob", tokenFor("bob"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+
+	// Listeners run one at a time, in order: last needs no lock.
 	changes := make(chan bool, 10)
-	unsubscribe := c.OnSyncStatusChange(func(synced bool) { changes <- synced })
+	last := c.Status().Synced
+	unsubscribe := c.OnStatus(func(st syncmanager.Status) {
+		if st.Synced != last {
+			last = st.Synced
+			changes <- st.Synced
+		}
+	})
 	defer unsubscribe()
 
 	c.Disconnect(ctx) // the network goes away
@@ -118,6 +277,139 @@ func ExampleClient_OnSyncStatusChange() {
 	// Output:
 	// synced: false
 	// synced: true
+}
+
+// ExampleClient_OnChange redraws what changed: the listener runs after the
+// change committed, so the store already holds what it is told about.
+func ExampleClient_OnChange() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	c, err := exampleOpen(ctx, dir, url, "ivy", tokenFor("ivy"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "news"})
+	_ = c.WaitSynced(ctx)
+
+	redrawn := make(chan string, 1)
+	unsubscribe := c.OnChange(func(ch syncmanager.Change) {
+		if ch.Kind.Has(syncmanager.ChangeWrite) && len(ch.Messages) > 0 {
+			msg, _ := c.Message(ctx, ch.Messages[0])
+			select {
+			case redrawn <- msg.Text:
+			default:
+			}
+		}
+	})
+	defer unsubscribe()
+	c.SendMessage(ctx, cid, outpost.NewMessage{Text: "fresh"})
+	fmt.Println("redraw:", <-redrawn)
+	// Output:
+	// redraw: fresh
+}
+
+// ExampleClient_Close closes a Client within a deadline: a last attempt to
+// send the outbox, then everything stops; every method then returns
+// ErrClosed.
+func ExampleClient_Close() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	c, err := exampleOpen(ctx, dir, url, "jack", tokenFor("jack"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	fmt.Println("close:", c.Close(cctx))
+	_, err = c.SendMessage(ctx, "team:general", outpost.NewMessage{Text: "too late"})
+	fmt.Println("closed:", errors.Is(err, outpost.ErrClosed))
+	// Output:
+	// close: <nil>
+	// closed: true
+}
+
+// refusedEdit opens kate and leo on the server at url, in one channel,
+// and has leo edit kate's message: the server refuses it for good, and it
+// is on leo's failed list. It returns leo's Client and kate's.
+func refusedEdit(ctx context.Context, dir, url string, tokenFor func(string) string) (leo, kate *outpost.Client, err error) {
+	kate, err = exampleOpen(ctx, dir, url, "kate", tokenFor("kate"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cid, _ := kate.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "shared", Members: []string{"leo"}})
+	w, _ := kate.SendMessage(ctx, cid, outpost.NewMessage{Text: "kate's words"})
+	_ = kate.WaitSynced(ctx)
+	leo, err = exampleOpen(ctx, dir, url, "leo", tokenFor("leo"))
+	if err != nil {
+		kate.Close(ctx)
+		return nil, nil, err
+	}
+	leo.UpdateMessage(ctx, cid, w.MessageID, "leo's words") // not leo's to edit
+	_ = leo.WaitSynced(ctx)
+	return leo, kate, nil
+}
+
+// ExampleClient_RetryFailed puts a write the server refused back in the
+// outbox; this one is refused again.
+func ExampleClient_RetryFailed() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	leo, kate, err := refusedEdit(ctx, dir, url, tokenFor)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer kate.Close(ctx)
+	defer leo.Close(ctx)
+
+	failed, _ := leo.FailedTasks(ctx)
+	fmt.Println("failed:", len(failed), failed[0].Type)
+	_ = leo.RetryFailed(ctx, failed[0].ID)
+	_ = leo.WaitSynced(ctx)
+	again, _ := leo.FailedTasks(ctx)
+	fmt.Println("failed again:", len(again))
+	// Output:
+	// failed: 1 update-message
+	// failed again: 1
+}
+
+// ExampleClient_DismissFailed forgets a write the server refused: the
+// failed list empties and the message shows the server's version.
+func ExampleClient_DismissFailed() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "outpost-example-")
+	defer os.RemoveAll(dir)
+	url, tokenFor, stop := exampleServer(dir)
+	defer stop()
+	leo, kate, err := refusedEdit(ctx, dir, url, tokenFor)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer kate.Close(ctx)
+	defer leo.Close(ctx)
+
+	failed, _ := leo.FailedTasks(ctx)
+	_ = leo.DismissFailed(ctx, failed[0].ID)
+	msg, _ := leo.Message(ctx, failed[0].MessageID)
+	failed, _ = leo.FailedTasks(ctx)
+	fmt.Println("failed:", len(failed))
+	fmt.Println(msg.Text)
+	// Output:
+	// failed: 0
+	// kate's words
 }
 
 // ExampleClient_ScheduleSyncStatusChangeCallback schedules work for after

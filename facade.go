@@ -25,8 +25,12 @@ type Write struct {
 	// cancels a send still in the outbox has "": nothing will be sent.
 	TaskID string
 	// MessageID is the message the write is on: for SendMessage the new
-	// message's id (its send task has the same id); "" for MarkRead.
+	// message's id (its send task has the same id); "" for MarkRead and
+	// record writes.
 	MessageID string
+	// Record is the record a Collection's write is on; zero for the
+	// other writes.
+	Record offlinedb.RecordKey
 }
 
 // NewMessage is a message for SendMessage. Text is required.
@@ -120,37 +124,42 @@ func (c *Client) SyncNow(ctx context.Context) error {
 	return c.mgr.SyncNow(ctx)
 }
 
-// Status returns a snapshot of the sync status: online, syncing, last
-// synced at, pending and failed counts, last error and progress.
+// Status returns a snapshot of the sync status: online, syncing, the
+// sync status Synced, last synced at, pending and failed counts, last
+// error and progress.
 func (c *Client) Status() syncmanager.Status { return c.mgr.Status() }
 
-// OnSyncStatusChange registers a listener for the sync status (the
-// Status().Synced flag): true after a sync succeeds with the connection
-// up, false when it goes down. It returns its unsubscribe function.
-func (c *Client) OnSyncStatusChange(listener func(synced bool)) (unsubscribe func()) {
-	return c.mgr.OnSyncStatusChange(listener)
+// OnStatus registers a listener for every change of the Status snapshot
+// and returns its unsubscribe function. The sync status is its Synced
+// field: true after a sync succeeds with the connection up, false when it
+// goes down. Config.OnStatus registers one before Open starts anything.
+func (c *Client) OnStatus(listener func(syncmanager.Status)) (unsubscribe func()) {
+	return c.mgr.OnStatus(listener)
 }
 
 // OnChange registers a listener for changes of the local store (live
 // events, sync pages, resets, the app's own writes, the server's answers)
 // and returns its unsubscribe function. It runs after the change
 // committed, so what it is told about is in the store; bursts coalesce
-// into one call. See syncmanager.Change.
+// into one call. See syncmanager.Change. Config.OnChange registers one
+// before Open starts anything.
 func (c *Client) OnChange(listener func(syncmanager.Change)) (unsubscribe func()) {
 	return c.mgr.OnChange(listener)
 }
 
-// OnStatus registers a listener for every change of the Status snapshot
-// (counts, progress, errors, the Synced flag among them) and returns its
-// unsubscribe function. For the Synced flag alone, OnSyncStatusChange.
-func (c *Client) OnStatus(listener func(syncmanager.Status)) (unsubscribe func()) {
-	return c.mgr.OnStatus(listener)
+// OnError registers a listener for every error the SDK handles by itself
+// (logs, retries, or moves to the failed list: see syncmanager.ErrorKind)
+// and returns its unsubscribe function. Config.OnError registers one
+// before Open starts anything, to hear the errors of Open's own
+// connecting.
+func (c *Client) OnError(listener func(*syncmanager.Error)) (unsubscribe func()) {
+	return c.mgr.OnError(listener)
 }
 
 // ScheduleSyncStatusChangeCallback runs cb once after the next successful
 // sync that starts after the call; a later schedule with the same tag
-// replaces an earlier one. An error cb returns is reported to
-// Config.Sync.OnError.
+// replaces an earlier one. An error cb returns is reported to the OnError
+// listeners.
 func (c *Client) ScheduleSyncStatusChangeCallback(tag string, cb syncmanager.Callback) {
 	c.mgr.ScheduleSyncStatusChangeCallback(tag, cb)
 }

@@ -258,7 +258,7 @@ func TestIdentity_FreshDatabaseBehindSameURL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alice.db")
 	fatal := make(chan *syncmanager.Error, 10)
 	cfg := openCfg(srv.URL, "alice", "alice", path)
-	cfg.Sync.OnError = func(e *syncmanager.Error) {
+	cfg.OnError = func(e *syncmanager.Error) {
 		if e.Kind == syncmanager.ErrorFatal {
 			fatal <- e
 		}

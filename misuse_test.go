@@ -184,7 +184,10 @@ func TestOpen_DoesNotWaitForTheNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	if took := time.Since(start); took > time.Second {
+	// A wait for the network would take at least 3s (the connect timeout
+	// Open once had by default); opening the store alone takes far less,
+	// even on a loaded machine.
+	if took := time.Since(start); took > 2500*time.Millisecond {
 		t.Errorf("Open took %v with no server; want no wait for the network", took)
 	}
 	if _, err := c.SendMessage(context.Background(), "team:a", outpost.NewMessage{Text: "offline"}); err != nil {

@@ -21,8 +21,9 @@ import (
 
 // Config configures Open. ServerURL, UserID and DBPath are required, and
 // Token or TokenProvider. Sync.SyncPolicy says when the client syncs by
-// itself (on every connect by default) and Sync.OnError hears the errors
-// the SDK handles by itself (see syncmanager.Error).
+// itself (on every connect by default). OnStatus, OnChange and OnError
+// are listeners that hear from the first event on (see the package doc's
+// Listening).
 type Config struct {
 	// ServerURL is the sync server's base URL.
 	ServerURL string
@@ -49,7 +50,7 @@ type Config struct {
 	// Open's error. Zero (or negative) means Open does not wait for the
 	// network: connecting is background work, reported through Status and
 	// OnStatus (a refused token as Status().LastError and a permanent
-	// syncmanager.ErrorConnection to Sync.OnError).
+	// syncmanager.ErrorConnection to OnError).
 	ConnectTimeout time.Duration
 
 	// HTTPClient, if set, is used for REST calls and the WebSocket.
@@ -65,10 +66,14 @@ type Config struct {
 	// wiped (see Open).
 	WipeOnIdentityChange bool
 
-	// OnSyncStatusChange, if set, is registered with
-	// Client.OnSyncStatusChange before Open connects, so it hears the very
-	// first change too.
-	OnSyncStatusChange func(synced bool)
+	// OnStatus, OnChange and OnError, if set, are registered as by
+	// Client.OnStatus, Client.OnChange and Client.OnError before Open
+	// starts anything, so that they hear the first status, the first
+	// change and the first error too (those of Open itself included).
+	// They stay registered until Close.
+	OnStatus func(syncmanager.Status)
+	OnChange func(syncmanager.Change)
+	OnError  func(*syncmanager.Error)
 
 	// Client, Store and Sync tune the parts; their zero values are the
 	// defaults. Client's ServerURL, ServerURLs, UserID, Token,
@@ -111,7 +116,7 @@ type Client struct {
 // do. Meeting another server is a permanent *client.ServerMismatchError:
 // Open fails with it when it finds out while it waits; later the sync
 // manager stops for good and says so in Status().Fatal and
-// cfg.Sync.OnError, with the store and its outbox untouched and local
+// cfg.OnError, with the store and its outbox untouched and local
 // reads and writes still working.
 //
 // Open fails for a bad config (a *ConfigError naming the field), a store
@@ -162,21 +167,14 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if sopts.SyncLock == "" {
 		sopts.SyncLock = SyncLockPath(cfg.DBPath)
 	}
-	mgr, err := engine.New(conn, db, sopts)
+	// The manager subscribes before the connection starts, so the first
+	// connection.changed is never missed.
+	mgr, err := engine.New(ctx, conn, db, sopts, engine.Listeners{Status: cfg.OnStatus, Change: cfg.OnChange, Error: cfg.OnError})
 	if err != nil {
-		conn.Close()
+		conn.Close(ctx)
 		return fail(err)
 	}
 	c := &Client{db: db, conn: conn, mgr: mgr, userID: cfg.UserID, log: cfg.logger()}
-	if cfg.OnSyncStatusChange != nil {
-		mgr.OnSyncStatusChange(cfg.OnSyncStatusChange)
-	}
-	// Subscribe before connecting, so the first connection.changed is
-	// never missed.
-	if err := mgr.Init(ctx); err != nil {
-		c.closeNow()
-		return nil, err
-	}
 	cctx, cancel := context.WithTimeout(ctx, max(cfg.ConnectTimeout, 0))
 	defer cancel()
 	err = conn.Connect(cctx)
@@ -328,7 +326,7 @@ func (c *Client) Close(ctx context.Context) error {
 		// during the drain must not leave them running.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopTimeout)
 		defer cancel()
-		c.closeErr = errors.Join(c.mgr.Close(sctx), closeConn(sctx, c.conn), c.db.Close())
+		c.closeErr = errors.Join(c.mgr.Close(sctx), c.conn.Close(sctx), c.db.Close())
 	})
 	return c.closeErr
 }
@@ -346,21 +344,6 @@ func (c *Client) closeNow() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return c.Close(ctx)
-}
-
-// closeConn closes conn, waiting for it within ctx.
-func closeConn(ctx context.Context, conn *client.Client) error {
-	done := make(chan error, 1)
-	go func() { done <- conn.Close() }()
-	select {
-	case err := <-done:
-		if err != nil && !errors.Is(err, client.ErrClosed) {
-			return err
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("outpost: close: the connection did not stop: %w", ctx.Err())
-	}
 }
 
 func init() {

@@ -87,7 +87,7 @@ func benchREST(tb testing.TB, url, user string) *client.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { c.Close() })
+	tb.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
 

@@ -156,7 +156,7 @@ func (l *errorLog) waitFor(tb testing.TB, kind syncmanager.ErrorKind, match func
 
 // withErrors sets an OnError hook that logs into l.
 func withErrors(l *errorLog) func(*outpost.Config) {
-	return func(cfg *outpost.Config) { cfg.Sync.OnError = l.add }
+	return func(cfg *outpost.Config) { cfg.OnError = l.add }
 }
 
 // postAsCarol makes carol's channel cid with alice in it, posts text in
@@ -429,7 +429,7 @@ func TestOnError(t *testing.T) {
 		ln.Close()
 		var log errorLog
 		alice := openWith(t, "http://"+addr, "alice", func(cfg *outpost.Config) {
-			cfg.Sync.OnError = log.add
+			cfg.OnError = log.add
 			cfg.ConnectTimeout = 0
 		})
 		log.waitFor(t, syncmanager.ErrorConnection, nil)
@@ -521,7 +521,7 @@ func TestClose_FinalDrain(t *testing.T) {
 		ts, g := startGatedServer(t, protocol.PathBatch)
 		cid := postAsCarol(t, ts.URL, "close", "hi")
 		var log errorLog
-		alice := openWith(t, ts.URL, "alice", func(cfg *outpost.Config) { noRetry(cfg); cfg.Sync.OnError = log.add })
+		alice := openWith(t, ts.URL, "alice", func(cfg *outpost.Config) { noRetry(cfg); cfg.OnError = log.add })
 		g.fail.Store(true)
 		id, err := sentID(alice.SendMessage(ctx, cid, outpost.NewMessage{Text: "last words"}))
 		if err != nil {

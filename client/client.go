@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -67,6 +68,9 @@ type Client struct {
 	// stopMu is held by Disconnect while it stops a loop, so that a second
 	// Disconnect returns only once the loop is gone too.
 	stopMu sync.Mutex
+
+	closeOnce sync.Once
+	closeErr  error // Close's result; set within closeOnce
 
 	// refreshing is a lock, one slot wide, taken to call the token
 	// provider, so that calls that all see an expired token refresh it
@@ -253,29 +257,48 @@ func (c *Client) Disconnect() {
 
 // Close disconnects for good: it closes the connection, emits
 // connection.changed{online: false} if the client was online, runs the
-// handlers for every event already queued, and waits for all the client's
-// goroutines to end. Later calls return ErrClosed. Close is idempotent and
-// returns nil. It must not be called from a handler, since it waits for the
-// handlers to finish.
-func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
+// handlers for every event already queued, and waits for the client's
+// goroutines to end, all within ctx. When ctx ends first, the handlers
+// still queued are dropped, the goroutines end in the background (the
+// connection is cancelled), and Close returns an error wrapping ctx's. A
+// handler running when Close is called (one that calls Close, say) is not
+// waited for: the queued ones are dropped, and the handlers' goroutine
+// ends when it returns. Every other method returns ErrClosed afterwards (the
+// SDK's one closed error: errors.Is(err, outpost.ErrClosed) holds). Close
+// is idempotent: later calls return the first one's result.
+func (c *Client) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
 		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
 
-	c.Disconnect()
-	c.wg.Wait()
-	c.mu.Lock()
-	c.goOfflineLocked()
-	c.setStateLocked(StateClosed)
-	c.mu.Unlock()
-	c.disp.Stop()
-	c.cfg.HTTPClient.CloseIdleConnections()
-	c.wsHTTP.CloseIdleConnections()
-	return nil
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			c.Disconnect()
+			c.wg.Wait()
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			c.closeErr = fmt.Errorf("client: close: the connection did not stop: %w", ctx.Err())
+		}
+		c.mu.Lock()
+		c.goOfflineLocked()
+		c.setStateLocked(StateClosed)
+		c.mu.Unlock()
+		switch {
+		case c.disp.InCallback() || ctx.Err() != nil:
+			c.disp.Abandon()
+		default:
+			if err := c.disp.StopWithin(ctx); err != nil {
+				c.closeErr = fmt.Errorf("client: close: a handler did not return: %w", err)
+			}
+		}
+		c.cfg.HTTPClient.CloseIdleConnections()
+		c.wsHTTP.CloseIdleConnections()
+	})
+	return c.closeErr
 }
 
 func (c *Client) setStateLocked(s State) {

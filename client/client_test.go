@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,7 +42,7 @@ func TestNew_Config(t *testing.T) {
 	if got, want := c.State(), client.StateDisconnected; got != want {
 		t.Errorf("State = %v, want %v", got, want)
 	}
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,14 +105,14 @@ func TestClient_CloseIsFinalAndIdempotent(t *testing.T) {
 	c := newClient(t, fs.URL())
 	rec := record(c)
 	mustConnect(t, c)
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// Close ran the handlers of everything queued: the offline event is in.
 	if got, want := rec.connectionEvents(), []string{"on", "off"}; !slices.Equal(got, want) {
 		t.Fatalf("connection events after Close = %v, want %v", got, want)
 	}
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
 	if got, want := c.State(), client.StateClosed; got != want {
@@ -128,7 +129,7 @@ func TestClient_CloseIsFinalAndIdempotent(t *testing.T) {
 
 func TestClient_CloseWithoutConnect(t *testing.T) {
 	c := newClient(t, "http://127.0.0.1:1")
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,11 +13,14 @@
 // Config.MaxReconnectDelay, reset after a connection that came up).
 // Disconnect stops the loop and can be followed by another Connect. Close is
 // final: it stops everything, runs the handlers of events already queued,
-// and waits for every goroutine the client started.
+// and waits for every goroutine the client started, within its ctx; it
+// may be called from a handler, and again (returning the first result).
+// After Close every call returns ErrClosed, the SDK's one closed error
+// (outpost.ErrClosed is the same value).
 //
 //	c, err := client.New(client.Config{ServerURL: url, UserID: "alice", Token: tok})
 //	...
-//	defer c.Close()
+//	defer c.Close(ctx)
 //	c.On(protocol.EventMessageNew, func(ev client.Event) { ... })
 //	err = c.Connect(ctx)
 //

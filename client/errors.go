@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/closed"
 	"github.com/outpostsync/outpost/protocol"
 )
 
 // Sentinel errors.
 var (
-	// ErrClosed is returned by calls on a Client after Close.
-	ErrClosed = errors.New("client: closed")
+	// ErrClosed is returned by calls on a Client after Close. It is the
+	// SDK's one closed error: outpost.ErrClosed is the same value, so
+	// errors.Is matches it whichever part of the SDK noticed.
+	ErrClosed = closed.Err
 
 	// ErrDisconnected is returned by Connect when Disconnect was called
 	// before the connection came up.

@@ -61,7 +61,7 @@ func Example() {
 		fmt.Println("no message.new:", ctx.Err())
 	}
 
-	c.Close()
+	c.Close(context.Background())
 	// Output:
 	// online: true
 	// message.new msg-1 hello

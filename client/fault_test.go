@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -204,7 +205,7 @@ func TestFault_CloseWhileStalled(t *testing.T) {
 	_, p, c, rec := proxied(t)
 	p.Stall() // the close handshake gets no answer
 	start := time.Now()
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 2*time.Second { // the close handshake is cut at 1s

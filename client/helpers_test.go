@@ -58,7 +58,7 @@ func newClient(tb testing.TB, url string, edit ...func(*client.Config)) *client.
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		if err := c.Close(); err != nil {
+		if err := c.Close(context.Background()); err != nil {
 			tb.Errorf("Close: %v", err)
 		}
 	})

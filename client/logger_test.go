@@ -21,14 +21,14 @@ func TestConfig_NilLoggerWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	// Each refused attempt is logged, but not with a nil Logger.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := c.Connect(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Connect = %v, want the deadline", err)
 	}
-	c.Close()
+	c.Close(context.Background())
 	if got := logged(); got != "" {
 		t.Errorf("a nil Logger wrote to slog's default logger:\n%s", got)
 	}

@@ -30,6 +30,10 @@ var (
 	// ErrInvalidCursor is wrapped by the error of a ChannelsQuery.After
 	// that no Channel.Cursor made.
 	ErrInvalidCursor = errors.New("offlinedb: invalid cursor")
+	// ErrInvalidQuery is wrapped by the error of a records query or
+	// index declaration the store cannot run: a field name that is not
+	// a plain name, an unknown index type, a bad cursor.
+	ErrInvalidQuery = errors.New("offlinedb: invalid records query")
 )
 
 // ErrIdentityMismatch is matched (errors.Is) by *IdentityError.

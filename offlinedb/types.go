@@ -80,6 +80,10 @@ type ChannelsQuery struct {
 	// page before. Empty means from the first channel.
 	After         string
 	IncludeHidden bool // include channels the user hid
+	// Types, when set, lists only channels of these types: a chat view
+	// asks for its chat types and leaves out channels that hold the
+	// app's records. Empty means every type.
+	Types []string
 }
 
 // Cursor returns the place of c in a listing of Channels, for
@@ -151,6 +155,10 @@ type PendingTask struct {
 	// is on (empty for mark-read): the local rows it touches.
 	CID       string
 	MessageID string
+	// Collection and RecordID name the record a record op is on (in
+	// channel CID); empty for the other ops.
+	Collection string
+	RecordID   string
 	// Payload is the op's body, sent as stored.
 	Payload json.RawMessage
 	// Attempts counts sends that failed for a temporary reason.
@@ -167,4 +175,49 @@ type FailedTask struct {
 	Error     string
 	ErrorCode int // the API error code, 0 if there was none
 	FailedAt  time.Time
+	// Refusal is the server's error body, when it sent one: the JSON
+	// path of the offending value, and for a record write the server's
+	// record and, for a conflict, both values of the field.
+	Refusal *protocol.APIError
+}
+
+// RecordKey names a record: its channel, collection and id.
+type RecordKey struct {
+	CID        string
+	Collection string
+	ID         string
+}
+
+// RecordStatus says whether a record read has writes of this device the
+// server has not answered yet, or a refused one.
+type RecordStatus struct {
+	// Pending counts the record's writes in the outbox; its fields are
+	// the server's with those writes applied over them.
+	Pending int
+	// Failed counts the record's writes on the failed list; its fields
+	// are the server's (a refused write rolls back).
+	Failed int
+}
+
+// Record is a record as the local store holds it: the server's record
+// with this device's pending writes over it.
+type Record struct {
+	protocol.Record
+	RecordStatus
+}
+
+// Index declares a top-level field of a collection's records that List
+// filters and sorts by: the store keeps a SQLite expression index over
+// the JSON field.
+type Index struct {
+	Field string
+	// Type is how the field's JSON value is compared: "text", "integer",
+	// "real" or "boolean" (stored as 0 and 1).
+	Type string
+}
+
+// FieldFilter is an equality filter on a top-level field.
+type FieldFilter struct {
+	Field string
+	Value any
 }

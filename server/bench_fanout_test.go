@@ -2,9 +2,13 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -39,6 +43,10 @@ func BenchmarkFanout(b *testing.B) {
 
 const fanoutClients = 1000
 
+// fdSpare is how many files a benchmark's process keeps open beside its
+// connections.
+const fdSpare = 500
+
 // fanoutChildEnv, set, makes TestFanoutClientsChild run the clients of a
 // BenchmarkFanout in the parent process.
 const fanoutChildEnv = "OUTPOST_FANOUT_CHILD"
@@ -63,50 +71,179 @@ type fanoutReaders struct {
 	cut       atomic.Int64
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-	conns     []*websocket.Conn
+	conns     []io.Closer // nil where a dial failed
 }
 
+// dialFanoutReaders connects one client per token: WebSockets when url is
+// ws://, Server-Sent Events streams when it is http:// (url ends in the
+// token parameter's "="). A few dial at once; when there are more
+// clients than ephemeral ports to one address, they spread over several
+// loopback source addresses.
 func dialFanoutReaders(url string, tokens []string) (*fanoutReaders, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &fanoutReaders{cancel: cancel}
-	for _, tok := range tokens {
-		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		c, _, err := websocket.Dial(dctx, url+tok, nil)
-		dcancel()
-		if err != nil {
-			r.close()
-			return nil, err
-		}
-		c.SetReadLimit(1 << 20)
-		r.conns = append(r.conns, c)
-		r.wg.Add(1)
+	r := &fanoutReaders{cancel: cancel, conns: make([]io.Closer, len(tokens))}
+	sources := loopbackSources(len(tokens))
+	sse := strings.HasPrefix(url, "http")
+	var (
+		next     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+		dialers  sync.WaitGroup
+	)
+	for range 8 {
+		dialers.Add(1)
 		go func() {
-			defer r.wg.Done()
+			defer dialers.Done()
 			for {
-				_, data, err := c.Read(ctx)
-				if err != nil {
-					if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
-						r.cut.Add(1)
-					}
+				i := int(next.Add(1) - 1)
+				if i >= len(tokens) || ctx.Err() != nil {
 					return
 				}
-				now := time.Now()
-				ev, err := protocol.DecodeEvent(data)
-				if err != nil || ev.Type != protocol.EventMessageNew {
-					continue
+				d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: sources[i%len(sources)]}
+				var err error
+				if sse {
+					err = r.dialSSE(ctx, d, url+tokens[i], i)
+				} else {
+					err = r.dialWS(ctx, d, url+tokens[i], i)
 				}
-				r.delivered.Add(1)
-				if strings.HasPrefix(ev.Message.ID, "steady") {
-					if t, ok := sentAtOf(ev.Message.Text); ok {
-						r.mu.Lock()
-						r.latencies = append(r.latencies, now.Sub(t))
-						r.mu.Unlock()
-					}
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("client %d: %w", i, err) })
+					cancel()
+					return
 				}
 			}
 		}()
 	}
+	dialers.Wait()
+	if firstErr != nil {
+		r.close()
+		return nil, firstErr
+	}
 	return r, nil
+}
+
+// loopbackSources returns the source addresses n clients dial from: nil
+// (any) while n fits well within the ephemeral port range, else enough
+// loopback addresses (127.0.0.2 on) to leave each half its ports free.
+func loopbackSources(n int) []*net.TCPAddr {
+	ports := 28232 // Linux's default range, 32768-60999
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var lo, hi int
+		if _, err := fmt.Sscan(string(data), &lo, &hi); err == nil && hi > lo {
+			ports = hi - lo + 1
+		}
+	}
+	k := (n + ports/2 - 1) / (ports / 2)
+	if k <= 1 {
+		return []*net.TCPAddr{nil}
+	}
+	out := make([]*net.TCPAddr, k)
+	for i := range out {
+		out[i] = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
+	}
+	return out
+}
+
+func (r *fanoutReaders) dialWS(ctx context.Context, d *net.Dialer, url string, i int) error {
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}})
+	if err != nil {
+		return err
+	}
+	c.SetReadLimit(1 << 20)
+	r.conns[i] = closerFunc(c.CloseNow)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+					r.cut.Add(1)
+				}
+				return
+			}
+			if r.got(data, time.Now()) == protocol.EventHealthCheck {
+				// Answer, as a client does, so the server keeps the
+				// connection however long the benchmark runs.
+				c.Write(ctx, websocket.MessageText, healthCheck)
+			}
+		}
+	}()
+	return nil
+}
+
+// dialSSE opens a GET /events stream over a plain connection and reads
+// its data lines.
+func (r *fanoutReaders) dialSSE(ctx context.Context, d *net.Dialer, rawURL string, i int) error {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", u.RequestURI(), u.Host)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		return fmt.Errorf("GET /events: %s", resp.Status)
+	}
+	conn.SetDeadline(time.Time{})
+	r.conns[i] = conn
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer resp.Body.Close()
+		lines := bufio.NewScanner(resp.Body)
+		lines.Buffer(nil, 1<<20)
+		for lines.Scan() {
+			if data, ok := bytes.CutPrefix(lines.Bytes(), []byte("data: ")); ok {
+				r.got(data, time.Now())
+			}
+		}
+		if ctx.Err() == nil {
+			r.cut.Add(1) // the server ended the stream
+		}
+	}()
+	return nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// healthCheck is what a client answers a health check with.
+var healthCheck = []byte(`{"type":"health.check"}`)
+
+// got counts one event a client received at now, keeps the latency of a
+// steady message, and returns the event's type.
+func (r *fanoutReaders) got(data []byte, now time.Time) protocol.EventType {
+	ev, err := protocol.DecodeEvent(data)
+	if err != nil {
+		return ""
+	}
+	if ev.Type != protocol.EventMessageNew {
+		return ev.Type
+	}
+	r.delivered.Add(1)
+	if strings.HasPrefix(ev.Message.ID, "steady") {
+		if t, ok := sentAtOf(ev.Message.Text); ok {
+			r.mu.Lock()
+			r.latencies = append(r.latencies, now.Sub(t))
+			r.mu.Unlock()
+		}
+	}
+	return ev.Type
 }
 
 // waitDelivered waits until want events are delivered or limit passes,
@@ -122,7 +259,9 @@ func (r *fanoutReaders) waitDelivered(want int64, limit time.Duration) int64 {
 func (r *fanoutReaders) close() {
 	r.cancel()
 	for _, c := range r.conns {
-		c.CloseNow()
+		if c != nil {
+			c.Close()
+		}
 	}
 	r.wg.Wait()
 }
@@ -229,7 +368,6 @@ func TestFanoutClientsChild(t *testing.T) {
 	if os.Getenv(fanoutChildEnv) == "" {
 		t.Skip("runs as BenchmarkFanout's child process")
 	}
-	sysres.RaiseFileLimit(4 * fanoutClients)
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(nil, 1<<22)
 	var url string
@@ -239,6 +377,9 @@ func TestFanoutClientsChild(t *testing.T) {
 	}
 	if in.Scan() {
 		tokens = strings.Fields(in.Text())
+	}
+	if have, want := sysres.RaiseFileLimit(uint64(len(tokens))+fdSpare), uint64(len(tokens))+fdSpare; have < want {
+		t.Fatalf("%d clients need %d open files; the limit is %d", len(tokens), want, have)
 	}
 	r, err := dialFanoutReaders(url, tokens)
 	if err != nil {

@@ -238,19 +238,16 @@ func (st *stream) run(ctx context.Context) {
 	}
 	for {
 		select {
-		case data := <-st.conn.send:
-			if !st.live(ctx, data) {
-				return
-			}
-			// Send what else is queued in the same write.
-			for more := true; more && len(st.buf) < 64<<10; {
-				select {
-				case data := <-st.conn.send:
-					if !st.live(ctx, data) {
+		case <-st.conn.ready:
+			// Send what is queued, up to 64 KiB a write.
+			for data, more := st.conn.next(); more; data, more = st.conn.next() {
+				if !st.live(ctx, data) {
+					return
+				}
+				if len(st.buf) >= 64<<10 {
+					if !st.flush() {
 						return
 					}
-				default:
-					more = false
 				}
 			}
 			if !st.flush() {
@@ -438,6 +435,11 @@ func (st *stream) control(typ string, c streamControl) {
 	st.buf = sse.AppendEvent(st.buf, st.cur.String(), typ, data)
 }
 
+// streamKeepBuffer bounds the write buffer a stream keeps between
+// flushes: enough for live events, which come a few at a time; a larger
+// one, grown by a replay page or a burst, is let go.
+const streamKeepBuffer = 4 << 10
+
 // flush writes what is queued, within the write timeout. It returns false
 // when the client is gone or too slow.
 func (st *stream) flush() bool {
@@ -449,8 +451,8 @@ func (st *stream) flush() bool {
 	if err == nil {
 		err = st.rc.Flush()
 	}
-	if cap(st.buf) > 1<<20 {
-		st.buf = nil // do not keep a replay's large buffer for the live part
+	if cap(st.buf) > streamKeepBuffer {
+		st.buf = nil // an idle stream does not keep a replay's buffer
 	} else {
 		st.buf = st.buf[:0]
 	}

@@ -97,11 +97,17 @@ func (h *hub) close() {
 	h.wg.Wait()
 }
 
-// wsConn is one client WebSocket.
+// wsConn is one client WebSocket or event stream.
 type wsConn struct {
 	id   string
 	user string
-	send chan []byte
+	// ready has a value when queue may hold events; the connection's
+	// writer takes them with next.
+	ready chan struct{}
+
+	mu    sync.Mutex // guards queue
+	queue [][]byte   // at most limit; nil when empty, so an idle connection holds no buffer
+	limit int
 
 	once   sync.Once
 	done   chan struct{}
@@ -110,7 +116,7 @@ type wsConn struct {
 }
 
 func newWSConn(id, user string, buffer int) *wsConn {
-	return &wsConn{id: id, user: user, send: make(chan []byte, buffer), done: make(chan struct{})}
+	return &wsConn{id: id, user: user, limit: buffer, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // slowConsumer is the close reason of a connection cut off for falling
@@ -120,13 +126,43 @@ const slowConsumer = "slow consumer: events were dropped; reconnect and sync"
 // enqueue queues data, or cuts the connection off when its buffer is
 // full, and reports whether data was queued.
 func (c *wsConn) enqueue(data []byte) bool {
-	select {
-	case c.send <- data:
-		return true
-	default:
+	c.mu.Lock()
+	full := len(c.queue) >= c.limit
+	if !full {
+		c.queue = append(c.queue, data)
+	}
+	c.mu.Unlock()
+	if full {
 		c.kill(websocket.StatusPolicyViolation, slowConsumer)
 		return false
 	}
+	select {
+	case c.ready <- struct{}{}:
+	default: // already signalled
+	}
+	return true
+}
+
+// next takes the oldest queued event; false when none is queued or the
+// connection is to close.
+func (c *wsConn) next() ([]byte, bool) {
+	select {
+	case <-c.done:
+		return nil, false
+	default:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		return nil, false
+	}
+	data := c.queue[0]
+	c.queue[0] = nil
+	c.queue = c.queue[1:]
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	return data, true
 }
 
 // kill asks the connection to close with a status; the first call wins.

@@ -146,9 +146,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		d := time.Since(start)
-		s.metrics.observeRequest(route, status, d)
-		s.logRequest(r, route, status, d, info)
+		entry := newAccessEntry(r, route, info)
+		info.finished(func() {
+			d := time.Since(start)
+			s.metrics.observeRequest(route, status, d)
+			s.logRequest(entry, status, d)
+		})
 	}()
 	defer func() {
 		if v := recover(); v != nil {

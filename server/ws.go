@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -50,22 +52,58 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, user stri
 		return err
 	}
 	// ServeHTTP has checked the Origin against Config.AllowedOrigins.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(upgradeWriter{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.limits.closeConn(user)
 		return nil // Accept has answered
 	}
 	ws.SetReadLimit(maxClientFrame)
-	defer s.limits.closeConn(user)
 	c := newWSConn(newEventID(), user, s.cfg.SendBuffer)
 	if !s.hub.add(c) {
+		s.limits.closeConn(user)
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return nil
 	}
-	defer s.hub.remove(c)
-	s.serveWS(r.Context(), ws, c, hello)
+	// The connection runs on in goroutines of its own, and the handler
+	// returns: net/http then lets go of the request, its buffers and the
+	// deep stack of the goroutine that served it (see docs/BENCHMARKS.md,
+	// BenchmarkFanoutScale).
+	closed := detachRequest(r)
+	go func() {
+		defer s.hub.remove(c) // last: Server.Close waits for it
+		defer s.limits.closeConn(user)
+		defer closed()
+		s.serveWS(ws, c, hello)
+	}()
 	return nil
 }
+
+// Buffer sizes of a WebSocket's connection. Clients send small frames
+// (health checks) seldom, and most events fit in one write buffer; a
+// larger frame is read or written past the buffer. net/http's buffers
+// (4 KiB each) would stay with every idle connection.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 2 << 10
+)
+
+// upgradeWriter hands websocket.Accept the hijacked connection with
+// buffers of wsReadBuffer and wsWriteBuffer bytes.
+type upgradeWriter struct{ http.ResponseWriter }
+
+func (w upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(conn, wsReadBuffer)
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+}
+
+func (w upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeTimeout bounds one frame's write to a WebSocket.
 const writeTimeout = 10 * time.Second
@@ -99,9 +137,10 @@ func (w *timedWriter) stop() { w.watchdog.Stop() }
 // serveWS runs one WebSocket: its first frame is a health.check with the
 // connection id and the server's hello, then live events and health
 // checks follow.
-func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, hello *protocol.Hello) {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
+//
+// The reader needs no context to end it: it ends when the socket closes,
+// which serveWS sees to before it returns.
+func (s *Server) serveWS(ws *websocket.Conn, c *wsConn, hello *protocol.Hello) {
 	var lastSeen atomic.Int64
 	lastSeen.Store(s.cfg.Now().UnixNano())
 
@@ -113,7 +152,7 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, 
 	go func() {
 		defer close(readDone)
 		for {
-			typ, data, err := ws.Read(ctx)
+			typ, data, err := ws.Read(context.Background())
 			if err != nil {
 				c.kill(websocket.StatusNormalClosure, "")
 				return
@@ -140,9 +179,7 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, 
 		return ws.Write(context.Background(), websocket.MessageText, data)
 	}, func() { ws.CloseNow() }, writeTimeout)
 	defer tw.stop()
-	write := func(data []byte) bool {
-		return ctx.Err() == nil && tw.write(data)
-	}
+	write := tw.write
 	health := func(hello *protocol.Hello) []byte {
 		b, _ := json.Marshal(protocol.Event{Type: protocol.EventHealthCheck, ConnectionID: c.id, UserID: c.user,
 			CreatedAt: s.cfg.Now().UTC(), Hello: hello})
@@ -154,8 +191,10 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, 
 	ok := write(health(hello))
 	for ok {
 		select {
-		case data := <-c.send:
-			ok = write(data)
+		case <-c.ready:
+			for data, more := c.next(); more && ok; data, more = c.next() {
+				ok = write(data)
+			}
 		case <-ticker.C:
 			if time.Duration(s.cfg.Now().UnixNano()-lastSeen.Load()) > s.cfg.HealthTimeout {
 				c.kill(websocket.StatusPolicyViolation, "no health check from the client")
@@ -164,8 +203,6 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, 
 			}
 			ok = write(health(nil))
 		case <-c.done:
-			ok = false
-		case <-ctx.Done():
 			ok = false
 		}
 	}
@@ -186,6 +223,5 @@ func (s *Server) serveWS(parent context.Context, ws *websocket.Conn, c *wsConn, 
 		ws.CloseNow()
 		<-closed
 	}
-	cancel()
 	<-readDone
 }

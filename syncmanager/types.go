@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -42,7 +43,12 @@ type Change struct {
 	// pending writes changed), sorted. When more than MaxChangeIDs
 	// changed, Messages is nil and Many is set: reread the channels.
 	Messages []string
-	// Many is set when the change is too big to list message by message.
+	// Records are the records concerned (their rows or pending writes
+	// changed), sorted by channel, collection and id: each names its
+	// collection. Nil with Many set when more than MaxChangeIDs changed.
+	Records []offlinedb.RecordKey
+	// Many is set when the change is too big to list message by message
+	// (or record by record).
 	Many bool
 	// Reset is set when the whole cache was cleared: reread everything.
 	Reset bool
@@ -59,8 +65,8 @@ type Status struct {
 	// Online is whether the connection is up, as last reported.
 	Online bool
 	// Synced is the sync status: true once a sync has succeeded since the
-	// connection came up, false when it goes down. OnSyncStatusChange
-	// hears each change of it.
+	// connection came up, false when it goes down. A status listener
+	// (outpost.Client.OnStatus) hears each change of it.
 	Synced bool
 	// Syncing is set while a drain or sync runs.
 	Syncing bool
@@ -93,7 +99,7 @@ type Progress struct {
 }
 
 // Callback is a one-shot post-sync callback. An error it returns is logged
-// and reported to Options.OnError.
+// and reported to the error listeners (outpost.Client.OnError).
 type Callback func(ctx context.Context) error
 
 // Options configure a Manager. The zero value is ready to use. The
@@ -144,11 +150,6 @@ type Options struct {
 	// with its process. Empty means this manager always syncs, as the
 	// only one on its store.
 	SyncLock string
-
-	// OnError, if set, hears every error the manager would otherwise only
-	// log or retry (see ErrorKind). It runs on the manager's dispatcher
-	// goroutine, in order with the listeners; it must not block.
-	OnError func(*Error)
 
 	// Logger gets the manager's logs. Nil means logs are dropped.
 	Logger *slog.Logger
@@ -234,7 +235,7 @@ const (
 	// was malformed or could not be applied to the store. EventID and
 	// EventType name it when known.
 	ErrorEventDropped
-	// ErrorCallback: a listener (OnSyncStatusChange, OnStatus, OnChange)
+	// ErrorCallback: a listener (OnStatus, OnChange)
 	// panicked, or a post-sync callback returned an error or panicked, or
 	// a handler registered on the connection panicked. Callback names it;
 	// a panic is a *PanicError (a *client.HandlerPanicError for the
@@ -277,7 +278,8 @@ func (k ErrorKind) String() string {
 }
 
 // Error is an error the SDK handled by itself (logged, retried, or moved
-// to the failed list) and reports to Options.OnError, so that an app can
+// to the failed list) and reports to the error listeners
+// (outpost.Config.OnError, outpost.Client.OnError), so that an app can
 // show or report it. Kind says which; the other fields give its context.
 type Error struct {
 	Kind ErrorKind
@@ -291,7 +293,7 @@ type Error struct {
 	EventID   string
 	EventType protocol.EventType
 	// Callback names the listener or callback that failed
-	// (ErrorCallback): "OnSyncStatusChange", "OnStatus", "OnChange", the
+	// (ErrorCallback): "OnStatus", "OnChange", the
 	// tag of a post-sync callback, or "client handler".
 	Callback string
 	// RetryIn is the delay before the retry (ErrorDrainRetry,

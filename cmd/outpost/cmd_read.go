@@ -466,7 +466,7 @@ func probe(ctx context.Context, o *connFlags, user string) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer c.Close(context.WithoutCancel(ctx))
 	why, err := connectQuick(ctx, c, o.timeout)
 	switch {
 	case err == nil:

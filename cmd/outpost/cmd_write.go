@@ -54,9 +54,9 @@ var sendCmd = &command{
 			}
 			cid, text := args[0], args[1]
 			if text == "-" {
-				b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+				b, err := readAllLimited(e)
 				if err != nil {
-					return fmt.Errorf("read the text from stdin: %w", err)
+					return err
 				}
 				if text = strings.TrimRight(string(b), "\r\n"); strings.TrimSpace(text) == "" {
 					return usageErrorf("TEXT from stdin is empty")
@@ -272,6 +272,15 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 	return nil
 }
 
+// readAllLimited reads stdin, up to 1 MiB.
+func readAllLimited(e *env) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read from stdin: %w", err)
+	}
+	return b, nil
+}
+
 // outcome says how the writes for a message stand: refused ("failed",
 // with the error) if the failed list gained one, "queued" while one is
 // still in the outbox, else "sent".
@@ -285,7 +294,7 @@ func outcome(ctx context.Context, c *outpost.Client, messageID string, failedBef
 		return "queued", ""
 	}
 	for _, t := range failed {
-		if !seen[t.ID] && t.MessageID == messageID {
+		if !seen[t.ID] && targets(t.PendingTask, messageID) {
 			return "failed", t.Error
 		}
 	}
@@ -294,11 +303,20 @@ func outcome(ctx context.Context, c *outpost.Client, messageID string, failedBef
 		return "queued", ""
 	}
 	for _, t := range pending {
-		if t.MessageID == messageID {
+		if targets(t, messageID) {
 			return "queued", t.LastError
 		}
 	}
 	return "sent", ""
+}
+
+// targets reports whether a task is on the message or record (a
+// recordTarget) a write named.
+func targets(t offlinedb.PendingTask, target string) bool {
+	if t.RecordID != "" {
+		return recordTarget(t.CID, t.Collection, t.RecordID) == target || target == ""
+	}
+	return t.MessageID == target
 }
 
 var retryCmd = &command{

@@ -92,7 +92,7 @@ func init() {
 	commands = []*command{
 		tokenCmd, sendCmd, editCmd, deleteCmd, reactCmd, syncCmd, watchCmd,
 		channelsCmd, messagesCmd, historyCmd, statusCmd, pendingCmd, failedCmd, retryCmd, dismissCmd,
-		channelCmd,
+		channelCmd, recordCmd,
 	}
 }
 

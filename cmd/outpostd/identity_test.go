@@ -34,7 +34,7 @@ func TestNodes_OneServerID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer c.Close(context.Background())
 		resp, err := c.Sync(ctx, protocol.SyncRequest{Channels: []protocol.ChannelPosition{}})
 		if err != nil {
 			t.Fatal(err)

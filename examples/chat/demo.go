@@ -99,7 +99,7 @@ func startDemo(ctx context.Context, you string, botEvery time.Duration) (_ *demo
 	if err != nil {
 		return d, err
 	}
-	defer friend.Close()
+	defer friend.Close(ctx)
 	if d.bot, err = d.restClient(demoBot); err != nil {
 		return d, err
 	}
@@ -186,17 +186,17 @@ func (d *demo) close() error {
 		d.cancel()
 	}
 	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	if d.hs != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, d.hs.Shutdown(ctx))
-		cancel()
 	}
 	if d.srv != nil {
 		errs = append(errs, d.srv.Close())
 	}
 	d.wg.Wait()
 	if d.bot != nil {
-		errs = append(errs, d.bot.Close())
+		errs = append(errs, d.bot.Close(ctx))
 	}
 	if d.store != nil {
 		errs = append(errs, d.store.Close())

@@ -73,15 +73,9 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 		// Open does not wait for the network; the story starts once each
 		// user is online and caught up.
 		c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: tok,
-			DBPath: filepath.Join(dir, user+".db"),
-			Client: client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
-			OnSyncStatusChange: func(synced bool) {
-				if synced {
-					p.say("  [%s] sync status: online and synced", user)
-				} else {
-					p.say("  [%s] sync status: offline", user)
-				}
-			}})
+			DBPath:   filepath.Join(dir, user+".db"),
+			Client:   client.Config{MinReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: time.Second},
+			OnStatus: syncStatusPrinter(p, user)})
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +184,7 @@ func run(ctx context.Context, out interface{ Write([]byte) (int, error) }) error
 	if err != nil {
 		return err
 	}
-	defer api.Close()
+	defer api.Close(ctx)
 	resp, err := api.QueryMessages(ctx, cid, client.MessagesQuery{Limit: 100})
 	if err != nil {
 		return err
@@ -253,4 +247,22 @@ func waitFor(ctx context.Context, cond func() bool, cs ...*outpost.Client) error
 		}
 	}
 	return nil
+}
+
+// syncStatusPrinter returns a status listener that says each change of
+// user's sync status (Status.Synced). Listeners run one at a time, in
+// order, so it keeps the last value without a lock.
+func syncStatusPrinter(p printer, user string) func(syncmanager.Status) {
+	synced := false
+	return func(st syncmanager.Status) {
+		if st.Synced == synced {
+			return
+		}
+		synced = st.Synced
+		if synced {
+			p.say("  [%s] sync status: online and synced", user)
+		} else {
+			p.say("  [%s] sync status: offline", user)
+		}
+	}
 }

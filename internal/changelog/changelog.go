@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -21,7 +22,8 @@ const (
 	Task                    // the server answered or refused writes
 )
 
-// MaxIDs caps the message ids one Note lists; past it, Many is set.
+// MaxIDs caps the message ids, and the record keys, one Note lists; past
+// it, Many is set.
 const MaxIDs = 1000
 
 // Keep is how many of the newest rows the log keeps.
@@ -32,9 +34,10 @@ const Keep = 4096
 type Note struct {
 	Kind     uint8
 	Channels map[string]bool
-	Messages map[string]bool // empty once Many is set
-	Many     bool            // too many messages to list
-	Reset    bool            // the whole cache was cleared
+	Messages map[string]bool              // empty once Many is set
+	Records  map[offlinedb.RecordKey]bool // empty once Many is set
+	Many     bool                         // too many messages or records to list
+	Reset    bool                         // the whole cache was cleared
 }
 
 // Channel notes a channel id.
@@ -58,14 +61,33 @@ func (n *Note) Message(id string) {
 	}
 	n.Messages[id] = true
 	if len(n.Messages) > MaxIDs {
-		n.Many, n.Messages = true, nil
+		n.many()
 	}
 }
 
-// Task notes a write of the outbox: its channel and message.
-func (n *Note) Task(cid, messageID string) {
+// Record notes a record's key, or sets Many past MaxIDs.
+func (n *Note) Record(k offlinedb.RecordKey) {
+	if k.ID == "" || n.Many {
+		return
+	}
+	if n.Records == nil {
+		n.Records = map[offlinedb.RecordKey]bool{}
+	}
+	n.Records[k] = true
+	if len(n.Records) > MaxIDs {
+		n.many()
+	}
+}
+
+// many sets Many: too many ids to list any.
+func (n *Note) many() { n.Many, n.Messages, n.Records = true, nil, nil }
+
+// Task notes a write of the outbox: its channel, and its message or
+// record (collection and recordID, empty for a message's write).
+func (n *Note) Task(cid, messageID, collection, recordID string) {
 	n.Channel(cid)
 	n.Message(messageID)
+	n.Record(offlinedb.RecordKey{CID: cid, Collection: collection, ID: recordID})
 }
 
 // Event notes what an event touches.
@@ -80,6 +102,13 @@ func (n *Note) Event(ev *protocol.Event) {
 	}
 	if ev.Channel != nil {
 		n.Channel(ev.Channel.CID)
+	}
+	if r := ev.Record; r != nil {
+		cid := r.CID
+		if cid == "" {
+			cid = ev.CID
+		}
+		n.Record(offlinedb.RecordKey{CID: cid, Collection: r.Collection, ID: r.ID})
 	}
 }
 
@@ -137,10 +166,13 @@ func (n *Note) Add(e Entry) {
 		n.Channel(cid)
 	}
 	if e.Many {
-		n.Many, n.Messages = true, nil
+		n.many()
 	}
 	for _, id := range e.Messages {
 		n.Message(id)
+	}
+	for _, k := range e.Records {
+		n.Record(k)
 	}
 }
 
@@ -150,6 +182,26 @@ func (n *Note) Empty() bool { return n.Kind == 0 }
 // ChannelIDs and MessageIDs return the ids noted, sorted.
 func (n *Note) ChannelIDs() []string { return sorted(n.Channels) }
 func (n *Note) MessageIDs() []string { return sorted(n.Messages) }
+
+// RecordKeys returns the record keys noted, sorted by channel, collection
+// and id.
+func (n *Note) RecordKeys() []offlinedb.RecordKey {
+	var out []offlinedb.RecordKey
+	for k := range n.Records {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.CID != b.CID {
+			return a.CID < b.CID
+		}
+		if a.Collection != b.Collection {
+			return a.Collection < b.Collection
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
 
 func sorted(set map[string]bool) []string {
 	var out []string
@@ -167,6 +219,7 @@ type Entry struct {
 	Kind     uint8
 	Channels []string
 	Messages []string
+	Records  []offlinedb.RecordKey
 	Many     bool
 	Reset    bool
 }
@@ -186,8 +239,12 @@ func Append(ctx context.Context, tx sqlx.ExtContext, origin string, n *Note) err
 	if err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO change_log (origin, kind, channels, messages, many, reset) VALUES (?, ?, ?, ?, ?, ?)`,
-		origin, n.Kind, string(chans), string(msgs), n.Many, n.Reset)
+	recs, err := json.Marshal(encodeKeys(n.RecordKeys()))
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO change_log (origin, kind, channels, messages, records, many, reset) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		origin, n.Kind, string(chans), string(msgs), string(recs), n.Many, n.Reset)
 	if err != nil {
 		return fmt.Errorf("changelog: append: %w", err)
 	}
@@ -201,6 +258,16 @@ func Append(ctx context.Context, tx sqlx.ExtContext, origin string, n *Note) err
 		}
 	}
 	return nil
+}
+
+// encodeKeys gives record keys their logged form: [cid, collection, id]
+// triples.
+func encodeKeys(keys []offlinedb.RecordKey) [][3]string {
+	out := make([][3]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, [3]string{k.CID, k.Collection, k.ID})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -225,15 +292,15 @@ func Last(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
 // lost is set when rows after it were pruned before they were read: the
 // reader missed changes and must reread everything.
 func Since(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) (entries []Entry, lost bool, err error) {
-	rows, err := q.QueryxContext(ctx, `SELECT id, origin, kind, channels, messages, many, reset FROM change_log WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	rows, err := q.QueryxContext(ctx, `SELECT id, origin, kind, channels, messages, records, many, reset FROM change_log WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, false, fmt.Errorf("changelog: read: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var e Entry
-		var chans, msgs string
-		if err := rows.Scan(&e.ID, &e.Origin, &e.Kind, &chans, &msgs, &e.Many, &e.Reset); err != nil {
+		var chans, msgs, recs string
+		if err := rows.Scan(&e.ID, &e.Origin, &e.Kind, &chans, &msgs, &recs, &e.Many, &e.Reset); err != nil {
 			return nil, false, fmt.Errorf("changelog: read: %w", err)
 		}
 		if err := json.Unmarshal([]byte(chans), &e.Channels); err != nil {
@@ -241,6 +308,13 @@ func Since(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) (
 		}
 		if err := json.Unmarshal([]byte(msgs), &e.Messages); err != nil {
 			return nil, false, fmt.Errorf("changelog: row %d: %w", e.ID, err)
+		}
+		var keys [][3]string
+		if err := json.Unmarshal([]byte(recs), &keys); err != nil {
+			return nil, false, fmt.Errorf("changelog: row %d: %w", e.ID, err)
+		}
+		for _, k := range keys {
+			e.Records = append(e.Records, offlinedb.RecordKey{CID: k[0], Collection: k[1], ID: k[2]})
 		}
 		entries = append(entries, e)
 	}

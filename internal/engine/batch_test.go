@@ -37,14 +37,7 @@ func TestManager_BatchDrain(t *testing.T) {
 	conn := newFakeConn("bob")
 	conn.addChannel("team:a")
 	db := openStore(t)
-	m, err := engine.New(conn, db, engine.Options{DrainBatchSize: 40, RetryMinDelay: 1e6, RetryMaxDelay: 5e6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m := newManagerFor(t, conn, db, engine.Options{DrainBatchSize: 40})
 	want := queueSends(t, m, 100)
 	conn.mu.Lock()
 	// Batch 1 (m000-m039): m005 is refused for good.
@@ -175,14 +168,5 @@ func TestManager_DrainBatchSizeOne(t *testing.T) {
 
 func newManagerFor(tb testing.TB, conn engine.Conn, db *store.DB, opts engine.Options) *engine.Manager {
 	tb.Helper()
-	opts.RetryMinDelay, opts.RetryMaxDelay = 1e6, 5e6
-	m, err := engine.New(conn, db, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { m.Close(context.Background()) })
-	if err := m.Init(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	return m
+	return newManagerWith(tb, conn, db, opts, engine.Listeners{})
 }

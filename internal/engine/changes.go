@@ -25,7 +25,7 @@ func (s *changeSet) event(ev *protocol.Event, live bool) {
 
 func (s *changeSet) change() Change {
 	return Change{Kind: ChangeKind(s.Kind), Many: s.Many, Reset: s.Reset, Events: s.events,
-		Channels: s.ChannelIDs(), Messages: s.MessageIDs()}
+		Channels: s.ChannelIDs(), Messages: s.MessageIDs(), Records: s.RecordKeys()}
 }
 
 // OnChange registers a listener for changes of the local store: live
@@ -34,19 +34,7 @@ func (s *changeSet) change() Change {
 // transaction that made the change committed, so the listener finds in the
 // store what it is told about. The returned func unregisters it.
 func (m *Manager) OnChange(listener func(Change)) (unsubscribe func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	id := m.nextID
-	m.nextID++
-	if m.changeListeners == nil {
-		m.changeListeners = map[int]func(Change){}
-	}
-	m.changeListeners[id] = listener
-	return func() {
-		m.mu.Lock()
-		delete(m.changeListeners, id)
-		m.mu.Unlock()
-	}
+	return register(m, m.changeListeners, listener)
 }
 
 // noteChange records a committed change and, unless a delivery is queued
@@ -101,6 +89,16 @@ func (m *Manager) notePage(resp *protocol.SyncResponse, res store.PageResult) {
 	m.noteChange(ChangeSync, func(s *changeSet) { s.Page(resp, res.Dropped) })
 }
 
+// noteRecords records records stored from a channel's records pages.
+func (m *Manager) noteRecords(records []protocol.Record) {
+	m.noteChange(ChangeSync, func(s *changeSet) {
+		for i := range records {
+			r := &records[i]
+			s.Record(store.RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
+		}
+	})
+}
+
 // noteStates records channel states stored whole.
 func (m *Manager) noteStates(states []protocol.ChannelResponse, inaccessible []string) {
 	m.noteChange(ChangeSync, func(s *changeSet) { s.States(states, inaccessible) })
@@ -113,7 +111,7 @@ func (m *Manager) noteTasks(kind ChangeKind, tasks ...store.PendingTask) {
 	}
 	m.noteChange(kind, func(s *changeSet) {
 		for _, t := range tasks {
-			s.Task(t.CID, t.MessageID)
+			s.Task(t.CID, t.MessageID, t.Collection, t.RecordID)
 		}
 	})
 }

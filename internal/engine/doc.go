@@ -20,18 +20,18 @@
 //
 // The app hears of it in several ways, each with one meaning:
 //
-//   - Status returns a snapshot (online, syncing, counts, last error,
-//     progress); OnStatus hears every change of it.
-//   - OnSyncStatusChange hears the sync status, Status().Synced: true
-//     after a sync succeeds with the connection up, false when it goes
-//     down.
+//   - Status returns a snapshot (online, syncing, the sync status Synced,
+//     counts, last error, progress); OnStatus hears every change of it.
 //   - OnChange hears each committed change of the store.
 //   - ScheduleSyncStatusChangeCallback runs a one-shot callback, by tag,
 //     after the first successful sync that started after it was scheduled.
 //   - WaitForFirstSync and WaitSynced block until a sync (the first one, or
 //     one after the call with the outbox empty) completed.
-//   - Options.OnError hears every error the manager handles by itself, as a
+//   - OnError hears every error the manager handles by itself, as a
 //     typed *Error (see ErrorKind).
+//
+// Listeners given to New in Listeners hear from the first event on; the
+// On* methods add more later.
 //
 // What it guarantees:
 //
@@ -79,8 +79,8 @@
 //
 // # Lifecycle
 //
-// New, then Init (again to re-subscribe, e.g. after the app switched user),
-// then Close, which stops the manager's goroutines and waits for them.
+// New starts a Manager (it does not wait for the network); Close stops its
+// goroutines and waits for them, within its ctx.
 // Flush drains the outbox on demand, SyncNow drains and syncs. A Manager is
 // safe for concurrent use.
 package engine

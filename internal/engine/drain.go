@@ -30,7 +30,7 @@ func taskPermanent(err error) bool {
 	}
 	switch ae.Code {
 	case protocol.CodeInput, protocol.CodeNotFound, protocol.CodeNotAllowed,
-		protocol.CodePayloadTooBig, protocol.CodeConflict:
+		protocol.CodePayloadTooBig, protocol.CodeConflict, protocol.CodePreconditionFailed:
 		return true
 	}
 	return false

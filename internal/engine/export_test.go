@@ -1,11 +1,15 @@
 package engine
 
-import "github.com/outpostsync/outpost/internal/clock"
+import (
+	"context"
+
+	"github.com/outpostsync/outpost/internal/clock"
+)
 
 // NewWithClock is New with c as the manager's clock, so that a test can
 // drive its retries and the retention check.
-func NewWithClock(conn Conn, store Store, opts Options, c clock.Clock) (*Manager, error) {
-	return newWithClock(conn, store, opts, c)
+func NewWithClock(ctx context.Context, conn Conn, store Store, opts Options, ls Listeners, c clock.Clock) (*Manager, error) {
+	return newWithClock(ctx, conn, store, opts, ls, c)
 }
 
 // SetLiveQueueCap bounds the live events m queues to n, so a test can

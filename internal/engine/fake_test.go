@@ -231,6 +231,12 @@ func (f *fakeConn) Sync(ctx context.Context, req protocol.SyncRequest) (*protoco
 	return resp, nil
 }
 
+// Records answers that a channel holds no records: the fake logs carry
+// none.
+func (f *fakeConn) Records(ctx context.Context, cid, after string, limit int) (*protocol.RecordsResponse, error) {
+	return &protocol.RecordsResponse{Records: []protocol.Record{}}, nil
+}
+
 // QueryChannels answers with the state of the channels asked for (all of
 // them without CIDs), each at its position.
 func (f *fakeConn) QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error) {

@@ -118,7 +118,7 @@ func (m *Manager) fatalErr() error {
 
 // stop makes err the manager's terminal state: no more drains or syncs,
 // the store and its outbox as they are. It is reported once, through the
-// status and OnError.
+// status and the OnError listeners.
 func (m *Manager) stop(err error) {
 	first := false
 	m.updateStatus(func(s *Status) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/engine"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/syncmanager"
 )
@@ -41,10 +42,7 @@ func TestManager_ServerMismatchOnDrainIsFatal(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	var rec fatalRecorder
-	m := newManager(t, conn, db, syncmanager.Options{OnError: rec.onError})
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m := newManagerWith(t, conn, db, syncmanager.Options{}, engine.Listeners{Error: rec.onError})
 	if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{Text: "for my own server"}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +92,8 @@ func TestManager_SyncPageOfAnotherServer(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	var rec fatalRecorder
-	m := newManager(t, conn, db, syncmanager.Options{OnError: rec.onError})
-	if err := m.Init(ctx); err != nil {
+	m := newManagerWith(t, conn, db, syncmanager.Options{}, engine.Listeners{Error: rec.onError})
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b, err := db.ServerBinding(ctx)

@@ -52,12 +52,8 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	conn.healthy = true
 	conn.addChannel("team:a")
 	gs := &gatedStore{DB: openStore(t), gate: make(chan struct{}), entered: make(chan struct{})}
-	m, err := engine.New(conn, gs, engine.Options{RetryMinDelay: 1e6, RetryMaxDelay: 5e6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	if err := m.Init(ctx); err != nil {
+	m := newManagerWith(t, conn, gs, engine.Options{}, engine.Listeners{})
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	conn.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/engine"
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/syncmanager"
 )
@@ -13,20 +14,17 @@ import (
 func TestOptions_NilLoggerWritesNothing(t *testing.T) {
 	logged := logtest.Capture(t)
 	conn := newFakeConn("bob")
-	conn.healthy = true
 	reported := make(chan struct{}, 1)
 	// A failed callback is logged, then reported to OnError, but not
 	// logged with a nil Logger.
-	m := newManager(t, conn, openStore(t), syncmanager.Options{OnError: func(*syncmanager.Error) {
+	m := newManagerWith(t, conn, openStore(t), syncmanager.Options{}, engine.Listeners{Error: func(*syncmanager.Error) {
 		select {
 		case reported <- struct{}{}:
 		default:
 		}
 	}})
 	m.ScheduleSyncStatusChangeCallback("fails", func(context.Context) error { return errors.New("fails") })
-	if err := m.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	conn.setOnline(true)
 	select {
 	case <-reported:
 	case <-time.After(10 * time.Second):

@@ -44,14 +44,13 @@ type Manager struct {
 
 	mu              sync.Mutex // guards the fields below
 	closed          bool
-	started         bool
 	lock            *os.File // the held Options.SyncLock; nil when not held
 	unsubscribe     func()
 	unsubscribeErrs func()
 	nextID          int
-	syncListeners   map[int]func(bool)
 	statListeners   map[int]func(Status)
 	changeListeners map[int]func(Change)
+	errListeners    map[int]func(*Error)
 	changes         *changeSet // changes not yet delivered; nil when none is queued
 	callbacks       map[string]callbackEntry
 	status          Status
@@ -89,85 +88,76 @@ type callbackEntry struct {
 	fn  Callback
 }
 
-// New returns a Manager over conn and store. It starts nothing; Init does.
-func New(conn Conn, store Store, opts Options) (*Manager, error) {
-	return newWithClock(conn, store, opts, clock.Real())
+// Listeners are the listeners a Manager has from its start, so that they
+// hear its first events too (the first status, the first change). Nil
+// fields are skipped; the On* methods add more later.
+type Listeners struct {
+	Status func(Status)
+	Change func(Change)
+	Error  func(*Error)
+}
+
+// New returns a started Manager over conn and store: it reads the store's
+// server binding, subscribes to the connection's events (and its errors,
+// when the Conn reports them) and starts the worker. It does not wait for
+// the network: if the connection is up it asks for a drain and, as the
+// SyncPolicy says, a sync, as a connection coming up does; if not, the
+// manager works when it comes up. ctx bounds the reading of the store.
+func New(ctx context.Context, conn Conn, store Store, opts Options, ls Listeners) (*Manager, error) {
+	return newWithClock(ctx, conn, store, opts, ls, clock.Real())
 }
 
 // newWithClock is New with clk as the source of time for retries and the
 // retention check; the package's tests set a fake one.
-func newWithClock(conn Conn, store Store, opts Options, clk clock.Clock) (*Manager, error) {
+func newWithClock(ctx context.Context, conn Conn, store Store, opts Options, ls Listeners, clk clock.Clock) (*Manager, error) {
 	if conn == nil || store == nil {
 		return nil, errors.New("syncmanager: New needs a Conn and a Store")
 	}
 	opts = withDefaults(opts)
-	ctx, cancel := context.WithCancel(context.Background())
+	mctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		conn: conn, raw: store, opts: opts, log: opts.Logger, clk: clk, changed: make(chan struct{}),
-		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
-		syncListeners: map[int]func(bool){}, statListeners: map[int]func(Status){},
+		disp: dispatch.New(opts.Logger, "syncmanager: listener or callback"), ctx: mctx, cancel: cancel, wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
+		statListeners: map[int]func(Status){}, changeListeners: map[int]func(Change){}, errListeners: map[int]func(*Error){},
 		callbacks: map[string]callbackEntry{}, liveCap: maxLiveQueue,
 	}
 	m.store = reportingStore{Store: store, m: m}
-	m.disp.Start()
-	return m, nil
-}
-
-// Init subscribes to the connection's events (and its errors, when the
-// Conn reports them), replacing an earlier subscription (so calling it
-// again, for another user or a remounted UI, leaks nothing), and starts the
-// worker. If the connection is already up it drains the outbox and, under
-// SyncOnConnect, syncs before it returns, and the status becomes true; if
-// not, the status is false and the manager works when the connection comes
-// up. A failed first sync is retried in the background and its error
-// returned.
-func (m *Manager) Init(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
+	if ls.Status != nil {
+		m.OnStatus(ls.Status)
 	}
-	if m.unsubscribe != nil {
-		m.unsubscribe()
+	if ls.Change != nil {
+		m.OnChange(ls.Change)
+	}
+	if ls.Error != nil {
+		m.OnError(ls.Error)
 	}
 	if err := m.loadBinding(ctx); err != nil {
-		m.mu.Unlock()
-		return err
+		cancel()
+		return nil, err
 	}
-	m.unsubscribe = m.conn.OnAll(m.onEvent)
-	if m.unsubscribeErrs != nil {
-		m.unsubscribeErrs()
-		m.unsubscribeErrs = nil
-	}
-	if es, ok := m.conn.(errorSource); ok {
+	m.disp.Start()
+	m.unsubscribe = conn.OnAll(m.onEvent)
+	if es, ok := conn.(errorSource); ok {
 		m.unsubscribeErrs = es.OnError(m.onConnError)
 	}
-	first := !m.started
-	if !m.started {
-		m.started = true
-		m.wg.Add(2)
-		go m.run()
-		go m.runLive()
-	}
-	online := m.conn.IsHealthy()
-	m.status.Online = online
-	m.status.Syncer = m.opts.SyncLock == "" || m.lock != nil
-	m.mu.Unlock()
+	// The sync lock is tried before the worker starts, so that a
+	// manager that takes it syncs from its first cycle on.
+	m.takeLock()
+	m.startWatch(ctx)
+	m.wg.Add(2)
+	go m.run()
+	go m.runLive()
 
-	if first {
-		m.tryLock()
-		m.startWatch(ctx)
-	}
+	online := conn.IsHealthy()
+	m.updateStatus(func(s *Status) {
+		s.Online = online
+		s.Syncer = m.opts.SyncLock == "" || m.lock != nil // m.mu is held
+	})
 	m.refreshCounts()
-	if !online {
-		m.setSynced(false)
-		return nil
+	if online {
+		m.requestAutoSync()
 	}
-	if !m.autoSync() {
-		m.requestDrain()
-		return nil
-	}
-	return m.SyncNow(ctx)
+	return m, nil
 }
 
 // SyncNow drains the outbox and syncs, and waits for it (or ctx). A sync
@@ -263,34 +253,32 @@ func (m *Manager) poke() {
 	}
 }
 
-// OnSyncStatusChange registers a listener for the sync status: true after
-// a sync succeeds with the connection up, false when it goes down. It is
-// called on each change, on the manager's dispatcher goroutine. The
-// returned func unregisters it.
-func (m *Manager) OnSyncStatusChange(listener func(synced bool)) (unsubscribe func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	id := m.nextID
-	m.nextID++
-	m.syncListeners[id] = listener
-	return func() {
-		m.mu.Lock()
-		delete(m.syncListeners, id)
-		m.mu.Unlock()
-	}
+// OnStatus registers a listener for every change of the Status snapshot:
+// online, syncing, the Synced flag, counts, progress and errors. It runs
+// on the manager's dispatcher goroutine. The returned func unregisters it.
+func (m *Manager) OnStatus(listener func(Status)) (unsubscribe func()) {
+	return register(m, m.statListeners, listener)
 }
 
-// OnStatus registers a listener for every change of the Status snapshot,
-// sync progress included. The returned func unregisters it.
-func (m *Manager) OnStatus(listener func(Status)) (unsubscribe func()) {
+// OnError registers a listener for every error the manager would
+// otherwise only log or retry (see ErrorKind). It runs on the dispatcher
+// goroutine, in order with the other listeners; it must not block. The
+// returned func unregisters it.
+func (m *Manager) OnError(listener func(*Error)) (unsubscribe func()) {
+	return register(m, m.errListeners, listener)
+}
+
+// register adds listener to ls, a listener map of m guarded by m.mu, and
+// returns its unsubscribe.
+func register[F any](m *Manager, ls map[int]F, listener F) (unsubscribe func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	id := m.nextID
 	m.nextID++
-	m.statListeners[id] = listener
+	ls[id] = listener
 	return func() {
 		m.mu.Lock()
-		delete(m.statListeners, id)
+		delete(ls, id)
 		m.mu.Unlock()
 	}
 }
@@ -368,24 +356,16 @@ func (m *Manager) Close(ctx context.Context) error {
 }
 
 // updateStatus changes the snapshot under the lock and tells the status
-// listeners, and the sync-status listeners if Synced changed.
+// listeners. Their calls are queued under the lock too, so that changes
+// made at once reach them in the order they were made.
 func (m *Manager) updateStatus(change func(s *Status)) {
 	m.mu.Lock()
-	before := m.status.Synced
+	defer m.mu.Unlock()
 	change(&m.status)
 	st := m.status
 	close(m.changed)
 	m.changed = make(chan struct{})
-	var syncLs []func(bool)
-	if st.Synced != before {
-		syncLs = listenersOf(m.syncListeners)
-	}
-	statLs := listenersOf(m.statListeners)
-	m.mu.Unlock()
-	for _, l := range syncLs {
-		m.disp.Push(func() { m.call("OnSyncStatusChange", func() error { l(st.Synced); return nil }) })
-	}
-	for _, l := range statLs {
+	for _, l := range listenersOf(m.statListeners) {
 		m.disp.Push(func() { m.call("OnStatus", func() error { l(st); return nil }) })
 	}
 }

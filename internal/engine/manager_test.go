@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,9 +21,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newManager makes a manager over conn and db, with clk as its clock when
+// newManager starts a manager over conn and db, with clk as its clock when
 // one is given.
 func newManager(tb testing.TB, conn *fakeConn, db *store.DB, opts engine.Options, clk ...clock.Clock) *engine.Manager {
+	tb.Helper()
+	return newManagerWith(tb, conn, db, opts, engine.Listeners{}, clk...)
+}
+
+// newManagerWith is newManager with listeners that hear from the start.
+func newManagerWith(tb testing.TB, conn engine.Conn, db engine.Store, opts engine.Options, ls engine.Listeners, clk ...clock.Clock) *engine.Manager {
 	tb.Helper()
 	if opts.RetryMinDelay == 0 {
 		opts.RetryMinDelay, opts.RetryMaxDelay = time.Millisecond, 5*time.Millisecond
@@ -30,7 +38,7 @@ func newManager(tb testing.TB, conn *fakeConn, db *store.DB, opts engine.Options
 	if len(clk) > 0 {
 		c = clk[0]
 	}
-	m, err := engine.NewWithClock(conn, db, opts, c)
+	m, err := engine.NewWithClock(context.Background(), conn, db, opts, ls, c)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -38,13 +46,21 @@ func newManager(tb testing.TB, conn *fakeConn, db *store.DB, opts engine.Options
 	return m
 }
 
-// statusLog records sync-status changes in order.
+// statusLog records the changes of Status.Synced in order.
 type statusLog struct {
-	mu  sync.Mutex
-	got []bool
+	mu   sync.Mutex
+	got  []bool
+	seen bool // got holds a first value
 }
 
-func (l *statusLog) add(b bool) { l.mu.Lock(); l.got = append(l.got, b); l.mu.Unlock() }
+// add is a status listener: it records s.Synced when it changed.
+func (l *statusLog) add(s engine.Status) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.seen || l.got[len(l.got)-1] != s.Synced {
+		l.got, l.seen = append(l.got, s.Synced), true
+	}
+}
 func (l *statusLog) list() []bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -81,14 +97,13 @@ func TestManager_OfflineStory(t *testing.T) {
 	conn := newFakeConn("bob")
 	conn.addChannel("team:a")
 	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
 	var log statusLog
-	m.OnSyncStatusChange(log.add)
-	var ran atomic.Int32
-
-	// Online at Init, then the connection drops: status true, then false.
+	// Online at the start, then the connection drops: status true, then
+	// false.
 	conn.healthy = true
-	if err := m.Init(ctx); err != nil {
+	m := newManagerWith(t, conn, db, engine.Options{}, engine.Listeners{Status: log.add})
+	var ran atomic.Int32
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	conn.setOnline(false)
@@ -113,14 +128,14 @@ func TestManager_OfflineStory(t *testing.T) {
 	if got := conn.writesSoFar(); !equal(got, []string{"send:b1", "send:b2"}) {
 		t.Errorf("server saw writes %v, want b1 then b2", got)
 	}
-	waitFor(t, "callback and listener", func() bool { return ran.Load() == 1 && len(log.list()) == 3 })
+	waitFor(t, "callback and listener", func() bool { return ran.Load() == 1 && len(log.list()) == 4 })
 	got := texts(t, db, "team:a")
 	// Server time orders them: alice posted before the drain reached the server.
 	if !equal(got, []string{"from alice/sent", "first/sent", "second/sent"}) {
 		t.Errorf("store after sync = %v", got)
 	}
-	if l := log.list(); !(l[0] && !l[1] && l[2]) {
-		t.Errorf("status changes = %v, want [true false true]", l)
+	if l := log.list(); fmt.Sprint(l) != "[false true false true]" {
+		t.Errorf("Synced changes = %v, want [false true false true]", l)
 	}
 	if st := m.Status(); st.Pending != 0 || st.LastSyncedAt.IsZero() || st.LastError != nil {
 		t.Errorf("status = %+v", st)
@@ -140,21 +155,21 @@ func TestManager_OfflineStory(t *testing.T) {
 func TestManager_CallbacksAndListenersIsolated(t *testing.T) {
 	ctx := context.Background()
 	conn := newFakeConn("bob")
-	conn.healthy = true
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
 	var order []string
 	var mu sync.Mutex
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
-	m.OnSyncStatusChange(func(bool) { panic("listener bug") })
+	m.OnStatus(func(engine.Status) { panic("listener bug") })
 	var good statusLog
-	m.OnSyncStatusChange(good.add)
+	m.OnStatus(good.add)
 	m.ScheduleSyncStatusChangeCallback("a", func(context.Context) error { note("a-old"); return nil })
 	m.ScheduleSyncStatusChangeCallback("b", func(context.Context) error { panic("callback bug") })
 	m.ScheduleSyncStatusChangeCallback("c", func(context.Context) error { note("c"); return errors.New("fails") })
 	m.ScheduleSyncStatusChangeCallback("a", func(context.Context) error { note("a-new"); return nil }) // replaces
 
-	if err := m.Init(ctx); err != nil {
+	conn.setOnline(true)
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if !m.Status().Synced {
@@ -166,29 +181,22 @@ func TestManager_CallbacksAndListenersIsolated(t *testing.T) {
 	if !equal(order, []string{"a-new", "c"}) {
 		t.Errorf("callbacks ran %v, want [a-new c] (a replaced in place, b's panic contained)", order)
 	}
-	if l := good.list(); len(l) != 1 || !l[0] {
-		t.Errorf("the good listener saw %v, want [true]", l)
+	if l := good.list(); fmt.Sprint(l) != "[false true]" {
+		t.Errorf("the good listener saw Synced %v, want [false true]", l)
 	}
 }
 
-func TestManager_InitTwiceLeaksNoSubscription(t *testing.T) {
-	ctx := context.Background()
+// TestManager_CloseUnsubscribes: a started manager holds one subscription
+// to the connection, and Close gives it back.
+func TestManager_CloseUnsubscribes(t *testing.T) {
 	conn := newFakeConn("bob")
 	m := newManager(t, conn, openStore(t), engine.Options{})
-	for i := 0; i < 3; i++ {
-		if err := m.Init(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if n := conn.handlerCount(); n != 1 {
-		t.Errorf("handlers after three Inits = %d, want 1", n)
+		t.Errorf("handlers after New = %d, want 1", n)
 	}
 	m.Close(context.Background())
 	if n := conn.handlerCount(); n != 0 {
 		t.Errorf("handlers after Close = %d, want 0", n)
-	}
-	if err := m.Init(ctx); !errors.Is(err, engine.ErrClosed) {
-		t.Errorf("Init after Close = %v, want ErrClosed", err)
 	}
 }
 
@@ -215,7 +223,7 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 			// before it.
 			clk := clock.NewFake(time.Now())
 			m := newManager(t, conn, db, engine.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond}, clk)
-			if err := m.Init(ctx); err != nil {
+			if err := m.WaitForFirstSync(ctx); err != nil {
 				t.Fatal(err)
 			}
 			before, _, _ := db.LastSyncedAt(ctx)
@@ -254,7 +262,7 @@ func TestManager_ResetWhenServerSaysPositionLost(t *testing.T) {
 			conn.addChannel("team:a")
 			db := openStore(t)
 			m := newManager(t, conn, db, engine.Options{})
-			if err := m.Init(ctx); err != nil {
+			if err := m.WaitForFirstSync(ctx); err != nil {
 				t.Fatal(err)
 			}
 			// A cached row the server no longer has: a reset drops it.
@@ -297,7 +305,7 @@ func TestManager_ResetPast30Days(t *testing.T) {
 	clk := clock.NewFake(conn.now)
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond}, clk)
-	if err := m.Init(ctx); err != nil {
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
@@ -340,9 +348,6 @@ func TestManager_DrainOrderAndFailures(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{DrainBatchSize: 1})
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{"m1", "m2", "m3"} {
 		if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{ID: id, Text: id}); err != nil {
 			t.Fatal(err)
@@ -383,7 +388,7 @@ func TestManager_LostReplyIsSentOnce(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
-	if err := m.Init(ctx); err != nil {
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Apply the send on the "server" first, then fail the call as a lost
@@ -419,7 +424,7 @@ func TestManager_TriggersCoalesce(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
-	if err := m.Init(ctx); err != nil {
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	conn.mu.Lock()
@@ -465,7 +470,7 @@ func TestManager_PagesCommitTheirCheckpoint(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
-	if err := m.Init(ctx); err != nil {
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
@@ -499,7 +504,7 @@ func TestManager_LiveEventsAndGaps(t *testing.T) {
 	conn.addChannel("team:a")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
-	if err := m.Init(ctx); err != nil {
+	if err := m.WaitForFirstSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	emit := func(ev protocol.Event) {
@@ -529,5 +534,48 @@ func TestManager_LiveEventsAndGaps(t *testing.T) {
 	defer conn.mu.Unlock()
 	if conn.syncCalls == base {
 		t.Error("no sync after a sequence gap")
+	}
+}
+
+// TestManager_StatusListenerHearsInOrder: status changes made at once
+// from several goroutines reach a status listener in the order they were
+// made: the pending count it hears, while writes only add to the outbox,
+// never goes down, and the last status it hears is the snapshot's.
+func TestManager_StatusListenerHearsInOrder(t *testing.T) {
+	ctx := context.Background()
+	conn := newFakeConn("bob")
+	var mu sync.Mutex
+	var pending []int
+	m := newManagerWith(t, conn, openStore(t), engine.Options{}, engine.Listeners{Status: func(st engine.Status) {
+		mu.Lock()
+		pending = append(pending, st.Pending)
+		mu.Unlock()
+	}})
+	const writers, writes = 8, 25
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range writes {
+				if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{ID: fmt.Sprintf("g%d-%d", g, i), Text: "x"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "the listener to hear every write", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(pending, writers*writes)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(pending); i++ {
+		if pending[i] < pending[i-1] {
+			t.Fatalf("the listener heard Pending %d after %d (status %d of %d)", pending[i], pending[i-1], i, len(pending))
+		}
 	}
 }

@@ -24,6 +24,9 @@ type Conn interface {
 
 	Sync(ctx context.Context, req protocol.SyncRequest) (*protocol.SyncResponse, error)
 	QueryChannels(ctx context.Context, req protocol.QueryChannelsRequest) (*protocol.QueryChannelsResponse, error)
+	// Records pages a channel's live records (see
+	// client.Client.Records).
+	Records(ctx context.Context, cid, after string, limit int) (*protocol.RecordsResponse, error)
 	History(ctx context.Context, cid string, req protocol.HistoryRequest) (*protocol.HistoryPage, error)
 
 	// Batch sends writes as one request; every drain of the outbox goes
@@ -44,6 +47,7 @@ type Store interface {
 	HistoryToFetch(ctx context.Context, keep int) ([]store.Held, error)
 	ApplyHistoryPage(ctx context.Context, cid string, page *protocol.HistoryPage) (store.HistoryResult, error)
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (store.LiveResult, error)
+	ApplyRecords(ctx context.Context, records []protocol.Record) error
 	LastSyncedAt(ctx context.Context) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 

@@ -11,13 +11,27 @@ import (
 	"github.com/outpostsync/outpost/internal/store"
 )
 
-// report hands e to Options.OnError on the dispatcher goroutine. An OnError
-// that panics is logged, not reported again.
+// report hands e to the OnError listeners on the dispatcher goroutine.
 func (m *Manager) report(e *Error) {
-	if m.opts.OnError == nil {
-		return
+	m.disp.Push(func() { m.tellError(e) })
+}
+
+// tellError calls the OnError listeners with e, on the dispatcher
+// goroutine. One that panics is logged, not reported again.
+func (m *Manager) tellError(e *Error) {
+	m.mu.Lock()
+	ls := listenersOf(m.errListeners)
+	m.mu.Unlock()
+	for _, l := range ls {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					m.log.Error("syncmanager: OnError panicked", "panic", fmt.Sprint(r))
+				}
+			}()
+			l(e)
+		}()
 	}
-	m.disp.Push(func() { m.opts.OnError(e) })
 }
 
 // call runs a listener or callback named what, on the dispatcher goroutine:
@@ -36,22 +50,13 @@ func (m *Manager) call(what string, f func() error) {
 		return
 	}
 	m.log.Warn("syncmanager: callback failed", "callback", what, "error", err)
-	if m.opts.OnError != nil {
-		// Already on the dispatcher: call OnError now, in order.
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					m.log.Error("syncmanager: OnError panicked", "panic", fmt.Sprint(r))
-				}
-			}()
-			m.opts.OnError(&Error{Kind: ErrorCallback, Err: err, Callback: what})
-		}()
-	}
+	// Already on the dispatcher: tell the OnError listeners now, in order.
+	m.tellError(&Error{Kind: ErrorCallback, Err: err, Callback: what})
 }
 
 // onConnError hears the connection's errors, on its dispatcher goroutine:
 // the status keeps a connection error while the server cannot be reached,
-// and OnError hears each.
+// and the OnError listeners hear each.
 func (m *Manager) onConnError(ev client.ErrorEvent) {
 	if ev.Err == nil {
 		return

@@ -20,8 +20,18 @@ func (m *Manager) isSyncer() bool {
 }
 
 // tryLock tries to take the sync lock, without waiting, unless it is held
-// already or there is none. It reports whether the manager took it now.
+// already or there is none. It reports whether the manager took it now,
+// and tells the status listeners when it did.
 func (m *Manager) tryLock() bool {
+	if !m.takeLock() {
+		return false
+	}
+	m.updateStatus(func(s *Status) { s.Syncer = true })
+	return true
+}
+
+// takeLock is tryLock without telling the status listeners.
+func (m *Manager) takeLock() bool {
 	m.mu.Lock()
 	if m.opts.SyncLock == "" || m.lock != nil || m.closed {
 		m.mu.Unlock()
@@ -45,7 +55,6 @@ func (m *Manager) tryLock() bool {
 	m.lock = f
 	m.mu.Unlock()
 	m.log.Info("syncmanager: took the sync lock; this process syncs", "lock", m.opts.SyncLock)
-	m.updateStatus(func(s *Status) { s.Syncer = true })
 	return true
 }
 

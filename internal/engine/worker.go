@@ -454,9 +454,48 @@ func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[st
 			return err
 		}
 		m.noteStates(resp.Channels, resp.Inaccessible)
+		for i := range resp.Channels {
+			if err := m.fetchRecords(ctx, resp.Channels[i].Channel.CID); err != nil {
+				return err
+			}
+		}
 		cids = cids[n:]
 	}
 	return nil
+}
+
+// recordsPageSize is how many records a page of a channel's records asks
+// for (the server's most).
+const recordsPageSize = 2000
+
+// fetchRecords stores every live record of the channel cid, page by page
+// (each page in a transaction of its own, so memory stays flat), after
+// its state: the pages are read at or after the state's position, from
+// which the sync goes on, and a record changed meanwhile is applied again
+// by the sync with the version guard. A channel's records are all held.
+// A channel the server no longer shows (gone since its state, or a
+// server without records) has none to hold: the sync that follows says
+// what became of the channel.
+func (m *Manager) fetchRecords(ctx context.Context, cid string) error {
+	after := ""
+	for {
+		resp, err := m.conn.Records(ctx, cid, after, recordsPageSize)
+		if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
+			m.log.Info("syncmanager: no records to hold for a channel", "cid", cid, "error", err)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := m.store.ApplyRecords(ctx, resp.Records); err != nil {
+			return err
+		}
+		m.noteRecords(resp.Records)
+		if resp.Next == "" || resp.Next == after {
+			return nil
+		}
+		after = resp.Next
+	}
 }
 
 // resetCache clears the cached server data, keeping the outbox; the sync

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/outpostsync/outpost/internal/store"
@@ -153,4 +154,51 @@ func (m *Manager) queue(ctx context.Context, t store.PendingTask) (string, error
 	}
 	m.requestDrain()
 	return id, nil
+}
+
+// WriteRecord queues a record write: typ is one of the record ops
+// (protocol.OpCreateRecord and the others) and body its request. What
+// the server would refuse for its shape (a bad cid, collection or id, a
+// field name that is empty or too long, fields over
+// protocol.MaxRecordBytes) is refused now, as an error wrapping
+// store.ErrInvalidTask and a *protocol.ValidationError.
+func (m *Manager) WriteRecord(ctx context.Context, typ protocol.BatchOpType, cid, collection, id string, body any) (string, error) {
+	if err := checkWrite(cid, protocol.ValidateRecordKey(collection, id), checkRecordBody(body)); err != nil {
+		return "", err
+	}
+	t, err := store.NewRecordTask(typ, m.conn.UserID(), cid, collection, id, body)
+	if err != nil {
+		return "", err
+	}
+	return m.queue(ctx, t)
+}
+
+// checkRecordBody checks the fields a record write sets.
+func checkRecordBody(body any) error {
+	var fields map[string]json.RawMessage
+	var unset []string
+	switch b := body.(type) {
+	case protocol.CreateRecordRequest:
+		fields = b.Fields
+	case protocol.ReplaceRecordRequest:
+		fields = b.Fields
+	case protocol.PatchRecordRequest:
+		fields, unset = b.Set, b.Unset
+	}
+	size := 2
+	for name, v := range fields {
+		if err := protocol.ValidateFieldName(name); err != nil {
+			return err
+		}
+		size += len(name) + len(v) + 4
+	}
+	for _, name := range unset {
+		if err := protocol.ValidateFieldName(name); err != nil {
+			return err
+		}
+	}
+	if size > protocol.MaxRecordBytes {
+		return &protocol.ValidationError{Field: "fields", Reason: fmt.Sprintf("are %d bytes, over %d", size, protocol.MaxRecordBytes)}
+	}
+	return nil
 }

@@ -19,9 +19,6 @@ func TestWrites_RefusedBeforeQueued(t *testing.T) {
 	conn := newFakeConn("bob")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	long := strings.Repeat("x", protocol.MaxTextBytes+1)
 	cases := []struct {
 		name  string
@@ -96,9 +93,6 @@ func TestWrites_PendingCountNeverLags(t *testing.T) {
 	conn := newFakeConn("bob")
 	db := openStore(t)
 	m := newManager(t, conn, db, engine.Options{})
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for i := range 300 {
 		if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{Text: "offline"}); err != nil {
 			t.Fatal(err)

@@ -55,6 +55,21 @@
 // positions but keeps the outbox, the failed list, the rows they own and
 // the store's identity.
 //
+// # Records
+//
+// The records table (0011_records.sql, its shape documented there and
+// kept stable) holds the app's records, one row per record, a tombstone
+// row for a deleted one. Record events apply with the version guard like
+// every event; a channel's state is followed by its records, page by
+// page (ApplyRecords). Record writes (NewRecordTask) overlay their record
+// as message writes overlay messages (record_overlays, record_base); a
+// refusal that carries the server's record stores it, so the rollback
+// shows the server's truth, and keeps the server's error body on the
+// failed list. ListRecords filters and sorts by top-level fields; the
+// fields EnsureIndexes declares get expression indexes over the JSON. No
+// Go callback runs in these transactions; an app's triggers on records
+// do.
+//
 // # Identity
 //
 // Bind binds a store to a user and a server; a store of another identity is

@@ -17,6 +17,7 @@ var (
 	ErrInvalidTask      = offlinedb.ErrInvalidTask
 	ErrNotFound         = offlinedb.ErrNotFound
 	ErrInvalidCursor    = offlinedb.ErrInvalidCursor
+	ErrInvalidQuery     = offlinedb.ErrInvalidQuery
 	ErrIdentityMismatch = offlinedb.ErrIdentityMismatch
 
 	// ErrClosed is returned by calls on a closed DB.
@@ -41,6 +42,10 @@ type (
 	MessagesQuery = offlinedb.MessagesQuery
 	PendingTask   = offlinedb.PendingTask
 	FailedTask    = offlinedb.FailedTask
+	Record        = offlinedb.Record
+	RecordKey     = offlinedb.RecordKey
+	FieldFilter   = offlinedb.FieldFilter
+	Index         = offlinedb.Index
 	Held          = offlinedb.Held
 )
 

@@ -249,6 +249,8 @@ func buildQueries(ev *protocol.Event) (qs []Query, ignored bool, err error) {
 		err = b.read()
 	case protocol.EventUserUpdated:
 		err = b.user()
+	case protocol.EventRecordCreated, protocol.EventRecordUpdated, protocol.EventRecordDeleted:
+		err = b.record()
 	default:
 		return nil, true, nil
 	}

@@ -219,6 +219,7 @@ func (b *builder) channelGone() error {
 	b.exec(deleteChannelSQL, cid, v)
 	b.exec(deleteChanMessagesSQL, cid, v)
 	b.exec(deleteChanReactsSQL, cid, v)
+	b.exec(deleteChanRecordsSQL, cid)
 	return nil
 }
 

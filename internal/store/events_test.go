@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/outpostsync/outpost/internal/store"
@@ -121,24 +120,6 @@ func TestApplyEvent_UnknownChannelNeedsNoForeignKey(t *testing.T) {
 	}
 	if chs, _ := db.Channels(ctx, store.ChannelsQuery{}); len(chs) != 0 {
 		t.Errorf("channels = %+v: a channel without its state is not listed", chs)
-	}
-}
-
-// TestApplyEvent_RecordEventsIgnored: this store holds no records yet: a
-// record event is ignored (and counted), never an error that would stop
-// a sync.
-func TestApplyEvent_RecordEventsIgnored(t *testing.T) {
-	db := openTestDB(t)
-	for i, typ := range []protocol.EventType{protocol.EventRecordCreated, protocol.EventRecordUpdated, protocol.EventRecordDeleted} {
-		rec := &protocol.Record{CID: "team:a", Collection: "tasks", ID: "t1", Version: int64(i + 1)}
-		qs, err := db.EventQueries(&protocol.Event{ID: fmt.Sprint("r", i), Type: typ, CID: "team:a", Seq: int64(i + 1),
-			CreatedAt: at(1), Record: rec, Changed: []string{"title"}})
-		if err != nil || len(qs) != 0 {
-			t.Fatalf("%s: %v, %v; want no queries, no error", typ, qs, err)
-		}
-	}
-	if got := db.IgnoredEvents(); got != 3 {
-		t.Errorf("IgnoredEvents = %d, want 3", got)
 	}
 }
 

@@ -237,7 +237,7 @@ func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelRe
 	_, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		var qs []Query
 		for _, cid := range inaccessible {
-			dropChannel(&qs, cid, "")
+			dropGoneChannel(&qs, cid)
 		}
 		for i := range states {
 			q, err := stateApply(ctx, tx, &states[i])
@@ -390,7 +390,7 @@ func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.Hi
 		case !ok:
 			res.Dropped = true
 		case page.Status == protocol.ChannelInaccessible:
-			dropChannel(&qs, cid, "")
+			dropGoneChannel(&qs, cid)
 			res.Dropped = true
 		case h.Epoch == "" || h.Stub || h.Reset != resetNone:
 			res.NeedState = true

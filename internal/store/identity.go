@@ -219,7 +219,7 @@ func wipeTx(ctx context.Context, tx *sqlx.Tx) error {
 	for _, table := range []string{"messages", "reactions", "members", "reads", "channels", "users", "tombstones",
 		"pending_tasks", "failed_tasks", "user_sync_status", "local_user", "feed_position", "store_identity", "server_binding",
 		"message_overlays", "reaction_overlays", "message_base", "reaction_base",
-		"read_overlays", "read_base"} {
+		"read_overlays", "read_base", "records", "record_overlays", "record_base"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return fmt.Errorf("offlinedb: wipe %s: %w", table, err)
 		}

@@ -32,9 +32,12 @@ func TaskOp(t PendingTask) protocol.BatchOp {
 	if k.keyless {
 		op.Key = ""
 	}
-	if k.opOnChannel {
+	switch {
+	case k.overlay == overlayRecord:
+		op.CID, op.Collection, op.RecordID = t.CID, t.Collection, t.RecordID
+	case k.opOnChannel:
 		op.CID = t.CID
-	} else {
+	default:
 		op.MessageID = t.MessageID
 	}
 	return op
@@ -123,7 +126,7 @@ func (d *DB) AddPendingTask(ctx context.Context, task PendingTask) (AddResult, e
 	now := d.now()
 	var res AddResult
 	n := &changelog.Note{Kind: changelog.Write}
-	n.Task(task.CID, task.MessageID)
+	n.Task(task.CID, task.MessageID, task.Collection, task.RecordID)
 	err := d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
 		var err error
 		res, err = addTaskTx(ctx, tx, task, now)
@@ -145,6 +148,8 @@ func validateTask(t PendingTask) error {
 		return fmt.Errorf("%w: no cid", ErrInvalidTask)
 	case k.onMessage && t.MessageID == "":
 		return fmt.Errorf("%w: %s needs a message id", ErrInvalidTask, t.Type)
+	case k.overlay == overlayRecord && protocol.ValidateRecordKey(t.Collection, t.RecordID) != nil:
+		return fmt.Errorf("%w: %s: %w", ErrInvalidTask, t.Type, protocol.ValidateRecordKey(t.Collection, t.RecordID))
 	case !json.Valid(t.Payload):
 		return fmt.Errorf("%w: payload is not JSON", ErrInvalidTask)
 	}
@@ -173,8 +178,9 @@ func addTaskTx(ctx context.Context, tx *sqlx.Tx, t PendingTask, now time.Time) (
 	if err != nil || res != Queued {
 		return res, err
 	}
-	err = execTx(ctx, tx, `INSERT INTO pending_tasks (task_id, user_id, type, cid, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), now.UnixNano())
+	err = execTx(ctx, tx, `INSERT INTO pending_tasks (task_id, user_id, type, cid, message_id, collection, record_id, payload, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, t.Collection, t.RecordID, string(t.Payload), now.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("offlinedb: queue task: %w", err)
 	}
@@ -189,6 +195,8 @@ type taskRow struct {
 	Type         string        `db:"type"`
 	CID          string        `db:"cid"`
 	MessageID    string        `db:"message_id"`
+	Collection   string        `db:"collection"`
+	RecordID     string        `db:"record_id"`
 	Payload      string        `db:"payload"`
 	Attempts     int           `db:"attempts"`
 	LastError    string        `db:"last_error"`
@@ -199,7 +207,7 @@ type taskRow struct {
 
 func (r taskRow) task() PendingTask {
 	return PendingTask{Seq: r.Seq, ID: r.ID, UserID: r.UserID, Type: protocol.BatchOpType(r.Type), CID: r.CID, MessageID: r.MessageID,
-		Payload: json.RawMessage(r.Payload), Attempts: r.Attempts, LastError: r.LastError,
+		Collection: r.Collection, RecordID: r.RecordID, Payload: json.RawMessage(r.Payload), Attempts: r.Attempts, LastError: r.LastError,
 		CreatedAt: time.Unix(0, r.CreatedNanos).UTC(), NextAttemptAt: fromNanos(r.NextNanos)}
 }
 
@@ -306,10 +314,11 @@ func (d *DB) MoveToFailed(ctx context.Context, taskID string, cause error) error
 
 func moveToFailedTx(ctx context.Context, tx *sqlx.Tx, taskID string, cause error, at time.Time) error {
 	msg, code := "unknown error", 0
+	var refusal *protocol.APIError
 	if cause != nil {
 		msg = cause.Error()
 		if ae, ok := protocol.AsAPIError(cause); ok {
-			code = ae.Code
+			code, refusal = ae.Code, ae
 		}
 	}
 	tasks, err := selectTasks(ctx, tx, `SELECT * FROM pending_tasks WHERE task_id = ?`, taskID)
@@ -320,19 +329,37 @@ func moveToFailedTx(ctx context.Context, tx *sqlx.Tx, taskID string, cause error
 		return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 	}
 	t := tasks[0]
-	if _, err := tx.ExecContext(ctx, `INSERT INTO failed_tasks (task_id, user_id, type, cid, message_id, payload, attempts, error, error_code, created_at, failed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, string(t.Payload), t.Attempts, msg, code, t.CreatedAt.UnixNano(), at.UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO failed_tasks (task_id, user_id, type, cid, message_id, collection, record_id, payload,
+	attempts, error, error_code, refusal, created_at, failed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.UserID, string(t.Type), t.CID, t.MessageID, t.Collection, t.RecordID, string(t.Payload),
+		t.Attempts, msg, code, refusalArg(refusal), t.CreatedAt.UnixNano(), at.UnixNano()); err != nil {
 		return fmt.Errorf("offlinedb: record failed task: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id = ?`, taskID); err != nil {
 		return err
 	}
 	if refused := writeKinds[t.Type].refused; refused != nil {
-		return refused(ctx, tx, t, msg)
+		return refused(ctx, tx, t, refusal, msg)
 	}
 	return nil
 }
+
+// refusalArg is a refusal's error body as stored in failed_tasks.refusal.
+func refusalArg(ae *protocol.APIError) any {
+	if ae == nil {
+		return nil
+	}
+	raw, err := json.Marshal(ae)
+	if err != nil {
+		return nil
+	}
+	return string(raw)
+}
+
+// failedTaskCols reads a failed_tasks row as a pending_tasks row.
+const failedTaskCols = `seq, task_id, user_id, type, cid, message_id, collection, record_id, payload, attempts,
+	'' AS last_error, created_at, NULL AS next_attempt_at, 0 AS claimed`
 
 // ClaimPendingTasks claims several tasks in one transaction, as
 // ClaimPendingTask claims one, and returns them as stored now, in outbox
@@ -406,23 +433,24 @@ func (d *DB) CompleteTasks(ctx context.Context, outcomes []TaskOutcome) error {
 	})
 }
 
-// noteTasks notes the channels and messages of the outbox's tasks ids.
+// noteTasks notes the channels, messages and records of the outbox's
+// tasks ids.
 func noteTasks(ctx context.Context, tx *sqlx.Tx, n *changelog.Note, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	in, args := inList(ids)
-	rows, err := tx.QueryxContext(ctx, `SELECT cid, message_id FROM pending_tasks WHERE task_id IN (`+in+`)`, args...)
+	rows, err := tx.QueryxContext(ctx, `SELECT cid, message_id, collection, record_id FROM pending_tasks WHERE task_id IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("offlinedb: note tasks: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var cid, msg string
-		if err := rows.Scan(&cid, &msg); err != nil {
+		var cid, msg, coll, rid string
+		if err := rows.Scan(&cid, &msg, &coll, &rid); err != nil {
 			return fmt.Errorf("offlinedb: note tasks: %w", err)
 		}
-		n.Task(cid, msg)
+		n.Task(cid, msg, coll, rid)
 	}
 	return rows.Err()
 }
@@ -479,12 +507,12 @@ func (d *DB) FailedTasks(ctx context.Context) ([]FailedTask, error) {
 	}
 	var rows []struct {
 		taskRow
-		Error     string `db:"error"`
-		ErrorCode int    `db:"error_code"`
-		FailedAt  int64  `db:"failed_at"`
+		Error     string         `db:"error"`
+		ErrorCode int            `db:"error_code"`
+		Refusal   sql.NullString `db:"refusal"`
+		FailedAt  int64          `db:"failed_at"`
 	}
-	err = d.db.SelectContext(ctx, &rows, `SELECT seq, task_id, user_id, type, cid, message_id, payload, attempts, '' AS last_error,
-	created_at, NULL AS next_attempt_at, error, error_code, failed_at
+	err = d.db.SelectContext(ctx, &rows, `SELECT `+failedTaskCols+`, error, error_code, refusal, failed_at
 FROM failed_tasks WHERE user_id = ? ORDER BY seq`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("offlinedb: read failed tasks: %w", err)
@@ -493,6 +521,12 @@ FROM failed_tasks WHERE user_id = ? ORDER BY seq`, userID)
 	for i, r := range rows {
 		out[i] = FailedTask{PendingTask: r.task(), Error: r.Error, ErrorCode: r.ErrorCode,
 			FailedAt: time.Unix(0, r.FailedAt).UTC()}
+		if r.Refusal.Valid {
+			var ae protocol.APIError
+			if json.Unmarshal([]byte(r.Refusal.String), &ae) == nil {
+				out[i].Refusal = &ae
+			}
+		}
 	}
 	return out, nil
 }
@@ -505,15 +539,14 @@ func (d *DB) DismissFailed(ctx context.Context, taskID string) error {
 	}
 	n := &changelog.Note{Kind: changelog.Task}
 	return d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
-		tasks, err := selectTasks(ctx, tx, `SELECT seq, task_id, user_id, type, cid, message_id, payload, attempts,
-	'' AS last_error, created_at, NULL AS next_attempt_at, 0 AS claimed FROM failed_tasks WHERE task_id = ?`, taskID)
+		tasks, err := selectTasks(ctx, tx, `SELECT `+failedTaskCols+` FROM failed_tasks WHERE task_id = ?`, taskID)
 		if err != nil {
 			return err
 		}
 		if len(tasks) == 0 {
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
-		n.Task(tasks[0].CID, tasks[0].MessageID)
+		n.Task(tasks[0].CID, tasks[0].MessageID, tasks[0].Collection, tasks[0].RecordID)
 		// The optimistic row the server refused goes with it.
 		if dismiss := writeKinds[tasks[0].Type].dismiss; dismiss != nil {
 			if err := dismiss(ctx, tx, tasks[0]); err != nil {
@@ -547,7 +580,7 @@ func (d *DB) TaskCounts(ctx context.Context) (pending, failed int, err error) {
 // upserts as the write's event.
 func (d *DB) answerQueries(t PendingTask, res protocol.BatchResult) []Query {
 	ev := protocol.Event{ID: "answer " + t.ID, CID: t.CID, CreatedAt: d.now(),
-		Message: res.Message, Reaction: res.Reaction, Read: res.Read}
+		Message: res.Message, Reaction: res.Reaction, Read: res.Read, Record: res.Record}
 	k, ok := writeKinds[t.Type]
 	if !ok {
 		return nil

@@ -74,7 +74,7 @@ func overlayReadTx(ctx context.Context, tx *sqlx.Tx, cid, userID string) error {
 func hasOverlaysTx(ctx context.Context, tx *sqlx.Tx) (bool, error) {
 	var any bool
 	err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM message_overlays) OR EXISTS (SELECT 1 FROM reaction_overlays)
-	OR EXISTS (SELECT 1 FROM read_overlays)`).Scan(&any)
+	OR EXISTS (SELECT 1 FROM read_overlays) OR EXISTS (SELECT 1 FROM record_overlays)`).Scan(&any)
 	return any, err
 }
 
@@ -91,6 +91,8 @@ WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reac
 		// A read hangs off its channel, which may have gone meanwhile.
 		`INSERT INTO reads SELECT * FROM read_base
 WHERE (cid, user_id) IN (SELECT cid, user_id FROM read_overlays) AND cid IN (SELECT cid FROM channels)`,
+		`DELETE FROM records WHERE (cid, collection, id) IN (SELECT cid, collection, id FROM record_overlays)`,
+		`INSERT INTO records SELECT * FROM record_base WHERE (cid, collection, id) IN (SELECT cid, collection, id FROM record_overlays)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("offlinedb: restore overlays: %w", err)
@@ -105,6 +107,7 @@ var (
 	messageOverlayTypes  = opTypesWith(overlayMessage)
 	reactionOverlayTypes = opTypesWith(overlayReaction)
 	readOverlayTypes     = opTypesWith(overlayRead)
+	recordOverlayTypes   = opTypesWith(overlayRecord)
 )
 
 // rebaseTx takes the server version of every overlaid row again, drops
@@ -125,6 +128,10 @@ WHERE (message_id, user_id, type) IN (SELECT message_id, user_id, type FROM reac
 	WHERE type IN (` + readOverlayTypes + `))`,
 		`DELETE FROM read_base`,
 		`INSERT INTO read_base SELECT * FROM reads WHERE (cid, user_id) IN (SELECT cid, user_id FROM read_overlays)`,
+		`DELETE FROM record_overlays WHERE (cid, collection, id) NOT IN (SELECT cid, collection, record_id FROM pending_tasks
+	WHERE type IN (` + recordOverlayTypes + `))`,
+		`DELETE FROM record_base`,
+		`INSERT INTO record_base SELECT * FROM records WHERE (cid, collection, id) IN (SELECT cid, collection, id FROM record_overlays)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("offlinedb: rebase: %w", err)
@@ -135,6 +142,7 @@ WHERE message_id IN (SELECT id FROM message_overlays) AND type IN (`+messageOver
 OR (message_id, user_id, json_extract(payload, '$.type')) IN (SELECT message_id, user_id, type FROM reaction_overlays)
 	AND type IN (`+reactionOverlayTypes+`)
 OR (cid, user_id) IN (SELECT cid, user_id FROM read_overlays) AND type IN (`+readOverlayTypes+`)
+OR (cid, collection, record_id) IN (SELECT cid, collection, id FROM record_overlays) AND type IN (`+recordOverlayTypes+`)
 ORDER BY seq`)
 	if err != nil {
 		return err
@@ -176,7 +184,11 @@ func replayTx(ctx context.Context, tx *sqlx.Tx, t PendingTask) error {
 // RetryFailed moves a failed task back to the outbox, at its end, and
 // writes its optimistic effect again, in one transaction. A send keeps its
 // id (the message's); any other write gets a new idempotency key, so the
-// server takes it afresh rather than repeating its refusal. It returns the
+// server takes it afresh rather than repeating its refusal. A record
+// write is made again on the record as the store holds it from the
+// server now (the refusal brought it): its precondition (if_version) and
+// its patch's base_version become that version, so the retry is the
+// user's "apply mine over theirs". It returns the
 // task as queued, or ErrTaskNotFound.
 func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error) {
 	if d.closed.Load() {
@@ -186,8 +198,7 @@ func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error
 	var t PendingTask
 	n := &changelog.Note{Kind: changelog.Write}
 	err := d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
-		tasks, err := selectTasks(ctx, tx, `SELECT seq, task_id, user_id, type, cid, message_id, payload, 0 AS attempts,
-	'' AS last_error, created_at, NULL AS next_attempt_at, 0 AS claimed FROM failed_tasks WHERE task_id = ?`, taskID)
+		tasks, err := selectTasks(ctx, tx, `SELECT `+failedTaskCols+` FROM failed_tasks WHERE task_id = ?`, taskID)
 		if err != nil {
 			return err
 		}
@@ -195,11 +206,17 @@ func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
 		t = tasks[0]
-		n.Task(t.CID, t.MessageID)
+		n.Task(t.CID, t.MessageID, t.Collection, t.RecordID)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID); err != nil {
 			return err
 		}
-		switch k := writeKinds[t.Type]; {
+		k := writeKinds[t.Type]
+		if k.retry != nil {
+			if err := k.retry(ctx, tx, &t); err != nil {
+				return err
+			}
+		}
+		switch {
 		case !k.keyless:
 			t.ID = NewTaskID()
 		case k.dismiss != nil:

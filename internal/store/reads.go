@@ -66,12 +66,22 @@ func (d *DB) Channels(ctx context.Context, q ChannelsQuery) ([]Channel, error) {
 		}
 		afterKey, afterCID = n, cid
 	}
+	args := []any{q.IncludeHidden, afterKey, afterCID, q.Limit}
+	types := ""
+	if len(q.Types) > 0 {
+		in := make([]string, len(q.Types))
+		for i, t := range q.Types {
+			args = append(args, t)
+			in[i] = "?" + strconv.Itoa(len(args))
+		}
+		types = " AND type IN (" + strings.Join(in, ", ") + ")"
+	}
 	var rows []channelRow
 	err := d.db.SelectContext(ctx, &rows, channelSelect+`
-WHERE deleted_at IS NULL AND stub = 0 AND (?1 OR hidden = 0)
+WHERE deleted_at IS NULL AND stub = 0 AND (?1 OR hidden = 0)`+types+`
   AND (?3 = '' OR `+activityKey+` < ?2 OR (`+activityKey+` = ?2 AND cid > ?3))
 ORDER BY `+activityKey+` DESC, cid
-LIMIT ?4`, q.IncludeHidden, afterKey, afterCID, q.Limit)
+LIMIT ?4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("offlinedb: channels: %w", err)
 	}

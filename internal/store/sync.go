@@ -124,6 +124,14 @@ func dropChannel(b *[]Query, cid, group string) {
 	}
 }
 
+// dropGoneChannel drops a channel the user may no longer read: its cached
+// rows, as dropChannel, and its records (a state replacing the channel's
+// rows keeps them: a channel's records are all held).
+func dropGoneChannel(b *[]Query, cid string) {
+	dropChannel(b, cid, "")
+	*b = append(*b, Query{SQL: deleteChanRecordsSQL, Args: []any{cid}})
+}
+
 func announceChannel(b *[]Query, cid string) error {
 	typ, id, err := protocol.SplitCID(cid)
 	if err != nil {
@@ -203,7 +211,7 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, prepared *PreparedSyncPa
 		var qs []Query
 		drop := func(cid string) {
 			if holds[cid] {
-				dropChannel(&qs, cid, "")
+				dropGoneChannel(&qs, cid)
 				res.Dropped = append(res.Dropped, cid)
 				holds[cid] = false
 			}

@@ -81,6 +81,8 @@ func (d *DB) ResetDB(ctx context.Context) error {
 			`DELETE FROM message_base`,
 			`DELETE FROM reaction_base`,
 			`DELETE FROM read_base`,
+			`DELETE FROM records WHERE (cid, collection, id) NOT IN (SELECT cid, collection, id FROM record_overlays)`,
+			`DELETE FROM record_base`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err

@@ -62,6 +62,10 @@ var writeKinds = map[protocol.BatchOpType]writeKind{
 		answer:  answerType(protocol.EventReactionDeleted),
 		refused: nil, // the reaction rolls back to the server's
 	},
+	protocol.OpCreateRecord:  recordWrite(replayCreateRecord, protocol.EventRecordCreated),
+	protocol.OpReplaceRecord: recordWrite(replayReplaceRecord, protocol.EventRecordUpdated),
+	protocol.OpPatchRecord:   recordWrite(replayPatchRecord, protocol.EventRecordUpdated),
+	protocol.OpDeleteRecord:  recordWrite(replayDeleteRecord, protocol.EventRecordDeleted),
 	protocol.OpMarkRead: {
 		opOnChannel: true, overlay: overlayRead,
 		queue:  queueMarkRead,
@@ -95,7 +99,11 @@ type writeKind struct {
 	answer func(t PendingTask, ev *protocol.Event)
 	// refused marks the optimistic row of a write refused for good; nil
 	// when the rollback to the server's row says enough.
-	refused func(ctx context.Context, tx *sqlx.Tx, t PendingTask, reason string) error
+	// refusal is the server's error body, if it sent one.
+	refused func(ctx context.Context, tx *sqlx.Tx, t PendingTask, refusal *protocol.APIError, reason string) error
+	// retry rewrites a refused task's payload as RetryFailed queues it
+	// again; nil keeps it as it is.
+	retry func(ctx context.Context, tx *sqlx.Tx, t *PendingTask) error
 	// dismiss removes the optimistic row of a refused write the app
 	// dismissed; nil when there is none left.
 	dismiss func(ctx context.Context, tx *sqlx.Tx, t PendingTask) error
@@ -109,6 +117,7 @@ const (
 	overlayMessage              // the message PendingTask.MessageID
 	overlayReaction             // the user's reaction of the body's type on it
 	overlayRead                 // the user's read of PendingTask.CID
+	overlayRecord               // the record (CID, Collection, RecordID)
 )
 
 // opTypesWith returns, as a SQL list of string literals, the op types
@@ -318,11 +327,11 @@ ON CONFLICT (cid, user_id) DO UPDATE SET last_read_at = excluded.last_read_at,
 		t.CID, t.UserID, at.UnixNano(), req.MessageID)
 }
 
-func markMessageFailed(ctx context.Context, tx *sqlx.Tx, t PendingTask, reason string) error {
+func markMessageFailed(ctx context.Context, tx *sqlx.Tx, t PendingTask, _ *protocol.APIError, reason string) error {
 	return execTx(ctx, tx, `UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND status <> 'sent'`, reason, t.MessageID)
 }
 
-func markReactionFailed(ctx context.Context, tx *sqlx.Tx, t PendingTask, reason string) error {
+func markReactionFailed(ctx context.Context, tx *sqlx.Tx, t PendingTask, _ *protocol.APIError, reason string) error {
 	typ, _ := reactionType(t)
 	return execTx(ctx, tx, `UPDATE reactions SET status = 'failed', error = ? WHERE message_id = ? AND user_id = ? AND type = ? AND status <> 'sent'`,
 		reason, t.MessageID, t.UserID, typ)

@@ -8,14 +8,21 @@ import (
 )
 
 // RaiseFileLimit raises the soft limit of open files to n (at most the
-// hard limit) if it is lower. Failures are ignored: the caller runs with
-// the limit it has.
-func RaiseFileLimit(n uint64) {
+// hard limit) if it is lower, and returns the limit then in force (0 if
+// it cannot be read). A failure to raise it is not an error: the caller
+// runs with the limit it has, and may compare it with what it needs.
+func RaiseFileLimit(n uint64) uint64 {
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < n {
-		lim.Cur = min(lim.Max, n)
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
 	}
+	if lim.Cur < n {
+		lim.Cur = min(lim.Max, n)
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		}
+	}
+	return uint64(lim.Cur)
 }
 
 // CPUTime returns the CPU time, user and system, this process has used;

@@ -79,7 +79,7 @@ func TestBrowser_LiveAndReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { alice.Close() })
+	t.Cleanup(func() { alice.Close(context.Background()) })
 	sendMsg := func(id, text string) {
 		t.Helper()
 		if _, err := alice.SendMessage(context.Background(), cid, protocol.SendMessageRequest{
