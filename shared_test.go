@@ -29,9 +29,15 @@ func listen(c *outpost.Client) *heard {
 		for _, id := range ch.Messages {
 			h.ids[id] = true
 		}
+		for _, k := range ch.Records {
+			h.ids[recordHeard(k.Collection, k.ID)] = true
+		}
 	})
 	return h
 }
+
+// recordHeard is the id under which heard keeps a record it heard of.
+func recordHeard(collection, id string) string { return "record " + collection + "/" + id }
 
 func (h *heard) has(id string) bool {
 	h.mu.Lock()
@@ -96,6 +102,30 @@ func TestSharedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the second's write on the server", func() bool { return len(onServer(t, alice, cid)) == 5 })
+}
+
+// TestSharedStore_Records: a record written by one client of a shared
+// store is heard, by collection and id, by the other.
+func TestSharedStore_Records(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t)
+	path := filepath.Join(t.TempDir(), "bob.db")
+	first := openAt(t, ts.URL, "bob", path)
+	second := openAt(t, ts.URL, "bob", path)
+	outpost.ConnOf(first).Disconnect() // the write stays in the outbox
+	hFirst := listen(first)
+	tasks, err := outpost.OpenCollection[struct {
+		Title string `json:"title"`
+	}](ctx, second, "tasks", outpost.CollectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tasks.Create(ctx, "list:house", "t1", struct {
+		Title string `json:"title"`
+	}{"milk"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first to hear the second's record", func() bool { return hFirst.has(recordHeard("tasks", "t1")) })
 }
 
 // serverOrder returns the ids of a channel's messages in the server's log
