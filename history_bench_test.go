@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/internal/cputime"
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -55,7 +55,7 @@ func benchFirstSyncHistory(b *testing.B, n int) {
 		path := filepath.Join(b.TempDir(), fmt.Sprintf("bob-%d.db", i))
 		b.StartTimer()
 
-		start, cpu0 := time.Now(), cputime.Process()
+		start, cpu0 := time.Now(), sysres.CPUTime()
 		bob := openConfig(b, ts.URL, "bob", path, func(cfg *outpost.Config) { cfg.ConnectTimeout = -1 })
 		deadline := start.Add(10 * time.Minute)
 		for {
@@ -70,7 +70,7 @@ func benchFirstSyncHistory(b *testing.B, n int) {
 			time.Sleep(2 * time.Millisecond) // polling a condition with a deadline
 		}
 		elapsed += time.Since(start)
-		cpu += cputime.Process() - cpu0
+		cpu += sysres.CPUTime() - cpu0
 
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())

@@ -39,7 +39,9 @@ type Config struct {
 	Token         string
 	TokenProvider client.TokenProvider
 	// DBPath is the local store's file; it is created (mode 0600) if
-	// missing.
+	// missing. DefaultDBPath gives the place the system's conventions
+	// name for it. Several processes may open one store (see
+	// SyncLockPath): one of them syncs, all write and hear every change.
 	DBPath string
 
 	// ConnectTimeout, if positive, makes Open wait up to it for the first
@@ -162,6 +164,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if sopts.Logger == nil {
 		sopts.Logger = cfg.Logger
 	}
+	if sopts.SyncLock == "" {
+		sopts.SyncLock = SyncLockPath(cfg.DBPath)
+	}
 	// The manager subscribes before the connection starts, so the first
 	// connection.changed is never missed.
 	mgr, err := engine.New(ctx, conn, db, sopts, engine.Listeners{Status: cfg.OnStatus, Change: cfg.OnChange, Error: cfg.OnError})
@@ -176,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	switch {
 	case err == nil && cfg.Sync.SyncPolicy == syncmanager.SyncOnConnect:
 		// Online: wait for the first sync within the same bound.
-		if serr := mgr.SyncNow(cctx); serr != nil && cctx.Err() == nil && !errors.Is(serr, syncmanager.ErrOffline) {
+		if serr := mgr.SyncNow(cctx); serr != nil && cctx.Err() == nil && !errors.Is(serr, syncmanager.ErrOffline) && !errors.Is(serr, syncmanager.ErrNotSyncer) {
 			cfg.logger().Warn("outpost: first sync failed; retrying in the background", "error", serr)
 		}
 	case err == nil:
@@ -200,7 +205,7 @@ func (cfg Config) check() error {
 	case cfg.Token == "" && cfg.TokenProvider == nil:
 		return &ConfigError{Field: "Token", Reason: "required, or TokenProvider"}
 	case cfg.DBPath == "":
-		return &ConfigError{Field: "DBPath"}
+		return &ConfigError{Field: "DBPath", Reason: "required (DefaultDBPath gives the system's place for it)"}
 	}
 	return nil
 }
@@ -347,3 +352,10 @@ func init() {
 		return c.db, c.conn, c.mgr
 	}
 }
+
+// SyncLockPath returns the lock file beside the store at dbPath that
+// Open uses as syncmanager.Options.SyncLock (unless Config.Sync sets one):
+// of the processes that open one store, the one holding it drains the
+// outbox and syncs, and another takes over within a second of it closing
+// or dying.
+func SyncLockPath(dbPath string) string { return dbPath + ".sync-lock" }

@@ -20,8 +20,8 @@ import (
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
-	"github.com/outpostsync/outpost/internal/cputime"
 	"github.com/outpostsync/outpost/internal/store"
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -162,7 +162,7 @@ func (t *syncTape) replay(tb testing.TB, url, user string) time.Duration {
 	}
 	hc := &http.Client{}
 	defer hc.CloseIdleConnections()
-	cpu0 := cputime.Process()
+	cpu0 := sysres.CPUTime()
 	for _, body := range bodies {
 		req, err := http.NewRequest(http.MethodPost, url+protocol.PathSync, bytes.NewReader(body))
 		if err != nil {
@@ -180,7 +180,7 @@ func (t *syncTape) replay(tb testing.TB, url, user string) time.Duration {
 			tb.Fatalf("replayed sync: %v, status %d", err, resp.StatusCode)
 		}
 	}
-	return cputime.Process() - cpu0
+	return sysres.CPUTime() - cpu0
 }
 
 // benchREST returns a REST-only client (no WebSocket, no sync manager, no
@@ -388,7 +388,7 @@ func benchCatchUp(b *testing.B, n int) {
 		tape.record(b, true)
 		b.StartTimer()
 
-		start, cpu0 := time.Now(), cputime.Process()
+		start, cpu0 := time.Now(), sysres.CPUTime()
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
@@ -400,7 +400,7 @@ func benchCatchUp(b *testing.B, n int) {
 			b.Fatalf("catch-up of %d events did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
 		elapsed += time.Since(start)
-		cpu += cputime.Process() - cpu0
+		cpu += sysres.CPUTime() - cpu0
 
 		b.StopTimer()
 		tape.record(b, false)
@@ -518,7 +518,7 @@ func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	start, cpu0 := time.Now(), cputime.Process()
+	start, cpu0 := time.Now(), sysres.CPUTime()
 	rows := 0
 	for _, data := range wire {
 		var page struct {
@@ -557,7 +557,7 @@ func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
 			b.Fatal(err)
 		}
 	}
-	cpu := cputime.Process() - cpu0
+	cpu := sysres.CPUTime() - cpu0
 	return float64(rows) / time.Since(start).Seconds(), float64(cpu.Microseconds()) / float64(rows)
 }
 
@@ -627,14 +627,14 @@ func writeCeiling(b *testing.B, pages []store.CeilingPage, cids []string, rows i
 	if err := db.ApplyChannelStates(ctx, states, nil); err != nil {
 		b.Fatal(err)
 	}
-	start, cpu0 := time.Now(), cputime.Process()
+	start, cpu0 := time.Now(), sysres.CPUTime()
 	for _, p := range pages {
 		if err := db.WriteCeiling(ctx, p, rows); err != nil {
 			b.Fatal(err)
 		}
 		events += len(p.Messages)
 	}
-	return time.Since(start), cputime.Process() - cpu0, events
+	return time.Since(start), sysres.CPUTime() - cpu0, events
 }
 
 // floorUpsert is the floor's one statement per row: the message into the

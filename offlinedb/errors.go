@@ -9,6 +9,10 @@ var (
 	// ErrNotDatabase is wrapped by *OpenError when the file is not a SQLite
 	// database, or is corrupt.
 	ErrNotDatabase = errors.New("offlinedb: file is not a usable SQLite database")
+	// ErrNotWritable is wrapped by *OpenError when the store cannot be
+	// written: its disk is read-only, or its file or folder belongs to
+	// another user.
+	ErrNotWritable = errors.New("offlinedb: store not writable (read-only disk, or another user's file)")
 	// ErrPragma is wrapped when a pragma does not read back as set.
 	ErrPragma = errors.New("offlinedb: pragma not in effect")
 	// ErrTaskNotFound is returned for a pending or failed task id the store

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 )
@@ -47,7 +48,7 @@ func BenchmarkFanoutScale(b *testing.B) {
 			b.Fatalf("OUTPOST_BENCH_CONNS=%q: want a count of at least 20", v)
 		}
 	}
-	if have := raiseFileLimit(uint64(n) + fdSpare); have < uint64(n)+fdSpare {
+	if have := sysres.RaiseFileLimit(uint64(n) + fdSpare); have < uint64(n)+fdSpare {
 		b.Skipf("%d connections need %d open files; the limit is %d and cannot be raised", n, n+fdSpare, have)
 	}
 	b.Run("clients=websocket", func(b *testing.B) { benchFanoutScale(b, n, false) })
@@ -118,7 +119,7 @@ func benchFanoutScale(b *testing.B, n int, sse bool) {
 		sent.Add(int64(ch.members * scaleConnsPerUser))
 	}
 
-	cpu0 := processCPU()
+	cpu0 := sysres.CPUTime()
 	b.ResetTimer()
 	// Steady: the k-th message goes when the deliveries before it are due
 	// at scaleSteadyRate; scaleSenders send, so one slow request does not
@@ -152,7 +153,7 @@ func benchFanoutScale(b *testing.B, n int, sse bool) {
 	got := side.waitDelivered(sent.Load(), 60*time.Second)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := processCPU() - cpu0
+	cpu := sysres.CPUTime() - cpu0
 	latencies, cut := side.finish()
 	finished = true
 

@@ -16,12 +16,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 )
@@ -50,22 +50,6 @@ const fdSpare = 500
 // fanoutChildEnv, set, makes TestFanoutClientsChild run the clients of a
 // BenchmarkFanout in the parent process.
 const fanoutChildEnv = "OUTPOST_FANOUT_CHILD"
-
-// raiseFileLimit raises this process's open file limit to n where the
-// hard limit allows, and returns the limit then in force.
-func raiseFileLimit(n uint64) uint64 {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0
-	}
-	if lim.Cur < n {
-		lim.Cur = min(lim.Max, n)
-		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
-			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-		}
-	}
-	return lim.Cur
-}
 
 // fanoutText is the text of a benchmark message sent at t: the clients
 // take the send time from it, in whichever process they run.
@@ -394,7 +378,7 @@ func TestFanoutClientsChild(t *testing.T) {
 	if in.Scan() {
 		tokens = strings.Fields(in.Text())
 	}
-	if have, want := raiseFileLimit(uint64(len(tokens))+fdSpare), uint64(len(tokens))+fdSpare; have < want {
+	if have, want := sysres.RaiseFileLimit(uint64(len(tokens))+fdSpare), uint64(len(tokens))+fdSpare; have < want {
 		t.Fatalf("%d clients need %d open files; the limit is %d", len(tokens), want, have)
 	}
 	r, err := dialFanoutReaders(url, tokens)
@@ -429,7 +413,7 @@ func TestFanoutClientsChild(t *testing.T) {
 }
 
 func benchFanout(b *testing.B, child bool) {
-	raiseFileLimit(4 * fanoutClients)
+	sysres.RaiseFileLimit(4 * fanoutClients)
 	ts := startServer(b, func(c *server.Config) { c.SendBuffer = 4096 })
 	cid := createChannel(b, ts, "alice", "all").Channel.CID
 	users := make([]string, fanoutClients)
@@ -463,7 +447,7 @@ func benchFanout(b *testing.B, child bool) {
 			protocol.SendMessageRequest{Message: protocol.MessageInput{ID: id, Text: fanoutText(time.Now())}}, nil)
 	}
 
-	cpu0 := processCPU()
+	cpu0 := sysres.CPUTime()
 	b.ResetTimer()
 	// Steady phase: 20 messages a second for 5 seconds.
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -484,7 +468,7 @@ func benchFanout(b *testing.B, child bool) {
 	got := side.waitDelivered(base+int64(n*fanoutClients), 20*time.Second)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := processCPU() - cpu0
+	cpu := sysres.CPUTime() - cpu0
 	latencies, cut := side.finish()
 	finished = true
 
@@ -505,13 +489,4 @@ func benchFanout(b *testing.B, child bool) {
 	// child process, the server's (and the one sender's) alone. It holds
 	// better than the latencies on a machine other work is loading.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(max(1, got)), "cpu_us/delivery")
-}
-
-// processCPU returns the CPU time, user and system, this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,7 +4,7 @@
 // the typed *Error that an error listener hears, the SyncPolicy that says
 // when it syncs by itself, the post-sync Callback, the HistoryPolicy that says
 // how much of each channel's history it keeps on the device, and its
-// sentinel errors (ErrOffline, ErrClosed, ErrProtocol).
+// sentinel errors (ErrOffline, ErrNotSyncer, ErrClosed, ErrProtocol).
 //
 // The manager itself is internal and runs under outpost.Client: Open
 // starts it, Close stops it. It sends the outbox in order, pulls what

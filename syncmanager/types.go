@@ -70,6 +70,10 @@ type Status struct {
 	Synced bool
 	// Syncing is set while a drain or sync runs.
 	Syncing bool
+	// Syncer is set when this manager is the one that drains the outbox
+	// and syncs: it holds Options.SyncLock, or none is set. Without it the
+	// manager's writes wait in the outbox for the process that syncs.
+	Syncer bool
 	// LastSyncedAt is the server time of the last applied sync.
 	LastSyncedAt time.Time
 	// Pending and Failed count the outbox and the failed list.
@@ -134,6 +138,18 @@ type Options struct {
 	// SyncPolicy says when the manager syncs by itself. The zero value,
 	// SyncOnConnect, syncs each time the connection comes up.
 	SyncPolicy SyncPolicy
+
+	// SyncLock, if set, is the path of a lock file (beside the store)
+	// that lets several processes share one store: only the manager that
+	// holds it drains the outbox and syncs. The others still write (their
+	// writes wait in the outbox and are sent by the holder, in order),
+	// apply live events and hear every change (see OnChange); each tries
+	// to take the lock every half second, so when the holder closes or
+	// dies another takes over within about that long. The lock is the
+	// operating system's (see internal/filelock): the kernel releases it
+	// with its process. Empty means this manager always syncs, as the
+	// only one on its store.
+	SyncLock string
 
 	// Logger gets the manager's logs. Nil means logs are dropped.
 	Logger *slog.Logger

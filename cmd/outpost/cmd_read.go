@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/filelock"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 )
@@ -357,6 +360,25 @@ type statusJSON struct {
 	// LastError is why the probe failed, or else the error that holds
 	// the head of the outbox back.
 	LastError string `json:"last_error"`
+	// SyncedElsewhere is set while another process that has the DB open
+	// (an app) holds its sync lock: it sends the outbox and syncs, and a
+	// writing command's writes are queued for it.
+	SyncedElsewhere bool `json:"synced_elsewhere"`
+}
+
+// syncedElsewhere reports whether another process holds the sync lock of
+// the DB at path, without creating the lock file or keeping any lock.
+func syncedElsewhere(path string) bool {
+	lock := outpost.SyncLockPath(path)
+	if _, err := os.Stat(lock); err != nil {
+		return false
+	}
+	f, err := filelock.TryLock(lock, true)
+	if err != nil {
+		return errors.Is(err, filelock.ErrLocked)
+	}
+	f.Close()
+	return false
 }
 
 var statusCmd = &command{
@@ -386,7 +408,7 @@ not; the answer is in the output.
 				return err
 			}
 			defer db.Close()
-			out := statusJSON{User: user, DB: r.db, Server: r.server}
+			out := statusJSON{User: user, DB: r.db, Server: r.server, SyncedElsewhere: syncedElsewhere(r.db)}
 			at, ok, err := db.LastSyncedAt(ctx)
 			if err != nil {
 				return err
@@ -426,6 +448,9 @@ not; the answer is in the output.
 			fmt.Fprintf(tw, "last synced at:\t%s\n", fmtTime(last))
 			fmt.Fprintf(tw, "pending:\t%d\n", out.Pending)
 			fmt.Fprintf(tw, "failed:\t%d\n", out.Failed)
+			if out.SyncedElsewhere {
+				fmt.Fprintf(tw, "synced by:\tanother process that has this DB open (writes here are queued for it)\n")
+			}
 			if out.LastError != "" {
 				fmt.Fprintf(tw, "last error:\t%s\n", oneLine(out.LastError))
 			}

@@ -144,9 +144,16 @@ lines otherwise. An unreachable server exits 3 and changes nothing.
 				s.fail()
 				return withCode(exitOffline, fmt.Errorf("server %s unreachable (%s); nothing synced", o.server, s.why))
 			}
-			err = s.SyncNow(ctx)
+			wctx, cancel := context.WithTimeout(ctx, syncerWait)
+			err = s.awaitSync(wctx, s.SyncNow, nil)
+			cancel()
 			prog.finish()
 			switch {
+			case errors.Is(err, syncmanager.ErrNotSyncer) && ctx.Err() == nil:
+				// An app with the DB open syncs it; what it holds is
+				// as current as that app's last sync.
+				fmt.Fprintln(e.stderr, "not synced by this command: another process that has this DB open syncs it")
+				err = nil
 			case errors.Is(err, syncmanager.ErrOffline):
 				return withCode(exitOffline, fmt.Errorf("lost the connection to %s; run sync again", o.server))
 			case err != nil && ctx.Err() != nil:

@@ -12,6 +12,7 @@ import (
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/syncmanager"
 )
 
 const writeHelp = `The write is stored in the local DB's outbox first, before the network is
@@ -177,6 +178,9 @@ type writeResult struct {
 	// server) or "failed" (refused for good).
 	Status string `json:"status"`
 	Online bool   `json:"online"`
+	// Syncer is false when another process that has the DB open syncs
+	// it: that process sends the write (see README, "Several processes").
+	Syncer bool   `json:"syncer"`
 	Error  string `json:"error,omitempty"`
 }
 
@@ -219,16 +223,22 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 		return err
 	}
 
-	res := writeResult{Command: name, MessageID: id, Status: "queued", Online: s.online}
+	res := writeResult{Command: name, MessageID: id, Status: "queued", Online: s.online, Syncer: s.Status().Syncer}
 	if s.online {
+		// Another process may hold the DB's sync lock: it sends the
+		// write, after its own earlier ones; the command waits for that.
 		wctx, cancel := context.WithTimeout(ctx, w.wait)
-		err := s.SyncNow(wctx)
+		err := s.awaitSync(wctx, s.SyncNow, func() bool {
+			st, _ := outcome(ctx, s.Client, res.MessageID, failedBefore)
+			return st != "queued"
+		})
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return withCode(exitError, errors.New("interrupted; the write stays queued in the local DB"))
 		}
 		res.Status, res.Error = outcome(ctx, s.Client, res.MessageID, failedBefore)
-		if res.Status == "queued" && res.Error == "" && err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		res.Syncer = s.Status().Syncer
+		if res.Status == "queued" && res.Error == "" && err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, syncmanager.ErrNotSyncer) {
 			res.Error = err.Error()
 		}
 	}
@@ -248,6 +258,8 @@ func write(ctx context.Context, e *env, w *writeFlags, name string, queue func(*
 	default:
 		if !w.json {
 			switch {
+			case s.online && !res.Syncer && res.Error == "":
+				fmt.Fprintf(e.stderr, "queued for the process that syncs this DB (another process has it open): not sent within %s\n", w.wait)
 			case s.online && res.Error != "":
 				fmt.Fprintf(e.stderr, "queued: not confirmed (%s); will be sent on the next sync\n", oneLine(res.Error))
 			case s.online:

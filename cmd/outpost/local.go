@@ -418,3 +418,35 @@ func (s *session) removeCreated() {
 		}
 	}
 }
+
+// syncerWait bounds how long 'outpost sync' waits for another process
+// syncing the same DB (another command, which ends soon) to let go of it.
+const syncerWait = 10 * time.Second
+
+// awaitSync runs sync (a drain and sync) as the process that syncs the
+// DB. While another process holds the sync lock (an app with the DB open,
+// or another command) it polls, until ctx ends: done, whether there is
+// nothing left to wait for (the other process sent what this command
+// wrote), and the lock, taken over when that process goes. It returns
+// syncmanager.ErrNotSyncer when ctx ended with the lock still held
+// elsewhere, and nil when done said so.
+func (s *session) awaitSync(ctx context.Context, sync func(context.Context) error, done func() bool) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := sync(ctx)
+		if !errors.Is(err, syncmanager.ErrNotSyncer) {
+			return err
+		}
+		for !s.Status().Syncer {
+			if done != nil && done() {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return syncmanager.ErrNotSyncer
+			case <-tick.C:
+			}
+		}
+	}
+}

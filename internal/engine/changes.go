@@ -1,101 +1,31 @@
 package engine
 
 import (
-	"sort"
-
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/protocol"
 )
 
-// changeSet accumulates changes not yet delivered.
+// changeSet accumulates changes not yet delivered: what they changed, and
+// the live events among them. Its Kind holds ChangeKind bits, which are
+// the change log's kinds (see changes_internal_test.go).
 type changeSet struct {
-	kind     ChangeKind
-	channels map[string]bool
-	messages map[string]bool
-	records  map[store.RecordKey]bool
-	many     bool
-	reset    bool
-	events   []protocol.Event
-}
-
-func (s *changeSet) channel(cid string) {
-	if cid != "" {
-		s.channels[cid] = true
-	}
-}
-
-func (s *changeSet) message(id string) {
-	if id == "" || s.many {
-		return
-	}
-	s.messages[id] = true
-	if len(s.messages) > MaxChangeIDs {
-		s.many, s.messages = true, map[string]bool{}
-	}
-}
-
-func (s *changeSet) record(k store.RecordKey) {
-	if k.ID == "" || s.many {
-		return
-	}
-	s.records[k] = true
-	if len(s.records) > MaxChangeIDs {
-		s.many, s.records = true, map[store.RecordKey]bool{}
-	}
+	changelog.Note
+	events []protocol.Event
 }
 
 // event records what an event touches; live says it is a live event, to
 // be listed in Change.Events.
 func (s *changeSet) event(ev *protocol.Event, live bool) {
-	s.channel(ev.CID)
-	if ev.Message != nil {
-		s.message(ev.Message.ID)
-		s.channel(ev.Message.CID)
-	}
-	if ev.Reaction != nil {
-		s.message(ev.Reaction.MessageID)
-	}
-	if ev.Channel != nil {
-		s.channel(ev.Channel.CID)
-	}
-	if r := ev.Record; r != nil {
-		cid := r.CID
-		if cid == "" {
-			cid = ev.CID
-		}
-		s.record(store.RecordKey{CID: cid, Collection: r.Collection, ID: r.ID})
-	}
+	s.Event(ev)
 	if live && len(s.events) < MaxChangeIDs {
 		s.events = append(s.events, *ev)
 	}
 }
 
-func (s *changeSet) task(t store.PendingTask) {
-	s.channel(t.CID)
-	s.message(t.MessageID)
-	s.record(store.RecordKey{CID: t.CID, Collection: t.Collection, ID: t.RecordID})
-}
-
 func (s *changeSet) change() Change {
-	c := Change{Kind: s.kind, Many: s.many, Reset: s.reset, Events: s.events}
-	for cid := range s.channels {
-		c.Channels = append(c.Channels, cid)
-	}
-	sort.Strings(c.Channels)
-	if !s.many {
-		for id := range s.messages {
-			c.Messages = append(c.Messages, id)
-		}
-		sort.Strings(c.Messages)
-		for k := range s.records {
-			c.Records = append(c.Records, k)
-		}
-		sort.Slice(c.Records, func(i, j int) bool {
-			a, b := c.Records[i], c.Records[j]
-			return a.CID < b.CID || a.CID == b.CID && (a.Collection < b.Collection || a.Collection == b.Collection && a.ID < b.ID)
-		})
-	}
-	return c
+	return Change{Kind: ChangeKind(s.Kind), Many: s.Many, Reset: s.Reset, Events: s.events,
+		Channels: s.ChannelIDs(), Messages: s.MessageIDs(), Records: s.RecordKeys()}
 }
 
 // OnChange registers a listener for changes of the local store: live
@@ -118,9 +48,9 @@ func (m *Manager) noteChange(kind ChangeKind, fill func(s *changeSet)) {
 	}
 	queued := m.changes != nil
 	if !queued {
-		m.changes = &changeSet{channels: map[string]bool{}, messages: map[string]bool{}, records: map[store.RecordKey]bool{}}
+		m.changes = &changeSet{}
 	}
-	m.changes.kind |= kind
+	m.changes.Kind |= uint8(kind)
 	fill(m.changes)
 	m.mu.Unlock()
 	if queued {
@@ -156,25 +86,7 @@ func (m *Manager) noteLive(evs []protocol.Event, applied []int) {
 
 // notePage records what a sync page changed.
 func (m *Manager) notePage(resp *protocol.SyncResponse, res store.PageResult) {
-	m.noteChange(ChangeSync, func(s *changeSet) {
-		for i := range resp.Feed.Events {
-			s.event(&resp.Feed.Events[i], false)
-		}
-		for i := range resp.Events {
-			s.event(&resp.Events[i], false)
-		}
-		for _, cid := range resp.Feed.Channels {
-			s.channel(cid)
-		}
-		for _, cs := range resp.Channels {
-			if cs.Status != protocol.ChannelOK {
-				s.channel(cs.CID)
-			}
-		}
-		for _, cid := range res.Dropped {
-			s.channel(cid)
-		}
-	})
+	m.noteChange(ChangeSync, func(s *changeSet) { s.Page(resp, res.Dropped) })
 }
 
 // noteRecords records records stored from a channel's records pages.
@@ -182,27 +94,14 @@ func (m *Manager) noteRecords(records []protocol.Record) {
 	m.noteChange(ChangeSync, func(s *changeSet) {
 		for i := range records {
 			r := &records[i]
-			s.record(store.RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
+			s.Record(store.RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
 		}
 	})
 }
 
 // noteStates records channel states stored whole.
 func (m *Manager) noteStates(states []protocol.ChannelResponse, inaccessible []string) {
-	m.noteChange(ChangeSync, func(s *changeSet) {
-		for i := range states {
-			s.channel(states[i].Channel.CID)
-			if len(states[i].Messages) > 0 {
-				// A channel stored whole: its messages are reread.
-				for j := range states[i].Messages {
-					s.message(states[i].Messages[j].ID)
-				}
-			}
-		}
-		for _, cid := range inaccessible {
-			s.channel(cid)
-		}
-	})
+	m.noteChange(ChangeSync, func(s *changeSet) { s.States(states, inaccessible) })
 }
 
 // noteTasks records writes queued, answered or refused.
@@ -212,12 +111,12 @@ func (m *Manager) noteTasks(kind ChangeKind, tasks ...store.PendingTask) {
 	}
 	m.noteChange(kind, func(s *changeSet) {
 		for _, t := range tasks {
-			s.task(t)
+			s.Task(t.CID, t.MessageID, t.Collection, t.RecordID)
 		}
 	})
 }
 
 // noteReset records a reset of the whole cache.
 func (m *Manager) noteReset() {
-	m.noteChange(ChangeReset, func(s *changeSet) { s.reset = true })
+	m.noteChange(ChangeReset, func(s *changeSet) { s.Reset = true })
 }

@@ -55,7 +55,8 @@
 //     goroutine, never on the connection's read loop or under a lock; one
 //     that panics is recovered, reported, and the others still run.
 //   - A change listener runs after the transaction that made the change
-//     committed: it finds in the store what it is told about.
+//     committed, in this process or another on the same store: it finds
+//     in the store what it is told about.
 //   - Writes return once stored locally, with the id of their outbox task;
 //     RetryFailed and DismissFailed act on the writes the server refused.
 //   - The store is bound to its server's id (see store.DB.MeetServer),
@@ -63,6 +64,18 @@
 //     terminal state: Status.Fatal and one ErrorFatal report say so, and
 //     the manager drains and syncs no more, with the store and its outbox
 //     untouched; local writes still queue.
+//
+// # Several processes on one store
+//
+// With Options.SyncLock set (the outpost facade sets it beside the
+// store), several processes may share one store: the manager holding the
+// lock file drains the outbox and syncs, the others only write to the
+// outbox (Status.Syncer is false, SyncNow and Flush return ErrNotSyncer)
+// and try the lock every half second, so one of them takes over within
+// about that long when the holder closes or dies. Every manager reads the
+// store's change log (see store.DB.ChangesSince) every 50ms, so its
+// change listeners hear the other processes' changes too, and the syncing
+// one sends the writes the others queue.
 //
 // # Lifecycle
 //

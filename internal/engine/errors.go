@@ -42,7 +42,8 @@ const (
 
 var (
 	// ErrClosed is returned by calls on a closed Manager.
-	ErrClosed   = closed.Err
-	ErrOffline  = syncmanager.ErrOffline
-	ErrProtocol = syncmanager.ErrProtocol
+	ErrClosed    = closed.Err
+	ErrOffline   = syncmanager.ErrOffline
+	ErrNotSyncer = syncmanager.ErrNotSyncer
+	ErrProtocol  = syncmanager.ErrProtocol
 )

@@ -116,12 +116,7 @@ func (m *Manager) applyHistory(ctx context.Context, cid string, page *protocol.H
 
 // noteHistory records a page of history stored (or a channel dropped).
 func (m *Manager) noteHistory(cid string, page *protocol.HistoryPage) {
-	m.noteChange(ChangeSync, func(s *changeSet) {
-		s.channel(cid)
-		for i := range page.Messages {
-			s.message(page.Messages[i].ID)
-		}
-	})
+	m.noteChange(ChangeSync, func(s *changeSet) { s.History(cid, page) })
 }
 
 // LoadOlder fetches up to n messages of the channel cid older than those

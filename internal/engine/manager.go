@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
@@ -31,8 +33,9 @@ type Manager struct {
 	wake   chan struct{}
 	wg     sync.WaitGroup
 
-	closeErr  error
-	closeOnce sync.Once
+	closeErr   error
+	closeOnce  sync.Once
+	lockWarned atomic.Bool // a failure to take the sync lock was logged
 
 	liveMu   sync.Mutex
 	liveQ    []protocol.Event // live events waiting for runLive
@@ -41,6 +44,7 @@ type Manager struct {
 
 	mu              sync.Mutex // guards the fields below
 	closed          bool
+	lock            *os.File // the held Options.SyncLock; nil when not held
 	unsubscribe     func()
 	unsubscribeErrs func()
 	nextID          int
@@ -136,12 +140,19 @@ func newWithClock(ctx context.Context, conn Conn, store Store, opts Options, ls 
 	if es, ok := conn.(errorSource); ok {
 		m.unsubscribeErrs = es.OnError(m.onConnError)
 	}
+	// The sync lock is tried before the worker starts, so that a
+	// manager that takes it syncs from its first cycle on.
+	m.takeLock()
+	m.startWatch(ctx)
 	m.wg.Add(2)
 	go m.run()
 	go m.runLive()
 
 	online := conn.IsHealthy()
-	m.updateStatus(func(s *Status) { s.Online = online })
+	m.updateStatus(func(s *Status) {
+		s.Online = online
+		s.Syncer = m.opts.SyncLock == "" || m.lock != nil // m.mu is held
+	})
 	m.refreshCounts()
 	if online {
 		m.requestAutoSync()
@@ -151,17 +162,22 @@ func newWithClock(ctx context.Context, conn Conn, store Store, opts Options, ls 
 
 // SyncNow drains the outbox and syncs, and waits for it (or ctx). A sync
 // already running finishes first, and SyncNow waits for the one after it.
-// It returns ErrOffline when the connection is down.
+// It returns ErrOffline when the connection is down, and ErrNotSyncer when
+// another process syncs the store (see Options.SyncLock).
 func (m *Manager) SyncNow(ctx context.Context) error {
 	return m.runCycle(ctx, func() { m.wantSync = true })
 }
 
 // runCycle asks the worker for a cycle (want, run under m.mu, says what
-// it must do) and waits for it to end (or ctx). It returns ErrOffline when
-// the connection is down.
+// it must do) and waits for it to end (or ctx). It returns ErrNotSyncer
+// when another process holds the sync lock, and ErrOffline when the
+// connection is down.
 func (m *Manager) runCycle(ctx context.Context, want func()) error {
 	if err := m.fatalErr(); err != nil {
 		return err
+	}
+	if !m.isSyncer() {
+		return ErrNotSyncer
 	}
 	if !m.conn.IsHealthy() {
 		return ErrOffline
@@ -318,8 +334,10 @@ func (m *Manager) Close(ctx context.Context) error {
 			w <- ErrClosed
 		}
 		m.cancel()
+		// The sync lock is given up once the worker stopped, so no other
+		// process syncs while this one still may.
 		stopped := make(chan struct{})
-		go func() { m.wg.Wait(); close(stopped) }()
+		go func() { m.wg.Wait(); m.releaseLock(); close(stopped) }()
 		select {
 		case <-stopped:
 		case <-ctx.Done():

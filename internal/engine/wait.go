@@ -18,6 +18,10 @@ func (m *Manager) WaitForFirstSync(ctx context.Context) error {
 // again each time the connection comes back; offline it waits for the
 // connection. A failed sync is retried with the manager's backoff. It
 // returns when ctx ends (ctx.Err()) or the manager closes (ErrClosed).
+// In a manager that is not the syncer (Status.Syncer false: another
+// process holds Options.SyncLock) the syncs are that process's, so it
+// waits until this one takes the lock over; watch the change listeners
+// for the other process's syncs instead.
 func (m *Manager) WaitSynced(ctx context.Context) error {
 	m.mu.Lock()
 	start := m.cycles // a sync of a later cycle started after the call

@@ -40,15 +40,35 @@ func (m *Manager) run() {
 			retry.Stop()
 		}
 	}()
+	var lockTimer clock.Timer // while another process holds the sync lock
+	defer func() {
+		if lockTimer != nil {
+			lockTimer.Stop()
+		}
+	}()
 	for {
-		var retryC <-chan time.Time
+		var retryC, lockC <-chan time.Time
 		if retry != nil {
 			retryC = retry.C()
+		}
+		if !m.isSyncer() {
+			if lockTimer == nil {
+				lockTimer = m.clk.NewTimer(lockRetry)
+			}
+			lockC = lockTimer.C()
 		}
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-m.wake:
+		case <-lockC:
+			lockTimer = nil
+			if m.tryLock() {
+				// Take over: send what waits in the outbox, and sync
+				// as the policy says.
+				m.requestAutoSync()
+			}
+			continue
 		case <-retryC:
 			retry = nil
 			m.mu.Lock()
@@ -64,6 +84,15 @@ func (m *Manager) run() {
 		m.wantSync, m.wantDrain = false, false
 		waiters := m.waiters
 		m.waiters = nil
+		if m.opts.SyncLock != "" && m.lock == nil {
+			// Another process syncs; the request goes to it through the
+			// outbox, and a takeover drains and syncs anyway.
+			m.mu.Unlock()
+			for _, w := range waiters {
+				w <- ErrNotSyncer
+			}
+			continue
+		}
 		if full || drain {
 			m.cycles++
 		}

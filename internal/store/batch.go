@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/internal/stmtcache"
 )
 
@@ -108,22 +109,33 @@ func (d *DB) ExecQueries(ctx context.Context, queries []Query) ([]*EventError, e
 	if len(queries) == 0 {
 		return nil, nil
 	}
-	return d.applyBuilt(ctx, func(context.Context, *sqlx.Tx) ([]Query, error) { return queries, nil })
+	return d.applyBuilt(ctx, nil, func(context.Context, *sqlx.Tx) ([]Query, error) { return queries, nil })
 }
 
 // applyBuilt runs the queries build returns in one transaction, as
 // ExecQueries does: merged, or, when a query fails, event by event
 // with the failing events skipped. build runs inside the transaction (once
-// per attempt), so what it reads is what the queries apply to.
-func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx *sqlx.Tx) ([]Query, error)) ([]*EventError, error) {
+// per attempt), so what it reads is what the queries apply to. note, if
+// not nil, says what the transaction changed, once the queries ran, for
+// the change log (see inTxNote).
+func (d *DB) applyBuilt(ctx context.Context, note func(n *changelog.Note), build func(ctx context.Context, tx *sqlx.Tx) ([]Query, error)) ([]*EventError, error) {
 	var buildErr error
-	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+	var n changelog.Note
+	noted := func() {
+		n = changelog.Note{}
+		if note != nil {
+			note(&n)
+		}
+	}
+	err := d.inTxNote(ctx, &n, func(tx *sqlx.Tx) error {
 		qs, err := build(ctx, tx)
 		if err != nil {
 			buildErr = err
 			return err
 		}
-		return withOverlays(ctx, tx, func() error { return d.runFast(ctx, tx, qs) })
+		err = withOverlays(ctx, tx, func() error { return d.runFast(ctx, tx, qs) })
+		noted()
+		return err
 	})
 	if err == nil {
 		return nil, nil
@@ -132,15 +144,17 @@ func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx 
 		return nil, err
 	}
 	var skipped []*EventError
-	err = d.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = d.inTxNote(ctx, &n, func(tx *sqlx.Tx) error {
 		qs, err := build(ctx, tx)
 		if err != nil {
 			return err
 		}
-		return withOverlays(ctx, tx, func() error {
+		err = withOverlays(ctx, tx, func() error {
 			skipped, err = d.runSafe(ctx, tx, qs)
 			return err
 		})
+		noted()
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -153,11 +167,22 @@ func (d *DB) applyBuilt(ctx context.Context, build func(ctx context.Context, tx 
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
 func (d *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return d.inTxNote(ctx, nil, fn)
+}
+
+// inTxNote is inTx for a transaction the app hears about: what fn noted in
+// note (if not nil) is appended to the change log in the same transaction,
+// so other processes on the store hear of it (see ChangesSince).
+func (d *DB) inTxNote(ctx context.Context, note *changelog.Note, fn func(tx *sqlx.Tx) error) error {
 	tx, err := d.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("offlinedb: begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil && note != nil {
+		err = changelog.Append(ctx, tx, d.origin, note)
+	}
+	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite"
 
-	"github.com/outpostsync/outpost/internal/cputime"
 	"github.com/outpostsync/outpost/internal/store"
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -90,10 +90,10 @@ func BenchmarkApplyEvents(b *testing.B) {
 	var sdkTime, rawTime, sdkCPU, rawCPU time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		start, cpu0 := time.Now(), cputime.Process()
+		start, cpu0 := time.Now(), sysres.CPUTime()
 		applyPageSDK(b, ctx, sdk, pages[i])
 		sdkTime += time.Since(start)
-		sdkCPU += cputime.Process() - cpu0
+		sdkCPU += sysres.CPUTime() - cpu0
 
 		// The raw floor gets its rows already decoded.
 		b.StopTimer()
@@ -102,10 +102,10 @@ func BenchmarkApplyEvents(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		start, cpu0 = time.Now(), cputime.Process()
+		start, cpu0 = time.Now(), sysres.CPUTime()
 		applyPageRaw(b, ctx, store.SQLX(raw), resp.Events)
 		rawTime += time.Since(start)
-		rawCPU += cputime.Process() - cpu0
+		rawCPU += sysres.CPUTime() - cpu0
 	}
 	b.StopTimer()
 	events := float64(b.N * benchPageSize)

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -35,6 +37,10 @@ type DB struct {
 	user atomic.Pointer[string]
 
 	ignored atomic.Int64 // events of unknown type seen by EventQueries
+
+	origin  string     // this open store's id in the change log
+	watchMu sync.Mutex // guards watch
+	watch   *sql.Conn  // the connection DataVersion asks; nil until then
 
 	closeOnce sync.Once
 	closeErr  error
@@ -93,8 +99,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	fail := func(err error) (*DB, error) {
-		if isNotDatabase(err) {
+		switch {
+		case isNotDatabase(err):
 			err = fmt.Errorf("%w: %v", ErrNotDatabase, err)
+		case isNotWritable(err):
+			err = fmt.Errorf("%w: %w", ErrNotWritable, err)
 		}
 		return nil, &OpenError{Path: path, Err: err}
 	}
@@ -122,7 +131,8 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return fail(err)
 	}
-	d := &DB{db: sdb, stmts: stmtcache.New(sdb, maxCachedStmts), path: path, log: opts.Logger, now: opts.Now}
+	d := &DB{db: sdb, stmts: stmtcache.New(sdb, maxCachedStmts), path: path, log: opts.Logger, now: opts.Now,
+		origin: NewTaskID()}
 	// The first connection switches a new file to WAL; another process
 	// doing the same at that moment makes it fail with SQLITE_BUSY, which
 	// passes on a retry.
@@ -216,6 +226,23 @@ func isNotDatabase(err error) bool {
 	return false
 }
 
+// isNotWritable reports whether err says the store's file or folder
+// cannot be written: permissions, a read-only file system, or SQLite
+// finding it so.
+func isNotWritable(err error) bool {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return true
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+	}
+	return false
+}
+
 func moveAside(path string, now time.Time) (string, error) {
 	dst := fmt.Sprintf("%s.corrupt-%d", path, now.UnixNano())
 	if err := os.Rename(path, dst); err != nil {
@@ -257,6 +284,7 @@ func (d *DB) IntegrityCheck(ctx context.Context) error {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
+		d.closeWatch()
 		d.stmts.Close()
 		d.closeErr = d.db.Close()
 	})

@@ -11,6 +11,7 @@ import (
 
 var (
 	ErrNotDatabase      = offlinedb.ErrNotDatabase
+	ErrNotWritable      = offlinedb.ErrNotWritable
 	ErrPragma           = offlinedb.ErrPragma
 	ErrTaskNotFound     = offlinedb.ErrTaskNotFound
 	ErrInvalidTask      = offlinedb.ErrInvalidTask

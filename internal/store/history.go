@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -229,7 +230,11 @@ func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelRe
 	if len(states) == 0 && len(inaccessible) == 0 {
 		return nil
 	}
-	_, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	note := func(n *changelog.Note) {
+		n.Kind = changelog.Sync
+		n.States(states, inaccessible)
+	}
+	_, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		var qs []Query
 		for _, cid := range inaccessible {
 			dropGoneChannel(&qs, cid)
@@ -367,7 +372,14 @@ func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.Hi
 		return HistoryResult{}, ErrClosed
 	}
 	var res HistoryResult
-	_, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	// What the engine tells its listeners (see engine.Manager.noteHistory).
+	note := func(n *changelog.Note) {
+		if res.Stored || res.Dropped {
+			n.Kind = changelog.Sync
+			n.History(cid, page)
+		}
+	}
+	_, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		res = HistoryResult{}
 		h, ok, err := readHeld(ctx, tx, cid)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -207,7 +208,7 @@ func (d *DB) Wipe(ctx context.Context) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	if err := d.inTx(ctx, func(tx *sqlx.Tx) error { return wipeTx(ctx, tx) }); err != nil {
+	if err := d.inTxNote(ctx, &changelog.Note{Kind: changelog.Reset, Reset: true}, func(tx *sqlx.Tx) error { return wipeTx(ctx, tx) }); err != nil {
 		return err
 	}
 	d.user.Store(nil)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -124,7 +125,9 @@ func (d *DB) AddPendingTask(ctx context.Context, task PendingTask) (AddResult, e
 	}
 	now := d.now()
 	var res AddResult
-	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+	n := &changelog.Note{Kind: changelog.Write}
+	n.Task(task.CID, task.MessageID, task.Collection, task.RecordID)
+	err := d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
 		var err error
 		res, err = addTaskTx(ctx, tx, task, now)
 		return err
@@ -300,7 +303,11 @@ func (d *DB) MoveToFailed(ctx context.Context, taskID string, cause error) error
 		return ErrClosed
 	}
 	now := d.now()
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+	n := &changelog.Note{Kind: changelog.Task}
+	return d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
+		if err := noteTasks(ctx, tx, n, []string{taskID}); err != nil {
+			return err
+		}
 		return withOverlays(ctx, tx, func() error { return moveToFailedTx(ctx, tx, taskID, cause, now) })
 	})
 }
@@ -413,9 +420,39 @@ func (d *DB) CompleteTasks(ctx context.Context, outcomes []TaskOutcome) error {
 			done = append(done, o.TaskID)
 		}
 	}
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+	ids := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i] = o.TaskID
+	}
+	n := &changelog.Note{Kind: changelog.Task}
+	return d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
+		if err := noteTasks(ctx, tx, n, ids); err != nil {
+			return err
+		}
 		return withOverlays(ctx, tx, func() error { return d.completeTasksTx(ctx, tx, outcomes, done, now) })
 	})
+}
+
+// noteTasks notes the channels, messages and records of the outbox's
+// tasks ids.
+func noteTasks(ctx context.Context, tx *sqlx.Tx, n *changelog.Note, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	in, args := inList(ids)
+	rows, err := tx.QueryxContext(ctx, `SELECT cid, message_id, collection, record_id FROM pending_tasks WHERE task_id IN (`+in+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("offlinedb: note tasks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid, msg, coll, rid string
+		if err := rows.Scan(&cid, &msg, &coll, &rid); err != nil {
+			return fmt.Errorf("offlinedb: note tasks: %w", err)
+		}
+		n.Task(cid, msg, coll, rid)
+	}
+	return rows.Err()
 }
 
 // completeTasksTx is CompleteTasks inside its transaction.
@@ -500,7 +537,8 @@ func (d *DB) DismissFailed(ctx context.Context, taskID string) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+	n := &changelog.Note{Kind: changelog.Task}
+	return d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
 		tasks, err := selectTasks(ctx, tx, `SELECT `+failedTaskCols+` FROM failed_tasks WHERE task_id = ?`, taskID)
 		if err != nil {
 			return err
@@ -508,6 +546,7 @@ func (d *DB) DismissFailed(ctx context.Context, taskID string) error {
 		if len(tasks) == 0 {
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
+		n.Task(tasks[0].CID, tasks[0].MessageID, tasks[0].Collection, tasks[0].RecordID)
 		// The optimistic row the server refused goes with it.
 		if dismiss := writeKinds[tasks[0].Type].dismiss; dismiss != nil {
 			if err := dismiss(ctx, tx, tasks[0]); err != nil {

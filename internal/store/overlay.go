@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/internal/changelog"
 )
 
 // Optimistic state is a rebase, as Replicache does it: server data is
@@ -194,7 +196,8 @@ func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error
 	}
 	now := d.now()
 	var t PendingTask
-	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+	n := &changelog.Note{Kind: changelog.Write}
+	err := d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
 		tasks, err := selectTasks(ctx, tx, `SELECT `+failedTaskCols+` FROM failed_tasks WHERE task_id = ?`, taskID)
 		if err != nil {
 			return err
@@ -203,6 +206,7 @@ func (d *DB) RetryFailed(ctx context.Context, taskID string) (PendingTask, error
 			return fmt.Errorf("%w: %q", ErrTaskNotFound, taskID)
 		}
 		t = tasks[0]
+		n.Task(t.CID, t.MessageID, t.Collection, t.RecordID)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM failed_tasks WHERE task_id = ?`, taskID); err != nil {
 			return err
 		}

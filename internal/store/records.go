@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -131,7 +132,12 @@ func (d *DB) ApplyRecords(ctx context.Context, records []protocol.Record) error 
 	if len(qs) == 0 {
 		return nil
 	}
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+	n := &changelog.Note{Kind: changelog.Sync}
+	for i := range records {
+		r := &records[i]
+		n.Record(RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
+	}
+	return d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
 		return withOverlays(ctx, tx, func() error { return d.runFast(ctx, tx, qs) })
 	})
 }

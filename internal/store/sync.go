@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -189,7 +190,11 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, prepared *PreparedSyncPa
 	page := prepared.page
 	var res PageResult
 	counted := false // ignored events are counted by the first attempt only
-	skipped, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	note := func(n *changelog.Note) {
+		n.Kind = changelog.Sync
+		n.Page(page, res.Dropped)
+	}
+	skipped, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		res = PageResult{}
 		var held []string
 		if err := tx.SelectContext(ctx, &held, `SELECT cid FROM channels ORDER BY cid`); err != nil {
@@ -373,14 +378,19 @@ func (d *DB) SetChannelHidden(ctx context.Context, cid string, hidden bool) erro
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE channels SET hidden = ?2 WHERE cid = ?1`, cid, boolInt(hidden))
-	if err != nil {
-		return fmt.Errorf("offlinedb: set channel hidden: %w", err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("%w: channel %q", ErrNotFound, cid)
-	}
-	return nil
+	n := &changelog.Note{Kind: changelog.Sync}
+	n.Channel(cid)
+	err := d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE channels SET hidden = ?2 WHERE cid = ?1`, cid, boolInt(hidden))
+		if err != nil {
+			return fmt.Errorf("offlinedb: set channel hidden: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return fmt.Errorf("%w: channel %q", ErrNotFound, cid)
+		}
+		return nil
+	})
+	return err
 }
 
 // LiveResult says what ApplyLiveEvents did.
@@ -416,7 +426,15 @@ func (d *DB) ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (LiveRes
 		return LiveResult{}, ErrClosed
 	}
 	var res LiveResult
-	skipped, err := d.applyBuilt(ctx, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
+	note := func(n *changelog.Note) {
+		if len(res.AppliedEvents) > 0 {
+			n.Kind = changelog.Live
+		}
+		for _, i := range res.AppliedEvents {
+			n.Event(&evs[i])
+		}
+	}
+	skipped, err := d.applyBuilt(ctx, note, func(ctx context.Context, tx *sqlx.Tx) ([]Query, error) {
 		res = LiveResult{}
 		type pos struct {
 			epoch string

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/outpostsync/outpost/internal/changelog"
 )
 
 // LastSyncedAt returns the server time of the user's last complete sync.
@@ -63,7 +65,7 @@ func (d *DB) ResetDB(ctx context.Context) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := d.inTxNote(ctx, &changelog.Note{Kind: changelog.Reset, Reset: true}, func(tx *sqlx.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM messages WHERE status = 'sent'`,
 			`DELETE FROM reactions WHERE status = 'sent'`,

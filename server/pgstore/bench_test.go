@@ -15,12 +15,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -125,11 +125,7 @@ func BenchmarkCrossNodeFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, nodes []node) {
 	const clients = 1000
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 4*clients {
-		lim.Cur = min(lim.Max, 4*clients)
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
+	sysres.RaiseFileLimit(4 * clients)
 	var ch protocol.ChannelResponse
 	nodes[0].must(b, "alice", "POST", protocol.PathChannels, protocol.CreateChannelRequest{Type: "team", ID: "all"}, &ch)
 	cid := ch.Channel.CID

@@ -10,5 +10,6 @@
 // second server on the same file is refused at start rather than both
 // serving clients that each hear only their own node's live events.
 // OpenShared lets several Store instances share one file, for tests that
-// play several nodes.
+// play several nodes. The lock is flock on Unix and LockFileEx on
+// Windows; on other platforms it is not checked (see internal/filelock).
 package sqlitestore
