@@ -278,8 +278,8 @@ func (c *Client) Disconnect(ctx context.Context) error {
 }
 
 // WaitForFirstSync waits until this Client has completed a sync (at once
-// if one has), or ctx ends. It asks for nothing: see
-// syncmanager.Manager.WaitForFirstSync.
+// if one has), or ctx ends. It starts no sync of its own: the manager
+// syncs when the connection comes up, as Config.Sync.SyncPolicy says.
 func (c *Client) WaitForFirstSync(ctx context.Context) error {
 	if err := c.check(); err != nil {
 		return err
@@ -290,8 +290,9 @@ func (c *Client) WaitForFirstSync(ctx context.Context) error {
 // WaitSynced waits until the outbox is empty and a sync that started after
 // the call has completed, or ctx ends: every write made before the call
 // has reached the server (or the failed list) and the store holds what the
-// server had then. Offline, it waits for the connection. See
-// syncmanager.Manager.WaitSynced.
+// server had then. Offline, it waits for the connection; in a process
+// that does not hold the store's sync lock (see Status.Syncer), it waits
+// until this process takes the lock over.
 func (c *Client) WaitSynced(ctx context.Context) error {
 	if err := c.check(); err != nil {
 		return err

@@ -46,7 +46,7 @@ func (m *Manager) meetConnHello(ctx context.Context) error {
 	return nil
 }
 
-// meetServer records a hello in the store (see offlinedb.DB.MeetServer),
+// meetServer records a hello in the store (see store.DB.MeetServer),
 // once per change of it. A store bound to another server gets a
 // *client.ServerMismatchError.
 func (m *Manager) meetServer(ctx context.Context, h protocol.Hello) error {
@@ -65,7 +65,7 @@ func (m *Manager) meetServer(ctx context.Context, h protocol.Hello) error {
 }
 
 // adoptServer binds a store not bound yet to the server of the last hello
-// (see offlinedb.DB.AdoptServer): the sync that calls it needed no reset,
+// (see store.DB.AdoptServer): the sync that calls it needed no reset,
 // so the store's data is that server's.
 func (m *Manager) adoptServer(ctx context.Context) error {
 	m.mu.Lock()
