@@ -188,6 +188,10 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		// The policy skips the first sync.
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		// Offline is fine: the client keeps trying.
+	case cfg.ConnectTimeout <= 0 && ctx.Err() == nil:
+		// Open did not wait: what the first attempt met (another server, a
+		// refused token) is the background's to report, through Status
+		// and OnError; the store stays usable for local writes.
 	default:
 		c.closeNow()
 		return nil, fmt.Errorf("outpost: connect: %w", err)
