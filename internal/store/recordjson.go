@@ -3,9 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // fieldsJSON is json.Marshal of a record's fields ({} for nil), byte for
@@ -15,7 +15,8 @@ import (
 // escapes) go through json.Compact and json.HTMLEscape, which is what it
 // does with them.
 func fieldsJSON(m map[string]json.RawMessage) (string, error) {
-	keys, ok := plainKeys(m)
+	var buf [16]string
+	keys, ok := plainKeys(m, buf[:0])
 	if !ok {
 		raw, err := json.Marshal(nonNilFields(m))
 		return string(raw), err
@@ -24,22 +25,23 @@ func fieldsJSON(m map[string]json.RawMessage) (string, error) {
 	for k, v := range m {
 		n += len(k) + len(v) + 4
 	}
-	out := make([]byte, 0, n)
-	out = append(out, '{')
+	var out strings.Builder
+	out.Grow(n)
+	out.WriteByte('{')
 	var tmp bytes.Buffer
 	for i, k := range keys {
 		if i > 0 {
-			out = append(out, ',')
+			out.WriteByte(',')
 		}
-		out = append(out, '"')
-		out = append(out, k...)
-		out = append(out, '"', ':')
+		out.WriteByte('"')
+		out.WriteString(k)
+		out.WriteString(`":`)
 		v := m[k]
 		if v == nil { // as json.RawMessage's MarshalJSON
 			v = json.RawMessage("null")
 		}
 		if plainValue(v) && json.Valid(v) {
-			out = append(out, v...)
+			out.Write(v)
 			continue
 		}
 		tmp.Reset()
@@ -48,39 +50,46 @@ func fieldsJSON(m map[string]json.RawMessage) (string, error) {
 		}
 		var esc bytes.Buffer
 		json.HTMLEscape(&esc, tmp.Bytes())
-		out = append(out, esc.Bytes()...)
+		out.Write(esc.Bytes())
 	}
-	out = append(out, '}')
-	return string(out), nil
+	out.WriteByte('}')
+	return out.String(), nil
 }
 
 // versionsJSON is json.Marshal of a record's field versions ({} for
 // nil), byte for byte.
 func versionsJSON(m map[string]int64) (string, error) {
-	keys, ok := plainKeys(m)
+	var buf [16]string
+	keys, ok := plainKeys(m, buf[:0])
 	if !ok {
 		raw, err := json.Marshal(nonNilVersions(m))
 		return string(raw), err
 	}
-	out := make([]byte, 0, 2+len(m)*24)
-	out = append(out, '{')
+	var out strings.Builder
+	out.Grow(2 + len(m)*24)
+	out.WriteByte('{')
+	var num [20]byte
 	for i, k := range keys {
 		if i > 0 {
-			out = append(out, ',')
+			out.WriteByte(',')
 		}
-		out = append(out, '"')
-		out = append(out, k...)
-		out = append(out, '"', ':')
-		out = strconv.AppendInt(out, m[k], 10)
+		out.WriteByte('"')
+		out.WriteString(k)
+		out.WriteString(`":`)
+		out.Write(strconv.AppendInt(num[:0], m[k], 10))
 	}
-	out = append(out, '}')
-	return string(out), nil
+	out.WriteByte('}')
+	return out.String(), nil
 }
 
-// plainKeys returns m's keys sorted, and whether each is one json.Marshal
-// writes as it is between quotes: printable ASCII, none of " \ < > &.
-func plainKeys[V any](m map[string]V) ([]string, bool) {
-	keys := slices.Sorted(maps.Keys(m))
+// plainKeys appends m's keys to keys, sorted, and says whether each is
+// one json.Marshal writes as it is between quotes: printable ASCII, none
+// of " \ < > &.
+func plainKeys[V any](m map[string]V, keys []string) ([]string, bool) {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	for _, k := range keys {
 		for i := 0; i < len(k); i++ {
 			if c := k[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
@@ -92,16 +101,25 @@ func plainKeys[V any](m map[string]V) ([]string, bool) {
 }
 
 // plainValue reports whether json.Marshal writes the JSON value v as it
-// is: not empty, and without white space, < > & or a byte of U+2028 or
-// U+2029 (which it escapes), anywhere, in strings or out.
+// is: not empty, without white space outside strings, and without < > &
+// or a byte of U+2028 or U+2029 (which it escapes) anywhere.
 func plainValue(v json.RawMessage) bool {
 	if len(v) == 0 {
 		return false
 	}
-	for _, c := range v {
-		switch c {
-		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xe2:
+	inString := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '<', '>', '&', 0xe2:
 			return false
+		case ' ', '\t', '\n', '\r':
+			if !inString {
+				return false
+			}
+		case '"':
+			inString = !inString
+		case '\\':
+			i++ // the escaped byte: a quote there does not end the string
 		}
 	}
 	return true
