@@ -69,8 +69,8 @@ func benchRecordsN(b *testing.B) int {
 
 // benchRecordOps sends ops through POST /batch, 100 at a time; op(i)
 // makes the i-th.
-func benchRecordOps(b *testing.B, c *client.Client, n int, op func(i int) protocol.BatchOp) {
-	b.Helper()
+func benchRecordOps(tb testing.TB, c *client.Client, n int, op func(i int) protocol.BatchOp) {
+	tb.Helper()
 	for i := 0; i < n; i += protocol.MaxBatchOps {
 		req := protocol.BatchRequest{}
 		for j := i; j < min(i+protocol.MaxBatchOps, n); j++ {
@@ -78,11 +78,11 @@ func benchRecordOps(b *testing.B, c *client.Client, n int, op func(i int) protoc
 		}
 		res, err := c.Batch(context.Background(), req)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		for _, r := range res.Results {
 			if r.Error != nil {
-				b.Fatal(r.Error)
+				tb.Fatal(r.Error)
 			}
 		}
 	}

@@ -478,23 +478,69 @@ const recordsPageSize = 2000
 // what became of the channel.
 func (m *Manager) fetchRecords(ctx context.Context, cid string) error {
 	after := ""
-	for {
+	pages, stop := prefetch(ctx, func(ctx context.Context) (*protocol.RecordsResponse, bool, error) {
 		resp, err := m.conn.Records(ctx, cid, after, recordsPageSize)
-		if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
-			m.log.Info("syncmanager: no records to hold for a channel", "cid", cid, "error", err)
-			return nil
-		}
 		if err != nil {
-			return err
+			return nil, false, err
 		}
-		if err := m.store.ApplyRecords(ctx, resp.Records); err != nil {
-			return err
-		}
-		m.noteRecords(resp.Records)
-		if resp.Next == "" || resp.Next == after {
+		more := resp.Next != "" && resp.Next != after
+		after = resp.Next
+		return resp, more, nil
+	})
+	defer stop()
+	for p := range pages {
+		if ae, ok := protocol.AsAPIError(p.err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
+			m.log.Info("syncmanager: no records to hold for a channel", "cid", cid, "error", p.err)
 			return nil
 		}
-		after = resp.Next
+		if p.err != nil {
+			return p.err
+		}
+		if err := m.store.ApplyRecords(ctx, p.value.Records); err != nil {
+			return err
+		}
+		m.noteRecords(p.value.Records)
+		if !p.more {
+			return nil
+		}
+	}
+	// The fetcher stopped without an error or a last page: ctx ended.
+	return ctx.Err()
+}
+
+// fetched is one result of prefetch's fetch.
+type fetched[T any] struct {
+	value T
+	more  bool
+	err   error
+}
+
+// prefetch calls fetch on a goroutine of its own, one result ahead of
+// the one its caller is using (so that the network and decoding run
+// beside the caller's writes), until fetch says no more follow or fails.
+// The channel closes after the last result, or when ctx ends; stop ends
+// the goroutine and waits for it.
+func prefetch[T any](ctx context.Context, fetch func(ctx context.Context) (T, bool, error)) (<-chan fetched[T], func()) {
+	fctx, cancel := context.WithCancel(ctx)
+	out := make(chan fetched[T], 1)
+	go func() {
+		defer close(out)
+		for {
+			v, more, err := fetch(fctx)
+			select {
+			case out <- fetched[T]{v, more, err}:
+			case <-fctx.Done():
+				return
+			}
+			if err != nil || !more {
+				return
+			}
+		}
+	}()
+	return out, func() {
+		cancel()
+		for range out { // the fetcher must not outlive its caller
+		}
 	}
 }
 
