@@ -15,60 +15,56 @@ import (
 // escapes) go through json.Compact and json.HTMLEscape, which is what it
 // does with them.
 func fieldsJSON(m map[string]json.RawMessage) (string, error) {
-	var buf [16]string
-	keys, ok := plainKeys(m, buf[:0])
-	if !ok {
-		raw, err := json.Marshal(nonNilFields(m))
-		return string(raw), err
-	}
-	n := 2
+	size := 2
 	for k, v := range m {
-		n += len(k) + len(v) + 4
+		size += len(k) + len(v) + 4
 	}
-	var out strings.Builder
-	out.Grow(n)
-	out.WriteByte('{')
-	var tmp bytes.Buffer
-	for i, k := range keys {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		out.WriteByte('"')
-		out.WriteString(k)
-		out.WriteString(`":`)
-		v := m[k]
+	var tmp, esc bytes.Buffer
+	return objectJSON(m, size, func(out *strings.Builder, v json.RawMessage) error {
 		if v == nil { // as json.RawMessage's MarshalJSON
 			v = json.RawMessage("null")
 		}
 		if plainValue(v) && json.Valid(v) {
 			out.Write(v)
-			continue
+			return nil
 		}
 		tmp.Reset()
 		if err := json.Compact(&tmp, v); err != nil {
-			return "", err
+			return err
 		}
-		var esc bytes.Buffer
+		esc.Reset()
 		json.HTMLEscape(&esc, tmp.Bytes())
 		out.Write(esc.Bytes())
-	}
-	out.WriteByte('}')
-	return out.String(), nil
+		return nil
+	})
 }
 
 // versionsJSON is json.Marshal of a record's field versions ({} for
 // nil), byte for byte.
 func versionsJSON(m map[string]int64) (string, error) {
+	return objectJSON(m, 2+len(m)*24, func(out *strings.Builder, v int64) error {
+		var num [20]byte
+		out.Write(strconv.AppendInt(num[:0], v, 10))
+		return nil
+	})
+}
+
+// objectJSON is json.Marshal of m ({} for nil), its keys sorted, each
+// value written by value; size is a guess at its length. Keys other than
+// plainKeys' go through json.Marshal.
+func objectJSON[V any](m map[string]V, size int, value func(out *strings.Builder, v V) error) (string, error) {
 	var buf [16]string
 	keys, ok := plainKeys(m, buf[:0])
 	if !ok {
-		raw, err := json.Marshal(nonNilVersions(m))
+		if m == nil {
+			m = map[string]V{}
+		}
+		raw, err := json.Marshal(m)
 		return string(raw), err
 	}
 	var out strings.Builder
-	out.Grow(2 + len(m)*24)
+	out.Grow(size)
 	out.WriteByte('{')
-	var num [20]byte
 	for i, k := range keys {
 		if i > 0 {
 			out.WriteByte(',')
@@ -76,7 +72,9 @@ func versionsJSON(m map[string]int64) (string, error) {
 		out.WriteByte('"')
 		out.WriteString(k)
 		out.WriteString(`":`)
-		out.Write(strconv.AppendInt(num[:0], m[k], 10))
+		if err := value(&out, m[k]); err != nil {
+			return "", err
+		}
 	}
 	out.WriteByte('}')
 	return out.String(), nil

@@ -71,13 +71,6 @@ func nonNilFields(m map[string]json.RawMessage) map[string]json.RawMessage {
 	return m
 }
 
-func nonNilVersions(m map[string]int64) map[string]int64 {
-	if m == nil {
-		return map[string]int64{}
-	}
-	return m
-}
-
 // record applies a record.* event.
 func (b *builder) record() error {
 	r := b.ev.Record
