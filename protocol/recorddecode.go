@@ -70,35 +70,35 @@ func (s *scanner) record(r *Record) bool {
 	return s.object(func(key []byte) (bit uint16, ok bool) {
 		switch string(key) {
 		case "cid":
-			return 1 << 0, s.string(&r.CID)
+			return 1 << 0, s.name(&r.CID)
 		case "collection":
-			return 1 << 1, s.string(&r.Collection)
+			return 1 << 1, s.name(&r.Collection)
 		case "id":
 			return 1 << 2, s.string(&r.ID)
 		case "fields":
 			r.Fields = map[string]json.RawMessage{}
 			return 1 << 3, s.object(func(name []byte) (uint16, bool) {
 				v, ok := s.raw()
-				r.Fields[string(name)] = append(json.RawMessage(nil), v...)
+				r.Fields[s.intern(name)] = append(json.RawMessage(nil), v...)
 				return 0, ok
 			})
 		case "field_versions":
 			r.FieldVersions = map[string]int64{}
 			return 1 << 4, s.object(func(name []byte) (uint16, bool) {
 				v, ok := s.int()
-				r.FieldVersions[string(name)] = v
+				r.FieldVersions[s.intern(name)] = v
 				return 0, ok
 			})
 		case "version":
 			r.Version, ok = s.int()
 			return 1 << 5, ok
 		case "created_by":
-			return 1 << 6, s.string(&r.CreatedBy)
+			return 1 << 6, s.name(&r.CreatedBy)
 		case "created_at":
 			r.CreatedAt, ok = s.time()
 			return 1 << 7, ok
 		case "updated_by":
-			return 1 << 8, s.string(&r.UpdatedBy)
+			return 1 << 8, s.name(&r.UpdatedBy)
 		case "updated_at":
 			r.UpdatedAt, ok = s.time()
 			return 1 << 9, ok
@@ -110,7 +110,36 @@ func (s *scanner) record(r *Record) bool {
 	})
 }
 
-// strings reads an array of strings without escapes.
+// maxNames bounds the strings a scanner keeps to share (intern).
+const maxNames = 4096
+
+// intern returns v as a string, the same string for the same bytes
+// across a page: the names records repeat (channel, collection, field
+// names, users) are allocated once a page.
+func (s *scanner) intern(v []byte) string {
+	if n, ok := s.names[string(v)]; ok {
+		return n
+	}
+	n := string(v)
+	if s.names == nil {
+		s.names = map[string]string{}
+	}
+	if len(s.names) < maxNames {
+		s.names[n] = n
+	}
+	return n
+}
+
+// name reads a string without escapes into dst, interned.
+func (s *scanner) name(dst *string) bool {
+	v, ok := s.str()
+	if ok {
+		*dst = s.intern(v)
+	}
+	return ok
+}
+
+// strings reads an array of strings without escapes, interned.
 func (s *scanner) strings(dst *[]string) bool {
 	if !s.byte('[') {
 		return false
@@ -119,7 +148,7 @@ func (s *scanner) strings(dst *[]string) bool {
 	if !s.byte(']') {
 		for {
 			var v string
-			if !s.string(&v) {
+			if !s.name(&v) {
 				return false
 			}
 			out = append(out, v)

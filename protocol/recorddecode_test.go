@@ -139,3 +139,20 @@ func FuzzDecodeRecordsPage(f *testing.F) {
 		checkSameRecordsPage(t, data)
 	})
 }
+
+// BenchmarkDecodeSyncPage_Records decodes a sync page of 500 record
+// events, as a record catch-up's.
+func BenchmarkDecodeSyncPage_Records(b *testing.B) {
+	evs := make([]string, 500)
+	for i := range evs {
+		evs[i] = plainRecordEvent
+	}
+	data := []byte(`{"events":[` + strings.Join(evs, ",") + `],"synced_at":"2026-11-29T10:00:00Z"}`)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := DecodeSyncPage(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -177,8 +177,9 @@ func spliceOut(data []byte, key string, read func(s *scanner) bool) (rest []byte
 // scanner reads JSON from d at i. Its readers return false for anything
 // outside the plain forms they take, malformed input included.
 type scanner struct {
-	d []byte
-	i int
+	d     []byte
+	i     int
+	names map[string]string // see intern
 }
 
 func (s *scanner) ws() {
