@@ -36,9 +36,9 @@ func (d *DroppedEvent) Unwrap() error { return d.Err }
 //
 // The result is the one encoding/json gives (json.Unmarshal into a
 // SyncResponse, then each event decoded as DecodeEvent does), only
-// cheaper: the common channel event (an event and its message, strings
-// without escapes) is read by a small scanner, and anything else it meets
-// is handed to encoding/json.
+// cheaper: the common channel events (an event and its message, or its
+// record, strings without escapes) are read by a small scanner, and
+// anything else it meets is handed to encoding/json.
 func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []*DroppedEvent, err error) {
 	page, dropped, ok := decodeSyncPageFast(data)
 	if ok {
