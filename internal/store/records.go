@@ -51,11 +51,11 @@ const deleteChanRecordsSQL = `DELETE FROM records WHERE cid = ?1
 func recordArgs(r *protocol.Record, cid string, v int64) []any {
 	fields, versions := "{}", "{}"
 	if !r.Deleted {
-		if raw, err := json.Marshal(nonNilFields(r.Fields)); err == nil {
-			fields = string(raw)
+		if raw, err := fieldsJSON(r.Fields); err == nil {
+			fields = raw
 		}
-		if raw, err := json.Marshal(nonNilVersions(r.FieldVersions)); err == nil {
-			versions = string(raw)
+		if raw, err := versionsJSON(r.FieldVersions); err == nil {
+			versions = raw
 		}
 	}
 	deleted := 0
@@ -68,13 +68,6 @@ func recordArgs(r *protocol.Record, cid string, v int64) []any {
 func nonNilFields(m map[string]json.RawMessage) map[string]json.RawMessage {
 	if m == nil {
 		return map[string]json.RawMessage{}
-	}
-	return m
-}
-
-func nonNilVersions(m map[string]int64) map[string]int64 {
-	if m == nil {
-		return map[string]int64{}
 	}
 	return m
 }
