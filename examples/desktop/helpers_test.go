@@ -175,3 +175,15 @@ func titles(v View) []string {
 	}
 	return out
 }
+
+// taskID returns the id of the task titled title in v.
+func taskID(tb testing.TB, v View, title string) string {
+	tb.Helper()
+	for _, t := range v.Tasks {
+		if t.Title == title {
+			return t.ID
+		}
+	}
+	tb.Fatalf("no task %q in %q", title, titles(v))
+	return ""
+}

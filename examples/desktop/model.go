@@ -157,7 +157,7 @@ func (m *Model) run(open func(ctx context.Context) (TaskStore, error)) {
 	}()
 	s, err := open(ctx)
 	if err != nil {
-		m.publish(func(v *View) { v.Opening, v.OpenError = false, openErrorWords(err) })
+		m.publish(func(v *View) { v.Opening, v.OpenError = false, errorWords(err) })
 		<-m.done
 		return
 	}

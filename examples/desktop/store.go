@@ -70,9 +70,16 @@ type Task struct {
 type Failure struct {
 	ID   string `json:"id"` // what Retry and Dismiss take
 	List string `json:"list"`
-	Task string `json:"task"`
-	What string `json:"what"` // the write, in words: "rename", "add", ...
-	Why  string `json:"why"`  // the server's reason
+	Task string `json:"task"` // the task's id; "" for a write on no task
+	// Op names the write: "add", "rename", "tick", "untick", "delete",
+	// "say" (a chat line), or the SDK's op type for any other.
+	Op string `json:"op"`
+	// What says the write in words, with the titles it concerns:
+	// rename “dishes” to “wash up”.
+	What string `json:"what"`
+	// Why says why the server refused it, in words: who changed the task
+	// since this device saw it and what it is now, or the server's reason.
+	Why string `json:"why"`
 }
 
 // Status is the connection's and the sync's state.

@@ -348,14 +348,10 @@ func (u *UI) failed(gtx C, v View) D {
 		return material.List(u.th, &u.failures).Layout(gtx, len(v.Failed), func(gtx C, i int) D {
 			f := v.Failed[i]
 			r := u.fails[f.ID]
-			what := f.What
-			if f.Task != "" && f.List == v.List {
-				what += " of “" + v.TaskTitle(f.Task) + "”"
-			}
 			return layout.UniformInset(unit.Dp(6)).Layout(gtx, func(gtx C) D {
 				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 					layout.Flexed(1, func(gtx C) D {
-						l := material.Body2(u.th, "Refused by the server: "+what+": "+f.Why)
+						l := material.Body2(u.th, "Refused by the server: "+f.What+": "+f.Why)
 						l.Color = colFailed
 						return l.Layout(gtx)
 					}),

@@ -313,9 +313,10 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	w.screenshot("catching-up")
 }
 
-// TestUI_RefusalRetryDismiss: bob renames alice's task in his window;
-// the server refuses it, and the window lists the refusal with Retry and
-// Dismiss, which he clicks.
+// TestUI_RefusalRetryDismiss: bob renames two tasks in his window while
+// offline, and alice changes both meanwhile; back online, the window lists
+// the two refusals, each saying what alice made of the task, with Retry
+// and Dismiss, which he clicks.
 func TestUI_RefusalRetryDismiss(t *testing.T) {
 	url := startServer(t)
 	dir := t.TempDir()
@@ -325,27 +326,48 @@ func TestUI_RefusalRetryDismiss(t *testing.T) {
 	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
 	sharedList(t, alice, bob, "Chores")
 	alice.m.AddTask("dishes")
+	alice.m.AddTask("bins")
 	w := newWindow(t, bob)
-	w.wait("dishes", func(v View) bool { return slices.Equal(titles(v), []string{"dishes"}) })
+	v := w.wait("the tasks", func(v View) bool { return slices.Equal(titles(v), []string{"dishes", "bins"}) })
+	dishes, bins := v.Tasks[0].ID, v.Tasks[1].ID
 
-	w.click("Rename")
-	w.typeText(" tomorrow")
-	w.press(key.NameReturn, 0)
-	v := w.wait("the refusal", func(v View) bool { return len(v.Failed) == 1 })
-	banner := "Refused by the server: rename of “dishes”: " + v.Failed[0].Why
+	w.press("O", key.ModShortcut)
+	w.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing && v.Status.UserOffline })
+	for i, more := range []string{" tomorrow", " out"} {
+		renames, _ := w.findAll("Rename")
+		w.clickAt(renames[i])
+		w.typeText(more)
+		w.press(key.NameReturn, 0)
+	}
+	w.wait("his renames pending", func(v View) bool {
+		return slices.Equal(titles(v), []string{"dishes tomorrow (pending)", "bins out (pending)"})
+	})
+	alice.m.Rename(dishes, "wash dishes")
+	alice.m.Rename(bins, "empty bins")
+	alice.wait("her renames sent", func(v View) bool {
+		return slices.Equal(titles(v), []string{"wash dishes", "empty bins"}) && v.Status.Pending == 0
+	})
+
+	w.click("Go online")
+	w.wait("both refused", func(v View) bool { return len(v.Failed) == 2 && v.Status.Pending == 0 })
+	banner := "Refused by the server: rename “wash dishes” to “dishes tomorrow”: alice changed it since you saw it: it is now “wash dishes”"
 	if !w.shows(banner) || !w.shows("Retry") || !w.shows("Dismiss") {
 		t.Fatalf("no %q with Retry and Dismiss", banner)
 	}
 	w.screenshot("refused")
 
-	ran := v.Ran
-	w.click("Retry")
-	w.wait("refused again", func(v View) bool { return v.Ran > ran && len(v.Failed) == 1 && v.Status.Pending == 0 })
+	w.click("Retry") // the first: dishes
+	w.wait("the retry landed", func(v View) bool {
+		return len(v.Failed) == 1 && v.Failed[0].Task == bins && slices.Equal(titles(v), []string{"dishes tomorrow", "empty bins (failed)"})
+	})
 	w.click("Dismiss")
-	w.wait("dismissed", func(v View) bool { return len(v.Failed) == 0 && slices.Equal(titles(v), []string{"dishes"}) })
+	w.wait("dismissed", func(v View) bool {
+		return len(v.Failed) == 0 && slices.Equal(titles(v), []string{"dishes tomorrow", "empty bins"})
+	})
 	if w.shows("Dismiss") {
 		t.Fatal("the refusal is still on screen after Dismiss")
 	}
+	alice.wait("bob's retried title", func(v View) bool { return slices.Equal(titles(v), []string{"dishes tomorrow", "empty bins"}) })
 }
 
 // TestUI_BadInputInWords: a store of another user, and a server down at
