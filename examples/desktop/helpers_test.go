@@ -103,6 +103,19 @@ func startApp(tb testing.TB, cfg config) *instance {
 	return a
 }
 
+// sdk returns the app's SDK client once the store is open.
+func (a *instance) sdk() *outpost.Client {
+	a.tb.Helper()
+	if a.client == nil {
+		select {
+		case a.client = <-a.c:
+		case <-time.After(waitTimeout):
+			a.tb.Fatal("the store did not open")
+		}
+	}
+	return a.client
+}
+
 // close closes the model, then the client, as run does.
 func (a *instance) close() {
 	a.m.Close()
