@@ -101,10 +101,11 @@ func TestSmoke_TwoWindows(t *testing.T) {
 	// pending.
 	screenshot(t, os.Getenv("OUTPOST_DESKTOP_SCREENSHOT"), filepath.Join(dir, "apart.png"))
 
-	// Bob comes back; both show the same list, nothing pending.
+	// Bob comes back; both show the same list, in the order the tasks
+	// were added, nothing pending.
 	xdo(t, "windowfocus", "--sync", bob)
 	typeKeys(t, "", "ctrl+o")
-	want := []string{"bread", "milk"}
+	want := []string{"milk", "bread"}
 	same := func(v View) bool { return v.Status.Online && v.Status.Pending == 0 && slices.Equal(titles(v), want) }
 	waitDump(t, bobDump, "bob in step", same)
 	waitDump(t, aliceDump, "alice in step", same)
