@@ -132,6 +132,35 @@ func (s *recordStore) Tasks(ctx context.Context, list string) ([]Task, error) {
 	return out, nil
 }
 
+// chatLimit is how many of a list's latest chat lines the app shows.
+const chatLimit = 50
+
+// Chat returns the latest lines of a list's chat: the messages of its
+// channel, beside its records.
+func (s *recordStore) Chat(ctx context.Context, list string) ([]ChatLine, error) {
+	msgs, err := s.c.Messages(ctx, list, offlinedb.MessagesQuery{Limit: chatLimit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ChatLine, 0, len(msgs))
+	for _, m := range msgs {
+		l := ChatLine{ID: m.ID, By: m.UserID, Text: m.Text, Why: m.Error}
+		switch m.Status {
+		case offlinedb.StatusPending:
+			l.Mark = Pending
+		case offlinedb.StatusFailed:
+			l.Mark = Failed
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (s *recordStore) Say(ctx context.Context, list, text string) error {
+	_, err := s.c.SendMessage(ctx, list, outpost.NewMessage{Text: text})
+	return err
+}
+
 func (s *recordStore) Failed(ctx context.Context) ([]Failure, error) {
 	fs, err := s.c.FailedTasks(ctx)
 	if err != nil {
@@ -148,6 +177,11 @@ func (s *recordStore) Failed(ctx context.Context) ([]Failure, error) {
 // writeWords names a write, and says it in words with the titles it
 // concerns.
 func (s *recordStore) writeWords(ctx context.Context, t offlinedb.PendingTask) (op, what string) {
+	if t.Type == protocol.OpSendMessage {
+		var body protocol.SendMessageRequest
+		_ = json.Unmarshal(t.Payload, &body)
+		return "say", "say “" + body.Message.Text + "”"
+	}
 	if t.Collection != tasksCollection {
 		return string(t.Type), string(t.Type)
 	}

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// TaskStore is what the app needs of the data: lists, their tasks, the
-// writes the server refused, the connection's status, and a notification
+// TaskStore is what the app needs of the data: lists, their tasks and
+// chat, the writes the server refused, the connection's status, and a notification
 // when any of it changed. The UI and its model see nothing else, so the
 // store behind it can change without them.
 //
@@ -20,14 +20,19 @@ type TaskStore interface {
 	Tasks(ctx context.Context, list string) ([]Task, error)
 	// Failed returns the writes the server refused for good.
 	Failed(ctx context.Context) ([]Failure, error)
+	// Chat returns the latest lines of a list's chat, oldest first.
+	Chat(ctx context.Context, list string) ([]ChatLine, error)
 
 	CreateList(ctx context.Context, name string) (id string, err error)
 	AddTask(ctx context.Context, list, title string) error
 	Rename(ctx context.Context, list, task, title string) error
 	SetDone(ctx context.Context, list, task string, done bool) error
 	Delete(ctx context.Context, list, task string) error
-	// Retry puts a refused write back in the outbox; Dismiss forgets it,
-	// and the task shows the server's version again.
+	// Say adds a line to a list's chat.
+	Say(ctx context.Context, list, text string) error
+	// Retry makes a refused write again, over the server's version of
+	// its task; Dismiss forgets it, and the task shows the server's
+	// version.
 	Retry(ctx context.Context, failure string) error
 	Dismiss(ctx context.Context, failure string) error
 
@@ -64,6 +69,15 @@ type Task struct {
 	By    string `json:"by"` // who made it
 	Mark  Mark   `json:"mark"`
 	Why   string `json:"why"` // why the server refused it, with Mark Failed
+}
+
+// ChatLine is a line of a list's chat.
+type ChatLine struct {
+	ID   string `json:"id"`
+	By   string `json:"by"`
+	Text string `json:"text"`
+	Mark Mark   `json:"mark"`
+	Why  string `json:"why"` // why the server refused it, with Mark Failed
 }
 
 // Failure is a write the server refused for good.

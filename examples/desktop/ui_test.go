@@ -415,3 +415,50 @@ func blank(img image.Image) bool {
 	}
 	return true
 }
+
+// TestUI_Chat: the list's chat is beside its tasks: a line said in
+// alice's window reaches bob, and bob's line said offline waits, marked
+// pending, until he is back.
+func TestUI_Chat(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
+	acfg.share = []string{"bob"}
+	alice := startApp(t, acfg)
+	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
+	sharedList(t, alice, bob, "Shop")
+	w := newWindow(t, alice)
+
+	w.click("Say something to the list")
+	w.typeText("who buys milk?")
+	w.press(key.NameReturn, 0)
+	bob.wait("alice's line", func(v View) bool { return slices.Equal(chatLines(v), []string{"alice: who buys milk?"}) })
+	if v := alice.m.View(); len(v.Tasks) != 0 {
+		t.Fatalf("a chat line made tasks: %q", titles(v))
+	}
+
+	bob.m.SetOnline(false)
+	bob.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing })
+	bob.m.Say("me")
+	bob.wait("his line pending", func(v View) bool { return slices.Contains(chatLines(v), "bob: me (pending)") })
+	bob.m.SetOnline(true)
+	w.wait("both lines", func(v View) bool { return slices.Equal(chatLines(v), []string{"alice: who buys milk?", "bob: me"}) })
+	if !w.shows("who buys milk?") || !w.shows("me") {
+		t.Fatal("the chat's lines are not on screen")
+	}
+	w.screenshot("chat")
+}
+
+// chatLines returns the view's chat lines with who said them and their
+// marks.
+func chatLines(v View) []string {
+	var out []string
+	for _, l := range v.Chat {
+		s := l.By + ": " + l.Text
+		if l.Mark != Synced {
+			s += " (" + string(l.Mark) + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}
