@@ -261,3 +261,31 @@ func TestModel_Demo(t *testing.T) {
 		t.Fatalf("the demo's directory is still there: %v", err)
 	}
 }
+
+// TestModel_TwoAppsOneStore: a second app on the same store opens on its
+// tasks, says that the first one syncs, and its writes leave through it;
+// when the first closes, the second takes over.
+func TestModel_TwoAppsOneStore(t *testing.T) {
+	url := startServer(t)
+	cfg := testConfig(t, url, "alice", filepath.Join(t.TempDir(), "alice.db"))
+	first := startApp(t, cfg)
+	first.wait("online, syncing the store", func(v View) bool { return v.Status.Online && v.Status.Syncer })
+	first.m.CreateList("Home")
+	first.wait("the list", func(v View) bool { return v.ListName() == "Home" })
+
+	second := startApp(t, cfg)
+	second.wait("the list, and who syncs", func(v View) bool { return v.ListName() == "Home" && !v.Opening && !v.Status.Syncer })
+	if w := newWindow(t, second); !w.showsText("another process on this store syncs") {
+		t.Fatal("the second window does not say that another process syncs its store")
+	}
+	second.m.AddTask("from the second")
+	first.wait("the second's task, sent", func(v View) bool {
+		return slices.Equal(titles(v), []string{"from the second"}) && v.Status.Pending == 0
+	})
+	second.wait("the task sent", func(v View) bool { return slices.Equal(titles(v), []string{"from the second"}) })
+
+	first.close()
+	second.wait("the second syncs", func(v View) bool { return v.Status.Syncer })
+	second.m.AddTask("after the first closed")
+	second.wait("it sends its own", func(v View) bool { return len(v.Tasks) == 2 && v.Status.Pending == 0 && v.Status.Online })
+}

@@ -342,7 +342,7 @@ func (s *recordStore) Status() Status {
 		Online: st.Online, Syncing: st.Syncing, FirstSync: st.LastSyncedAt.IsZero(),
 		Pages: st.Progress.Pages, Events: st.Progress.Events,
 		Pending: st.Pending, Failed: st.Failed, LastSyncedAt: st.LastSyncedAt,
-		UserOffline: s.offline.Load(),
+		UserOffline: s.offline.Load(), Syncer: st.Syncer,
 	}
 	if st.Fatal != nil {
 		out.Fatal = errorWords(st.Fatal)

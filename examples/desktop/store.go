@@ -108,6 +108,11 @@ type Status struct {
 	// Fatal, when set, says why the app syncs no more (a store of another
 	// server); local reads and writes go on.
 	Fatal string `json:"fatal"`
+	// Syncer is set while this app sends the store's writes and syncs
+	// it; unset, another process open on the same store (a second
+	// window, the CLI's watch) does, and this app's writes leave through
+	// it. One of them takes over within about a second when it closes.
+	Syncer bool `json:"syncer"`
 	// Syncing is set while a sync or drain runs; FirstSync while the
 	// first sync of this store has not completed.
 	Syncing   bool `json:"syncing"`

@@ -260,6 +260,9 @@ func (u *UI) statusBar(gtx C, v View) D {
 		line += ": " + st.Why
 	}
 	var counts []string
+	if !v.Opening && !st.Syncer {
+		counts = append(counts, "another process on this store syncs")
+	}
 	if st.Pending > 0 {
 		counts = append(counts, fmt.Sprintf("%d waiting to send", st.Pending))
 	}

@@ -68,11 +68,16 @@ func (w *window) find(label string) (image.Rectangle, bool) {
 
 // findAll is find for every widget labelled label, top to bottom.
 func (w *window) findAll(label string) ([]image.Rectangle, bool) {
+	return w.findWhere(func(l string) bool { return l == label })
+}
+
+// findWhere is findAll for every widget whose label satisfies match.
+func (w *window) findWhere(match func(label string) bool) ([]image.Rectangle, bool) {
 	var out []image.Rectangle
 	var walk func(parent *input.SemanticNode, ns []input.SemanticNode)
 	walk = func(parent *input.SemanticNode, ns []input.SemanticNode) {
 		for i, n := range ns {
-			if n.Desc.Label == label {
+			if match(n.Desc.Label) {
 				out = append(out, clickable(parent, ns, n))
 			}
 			walk(&ns[i], n.Children)
@@ -142,6 +147,12 @@ func (w *window) wait(what string, cond func(View) bool) View {
 // shows says whether a widget labelled label is on screen.
 func (w *window) shows(label string) bool {
 	_, ok := w.find(label)
+	return ok
+}
+
+// showsText says whether a label on screen holds text.
+func (w *window) showsText(text string) bool {
+	_, ok := w.findWhere(func(l string) bool { return strings.Contains(l, text) })
 	return ok
 }
 
