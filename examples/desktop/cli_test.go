@@ -17,13 +17,7 @@ func TestCLI_BesideTheApp(t *testing.T) {
 	dir := t.TempDir()
 	outpostCLI := filepath.Join(dir, "outpost")
 	build(t, "../..", outpostCLI, "./cmd/outpost")
-	url := startServer(t)
-	db := filepath.Join(dir, "alice.db")
-	acfg := testConfig(t, url, "alice", db)
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
-	sharedList(t, alice, bob, "Shop")
+	alice, bob, acfg := sharedList(t, "Shop")
 	alice.m.AddTask("bread")
 	v := alice.wait("bread sent", func(v View) bool { return slices.Equal(titles(v), []string{"bread"}) && v.Status.Pending == 0 })
 	list := v.List
@@ -33,7 +27,7 @@ func TestCLI_BesideTheApp(t *testing.T) {
 
 	cli := func(args ...string) string {
 		t.Helper()
-		args = append(args[:1:1], append([]string{"--db", db, "--server", url, "--user", "alice", "--token", acfg.token}, args[1:]...)...)
+		args = append(args[:1:1], append([]string{"--db", acfg.db, "--server", acfg.server, "--user", "alice", "--token", acfg.token}, args[1:]...)...)
 		out, err := exec.Command(outpostCLI, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("outpost %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -8,24 +8,31 @@ import (
 	"testing"
 )
 
-// sharedList has alice make a list shared with bob in her app and waits
-// until both apps show it, selected.
-func sharedList(t *testing.T, alice, bob *instance, name string) {
+// sharedList starts a server and the apps of alice and bob, each on a
+// store of their own (tune, if given, changes bob's config first), has
+// alice make a list shared with bob in her app, and waits until both apps
+// show it, selected. It returns alice's config too.
+func sharedList(t *testing.T, name string, tune ...func(bob *config)) (alice, bob *instance, acfg config) {
 	t.Helper()
+	url := startServer(t)
+	dir := t.TempDir()
+	acfg = testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
+	acfg.share = []string{"bob"}
+	alice = startApp(t, acfg)
+	bcfg := testConfig(t, url, "bob", filepath.Join(dir, "bob.db"))
+	for _, f := range tune {
+		f(&bcfg)
+	}
+	bob = startApp(t, bcfg)
 	alice.wait("online", func(v View) bool { return v.Status.Online })
 	alice.m.CreateList(name)
 	alice.wait("the new list", func(v View) bool { return v.ListName() == name })
 	bob.wait("the shared list", func(v View) bool { return v.ListName() == name })
+	return alice, bob, acfg
 }
 
 func TestModel_BobOfflineAliceOnline(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
-	sharedList(t, alice, bob, "Groceries")
+	alice, bob, _ := sharedList(t, "Groceries")
 
 	bob.m.SetOnline(false)
 	// Not syncing either: a sync that began before the disconnect may
@@ -62,13 +69,7 @@ func TestModel_BobOfflineAliceOnline(t *testing.T) {
 // the failed list, saying who changed it and what it is now; Retry
 // renames it over alice's version, Dismiss keeps hers.
 func TestModel_RefusedRename(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
-	sharedList(t, alice, bob, "Chores")
+	alice, bob, _ := sharedList(t, "Chores")
 	alice.m.AddTask("dishes")
 	alice.m.AddTask("bins")
 	v := bob.wait("the tasks", func(v View) bool { return slices.Equal(titles(v), []string{"dishes", "bins"}) })

@@ -291,15 +291,7 @@ func TestUI_DraftKept(t *testing.T) {
 // up in many pages, and the window shows a progress bar with the counts
 // meanwhile.
 func TestUI_CatchUpProgress(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bcfg := testConfig(t, url, "bob", filepath.Join(dir, "bob.db"))
-	bcfg.syncOpts.PageSize = 5
-	bob := startApp(t, bcfg)
-	sharedList(t, alice, bob, "Big")
+	alice, bob, _ := sharedList(t, "Big", func(bob *config) { bob.syncOpts.PageSize = 5 })
 	bob.m.SetOnline(false)
 	bob.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing })
 	const n = 60
@@ -329,13 +321,7 @@ func TestUI_CatchUpProgress(t *testing.T) {
 // the two refusals, each saying what alice made of the task, with Retry
 // and Dismiss, which he clicks.
 func TestUI_RefusalRetryDismiss(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
-	sharedList(t, alice, bob, "Chores")
+	alice, bob, _ := sharedList(t, "Chores")
 	alice.m.AddTask("dishes")
 	alice.m.AddTask("bins")
 	w := newWindow(t, bob)
@@ -431,13 +417,7 @@ func blank(img image.Image) bool {
 // alice's window reaches bob, and bob's line said offline waits, marked
 // pending, until he is back.
 func TestUI_Chat(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
-	sharedList(t, alice, bob, "Shop")
+	alice, bob, _ := sharedList(t, "Shop")
 	w := newWindow(t, alice)
 
 	w.click("Say something to the list")
