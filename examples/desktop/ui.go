@@ -86,20 +86,27 @@ func NewUI(m *Model) *UI {
 	return u
 }
 
-// Draft returns what is typed in the new task field and not yet added
-// (nothing while a task is being renamed).
-func (u *UI) Draft() string {
-	if u.renaming != "" {
-		return ""
+// Draft returns what is typed in the new task field and the chat field
+// and not yet added or said (no task while a task is being renamed).
+func (u *UI) Draft() Draft {
+	d := Draft{Chat: u.say.Text()}
+	if u.renaming == "" {
+		d.Task = u.input.Text()
 	}
-	return u.input.Text()
+	return d
 }
 
-// SetDraft puts text in the new task field.
-func (u *UI) SetDraft(text string) {
-	u.input.SetText(text)
+// SetDraft puts a draft's text in the new task field and the chat field.
+func (u *UI) SetDraft(d Draft) {
+	setText(&u.input, d.Task)
+	setText(&u.say, d.Chat)
+}
+
+// setText puts text in e, the caret at its end.
+func setText(e *widget.Editor, text string) {
+	e.SetText(text)
 	n := len([]rune(text))
-	u.input.SetCaret(n, n)
+	e.SetCaret(n, n)
 }
 
 // Drawn returns the view the last frame drew.
@@ -208,8 +215,7 @@ func (u *UI) update(gtx C, v View) {
 		}
 		if r.rename.Clicked(gtx) {
 			u.renaming = t.ID
-			u.input.SetText(t.Title)
-			u.input.SetCaret(len([]rune(t.Title)), len([]rune(t.Title)))
+			setText(&u.input, t.Title)
 			gtx.Execute(key.FocusCmd{Tag: &u.input})
 		}
 		if r.del.Clicked(gtx) {

@@ -150,6 +150,26 @@ func (w *window) shows(label string) bool {
 	return ok
 }
 
+// bottomField returns the lowest text field on screen (the chat's).
+func (w *window) bottomField() image.Rectangle {
+	w.tb.Helper()
+	var out image.Rectangle
+	var walk func(ns []input.SemanticNode)
+	walk = func(ns []input.SemanticNode) {
+		for _, n := range ns {
+			if n.Desc.Class == semantic.Editor && n.Desc.Bounds.Max.Y > out.Max.Y {
+				out = n.Desc.Bounds
+			}
+			walk(n.Children)
+		}
+	}
+	walk(w.r.AppendSemantics(nil)[:1])
+	if out.Empty() {
+		w.tb.Fatal("no text field on screen")
+	}
+	return out
+}
+
 // showsText says whether a label on screen holds text.
 func (w *window) showsText(text string) bool {
 	_, ok := w.findWhere(func(l string) bool { return strings.Contains(l, text) })
@@ -258,14 +278,19 @@ func TestUI_TypingGoesToTheNewTask(t *testing.T) {
 	w.wait("the task", func(v View) bool { return slices.Equal(titles(v), []string{"call mum"}) })
 }
 
-// TestUI_DraftKept: text typed and not added is kept when the window
-// closes and is back in the field on the next start.
+// TestUI_DraftKept: text typed and not added or said is kept when the
+// window closes and is back in its field on the next start.
 func TestUI_DraftKept(t *testing.T) {
 	url := startServer(t)
 	db := filepath.Join(t.TempDir(), "alice.db")
 	a := startApp(t, testConfig(t, url, "alice", db))
 	w := newWindow(t, a)
+	w.wait("online", func(v View) bool { return v.Status.Online })
+	a.m.CreateList("Todo")
+	w.wait("the list", func(v View) bool { return v.ListName() == "Todo" })
 	w.typeText("buy a new")
+	w.click("Say something to the list")
+	w.typeText("see you at")
 	if err := saveDraft(draftPath(db), w.ui.Draft()); err != nil {
 		t.Fatal(err)
 	}
@@ -273,17 +298,21 @@ func TestUI_DraftKept(t *testing.T) {
 
 	a = startApp(t, testConfig(t, url, "alice", db))
 	w = newWindow(t, a)
+	w.wait("the list", func(v View) bool { return v.ListName() == "Todo" })
 	w.ui.SetDraft(loadDraft(draftPath(db)))
 	w.frame()
 	w.typeText(" bike")
-	if got, want := w.ui.Draft(), "buy a new bike"; got != want {
-		t.Fatalf("the field holds %q after the restart and more typing; want %q", got, want)
+	w.clickAt(w.bottomField())
+	w.press(key.NameEnd, 0)
+	w.typeText(" six")
+	if got, want := w.ui.Draft(), (Draft{Task: "buy a new bike", Chat: "see you at six"}); got != want {
+		t.Fatalf("the fields hold %+v after the restart and more typing; want %+v", got, want)
 	}
-	if err := saveDraft(draftPath(db), ""); err != nil {
+	if err := saveDraft(draftPath(db), Draft{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := loadDraft(draftPath(db)); got != "" {
-		t.Fatalf("an empty draft left %q behind", got)
+	if got := loadDraft(draftPath(db)); got != (Draft{}) {
+		t.Fatalf("an empty draft left %+v behind", got)
 	}
 }
 
