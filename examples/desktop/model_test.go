@@ -9,12 +9,18 @@ import (
 )
 
 // sharedList starts a server and the apps of alice and bob, each on a
-// store of their own (tune, if given, changes bob's config first), has
-// alice make a list shared with bob in her app, and waits until both apps
-// show it, selected. It returns alice's config too.
-func sharedList(t *testing.T, name string, tune ...func(bob *config)) (alice, bob *instance, acfg config) {
+// store of their own, has alice make a list shared with bob in her app,
+// and waits until both apps show it, selected. It returns alice's config
+// too.
+func sharedList(t *testing.T, name string) (alice, bob *instance, acfg config) {
 	t.Helper()
-	url := startServer(t)
+	return sharedListOn(t, startServer(t), name)
+}
+
+// sharedListOn is sharedList on the server at url; tune, if given,
+// changes bob's config first.
+func sharedListOn(t *testing.T, url, name string, tune ...func(bob *config)) (alice, bob *instance, acfg config) {
+	t.Helper()
 	dir := t.TempDir()
 	acfg = testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
 	acfg.share = []string{"bob"}

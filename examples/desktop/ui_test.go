@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,9 +320,18 @@ func TestUI_DraftKept(t *testing.T) {
 
 // TestUI_CatchUpProgress: bob, back after alice added many tasks, catches
 // up in many pages, and the window shows a progress bar with the counts
-// meanwhile.
+// meanwhile. The server holds his third page until the test has seen the
+// catch-up in progress, so a fast sync cannot end before a view shows it.
 func TestUI_CatchUpProgress(t *testing.T) {
-	alice, bob, _ := sharedList(t, "Big", func(bob *config) { bob.syncOpts.PageSize = 5 })
+	var bobAuth atomic.Value // bob's Authorization header, once known
+	bobAuth.Store("")
+	g := newGate(t, 2, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Path == "/sync" && r.Header.Get("Authorization") == bobAuth.Load()
+	})
+	alice, bob, _ := sharedListOn(t, startServer(t, g.wrap), "Big", func(bob *config) {
+		bob.syncOpts.PageSize = 5
+		bobAuth.Store("Bearer " + bob.token)
+	})
 	bob.m.SetOnline(false)
 	bob.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing })
 	const n = 60
@@ -329,8 +340,10 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	}
 	alice.wait("all sent", func(v View) bool { return len(v.Tasks) == n && v.Status.Pending == 0 })
 
+	g.arm()
 	bob.m.SetOnline(true)
 	v := bob.sawView("a catch-up in progress", func(v View) bool { return v.Status.Syncing && !v.Status.FirstSync && v.Status.Pages >= 2 })
+	g.open()
 	bob.wait("all tasks", func(v View) bool { return len(v.Tasks) == n })
 
 	w := newWindow(t, bob)
