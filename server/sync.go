@@ -126,6 +126,8 @@ func (p *syncPage) write(w http.ResponseWriter) error {
 	body = append(body, rest[1:]...) // rest is an object with fields: feed, synced_at, hello
 	body = append(body, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	// Its length, so the client reads the page into a buffer made once.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return nil
