@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/outpostsync/outpost/protocol"
@@ -114,7 +115,14 @@ func (p *syncPage) write(w http.ResponseWriter) error {
 	for _, e := range p.Events {
 		n += len(e)
 	}
-	body := make([]byte, 0, n+1)
+	bp := syncBodies.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBody {
+			syncBodies.Put(bp)
+		}
+	}()
+	body := slices.Grow((*bp)[:0], n+1)
+	*bp = body
 	body = append(body, `{"events":[`...)
 	for i, e := range p.Events {
 		if i > 0 {
@@ -132,6 +140,14 @@ func (p *syncPage) write(w http.ResponseWriter) error {
 	_, _ = w.Write(body)
 	return nil
 }
+
+// syncBodies holds the buffers pages are written from, for the next page:
+// a page of a long gap is a megabyte or so, every request. Write does not
+// keep what it is given, so a buffer is free again once written.
+var syncBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody bounds the buffers syncBodies keeps.
+const maxPooledBody = 8 << 20
 
 // syncPositions checks the channel positions of a request and returns
 // them sorted by cid.
