@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,10 @@ import (
 // OUTPOST_BENCH_EVENTS sets BenchmarkCatchUp's gap (a comma-separated list
 // gives one sub-benchmark per size), e.g. OUTPOST_BENCH_EVENTS=100000,1000000;
 // OUTPOST_BENCH_TASKS sets BenchmarkDrain's outbox size.
+// OUTPOST_BENCH_CPUPROFILE names a file for a CPU profile of
+// BenchmarkCatchUp's catch-ups alone (not its fixtures, floor or ceiling),
+// client and in-process server together; go test's -cpuprofile must not
+// be set with it.
 
 const (
 	benchChannels  = 100
@@ -389,6 +394,7 @@ func benchCatchUp(b *testing.B, n int) {
 		tape.record(b, true)
 		b.StartTimer()
 
+		stopProfile := startCatchUpProfile(b, n, i)
 		start, cpu0 := time.Now(), sysres.CPUTime()
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
@@ -404,6 +410,7 @@ func benchCatchUp(b *testing.B, n int) {
 		cpu += sysres.CPUTime() - cpu0
 
 		b.StopTimer()
+		stopProfile()
 		tape.record(b, false)
 		peak = max(peak, sampler.Stop())
 		mu.Lock()
@@ -446,6 +453,37 @@ func benchCatchUp(b *testing.B, n int) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
 	b.ReportMetric(float64(base)/(1<<20), "base_heap_MB")
 	b.ReportMetric(float64(s.Progress.Pages), "pages")
+}
+
+// startCatchUpProfile starts the CPU profile OUTPOST_BENCH_CPUPROFILE
+// asks for, of round i of an n-event catch-up (the file named, with
+// ".n" and ".i" appended when there are several sizes or rounds), and
+// returns what stops it.
+func startCatchUpProfile(b *testing.B, n, i int) (stop func()) {
+	path := os.Getenv("OUTPOST_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	if len(benchSizes(b)) > 1 {
+		path += "." + strconv.Itoa(n)
+	}
+	if i > 0 {
+		path += "." + strconv.Itoa(i)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("OUTPOST_BENCH_CPUPROFILE: %v (go test's -cpuprofile must not be set with it)", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // benchEvents returns the events of the channels cids (the gaps the

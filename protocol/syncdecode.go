@@ -330,6 +330,10 @@ func (s *scanner) skip(depth int) bool {
 	}
 }
 
+// maxEventsGuess bounds the room events makes for a page's events at
+// first: twice the largest page a server gives by default.
+const maxEventsGuess = 4096
+
 // events reads the page's events array. An event the scanner does not
 // take is decoded by DecodeEvent; if it is not even JSON, the page is
 // malformed and ok is false.
@@ -346,6 +350,14 @@ func (s *scanner) events() (evs []Event, dropped []*DroppedEvent, ok bool) {
 		start := s.i
 		var ev Event
 		if s.event(&ev) {
+			if n == 0 {
+				// The first event's size says about how many the page
+				// holds (a page's events are much alike): room for them
+				// at once, where appending would copy them over and
+				// over; bounded, so a small first event of a large page
+				// costs no more than appending.
+				evs = make([]Event, 0, min((len(s.d)-start)/(s.i-start+1)+1, maxEventsGuess))
+			}
 			if err := ev.Validate(); err != nil {
 				dropped = append(dropped, &DroppedEvent{Where: "event " + strconv.Itoa(n), EventID: ev.ID, Err: err})
 			} else {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -284,7 +285,14 @@ func writeSpliced(w http.ResponseWriter, key string, items []json.RawMessage, re
 	for _, e := range items {
 		n += len(e)
 	}
-	body := make([]byte, 0, n)
+	bp := splicedBodies.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBody {
+			splicedBodies.Put(bp)
+		}
+	}()
+	body := slices.Grow((*bp)[:0], n)
+	defer func() { *bp = body }()
 	body = append(body, '{')
 	body = strconv.AppendQuote(body, key)
 	body = append(body, ":["...)
@@ -303,10 +311,21 @@ func writeSpliced(w http.ResponseWriter, key string, items []json.RawMessage, re
 	}
 	body = append(body, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	// Its length, so the client reads the body into a buffer made once.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return nil
 }
+
+// splicedBodies holds the buffers writeSpliced writes from, for the next
+// body: a sync page or a records page of a long fetch is a megabyte or
+// so, every request. Write does not keep what it is given, so a buffer is
+// free again once written.
+var splicedBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody bounds the buffers splicedBodies keeps.
+const maxPooledBody = 8 << 20
 
 func writeError(w http.ResponseWriter, e *protocol.APIError) {
 	if e.StatusCode == 0 {

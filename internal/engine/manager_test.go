@@ -477,6 +477,55 @@ func TestManager_PagesCommitTheirCheckpoint(t *testing.T) {
 	}
 }
 
+// TestManager_LongGapPagesAtTheServersMax: a sync that leaves the page
+// size to the server asks, after a full page, for pages as large as the
+// server's hello says it takes (at most 2,000); one with a page size of
+// its own keeps it.
+func TestManager_LongGapPagesAtTheServersMax(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		pageSize, max int
+		want          []int // the Limit of each request of the sync
+	}{
+		{"server's max", 0, 5, []int{0, 5, 5, 5}},
+		{"bounded", 0, 50000, []int{0, 2000, 2000, 2000}},
+		{"server says none", 0, 0, []int{0, 0, 0, 0}},
+		{"page size set", 3, 5, []int{3, 3, 3, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			m, conn, db := startManager(t, managerSetup{opts: engine.Options{PageSize: tc.pageSize}, online: true})
+			for i := 0; i < 10; i++ {
+				conn.post("team:a", "p"+string(rune('a'+i)), "page text")
+			}
+			conn.mu.Lock()
+			conn.pageSize = 3 // the fake's pages, whatever the limit
+			if tc.max > 0 {
+				h := conn.Hello()
+				h.SyncPageMax = tc.max
+				conn.syncHello = h
+			}
+			before := len(conn.syncReqs)
+			conn.mu.Unlock()
+			if err := m.SyncNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			conn.mu.Lock()
+			var got []int
+			for _, req := range conn.syncReqs[before:] {
+				got = append(got, req.Limit)
+			}
+			conn.mu.Unlock()
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("limits asked = %v, want %v", got, tc.want)
+			}
+			if n := len(texts(t, db, "team:a")); n != 10 {
+				t.Errorf("messages = %d, want 10", n)
+			}
+		})
+	}
+}
+
 // TestManager_LiveEventsAndGaps: live events are applied to the store as
 // they come; a sequence gap makes the manager sync to fill it.
 func TestManager_LiveEventsAndGaps(t *testing.T) {

@@ -407,11 +407,24 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 	return nil, ctx.Err()
 }
 
+// catchUpPageMax bounds the pages a sync asks for after a full one (see
+// nextRequest): a page of this many events of ordinary size, decoded and
+// prepared, with prefetchPages more behind it, keeps the heap well under
+// 64 MB.
+const catchUpPageMax = 2000
+
 // nextRequest returns req with its positions moved on by resp: the
 // request for the page after resp. Channels the page reset or found
 // inaccessible are left out (their state is fetched, or they are gone).
+// A request that left the page size to the server (Limit 0) goes on,
+// past a full page, with the largest the server takes (its hello's
+// SyncPageMax), up to catchUpPageMax: a long gap costs fewer pages, each
+// with its own request, positions and local transaction.
 func nextRequest(req protocol.SyncRequest, resp *protocol.SyncResponse) (protocol.SyncRequest, error) {
 	next := req
+	if h := resp.Hello; req.Limit == 0 && h != nil && h.SyncPageMax > 0 {
+		next.Limit = min(h.SyncPageMax, catchUpPageMax)
+	}
 	feed := resp.Feed.Position
 	if feed.IsZero() {
 		return next, fmt.Errorf("%w: a sync page without a feed position", ErrProtocol)
