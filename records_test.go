@@ -3,8 +3,11 @@ package outpost_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
@@ -12,6 +15,7 @@ import (
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
+	"github.com/outpostsync/outpost/syncmanager"
 )
 
 // Task is the record type of the task-list tests.
@@ -313,4 +317,95 @@ func TestRecords_DataChannelsStayOutOfChat(t *testing.T) {
 	if n, err := bob.UnreadCount(ctx, "list:house"); err != nil || n != 0 {
 		t.Errorf("unread in the data channel = %d, %v; want 0", n, err)
 	}
+}
+
+// TestRecords_DeletedWhileAwayAreSwept: Bob is away while Alice deletes a
+// task, changes another and adds one, and the server prunes its log past
+// Bob's position: Bob's way back is the channel's state and its records
+// fetched whole, which must not leave him the deleted task.
+func TestRecords_DeletedWhileAwayAreSwept(t *testing.T) {
+	ctx := context.Background()
+	ps := startPosServer(t)
+	alice := open(t, ps.URL, "alice")
+	ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: "house", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := ch.Channel.CID
+	aTasks, err := outpost.OpenCollection[Task](ctx, alice, "tasks", outpost.CollectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if _, err := aTasks.Create(ctx, cid, id, Task{Title: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "alice's creates sent", func() bool { return outpost.ManagerOf(alice).Status().Pending == 0 })
+
+	proxy := proxyTo(t, ps.URL)
+	var mu sync.Mutex
+	told := map[offlinedb.RecordKey]bool{}
+	bob := openWith(t, proxy.URL(), "bob", func(cfg *outpost.Config) {
+		cfg.OnChange = func(c syncmanager.Change) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, k := range c.Records {
+				told[k] = true
+			}
+		}
+	})
+	bTasks, err := outpost.OpenCollection[Task](ctx, bob, "tasks", outpost.CollectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	titles := func() []string {
+		items, _, err := bTasks.List(ctx, outpost.ListQuery{CID: cid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, it := range items {
+			out = append(out, it.ID+":"+it.Value.Title)
+		}
+		return out
+	}
+	waitFor(t, "bob to hold the three tasks", func() bool { return len(titles()) == 3 })
+
+	proxy.Refuse()
+	proxy.Cut()
+	waitFor(t, "bob offline", func() bool { return !outpost.ConnOf(bob).IsHealthy() })
+	if _, err := aTasks.Delete(ctx, cid, "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aTasks.Patch(ctx, cid, "t1", outpost.Patch{Set: map[string]any{"title": "t1 renamed"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aTasks.Create(ctx, cid, "t4", Task{Title: "t4"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's writes sent", func() bool { return outpost.ManagerOf(alice).Status().Pending == 0 })
+	if _, err := ps.store.Prune(ctx, time.Now().Add(time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	states := ps.queries(cid)
+	mu.Lock()
+	clear(told)
+	mu.Unlock()
+
+	proxy.Heal()
+	want := []string{"t1:t1 renamed", "t3:t3", "t4:t4"}
+	waitFor(t, "bob to hold what the server holds", func() bool { return slices.Equal(titles(), want) })
+	if ps.queries(cid) == states {
+		t.Fatalf("bob caught up without the channel's state: the test does not reach the refetch")
+	}
+	it, err := bTasks.Get(ctx, cid, "t2")
+	if err != nil || !it.Deleted {
+		t.Errorf("bob's t2 = %+v, %v; want a tombstone", it.Record, err)
+	}
+	waitFor(t, "bob told of t2's deletion", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return told[offlinedb.RecordKey{CID: cid, Collection: "tasks", ID: "t2"}]
+	})
 }

@@ -45,6 +45,14 @@ if ! grep -q 'bob: Hi Alice!' <<<"$got"; then
 	echo "alice does not see bob's reply: $got"; exit 1
 fi
 echo "README two users: ok"
+# Each holds the task with Bob's change, at the server's version.
+for who in alice bob; do
+	got=$($who record get tasks list:house t1)
+	if ! grep -q '"done": *true' <<<"$got" || ! grep -q '"title": *"Buy milk"' <<<"$got"; then
+		echo "$who's task t1 is not Buy milk, done: $got"; exit 1
+	fi
+done
+echo "README task list: ok"
 export OUTPOST_USER=alice OUTPOST_DB=alice.db
 export OUTPOST_TOKEN=$(outpost token --user alice)
 outpost sync

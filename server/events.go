@@ -162,6 +162,9 @@ type stream struct {
 	cur   sse.Cursor
 	known map[string]bool
 	holed map[string]bool // channels whose replay met a pruned hole
+	// followsJoins: the stream follows the user's channels (none was
+	// named), so a channel the user joins meanwhile joins the stream.
+	followsJoins bool
 
 	conn *wsConn
 	dst  streamWriter
@@ -220,7 +223,7 @@ func (s *Server) newStream(r *http.Request, user string, expires time.Time) (*st
 			return nil, err
 		}
 	}
-	st := &stream{s: s, user: user, expires: expires, known: map[string]bool{}, holed: map[string]bool{}}
+	st := &stream{s: s, user: user, expires: expires, known: map[string]bool{}, holed: map[string]bool{}, followsJoins: len(q["cid"]) == 0}
 	for _, cid := range cids {
 		p := sse.Pos{CID: cid}
 		if i := from.Find(cid); i >= 0 {
@@ -408,6 +411,9 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 	}
 	i := st.cur.Find(ev.CID)
 	if i < 0 {
+		if ev.Type == protocol.EventNotificationAddedToChannel && st.followsJoins && len(st.cur) < sse.MaxChannels {
+			return st.join(ctx, ev.CID, data)
+		}
 		return true
 	}
 	if ev.Seq == 0 || ev.Type.InFeed() {
@@ -437,6 +443,21 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 		st.drop(ev.CID, "removed from the channel")
 	}
 	return true
+}
+
+// join takes into the stream a channel the user joined while it is
+// open: the feed's notification goes out live, then the channel starts
+// as one without a position does, with a reset (replay).
+func (st *stream) join(ctx context.Context, cid string, notification []byte) bool {
+	st.buf = sse.AppendEvent(st.buf, "", "", notification)
+	st.s.metrics.streamEvents.WithLabelValues("live").Inc()
+	st.cur = append(st.cur, sse.Pos{CID: cid})
+	delete(st.known, cid)
+	delete(st.holed, cid)
+	if !st.flush() {
+		return false
+	}
+	return st.replay(ctx, cid)
 }
 
 // drop takes cid out of the stream and tells the client, once.

@@ -89,12 +89,19 @@ func (m *Manager) notePage(resp *protocol.SyncResponse, res store.PageResult) {
 	m.noteChange(ChangeSync, func(s *changeSet) { s.Page(resp, res.Dropped) })
 }
 
-// noteRecords records records stored from a channel's records pages.
-func (m *Manager) noteRecords(records []protocol.Record) {
+// noteRecords records records stored from a channel's records pages, and
+// those the last page swept.
+func (m *Manager) noteRecords(records []protocol.Record, swept []store.RecordKey) {
+	if len(records) == 0 && len(swept) == 0 {
+		return
+	}
 	m.noteChange(ChangeSync, func(s *changeSet) {
 		for i := range records {
 			r := &records[i]
 			s.Record(store.RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
+		}
+		for _, k := range swept {
+			s.Record(k)
 		}
 	})
 }

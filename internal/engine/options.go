@@ -42,12 +42,14 @@ type Store interface {
 	// that the fetcher builds them beside the apply of the page before.
 	PrepareSyncPage(page *protocol.SyncResponse) *store.PreparedSyncPage
 	ApplyPreparedSyncPage(ctx context.Context, page *store.PreparedSyncPage) (store.PageResult, error)
-	ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
+	ApplySyncStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error
 	HeldHistory(ctx context.Context, cid string) (store.Held, error)
 	HistoryToFetch(ctx context.Context, keep int) ([]store.Held, error)
 	ApplyHistoryPage(ctx context.Context, cid string, page *protocol.HistoryPage) (store.HistoryResult, error)
 	ApplyLiveEvents(ctx context.Context, evs []protocol.Event) (store.LiveResult, error)
-	ApplyRecords(ctx context.Context, records []protocol.Record) error
+	RecordFetches(ctx context.Context) ([]store.RecordFetch, error)
+	ApplyRecordsPage(ctx context.Context, cid string, page *protocol.RecordsResponse) (swept []store.RecordKey, err error)
+	EndRecordFetch(ctx context.Context, cid string) error
 	LastSyncedAt(ctx context.Context) (time.Time, bool, error)
 	ResetDB(ctx context.Context) error
 

@@ -285,6 +285,10 @@ func (m *Manager) checkRetention(ctx context.Context, user string) error {
 // of the channels the pages ask for; a round that fetched states is
 // followed by another, for the events after them.
 func (m *Manager) syncOnce(ctx context.Context, user string, fetched map[string]int) error {
+	// Fetches of records a restart interrupted go on first.
+	if err := m.fetchRecords(ctx); err != nil {
+		return err
+	}
 	for {
 		pos, err := m.store.SyncPositions(ctx)
 		if err != nil {
@@ -450,47 +454,60 @@ func (m *Manager) fetchStates(ctx context.Context, cids []string, fetched map[st
 		if err != nil {
 			return err
 		}
-		if err := m.store.ApplyChannelStates(ctx, resp.Channels, resp.Inaccessible); err != nil {
+		if err := m.store.ApplySyncStates(ctx, resp.Channels, resp.Inaccessible); err != nil {
 			return err
 		}
 		m.noteStates(resp.Channels, resp.Inaccessible)
-		for i := range resp.Channels {
-			if err := m.fetchRecords(ctx, resp.Channels[i].Channel.CID); err != nil {
-				return err
-			}
-		}
 		cids = cids[n:]
 	}
-	return nil
+	return m.fetchRecords(ctx)
 }
 
 // recordsPageSize is how many records a page of a channel's records asks
 // for (the server's most).
 const recordsPageSize = 2000
 
-// fetchRecords stores every live record of the channel cid, page by page
+// fetchRecords fetches the records of every channel whose state a sync
+// stored (see store.DB.RecordFetches), including fetches a restart
+// interrupted.
+func (m *Manager) fetchRecords(ctx context.Context) error {
+	fetches, err := m.store.RecordFetches(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range fetches {
+		if err := m.fetchChannelRecords(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchChannelRecords stores every live record of a channel, page by page
 // (each page in a transaction of its own, so memory stays flat), after
 // its state: the pages are read at or after the state's position, from
 // which the sync goes on, and a record changed meanwhile is applied again
-// by the sync with the version guard. A channel's records are all held.
-// A channel the server no longer shows (gone since its state, or a
-// server without records) has none to hold: the sync that follows says
-// what became of the channel.
-func (m *Manager) fetchRecords(ctx context.Context, cid string) error {
-	after := ""
+// by the sync with the version guard. The last page's transaction turns
+// the records the server deleted while the store was not following the
+// channel into tombstones. A channel the server no longer shows (gone
+// since its state, or a server without records) has none to hold: the
+// sync that follows says what became of the channel.
+func (m *Manager) fetchChannelRecords(ctx context.Context, f store.RecordFetch) error {
+	after := f.After
 	for {
-		resp, err := m.conn.Records(ctx, cid, after, recordsPageSize)
+		resp, err := m.conn.Records(ctx, f.CID, after, recordsPageSize)
 		if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
-			m.log.Info("syncmanager: no records to hold for a channel", "cid", cid, "error", err)
-			return nil
+			m.log.Info("syncmanager: no records to hold for a channel", "cid", f.CID, "error", err)
+			return m.store.EndRecordFetch(ctx, f.CID)
 		}
 		if err != nil {
 			return err
 		}
-		if err := m.store.ApplyRecords(ctx, resp.Records); err != nil {
+		swept, err := m.store.ApplyRecordsPage(ctx, f.CID, resp)
+		if err != nil {
 			return err
 		}
-		m.noteRecords(resp.Records)
+		m.noteRecords(resp.Records, swept)
 		if resp.Next == "" || resp.Next == after {
 			return nil
 		}

@@ -57,11 +57,14 @@
 //
 // # Records
 //
-// The records table (0011_records.sql, its shape documented there and
+// The records table (0009_records.sql, its shape documented there and
 // kept stable) holds the app's records, one row per record, a tombstone
 // row for a deleted one. Record events apply with the version guard like
-// every event; a channel's state is followed by its records, page by
-// page (ApplyRecords). Record writes (NewRecordTask) overlay their record
+// every event; a channel's state a sync fetched (ApplySyncStates) is
+// followed by its records, page by page (ApplyRecordsPage), a fetch that
+// goes on after a restart (RecordFetches) and whose last page turns the
+// records the server deleted meanwhile into tombstones
+// (0011_record_fetches.sql). Record writes (NewRecordTask) overlay their record
 // as message writes overlay messages (record_overlays, record_base); a
 // refusal that carries the server's record stores it, so the rollback
 // shows the server's truth, and keeps the server's error body on the

@@ -215,6 +215,10 @@ func stateFrom(st *protocol.ChannelResponse) int64 {
 // state whose Channel.Hidden is set hides the channel. A state without a
 // position is refused.
 func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string) error {
+	return d.applyChannelStates(ctx, states, inaccessible, false)
+}
+
+func (d *DB) applyChannelStates(ctx context.Context, states []protocol.ChannelResponse, inaccessible []string, fetchRecords bool) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
@@ -245,6 +249,9 @@ func (d *DB) ApplyChannelStates(ctx context.Context, states []protocol.ChannelRe
 				return nil, err
 			}
 			qs = append(qs, q...)
+			if fetchRecords {
+				recordFetchQueries(&qs, startRecordFetchSQL, states[i].Channel.CID)
+			}
 		}
 		keep, err := keepHidden(ctx, tx, states)
 		if err != nil {

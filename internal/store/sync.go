@@ -130,6 +130,7 @@ func dropChannel(b *[]Query, cid, group string) {
 func dropGoneChannel(b *[]Query, cid string) {
 	dropChannel(b, cid, "")
 	*b = append(*b, Query{SQL: deleteChanRecordsSQL, Args: []any{cid}})
+	recordFetchQueries(b, endRecordFetchSQL, cid)
 }
 
 func announceChannel(b *[]Query, cid string) error {

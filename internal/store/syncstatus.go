@@ -83,6 +83,8 @@ func (d *DB) ResetDB(ctx context.Context) error {
 			`DELETE FROM read_base`,
 			`DELETE FROM records WHERE (cid, collection, id) NOT IN (SELECT cid, collection, id FROM record_overlays)`,
 			`DELETE FROM record_base`,
+			`DELETE FROM record_fetch_seen`,
+			`DELETE FROM record_fetches`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err

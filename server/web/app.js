@@ -138,7 +138,15 @@ function openStream() {
   };
   es.onmessage = (e) => {
     const ev = JSON.parse(e.data);
-    if (ev.cid !== state.cid || !ev.message) return;
+    if (ev.cid !== state.cid) return;
+    if (ev.type === "channel.truncated") {
+      // Every message before the truncate is gone for good.
+      state.messages.clear();
+      renderMessages();
+      refetch(ev.cid);
+      return;
+    }
+    if (!ev.message) return;
     if (ev.redacted || ev.message.redacted) {
       // Removed for good (a hard delete, a truncate): never shown again.
       state.messages.delete(ev.message.id);

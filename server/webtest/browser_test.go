@@ -161,6 +161,14 @@ func TestBrowser_LiveAndReplay(t *testing.T) {
 		t.Fatalf("after sending the page shows %q", got)
 	}
 
+	// A truncate clears the page; what follows it shows.
+	if _, err := alice.TruncateChannel(context.Background(), cid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the page to show the truncate", func() bool { return len(texts()) == 0 })
+	sendMsg("after", "after the truncate")
+	waitFor(t, 20*time.Second, "the message after the truncate", func() bool { return slices.Equal(texts(), []string{"after the truncate"}) })
+
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

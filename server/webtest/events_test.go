@@ -371,3 +371,52 @@ func TestConfig_AllowedOrigins(t *testing.T) {
 		}
 	}
 }
+
+// TestEvents_ChannelJoinedLater: a stream of the user's channels (no cid
+// named) takes in a channel the user joins while it is open, and one the
+// user is added to again after a removal: the notification, a reset to
+// start the channel from, then its live events. A stream of named
+// channels keeps to them.
+func TestEvents_ChannelJoinedLater(t *testing.T) {
+	ts := startServer(t, nil)
+	createChannel(t, ts, "bob", "own")
+	all := openStream(t, ts, "", auth(t, "bob")...)
+	all.nextControl(t, "reset")
+	named := openStream(t, ts, "cid=messaging:own", auth(t, "bob")...)
+	named.nextControl(t, "reset")
+
+	later := createChannel(t, ts, "alice", "later", "bob")
+	joined := func(what string) {
+		t.Helper()
+		if ev := all.nextMessage(t); ev.Type != protocol.EventNotificationAddedToChannel || ev.CID != later {
+			t.Fatalf("%s: got %s of %s, want notification.added_to_channel of %s", what, ev.Type, ev.CID, later)
+		}
+		if r := all.nextControl(t, "reset"); r.CID != later || r.Position == nil {
+			t.Fatalf("%s: reset %+v, want one of %s with its position", what, r, later)
+		}
+		id := "live-" + strings.ReplaceAll(what, " ", "-")
+		sendMsg(t, ts, "alice", later, id, "x")
+		if ev := all.nextMessage(t); ev.Type != protocol.EventMessageNew || ev.Message.ID != id {
+			t.Fatalf("%s: got %s, want the message %s", what, ev.Type, id)
+		}
+		if !strings.Contains(all.lastID, later+"/") {
+			t.Fatalf("%s: the stream's position %q does not hold %s", what, all.lastID, later)
+		}
+	}
+	joined("joined")
+
+	ts.must(t, "alice", "DELETE", "/channels/"+later+"/members/bob", nil, nil)
+	if ev := all.nextMessage(t); ev.Type != protocol.EventMemberRemoved {
+		t.Fatalf("got %s, want member.removed", ev.Type)
+	}
+	if r := all.nextControl(t, "inaccessible"); r.CID != later {
+		t.Fatalf("inaccessible %+v", r)
+	}
+	ts.must(t, "alice", "POST", "/channels/"+later+"/members", protocol.AddMembersRequest{UserIDs: []string{"bob"}}, nil)
+	joined("added again")
+
+	sendMsg(t, ts, "bob", "messaging:own", "in-own", "x")
+	if ev := named.nextMessage(t); ev.Message == nil || ev.Message.ID != "in-own" {
+		t.Fatalf("the stream of named channels got %s of %s, want only its channel's message", ev.Type, ev.CID)
+	}
+}
