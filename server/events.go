@@ -168,8 +168,9 @@ type stream struct {
 
 	conn *wsConn
 	dst  streamWriter
-	// buf holds what is queued for the next flush; bufp is its box in
-	// streamBuffers. Both are nil between flushes.
+	// buf holds what is queued for the next flush, appended to
+	// buffer(); bufp is its box in streamBuffers. Both are nil between
+	// flushes.
 	buf  []byte
 	bufp *[]byte
 }
@@ -449,7 +450,7 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 // open: the feed's notification goes out live, then the channel starts
 // as one without a position does, with a reset (replay).
 func (st *stream) join(ctx context.Context, cid string, notification []byte) bool {
-	st.buf = sse.AppendEvent(st.buf, "", "", notification)
+	st.buf = sse.AppendEvent(st.buffer(), "", "", notification)
 	st.s.metrics.streamEvents.WithLabelValues("live").Inc()
 	st.cur = append(st.cur, sse.Pos{CID: cid})
 	delete(st.known, cid)
@@ -503,7 +504,7 @@ func (st *stream) flush() bool {
 		return true
 	}
 	err := st.dst.write(st.buf, time.Now().Add(st.s.cfg.StreamWriteTimeout))
-	if cap(st.buf) <= streamKeepBuffer {
+	if st.bufp != nil && cap(st.buf) <= streamKeepBuffer {
 		*st.bufp = st.buf[:0]
 		streamBuffers.Put(st.bufp)
 	}
