@@ -9,10 +9,13 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/outpostsync/outpost/migrations"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func openDB(tb testing.TB, path string) *sql.DB {
 	tb.Helper()

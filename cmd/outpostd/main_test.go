@@ -10,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 	"github.com/outpostsync/outpost/token"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestRun_ServesHealthzAndShutsDown starts outpostd with no setup but a
 // free port and a temp DB, checks /healthz, and stops it.

@@ -8,11 +8,14 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"go.uber.org/goleak"
 
 	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestLog_PrunedAndLost: the log keeps about its newest Keep rows, and a
 // reader whose next row was pruned is told it lost changes.

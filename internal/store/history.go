@@ -135,23 +135,36 @@ WHERE cid = ?1 AND held_from > ?2`
 )
 
 // The queries that make the sent messages of a channel with seqs ?2 to
-// ?3 exactly those whose ids the JSON array ?4 lists: the others were
-// removed on the server (deleted, truncated, redacted) by the position
-// ?5, and leave a tombstone at it, so no older copy comes back. The
-// place expression is the one messages_by_place indexes.
-const exactMessagesWhere = `cid = ?1 AND status = 'sent' AND ` + placeExpr + ` BETWEEN ?2 AND ?3
+// ?3 exactly those whose ids the JSON array ?4 lists, and the sent
+// reactions to those exactly the ones whose keys (message, user and type
+// joined by sep) the JSON array ?6 lists: the others were removed on the
+// server (deleted, truncated, redacted, unreacted) by the position ?5,
+// and leave a tombstone at it, so no older copy comes back. A reaction
+// newer than ?5 (from an event applied after the page was read) stays.
+// The place expression is the one messages_by_place indexes.
+const (
+	exactMessagesWhere = `cid = ?1 AND status = 'sent' AND ` + placeExpr + ` BETWEEN ?2 AND ?3
 AND id NOT IN (SELECT value FROM json_each(?4))`
+	exactReactionsWhere = `cid = ?1 AND status = 'sent' AND version <= ?5
+AND message_id IN (SELECT value FROM json_each(?4))
+AND message_id || char(31) || user_id || char(31) || type NOT IN (SELECT value FROM json_each(?6))`
+)
 
 var exactMessagesSQL = []string{
 	`INSERT INTO tombstones (kind, key, version, cid) SELECT 'message', id, ?5, cid FROM messages WHERE ` + exactMessagesWhere + `
 ON CONFLICT (kind, key) DO UPDATE SET version = max(tombstones.version, excluded.version)`,
 	`DELETE FROM reactions WHERE status = 'sent' AND message_id IN (SELECT id FROM messages WHERE ` + exactMessagesWhere + `)`,
 	`DELETE FROM messages WHERE ` + exactMessagesWhere,
+	`INSERT INTO tombstones (kind, key, version, cid)
+SELECT 'reaction', message_id || char(31) || user_id || char(31) || type, ?5, cid FROM reactions WHERE ` + exactReactionsWhere + `
+ON CONFLICT (kind, key) DO UPDATE SET version = max(tombstones.version, excluded.version)`,
+	`DELETE FROM reactions WHERE ` + exactReactionsWhere,
 }
 
 // exactMessages appends the queries that make the channel's held
-// messages with seqs from to to exactly msgs, as of the position at.
-func exactMessages(qs *[]Query, cid string, from, to, at int64, msgs []protocol.Message, group string) {
+// messages with seqs from to to exactly msgs, and their reactions exactly
+// reactions, as of the position at.
+func exactMessages(qs *[]Query, cid string, from, to, at int64, msgs []protocol.Message, reactions []protocol.Reaction, group string) {
 	if to < from {
 		return
 	}
@@ -159,9 +172,15 @@ func exactMessages(qs *[]Query, cid string, from, to, at int64, msgs []protocol.
 	for i := range msgs {
 		ids[i] = msgs[i].ID
 	}
+	keys := make([]string, len(reactions))
+	for i := range reactions {
+		r := &reactions[i]
+		keys[i] = r.MessageID + sep + r.UserID + sep + r.Type
+	}
 	list, _ := json.Marshal(ids) // strings always marshal
+	keyList, _ := json.Marshal(keys)
 	for _, q := range exactMessagesSQL {
-		*qs = append(*qs, Query{SQL: q, Args: []any{cid, from, to, string(list), at}, EventID: group})
+		*qs = append(*qs, Query{SQL: q, Args: []any{cid, from, to, string(list), at, string(keyList)}, EventID: group})
 	}
 }
 
@@ -202,9 +221,9 @@ func stateFrom(st *protocol.ChannelResponse) int64 {
 //     compare.
 //   - A channel whose position the server's retention pruned takes the
 //     state exactly: its position, its members and reads, and its
-//     messages within the state's range, deleting those the server no
-//     longer has. Messages held below that range stay, to be re-checked
-//     (HistoryToFetch).
+//     messages within the state's range with their reactions, deleting
+//     those the server no longer has. Messages held below that range
+//     stay, to be re-checked (HistoryToFetch).
 //   - Otherwise the state never moves the position and never drops a
 //     row: its rows apply through the version guards and tombstones, as
 //     events do, and its messages extend the held range downwards. A state
@@ -291,7 +310,7 @@ func stateApply(ctx context.Context, tx *sqlx.Tx, st *protocol.ChannelResponse) 
 		for _, q := range exactMembersSQL {
 			qs = append(qs, Query{SQL: q, Args: []any{cid, string(list)}, EventID: group})
 		}
-		exactMessages(&qs, cid, from, p.Seq, p.Seq, st.Messages, group)
+		exactMessages(&qs, cid, from, p.Seq, p.Seq, st.Messages, st.Reactions, group)
 		qs = append(qs, stateQueries(st, group, true)...)
 		// The rows held below the state's range are re-checked next.
 		until := h.Until
@@ -338,7 +357,7 @@ func stateQueries(st *protocol.ChannelResponse, group string, withMessages bool)
 func (b *builder) messageRows(cid string, msgs []protocol.Message, reactions []protocol.Reaction) {
 	for i := range msgs {
 		m := &msgs[i]
-		b.tmpl(upsertMessage, b.messageArgs(m, cid, max(m.Version, 1), nanosPtr(m.DeletedAt))...)
+		b.upsertMessageRow(m, cid, max(m.Version, 1), nanosPtr(m.DeletedAt))
 	}
 	for i := range reactions {
 		r := &reactions[i]
@@ -368,12 +387,13 @@ type HistoryResult struct {
 
 // ApplyHistoryPage stores a page of the channel cid's message history
 // (protocol.HistoryPage) in one transaction, when it reaches the held
-// range (its To at most one below the range's From): its messages become
-// exactly the held messages of its range, those the server no longer has
-// going, and the held range extends down to its From. Rows newer than the
-// page (applied from events it was read before) are kept by the version
-// guards and tombstones. A page that says the channel was reset marks it
-// for its state; one that says it is inaccessible drops it.
+// range (its To at most one below the range's From): its messages and
+// their reactions become exactly the held ones of its range, those the
+// server no longer has going, and the held range extends down to its
+// From. Rows newer than the page (applied from events it was read before)
+// are kept by the version guards and tombstones. A page that says the
+// channel was reset marks it for its state; one that says it is
+// inaccessible drops it.
 func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.HistoryPage) (HistoryResult, error) {
 	if d.closed.Load() {
 		return HistoryResult{}, ErrClosed
@@ -408,7 +428,7 @@ func (d *DB) ApplyHistoryPage(ctx context.Context, cid string, page *protocol.Hi
 			// Not joined to the held range: left for a later ask.
 		default:
 			group := "history " + cid
-			exactMessages(&qs, cid, page.From, page.To, page.Position.Seq, page.Messages, group)
+			exactMessages(&qs, cid, page.From, page.To, page.Position.Seq, page.Messages, page.Reactions, group)
 			b := builder{ev: &protocol.Event{ID: group, CID: cid}}
 			b.messageRows(cid, page.Messages, page.Reactions)
 			qs = append(qs, b.qs...)

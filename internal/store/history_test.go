@@ -116,3 +116,96 @@ func TestApplyHistoryPage_JoinsTheHeldRangeExactly(t *testing.T) {
 		t.Fatal("the dropped channel is still held")
 	}
 }
+
+// histReaction is userID's reaction typ to the message at seq, made at
+// version v.
+func histReaction(seq int64, userID, typ string, v int64) protocol.Reaction {
+	return protocol.Reaction{MessageID: histMsg(seq).ID, CID: histCID, UserID: userID, Type: typ,
+		CreatedAt: at(int(v)), UpdatedAt: at(int(v)), Version: v}
+}
+
+func histReactions(tb testing.TB, db *store.DB, seq int64) []string {
+	tb.Helper()
+	rs, err := db.Reactions(context.Background(), histMsg(seq).ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.UserID+":"+r.Type)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestApplyChannelStates_PrunedTakesReactionsExactly: a channel whose log
+// the server pruned past the store's position takes its state's reactions
+// exactly too. A reaction removed among the pruned events is not in the
+// state, and no event will ever remove it from the store.
+func TestApplyChannelStates_PrunedTakesReactionsExactly(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	st := protocol.ChannelResponse{Channel: protocol.Channel{CID: histCID, Type: "team", ID: "hist", Version: 1},
+		Messages:  []protocol.Message{histMsg(90), histMsg(100)},
+		Reactions: []protocol.Reaction{histReaction(90, "u1", "love", 95), histReaction(90, "u2", "like", 96)},
+		Position:  &protocol.Position{Epoch: "e1", Seq: 100}}
+	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{st}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplySyncPage(ctx, &protocol.SyncResponse{
+		Feed:     protocol.FeedPage{Position: protocol.Position{Epoch: "f", Seq: 1, EventID: "f1"}},
+		Channels: []protocol.ChannelSync{{CID: histCID, Status: protocol.ChannelReset, Reason: protocol.ReasonPruned}},
+		SyncedAt: at(120),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// u1's love went at seq 110, among the pruned events.
+	st.Reactions = []protocol.Reaction{histReaction(90, "u2", "like", 96)}
+	st.Position = &protocol.Position{Epoch: "e1", Seq: 120}
+	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{st}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := histReactions(t, db, 90), []string{"u2:like"}; !slices.Equal(got, want) {
+		t.Fatalf("reactions after the pruned channel's state = %v, want %v", got, want)
+	}
+	// An older state's copy does not bring it back.
+	old := st
+	old.Reactions = []protocol.Reaction{histReaction(90, "u1", "love", 95), histReaction(90, "u2", "like", 96)}
+	old.Position = &protocol.Position{Epoch: "e1", Seq: 100}
+	if _, err := db.ApplyHistoryPage(ctx, histCID, &protocol.HistoryPage{Status: protocol.ChannelOK, Kind: protocol.HistoryMessages,
+		Position: old.Position, From: 90, To: 99, Messages: []protocol.Message{histMsg(90)}, Reactions: old.Reactions}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := histReactions(t, db, 90), []string{"u2:like"}; !slices.Equal(got, want) {
+		t.Fatalf("reactions after an older page = %v, want %v", got, want)
+	}
+}
+
+// TestApplyHistoryPage_TakesReactionsExactly: a page of history makes the
+// reactions of its messages exactly the page's, as of the page's position:
+// one added after it (a live event applied meanwhile) stays.
+func TestApplyHistoryPage_TakesReactionsExactly(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	st := protocol.ChannelResponse{Channel: protocol.Channel{CID: histCID, Type: "team", ID: "hist", Version: 1},
+		Messages: []protocol.Message{histMsg(90), histMsg(100)}, Position: &protocol.Position{Epoch: "e1", Seq: 100}}
+	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{st}, nil); err != nil {
+		t.Fatal(err)
+	}
+	page := histPage(60, 89, 100, 60)
+	page.Reactions = []protocol.Reaction{histReaction(60, "u1", "love", 70), histReaction(60, "u2", "like", 71)}
+	if res, err := db.ApplyHistoryPage(ctx, histCID, page); err != nil || !res.Stored {
+		t.Fatalf("first page: %+v, %v; want stored", res, err)
+	}
+	apply(t, db, &protocol.Event{ID: "ev-wow", Type: protocol.EventReactionNew, CID: histCID, Seq: 106, CreatedAt: at(106),
+		Reaction: &protocol.Reaction{MessageID: histMsg(60).ID, CID: histCID, UserID: "u3", Type: "wow", Version: 106}})
+	// Read again at 105: u1's love went meanwhile; u3's wow is newer.
+	page = histPage(60, 89, 105, 60)
+	page.Reactions = []protocol.Reaction{histReaction(60, "u2", "like", 71)}
+	if _, err := db.ApplyHistoryPage(ctx, histCID, page); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := histReactions(t, db, 60), []string{"u2:like", "u3:wow"}; !slices.Equal(got, want) {
+		t.Fatalf("reactions after the second page = %v, want %v", got, want)
+	}
+}
