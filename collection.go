@@ -155,7 +155,11 @@ func (col *Collection[T]) Create(ctx context.Context, cid, id string, v T) (Writ
 // Replace queues the replacement of a record's whole field set with v's,
 // on the condition that the server's record is still the version this
 // device holds: a newer one (someone else's write) refuses it, and the
-// refusal on FailedTasks carries the server's record.
+// refusal on FailedTasks carries the server's record. Behind this
+// device's own pending writes of the record, the condition is the record
+// as they leave it: they are sent first, and each answer moves the
+// condition on to its version, unless someone else's write came in
+// between.
 func (col *Collection[T]) Replace(ctx context.Context, cid, id string, v T) (Write, error) {
 	k := col.key(cid, id)
 	fields, err := col.encode(k, v)

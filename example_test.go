@@ -25,26 +25,16 @@ import (
 // the local store.
 func Example() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-
-	// A server to talk to, in process for the example.
-	secret := []byte("example-secret")
-	store, _ := sqlitestore.Open(ctx, filepath.Join(dir, "server.db"), nil)
-	defer store.Close()
-	srv, _ := server.New(server.Config{Store: store, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
-	defer srv.Close()
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	tok, _ := token.Issue(secret, "alice", time.Hour)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
 
 	synced := make(chan struct{})
 	var once sync.Once
 	c, err := outpost.Open(ctx, outpost.Config{
-		ServerURL: ts.URL,
+		ServerURL: ex.URL,
 		UserID:    "alice",
-		Token:     tok,
-		DBPath:    filepath.Join(dir, "alice.db"),
+		Token:     ex.Token("alice"),
+		DBPath:    ex.DBPath("alice"),
 		OnStatus: func(st syncmanager.Status) {
 			if st.Synced {
 				once.Do(func() { close(synced) })
@@ -78,37 +68,83 @@ func Example() {
 	// hello, offline world - true
 }
 
-// exampleServer starts an in-process server for the examples and returns
-// its URL, a token maker and a cleanup.
-func exampleServer(dir string) (url string, tokenFor func(user string) string, stop func()) {
+// exampleEnv is the plumbing the examples share: an in-process server
+// and a temp dir for the Clients' stores.
+type exampleEnv struct {
+	URL     string // the server's
+	dir     string
+	secret  []byte
+	stop    func() // stops the server
+	clients []*outpost.Client
+}
+
+// startExample starts a server in process for an example. Close stops it.
+func startExample() *exampleEnv {
+	dir, err := os.MkdirTemp("", "outpost-example-")
+	if err != nil {
+		panic(err)
+	}
 	secret := []byte("example-secret")
-	store, _ := sqlitestore.Open(context.Background(), filepath.Join(dir, "server.db"), nil)
-	srv, _ := server.New(server.Config{Store: store, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	store, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "server.db"), nil)
+	if err != nil {
+		panic(err)
+	}
+	srv, err := server.New(server.Config{Store: store, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
 	ts := httptest.NewServer(srv)
-	return ts.URL, func(user string) string {
-			tok, _ := token.Issue(secret, user, time.Hour)
-			return tok
-		}, func() {
+	var once sync.Once
+	return &exampleEnv{URL: ts.URL, dir: dir, secret: secret, stop: func() {
+		once.Do(func() {
 			srv.Close()
 			ts.Close()
 			store.Close()
-		}
+		})
+	}}
 }
 
-// exampleOpen opens user's Client on the server at url and waits for its
-// first sync.
-func exampleOpen(ctx context.Context, dir, url, user, token string) (*outpost.Client, error) {
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: user, Token: token,
-		DBPath: filepath.Join(dir, user+".db")})
+// Token returns a token for user, good for an hour.
+func (e *exampleEnv) Token(user string) string {
+	tok, err := token.Issue(e.secret, user, time.Hour)
 	if err != nil {
-		return nil, err
+		panic(err)
 	}
-	// Open does not wait for the network; these examples start online.
+	return tok
+}
+
+// DBPath returns where user's local store lives.
+func (e *exampleEnv) DBPath(user string) string {
+	return filepath.Join(e.dir, user+".db")
+}
+
+// Client opens user's Client on the server and waits for its first sync
+// (Open does not wait for the network; these examples start online).
+// Close closes it. Plumbing that fails panics: the example cannot run.
+func (e *exampleEnv) Client(ctx context.Context, user string) *outpost.Client {
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: e.URL, UserID: user, Token: e.Token(user),
+		DBPath: e.DBPath(user)})
+	if err != nil {
+		panic(fmt.Sprintf("example: open %s: %v", user, err))
+	}
+	e.clients = append(e.clients, c)
 	if err := c.WaitForFirstSync(ctx); err != nil {
-		c.Close(ctx)
-		return nil, err
+		panic(fmt.Sprintf("example: %s's first sync: %v", user, err))
 	}
-	return c, nil
+	return c
+}
+
+// StopServer stops the server; the Clients stay open, offline.
+func (e *exampleEnv) StopServer() { e.stop() }
+
+// Close closes the Clients Client opened, last first, stops the server
+// and removes the temp dir.
+func (e *exampleEnv) Close() {
+	for i := len(e.clients) - 1; i >= 0; i-- {
+		e.clients[i].Close(context.Background())
+	}
+	e.stop()
+	os.RemoveAll(e.dir)
 }
 
 // ExampleOpen opens a Client while the server cannot be reached: Open does
@@ -117,13 +153,12 @@ func exampleOpen(ctx context.Context, dir, url, user, token string) (*outpost.Cl
 // up.
 func ExampleOpen() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	stop() // the server is gone
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	ex.StopServer() // the server is gone
 
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "erin", Token: tokenFor("erin"),
-		DBPath: filepath.Join(dir, "erin.db")})
+	c, err := outpost.Open(ctx, outpost.Config{ServerURL: ex.URL, UserID: "erin", Token: ex.Token("erin"),
+		DBPath: ex.DBPath("erin")})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -142,16 +177,9 @@ func ExampleOpen() {
 // once, pending, and sent once the outbox drains.
 func ExampleClient_SendMessage() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	c, err := exampleOpen(ctx, dir, url, "frank", tokenFor("frank"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "frank") // opened and synced once, as in ExampleOpen
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "general"})
 
 	w, err := c.SendMessage(ctx, cid, outpost.NewMessage{Text: "hello"})
@@ -172,16 +200,9 @@ func ExampleClient_SendMessage() {
 // from the local store.
 func ExampleClient_Messages() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	c, err := exampleOpen(ctx, dir, url, "gina", tokenFor("gina"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "gina") // opened and synced once, as in ExampleOpen
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "log"})
 	for _, text := range []string{"one", "two", "three"} {
 		c.SendMessage(ctx, cid, outpost.NewMessage{Text: text})
@@ -207,16 +228,9 @@ func ExampleClient_Messages() {
 // most recent activity first, a page at a time.
 func ExampleClient_Channels() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	c, err := exampleOpen(ctx, dir, url, "hank", tokenFor("hank"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "hank") // opened and synced once, as in ExampleOpen
 	quiet, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "quiet"})
 	busy, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "busy"})
 	_ = c.WaitSynced(ctx)
@@ -248,16 +262,9 @@ func ExampleClient_Channels() {
 // after each successful catch-up.
 func ExampleClient_OnStatus() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	c, err := exampleOpen(ctx, dir, url, "bob", tokenFor("bob"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "bob") // opened and synced once, as in ExampleOpen
 
 	// Listeners run one at a time, in order: last needs no lock.
 	changes := make(chan bool, 10)
@@ -283,16 +290,9 @@ func ExampleClient_OnStatus() {
 // change committed, so the store already holds what it is told about.
 func ExampleClient_OnChange() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	c, err := exampleOpen(ctx, dir, url, "ivy", tokenFor("ivy"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "ivy") // opened and synced once, as in ExampleOpen
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "news"})
 	_ = c.WaitSynced(ctx)
 
@@ -318,61 +318,41 @@ func ExampleClient_OnChange() {
 // ErrClosed.
 func ExampleClient_Close() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	c, err := exampleOpen(ctx, dir, url, "jack", tokenFor("jack"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "jack") // opened and synced once, as in ExampleOpen
+
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	fmt.Println("close:", c.Close(cctx))
-	_, err = c.SendMessage(ctx, "team:general", outpost.NewMessage{Text: "too late"})
+	_, err := c.SendMessage(ctx, "team:general", outpost.NewMessage{Text: "too late"})
 	fmt.Println("closed:", errors.Is(err, outpost.ErrClosed))
 	// Output:
 	// close: <nil>
 	// closed: true
 }
 
-// refusedEdit opens kate and leo on the server at url, in one channel,
-// and has leo edit kate's message: the server refuses it for good, and it
-// is on leo's failed list. It returns leo's Client and kate's.
-func refusedEdit(ctx context.Context, dir, url string, tokenFor func(string) string) (leo, kate *outpost.Client, err error) {
-	kate, err = exampleOpen(ctx, dir, url, "kate", tokenFor("kate"))
-	if err != nil {
-		return nil, nil, err
-	}
+// refusedEdit opens kate and leo on ex's server, in one channel, and has
+// leo edit kate's message: the server refuses it for good, and it is on
+// leo's failed list. It returns leo's Client.
+func refusedEdit(ctx context.Context, ex *exampleEnv) *outpost.Client {
+	kate := ex.Client(ctx, "kate")
 	cid, _ := kate.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "shared", Members: []string{"leo"}})
 	w, _ := kate.SendMessage(ctx, cid, outpost.NewMessage{Text: "kate's words"})
 	_ = kate.WaitSynced(ctx)
-	leo, err = exampleOpen(ctx, dir, url, "leo", tokenFor("leo"))
-	if err != nil {
-		kate.Close(ctx)
-		return nil, nil, err
-	}
+	leo := ex.Client(ctx, "leo")
 	leo.UpdateMessage(ctx, cid, w.MessageID, "leo's words") // not leo's to edit
 	_ = leo.WaitSynced(ctx)
-	return leo, kate, nil
+	return leo
 }
 
 // ExampleClient_RetryFailed puts a write the server refused back in the
 // outbox; this one is refused again.
 func ExampleClient_RetryFailed() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	leo, kate, err := refusedEdit(ctx, dir, url, tokenFor)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer kate.Close(ctx)
-	defer leo.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	leo := refusedEdit(ctx, ex) // leo's edit of kate's message, refused
 
 	failed, _ := leo.FailedTasks(ctx)
 	fmt.Println("failed:", len(failed), failed[0].Type)
@@ -389,17 +369,9 @@ func ExampleClient_RetryFailed() {
 // failed list empties and the message shows the server's version.
 func ExampleClient_DismissFailed() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-	leo, kate, err := refusedEdit(ctx, dir, url, tokenFor)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer kate.Close(ctx)
-	defer leo.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	leo := refusedEdit(ctx, ex) // leo's edit of kate's message, refused
 
 	failed, _ := leo.FailedTasks(ctx)
 	_ = leo.DismissFailed(ctx, failed[0].ID)
@@ -417,18 +389,9 @@ func ExampleClient_DismissFailed() {
 // connection is back and the outbox has drained.
 func ExampleClient_ScheduleSyncStatusChangeCallback() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "carol", Token: tokenFor("carol"),
-		DBPath: filepath.Join(dir, "carol.db")})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "carol") // opened and synced once, as in ExampleOpen
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "notes"})
 
 	c.Disconnect(ctx)
@@ -454,18 +417,9 @@ func ExampleClient_ScheduleSyncStatusChangeCallback() {
 // on the server and the store has caught up.
 func ExampleClient_WaitSynced() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "outpost-example-")
-	defer os.RemoveAll(dir)
-	url, tokenFor, stop := exampleServer(dir)
-	defer stop()
-
-	c, err := outpost.Open(ctx, outpost.Config{ServerURL: url, UserID: "dave", Token: tokenFor("dave"),
-		DBPath: filepath.Join(dir, "dave.db")})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close(ctx)
+	ex := startExample() // a server in process and a temp dir, for the example
+	defer ex.Close()
+	c := ex.Client(ctx, "dave") // opened and synced once, as in ExampleOpen
 	cid, _ := c.CreateChannel(ctx, outpost.NewChannel{Type: "team", ID: "later"})
 
 	c.Disconnect(ctx)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,22 +12,11 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost"
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/token"
 )
-
-// deadURL is the address of a closed listener: nothing answers there.
-func deadURL(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // TestOfflineWriteChild is the child of TestOfflineWrite_SurvivesKill: it
 // opens a store with the server down, writes, says so on stdout with how
@@ -67,7 +55,7 @@ func TestOfflineWrite_SurvivesKill(t *testing.T) {
 	}
 	dbPath := filepath.Join(t.TempDir(), "bob.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestOfflineWriteChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "OUTPOST_OFFLINE_URL="+deadURL(t), "OUTPOST_OFFLINE_DB="+dbPath)
+	cmd.Env = append(os.Environ(), "OUTPOST_OFFLINE_URL="+apitest.DeadURL(t), "OUTPOST_OFFLINE_DB="+dbPath)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

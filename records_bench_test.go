@@ -4,21 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/client"
-	"github.com/outpostsync/outpost/internal/store"
+	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
-	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/syncmanager"
+	"github.com/outpostsync/outpost/token"
 )
 
 // Record benchmarks, against a real server as BenchmarkCatchUp:
@@ -28,6 +33,28 @@ import (
 // OUTPOST_BENCH_RECORDS sets the size (100,000 by default): the records
 // of BenchmarkRecordFirstSync's channel, the patches of
 // BenchmarkRecordCatchUp's outage.
+
+// benchWindowProfile starts a CPU profile of the measured window into
+// the file OUTPOST_BENCH_CPUPROFILE names, if set, and returns its stop:
+// the test binary's -cpuprofile would also hold the fixtures.
+func benchWindowProfile(b *testing.B) func() {
+	path := os.Getenv("OUTPOST_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// benchRecordsPage is the size of the records pages the SDK asks for
+// (the engine's recordsPageSize), the floor's pages of a first sync.
+const benchRecordsPage = 2000
 
 func benchRecordsN(b *testing.B) int {
 	if v := os.Getenv("OUTPOST_BENCH_RECORDS"); v != "" {
@@ -42,8 +69,8 @@ func benchRecordsN(b *testing.B) int {
 
 // benchRecordOps sends ops through POST /batch, 100 at a time; op(i)
 // makes the i-th.
-func benchRecordOps(b *testing.B, c *client.Client, n int, op func(i int) protocol.BatchOp) {
-	b.Helper()
+func benchRecordOps(tb testing.TB, c *client.Client, n int, op func(i int) protocol.BatchOp) {
+	tb.Helper()
 	for i := 0; i < n; i += protocol.MaxBatchOps {
 		req := protocol.BatchRequest{}
 		for j := i; j < min(i+protocol.MaxBatchOps, n); j++ {
@@ -51,11 +78,11 @@ func benchRecordOps(b *testing.B, c *client.Client, n int, op func(i int) protoc
 		}
 		res, err := c.Batch(context.Background(), req)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		for _, r := range res.Results {
 			if r.Error != nil {
-				b.Fatal(r.Error)
+				tb.Fatal(r.Error)
 			}
 		}
 	}
@@ -92,7 +119,7 @@ func BenchmarkRecordFirstSync(b *testing.B) {
 	cid := benchChannelsFor(b, alice, "rfs", 1)[0]
 	benchRecordOps(b, alice, n, func(i int) protocol.BatchOp { return benchCreateOp(cid, i) })
 
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	var peak uint64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -101,16 +128,20 @@ func BenchmarkRecordFirstSync(b *testing.B) {
 		sampler := startHeapSampler(5 * time.Millisecond)
 		path := filepath.Join(b.TempDir(), fmt.Sprint("bob", i, ".db"))
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0, stop := time.Now(), sysres.CPUTime(), benchWindowProfile(b)
 		bob := openAt(b, ts.URL, "bob", path)
 		deadline := time.Now().Add(10 * time.Minute)
-		for countRecords(b, bob) < n || !outpost.ManagerOf(bob).Status().Synced {
+		// The status first: counting 100,000 rows every 5 ms would weigh
+		// on the sync measured.
+		for !outpost.ManagerOf(bob).Status().Synced || countRecords(b, bob) < n {
 			if time.Now().After(deadline) {
 				b.Fatalf("first sync of %d records did not finish: %d held", n, countRecords(b, bob))
 			}
 			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 		}
 		elapsed += time.Since(start)
+		cpu += sysres.CPUTime() - cpu0
+		stop()
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())
 		bob.Close(ctx)
@@ -118,35 +149,8 @@ func BenchmarkRecordFirstSync(b *testing.B) {
 	}
 	b.StopTimer()
 	rate := float64(b.N*n) / elapsed.Seconds()
-	floor := benchRecordFloor(b, func(yield func([]byte)) {
-		for after := ""; ; {
-			resp, err := alice.Records(ctx, cid, after, 2000)
-			if err != nil {
-				b.Fatal(err)
-			}
-			data, _ := json.Marshal(struct {
-				Events []protocol.Event `json:"events"`
-			}{recordEvents(resp.Records)})
-			yield(data)
-			if resp.Next == "" {
-				return
-			}
-			after = resp.Next
-		}
-	})
-	b.ReportMetric(rate, "records/s")
-	b.ReportMetric(floor, "floor_records/s")
-	b.ReportMetric(rate/floor, "floor_ratio")
-	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
-}
-
-// recordEvents wraps records as record.created events, the floor's input.
-func recordEvents(rs []protocol.Record) []protocol.Event {
-	out := make([]protocol.Event, len(rs))
-	for i := range rs {
-		out[i] = protocol.Event{Type: protocol.EventRecordCreated, CID: rs[i].CID, Seq: rs[i].Version, Record: &rs[i]}
-	}
-	return out
+	floor, floorCPU := floorApply(b, recordPagesWire(b, ts.URL, "alice", cid))
+	benchRecordMetrics(b, "records", rate, floor, float64(cpu.Microseconds())/float64(b.N*n), floorCPU, peak)
 }
 
 // BenchmarkRecordCatchUp: Bob holds a channel of 1,000 records and goes
@@ -182,7 +186,7 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 	})
 	defer unsub()
 
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	var peak uint64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -205,7 +209,7 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 		runtime.GC()
 		sampler := startHeapSampler(5 * time.Millisecond)
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0, stop := time.Now(), sysres.CPUTime(), benchWindowProfile(b)
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -215,6 +219,8 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 			b.Fatalf("catch-up of %d patches did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
 		elapsed += time.Since(start)
+		cpu += sysres.CPUTime() - cpu0
+		stop()
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())
 		mu.Lock()
@@ -229,81 +235,62 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 	}
 	b.StopTimer()
 	rate := float64(b.N*n) / elapsed.Seconds()
-	floor := benchRecordFloor(b, func(yield func([]byte)) {
-		err := st.View(ctx, func(tx server.Tx) error {
-			for after := int64(0); ; {
-				page, err := tx.ChannelEvents(cid, after, 5000)
-				if err != nil || len(page) == 0 {
-					return err
-				}
-				var evs []json.RawMessage
-				for _, e := range page {
-					evs = append(evs, e.Payload)
-				}
-				data, _ := json.Marshal(struct {
-					Events []json.RawMessage `json:"events"`
-				}{evs})
-				yield(data)
-				after = page[len(page)-1].Seq
-			}
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	})
-	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(floor, "floor_events/s")
+	s := outpost.ManagerOf(bob).Status()
+	floor, floorCPU := benchFloor(b, benchEvents(b, st, []string{cid}, s.Progress.Pages))
+	benchRecordMetrics(b, "events", rate, floor, float64(cpu.Microseconds())/float64(b.N*n), floorCPU, peak)
+}
+
+// benchRecordMetrics reports a record benchmark's figures: its rate (of
+// unit, records or events), its floor's and their ratio, the CPU time
+// per unit of each (the process's, in-process server included) and
+// their ratio, and the peak heap.
+func benchRecordMetrics(b *testing.B, unit string, rate, floor, cpu, floorCPU float64, peak uint64) {
+	b.ReportMetric(rate, unit+"/s")
+	b.ReportMetric(floor, "floor_"+unit+"/s")
 	b.ReportMetric(rate/floor, "floor_ratio")
+	b.ReportMetric(cpu, "cpu_us/"+unit[:len(unit)-1])
+	b.ReportMetric(floorCPU, "floor_cpu_us/"+unit[:len(unit)-1])
+	b.ReportMetric(floorCPU/cpu, "floor_cpu_ratio")
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
 }
 
-// benchRecordFloor returns the floor's rate, in records/s: pages (the
-// server's JSON, each {"events": [...]}) fetched first into memory, then
-// decoded and written with one prepared upsert per record into the local
-// schema, one transaction per page.
-func benchRecordFloor(b *testing.B, pages func(yield func([]byte))) float64 {
-	ctx := context.Background()
-	var wire [][]byte
-	pages(func(p []byte) { wire = append(wire, p) })
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
+// recordPagesWire returns the pages of GET /channels/{cid}/records, as
+// user reads them at the size the SDK asks for, as the server's bytes.
+func recordPagesWire(b *testing.B, url, user, cid string) [][]byte {
+	tok, err := token.Issue(secret, user, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
-	start, rows := time.Now(), 0
-	for _, data := range wire {
+	var out [][]byte
+	for after := ""; ; {
+		q := neturl.Values{"limit": {strconv.Itoa(benchRecordsPage)}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		req, err := http.NewRequest(http.MethodGet, url+strings.Replace(protocol.PathRecords, "{cid}", cid, 1)+"?"+q.Encode(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set(protocol.HeaderAuthorization, "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("records page: %v, status %d", err, resp.StatusCode)
+		}
+		out = append(out, data)
 		var page struct {
-			Events []protocol.Event `json:"events"`
+			Next string `json:"next"`
 		}
 		if err := json.Unmarshal(data, &page); err != nil {
 			b.Fatal(err)
 		}
-		tx, err := db.SQLDB().BeginTx(ctx, nil)
-		if err != nil {
-			b.Fatal(err)
+		if page.Next == "" {
+			return out
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO records (cid, collection, id, fields, field_versions, version)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cid, collection, id) DO UPDATE SET fields = excluded.fields,
-	field_versions = excluded.field_versions, version = excluded.version`)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, ev := range page.Events {
-			r := ev.Record
-			if r == nil {
-				continue
-			}
-			f, _ := json.Marshal(r.Fields)
-			v, _ := json.Marshal(r.FieldVersions)
-			if _, err := stmt.ExecContext(ctx, r.CID, r.Collection, r.ID, string(f), string(v), r.Version); err != nil {
-				b.Fatal(err)
-			}
-			rows++
-		}
-		stmt.Close()
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
+		after = page.Next
 	}
-	return float64(rows) / time.Since(start).Seconds()
 }

@@ -409,3 +409,82 @@ func TestRecords_DeletedWhileAwayAreSwept(t *testing.T) {
 		return told[offlinedb.RecordKey{CID: cid, Collection: "tasks", ID: "t2"}]
 	})
 }
+
+// TestRecords_ChainedWritesOfOneDevice: conditional writes a device queues
+// behind its own pending writes of the same record are conditional on
+// the record as those writes leave it, not on the version before them:
+// offline, Alice creates a task, renames it on the version she holds,
+// replaces it, and creates and deletes another; back online, every write
+// is applied and none is refused for her own change.
+func TestRecords_ChainedWritesOfOneDevice(t *testing.T) {
+	ctx := context.Background()
+	l := newTaskList(t, "tasks", nil)
+	l.offline(t)
+	writes := []func() (outpost.Write, error){
+		func() (outpost.Write, error) {
+			return l.aTasks.Create(ctx, l.cid, "t2", Task{Title: "Call the plumber"})
+		},
+		func() (outpost.Write, error) {
+			return l.aTasks.Patch(ctx, l.cid, "t2", outpost.Patch{Set: map[string]any{"title": "Call the plumber today"}, IfVersion: true})
+		},
+		func() (outpost.Write, error) {
+			return l.aTasks.Replace(ctx, l.cid, "t2", Task{Title: "Plumber called", Done: true})
+		},
+		func() (outpost.Write, error) {
+			return l.aTasks.Patch(ctx, l.cid, "t1", outpost.Patch{Set: map[string]any{"done": true}, IfVersion: true})
+		},
+		func() (outpost.Write, error) { return l.aTasks.Delete(ctx, l.cid, "t1") },
+	}
+	for i, w := range writes {
+		if _, err := w(); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	l.back(t)
+	failed, err := l.alice.FailedTasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range failed {
+		t.Errorf("refused: %s %s/%s: %s", f.Type, f.Collection, f.RecordID, f.Error)
+	}
+	waitFor(t, "bob to hold alice's writes", func() bool {
+		t2, err := l.bTasks.Get(ctx, l.cid, "t2")
+		t1, err1 := l.bTasks.Get(ctx, l.cid, "t1")
+		return err == nil && err1 == nil && t2.Value == Task{Title: "Plumber called", Done: true} && t1.Deleted
+	})
+}
+
+// TestRecords_ChainedWriteSeesAForeignChange: a conditional write queued
+// behind the device's own patch is still refused when someone else
+// changed the record in between: Alice renames task 1 and then deletes
+// it, offline, while Bob marks it done; her rename is merged, her delete
+// refused with Bob's record.
+func TestRecords_ChainedWriteSeesAForeignChange(t *testing.T) {
+	ctx := context.Background()
+	l := newTaskList(t, "tasks", nil)
+	l.offline(t)
+	if _, err := l.aTasks.Patch(ctx, l.cid, "t1", outpost.Patch{Set: map[string]any{"title": "Buy oat milk"}}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := l.aTasks.Delete(ctx, l.cid, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.bTasks.Patch(ctx, l.cid, "t1", outpost.Patch{Set: map[string]any{"done": true}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob's patch sent", func() bool { return outpost.ManagerOf(l.bob).Status().Pending == 0 })
+	l.back(t)
+	failed, err := l.alice.FailedTasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) != 1 || failed[0].ID != del.TaskID || failed[0].ErrorCode != int(protocol.CodePreconditionFailed) {
+		t.Fatalf("failed = %+v, want alice's delete refused on its precondition", failed)
+	}
+	want := Task{Title: "Buy oat milk", Done: true}
+	waitFor(t, "both to hold the merged task", func() bool {
+		return l.get(t, l.aTasks).Value == want && l.get(t, l.bTasks).Value == want
+	})
+}

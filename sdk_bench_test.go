@@ -3,6 +3,7 @@ package outpost_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +41,10 @@ import (
 // OUTPOST_BENCH_EVENTS sets BenchmarkCatchUp's gap (a comma-separated list
 // gives one sub-benchmark per size), e.g. OUTPOST_BENCH_EVENTS=100000,1000000;
 // OUTPOST_BENCH_TASKS sets BenchmarkDrain's outbox size.
+// OUTPOST_BENCH_CPUPROFILE names a file for a CPU profile of
+// BenchmarkCatchUp's catch-ups alone (not its fixtures, floor or ceiling),
+// client and in-process server together; go test's -cpuprofile must not
+// be set with it.
 
 const (
 	benchChannels  = 100
@@ -388,6 +394,7 @@ func benchCatchUp(b *testing.B, n int) {
 		tape.record(b, true)
 		b.StartTimer()
 
+		stopProfile := startCatchUpProfile(b, n, i)
 		start, cpu0 := time.Now(), sysres.CPUTime()
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
@@ -403,6 +410,7 @@ func benchCatchUp(b *testing.B, n int) {
 		cpu += sysres.CPUTime() - cpu0
 
 		b.StopTimer()
+		stopProfile()
 		tape.record(b, false)
 		peak = max(peak, sampler.Stop())
 		mu.Lock()
@@ -445,6 +453,37 @@ func benchCatchUp(b *testing.B, n int) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
 	b.ReportMetric(float64(base)/(1<<20), "base_heap_MB")
 	b.ReportMetric(float64(s.Progress.Pages), "pages")
+}
+
+// startCatchUpProfile starts the CPU profile OUTPOST_BENCH_CPUPROFILE
+// asks for, of round i of an n-event catch-up (the file named, with
+// ".n" and ".i" appended when there are several sizes or rounds), and
+// returns what stops it.
+func startCatchUpProfile(b *testing.B, n, i int) (stop func()) {
+	path := os.Getenv("OUTPOST_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	if len(benchSizes(b)) > 1 {
+		path += "." + strconv.Itoa(n)
+	}
+	if i > 0 {
+		path += "." + strconv.Itoa(i)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("OUTPOST_BENCH_CPUPROFILE: %v (go test's -cpuprofile must not be set with it)", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // benchEvents returns the events of the channels cids (the gaps the
@@ -507,10 +546,11 @@ func benchFloor(b *testing.B, pages [][]json.RawMessage) (rate, cpuPerEvent floa
 }
 
 // floorApply is the floor's work over pages of wire JSON, as the server
-// sends them (sync pages with "events", history pages with "messages"):
-// each page decoded with encoding/json into the wire types and its
-// messages written with one prepared upsert per row, one transaction per
-// page. It returns the rate, in rows/s, and the CPU time per row, in µs.
+// sends them (sync pages with "events", history pages with "messages",
+// records pages with "records"): each page decoded with encoding/json
+// into the wire types and its messages and records written with one
+// prepared upsert per row, one transaction per page. It returns the rate,
+// in rows/s, and the CPU time per row, in µs.
 func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "floor.db"), offlinedb.Options{})
@@ -524,41 +564,64 @@ func floorApply(b *testing.B, wire [][]byte) (rate, cpuPerRow float64) {
 		var page struct {
 			Events   []protocol.Event   `json:"events"`
 			Messages []protocol.Message `json:"messages"`
+			Records  []protocol.Record  `json:"records"`
 		}
 		if err := json.Unmarshal(data, &page); err != nil {
 			b.Fatal(err)
 		}
 		msgs := make([]*protocol.Message, 0, len(page.Events)+len(page.Messages))
+		recs := make([]*protocol.Record, 0, len(page.Events)+len(page.Records))
 		for _, ev := range page.Events {
 			if ev.Message != nil {
 				msgs = append(msgs, ev.Message)
+			}
+			if ev.Record != nil {
+				recs = append(recs, ev.Record)
 			}
 		}
 		for i := range page.Messages {
 			msgs = append(msgs, &page.Messages[i])
 		}
+		for i := range page.Records {
+			recs = append(recs, &page.Records[i])
+		}
 		tx, err := db.SQLDB().BeginTx(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		stmt, err := tx.PrepareContext(ctx, floorUpsert)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range msgs {
-			if _, err := stmt.ExecContext(ctx, m.ID, m.CID, m.UserID, m.Text, m.ParentID, m.CreatedAt.UnixNano(),
-				m.UpdatedAt.UnixNano(), m.Version, m.Seq); err != nil {
-				b.Fatal(err)
-			}
-			rows++
-		}
-		stmt.Close()
+		floorRows(b, tx, floorUpsert, msgs, func(m *protocol.Message) []any {
+			return []any{m.ID, m.CID, m.UserID, m.Text, m.ParentID, m.CreatedAt.UnixNano(), m.UpdatedAt.UnixNano(), m.Version, m.Seq}
+		})
+		floorRows(b, tx, floorRecordUpsert, recs, func(r *protocol.Record) []any {
+			f, _ := json.Marshal(r.Fields)
+			v, _ := json.Marshal(r.FieldVersions)
+			return []any{r.CID, r.Collection, r.ID, string(f), string(v), r.Version}
+		})
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
+		rows += len(msgs) + len(recs)
 	}
 	cpu := sysres.CPUTime() - cpu0
 	return float64(rows) / time.Since(start).Seconds(), float64(cpu.Microseconds()) / float64(rows)
+}
+
+// floorRows writes rows in tx with the prepared statement q, args(row)
+// its arguments.
+func floorRows[T any](b *testing.B, tx *sql.Tx, q string, rows []T, args func(T) []any) {
+	if len(rows) == 0 {
+		return
+	}
+	stmt, err := tx.Prepare(q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err := stmt.Exec(args(r)...); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // ceilingRows are the statement sizes the ceiling tries, and
@@ -642,6 +705,13 @@ func writeCeiling(b *testing.B, pages []store.CeilingPage, cids []string, rows i
 const floorUpsert = `INSERT INTO messages (id, cid, user_id, text, parent_id, created_at, updated_at, version, seq, status)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent')
 ON CONFLICT (id) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at, version = excluded.version`
+
+// floorRecordUpsert is the floor's one statement per record: the record
+// into the local schema, replacing the row's fields and version,
+// nothing else.
+const floorRecordUpsert = `INSERT INTO records (cid, collection, id, fields, field_versions, version)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cid, collection, id) DO UPDATE SET fields = excluded.fields,
+	field_versions = excluded.field_versions, version = excluded.version`
 
 // BenchmarkDrain: Bob queues 10,000 sends while disconnected, then
 // reconnects. Measured: from Connect until Status().Pending is 0, as

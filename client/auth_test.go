@@ -3,13 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -73,13 +73,7 @@ func TestAuth_ForbiddenIsPermanent(t *testing.T) {
 func TestAuth_RefreshCannotFixBadToken(t *testing.T) {
 	fs := newFakeServer(t)
 	var provided atomic.Int64
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = "bad"
-		cfg.TokenProvider = func(ctx context.Context) (string, error) {
-			provided.Add(1)
-			return "still-bad", nil
-		}
-	})
+	c := newClient(t, fs.URL(), withTokens("bad", refreshTo(&provided, "still-bad")))
 	rec := record(c)
 	wantPermanent(t, fs, c, rec, protocol.CodeAuth, 2)
 	if got := provided.Load(); got != 1 {
@@ -91,13 +85,7 @@ func TestAuth_ExpiredTokenRefreshedOnConnect(t *testing.T) {
 	fs := newFakeServer(t)
 	fs.set(func(fs *fakeServer) { fs.expired["old"] = true; fs.tokens["new"] = true })
 	var provided atomic.Int64
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = "old"
-		cfg.TokenProvider = func(ctx context.Context) (string, error) {
-			provided.Add(1)
-			return "new", nil
-		}
-	})
+	c := newClient(t, fs.URL(), withTokens("old", refreshTo(&provided, "new")))
 	rec := record(c)
 	mustConnect(t, c)
 	rec.waitSeq(t, waitLimit, "on")
@@ -106,25 +94,19 @@ func TestAuth_ExpiredTokenRefreshedOnConnect(t *testing.T) {
 	}
 	// The token expires while connected; the next connect refreshes it.
 	fs.set(func(fs *fakeServer) { fs.expired["new"] = true; fs.tokens["newer"] = true })
-	c2 := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = ""
-		cfg.TokenProvider = func(ctx context.Context) (string, error) { return "newer", nil }
-	})
+	c2 := newClient(t, fs.URL(), withTokens("", func(ctx context.Context) (string, error) { return "newer", nil }))
 	mustConnect(t, c2)
 }
 
 func TestAuth_ProviderTemporaryFailureRetried(t *testing.T) {
 	fs := newFakeServer(t)
 	var calls atomic.Int64
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = ""
-		cfg.TokenProvider = func(ctx context.Context) (string, error) {
-			if calls.Add(1) < 3 {
-				return "", &client.TransportError{Op: "fetch token", Err: errors.New("offline")}
-			}
-			return "good", nil
+	c := newClient(t, fs.URL(), withTokens("", func(ctx context.Context) (string, error) {
+		if calls.Add(1) < 3 {
+			return "", &client.TransportError{Op: "fetch token", Err: errors.New("offline")}
 		}
-	})
+		return "good", nil
+	}))
 	rec := record(c)
 	mustConnect(t, c)
 	rec.waitSeq(t, waitLimit, "on")
@@ -143,10 +125,7 @@ func TestAuth_ProviderTemporaryFailureRetried(t *testing.T) {
 func TestAuth_ProviderPermanentFailureStops(t *testing.T) {
 	fs := newFakeServer(t)
 	boom := errors.New("no refresh token")
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = ""
-		cfg.TokenProvider = func(ctx context.Context) (string, error) { return "", boom }
-	})
+	c := newClient(t, fs.URL(), withTokens("", func(ctx context.Context) (string, error) { return "", boom }))
 	err := c.Connect(testCtx(t))
 	if !errors.Is(err, boom) {
 		t.Fatalf("Connect = %v, want the provider's error", err)
@@ -186,13 +165,7 @@ func TestConnect_WrongURLIsPermanent(t *testing.T) {
 }
 
 func TestConnect_ContextEndsFirstKeepsTrying(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := newClient(t, "http://"+addr)
+	c := newClient(t, apitest.DeadURL(t))
 	rec := record(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

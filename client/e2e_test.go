@@ -249,13 +249,7 @@ func TestE2E_PermanentAuthErrors(t *testing.T) {
 	})
 	t.Run("ExpiredRefreshed", func(t *testing.T) {
 		var calls atomic.Int64
-		c := newClient(t, rs.http.URL(), func(cfg *client.Config) {
-			cfg.Token = issue(t, "alice", -time.Hour)
-			cfg.TokenProvider = func(ctx context.Context) (string, error) {
-				calls.Add(1)
-				return issue(t, "alice", time.Hour), nil
-			}
-		})
+		c := newClient(t, rs.http.URL(), withTokens(issue(t, "alice", -time.Hour), refreshTo(&calls, issue(t, "alice", time.Hour))))
 		mustConnect(t, c)
 		if _, err := c.QueryChannels(testCtx(t), protocol.QueryChannelsRequest{}); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,20 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// withTokens is a newClient edit: the client starts with token (none
+// when "") and gets the next from provide.
+func withTokens(token string, provide func(context.Context) (string, error)) func(*client.Config) {
+	return func(cfg *client.Config) { cfg.Token, cfg.TokenProvider = token, provide }
+}
+
+// refreshTo is a TokenProvider that gives tok and counts its calls.
+func refreshTo(calls *atomic.Int64, tok string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		calls.Add(1)
+		return tok, nil
+	}
 }
 
 // newClient makes a client for url with the test timings, token "good",

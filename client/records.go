@@ -83,7 +83,13 @@ func (c *Client) Records(ctx context.Context, cid, after string, limit int) (*pr
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out protocol.RecordsResponse
-	err := c.do(ctx, request{op: "query records", method: http.MethodGet, path: pathf(protocol.PathRecords, cid), query: q}, &out)
-	return result(&out, err)
+	var out *protocol.RecordsResponse
+	decode := func(data []byte) (err error) {
+		out, err = protocol.DecodeRecordsPage(data)
+		return err
+	}
+	if err := c.do(ctx, request{op: "query records", method: http.MethodGet, path: pathf(protocol.PathRecords, cid), query: q, decode: decode}, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

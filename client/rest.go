@@ -102,7 +102,7 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 	if resp.StatusCode >= 400 {
 		return c.errorFromResponse(r.op, resp)
 	}
-	data, err := readLimited(resp.Body, c.cfg.MaxResponseBytes)
+	data, err := readLimited(resp.Body, c.cfg.MaxResponseBytes, resp.ContentLength)
 	if err != nil {
 		if errors.Is(err, ErrResponseTooLarge) {
 			return &DecodeError{Op: r.op, StatusCode: resp.StatusCode, Err: err}
@@ -144,7 +144,7 @@ func answerFor(what, got, want string) error {
 // body holds, with RetryAfter from the header, or into a *DecodeError when
 // the body is not an API error.
 func (c *Client) errorFromResponse(op string, resp *http.Response) error {
-	data, err := readLimited(resp.Body, maxErrorBodyBytes)
+	data, err := readLimited(resp.Body, maxErrorBodyBytes, resp.ContentLength)
 	if err != nil && !errors.Is(err, ErrResponseTooLarge) {
 		return &TransportError{Op: op, Err: err}
 	}
@@ -176,9 +176,16 @@ func (c *Client) errorFromResponse(op string, resp *http.Response) error {
 }
 
 // readLimited reads r to the end, failing with ErrResponseTooLarge past max
-// bytes.
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
+// bytes. size, if not negative, is the length r says it has (a response's
+// Content-Length): the buffer is made that large at once, where io.ReadAll
+// would grow it by doubling (a sync page of events is large).
+func readLimited(r io.Reader, max, size int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if size >= 0 {
+		buf.Grow(int(min(size, max)) + bytes.MinRead) // room to read the end in
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	data := buf.Bytes()
 	if err != nil {
 		return data, err
 	}

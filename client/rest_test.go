@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -213,13 +213,7 @@ func TestREST_ExpiredTokenRefreshedOnce(t *testing.T) {
 	fs := newFakeServer(t)
 	fs.set(func(fs *fakeServer) { fs.expired["old"] = true; fs.tokens["new"] = true })
 	var provided atomic.Int64
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = "old"
-		cfg.TokenProvider = func(ctx context.Context) (string, error) {
-			provided.Add(1)
-			return "new", nil
-		}
-	})
+	c := newClient(t, fs.URL(), withTokens("old", refreshTo(&provided, "new")))
 	ch := recordRoute(fs, "GET /channels/a:b", protocol.ChannelResponse{})
 	if _, err := c.GetChannel(testCtx(t), "a:b"); err != nil {
 		t.Fatal(err)
@@ -243,13 +237,7 @@ func TestREST_ExpiredTokenRetriedOnlyOnce(t *testing.T) {
 	fs := newFakeServer(t)
 	fs.set(func(fs *fakeServer) { fs.expired["old"] = true; fs.expired["also-old"] = true })
 	var provided atomic.Int64
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = "old"
-		cfg.TokenProvider = func(ctx context.Context) (string, error) {
-			provided.Add(1)
-			return "also-old", nil
-		}
-	})
+	c := newClient(t, fs.URL(), withTokens("old", refreshTo(&provided, "also-old")))
 	_, err := c.GetChannel(testCtx(t), "a:b")
 	if e, ok := protocol.AsAPIError(err); !ok || e.Code != protocol.CodeTokenExpired {
 		t.Fatalf("err = %v, want code 40", err)
@@ -272,10 +260,7 @@ func TestREST_NoProviderExpiredIsReturned(t *testing.T) {
 func TestREST_TokenProviderFailure(t *testing.T) {
 	fs := newFakeServer(t)
 	boom := errors.New("boom")
-	c := newClient(t, fs.URL(), func(cfg *client.Config) {
-		cfg.Token = ""
-		cfg.TokenProvider = func(ctx context.Context) (string, error) { return "", boom }
-	})
+	c := newClient(t, fs.URL(), withTokens("", func(ctx context.Context) (string, error) { return "", boom }))
 	_, err := c.GetChannel(testCtx(t), "a:b")
 	var te *client.TokenError
 	if !errors.As(err, &te) || !errors.Is(err, boom) {
@@ -284,14 +269,8 @@ func TestREST_TokenProviderFailure(t *testing.T) {
 }
 
 func TestREST_TransportError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := newClient(t, "http://"+addr)
-	_, err = c.GetChannel(testCtx(t), "a:b")
+	c := newClient(t, apitest.DeadURL(t))
+	_, err := c.GetChannel(testCtx(t), "a:b")
 	var te *client.TransportError
 	if !errors.As(err, &te) || te.Op != "get channel" {
 		t.Fatalf("err = %v, want a *TransportError for get channel", err)

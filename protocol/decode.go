@@ -46,8 +46,22 @@ var ErrTrailingData = errors.New("trailing data after JSON value")
 
 // DecodeStrict decodes exactly one JSON value from data into v, rejecting
 // unknown fields, duplicate keys (ErrDuplicateKey) and trailing data. what
-// names the value in errors.
+// names the value in errors. A zero *SyncRequest and a request of the
+// plain form (the one clients send, every page of a sync) are read by a
+// small scanner instead, to the same value; any other input goes through
+// encoding/json.
 func DecodeStrict(data []byte, v any, what string) error {
+	if p, ok := v.(*SyncRequest); ok && p.isZero() {
+		if req, ok := decodeSyncRequestFast(data); ok {
+			*p = req
+			return nil
+		}
+	}
+	return decodeStrictJSON(data, v, what)
+}
+
+// decodeStrictJSON is DecodeStrict with encoding/json alone.
+func decodeStrictJSON(data []byte, v any, what string) error {
 	if err := checkDuplicateKeys(data); err != nil {
 		return &DecodeError{What: what, Err: err}
 	}

@@ -24,6 +24,10 @@ type Hello struct {
 	// rules installed). Every node of a cluster says the same.
 	RulesHash    string `json:"rules_hash,omitempty"`
 	RulesVersion int64  `json:"rules_version,omitempty"`
+	// SyncPageMax is the largest SyncRequest.Limit the server takes;
+	// zero (or less) from a server that does not say. A client paging
+	// through a long gap asks for pages this large.
+	SyncPageMax int `json:"sync_page_max,omitempty"`
 }
 
 // Retention returns the retention window as a duration.

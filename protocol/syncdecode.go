@@ -36,9 +36,9 @@ func (d *DroppedEvent) Unwrap() error { return d.Err }
 //
 // The result is the one encoding/json gives (json.Unmarshal into a
 // SyncResponse, then each event decoded as DecodeEvent does), only
-// cheaper: the common channel event (an event and its message, strings
-// without escapes) is read by a small scanner, and anything else it meets
-// is handed to encoding/json.
+// cheaper: the common channel events (an event and its message, or its
+// record, strings without escapes) are read by a small scanner, and
+// anything else it meets is handed to encoding/json.
 func DecodeSyncPage(data []byte) (page *SyncResponse, dropped []*DroppedEvent, err error) {
 	page, dropped, ok := decodeSyncPageFast(data)
 	if ok {
@@ -104,53 +104,14 @@ func decodeSyncPageSlow(data []byte) (*SyncResponse, []*DroppedEvent, error) {
 // not the plain shape it reads (or is malformed): the caller then decodes
 // it all with encoding/json, which says what is wrong.
 func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []*DroppedEvent, ok bool) {
-	s := scanner{d: data}
-	if !s.byte('{') {
-		return nil, nil, false
-	}
-	evStart, evEnd := -1, -1
 	var evs []Event
-	if !s.byte('}') {
-		for {
-			key, ok := s.str()
-			if !ok || !s.byte(':') {
-				return nil, nil, false
-			}
-			s.ws()
-			if string(key) == "events" {
-				if evStart >= 0 {
-					return nil, nil, false // twice: encoding/json's rules decide
-				}
-				evStart = s.i
-				if evs, dropped, ok = s.events(); !ok {
-					return nil, nil, false
-				}
-				evEnd = s.i
-			} else {
-				if bytes.EqualFold(key, []byte("events")) {
-					return nil, nil, false // encoding/json matches it to Events
-				}
-				if !s.skip(0) {
-					return nil, nil, false
-				}
-			}
-			if s.byte('}') {
-				break
-			}
-			if !s.byte(',') {
-				return nil, nil, false
-			}
-		}
-	}
-	s.ws()
-	if s.i != len(data) || evStart < 0 {
+	rest, ok := spliceOut(data, "events", func(s *scanner) bool {
+		evs, dropped, ok = s.events()
+		return ok
+	})
+	if !ok {
 		return nil, nil, false
 	}
-	// The rest of the page, the events left out.
-	rest := make([]byte, 0, len(data)-(evEnd-evStart)+2)
-	rest = append(rest, data[:evStart]...)
-	rest = append(rest, "[]"...)
-	rest = append(rest, data[evEnd:]...)
 	p, more, err := decodeSyncPageSlow(rest)
 	if err != nil {
 		return nil, nil, false
@@ -159,11 +120,66 @@ func decodeSyncPageFast(data []byte) (page *SyncResponse, dropped []*DroppedEven
 	return p, append(dropped, more...), true
 }
 
+// spliceOut reads the JSON object data, whose top-level key key (met
+// once, and no other key encoding/json would match to it) read reads
+// with a scanner, and returns data with that array replaced by [], for
+// encoding/json to read the rest. ok is false when data is not of that
+// shape, or read says false.
+func spliceOut(data []byte, key string, read func(s *scanner) bool) (rest []byte, ok bool) {
+	s := scanner{d: data}
+	if !s.byte('{') {
+		return nil, false
+	}
+	start, end := -1, -1
+	if !s.byte('}') {
+		for {
+			k, ok := s.str()
+			if !ok || !s.byte(':') {
+				return nil, false
+			}
+			s.ws()
+			switch {
+			case string(k) == key:
+				if start >= 0 {
+					return nil, false // twice: encoding/json's rules decide
+				}
+				start = s.i
+				if !read(&s) {
+					return nil, false
+				}
+				end = s.i
+			case bytes.EqualFold(k, []byte(key)):
+				return nil, false // encoding/json matches it to the same field
+			default:
+				if !s.skip(0) {
+					return nil, false
+				}
+			}
+			if s.byte('}') {
+				break
+			}
+			if !s.byte(',') {
+				return nil, false
+			}
+		}
+	}
+	s.ws()
+	if s.i != len(data) || start < 0 {
+		return nil, false
+	}
+	rest = make([]byte, 0, len(data)-(end-start)+2)
+	rest = append(rest, data[:start]...)
+	rest = append(rest, "[]"...)
+	rest = append(rest, data[end:]...)
+	return rest, true
+}
+
 // scanner reads JSON from d at i. Its readers return false for anything
 // outside the plain forms they take, malformed input included.
 type scanner struct {
-	d []byte
-	i int
+	d     []byte
+	i     int
+	names map[string]string // see intern
 }
 
 func (s *scanner) ws() {
@@ -314,6 +330,10 @@ func (s *scanner) skip(depth int) bool {
 	}
 }
 
+// maxEventsGuess bounds the room events makes for a page's events at
+// first: twice the largest page a server gives by default.
+const maxEventsGuess = 4096
+
 // events reads the page's events array. An event the scanner does not
 // take is decoded by DecodeEvent; if it is not even JSON, the page is
 // malformed and ok is false.
@@ -330,6 +350,14 @@ func (s *scanner) events() (evs []Event, dropped []*DroppedEvent, ok bool) {
 		start := s.i
 		var ev Event
 		if s.event(&ev) {
+			if n == 0 {
+				// The first event's size says about how many the page
+				// holds (a page's events are much alike): room for them
+				// at once, where appending would copy them over and
+				// over; bounded, so a small first event of a large page
+				// costs no more than appending.
+				evs = make([]Event, 0, min((len(s.d)-start)/(s.i-start+1)+1, maxEventsGuess))
+			}
 			if err := ev.Validate(); err != nil {
 				dropped = append(dropped, &DroppedEvent{Where: "event " + strconv.Itoa(n), EventID: ev.ID, Err: err})
 			} else {
@@ -357,7 +385,8 @@ func (s *scanner) events() (evs []Event, dropped []*DroppedEvent, ok bool) {
 }
 
 // event reads an event of the plain form: the fields every channel event
-// has and a message, each at most once, none null.
+// has and a message or a record and its changed fields, each at most
+// once, none null.
 func (s *scanner) event(ev *Event) bool {
 	return s.object(func(key []byte) (bit uint16, ok bool) {
 		switch string(key) {
@@ -383,6 +412,11 @@ func (s *scanner) event(ev *Event) bool {
 		case "message":
 			ev.Message = new(Message)
 			return 1 << 7, s.message(ev.Message)
+		case "record":
+			ev.Record = new(Record)
+			return 1 << 8, s.record(ev.Record)
+		case "changed":
+			return 1 << 9, s.strings(&ev.Changed)
 		}
 		return 0, false
 	})

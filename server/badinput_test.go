@@ -1,12 +1,11 @@
 package server_test
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/token"
@@ -40,27 +39,14 @@ var endpoints = []struct{ method, path string }{
 	{"GET", "/connect"},
 }
 
+// rawCall sends body as it is with auth as the Authorization header (none
+// when "") and returns the status and body, whatever they are.
 func rawCall(tb testing.TB, ts *testServer, method, path, auth, body string, headers ...string) (int, string) {
 	tb.Helper()
-	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
-	if err != nil {
-		return 400, "" // not a request a client can send
-	}
 	if auth != "" {
-		req.Header.Set("Authorization", auth)
+		headers = append([]string{"Authorization", auth}, headers...)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	resp, data := apitest.Do(tb, method, ts.URL+path, "", body, headers...)
 	return resp.StatusCode, string(data)
 }
 

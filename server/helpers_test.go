@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,29 +25,12 @@ type testServer struct {
 	*httptest.Server
 	srv   *server.Server
 	store server.Store
-	clock *testClock
+	clock *apitest.Clock
 }
-
-// testClock is the server's clock, settable by tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.t.IsZero() {
-		return time.Now()
-	}
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	tb.Helper()
-	clk := &testClock{}
+	clk := &apitest.Clock{}
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), clk.Now)
 	if err != nil {
 		tb.Fatal(err)
@@ -58,7 +40,7 @@ func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 
 // startServerOn starts a server on st, whose clock is clk, and closes
 // both when tb ends.
-func startServerOn(tb testing.TB, st server.Store, clk *testClock, tune func(*server.Config)) *testServer {
+func startServerOn(tb testing.TB, st server.Store, clk *apitest.Clock, tune func(*server.Config)) *testServer {
 	tb.Helper()
 	// Tests make requests as fast as they can: no rate limits unless
 	// the test sets them.

@@ -28,7 +28,7 @@ func (s *Server) hello(ctx context.Context) (*protocol.Hello, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &protocol.Hello{ServerID: id, RetentionMS: s.cfg.Retention.Milliseconds()}, nil
+	return &protocol.Hello{ServerID: id, RetentionMS: s.cfg.Retention.Milliseconds(), SyncPageMax: s.cfg.SyncPageMax}, nil
 }
 
 // helloRules adds the record rules in force in tx to h.

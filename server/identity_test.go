@@ -22,12 +22,12 @@ func storeServerID(tb testing.TB, ts *testServer) string {
 	return id
 }
 
-// TestHello_FirstFrameAndEverySyncPage: the server's hello (its id and
-// retention window) is in the first WebSocket frame and on every page of
-// a sync.
+// TestHello_FirstFrameAndEverySyncPage: the server's hello (its id,
+// retention window and largest sync page) is in the first WebSocket frame
+// and on every page of a sync.
 func TestHello_FirstFrameAndEverySyncPage(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.Retention = 36 * time.Hour })
-	want := protocol.Hello{ServerID: storeServerID(t, ts), RetentionMS: (36 * time.Hour).Milliseconds()}
+	ts := startServer(t, func(c *server.Config) { c.Retention, c.SyncPageMax = 36*time.Hour, 700 })
+	want := protocol.Hello{ServerID: storeServerID(t, ts), RetentionMS: (36 * time.Hour).Milliseconds(), SyncPageMax: 700}
 
 	ws := ts.dial(t, "alice")
 	if ws.first.Hello == nil || *ws.first.Hello != want {

@@ -516,25 +516,44 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request, user stri
 		}
 		after = RecordKey{Collection: coll, ID: id}
 	}
-	return viewJSON(s, w, r, func(tx Tx) (protocol.RecordsResponse, error) {
+	var page recordsPage
+	err = s.view(r.Context(), func(tx Tx) error {
 		ch, err := channelFor(tx, r.PathValue("cid"), user)
 		if err != nil {
-			return protocol.RecordsResponse{}, err
+			return err
 		}
 		recs, err := tx.Records(ch.CID, after, limit)
 		if err != nil {
-			return protocol.RecordsResponse{}, err
+			return err
 		}
 		st, err := tx.ChannelLog(ch.CID)
 		if err != nil {
-			return protocol.RecordsResponse{}, err
+			return err
 		}
 		pos := head(st)
-		out := protocol.RecordsResponse{Records: nonNil(recs), Position: &pos}
+		page = recordsPage{Records: nonNil(recs), Position: &pos}
 		if len(recs) == limit {
-			last := recs[len(recs)-1]
-			out.Next = fmt.Sprintf("%s/%s", last.Collection, last.ID)
+			var last struct {
+				Collection string `json:"collection"`
+				ID         string `json:"id"`
+			}
+			if err := json.Unmarshal(recs[len(recs)-1], &last); err != nil {
+				return fmt.Errorf("server: a stored record: %w", err)
+			}
+			page.Next = last.Collection + "/" + last.ID
 		}
-		return out, nil
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return writeSpliced(w, "records", page.Records, &page)
+}
+
+// recordsPage is protocol.RecordsResponse with its records as the store
+// keeps them (writeSpliced).
+type recordsPage struct {
+	Records  []json.RawMessage  `json:"-"`
+	Position *protocol.Position `json:"position"`
+	Next     string             `json:"next,omitempty"`
 }

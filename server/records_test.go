@@ -205,3 +205,45 @@ func TestRecords_HelloNamesTheRules(t *testing.T) {
 		t.Errorf("WebSocket hello %+v, want rules %s", h, hash)
 	}
 }
+
+// TestRecords_PageIsItsResponseEncoded: a page of a channel's records is,
+// byte for byte, protocol.RecordsResponse as encoding/json writes it (the
+// stored records go out as they are): its records, position and next,
+// and an empty list, not null, for a channel without records.
+func TestRecords_PageIsItsResponseEncoded(t *testing.T) {
+	ts := startServer(t, nil)
+	cid := createChannel(t, ts, "owner", "paged", "ann").Channel.CID
+	empty := createChannel(t, ts, "owner", "empty").Channel.CID
+	for _, id := range []string{"a", "b", "c"} {
+		ts.must(t, "ann", "POST", recPath(cid, "notes", id),
+			protocol.CreateRecordRequest{Fields: jsonFields(t, `{"title":"<`+id+`> & more","n":[1, 2]}`)}, nil)
+	}
+	for _, tc := range []struct {
+		path    string
+		records int
+		next    string
+	}{
+		{"/channels/" + cid + "/records?limit=2", 2, "notes/b"},
+		{"/channels/" + cid + "/records?limit=2&after=notes/b", 1, ""},
+		{"/channels/" + empty + "/records", 0, ""},
+	} {
+		var raw json.RawMessage
+		ts.must(t, "owner", "GET", tc.path, nil, &raw)
+		var page protocol.RecordsResponse
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&page); err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		if len(page.Records) != tc.records || page.Next != tc.next || page.Position == nil || page.Records == nil {
+			t.Fatalf("%s: %d records, next %q, position %v, records nil %v", tc.path, len(page.Records), page.Next, page.Position, page.Records == nil)
+		}
+		want, err := json.Marshal(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bytes.TrimSpace(raw), want) {
+			t.Errorf("%s: body\n%s\nwant\n%s", tc.path, raw, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server/pgstore"
 	"github.com/outpostsync/outpost/server/pgstore/pgtest"
@@ -23,7 +24,7 @@ const secretMark = "SECRET"
 func eachStore(t *testing.T, test func(t *testing.T, ts *testServer)) {
 	t.Run("SQLite", func(t *testing.T) { test(t, startServer(t, nil)) })
 	t.Run("Postgres", func(t *testing.T) {
-		clk := &testClock{}
+		clk := &apitest.Clock{}
 		st, err := pgstore.Open(context.Background(), pgtest.DSN(t), pgstore.Options{Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)

@@ -245,8 +245,9 @@ type Tx interface {
 	PutRecord(r protocol.Record) error
 	// Records returns up to limit live records of cid after the key
 	// after (from the first, for the zero key), in (collection, id)
-	// order.
-	Records(cid string, after RecordKey, limit int) ([]protocol.Record, error)
+	// order, each as stored: the JSON of its protocol.Record, which a
+	// page of records sends as it is.
+	Records(cid string, after RecordKey, limit int) ([]json.RawMessage, error)
 	// DeleteRecords removes every record of cid, tombstones included.
 	DeleteRecords(cid string) error
 

@@ -107,7 +107,9 @@ type Callback func(ctx context.Context) error
 // checkpoint older than it is reset instead of synced.
 type Options struct {
 	// PageSize is the number of events asked for in one sync page. Zero
-	// means the server's default.
+	// means the server's default for a sync's first page and, after a
+	// full page (a long gap), the largest page the server takes (its
+	// hello's sync_page_max), at most 2,000.
 	PageSize int
 
 	// MaxChannelsPerSync caps the channel positions in one sync request;

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/server/sqlitestore"
 	"github.com/outpostsync/outpost/token"
 )
@@ -95,7 +96,7 @@ func TestBadInput_ExistingDBUnchanged(t *testing.T) {
 
 	other, _ := token.Issue([]byte("another-secret"), "alice", time.Hour)
 	expired, _ := token.IssueAt([]byte(testSecret), "alice", time.Minute, time.Now().Add(-time.Hour))
-	dead := deadURL(t)
+	dead := apitest.DeadURL(t)
 	for _, tt := range []struct {
 		name string
 		env  map[string]string
@@ -190,7 +191,7 @@ func TestBadInput_DBPath(t *testing.T) {
 		{"server db read", serverDB, base, []string{"failed", "--json"}, exitDB, "server DB"},
 		{"no db yet read", fresh, base, []string{"channels"}, exitDB, "no Outpost DB"},
 		{"no db yet pending", fresh, base, []string{"pending"}, exitDB, "no Outpost DB"},
-		{"no db unreachable sync", fresh, with(base, "OUTPOST_SERVER", deadURL(t)), []string{"sync", "--timeout", "100ms"}, exitOffline, "unreachable"},
+		{"no db unreachable sync", fresh, with(base, "OUTPOST_SERVER", apitest.DeadURL(t)), []string{"sync", "--timeout", "100ms"}, exitOffline, "unreachable"},
 		{"no db refused send", fresh, with(base, "OUTPOST_TOKEN", other), []string{"send", cid, "x"}, exitAuth, "refused the token"},
 		{"no db given", "", base, []string{"channels"}, exitUsage, "no local DB"},
 	} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outpostsync/outpost/client"
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/token"
@@ -117,7 +118,7 @@ func TestSend_Online(t *testing.T) {
 func TestSend_OfflineThenSyncDrainsOnce(t *testing.T) {
 	url := startServer(t)
 	cid := makeChannel(t, url, "alice", "general")
-	env := userEnv(t, deadURL(t), "alice")
+	env := userEnv(t, apitest.DeadURL(t), "alice")
 	env["OUTPOST_TOKEN"] = mint(t, "alice")
 
 	r := cli(t, env, "send", "--timeout", "200ms", cid, "written on a plane")
@@ -454,7 +455,7 @@ func TestOffline_EditFoldsIntoQueuedSend(t *testing.T) {
 	url := startServer(t)
 	cid := makeChannel(t, url, "alice", "general")
 	env := userEnv(t, url, "alice")
-	off := with(env, "OUTPOST_SERVER", deadURL(t))
+	off := with(env, "OUTPOST_SERVER", apitest.DeadURL(t))
 	r := cli(t, off, "send", "--timeout", "100ms", cid, "draft")
 	wantOK(t, r)
 	id := strings.TrimSpace(r.stdout)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpostsync/outpost/internal/apitest"
 )
 
 // TestChannel_AliceAndBob: with shipped commands only, Alice creates a
@@ -92,7 +94,7 @@ func TestChannel_AliceAndBob(t *testing.T) {
 
 // TestChannel_BadInput: usage errors exit 2 before anything is opened.
 func TestChannel_BadInput(t *testing.T) {
-	env := userEnv(t, deadURL(t), "alice")
+	env := userEnv(t, apitest.DeadURL(t), "alice")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -118,7 +120,7 @@ func TestChannel_BadInput(t *testing.T) {
 // TestChannel_Offline: with the server unreachable, every action exits 3,
 // says so, and leaves no DB behind.
 func TestChannel_Offline(t *testing.T) {
-	env := userEnv(t, deadURL(t), "alice")
+	env := userEnv(t, apitest.DeadURL(t), "alice")
 	for _, args := range [][]string{
 		{"channel", "create", "bob"},
 		{"channel", "add", "messaging:x", "bob"},
@@ -158,7 +160,7 @@ func TestChannel_Binary(t *testing.T) {
 		t.Fatalf("channel create --json: %v\n%s", err, out)
 	}
 	cmd = exec.CommandContext(ctx, bin, "channel", "hide", res.CID)
-	cmd.Env = append(base, "OUTPOST_SERVER="+deadURL(t), "OUTPOST_DB="+filepath.Join(t.TempDir(), "b.db"))
+	cmd.Env = append(base, "OUTPOST_SERVER="+apitest.DeadURL(t), "OUTPOST_DB="+filepath.Join(t.TempDir(), "b.db"))
 	var ee *exec.ExitError
 	if err := cmd.Run(); !errors.As(err, &ee) || ee.ExitCode() != exitOffline {
 		t.Fatalf("hide with the server down: %v, want exit %d", err, exitOffline)

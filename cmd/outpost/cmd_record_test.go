@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/outpostsync/outpost/internal/apitest"
 )
 
 // TestRecord_CLI: record writes are stored first and work offline like
@@ -18,7 +20,7 @@ func TestRecord_CLI(t *testing.T) {
 	wantOK(t, cli(t, alice, "sync"))
 
 	wantOK(t, cli(t, alice, "record", "create", "tasks", cid, "t1", `{"title":"Buy milk","done":false}`))
-	offline := with(alice, "OUTPOST_SERVER", deadURL(t))
+	offline := with(alice, "OUTPOST_SERVER", apitest.DeadURL(t))
 	r := cli(t, offline, "record", "patch", "tasks", cid, "t1", `{"done":true}`)
 	wantOK(t, r)
 	if !strings.Contains(r.stderr, "queued (offline)") {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -59,18 +58,6 @@ func startPausableServer(tb testing.TB) (url string, down *atomic.Bool) {
 	}))
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 	return ts.URL, down
-}
-
-// deadURL is the address of a closed listener: nothing answers there.
-func deadURL(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
 }
 
 func mint(tb testing.TB, user string) string {

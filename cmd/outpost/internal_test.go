@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/syncmanager"
 )
@@ -67,7 +68,7 @@ func TestProgress_PlainLines(t *testing.T) {
 }
 
 func TestWatch_OfflineKeepsTrying(t *testing.T) {
-	env := userEnv(t, deadURL(t), "alice")
+	env := userEnv(t, apitest.DeadURL(t), "alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr logtest.Buffer

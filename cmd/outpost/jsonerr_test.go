@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
 	"github.com/outpostsync/outpost/server/sqlitestore"
@@ -45,7 +46,7 @@ func wantJSONError(tb testing.TB, r result, code int, kind string) {
 func TestJSON_ErrorsOnStdout(t *testing.T) {
 	url := startServer(t)
 	env := userEnv(t, url, "alice")
-	dead := with(env, "OUTPOST_SERVER", deadURL(t))
+	dead := with(env, "OUTPOST_SERVER", apitest.DeadURL(t))
 
 	wantJSONError(t, cli(t, dead, "sync", "--json", "--timeout", "300ms"), exitOffline, "offline")
 	wantJSONError(t, cli(t, env, "messages", "team:general", "--json"), exitDB, "db")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/internal/logtest"
 )
 
@@ -28,7 +29,7 @@ func TestSend_OfflineIsQuickAndSaysWhy(t *testing.T) {
 	for _, tt := range []struct {
 		name, server, why string
 	}{
-		{"refused", deadURL(t), "connection refused"},
+		{"refused", apitest.DeadURL(t), "connection refused"},
 		{"tls against plain http", strings.Replace(plain.URL, "http://", "https://", 1), "TLS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,7 +50,7 @@ func TestSend_OfflineIsQuickAndSaysWhy(t *testing.T) {
 		})
 	}
 	// sync says why too.
-	wantFail(t, cli(t, with(userEnv(t, url, "alice"), "OUTPOST_SERVER", deadURL(t)), "sync"), exitOffline, "connection refused")
+	wantFail(t, cli(t, with(userEnv(t, url, "alice"), "OUTPOST_SERVER", apitest.DeadURL(t)), "sync"), exitOffline, "connection refused")
 }
 
 // TestSend_InterruptAfterIDLosesNothing: Ctrl-C while send waits for a

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/internal/faultproxy"
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
@@ -52,30 +51,13 @@ type reply struct {
 	body   map[string]any
 }
 
+// do makes a request (apitest.Do) and returns its status and its body
+// decoded, whatever the status.
 func do(t *testing.T, method, url, tok string, body any, headers ...string) reply {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		rd = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, data := apitest.Do(t, method, url, tok, body, headers...)
 	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
+	_ = json.Unmarshal(data, &out)
 	return reply{resp.StatusCode, out}
 }
 

@@ -5,12 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/outpostsync/outpost"
 	"github.com/outpostsync/outpost/syncmanager"
 )
+
+// appFolder is the app's folder in the OS's per-user data folder
+// (outpost.DataDir), where its stores are unless --db says otherwise.
+// Another process on a user's store (the outpost CLI, say) names the
+// same file: outpost.DefaultDBPath(appFolder, user).
+const appFolder = "outpost-desktop"
 
 // config is what the flags and the environment ask for.
 type config struct {
@@ -30,7 +36,7 @@ func newFlagSet(cfg *config, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&cfg.server, "server", getenv("OUTPOST_SERVER"), "sync server URL, such as http://127.0.0.1:8080 (env OUTPOST_SERVER)")
 	fs.StringVar(&cfg.user, "user", getenv("OUTPOST_USER"), "your user id (env OUTPOST_USER)")
 	fs.StringVar(&cfg.token, "token", getenv("OUTPOST_TOKEN"), "auth token for the user, signed with the server's secret (env OUTPOST_TOKEN)")
-	fs.StringVar(&cfg.db, "db", getenv("OUTPOST_DB"), "local store file (env OUTPOST_DB; default USER.db in the per-user data folder, see --help)")
+	fs.StringVar(&cfg.db, "db", getenv("OUTPOST_DB"), "local store file (env OUTPOST_DB; default USER.db in the per-user data folder, see below)")
 	fs.Func("share", "comma-separated users a new list is shared with (env OUTPOST_SHARE)", func(s string) error {
 		cfg.share = splitList(s)
 		return nil
@@ -85,41 +91,13 @@ func parseArgs(args []string, getenv func(string) string) (config, error) {
 		return config{}, errors.New("missing " + strings.Join(missing, ", "))
 	}
 	if cfg.db == "" {
-		dir, err := dataDir(getenv)
+		db, err := outpost.DefaultDBPath(appFolder, cfg.user)
 		if err != nil {
-			return config{}, fmt.Errorf("no per-user data folder (%w); give --db", err)
+			return config{}, fmt.Errorf("no place for the store (%w); give --db", err)
 		}
-		cfg.db = filepath.Join(dir, cfg.user+".db")
+		cfg.db = db
 	}
 	return cfg, nil
-}
-
-// dataDir returns the app's folder in the OS's per-user data folder:
-// $XDG_DATA_HOME (or ~/.local/share) on Linux and the BSDs,
-// ~/Library/Application Support on macOS, %LocalAppData% on Windows, each
-// with outpost-desktop inside.
-func dataDir(getenv func(string) string) (string, error) {
-	var base string
-	switch goos {
-	case "windows":
-		base = getenv("LocalAppData")
-	case "darwin", "ios":
-		if h := getenv("HOME"); h != "" {
-			base = filepath.Join(h, "Library", "Application Support")
-		}
-	default:
-		base = getenv("XDG_DATA_HOME")
-		if base == "" || !filepath.IsAbs(base) {
-			base = ""
-			if h := getenv("HOME"); h != "" {
-				base = filepath.Join(h, ".local", "share")
-			}
-		}
-	}
-	if base == "" {
-		return "", errors.New("neither the OS's data folder variable nor HOME is set")
-	}
-	return filepath.Join(base, "outpost-desktop"), nil
 }
 
 // usage is the --help text.
@@ -131,8 +109,8 @@ func usage() string {
 	fs := newFlagSet(new(config), func(string) string { return "" })
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
-	if dir, err := dataDir(os.Getenv); err == nil {
-		fmt.Fprintf(&b, "\nThe store is in %s unless --db says otherwise.\n", dir)
+	if dir, err := outpost.DataDir(); err == nil {
+		fmt.Fprintf(&b, "\nThe store is USER.db in %s unless --db says otherwise.\n", filepath.Join(dir, appFolder))
 	}
 	b.WriteString("Keys: Enter adds the task typed, Ctrl+O goes offline and back, Esc cancels a rename.\n")
 	return b.String()

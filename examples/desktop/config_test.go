@@ -3,35 +3,23 @@ package main
 import (
 	"errors"
 	"flag"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/outpostsync/outpost"
 )
 
-func TestDataDir(t *testing.T) {
-	defer func(old string) { goos = old }(goos)
-	for _, tc := range []struct {
-		goos string
-		env  map[string]string
-		want string
-	}{
-		{"linux", map[string]string{"HOME": "/home/a", "XDG_DATA_HOME": "/data"}, "/data/outpost-desktop"},
-		{"linux", map[string]string{"HOME": "/home/a"}, "/home/a/.local/share/outpost-desktop"},
-		{"linux", map[string]string{"HOME": "/home/a", "XDG_DATA_HOME": "relative"}, "/home/a/.local/share/outpost-desktop"},
-		{"darwin", map[string]string{"HOME": "/Users/a"}, "/Users/a/Library/Application Support/outpost-desktop"},
-		{"windows", map[string]string{"LocalAppData": `C:\Users\a\AppData\Local`}, filepath.Join(`C:\Users\a\AppData\Local`, "outpost-desktop")},
-		{"linux", map[string]string{}, ""},
-	} {
-		goos = tc.goos
-		got, err := dataDir(func(k string) string { return tc.env[k] })
-		if got != tc.want || (err != nil) != (tc.want == "") {
-			t.Errorf("%s %v: dataDir = %q, %v; want %q", tc.goos, tc.env, got, err, tc.want)
-		}
-	}
-}
-
 func TestParseArgs(t *testing.T) {
+	// The store's default place is the SDK's (outpost.DefaultDBPath),
+	// which reads the real environment.
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	t.Setenv("HOME", data)
+	t.Setenv("LocalAppData", data)
 	env := map[string]string{"HOME": "/home/a", "OUTPOST_TOKEN": "tok", "OUTPOST_SHARE": "bob, carol"}
 	getenv := func(k string) string { return env[k] }
 	cfg, err := parseArgs([]string{"--server", "http://s", "--user", "alice"}, getenv)
@@ -41,8 +29,14 @@ func TestParseArgs(t *testing.T) {
 	if cfg.token != "tok" || !slices.Equal(cfg.share, []string{"bob", "carol"}) {
 		t.Errorf("cfg = %+v; want the token and share from the environment", cfg)
 	}
-	if dir, _ := dataDir(getenv); cfg.db != filepath.Join(dir, "alice.db") {
-		t.Errorf("db = %q; want alice.db in the data folder %q", cfg.db, dir)
+	if want, _ := outpost.DefaultDBPath(appFolder, "alice"); cfg.db != want {
+		t.Errorf("db = %q; want the SDK's default path %q", cfg.db, want)
+	}
+	if want := filepath.Join(data, appFolder, "alice.db"); runtime.GOOS == "linux" && cfg.db != want {
+		t.Errorf("db = %q; want %q, in $XDG_DATA_HOME", cfg.db, want)
+	}
+	if st, err := os.Stat(filepath.Dir(cfg.db)); err != nil || !st.IsDir() {
+		t.Errorf("the store's folder is not made: %v", err)
 	}
 
 	cfg, err = parseArgs([]string{"--server", "http://s", "--user", "alice", "--db", "x.db", "--share", "dan", "--offline"}, getenv)

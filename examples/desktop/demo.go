@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,7 @@ import (
 
 // demo is the world `go run .` opens on when no server is named: a sync
 // server in this process, on SQLite in a temp directory that Close
-// removes, and a list bob shares with you.
+// removes, and a list bob shares with you, with three tasks.
 type demo struct {
 	URL, Dir string
 	secret   []byte
@@ -29,6 +30,12 @@ type demo struct {
 	hs       *http.Server
 	served   chan struct{} // closed when hs.Serve returned
 }
+
+// demoRules are the demo server's record rules: tasks, which only their
+// maker (or the list's owner) may delete, so a refusal is there to try.
+var demoRules = &server.Rules{Collections: map[string]server.CollectionRules{
+	tasksCollection: {Delete: server.WhoCreator},
+}}
 
 // demoFriend shares the demo's list with you.
 const demoFriend = "bob"
@@ -50,7 +57,8 @@ func startDemo(ctx context.Context, you string) (_ *demo, err error) {
 	if d.store, err = sqlitestore.Open(ctx, filepath.Join(dir, "server.db"), nil); err != nil {
 		return d, err
 	}
-	if d.srv, err = server.New(server.Config{Store: d.store, Secret: d.secret, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	if d.srv, err = server.New(server.Config{Store: d.store, Secret: d.secret, Rules: demoRules,
+		Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		return d, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -76,17 +84,20 @@ func startDemo(ctx context.Context, you string) (_ *demo, err error) {
 	}
 	defer bob.Close(context.Background())
 	list, err := bob.CreateChannel(ctx, protocol.CreateChannelRequest{
-		Type: "messaging", ID: "welcome", Name: "Welcome", Members: []string{you}})
+		Type: listType, ID: "welcome", Name: "Welcome", Members: []string{you}})
 	if err != nil {
 		return d, fmt.Errorf("make the demo list: %w", err)
 	}
 	for i, title := range []string{
 		"Press Ctrl+O to go offline, add a task, then Ctrl+O again",
 		"Tick me",
-		"Rename me (you may not: bob made me, and the server says so)",
+		"Delete me (you may not: bob made me, and the demo's rules say only he may)",
 	} {
-		in := protocol.MessageInput{ID: fmt.Sprintf("welcome-%d", i), Text: title}
-		if _, err := bob.SendMessage(ctx, list.Channel.CID, protocol.SendMessageRequest{Message: in}); err != nil {
+		// Ids that sort before the ones the app makes (newTaskID), so
+		// these stay on top.
+		k := client.RecordKey{CID: list.Channel.CID, Collection: tasksCollection, ID: fmt.Sprintf("t0-welcome-%d", i)}
+		req := protocol.CreateRecordRequest{Fields: map[string]json.RawMessage{"title": mustJSON(title)}}
+		if _, err := bob.CreateRecord(ctx, k, req); err != nil {
 			return d, fmt.Errorf("bob adds a task: %w", err)
 		}
 	}

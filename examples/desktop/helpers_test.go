@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -28,7 +29,8 @@ var testSecret = []byte("desktop-test-secret")
 
 // startServer runs a real sync server on SQLite in a temp dir and returns
 // its URL.
-func startServer(tb testing.TB) string {
+// Each wrap, if any, wraps the server's handler.
+func startServer(tb testing.TB, wrap ...func(http.Handler) http.Handler) string {
 	tb.Helper()
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), nil)
 	if err != nil {
@@ -39,9 +41,60 @@ func startServer(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	for _, w := range wrap {
+		h = w(h)
+	}
+	ts := httptest.NewServer(h)
 	tb.Cleanup(func() { srv.Close(); ts.Close(); st.Close() })
 	return ts.URL
+}
+
+// gate holds, once armed, the requests that match after the first pass
+// of them, until it is opened: a sync held after two pages, say, so that
+// the test sees the sync in progress for as long as it looks.
+type gate struct {
+	match func(*http.Request) bool
+	pass  int
+
+	mu     sync.Mutex
+	armed  bool
+	n      int
+	opened chan struct{}
+	once   sync.Once
+}
+
+func newGate(tb testing.TB, pass int, match func(*http.Request) bool) *gate {
+	g := &gate{match: match, pass: pass, opened: make(chan struct{})}
+	// Registered before the server's, so it runs after: the server's
+	// close waits for the requests the gate holds.
+	tb.Cleanup(g.open)
+	return g
+}
+
+func (g *gate) arm() {
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.opened) }) }
+
+func (g *gate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.match(r) {
+			g.mu.Lock()
+			hold := g.armed && g.n >= g.pass
+			if g.armed {
+				g.n++
+			}
+			g.mu.Unlock()
+			if hold {
+				<-g.opened
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // deadURL returns the URL of a port that refuses connections: a server
@@ -101,6 +154,19 @@ func startApp(tb testing.TB, cfg config) *instance {
 	})
 	tb.Cleanup(a.close)
 	return a
+}
+
+// sdk returns the app's SDK client once the store is open.
+func (a *instance) sdk() *outpost.Client {
+	a.tb.Helper()
+	if a.client == nil {
+		select {
+		case a.client = <-a.c:
+		case <-time.After(waitTimeout):
+			a.tb.Fatal("the store did not open")
+		}
+	}
+	return a.client
 }
 
 // close closes the model, then the client, as run does.
@@ -174,4 +240,16 @@ func titles(v View) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// taskID returns the id of the task titled title in v.
+func taskID(tb testing.TB, v View, title string) string {
+	tb.Helper()
+	for _, t := range v.Tasks {
+		if t.Title == title {
+			return t.ID
+		}
+	}
+	tb.Fatalf("no task %q in %q", title, titles(v))
+	return ""
 }

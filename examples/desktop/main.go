@@ -18,8 +18,6 @@ import (
 	"gioui.org/unit"
 
 	"github.com/outpostsync/outpost"
-	"github.com/outpostsync/outpost/client"
-	"github.com/outpostsync/outpost/offlinedb"
 )
 
 func main() {
@@ -130,30 +128,14 @@ func openStore(ctx context.Context, cfg config) (*outpost.Client, TaskStore, err
 	if err != nil {
 		return nil, nil, err
 	}
-	s := newChatStore(c, cfg.share)
+	s, err := newRecordStore(ctx, c, cfg.share)
+	if err != nil {
+		return nil, nil, errors.Join(err, c.Close(ctx))
+	}
 	if cfg.offline {
 		s.SetOnline(false)
 	}
 	return c, s, nil
-}
-
-// openErrorWords says why the store could not be opened, in words for
-// the window.
-func openErrorWords(err error) string {
-	var ie *offlinedb.IdentityError
-	var sm *client.ServerMismatchError
-	var um *client.UserMismatchError
-	switch {
-	case errors.As(err, &ie) && ie.Field == "user":
-		return fmt.Sprintf("This store holds the tasks of user %q, not %q. Start the app with --db naming another file (or your own).", ie.Stored, ie.Want)
-	case errors.As(err, &ie):
-		return fmt.Sprintf("This store belongs to another server (%q, not %q). Start the app with --db naming another file.", ie.Stored, ie.Want)
-	case errors.As(err, &sm):
-		return "This store belongs to another server than " + "the one at --server. Start the app with --db naming another file. (" + sm.Error() + ")"
-	case errors.As(err, &um):
-		return fmt.Sprintf("The token is for user %q, not %q.", um.Got, um.Want)
-	}
-	return err.Error()
 }
 
 // writeDump writes v as JSON to path, whole: to a temp file renamed over

@@ -26,11 +26,12 @@ type View struct {
 	Opening   bool   `json:"opening,omitempty"`
 	OpenError string `json:"open_error,omitempty"`
 
-	Lists  []List    `json:"lists"`
-	List   string    `json:"list"` // the selected list's id
-	Tasks  []Task    `json:"tasks"`
-	Failed []Failure `json:"failed"`
-	Status Status    `json:"status"`
+	Lists  []List     `json:"lists"`
+	List   string     `json:"list"` // the selected list's id
+	Tasks  []Task     `json:"tasks"`
+	Chat   []ChatLine `json:"chat"` // the selected list's, oldest first
+	Failed []Failure  `json:"failed"`
+	Status Status     `json:"status"`
 	// Error is the last read or write that failed, in words; the next
 	// success clears it.
 	Error string `json:"error,omitempty"`
@@ -157,7 +158,7 @@ func (m *Model) run(open func(ctx context.Context) (TaskStore, error)) {
 	}()
 	s, err := open(ctx)
 	if err != nil {
-		m.publish(func(v *View) { v.Opening, v.OpenError = false, openErrorWords(err) })
+		m.publish(func(v *View) { v.Opening, v.OpenError = false, errorWords(err) })
 		<-m.done
 		return
 	}
@@ -245,8 +246,13 @@ func (m *Model) reload(s TaskStore, outcome func(v *View)) {
 		}
 	}
 	var tasks []Task
+	var chat []ChatLine
 	if sel != "" {
 		if tasks, err = s.Tasks(ctx, sel); err != nil {
+			failedRead(err)
+			return
+		}
+		if chat, err = s.Chat(ctx, sel); err != nil {
 			failedRead(err)
 			return
 		}
@@ -263,7 +269,7 @@ func (m *Model) reload(s TaskStore, outcome func(v *View)) {
 			// Select sent loads it.
 			return
 		}
-		v.Lists, v.List, v.Tasks, v.Failed, v.Status = lists, sel, tasks, failed, st
+		v.Lists, v.List, v.Tasks, v.Chat, v.Failed, v.Status = lists, sel, tasks, chat, failed, st
 	})
 }
 
@@ -283,7 +289,7 @@ func (m *Model) publish(change func(v *View)) {
 func (m *Model) Select(id string) {
 	m.publish(func(v *View) {
 		if v.List != id {
-			v.List, v.Tasks = id, nil
+			v.List, v.Tasks, v.Chat = id, nil, nil
 		}
 	})
 	m.storeChanged()
@@ -302,6 +308,19 @@ func (m *Model) AddTask(title string) {
 	}
 	m.enqueue(action{what: "add “" + title + "”", run: func(ctx context.Context, s TaskStore) error {
 		return s.AddTask(ctx, list, title)
+	}})
+}
+
+// Say adds a line to the selected list's chat. An empty line does
+// nothing.
+func (m *Model) Say(text string) {
+	text = strings.TrimSpace(text)
+	list := m.View().List
+	if text == "" || list == "" {
+		return
+	}
+	m.enqueue(action{what: "say “" + text + "”", run: func(ctx context.Context, s TaskStore) error {
+		return s.Say(ctx, list, text)
 	}})
 }
 

@@ -21,7 +21,8 @@ import (
 // their own store) as processes on an X display against a real outpostd,
 // and drives their windows with xdotool as a person would: alice makes a
 // list in her window, bob goes offline with Ctrl+O and adds a task, alice
-// adds one online, bob comes back, and both windows show the same list.
+// adds one online and says a line in the list's chat, bob comes back, and
+// both windows show the same list and chat.
 // What each window shows is read back from the app's --dump file, and a
 // screenshot of the screen is taken.
 //
@@ -90,10 +91,15 @@ func TestSmoke_TwoWindows(t *testing.T) {
 	typeKeys(t, "milk", "Return")
 	waitDump(t, bobDump, "bob's pending milk", func(v View) bool { return slices.Equal(titles(v), []string{"milk (pending)"}) })
 
-	// Alice adds one online.
+	// Alice adds one online, and says a line in the list's chat (its
+	// field is at the bottom of her window).
 	clickAt(t, alice, 400, 103)
 	typeKeys(t, "bread", "Return")
 	waitDump(t, aliceDump, "alice's bread", func(v View) bool { return slices.Equal(titles(v), []string{"bread"}) })
+	clickAt(t, alice, 400, h-28)
+	typeKeys(t, "who buys eggs?", "Return")
+	chat := []string{"alice: who buys eggs?"}
+	waitDump(t, aliceDump, "alice's line", func(v View) bool { return slices.Equal(chatLines(v), chat) })
 	if got := titles(readDump(t, bobDump)); !slices.Equal(got, []string{"milk (pending)"}) {
 		t.Fatalf("offline bob shows %q", got)
 	}
@@ -101,11 +107,14 @@ func TestSmoke_TwoWindows(t *testing.T) {
 	// pending.
 	screenshot(t, os.Getenv("OUTPOST_DESKTOP_SCREENSHOT"), filepath.Join(dir, "apart.png"))
 
-	// Bob comes back; both show the same list, nothing pending.
+	// Bob comes back; both show the same list, in the order the tasks
+	// were added, nothing pending.
 	xdo(t, "windowfocus", "--sync", bob)
 	typeKeys(t, "", "ctrl+o")
-	want := []string{"bread", "milk"}
-	same := func(v View) bool { return v.Status.Online && v.Status.Pending == 0 && slices.Equal(titles(v), want) }
+	want := []string{"milk", "bread"}
+	same := func(v View) bool {
+		return v.Status.Online && v.Status.Pending == 0 && slices.Equal(titles(v), want) && slices.Equal(chatLines(v), chat)
+	}
 	waitDump(t, bobDump, "bob in step", same)
 	waitDump(t, aliceDump, "alice in step", same)
 

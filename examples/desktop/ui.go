@@ -46,6 +46,8 @@ type UI struct {
 	input    widget.Editor // the new task's title, or a task's new title
 	renaming string        // the task being renamed, "" for none
 	focused  bool          // the input got the focus once, at start
+	say      widget.Editor // a line for the list's chat
+	chat     widget.List
 	newList  widget.Editor
 	addList  widget.Clickable
 	online   widget.Clickable
@@ -78,24 +80,33 @@ func NewUI(m *Model) *UI {
 	}
 	u.input.SingleLine, u.input.Submit = true, true
 	u.newList.SingleLine, u.newList.Submit = true, true
-	u.lists.Axis, u.tasks.Axis, u.failures.Axis = layout.Vertical, layout.Vertical, layout.Vertical
+	u.say.SingleLine, u.say.Submit = true, true
+	u.lists.Axis, u.tasks.Axis, u.failures.Axis, u.chat.Axis = layout.Vertical, layout.Vertical, layout.Vertical, layout.Vertical
+	u.chat.ScrollToEnd = true // the latest line in sight
 	return u
 }
 
-// Draft returns what is typed in the new task field and not yet added
-// (nothing while a task is being renamed).
-func (u *UI) Draft() string {
-	if u.renaming != "" {
-		return ""
+// Draft returns what is typed in the new task field and the chat field
+// and not yet added or said (no task while a task is being renamed).
+func (u *UI) Draft() Draft {
+	d := Draft{Chat: u.say.Text()}
+	if u.renaming == "" {
+		d.Task = u.input.Text()
 	}
-	return u.input.Text()
+	return d
 }
 
-// SetDraft puts text in the new task field.
-func (u *UI) SetDraft(text string) {
-	u.input.SetText(text)
+// SetDraft puts a draft's text in the new task field and the chat field.
+func (u *UI) SetDraft(d Draft) {
+	setText(&u.input, d.Task)
+	setText(&u.say, d.Chat)
+}
+
+// setText puts text in e, the caret at its end.
+func setText(e *widget.Editor, text string) {
+	e.SetText(text)
 	n := len([]rune(text))
-	u.input.SetCaret(n, n)
+	e.SetCaret(n, n)
 }
 
 // Drawn returns the view the last frame drew.
@@ -165,6 +176,16 @@ func (u *UI) update(gtx C, v View) {
 			u.input.SetText("")
 		}
 	}
+	for {
+		ev, ok := u.say.Update(gtx)
+		if !ok {
+			break
+		}
+		if e, ok := ev.(widget.SubmitEvent); ok && strings.TrimSpace(e.Text) != "" {
+			u.m.Say(e.Text)
+			u.say.SetText("")
+		}
+	}
 	submitList := u.addList.Clicked(gtx)
 	for {
 		ev, ok := u.newList.Update(gtx)
@@ -194,8 +215,7 @@ func (u *UI) update(gtx C, v View) {
 		}
 		if r.rename.Clicked(gtx) {
 			u.renaming = t.ID
-			u.input.SetText(t.Title)
-			u.input.SetCaret(len([]rune(t.Title)), len([]rune(t.Title)))
+			setText(&u.input, t.Title)
 			gtx.Execute(key.FocusCmd{Tag: &u.input})
 		}
 		if r.del.Clicked(gtx) {
@@ -246,6 +266,9 @@ func (u *UI) statusBar(gtx C, v View) D {
 		line += ": " + st.Why
 	}
 	var counts []string
+	if !v.Opening && !st.Syncer {
+		counts = append(counts, "another process on this store syncs")
+	}
 	if st.Pending > 0 {
 		counts = append(counts, fmt.Sprintf("%d waiting to send", st.Pending))
 	}
@@ -348,14 +371,10 @@ func (u *UI) failed(gtx C, v View) D {
 		return material.List(u.th, &u.failures).Layout(gtx, len(v.Failed), func(gtx C, i int) D {
 			f := v.Failed[i]
 			r := u.fails[f.ID]
-			what := f.What
-			if f.Task != "" && f.List == v.List {
-				what += " of “" + v.TaskTitle(f.Task) + "”"
-			}
 			return layout.UniformInset(unit.Dp(6)).Layout(gtx, func(gtx C) D {
 				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 					layout.Flexed(1, func(gtx C) D {
-						l := material.Body2(u.th, "Refused by the server: "+what+": "+f.Why)
+						l := material.Body2(u.th, "Refused by the server: "+f.What+": "+f.Why)
 						l.Color = colFailed
 						return l.Layout(gtx)
 					}),
@@ -452,7 +471,7 @@ func (u *UI) listPane(gtx C, v View) D {
 				})
 			}),
 			layout.Rigid(layout.Spacer{Height: unit.Dp(8)}.Layout),
-			layout.Flexed(1, func(gtx C) D {
+			layout.Flexed(2, func(gtx C) D {
 				if v.List != "" && len(v.Tasks) == 0 {
 					l := material.Body2(u.th, "No tasks yet.")
 					l.Color = colMuted
@@ -461,6 +480,54 @@ func (u *UI) listPane(gtx C, v View) D {
 				return material.List(u.th, &u.tasks).Layout(gtx, len(v.Tasks), func(gtx C, i int) D {
 					return u.taskRow(gtx, v.Tasks[i])
 				})
+			}),
+			layout.Flexed(1, func(gtx C) D {
+				if v.List == "" {
+					return D{}
+				}
+				return u.chatPane(gtx, v)
+			}),
+		)
+	})
+}
+
+// chatPane is the selected list's chat, below its tasks (which get twice
+// its height): its latest lines and a field to say one.
+func (u *UI) chatPane(gtx C, v View) D {
+	gtx.Constraints.Min.Y = gtx.Constraints.Max.Y
+	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+		layout.Rigid(func(gtx C) D {
+			l := material.Caption(u.th, "Chat")
+			l.Font.Weight = 600
+			return layout.Inset{Top: unit.Dp(6), Bottom: unit.Dp(2)}.Layout(gtx, l.Layout)
+		}),
+		layout.Flexed(1, func(gtx C) D {
+			return layout.Background{}.Layout(gtx, fill(colSide), func(gtx C) D {
+				gtx.Constraints.Min = gtx.Constraints.Max
+				return material.List(u.th, &u.chat).Layout(gtx, len(v.Chat), func(gtx C, i int) D {
+					return u.chatLine(gtx, v.Chat[i])
+				})
+			})
+		}),
+		layout.Rigid(layout.Spacer{Height: unit.Dp(4)}.Layout),
+		layout.Rigid(func(gtx C) D {
+			return border(gtx, material.Editor(u.th, &u.say, "Say something to the list").Layout)
+		}),
+	)
+}
+
+func (u *UI) chatLine(gtx C, l ChatLine) D {
+	return layout.Inset{Left: unit.Dp(6), Right: unit.Dp(6), Top: unit.Dp(1), Bottom: unit.Dp(1)}.Layout(gtx, func(gtx C) D {
+		return layout.Flex{Alignment: layout.Baseline}.Layout(gtx,
+			layout.Rigid(func(gtx C) D {
+				by := material.Body2(u.th, l.By+": ")
+				by.Font.Weight = 600
+				return by.Layout(gtx)
+			}),
+			layout.Flexed(1, material.Body2(u.th, l.Text).Layout),
+			layout.Rigid(func(gtx C) D {
+				gtx.Constraints.Max.X /= 3
+				return markLabel(u.th, l.Mark, l.Why, "").Layout(gtx)
 			}),
 		)
 	})
@@ -479,26 +546,35 @@ func (u *UI) taskRow(gtx C, t Task) D {
 				return cb.Layout(gtx)
 			}),
 			layout.Rigid(func(gtx C) D {
-				var l material.LabelStyle
-				switch t.Mark {
-				case Pending:
-					l = material.Caption(u.th, "pending")
-					l.Color = colPending
-				case Failed:
-					l = material.Caption(u.th, "refused: "+t.Why)
-					l.Color = colFailed
-					l.MaxLines = 1
-				default:
-					l = material.Caption(u.th, t.By)
-					l.Color = colMuted
-				}
-				return layout.Inset{Left: unit.Dp(8), Right: unit.Dp(8)}.Layout(gtx, l.Layout)
+				// The mark gets at most a third of the row: the banner above
+				// says the whole of a refusal.
+				gtx.Constraints.Max.X /= 3
+				return layout.Inset{Left: unit.Dp(8), Right: unit.Dp(8)}.Layout(gtx, markLabel(u.th, t.Mark, t.Why, t.By).Layout)
 			}),
 			layout.Rigid(smallButton(u.th, &r.rename, "Rename", colMuted).Layout),
 			layout.Rigid(layout.Spacer{Width: unit.Dp(4)}.Layout),
 			layout.Rigid(smallButton(u.th, &r.del, "Delete", colMuted).Layout),
 		)
 	})
+}
+
+// markLabel is the mark of a task or chat line: pending, refused and
+// why, or else synced (the words of synced, if any).
+func markLabel(th *material.Theme, m Mark, why, synced string) material.LabelStyle {
+	var l material.LabelStyle
+	switch m {
+	case Pending:
+		l = material.Caption(th, "pending")
+		l.Color = colPending
+	case Failed:
+		l = material.Caption(th, "refused: "+why)
+		l.Color = colFailed
+		l.MaxLines = 1
+	default:
+		l = material.Caption(th, synced)
+		l.Color = colMuted
+	}
+	return l
 }
 
 func smallButton(th *material.Theme, c *widget.Clickable, label string, bg color.NRGBA) material.ButtonStyle {

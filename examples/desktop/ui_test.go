@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,11 +70,16 @@ func (w *window) find(label string) (image.Rectangle, bool) {
 
 // findAll is find for every widget labelled label, top to bottom.
 func (w *window) findAll(label string) ([]image.Rectangle, bool) {
+	return w.findWhere(func(l string) bool { return l == label })
+}
+
+// findWhere is findAll for every widget whose label satisfies match.
+func (w *window) findWhere(match func(label string) bool) ([]image.Rectangle, bool) {
 	var out []image.Rectangle
 	var walk func(parent *input.SemanticNode, ns []input.SemanticNode)
 	walk = func(parent *input.SemanticNode, ns []input.SemanticNode) {
 		for i, n := range ns {
-			if n.Desc.Label == label {
+			if match(n.Desc.Label) {
 				out = append(out, clickable(parent, ns, n))
 			}
 			walk(&ns[i], n.Children)
@@ -142,6 +149,32 @@ func (w *window) wait(what string, cond func(View) bool) View {
 // shows says whether a widget labelled label is on screen.
 func (w *window) shows(label string) bool {
 	_, ok := w.find(label)
+	return ok
+}
+
+// bottomField returns the lowest text field on screen (the chat's).
+func (w *window) bottomField() image.Rectangle {
+	w.tb.Helper()
+	var out image.Rectangle
+	var walk func(ns []input.SemanticNode)
+	walk = func(ns []input.SemanticNode) {
+		for _, n := range ns {
+			if n.Desc.Class == semantic.Editor && n.Desc.Bounds.Max.Y > out.Max.Y {
+				out = n.Desc.Bounds
+			}
+			walk(n.Children)
+		}
+	}
+	walk(w.r.AppendSemantics(nil)[:1])
+	if out.Empty() {
+		w.tb.Fatal("no text field on screen")
+	}
+	return out
+}
+
+// showsText says whether a label on screen holds text.
+func (w *window) showsText(text string) bool {
+	_, ok := w.findWhere(func(l string) bool { return strings.Contains(l, text) })
 	return ok
 }
 
@@ -247,14 +280,19 @@ func TestUI_TypingGoesToTheNewTask(t *testing.T) {
 	w.wait("the task", func(v View) bool { return slices.Equal(titles(v), []string{"call mum"}) })
 }
 
-// TestUI_DraftKept: text typed and not added is kept when the window
-// closes and is back in the field on the next start.
+// TestUI_DraftKept: text typed and not added or said is kept when the
+// window closes and is back in its field on the next start.
 func TestUI_DraftKept(t *testing.T) {
 	url := startServer(t)
 	db := filepath.Join(t.TempDir(), "alice.db")
 	a := startApp(t, testConfig(t, url, "alice", db))
 	w := newWindow(t, a)
+	w.wait("online", func(v View) bool { return v.Status.Online })
+	a.m.CreateList("Todo")
+	w.wait("the list", func(v View) bool { return v.ListName() == "Todo" })
 	w.typeText("buy a new")
+	w.click("Say something to the list")
+	w.typeText("see you at")
 	if err := saveDraft(draftPath(db), w.ui.Draft()); err != nil {
 		t.Fatal(err)
 	}
@@ -262,33 +300,38 @@ func TestUI_DraftKept(t *testing.T) {
 
 	a = startApp(t, testConfig(t, url, "alice", db))
 	w = newWindow(t, a)
+	w.wait("the list", func(v View) bool { return v.ListName() == "Todo" })
 	w.ui.SetDraft(loadDraft(draftPath(db)))
 	w.frame()
 	w.typeText(" bike")
-	if got, want := w.ui.Draft(), "buy a new bike"; got != want {
-		t.Fatalf("the field holds %q after the restart and more typing; want %q", got, want)
+	w.clickAt(w.bottomField())
+	w.press(key.NameEnd, 0)
+	w.typeText(" six")
+	if got, want := w.ui.Draft(), (Draft{Task: "buy a new bike", Chat: "see you at six"}); got != want {
+		t.Fatalf("the fields hold %+v after the restart and more typing; want %+v", got, want)
 	}
-	if err := saveDraft(draftPath(db), ""); err != nil {
+	if err := saveDraft(draftPath(db), Draft{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := loadDraft(draftPath(db)); got != "" {
-		t.Fatalf("an empty draft left %q behind", got)
+	if got := loadDraft(draftPath(db)); got != (Draft{}) {
+		t.Fatalf("an empty draft left %+v behind", got)
 	}
 }
 
 // TestUI_CatchUpProgress: bob, back after alice added many tasks, catches
 // up in many pages, and the window shows a progress bar with the counts
-// meanwhile.
+// meanwhile. The server holds his third page until the test has seen the
+// catch-up in progress, so a fast sync cannot end before a view shows it.
 func TestUI_CatchUpProgress(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bcfg := testConfig(t, url, "bob", filepath.Join(dir, "bob.db"))
-	bcfg.syncOpts.PageSize = 5
-	bob := startApp(t, bcfg)
-	sharedList(t, alice, bob, "Big")
+	var bobAuth atomic.Value // bob's Authorization header, once known
+	bobAuth.Store("")
+	g := newGate(t, 2, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Path == "/sync" && r.Header.Get("Authorization") == bobAuth.Load()
+	})
+	alice, bob, _ := sharedListOn(t, startServer(t, g.wrap), "Big", func(bob *config) {
+		bob.syncOpts.PageSize = 5
+		bobAuth.Store("Bearer " + bob.token)
+	})
 	bob.m.SetOnline(false)
 	bob.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing })
 	const n = 60
@@ -297,8 +340,10 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	}
 	alice.wait("all sent", func(v View) bool { return len(v.Tasks) == n && v.Status.Pending == 0 })
 
+	g.arm()
 	bob.m.SetOnline(true)
 	v := bob.sawView("a catch-up in progress", func(v View) bool { return v.Status.Syncing && !v.Status.FirstSync && v.Status.Pages >= 2 })
+	g.open()
 	bob.wait("all tasks", func(v View) bool { return len(v.Tasks) == n })
 
 	w := newWindow(t, bob)
@@ -313,39 +358,55 @@ func TestUI_CatchUpProgress(t *testing.T) {
 	w.screenshot("catching-up")
 }
 
-// TestUI_RefusalRetryDismiss: bob renames alice's task in his window;
-// the server refuses it, and the window lists the refusal with Retry and
-// Dismiss, which he clicks.
+// TestUI_RefusalRetryDismiss: bob renames two tasks in his window while
+// offline, and alice changes both meanwhile; back online, the window lists
+// the two refusals, each saying what alice made of the task, with Retry
+// and Dismiss, which he clicks.
 func TestUI_RefusalRetryDismiss(t *testing.T) {
-	url := startServer(t)
-	dir := t.TempDir()
-	acfg := testConfig(t, url, "alice", filepath.Join(dir, "alice.db"))
-	acfg.share = []string{"bob"}
-	alice := startApp(t, acfg)
-	bob := startApp(t, testConfig(t, url, "bob", filepath.Join(dir, "bob.db")))
-	sharedList(t, alice, bob, "Chores")
+	alice, bob, _ := sharedList(t, "Chores")
 	alice.m.AddTask("dishes")
+	alice.m.AddTask("bins")
 	w := newWindow(t, bob)
-	w.wait("dishes", func(v View) bool { return slices.Equal(titles(v), []string{"dishes"}) })
+	v := w.wait("the tasks", func(v View) bool { return slices.Equal(titles(v), []string{"dishes", "bins"}) })
+	dishes, bins := v.Tasks[0].ID, v.Tasks[1].ID
 
-	w.click("Rename")
-	w.typeText(" tomorrow")
-	w.press(key.NameReturn, 0)
-	v := w.wait("the refusal", func(v View) bool { return len(v.Failed) == 1 })
-	banner := "Refused by the server: rename of “dishes”: " + v.Failed[0].Why
+	w.press("O", key.ModShortcut)
+	w.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing && v.Status.UserOffline })
+	for i, more := range []string{" tomorrow", " out"} {
+		renames, _ := w.findAll("Rename")
+		w.clickAt(renames[i])
+		w.typeText(more)
+		w.press(key.NameReturn, 0)
+	}
+	w.wait("his renames pending", func(v View) bool {
+		return slices.Equal(titles(v), []string{"dishes tomorrow (pending)", "bins out (pending)"})
+	})
+	alice.m.Rename(dishes, "wash dishes")
+	alice.m.Rename(bins, "empty bins")
+	alice.wait("her renames sent", func(v View) bool {
+		return slices.Equal(titles(v), []string{"wash dishes", "empty bins"}) && v.Status.Pending == 0
+	})
+
+	w.click("Go online")
+	w.wait("both refused", func(v View) bool { return len(v.Failed) == 2 && v.Status.Pending == 0 })
+	banner := "Refused by the server: rename “wash dishes” to “dishes tomorrow”: alice changed it since you saw it: it is now “wash dishes”"
 	if !w.shows(banner) || !w.shows("Retry") || !w.shows("Dismiss") {
 		t.Fatalf("no %q with Retry and Dismiss", banner)
 	}
 	w.screenshot("refused")
 
-	ran := v.Ran
-	w.click("Retry")
-	w.wait("refused again", func(v View) bool { return v.Ran > ran && len(v.Failed) == 1 && v.Status.Pending == 0 })
+	w.click("Retry") // the first: dishes
+	w.wait("the retry landed", func(v View) bool {
+		return len(v.Failed) == 1 && v.Failed[0].Task == bins && slices.Equal(titles(v), []string{"dishes tomorrow", "empty bins (failed)"})
+	})
 	w.click("Dismiss")
-	w.wait("dismissed", func(v View) bool { return len(v.Failed) == 0 && slices.Equal(titles(v), []string{"dishes"}) })
+	w.wait("dismissed", func(v View) bool {
+		return len(v.Failed) == 0 && slices.Equal(titles(v), []string{"dishes tomorrow", "empty bins"})
+	})
 	if w.shows("Dismiss") {
 		t.Fatal("the refusal is still on screen after Dismiss")
 	}
+	alice.wait("bob's retried title", func(v View) bool { return slices.Equal(titles(v), []string{"dishes tomorrow", "empty bins"}) })
 }
 
 // TestUI_BadInputInWords: a store of another user, and a server down at
@@ -392,4 +453,45 @@ func blank(img image.Image) bool {
 		}
 	}
 	return true
+}
+
+// TestUI_Chat: the list's chat is beside its tasks: a line said in
+// alice's window reaches bob, and bob's line said offline waits, marked
+// pending, until he is back.
+func TestUI_Chat(t *testing.T) {
+	alice, bob, _ := sharedList(t, "Shop")
+	w := newWindow(t, alice)
+
+	w.click("Say something to the list")
+	w.typeText("who buys milk?")
+	w.press(key.NameReturn, 0)
+	bob.wait("alice's line", func(v View) bool { return slices.Equal(chatLines(v), []string{"alice: who buys milk?"}) })
+	if v := alice.m.View(); len(v.Tasks) != 0 {
+		t.Fatalf("a chat line made tasks: %q", titles(v))
+	}
+
+	bob.m.SetOnline(false)
+	bob.wait("offline", func(v View) bool { return !v.Status.Online && !v.Status.Syncing })
+	bob.m.Say("me")
+	bob.wait("his line pending", func(v View) bool { return slices.Contains(chatLines(v), "bob: me (pending)") })
+	bob.m.SetOnline(true)
+	w.wait("both lines", func(v View) bool { return slices.Equal(chatLines(v), []string{"alice: who buys milk?", "bob: me"}) })
+	if !w.shows("who buys milk?") || !w.shows("me") {
+		t.Fatal("the chat's lines are not on screen")
+	}
+	w.screenshot("chat")
+}
+
+// chatLines returns the view's chat lines with who said them and their
+// marks.
+func chatLines(v View) []string {
+	var out []string
+	for _, l := range v.Chat {
+		s := l.By + ": " + l.Text
+		if l.Mark != Synced {
+			s += " (" + string(l.Mark) + ")"
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -34,10 +34,7 @@ func queueSends(tb testing.TB, m *engine.Manager, n int) []string {
 // duplicates.
 func TestManager_BatchDrain(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManagerFor(t, conn, db, engine.Options{DrainBatchSize: 40})
+	m, conn, db := startManager(t, managerSetup{opts: engine.Options{DrainBatchSize: 40}})
 	want := queueSends(t, m, 100)
 	conn.mu.Lock()
 	// Batch 1 (m000-m039): m005 is refused for good.
@@ -75,10 +72,7 @@ func TestManager_BatchDrain(t *testing.T) {
 // temporary reason stops the drain there: the ops before it are done, it
 // and the ones after it are sent again later, in order.
 func TestManager_BatchTemporaryOpFailureKeepsOrder(t *testing.T) {
-	conn := newFakeConn("bob")
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManagerFor(t, conn, db, engine.Options{})
+	m, conn, _ := startManager(t, managerSetup{})
 	want := queueSends(t, m, 10)
 	conn.mu.Lock()
 	conn.writeErrs = []error{nil, nil, nil, &protocol.APIError{Code: protocol.CodeTimeout, StatusCode: 408}}
@@ -121,11 +115,10 @@ func TestManager_BatchRefusedWhole(t *testing.T) {
 		{"unavailable", []error{&protocol.APIError{Code: protocol.CodeInternal, StatusCode: 503}}, "[5 3]", 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conn := newFakeConn("bob")
+			m, conn, db := startManager(t, managerSetup{opts: engine.Options{DrainBatchSize: 5}})
+			conn.mu.Lock()
 			conn.batchErrs = tc.errs
-			conn.addChannel("team:a")
-			db := openStore(t)
-			m := newManagerFor(t, conn, db, engine.Options{DrainBatchSize: 5})
+			conn.mu.Unlock()
 			want := queueSends(t, m, 8)
 			conn.setOnline(true)
 			waitFor(t, "outbox empty", func() bool { st := m.Status(); return st.Synced && st.Pending == 0 })
@@ -151,10 +144,7 @@ func TestManager_BatchRefusedWhole(t *testing.T) {
 // TestManager_DrainBatchSizeOne: with DrainBatchSize 1 every task still
 // leaves as a batch, of one op.
 func TestManager_DrainBatchSizeOne(t *testing.T) {
-	conn := newFakeConn("bob")
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManagerFor(t, conn, db, engine.Options{DrainBatchSize: 1})
+	m, conn, _ := startManager(t, managerSetup{opts: engine.Options{DrainBatchSize: 1}})
 	want := queueSends(t, m, 3)
 	conn.setOnline(true)
 	waitFor(t, "outbox empty", func() bool { st := m.Status(); return st.Synced && st.Pending == 0 })
@@ -164,9 +154,4 @@ func TestManager_DrainBatchSizeOne(t *testing.T) {
 	if sizes, calls := conn.batches(); fmt.Sprint(sizes) != "[1 1 1]" || calls != 3 {
 		t.Errorf("batches = %v in %d calls, want [1 1 1] in 3", sizes, calls)
 	}
-}
-
-func newManagerFor(tb testing.TB, conn engine.Conn, db *store.DB, opts engine.Options) *engine.Manager {
-	tb.Helper()
-	return newManagerWith(tb, conn, db, opts, engine.Listeners{})
 }

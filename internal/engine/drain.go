@@ -59,13 +59,27 @@ func (m *Manager) drain(ctx context.Context) error {
 	return nil
 }
 
-// batchLen returns how many of the first tasks fit in one batch.
+// batchLen returns how many of the first tasks fit in one batch. A
+// record write ends the batch before it when the batch holds a write of
+// the same record already: its preconditions are rebased on that write's
+// answer (see store.DB.CompleteTasks), so it goes in the next batch.
 func batchLen(tasks []store.PendingTask, most int) int {
 	size := 0
+	var records map[store.RecordKey]bool
 	for i, t := range tasks {
 		size += len(t.Payload) + 256
 		if i == most || (i > 0 && size > maxBatchBytes) {
 			return i
+		}
+		if t.RecordID != "" {
+			k := store.RecordKey{CID: t.CID, Collection: t.Collection, ID: t.RecordID}
+			if records[k] {
+				return i
+			}
+			if records == nil {
+				records = map[store.RecordKey]bool{}
+			}
+			records[k] = true
 		}
 	}
 	return len(tasks)

@@ -47,8 +47,11 @@ type fakeConn struct {
 	syncHello  *protocol.Hello // said by every Sync answer, if set
 }
 
+// fakeStart is the fake server's clock when a fakeConn is made.
+var fakeStart = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
 func newFakeConn(user string) *fakeConn {
-	return &fakeConn{user: user, handlers: map[int]client.Handler{}, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+	return &fakeConn{user: user, handlers: map[int]client.Handler{}, now: fakeStart,
 		seq: map[string]int64{}, messages: map[string]protocol.Message{}, channels: map[string]protocol.Channel{}, pageSize: 3}
 }
 

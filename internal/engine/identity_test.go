@@ -38,11 +38,8 @@ func (r *fatalRecorder) count() int {
 // returns the error, and local writes still queue.
 func TestManager_ServerMismatchOnDrainIsFatal(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.addChannel("team:a")
-	db := openStore(t)
 	var rec fatalRecorder
-	m := newManagerWith(t, conn, db, syncmanager.Options{}, engine.Listeners{Error: rec.onError})
+	m, conn, db := startManager(t, managerSetup{listeners: engine.Listeners{Error: rec.onError}})
 	if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{Text: "for my own server"}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +84,8 @@ func TestManager_ServerMismatchOnDrainIsFatal(t *testing.T) {
 // manager stops for good.
 func TestManager_SyncPageOfAnotherServer(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.healthy = true
-	conn.addChannel("team:a")
-	db := openStore(t)
 	var rec fatalRecorder
-	m := newManagerWith(t, conn, db, syncmanager.Options{}, engine.Listeners{Error: rec.onError})
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, conn, db := startManager(t, managerSetup{listeners: engine.Listeners{Error: rec.onError}, online: true})
 	b, err := db.ServerBinding(ctx)
 	if err != nil || b.ServerID != "fake-server" {
 		t.Fatalf("binding after the first sync = %+v, %v", b, err)

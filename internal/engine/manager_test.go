@@ -21,14 +21,38 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newManager starts a manager over conn and db, with clk as its clock when
-// one is given.
-func newManager(tb testing.TB, conn *fakeConn, db *store.DB, opts engine.Options, clk ...clock.Clock) *engine.Manager {
-	tb.Helper()
-	return newManagerWith(tb, conn, db, opts, engine.Listeners{}, clk...)
+// managerSetup says how startManager sets a manager up. The zero value is
+// bob's manager with default options, on the real clock, offline.
+type managerSetup struct {
+	opts      engine.Options
+	listeners engine.Listeners // they hear from the start
+	clock     clock.Clock      // nil: the real clock
+	online    bool             // the connection is up and the first sync done
 }
 
-// newManagerWith is newManager with listeners that hear from the start.
+// startManager starts bob's manager, as s says, over a new store and a
+// fake connection that holds channel team:a.
+func startManager(tb testing.TB, s managerSetup) (*engine.Manager, *fakeConn, *store.DB) {
+	tb.Helper()
+	conn := newFakeConn("bob")
+	conn.healthy = s.online
+	conn.addChannel("team:a")
+	db := openStore(tb)
+	var clk []clock.Clock
+	if s.clock != nil {
+		clk = append(clk, s.clock)
+	}
+	m := newManagerWith(tb, conn, db, s.opts, s.listeners, clk...)
+	if s.online {
+		if err := m.WaitForFirstSync(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return m, conn, db
+}
+
+// newManagerWith starts a manager over conn and db with listeners that
+// hear from the start, with clk as its clock when one is given.
 func newManagerWith(tb testing.TB, conn engine.Conn, db engine.Store, opts engine.Options, ls engine.Listeners, clk ...clock.Clock) *engine.Manager {
 	tb.Helper()
 	if opts.RetryMinDelay == 0 {
@@ -94,18 +118,11 @@ func equal(a, b []string) bool {
 
 func TestManager_OfflineStory(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.addChannel("team:a")
-	db := openStore(t)
 	var log statusLog
 	// Online at the start, then the connection drops: status true, then
 	// false.
-	conn.healthy = true
-	m := newManagerWith(t, conn, db, engine.Options{}, engine.Listeners{Status: log.add})
+	m, conn, db := startManager(t, managerSetup{listeners: engine.Listeners{Status: log.add}, online: true})
 	var ran atomic.Int32
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
 	conn.setOnline(false)
 	waitFor(t, "status false", func() bool { return !m.Status().Synced })
 	// Offline, writes wait in the outbox.
@@ -154,9 +171,7 @@ func TestManager_OfflineStory(t *testing.T) {
 
 func TestManager_CallbacksAndListenersIsolated(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
+	m, conn, _ := startManager(t, managerSetup{})
 	var order []string
 	var mu sync.Mutex
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
@@ -189,8 +204,7 @@ func TestManager_CallbacksAndListenersIsolated(t *testing.T) {
 // TestManager_CloseUnsubscribes: a started manager holds one subscription
 // to the connection, and Close gives it back.
 func TestManager_CloseUnsubscribes(t *testing.T) {
-	conn := newFakeConn("bob")
-	m := newManager(t, conn, openStore(t), engine.Options{})
+	m, conn, _ := startManager(t, managerSetup{})
 	if n := conn.handlerCount(); n != 1 {
 		t.Errorf("handlers after New = %d, want 1", n)
 	}
@@ -214,16 +228,13 @@ func TestManager_TransientErrorsNeverReset(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			conn := newFakeConn("bob")
-			conn.healthy = true
-			conn.addChannel("team:a")
-			conn.post("team:a", "a1", "before")
-			db := openStore(t)
 			// The retry waits on this clock, so the checks below run
 			// before it.
 			clk := clock.NewFake(time.Now())
-			m := newManager(t, conn, db, engine.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond}, clk)
-			if err := m.WaitForFirstSync(ctx); err != nil {
+			m, conn, db := startManager(t, managerSetup{opts: engine.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond},
+				clock: clk, online: true})
+			conn.post("team:a", "a1", "before")
+			if err := m.SyncNow(ctx); err != nil {
 				t.Fatal(err)
 			}
 			before, _, _ := db.LastSyncedAt(ctx)
@@ -265,14 +276,7 @@ func TestManager_ResetWhenServerSaysPositionLost(t *testing.T) {
 	for name, code := range map[string]int{"too old": protocol.CodeSyncPositionTooOld, "history lost": protocol.CodeSyncHistoryLost} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			conn := newFakeConn("bob")
-			conn.healthy = true
-			conn.addChannel("team:a")
-			db := openStore(t)
-			m := newManager(t, conn, db, engine.Options{})
-			if err := m.WaitForFirstSync(ctx); err != nil {
-				t.Fatal(err)
-			}
+			m, conn, db := startManager(t, managerSetup{online: true})
 			// A cached row the server no longer has: a reset drops it.
 			if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
 				CreatedAt: time.Now(), Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}); err != nil {
@@ -307,15 +311,9 @@ func TestManager_ResetWhenServerSaysPositionLost(t *testing.T) {
 
 func TestManager_ResetPast30Days(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.healthy = true
-	conn.addChannel("team:a")
-	clk := clock.NewFake(conn.now)
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond}, clk)
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	clk := clock.NewFake(fakeStart)
+	m, conn, db := startManager(t, managerSetup{opts: engine.Options{RetryMinDelay: time.Millisecond, RetryMaxDelay: time.Millisecond},
+		clock: clk, online: true})
 	if err := db.ApplyEvent(ctx, &protocol.Event{ID: "x", Type: protocol.EventMessageNew, CID: "team:a", Seq: 99,
 		CreatedAt: conn.now, Message: &protocol.Message{ID: "stale", CID: "team:a", Text: "stale", Version: 99}}); err != nil {
 		t.Fatal(err)
@@ -352,10 +350,7 @@ func TestManager_ResetPast30Days(t *testing.T) {
 // TestManager_BatchDrain's).
 func TestManager_DrainOrderAndFailures(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{DrainBatchSize: 1})
+	m, conn, db := startManager(t, managerSetup{opts: engine.Options{DrainBatchSize: 1}})
 	for _, id := range []string{"m1", "m2", "m3"} {
 		if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{ID: id, Text: id}); err != nil {
 			t.Fatal(err)
@@ -391,14 +386,7 @@ func TestManager_DrainOrderAndFailures(t *testing.T) {
 // answer was lost; the retry gets the stored message back, no duplicate.
 func TestManager_LostReplyIsSentOnce(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.healthy = true
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, conn, db := startManager(t, managerSetup{online: true})
 	// Apply the send on the "server" first, then fail the call as a lost
 	// reply would.
 	conn.mu.Lock()
@@ -427,14 +415,7 @@ func TestManager_LostReplyIsSentOnce(t *testing.T) {
 // make one more sync, not one each.
 func TestManager_TriggersCoalesce(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.healthy = true
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, conn, _ := startManager(t, managerSetup{online: true})
 	conn.mu.Lock()
 	conn.hold, conn.holding = make(chan struct{}), make(chan struct{})
 	base := conn.syncCalls
@@ -473,14 +454,7 @@ func TestManager_TriggersCoalesce(t *testing.T) {
 
 func TestManager_PagesCommitTheirCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.healthy = true
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, conn, db := startManager(t, managerSetup{online: true})
 	for i := 0; i < 10; i++ {
 		conn.post("team:a", "p"+string(rune('a'+i)), "page text")
 	}
@@ -503,18 +477,60 @@ func TestManager_PagesCommitTheirCheckpoint(t *testing.T) {
 	}
 }
 
+// TestManager_LongGapPagesAtTheServersMax: a sync that leaves the page
+// size to the server asks, after a full page, for pages as large as the
+// server's hello says it takes (at most 2,000); one with a page size of
+// its own keeps it.
+func TestManager_LongGapPagesAtTheServersMax(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		pageSize, max int
+		want          []int // the Limit of each request of the sync
+	}{
+		{"server's max", 0, 5, []int{0, 5, 5, 5}},
+		{"bounded", 0, 50000, []int{0, 2000, 2000, 2000}},
+		{"server says none", 0, 0, []int{0, 0, 0, 0}},
+		{"page size set", 3, 5, []int{3, 3, 3, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			m, conn, db := startManager(t, managerSetup{opts: engine.Options{PageSize: tc.pageSize}, online: true})
+			for i := 0; i < 10; i++ {
+				conn.post("team:a", "p"+string(rune('a'+i)), "page text")
+			}
+			conn.mu.Lock()
+			conn.pageSize = 3 // the fake's pages, whatever the limit
+			if tc.max > 0 {
+				h := conn.Hello()
+				h.SyncPageMax = tc.max
+				conn.syncHello = h
+			}
+			before := len(conn.syncReqs)
+			conn.mu.Unlock()
+			if err := m.SyncNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			conn.mu.Lock()
+			var got []int
+			for _, req := range conn.syncReqs[before:] {
+				got = append(got, req.Limit)
+			}
+			conn.mu.Unlock()
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("limits asked = %v, want %v", got, tc.want)
+			}
+			if n := len(texts(t, db, "team:a")); n != 10 {
+				t.Errorf("messages = %d, want 10", n)
+			}
+		})
+	}
+}
+
 // TestManager_LiveEventsAndGaps: live events are applied to the store as
 // they come; a sequence gap makes the manager sync to fill it.
 func TestManager_LiveEventsAndGaps(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	conn.healthy = true
-	conn.addChannel("team:a")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
-	if err := m.WaitForFirstSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, conn, db := startManager(t, managerSetup{online: true})
 	emit := func(ev protocol.Event) {
 		conn.mu.Lock()
 		hs := make([]client.Handler, 0, len(conn.handlers))
@@ -551,14 +567,13 @@ func TestManager_LiveEventsAndGaps(t *testing.T) {
 // never goes down, and the last status it hears is the snapshot's.
 func TestManager_StatusListenerHearsInOrder(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
 	var mu sync.Mutex
 	var pending []int
-	m := newManagerWith(t, conn, openStore(t), engine.Options{}, engine.Listeners{Status: func(st engine.Status) {
+	m, _, _ := startManager(t, managerSetup{listeners: engine.Listeners{Status: func(st engine.Status) {
 		mu.Lock()
 		pending = append(pending, st.Pending)
 		mu.Unlock()
-	}})
+	}}})
 	const writers, writes = 8, 25
 	var wg sync.WaitGroup
 	for g := range writers {

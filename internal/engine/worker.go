@@ -407,11 +407,24 @@ func (m *Manager) syncRequest(ctx context.Context, user string, req protocol.Syn
 	return nil, ctx.Err()
 }
 
+// catchUpPageMax bounds the pages a sync asks for after a full one (see
+// nextRequest): a page of this many events of ordinary size, decoded and
+// prepared, with prefetchPages more behind it, keeps the heap well under
+// 64 MB.
+const catchUpPageMax = 2000
+
 // nextRequest returns req with its positions moved on by resp: the
 // request for the page after resp. Channels the page reset or found
 // inaccessible are left out (their state is fetched, or they are gone).
+// A request that left the page size to the server (Limit 0) goes on,
+// past a full page, with the largest the server takes (its hello's
+// SyncPageMax), up to catchUpPageMax: a long gap costs fewer pages, each
+// with its own request, positions and local transaction.
 func nextRequest(req protocol.SyncRequest, resp *protocol.SyncResponse) (protocol.SyncRequest, error) {
 	next := req
+	if h := resp.Hello; req.Limit == 0 && h != nil && h.SyncPageMax > 0 {
+		next.Limit = min(h.SyncPageMax, catchUpPageMax)
+	}
 	feed := resp.Feed.Position
 	if feed.IsZero() {
 		return next, fmt.Errorf("%w: a sync page without a feed position", ErrProtocol)
@@ -491,27 +504,74 @@ func (m *Manager) fetchRecords(ctx context.Context) error {
 // the records the server deleted while the store was not following the
 // channel into tombstones. A channel the server no longer shows (gone
 // since its state, or a server without records) has none to hold: the
-// sync that follows says what became of the channel.
+// sync that follows says what became of the channel. The next page is
+// fetched while a page is written (prefetch).
 func (m *Manager) fetchChannelRecords(ctx context.Context, f store.RecordFetch) error {
 	after := f.After
-	for {
+	pages, stop := prefetch(ctx, func(ctx context.Context) (*protocol.RecordsResponse, bool, error) {
 		resp, err := m.conn.Records(ctx, f.CID, after, recordsPageSize)
-		if ae, ok := protocol.AsAPIError(err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
-			m.log.Info("syncmanager: no records to hold for a channel", "cid", f.CID, "error", err)
+		if err != nil {
+			return nil, false, err
+		}
+		more := resp.Next != "" && resp.Next != after
+		after = resp.Next
+		return resp, more, nil
+	})
+	defer stop()
+	for p := range pages {
+		if ae, ok := protocol.AsAPIError(p.err); ok && (ae.Code == protocol.CodeNotFound || ae.Code == protocol.CodeNotAllowed) {
+			m.log.Info("syncmanager: no records to hold for a channel", "cid", f.CID, "error", p.err)
 			return m.store.EndRecordFetch(ctx, f.CID)
 		}
+		if p.err != nil {
+			return p.err
+		}
+		swept, err := m.store.ApplyRecordsPage(ctx, f.CID, p.value)
 		if err != nil {
 			return err
 		}
-		swept, err := m.store.ApplyRecordsPage(ctx, f.CID, resp)
-		if err != nil {
-			return err
-		}
-		m.noteRecords(resp.Records, swept)
-		if resp.Next == "" || resp.Next == after {
+		m.noteRecords(p.value.Records, swept)
+		if !p.more {
 			return nil
 		}
-		after = resp.Next
+	}
+	// The fetcher stopped without an error or a last page: ctx ended.
+	return ctx.Err()
+}
+
+// fetched is one result of prefetch's fetch.
+type fetched[T any] struct {
+	value T
+	more  bool
+	err   error
+}
+
+// prefetch calls fetch on a goroutine of its own, one result ahead of
+// the one its caller is using (so that the network and decoding run
+// beside the caller's writes), until fetch says no more follow or fails.
+// The channel closes after the last result, or when ctx ends; stop ends
+// the goroutine and waits for it.
+func prefetch[T any](ctx context.Context, fetch func(ctx context.Context) (T, bool, error)) (<-chan fetched[T], func()) {
+	fctx, cancel := context.WithCancel(ctx)
+	out := make(chan fetched[T], 1)
+	go func() {
+		defer close(out)
+		for {
+			v, more, err := fetch(fctx)
+			select {
+			case out <- fetched[T]{v, more, err}:
+			case <-fctx.Done():
+				return
+			}
+			if err != nil || !more {
+				return
+			}
+		}
+	}()
+	return out, func() {
+		cancel()
+		for range out { // the fetcher must not outlive its caller
+		}
 	}
 }
 

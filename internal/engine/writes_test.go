@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/outpostsync/outpost/internal/engine"
 	"github.com/outpostsync/outpost/internal/store"
 	"github.com/outpostsync/outpost/protocol"
 )
@@ -16,9 +15,7 @@ import (
 // field and, for a text, the limit; nothing reaches the outbox.
 func TestWrites_RefusedBeforeQueued(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
+	m, _, db := startManager(t, managerSetup{})
 	long := strings.Repeat("x", protocol.MaxTextBytes+1)
 	cases := []struct {
 		name  string
@@ -90,9 +87,7 @@ func TestWrites_RefusedBeforeQueued(t *testing.T) {
 // committed must not overwrite the write's count.
 func TestWrites_PendingCountNeverLags(t *testing.T) {
 	ctx := context.Background()
-	conn := newFakeConn("bob")
-	db := openStore(t)
-	m := newManager(t, conn, db, engine.Options{})
+	m, _, _ := startManager(t, managerSetup{})
 	for i := range 300 {
 		if _, err := m.SendMessage(ctx, "team:a", protocol.MessageInput{Text: "offline"}); err != nil {
 			t.Fatal(err)

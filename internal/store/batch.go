@@ -231,6 +231,15 @@ func (d *DB) runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
 	if err := touchBefore(ctx, c, touches); err != nil {
 		return err
 	}
+	if err := execMerged(ctx, c, queries, maxMergedRows); err != nil {
+		return err
+	}
+	return touchAfter(ctx, c, touches)
+}
+
+// execMerged runs queries in order, consecutive ones of one template as
+// one statement of up to per rows.
+func execMerged(ctx context.Context, c *stmtCache, queries []Query, per int) error {
 	var args []any
 	for i := 0; i < len(queries); {
 		q := queries[i]
@@ -242,7 +251,7 @@ func (d *DB) runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
 			continue
 		}
 		j := i + 1
-		for j < len(queries) && j-i < maxMergedRows && queries[j].tmpl == q.tmpl {
+		for j < len(queries) && j-i < per && queries[j].tmpl == q.tmpl {
 			j++
 		}
 		args = args[:0]
@@ -254,7 +263,7 @@ func (d *DB) runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
 		}
 		i = j
 	}
-	return touchAfter(ctx, c, touches)
+	return nil
 }
 
 type batchError struct {

@@ -20,7 +20,8 @@ type CeilingPage struct {
 // allows, for the benchmarks to measure the sync apply against: the same
 // rows as message.new events leave, through the same version- and
 // tombstone-guarded upsert and the same indexes, in statements of up to
-// rows rows each, with the page's channel positions and latest activity,
+// rows rows each (the apply's statement of each row: plainMessage for
+// most), with the page's channel positions and latest activity,
 // in one transaction. It skips what the apply spends on anything else
 // (decoding, events of other kinds, the feed, overlays, skipping a bad
 // event). Nothing in the SDK calls it.
@@ -33,15 +34,18 @@ func (d *DB) WriteCeiling(ctx context.Context, page CeilingPage, rows int) error
 		ev := &protocol.Event{Type: protocol.EventMessageNew}
 		b := builder{ev: ev}
 		msgs := page.Messages
-		args := make([]any, 0, upsertMessage.nargs*min(rows, len(msgs)))
+		qs := make([]Query, len(msgs))
 		activity := make(map[string]int64)
-		if err := execRows(ctx, c, upsertMessage, len(msgs), rows, args, func(args []any, i int) []any {
+		for i := range msgs {
 			m := &msgs[i]
 			activity[m.CID] = max(activity[m.CID], m.CreatedAt.UnixNano())
-			return append(args, b.messageArgs(m, m.CID, m.Version, nil)...)
-		}); err != nil {
+			t, args := b.messageUpsert(m, m.CID, m.Version, nil)
+			qs[i] = t.query("", args...)
+		}
+		if err := execMerged(ctx, c, qs, rows); err != nil {
 			return err
 		}
+		var args []any
 		pos := page.Positions
 		if err := execRows(ctx, c, setChannelPositions, len(pos), maxMergedRows, args, func(args []any, i int) []any {
 			p := &pos[i]

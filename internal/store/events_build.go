@@ -1,14 +1,32 @@
 package store
 
 import (
+	"time"
+
 	"github.com/outpostsync/outpost/protocol"
 )
 
-func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, deletedAt any) []any {
-	created := m.CreatedAt
-	if created.IsZero() {
-		created = b.ev.CreatedAt
+// upsertMessageRow adds the guarded upsert of message m (messageUpsert).
+func (b *builder) upsertMessageRow(m *protocol.Message, cid string, version int64, deletedAt any) {
+	t, args := b.messageUpsert(m, cid, version, deletedAt)
+	b.tmpl(t, args...)
+}
+
+// messageUpsert returns the upsert of message m into channel cid at
+// version, with its deletion time deletedAt (nil for none, which keeps a
+// stored one): plainMessage's short row when that is all m has,
+// upsertMessage's whole one otherwise.
+func (b *builder) messageUpsert(m *protocol.Message, cid string, version int64, deletedAt any) (*rowTemplate, []any) {
+	if deletedAt != nil || len(m.ReactionCounts) > 0 || jsonArg(m.Extra) != nil {
+		return upsertMessage, b.messageArgs(m, cid, version, deletedAt)
 	}
+	created, seq := b.messageTimes(m)
+	return plainMessage, []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt), version, seq}
+}
+
+// messageArgs are the arguments of upsertMessage and undeleteMessage.
+func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, deletedAt any) []any {
+	created, seq := b.messageTimes(m)
 	// The server's message always carries all its reaction counts, and
 	// the wire omits them when there are none: no counts means zero, at
 	// this version, not a partial payload.
@@ -16,12 +34,22 @@ func (b *builder) messageArgs(m *protocol.Message, cid string, version int64, de
 	if m.ReactionCounts != nil {
 		counts = countsArg(m.ReactionCounts)
 	}
-	seq := m.Seq
+	return []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt),
+		deletedAt, counts, version, jsonArg(m.Extra), seq}
+}
+
+// messageTimes returns m's creation time and seq, the event's where m
+// has none.
+func (b *builder) messageTimes(m *protocol.Message) (created time.Time, seq int64) {
+	created = m.CreatedAt
+	if created.IsZero() {
+		created = b.ev.CreatedAt
+	}
+	seq = m.Seq
 	if seq == 0 && b.ev.Type == protocol.EventMessageNew {
 		seq = b.ev.Seq // a server that sends no seq of its own
 	}
-	return []any{m.ID, cid, m.UserID, m.Text, m.ParentID, nanos(created), nanos(m.UpdatedAt),
-		deletedAt, counts, version, jsonArg(m.Extra), seq}
+	return created, seq
 }
 
 func (b *builder) needMessage() (*protocol.Message, error) {
@@ -44,11 +72,11 @@ func (b *builder) message(undelete bool) error {
 	if err != nil {
 		return err
 	}
-	t := upsertMessage
 	if undelete {
-		t = undeleteMessage
+		b.tmpl(undeleteMessage, b.messageArgs(m, cid, v, nanosPtr(m.DeletedAt))...)
+	} else {
+		b.upsertMessageRow(m, cid, v, nanosPtr(m.DeletedAt))
 	}
-	b.tmpl(t, b.messageArgs(m, cid, v, nanosPtr(m.DeletedAt))...)
 	if b.ev.Type == protocol.EventMessageNew {
 		created := m.CreatedAt
 		if created.IsZero() {
@@ -78,7 +106,7 @@ func (b *builder) messageDeleted() error {
 	if deleted == nil {
 		deleted = &b.ev.CreatedAt
 	}
-	b.tmpl(upsertMessage, b.messageArgs(m, cid, v, nanosPtr(deleted))...)
+	b.upsertMessageRow(m, cid, v, nanosPtr(deleted))
 	return nil
 }
 
@@ -131,7 +159,7 @@ func (b *builder) reaction(deleted bool) error {
 		if mv <= 0 {
 			mv = v
 		}
-		b.tmpl(upsertMessage, b.messageArgs(m, cid, mv, nanosPtr(m.DeletedAt))...)
+		b.upsertMessageRow(m, cid, mv, nanosPtr(m.DeletedAt))
 	}
 	return nil
 }

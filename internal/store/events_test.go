@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -335,5 +336,35 @@ func TestApplyEvent_Applies(t *testing.T) {
 	}
 	if m := mustMessage(t, db, "m1"); m.Status != store.StatusSent {
 		t.Errorf("status = %q, want sent", m.Status)
+	}
+}
+
+// TestApplyEvent_PlainMessageRow: a message with no deletion, reaction
+// counts or extra data (most of a sync, written with fewer bound
+// columns) lands whole, and over a stored message keeps what an upsert
+// keeps: its extra data, parent and creation time; its counts are zero.
+func TestApplyEvent_PlainMessageRow(t *testing.T) {
+	db := openTestDB(t)
+	plain := msgEvent(protocol.EventMessageNew, "team:a", "m1", "hi", 3)
+	plain.Message.ParentID, plain.Message.Seq = "p0", 3
+	apply(t, db, plain)
+	m := mustMessage(t, db, "m1")
+	want := *plain.Message
+	want.ReactionCounts = map[string]int{}
+	if m.CID != want.CID || m.UserID != want.UserID || m.Text != want.Text || m.ParentID != "p0" || m.Seq != 3 ||
+		!m.CreatedAt.Equal(want.CreatedAt) || !m.UpdatedAt.Equal(want.UpdatedAt) || m.DeletedAt != nil ||
+		m.Version != 3 || len(m.ReactionCounts) != 0 || m.Extra != nil {
+		t.Fatalf("stored %+v, want %+v", m.Message, want)
+	}
+
+	full := msgEvent(protocol.EventMessageUpdated, "team:a", "m2", "full", 2)
+	full.Message.ParentID, full.Message.Extra, full.Message.ReactionCounts = "p", json.RawMessage(`{"k":1}`), map[string]int{"like": 2}
+	later := msgEvent(protocol.EventMessageUpdated, "team:a", "m2", "later", 5)
+	later.Message.CreatedAt = at(9)
+	apply(t, db, full, later)
+	m = mustMessage(t, db, "m2")
+	if m.Text != "later" || m.ParentID != "p" || string(m.Extra) != `{"k":1}` || len(m.ReactionCounts) != 0 ||
+		!m.CreatedAt.Equal(full.Message.CreatedAt) || !m.UpdatedAt.Equal(at(5)) || m.Version != 5 || m.DeletedAt != nil {
+		t.Fatalf("after a plain update over a full row: %+v", m.Message)
 	}
 }

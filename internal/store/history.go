@@ -357,7 +357,7 @@ func stateQueries(st *protocol.ChannelResponse, group string, withMessages bool)
 func (b *builder) messageRows(cid string, msgs []protocol.Message, reactions []protocol.Reaction) {
 	for i := range msgs {
 		m := &msgs[i]
-		b.tmpl(upsertMessage, b.messageArgs(m, cid, max(m.Version, 1), nanosPtr(m.DeletedAt))...)
+		b.upsertMessageRow(m, cid, max(m.Version, 1), nanosPtr(m.DeletedAt))
 	}
 	for i := range reactions {
 		r := &reactions[i]

@@ -463,14 +463,15 @@ func noteTasks(ctx context.Context, tx *sqlx.Tx, n *changelog.Note, ids []string
 // completeTasksTx is CompleteTasks inside its transaction.
 func (d *DB) completeTasksTx(ctx context.Context, tx *sqlx.Tx, outcomes []TaskOutcome, done []string, now time.Time) error {
 	var apply []Query
+	var chained []chainedWrite
 	for _, o := range outcomes {
 		if o.Failed != nil || o.Result == nil {
 			continue
 		}
 		var t PendingTask
 		var payload string
-		err := tx.QueryRowxContext(ctx, `SELECT type, cid, payload FROM pending_tasks WHERE task_id = ?`, o.TaskID).
-			Scan(&t.Type, &t.CID, &payload)
+		err := tx.QueryRowxContext(ctx, `SELECT type, cid, collection, record_id, payload FROM pending_tasks WHERE task_id = ?`, o.TaskID).
+			Scan(&t.Type, &t.CID, &t.Collection, &t.RecordID, &payload)
 		t.Payload = json.RawMessage(payload)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // gone already
@@ -480,11 +481,19 @@ func (d *DB) completeTasksTx(ctx context.Context, tx *sqlx.Tx, outcomes []TaskOu
 		}
 		t.ID = o.TaskID
 		apply = append(apply, d.answerQueries(t, *o.Result)...)
+		if t.RecordID != "" && o.Result.Record != nil {
+			chained = append(chained, chainedWrite{done: t, after: o.Result.Record})
+		}
 	}
 	if len(done) > 0 {
 		in, args := inList(done)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_tasks WHERE task_id IN (`+in+`)`, args...); err != nil {
 			return fmt.Errorf("offlinedb: delete tasks: %w", err)
+		}
+	}
+	for _, c := range chained {
+		if err := rebaseChainedRecordWrites(ctx, tx, c.done, c.after); err != nil {
+			return fmt.Errorf("offlinedb: rebase record writes: %w", err)
 		}
 	}
 	if err := d.runFast(ctx, tx, apply); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -76,20 +77,11 @@ func (d *DB) Channels(ctx context.Context, q ChannelsQuery) ([]Channel, error) {
 		}
 		types = " AND type IN (" + strings.Join(in, ", ") + ")"
 	}
-	var rows []channelRow
-	err := d.db.SelectContext(ctx, &rows, channelSelect+`
+	return selectRows(ctx, d, "channels", channelRow.channel, channelSelect+`
 WHERE deleted_at IS NULL AND stub = 0 AND (?1 OR hidden = 0)`+types+`
   AND (?3 = '' OR `+activityKey+` < ?2 OR (`+activityKey+` = ?2 AND cid > ?3))
 ORDER BY `+activityKey+` DESC, cid
 LIMIT ?4`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("offlinedb: channels: %w", err)
-	}
-	out := make([]Channel, len(rows))
-	for i, r := range rows {
-		out[i] = r.channel()
-	}
-	return out, nil
 }
 
 // activityKey is what Channels orders by.
@@ -100,15 +92,7 @@ func (d *DB) Channel(ctx context.Context, cid string) (Channel, error) {
 	if d.closed.Load() {
 		return Channel{}, ErrClosed
 	}
-	var r channelRow
-	err := d.db.GetContext(ctx, &r, channelSelect+` WHERE cid = ? AND stub = 0`, cid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Channel{}, fmt.Errorf("%w: channel %q", ErrNotFound, cid)
-	}
-	if err != nil {
-		return Channel{}, fmt.Errorf("offlinedb: channel: %w", err)
-	}
-	return r.channel(), nil
+	return getRow(ctx, d, "channel", cid, channelRow.channel, channelSelect+` WHERE cid = ? AND stub = 0`, cid)
 }
 
 type messageRow struct {
@@ -139,14 +123,6 @@ func (r messageRow) message() Message {
 
 const messageSelect = `SELECT id, cid, user_id, text, parent_id, created_at, updated_at, deleted_at, reaction_counts,
 	version, seq, extra, status, error FROM messages`
-
-func toMessages(rows []messageRow) []Message {
-	out := make([]Message, len(rows))
-	for i, r := range rows {
-		out[i] = r.message()
-	}
-	return out
-}
 
 // placeExpr is a message's place in its channel's order: the seq of its
 // message.new event, or, for a message the server has not stored yet,
@@ -181,7 +157,7 @@ func (d *DB) Messages(ctx context.Context, cid string, q MessagesQuery) ([]Messa
 		}
 		return p, err
 	}
-	var rows []messageRow
+	var out []Message
 	var err error
 	switch {
 	case q.After != "":
@@ -189,7 +165,7 @@ func (d *DB) Messages(ctx context.Context, cid string, q MessagesQuery) ([]Messa
 		if p, err = cursor(q.After); err != nil {
 			return nil, err
 		}
-		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+		out, err = selectRows(ctx, d, "messages", messageRow.message, messageSelect+`
 WHERE cid = ?1 AND (?5 OR deleted_at IS NULL) AND (`+placeExpr+`, created_at, id) > (?2, ?3, ?4)
 ORDER BY `+placeExpr+`, created_at, id LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.IncludeDeleted, q.Limit)
 	case q.Before != "":
@@ -197,27 +173,25 @@ ORDER BY `+placeExpr+`, created_at, id LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.Incl
 		if p, err = cursor(q.Before); err != nil {
 			return nil, err
 		}
-		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+		out, err = selectRows(ctx, d, "messages", messageRow.message, messageSelect+`
 WHERE cid = ?1 AND (?5 OR deleted_at IS NULL) AND (`+placeExpr+`, created_at, id) < (?2, ?3, ?4)
 ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?6`, cid, p.Seq, p.At, p.ID, q.IncludeDeleted, q.Limit)
 	case q.Oldest:
-		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+		out, err = selectRows(ctx, d, "messages", messageRow.message, messageSelect+`
 WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
 ORDER BY `+placeExpr+`, created_at, id LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	default:
-		err = d.db.SelectContext(ctx, &rows, messageSelect+`
+		out, err = selectRows(ctx, d, "messages", messageRow.message, messageSelect+`
 WHERE cid = ?1 AND (?2 OR deleted_at IS NULL)
 ORDER BY `+placeExpr+` DESC, created_at DESC, id DESC LIMIT ?3`, cid, q.IncludeDeleted, q.Limit)
 	}
-	if q.After == "" && (q.Before != "" || !q.Oldest) {
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
-		}
-	}
 	if err != nil {
-		return nil, fmt.Errorf("offlinedb: messages: %w", err)
+		return nil, err
 	}
-	return toMessages(rows), nil
+	if q.After == "" && (q.Before != "" || !q.Oldest) {
+		slices.Reverse(out) // read newest first, returned oldest first
+	}
+	return out, nil
 }
 
 // Message returns one message, or ErrNotFound.
@@ -225,15 +199,7 @@ func (d *DB) Message(ctx context.Context, id string) (Message, error) {
 	if d.closed.Load() {
 		return Message{}, ErrClosed
 	}
-	var r messageRow
-	err := d.db.GetContext(ctx, &r, messageSelect+` WHERE id = ?`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Message{}, fmt.Errorf("%w: message %q", ErrNotFound, id)
-	}
-	if err != nil {
-		return Message{}, fmt.Errorf("offlinedb: message: %w", err)
-	}
-	return r.message(), nil
+	return getRow(ctx, d, "message", id, messageRow.message, messageSelect+` WHERE id = ?`, id)
 }
 
 // UnsentMessages returns the messages still pending or failed, of one
@@ -242,13 +208,8 @@ func (d *DB) UnsentMessages(ctx context.Context, cid string) ([]Message, error) 
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
-	var rows []messageRow
-	err := d.db.SelectContext(ctx, &rows, messageSelect+`
+	return selectRows(ctx, d, "unsent messages", messageRow.message, messageSelect+`
 WHERE status <> 'sent' AND (?1 = '' OR cid = ?1) ORDER BY created_at, id`, cid)
-	if err != nil {
-		return nil, fmt.Errorf("offlinedb: unsent messages: %w", err)
-	}
-	return toMessages(rows), nil
 }
 
 // Reactions returns the reactions to a message, oldest first.
@@ -256,7 +217,7 @@ func (d *DB) Reactions(ctx context.Context, messageID string) ([]Reaction, error
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
-	var rows []struct {
+	type row struct {
 		MessageID string         `db:"message_id"`
 		UserID    string         `db:"user_id"`
 		Type      string         `db:"type"`
@@ -269,19 +230,13 @@ func (d *DB) Reactions(ctx context.Context, messageID string) ([]Reaction, error
 		Status    string         `db:"status"`
 		Error     sql.NullString `db:"error"`
 	}
-	err := d.db.SelectContext(ctx, &rows, `SELECT message_id, user_id, type, cid, score, created_at, updated_at,
-	version, extra, status, error FROM reactions WHERE message_id = ? ORDER BY created_at, user_id, type`, messageID)
-	if err != nil {
-		return nil, fmt.Errorf("offlinedb: reactions: %w", err)
-	}
-	out := make([]Reaction, len(rows))
-	for i, r := range rows {
-		out[i] = Reaction{Reaction: protocol.Reaction{
+	return selectRows(ctx, d, "reactions", func(r row) Reaction {
+		return Reaction{Reaction: protocol.Reaction{
 			MessageID: r.MessageID, UserID: r.UserID, Type: r.Type, CID: r.CID, Score: r.Score,
 			CreatedAt: fromNanos(r.CreatedAt), UpdatedAt: fromNanos(r.UpdatedAt), Version: r.Version, Extra: fromJSON(r.Extra),
 		}, Status: MessageStatus(r.Status), Error: r.Error.String}
-	}
-	return out, nil
+	}, `SELECT message_id, user_id, type, cid, score, created_at, updated_at,
+	version, extra, status, error FROM reactions WHERE message_id = ? ORDER BY created_at, user_id, type`, messageID)
 }
 
 // Members returns a channel's members, with their user rows when known.
@@ -289,7 +244,7 @@ func (d *DB) Members(ctx context.Context, cid string) ([]protocol.Member, error)
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
-	var rows []struct {
+	type row struct {
 		CID       string         `db:"cid"`
 		UserID    string         `db:"user_id"`
 		Role      string         `db:"role"`
@@ -299,20 +254,15 @@ func (d *DB) Members(ctx context.Context, cid string) ([]protocol.Member, error)
 		Name      sql.NullString `db:"name"`
 		Image     sql.NullString `db:"image"`
 	}
-	err := d.db.SelectContext(ctx, &rows, `SELECT m.cid, m.user_id, m.role, m.created_at, m.updated_at, m.version,
-	u.name, u.image FROM members m LEFT JOIN users u ON u.id = m.user_id WHERE m.cid = ? ORDER BY m.created_at, m.user_id`, cid)
-	if err != nil {
-		return nil, fmt.Errorf("offlinedb: members: %w", err)
-	}
-	out := make([]protocol.Member, len(rows))
-	for i, r := range rows {
-		out[i] = protocol.Member{CID: r.CID, UserID: r.UserID, Role: r.Role, CreatedAt: fromNanos(r.CreatedAt),
+	return selectRows(ctx, d, "members", func(r row) protocol.Member {
+		m := protocol.Member{CID: r.CID, UserID: r.UserID, Role: r.Role, CreatedAt: fromNanos(r.CreatedAt),
 			UpdatedAt: fromNanos(r.UpdatedAt), Version: r.Version}
 		if r.Name.Valid {
-			out[i].User = &protocol.User{ID: r.UserID, Name: r.Name.String, Image: r.Image.String}
+			m.User = &protocol.User{ID: r.UserID, Name: r.Name.String, Image: r.Image.String}
 		}
-	}
-	return out, nil
+		return m
+	}, `SELECT m.cid, m.user_id, m.role, m.created_at, m.updated_at, m.version,
+	u.name, u.image FROM members m LEFT JOIN users u ON u.id = m.user_id WHERE m.cid = ? ORDER BY m.created_at, m.user_id`, cid)
 }
 
 // Reads returns how far each member has read a channel.
@@ -320,7 +270,7 @@ func (d *DB) Reads(ctx context.Context, cid string) ([]protocol.Read, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
-	var rows []struct {
+	type row struct {
 		CID         string        `db:"cid"`
 		UserID      string        `db:"user_id"`
 		LastReadAt  sql.NullInt64 `db:"last_read_at"`
@@ -328,17 +278,11 @@ func (d *DB) Reads(ctx context.Context, cid string) ([]protocol.Read, error) {
 		Unread      int           `db:"unread_messages"`
 		Version     int64         `db:"version"`
 	}
-	err := d.db.SelectContext(ctx, &rows, `SELECT cid, user_id, last_read_at, last_read_message_id, unread_messages, version
-FROM reads WHERE cid = ? ORDER BY user_id`, cid)
-	if err != nil {
-		return nil, fmt.Errorf("offlinedb: reads: %w", err)
-	}
-	out := make([]protocol.Read, len(rows))
-	for i, r := range rows {
-		out[i] = protocol.Read{CID: r.CID, UserID: r.UserID, LastReadAt: fromNanos(r.LastReadAt),
+	return selectRows(ctx, d, "reads", func(r row) protocol.Read {
+		return protocol.Read{CID: r.CID, UserID: r.UserID, LastReadAt: fromNanos(r.LastReadAt),
 			LastReadMessageID: r.LastReadMsg, UnreadMessages: r.Unread, Version: r.Version}
-	}
-	return out, nil
+	}, `SELECT cid, user_id, last_read_at, last_read_message_id, unread_messages, version
+FROM reads WHERE cid = ? ORDER BY user_id`, cid)
 }
 
 // UnreadCount counts a channel's messages that userID has not read: those
@@ -364,7 +308,7 @@ func (d *DB) User(ctx context.Context, id string) (protocol.User, error) {
 	if d.closed.Load() {
 		return protocol.User{}, ErrClosed
 	}
-	var r struct {
+	type row struct {
 		ID        string         `db:"id"`
 		Name      string         `db:"name"`
 		Image     string         `db:"image"`
@@ -373,13 +317,37 @@ func (d *DB) User(ctx context.Context, id string) (protocol.User, error) {
 		Version   int64          `db:"version"`
 		Extra     sql.NullString `db:"extra"`
 	}
-	err := d.db.GetContext(ctx, &r, `SELECT id, name, image, created_at, updated_at, version, extra FROM users WHERE id = ?`, id)
+	return getRow(ctx, d, "user", id, func(r row) protocol.User {
+		return protocol.User{ID: r.ID, Name: r.Name, Image: r.Image, CreatedAt: fromNanos(r.CreatedAt),
+			UpdatedAt: fromNanos(r.UpdatedAt), Version: r.Version, Extra: fromJSON(r.Extra)}
+	}, `SELECT id, name, image, created_at, updated_at, version, extra FROM users WHERE id = ?`, id)
+}
+
+// selectRows runs query, scans each row into an R and returns the rows
+// made into Ts by conv. An error names what was read.
+func selectRows[R, T any](ctx context.Context, d *DB, what string, conv func(R) T, query string, args ...any) ([]T, error) {
+	var rows []R
+	if err := d.db.SelectContext(ctx, &rows, query, args...); err != nil {
+		return nil, fmt.Errorf("offlinedb: %s: %w", what, err)
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = conv(r)
+	}
+	return out, nil
+}
+
+// getRow runs query for the one row of the what called key, scans it into
+// an R and returns it made into a T by conv; no row is ErrNotFound.
+func getRow[R, T any](ctx context.Context, d *DB, what, key string, conv func(R) T, query string, args ...any) (T, error) {
+	var r R
+	var zero T
+	err := d.db.GetContext(ctx, &r, query, args...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return protocol.User{}, fmt.Errorf("%w: user %q", ErrNotFound, id)
+		return zero, fmt.Errorf("%w: %s %q", ErrNotFound, what, key)
 	}
 	if err != nil {
-		return protocol.User{}, fmt.Errorf("offlinedb: user: %w", err)
+		return zero, fmt.Errorf("offlinedb: %s: %w", what, err)
 	}
-	return protocol.User{ID: r.ID, Name: r.Name, Image: r.Image, CreatedAt: fromNanos(r.CreatedAt),
-		UpdatedAt: fromNanos(r.UpdatedAt), Version: r.Version, Extra: fromJSON(r.Extra)}, nil
+	return conv(r), nil
 }

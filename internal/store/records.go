@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,11 +51,11 @@ const deleteChanRecordsSQL = `DELETE FROM records WHERE cid = ?1
 func recordArgs(r *protocol.Record, cid string, v int64) []any {
 	fields, versions := "{}", "{}"
 	if !r.Deleted {
-		if raw, err := json.Marshal(nonNilFields(r.Fields)); err == nil {
-			fields = string(raw)
+		if raw, err := fieldsJSON(r.Fields); err == nil {
+			fields = raw
 		}
-		if raw, err := json.Marshal(nonNilVersions(r.FieldVersions)); err == nil {
-			versions = string(raw)
+		if raw, err := versionsJSON(r.FieldVersions); err == nil {
+			versions = raw
 		}
 	}
 	deleted := 0
@@ -67,13 +68,6 @@ func recordArgs(r *protocol.Record, cid string, v int64) []any {
 func nonNilFields(m map[string]json.RawMessage) map[string]json.RawMessage {
 	if m == nil {
 		return map[string]json.RawMessage{}
-	}
-	return m
-}
-
-func nonNilVersions(m map[string]int64) map[string]int64 {
-	if m == nil {
-		return map[string]int64{}
 	}
 	return m
 }
@@ -199,6 +193,94 @@ func rebaseRecordWrite(ctx context.Context, tx *sqlx.Tx, t *PendingTask) error {
 		return err
 	}
 	t.Payload = raw
+	return nil
+}
+
+// chainBase returns the version of the server's record a record write
+// was queued on (its if_version, else a patch's base_version, else 0: a
+// create of a record the store never held), and whether the server's
+// answer, the record after the write at after, is that version with the
+// write applied and nothing else: the write was conditional on it (a
+// precondition, or a create, which only an absent record or the
+// tombstone it names takes), or, for a patch without one, no field the
+// patch left alone changed after it.
+func chainBase(payload json.RawMessage, after *protocol.Record) (from int64, exact bool) {
+	var b struct {
+		IfVersion   *int64                     `json:"if_version"`
+		BaseVersion *int64                     `json:"base_version"`
+		Set         map[string]json.RawMessage `json:"set"`
+		Unset       []string                   `json:"unset"`
+	}
+	if err := json.Unmarshal(payload, &b); err != nil {
+		return 0, false
+	}
+	switch {
+	case b.IfVersion != nil:
+		return *b.IfVersion, true
+	case b.BaseVersion == nil:
+		return 0, true
+	}
+	for f, v := range after.FieldVersions {
+		if _, set := b.Set[f]; !set && !slices.Contains(b.Unset, f) && v > *b.BaseVersion {
+			return *b.BaseVersion, false
+		}
+	}
+	return *b.BaseVersion, true
+}
+
+// chainedWrite is a record write the server applied: after is its
+// answer, the record after it.
+type chainedWrite struct {
+	done  PendingTask
+	after *protocol.Record
+}
+
+// rebaseChainedRecordWrites moves the preconditions of the writes of
+// done's record still in the outbox from the version done was queued on
+// to after's, the record as the server applied done, when after is that
+// version with done applied and nothing else (chainBase). This device
+// queued them over its own pending write (the store's version of a
+// record stays the server's until the write is answered), so they are
+// conditional on the record as that write leaves it; when someone else's
+// write came in between, they keep their version and are refused.
+func rebaseChainedRecordWrites(ctx context.Context, tx *sqlx.Tx, done PendingTask, after *protocol.Record) error {
+	from, exact := chainBase(done.Payload, after)
+	version := after.Version
+	if !exact || from == version {
+		return nil
+	}
+	var later []struct {
+		ID      string `db:"task_id"`
+		Payload string `db:"payload"`
+	}
+	if err := tx.SelectContext(ctx, &later, `SELECT task_id, payload FROM pending_tasks
+WHERE cid = ? AND collection = ? AND record_id = ? ORDER BY seq`, done.CID, done.Collection, done.RecordID); err != nil {
+		return err
+	}
+	to, _ := json.Marshal(version)
+	for _, l := range later {
+		var body map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(l.Payload), &body); err != nil {
+			continue // sent as it is; the server judges it
+		}
+		changed := false
+		for _, name := range []string{"if_version", "base_version"} {
+			var v int64
+			if raw, ok := body[name]; ok && string(raw) != "null" && json.Unmarshal(raw, &v) == nil && v == from {
+				body[name], changed = to, true
+			}
+		}
+		if !changed {
+			continue
+		}
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pending_tasks SET payload = ? WHERE task_id = ?`, string(raw), l.ID); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

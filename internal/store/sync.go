@@ -163,6 +163,7 @@ func (d *DB) ApplySyncPage(ctx context.Context, page *protocol.SyncResponse) (Pa
 type PreparedSyncPage struct {
 	page  *protocol.SyncResponse
 	built []builtEvent // one per page.Events
+	nqs   int          // the queries of built, all told
 }
 
 type builtEvent struct {
@@ -178,6 +179,7 @@ func (d *DB) PrepareSyncPage(page *protocol.SyncResponse) *PreparedSyncPage {
 	for i := range page.Events {
 		b := &p.built[i]
 		b.qs, b.ignored, b.err = buildQueries(&page.Events[i])
+		p.nqs += len(b.qs)
 	}
 	return p
 }
@@ -209,7 +211,8 @@ func (d *DB) ApplyPreparedSyncPage(ctx context.Context, prepared *PreparedSyncPa
 		// fetched whole.
 		skip := map[string]bool{}
 		need := map[string]bool{}
-		var qs []Query
+		// Room for the events' queries and a position per channel.
+		qs := make([]Query, 0, prepared.nqs+len(page.Channels)+1)
 		drop := func(cid string) {
 			if holds[cid] {
 				dropGoneChannel(&qs, cid)

@@ -404,8 +404,16 @@ func (t *tx) PutRecord(r protocol.Record) error {
 	return t.exec(qPutRecord, r.CID, r.Collection, r.ID, r.Deleted, mustJSON(r))
 }
 
-func (t *tx) Records(cid string, after server.RecordKey, limit int) ([]protocol.Record, error) {
-	return selectJSON[protocol.Record](t, qRecords, cid, after.Collection, after.ID, limit)
+func (t *tx) Records(cid string, after server.RecordKey, limit int) ([]json.RawMessage, error) {
+	rows, err := t.tx.Query(t.ctx, qRecords, cid, after.Collection, after.ID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
+		var data []byte
+		err := row.Scan(&data)
+		return data, err
+	})
 }
 
 func (t *tx) DeleteRecords(cid string) error { return t.exec(qDeleteRecords, cid) }

@@ -301,10 +301,17 @@ ON CONFLICT (cid, collection, id) DO UPDATE SET deleted = excluded.deleted, data
 		r.CID, r.Collection, r.ID, r.Deleted, mustJSON(r))
 }
 
-func (t *tx) Records(cid string, after server.RecordKey, limit int) ([]protocol.Record, error) {
-	return selectJSON[protocol.Record](t, `SELECT data FROM records
+func (t *tx) Records(cid string, after server.RecordKey, limit int) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	err := t.query(func(rows *sql.Rows) error {
+		var data []byte
+		err := rows.Scan(&data)
+		out = append(out, data)
+		return err
+	}, `SELECT data FROM records
 WHERE cid = ? AND (collection, id) > (?, ?) AND NOT deleted ORDER BY collection, id LIMIT ?`,
 		cid, after.Collection, after.ID, limit)
+	return out, err
 }
 
 func (t *tx) DeleteRecords(cid string) error {

@@ -114,6 +114,22 @@ func storedRecord(t testing.TB, st server.Store, cid, coll, id string) (protocol
 	return r, err
 }
 
+// liveRecords returns up to limit live records of cid, decoded from the
+// JSON tx.Records returns.
+func liveRecords(tx server.Tx, cid string, limit int) ([]protocol.Record, error) {
+	raw, err := tx.Records(cid, server.RecordKey{}, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Record, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			return nil, fmt.Errorf("stored record %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
 func vp(v int64) *int64 { return &v }
 
 // testRules are the record rules of the record tests.
@@ -437,7 +453,7 @@ func testRecordsConcurrent(t *testing.T, h Harness) {
 		if evs, err = tx.ChannelEvents(cid, 0, 100000); err != nil {
 			return err
 		}
-		stored, err = tx.Records(cid, server.RecordKey{}, 100)
+		stored, err = liveRecords(tx, cid, 100)
 		return err
 	})
 	if err != nil {
@@ -606,7 +622,7 @@ func testRecordsPagedState(t *testing.T, h Harness) {
 	var want []protocol.Record
 	if err := st.View(ctx, func(tx server.Tx) error {
 		var err error
-		want, err = tx.Records(cid, server.RecordKey{}, 100000)
+		want, err = liveRecords(tx, cid, 100000)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -677,7 +693,7 @@ func testRecordsWithChannel(t *testing.T, h Harness) {
 		var recs []protocol.Record
 		if err := st.View(ctx, func(tx server.Tx) error {
 			var err error
-			recs, err = tx.Records(cid, server.RecordKey{}, 100)
+			recs, err = liveRecords(tx, cid, 100)
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package webtest_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/outpostsync/outpost/internal/apitest"
 	"github.com/outpostsync/outpost/internal/logtest"
 	"github.com/outpostsync/outpost/protocol"
 	"github.com/outpostsync/outpost/server"
@@ -29,30 +28,13 @@ type testServer struct {
 	*httptest.Server
 	srv   *server.Server
 	store *sqlitestore.Store
-	clock *testClock
+	clock *apitest.Clock
 	logs  *logtest.Buffer
 }
 
-// testClock is the server's clock: real time unless set.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.t.IsZero() {
-		return time.Now()
-	}
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 func startServer(tb testing.TB, tune func(*server.Config)) *testServer {
 	tb.Helper()
-	clk := &testClock{}
+	clk := &apitest.Clock{}
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "server.db"), clk.Now)
 	if err != nil {
 		tb.Fatal(err)
@@ -87,33 +69,10 @@ func tokenFor(tb testing.TB, user string) string {
 }
 
 // do makes a request with the given headers (pairs) and returns the
-// status and body. A 5xx fails the test.
+// answer and its body. A 5xx fails the test.
 func (ts *testServer) do(tb testing.TB, method, path string, body any, headers ...string) (*http.Response, []byte) {
 	tb.Helper()
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, ts.URL+path, rd)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	resp, data := apitest.Do(tb, method, ts.URL+path, "", body, headers...)
 	if resp.StatusCode >= 500 {
 		tb.Fatalf("%s %s: status %d: %s", method, path, resp.StatusCode, data)
 	}
@@ -123,14 +82,8 @@ func (ts *testServer) do(tb testing.TB, method, path string, body any, headers .
 // must makes a request as user and decodes a 2xx answer into out.
 func (ts *testServer) must(tb testing.TB, user, method, path string, body, out any) {
 	tb.Helper()
-	resp, data := ts.do(tb, method, path, body, "Authorization", "Bearer "+tokenFor(tb, user))
-	if resp.StatusCode >= 300 {
-		tb.Fatalf("%s %s as %s: %d %s", method, path, user, resp.StatusCode, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			tb.Fatal(err)
-		}
+	if _, ae := apitest.Call(tb, method, ts.URL+path, tokenFor(tb, user), body, out); ae != nil {
+		tb.Fatalf("%s %s as %s: %v", method, path, user, ae)
 	}
 }
 

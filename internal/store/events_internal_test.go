@@ -1,0 +1,25 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/outpostsync/outpost/protocol"
+)
+
+// A plain message.new binds the nine columns that differ from message to
+// message, not the twelve of a message row.
+func TestBuildQueries_PlainMessageBindsLess(t *testing.T) {
+	ev := &protocol.Event{ID: "e1", Type: protocol.EventMessageNew, CID: "team:a", Seq: 4,
+		Message: &protocol.Message{ID: "m1", CID: "team:a", UserID: "u", Text: "hi", Version: 4}}
+	qs, _, err := buildQueries(ev)
+	if err != nil || len(qs) != 1 {
+		t.Fatalf("buildQueries = %v, %v", qs, err)
+	}
+	if qs[0].tmpl != plainMessage || len(qs[0].Args) != 9 {
+		t.Errorf("a plain message.new binds %d args (template %p, want plainMessage)", len(qs[0].Args), qs[0].tmpl)
+	}
+	ev.Message.Extra = []byte(`{"k":1}`)
+	if qs, _, _ := buildQueries(ev); qs[0].tmpl != upsertMessage {
+		t.Errorf("a message with extra data does not take the whole row")
+	}
+}
