@@ -23,3 +23,24 @@ func TestBuildQueries_PlainMessageBindsLess(t *testing.T) {
 		t.Errorf("a message with extra data does not take the whole row")
 	}
 }
+
+// Runs of any length split into statements of a few row counts (powers of
+// two up to maxMergedRows), so each template's statements stay prepared
+// whatever length a page's runs have.
+func TestMergedRows_FewStatementSizes(t *testing.T) {
+	sizes := map[int]bool{}
+	for n := 1; n <= 3*maxMergedRows; n++ {
+		left := n
+		for left > 0 {
+			r := mergedRows(left)
+			if r < 1 || r > left || r > maxMergedRows || r&(r-1) != 0 || 2*r <= min(left, maxMergedRows) {
+				t.Fatalf("mergedRows(%d) = %d: want the largest power of two up to %d", left, r, min(left, maxMergedRows))
+			}
+			sizes[r] = true
+			left -= r
+		}
+	}
+	if len(sizes) != 7 {
+		t.Errorf("runs of 1 to %d rows took %d statement sizes, want 7", 3*maxMergedRows, len(sizes))
+	}
+}
