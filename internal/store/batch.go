@@ -228,7 +228,7 @@ func (d *DB) runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
 	if err := touchBefore(ctx, c, touches); err != nil {
 		return err
 	}
-	if err := execMerged(ctx, c, queries, mergedRows); err != nil {
+	if err := execMerged(ctx, c, dropSupersededRecords(queries), mergedRows); err != nil {
 		return err
 	}
 	return touchAfter(ctx, c, touches)
