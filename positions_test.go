@@ -116,7 +116,14 @@ func serverCIDs(tb testing.TB, c *outpost.Client) []string {
 
 func syncNow(tb testing.TB, c *outpost.Client) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	syncNowWithin(tb, c, 20*time.Second)
+}
+
+// syncNowWithin is syncNow with a bound of its own, for a sync that grows
+// with a fixture.
+func syncNowWithin(tb testing.TB, c *outpost.Client, d time.Duration) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := c.SyncNow(ctx); err != nil {
 		tb.Fatalf("%s: sync: %v", c.UserID(), err)
@@ -304,7 +311,10 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t)
 	alice := open(t, ts.URL, "alice")
-	const nChannels = 240
+	// More than a Channels page and a QueryChannels request hold; half
+	// as many under -race, where each channel's state and records take
+	// several times longer to fetch and store.
+	nChannels := map[bool]int{false: 240, true: 120}[raceOn]
 	var cids []string
 	for i := range nChannels {
 		ch, err := outpost.ConnOf(alice).CreateChannel(ctx, protocol.CreateChannelRequest{Type: "team", ID: fmt.Sprintf("c%03d", i),
@@ -315,18 +325,23 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 		cids = append(cids, ch.Channel.CID)
 	}
 	// Posters move channels up and down the activity order all through
-	// Bob's first sync.
+	// Bob's first sync, each at most one post every 10ms: unpaced, they
+	// post as fast as the cores let them and leave Bob's sync, which
+	// makes its requests one after another, the scraps (under -race on a
+	// loaded machine it outlasted syncNow's bound several times over).
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for p := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-tick.C:
 				}
 				cid := cids[(i*7+p*13)%len(cids)]
 				id := fmt.Sprintf("load-%d-%d", p, i)
@@ -338,7 +353,10 @@ func TestPosition_RefillUnderLoad(t *testing.T) {
 		}()
 	}
 	bob := openAt(t, ts.URL, "bob", filepath.Join(t.TempDir(), "bob.db"))
-	syncNow(t, bob)
+	// A first sync of this many channels makes two requests a channel
+	// (its state, its records), one after another: under -race on a
+	// loaded machine that outlasts syncNow's 20 s.
+	syncNowWithin(t, bob, 2*time.Minute)
 	close(stop)
 	wg.Wait()
 	syncNow(t, bob)

@@ -3,5 +3,6 @@
 package outpost_test
 
 // raceOn says the race detector is on: tests that run several processes
-// do less work, since each runs several times slower.
+// or fetch many channels do less work, since each runs several times
+// slower.
 const raceOn = true

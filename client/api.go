@@ -35,7 +35,7 @@ func (c *Client) SendMessage(ctx context.Context, cid string, req protocol.SendM
 	}
 	var out protocol.MessageResponse
 	err := c.do(ctx, request{op: "send message", method: http.MethodPost,
-		path: pathf(protocol.PathMessages, cid), body: req,
+		path: pathf(protocol.PathMessages, cid), body: req, repeatable: true,
 		check: func() error { return answerFor("message", out.Message.ID, req.Message.ID) }}, &out)
 	return result(&out, err)
 }

@@ -26,7 +26,11 @@ func (c *Client) Batch(ctx context.Context, req protocol.BatchRequest) (*protoco
 		}
 	}
 	var out protocol.BatchResponse
-	if err := c.do(ctx, request{op: "batch", method: http.MethodPost, path: protocol.PathBatch, body: req}, &out); err != nil {
+	repeatable := true
+	for _, op := range req.Ops {
+		repeatable = repeatable && (op.Key != "" || op.Type == protocol.OpSendMessage)
+	}
+	if err := c.do(ctx, request{op: "batch", method: http.MethodPost, path: protocol.PathBatch, body: req, repeatable: repeatable}, &out); err != nil {
 		return nil, err
 	}
 	if len(out.Results) != len(req.Ops) {

@@ -208,7 +208,9 @@ func TestFault_CloseWhileStalled(t *testing.T) {
 	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 2*time.Second { // the close handshake is cut at 1s
+	// The close handshake is cut at 1s; without the cut, the WebSocket
+	// library waits 5s for it. 4s leaves a loaded machine room.
+	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("Close took %v on a stalled network", d)
 	}
 	if got := rec.connectionEvents(); len(got) != 2 || got[1] != "off" {

@@ -24,6 +24,12 @@ type request struct {
 	query   url.Values
 	body    any    // marshalled to JSON; nil for no body
 	idemKey string // the Idempotency-Key header, if not empty
+	// repeatable: the server answers a repeat of the write as it answered
+	// the write, without writing again (a send, by its message id; a
+	// batch whose ops all are). Such a write, like one with an
+	// idempotency key, is sent again on a new connection when the
+	// kept-alive one it went out on turns out closed.
+	repeatable bool
 	// check, if set, checks a decoded 2xx answer: a write's answer must
 	// name what was written, or a garbled success (null, {}) would be
 	// taken for the write being applied and the write dropped.
@@ -88,8 +94,13 @@ func (c *Client) doOnce(ctx context.Context, r request, payload []byte, tok stri
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if r.idemKey != "" {
+	switch {
+	case r.idemKey != "":
 		req.Header.Set(protocol.HeaderIdempotencyKey, r.idemKey)
+	case r.repeatable:
+		// A nil value marks the request as idempotent to net/http, which
+		// then may send it again, and sends no such header.
+		req.Header[protocol.HeaderIdempotencyKey] = nil
 	}
 	if id := c.ServerID(); id != "" {
 		req.Header.Set(protocol.HeaderServerID, id)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outpostsync/outpost/protocol"
+	"github.com/outpostsync/outpost/server"
 )
 
 func batchOp(typ protocol.BatchOpType, key, cid, messageID string, body any) protocol.BatchOp {
@@ -162,7 +164,10 @@ func TestBatch_BadBatches(t *testing.T) {
 // TestFanoutInCommitOrder: writers racing on one channel; a member's
 // WebSocket gets the channel's events in sequence order, with no gaps.
 func TestFanoutInCommitOrder(t *testing.T) {
-	ts := startServer(t, nil)
+	// Every publish comes (none fails here), so a long reorder wait holds
+	// an early event until the one before it is published, however late
+	// a loaded machine runs that publish.
+	ts := startServer(t, func(c *server.Config) { c.ReorderWait = time.Minute })
 	cid := createChannel(t, ts, "alice", "race", "bob").Channel.CID
 	bob := ts.dial(t, "bob")
 	const writers, each = 6, 20

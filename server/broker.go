@@ -43,11 +43,12 @@ type Broker interface {
 	Close()
 }
 
-// reorderWait is how long the in-process broker holds an event whose
-// predecessor in its log has not been published yet. After it, the event
-// goes out anyway: the predecessor's commit failed to publish, or is
-// slow, and the client syncs over the gap.
-const reorderWait = 50 * time.Millisecond
+// defaultReorderWait is how long the in-process broker holds an event
+// whose predecessor in its log has not been published yet
+// (Config.ReorderWait). After it, the event goes out anyway: the
+// predecessor's commit failed to publish, or is slow, and the client
+// syncs over the gap.
+const defaultReorderWait = 50 * time.Millisecond
 
 // maxOrderedLogs bounds the logs whose next seq the broker remembers;
 // beyond it, logs with nothing held are forgotten (their next event is
@@ -56,7 +57,7 @@ const maxOrderedLogs = 100_000
 
 // localBroker is the in-process Broker. It keeps, per log and epoch, the
 // next seq to deliver, holds events that come early until the gap before
-// them fills or reorderWait passes, and hands events to send (the hub).
+// them fills or the reorder wait passes, and hands events to send (the hub).
 type localBroker struct {
 	send func(data []byte, recipients []string)
 	log  *slog.Logger

@@ -59,6 +59,13 @@ type Config struct {
 	// SendBuffer is how many events may wait for one slow WebSocket
 	// before it is cut off. Zero means 256.
 	SendBuffer int
+	// ReorderWait is how long a node holds a live event that was
+	// published before the event ahead of it in its log (two writes of
+	// one channel commit in seq order but may publish in the other):
+	// once it passes, the event goes out anyway and the client syncs over
+	// the gap. Longer waits mean fewer false gaps on a loaded node, later
+	// events when a publish is lost. Zero means 50ms.
+	ReorderWait time.Duration
 
 	// WritesPerSecond is each user's sustained rate of writes (every
 	// POST, PUT, PATCH and DELETE but sync and channel queries; a batch
@@ -169,6 +176,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HealthTimeout <= 0 {
 		c.HealthTimeout = max(3*c.HealthInterval, 60*time.Second)
+	}
+	if c.ReorderWait <= 0 {
+		c.ReorderWait = defaultReorderWait
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = 256

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/outpostsync/outpost/internal/sse"
@@ -70,24 +71,42 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.streams.Add(1)
-	defer func() {
-		s.streams.Add(-1)
-		s.hub.remove(c)
-	}()
 	st.conn = c
-	st.w = w
-	st.rc = http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
+	if cc := hijackChunked(w, r, func() { c.kill(0, "client went away") }); cc != nil {
+		// The stream runs on in goroutines of its own, and the handler
+		// returns: net/http then lets go of the request, its buffers and
+		// the deep stack of the goroutine that served it (see
+		// docs/BENCHMARKS.md, BenchmarkFanoutScale). The client leaving
+		// kills c, which ends run.
+		closed := detachRequest(r)
+		st.dst = cc
+		go func() {
+			defer s.endStream(c) // last: Server.Close waits for it
+			defer closed()
+			st.run(s.ctx)
+			cc.close()
+		}()
+		return
+	}
+	defer s.endStream(c)
+	st.dst = &flushWriter{w: w, rc: http.NewResponseController(w)}
 	st.run(r.Context())
+}
+
+// endStream counts a stream's end and takes its connection out of the hub.
+func (s *Server) endStream(c *wsConn) {
 	// After kill returns, the first kill's reason is set and visible.
 	c.kill(0, "stream ended")
 	if c.reason == slowConsumer {
 		s.metrics.cutoffs.WithLabelValues("sse").Inc()
 	}
+	s.streams.Add(-1)
+	s.hub.remove(c)
 }
 
 // streamUser authenticates a stream: the Authorization header, the
@@ -148,9 +167,12 @@ type stream struct {
 	followsJoins bool
 
 	conn *wsConn
-	w    http.ResponseWriter
-	rc   *http.ResponseController
+	dst  streamWriter
+	// buf holds what is queued for the next flush, appended to
+	// buffer(); bufp is its box in streamBuffers. Both are nil between
+	// flushes.
 	buf  []byte
+	bufp *[]byte
 }
 
 // newStream reads the request: its channels and the client's position.
@@ -222,7 +244,7 @@ func (s *Server) newStream(r *http.Request, user string, expires time.Time) (*st
 // events queued that the replay already sent are skipped by seq.
 func (st *stream) run(ctx context.Context) {
 	s := st.s
-	st.buf = sse.AppendRetry(st.buf, s.cfg.StreamRetry)
+	st.buf = sse.AppendRetry(st.buffer(), s.cfg.StreamRetry)
 	if !st.flush() {
 		return
 	}
@@ -257,7 +279,7 @@ func (st *stream) run(ctx context.Context) {
 				return
 			}
 		case <-heartbeat.C:
-			st.buf = sse.AppendComment(st.buf, "ping")
+			st.buf = sse.AppendComment(st.buffer(), "ping")
 			if !st.flush() {
 				return
 			}
@@ -356,7 +378,7 @@ func (st *stream) replay(ctx context.Context, cid string) bool {
 				break
 			}
 			st.cur[i].Seq = e.Seq
-			st.buf = sse.AppendEvent(st.buf, st.cur.String(), "", e.Payload)
+			st.buf = sse.AppendEvent(st.buffer(), st.cur.String(), "", e.Payload)
 		}
 		s.metrics.streamEvents.WithLabelValues("replay").Add(float64(len(evs)))
 		if !st.flush() {
@@ -398,7 +420,7 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 	if ev.Seq == 0 || ev.Type.InFeed() {
 		// Not in the channel's log: an ephemeral event, or one of the
 		// user's membership feed (its seq is a place in the feed).
-		st.buf = sse.AppendEvent(st.buf, "", "", data)
+		st.buf = sse.AppendEvent(st.buffer(), "", "", data)
 		st.s.metrics.streamEvents.WithLabelValues("live").Inc()
 		if ev.Type == protocol.EventNotificationRemovedFromChannel {
 			st.drop(ev.CID, "removed from the channel")
@@ -416,7 +438,7 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 		return true
 	}
 	st.cur[i].Seq = ev.Seq
-	st.buf = sse.AppendEvent(st.buf, st.cur.String(), "", data)
+	st.buf = sse.AppendEvent(st.buffer(), st.cur.String(), "", data)
 	st.s.metrics.streamEvents.WithLabelValues("live").Inc()
 	if ev.Type == protocol.EventMemberRemoved && ev.Member != nil && ev.Member.UserID == st.user {
 		st.drop(ev.CID, "removed from the channel")
@@ -428,7 +450,7 @@ func (st *stream) live(ctx context.Context, data []byte) bool {
 // open: the feed's notification goes out live, then the channel starts
 // as one without a position does, with a reset (replay).
 func (st *stream) join(ctx context.Context, cid string, notification []byte) bool {
-	st.buf = sse.AppendEvent(st.buf, "", "", notification)
+	st.buf = sse.AppendEvent(st.buffer(), "", "", notification)
 	st.s.metrics.streamEvents.WithLabelValues("live").Inc()
 	st.cur = append(st.cur, sse.Pos{CID: cid})
 	delete(st.known, cid)
@@ -453,13 +475,27 @@ func (st *stream) drop(cid, reason string) {
 // reconnect continues after it.
 func (st *stream) control(typ string, c streamControl) {
 	data, _ := json.Marshal(c)
-	st.buf = sse.AppendEvent(st.buf, st.cur.String(), typ, data)
+	st.buf = sse.AppendEvent(st.buffer(), st.cur.String(), typ, data)
 }
 
-// streamKeepBuffer bounds the write buffer a stream keeps between
-// flushes: enough for live events, which come a few at a time; a larger
-// one, grown by a replay page or a burst, is let go.
+// streamKeepBuffer bounds the buffers streams put back in streamBuffers:
+// enough for live events, which come a few at a time; a larger one, grown
+// by a replay page or a burst, is let go.
 const streamKeepBuffer = 4 << 10
+
+// streamBuffers holds the buffers streams queue their bytes in between
+// two flushes, so that an idle stream holds none.
+var streamBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// buffer returns the stream's queue, taking a buffer from streamBuffers
+// when it has none.
+func (st *stream) buffer() []byte {
+	if st.bufp == nil {
+		st.bufp = streamBuffers.Get().(*[]byte)
+		st.buf = (*st.bufp)[:0]
+	}
+	return st.buf
+}
 
 // flush writes what is queued, within the write timeout. It returns false
 // when the client is gone or too slow.
@@ -467,19 +503,36 @@ func (st *stream) flush() bool {
 	if len(st.buf) == 0 {
 		return true
 	}
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.StreamWriteTimeout))
-	_, err := st.w.Write(st.buf)
-	if err == nil {
-		err = st.rc.Flush()
+	err := st.dst.write(st.buf, time.Now().Add(st.s.cfg.StreamWriteTimeout))
+	if st.bufp != nil && cap(st.buf) <= streamKeepBuffer {
+		*st.bufp = st.buf[:0]
+		streamBuffers.Put(st.bufp)
 	}
-	if cap(st.buf) > streamKeepBuffer {
-		st.buf = nil // an idle stream does not keep a replay's buffer
-	} else {
-		st.buf = st.buf[:0]
-	}
+	st.buf, st.bufp = nil, nil
 	if err != nil {
 		st.conn.kill(0, "write failed")
 		return false
 	}
 	return true
+}
+
+// streamWriter sends a stream's bytes to its client.
+type streamWriter interface {
+	// write sends p, all of it, by deadline.
+	write(p []byte, deadline time.Time) error
+}
+
+// flushWriter writes a stream through net/http's ResponseWriter: the
+// streams that hijackChunked cannot take over.
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (fw *flushWriter) write(p []byte, deadline time.Time) error {
+	_ = fw.rc.SetWriteDeadline(deadline)
+	if _, err := fw.w.Write(p); err != nil {
+		return err
+	}
+	return fw.rc.Flush()
 }

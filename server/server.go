@@ -53,7 +53,7 @@ func New(cfg Config) (*Server, error) {
 		ctx: ctx, cancel: cancel}
 	s.metrics = newMetrics(s)
 	s.hub.onDrop = func(n int) { s.metrics.fanoutDrops.Add(float64(n)) }
-	s.broker = newLocalBroker(s.hub.send, cfg.Logger, reorderWait)
+	s.broker = newLocalBroker(s.hub.send, cfg.Logger, cfg.ReorderWait)
 	if f, ok := cfg.Store.(CommitFeed); ok {
 		// Several nodes share the store: learn of their commits too.
 		s.broker = newClusterBroker(ctx, f, s.broker, cfg.Logger)

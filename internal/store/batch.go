@@ -188,6 +188,11 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // note (if not nil) is appended to the change log in the same transaction,
 // so other processes on the store hear of it (see ChangesSince).
 func (d *DB) inTxNote(ctx context.Context, note *changelog.Note, fn func(tx *sqlx.Tx) error) error {
+	done, err := d.turnToWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	tx, err := d.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("offlinedb: begin: %w", err)
@@ -204,6 +209,18 @@ func (d *DB) inTxNote(ctx context.Context, note *changelog.Note, fn func(tx *sql
 		return fmt.Errorf("offlinedb: commit: %w", err)
 	}
 	return nil
+}
+
+// turnToWrite waits for this process's turn to write to the store (see
+// DB.writes), or for ctx to end, and returns the function that ends the
+// turn.
+func (d *DB) turnToWrite(ctx context.Context) (done func(), err error) {
+	select {
+	case d.writes <- struct{}{}:
+		return func() { <-d.writes }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("offlinedb: wait to write: %w", ctx.Err())
+	}
 }
 
 // stmtCache runs the statements of one transaction, each prepared once

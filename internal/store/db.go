@@ -38,6 +38,17 @@ type DB struct {
 
 	ignored atomic.Int64 // events of unknown type seen by EventQueries
 
+	// writes is this store's turn to write: one write of the process at
+	// a time holds it, and the others wait for it in the order they came
+	// (a channel serves its waiting senders first come, first served).
+	// Without it the writers of one process meet only in SQLite's busy
+	// handler, which retries by sleeping: a writer that commits again at
+	// once, as live events are applied one transaction after another,
+	// holds the lock at nearly every retry, and another writer (the sync
+	// storing a page) waits out the busy timeout and fails. Writers of
+	// other processes on the file still meet in the busy handler.
+	writes chan struct{}
+
 	origin  string     // this open store's id in the change log
 	watchMu sync.Mutex // guards watch
 	watch   *sql.Conn  // the connection DataVersion asks; nil until then
@@ -137,7 +148,7 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return fail(err)
 	}
 	d := &DB{db: sdb, stmts: stmtcache.New(sdb, maxCachedStmts), path: path, log: opts.Logger, now: opts.Now,
-		origin: NewTaskID()}
+		writes: make(chan struct{}, 1), origin: NewTaskID()}
 	// The first connection switches a new file to WAL; another process
 	// doing the same at that moment makes it fail with SQLITE_BUSY, which
 	// passes on a retry.

@@ -267,6 +267,11 @@ func (d *DB) UpdatePendingTask(ctx context.Context, task PendingTask) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
+	done, err := d.turnToWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	res, err := d.db.ExecContext(ctx, `UPDATE pending_tasks SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE task_id = ?`,
 		task.Attempts, task.LastError, nanos(task.NextAttemptAt), task.ID)
 	if err != nil {

@@ -50,6 +50,11 @@ func (d *DB) SetLastSyncedAt(ctx context.Context, t time.Time) error {
 		return err
 	}
 	q := lastSyncedAtQuery(userID, t)
+	done, err := d.turnToWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	if _, err := d.db.ExecContext(ctx, q.SQL, q.Args...); err != nil {
 		return fmt.Errorf("offlinedb: store checkpoint: %w", err)
 	}
