@@ -80,7 +80,21 @@ func (t *rowTemplate) buildSQL(rows int) string {
 
 // maxMergedRows caps the rows of one merged statement; it keeps the
 // statement well under SQLite's variable limit and its prepared form small.
+// It is a power of two (see mergedRows).
 const maxMergedRows = 64
+
+// mergedRows is the rows of the next merged statement of a run of n rows:
+// the largest power of two up to n and maxMergedRows. Runs of any length
+// then take one of seven statements of each template, which stay prepared
+// on every connection, where a statement per run length would be prepared
+// afresh for most pages' last run.
+func mergedRows(n int) int {
+	r := 1
+	for r*2 <= min(n, maxMergedRows) {
+		r *= 2
+	}
+	return r
+}
 
 // channelTouch is the channel bookkeeping an event needs: a stub channel row
 // so the channel is synced later, its highest applied sequence number, and
@@ -231,15 +245,15 @@ func (d *DB) runFast(ctx context.Context, tx *sqlx.Tx, queries []Query) error {
 	if err := touchBefore(ctx, c, touches); err != nil {
 		return err
 	}
-	if err := execMerged(ctx, c, queries, maxMergedRows); err != nil {
+	if err := execMerged(ctx, c, dropSupersededRecords(queries), mergedRows); err != nil {
 		return err
 	}
 	return touchAfter(ctx, c, touches)
 }
 
 // execMerged runs queries in order, consecutive ones of one template as
-// one statement of up to per rows.
-func execMerged(ctx context.Context, c *stmtCache, queries []Query, per int) error {
+// statements of rows(n) rows each, n the rows of the run left.
+func execMerged(ctx context.Context, c *stmtCache, queries []Query, rows func(n int) int) error {
 	var args []any
 	for i := 0; i < len(queries); {
 		q := queries[i]
@@ -251,9 +265,10 @@ func execMerged(ctx context.Context, c *stmtCache, queries []Query, per int) err
 			continue
 		}
 		j := i + 1
-		for j < len(queries) && j-i < per && queries[j].tmpl == q.tmpl {
+		for j < len(queries) && queries[j].tmpl == q.tmpl {
 			j++
 		}
+		j = i + rows(j-i)
 		args = args[:0]
 		for k := i; k < j; k++ {
 			args = append(args, queries[k].Args...)
@@ -358,7 +373,7 @@ FROM (VALUES `, 2, `) AS v WHERE channels.cid = v.column1`)
 
 func touchBefore(ctx context.Context, c *stmtCache, touches []channelTouch) error {
 	args := make([]any, 0, 4*min(len(touches), maxMergedRows))
-	return execRows(ctx, c, stubChannels, len(touches), maxMergedRows, args, func(args []any, i int) []any {
+	return execRows(ctx, c, stubChannels, len(touches), mergedRows, args, func(args []any, i int) []any {
 		t := &touches[i]
 		return append(args, t.cid, t.typ, t.id, t.version)
 	})
@@ -372,16 +387,16 @@ func touchAfter(ctx context.Context, c *stmtCache, touches []channelTouch) error
 		}
 	}
 	args := make([]any, 0, 2*min(len(active), maxMergedRows))
-	return execRows(ctx, c, channelProgress, len(active), maxMergedRows, args, func(args []any, i int) []any {
+	return execRows(ctx, c, channelProgress, len(active), mergedRows, args, func(args []any, i int) []any {
 		return append(args, active[i].cid, active[i].activity)
 	})
 }
 
-// execRows runs n rows of template t, at most per a statement; row
+// execRows runs n rows of template t, rows(left) a statement; row
 // appends the i-th row's arguments to args.
-func execRows(ctx context.Context, c *stmtCache, t *rowTemplate, n, per int, args []any, row func(args []any, i int) []any) error {
-	for lo := 0; lo < n; lo += per {
-		hi := min(lo+per, n)
+func execRows(ctx context.Context, c *stmtCache, t *rowTemplate, n int, rows func(n int) int, args []any, row func(args []any, i int) []any) error {
+	for lo := 0; lo < n; {
+		hi := lo + rows(n-lo)
 		args = args[:0]
 		for i := lo; i < hi; i++ {
 			args = row(args, i)
@@ -389,6 +404,7 @@ func execRows(ctx context.Context, c *stmtCache, t *rowTemplate, n, per int, arg
 		if err := c.exec(ctx, t.sqlFor(hi-lo), args); err != nil {
 			return err
 		}
+		lo = hi
 	}
 	return nil
 }

@@ -42,12 +42,12 @@ func (d *DB) WriteCeiling(ctx context.Context, page CeilingPage, rows int) error
 			t, args := b.messageUpsert(m, m.CID, m.Version, nil)
 			qs[i] = t.query("", args...)
 		}
-		if err := execMerged(ctx, c, qs, rows); err != nil {
+		if err := execMerged(ctx, c, qs, upTo(rows)); err != nil {
 			return err
 		}
 		var args []any
 		pos := page.Positions
-		if err := execRows(ctx, c, setChannelPositions, len(pos), maxMergedRows, args, func(args []any, i int) []any {
+		if err := execRows(ctx, c, setChannelPositions, len(pos), upTo(maxMergedRows), args, func(args []any, i int) []any {
 			p := &pos[i]
 			return append(args, p.CID, p.Epoch, p.Seq, p.EventID)
 		}); err != nil {
@@ -57,8 +57,14 @@ func (d *DB) WriteCeiling(ctx context.Context, page CeilingPage, rows int) error
 		for cid := range activity {
 			active = append(active, cid)
 		}
-		return execRows(ctx, c, channelProgress, len(active), maxMergedRows, args, func(args []any, i int) []any {
+		return execRows(ctx, c, channelProgress, len(active), upTo(maxMergedRows), args, func(args []any, i int) []any {
 			return append(args, active[i], activity[active[i]])
 		})
 	})
+}
+
+// upTo is the ceiling's statement size: as many rows as are left, up to
+// per, whatever texts that takes (the ceiling's statements are few).
+func upTo(per int) func(n int) int {
+	return func(n int) int { return min(n, per) }
 }

@@ -58,7 +58,8 @@ type DB struct {
 }
 
 // maxCachedStmts bounds the prepared statements kept per store: the
-// event templates at every merged row count, and the fixed queries.
+// event templates at each merged row count (see mergedRows), and the
+// fixed queries.
 const maxCachedStmts = 2048
 
 var sqliteHeader = []byte("SQLite format 3\x00")
@@ -133,6 +134,10 @@ func open(ctx context.Context, path string, opts Options) (*DB, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(normal)")
 	q.Add("_pragma", "cache_size(-32000)")
+	// A merged multi-row statement keeps a statement journal (to undo
+	// itself alone if it fails halfway); in memory, it never spills to a
+	// temporary file, a write system call per page the statement touches.
+	q.Add("_pragma", "temp_store(memory)")
 	// Write transactions take the lock at BEGIN, so two writers never
 	// deadlock upgrading from a read lock.
 	q.Set("_txlock", "immediate")

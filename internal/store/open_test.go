@@ -25,7 +25,10 @@ func TestOpen_PragmasAndFileMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "busy_timeout": "1234", "foreign_keys": "1"} {
+	// temp_store 2 is memory, where merged statements keep their
+	// statement journals.
+	for pragma, want := range map[string]string{"journal_mode": "wal", "busy_timeout": "1234", "foreign_keys": "1",
+		"temp_store": "2"} {
 		var got string
 		if err := store.SQLX(db).Get(&got, "PRAGMA "+pragma); err != nil || got != want {
 			t.Errorf("PRAGMA %s = %q, %v; want %q", pragma, got, err, want)

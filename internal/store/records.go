@@ -92,6 +92,71 @@ func (b *builder) record() error {
 	return nil
 }
 
+// dropSupersededRecords returns queries without the record upserts that
+// a later upsert of the same run of record upserts overwrites whole: the
+// run's highest version of the record comes later, and its first upsert
+// at that version carries the creator and creation time (which an upsert
+// keeps from the stored row when they are missing). Whatever the stored
+// row, the run then leaves the record as it would have: where the earlier
+// upsert applies, the version guard and the channel tombstone's guard
+// pass the later one too, which writes every column. A catch-up's page
+// holding many patches of a record writes its row once. A run holds
+// nothing but record upserts, so no query between the two sees the
+// record. queries itself is left as it is (the event-by-event retry runs
+// them all).
+func dropSupersededRecords(queries []Query) []Query {
+	type key struct{ cid, collection, id string }
+	type highest struct {
+		version int64
+		whole   bool // its first upsert writes every column
+	}
+	var drop []bool
+	var later map[key]highest // the run's highest upsert of each record after the one at hand
+	for end := len(queries); end > 0; {
+		if queries[end-1].tmpl != upsertRecord {
+			end--
+			continue
+		}
+		start := end - 1
+		for start > 0 && queries[start-1].tmpl == upsertRecord {
+			start--
+		}
+		clear(later)
+		for i := end - 1; i >= start; i-- {
+			a := queries[i].Args
+			k := key{a[0].(string), a[1].(string), a[2].(string)}
+			v := a[5].(int64)
+			h, ok := later[k]
+			switch {
+			case ok && h.version > v:
+				if h.whole {
+					if drop == nil {
+						drop = make([]bool, len(queries))
+					}
+					drop[i] = true
+				}
+			default: // the highest so far, or as high and earlier
+				by, _ := a[6].(string)
+				if later == nil {
+					later = map[key]highest{}
+				}
+				later[k] = highest{version: v, whole: by != "" && a[7] != nil}
+			}
+		}
+		end = start
+	}
+	if drop == nil {
+		return queries
+	}
+	kept := make([]Query, 0, len(queries))
+	for i := range queries {
+		if !drop[i] {
+			kept = append(kept, queries[i])
+		}
+	}
+	return kept
+}
+
 // recordQuery is the one query that stores a record from the server
 // outside an event (a page of a channel's records, a refusal's record).
 func recordQuery(r *protocol.Record, group string) (Query, error) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -285,4 +286,51 @@ FROM records WHERE collection = 'tasks' AND deleted = 0 ORDER BY id`); err != ni
 		t.Fatal(err)
 	}
 	same("after the refill")
+}
+
+// TestRecords_PatchesOfOneBatch: a batch (a sync page) holding several
+// events of one record leaves it as the events applied one at a time do,
+// the stale and creator-less ones included.
+func TestRecords_PatchesOfOneBatch(t *testing.T) {
+	patch := func(seq int64, title, creator string) *protocol.Event {
+		ev := recEvent(protocol.EventRecordUpdated, seq, map[string]any{"title": title})
+		ev.ID = fmt.Sprintf("rev-%d-%s", seq, title)
+		ev.Record.CreatedBy = creator
+		if creator == "" {
+			ev.Record.CreatedAt = time.Time{}
+		}
+		return ev
+	}
+	other := recEvent(protocol.EventRecordCreated, 3, map[string]any{"title": "other"})
+	other.ID, other.Record.ID = "rev-other", "t2"
+	pages := map[string][]*protocol.Event{
+		"whole patches":                  {patch(3, "a", "bob"), patch(4, "b", "bob"), other, patch(6, "c", "carol")},
+		"a creator-less highest":         {patch(3, "a", "bob"), patch(5, "b", ""), patch(4, "stale", "dave")},
+		"a stale whole one after":        {patch(3, "a", "bob"), patch(5, "b", ""), patch(4, "stale", "dave"), patch(4, "stale2", "erin")},
+		"the same version twice":         {patch(3, "a", "bob"), patch(6, "b", ""), patch(6, "c", "carol")},
+		"all stale":                      {patch(1, "a", "bob"), patch(2, "b", "carol")},
+		"a tombstone between":            {patch(3, "a", "bob"), recEvent(protocol.EventRecordDeleted, 4, nil), patch(5, "c", "")},
+		"a tombstone last":               {patch(3, "a", "bob"), recEvent(protocol.EventRecordDeleted, 4, nil)},
+		"only creator-less ones after":   {patch(3, "a", "bob"), patch(4, "b", ""), patch(5, "c", "")},
+		"a lower whole one after a high": {patch(7, "a", ""), patch(3, "b", "bob"), patch(8, "c", "carol")},
+	}
+	for name, evs := range pages {
+		t.Run(name, func(t *testing.T) {
+			oneByOne, batched := openTestDB(t), openTestDB(t)
+			for _, db := range []*store.DB{oneByOne, batched} {
+				apply(t, db, recEvent(protocol.EventRecordCreated, 2, map[string]any{"title": "start"}))
+			}
+			for _, ev := range evs {
+				apply(t, oneByOne, ev)
+			}
+			apply(t, batched, evs...)
+			for _, k := range []store.RecordKey{taskKey, {CID: taskKey.CID, Collection: taskKey.Collection, ID: "t2"}} {
+				want, wantErr := oneByOne.GetRecord(context.Background(), k)
+				got, err := batched.GetRecord(context.Background(), k)
+				if fmt.Sprint(err) != fmt.Sprint(wantErr) || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+					t.Errorf("%s batched = %+v, %v; one by one %+v, %v", k.ID, got, err, want, wantErr)
+				}
+			}
+		})
+	}
 }
