@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/outpostsync/outpost/internal/changelog"
-	"github.com/outpostsync/outpost/protocol"
 )
 
 // TestChangeLog_HistoryAndHidden: a page of history stored and a channel
@@ -14,12 +13,7 @@ import (
 // other processes on the store read; a page not stored writes nothing.
 func TestChangeLog_HistoryAndHidden(t *testing.T) {
 	ctx := context.Background()
-	db := openTestDB(t)
-	st := protocol.ChannelResponse{Channel: protocol.Channel{CID: histCID, Type: "team", ID: "hist", Version: 1},
-		Messages: []protocol.Message{histMsg(90), histMsg(100)}, Position: &protocol.Position{Epoch: "e1", Seq: 100}}
-	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{st}, nil); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := histDB(t)
 	last, err := db.LastChange(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,19 @@ import (
 
 const histCID = "team:hist"
 
+// histDB is a store holding channel histCID at seq 100 with its messages
+// 90 and 100, and that state.
+func histDB(tb testing.TB) (*store.DB, protocol.ChannelResponse) {
+	tb.Helper()
+	db := openTestDB(tb)
+	st := protocol.ChannelResponse{Channel: protocol.Channel{CID: histCID, Type: "team", ID: "hist", Version: 1},
+		Messages: []protocol.Message{histMsg(90), histMsg(100)}, Position: &protocol.Position{Epoch: "e1", Seq: 100}}
+	if err := db.ApplyChannelStates(context.Background(), []protocol.ChannelResponse{st}, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return db, st
+}
+
 func histMsg(seq int64) protocol.Message {
 	at := time.Unix(0, 0).Add(time.Duration(seq) * time.Second).UTC()
 	return protocol.Message{ID: fmt.Sprintf("m%03d", seq), CID: histCID, UserID: "u", Text: "t",
@@ -44,12 +57,7 @@ func histIDs(tb testing.TB, db *store.DB) []string {
 
 func TestApplyHistoryPage_JoinsTheHeldRangeExactly(t *testing.T) {
 	ctx := context.Background()
-	db := openTestDB(t)
-	st := protocol.ChannelResponse{Channel: protocol.Channel{CID: histCID, Type: "team", ID: "hist", Version: 1},
-		Messages: []protocol.Message{histMsg(90), histMsg(100)}, Position: &protocol.Position{Epoch: "e1", Seq: 100}}
-	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{st}, nil); err != nil {
-		t.Fatal(err)
-	}
+	db, st := histDB(t)
 	held := func() offlinedb.Held {
 		h, err := db.HeldHistory(ctx, histCID)
 		if err != nil {
@@ -186,12 +194,7 @@ func TestApplyChannelStates_PrunedTakesReactionsExactly(t *testing.T) {
 // one added after it (a live event applied meanwhile) stays.
 func TestApplyHistoryPage_TakesReactionsExactly(t *testing.T) {
 	ctx := context.Background()
-	db := openTestDB(t)
-	st := protocol.ChannelResponse{Channel: protocol.Channel{CID: histCID, Type: "team", ID: "hist", Version: 1},
-		Messages: []protocol.Message{histMsg(90), histMsg(100)}, Position: &protocol.Position{Epoch: "e1", Seq: 100}}
-	if err := db.ApplyChannelStates(ctx, []protocol.ChannelResponse{st}, nil); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := histDB(t)
 	page := histPage(60, 89, 100, 60)
 	page.Reactions = []protocol.Reaction{histReaction(60, "u1", "love", 70), histReaction(60, "u2", "like", 71)}
 	if res, err := db.ApplyHistoryPage(ctx, histCID, page); err != nil || !res.Stored {
