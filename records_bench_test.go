@@ -10,10 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +20,6 @@ import (
 	"github.com/outpostsync/outpost/internal/sysres"
 	"github.com/outpostsync/outpost/offlinedb"
 	"github.com/outpostsync/outpost/protocol"
-	"github.com/outpostsync/outpost/syncmanager"
 	"github.com/outpostsync/outpost/token"
 )
 
@@ -33,24 +30,6 @@ import (
 // OUTPOST_BENCH_RECORDS sets the size (100,000 by default): the records
 // of BenchmarkRecordFirstSync's channel, the patches of
 // BenchmarkRecordCatchUp's outage.
-
-// benchWindowProfile starts a CPU profile of the measured window into
-// the file OUTPOST_BENCH_CPUPROFILE names, if set, and returns its stop:
-// the test binary's -cpuprofile would also hold the fixtures.
-func benchWindowProfile(b *testing.B) func() {
-	path := os.Getenv("OUTPOST_BENCH_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
-}
 
 // benchRecordsPage is the size of the records pages the SDK asks for
 // (the engine's recordsPageSize), the floor's pages of a first sync.
@@ -128,7 +107,7 @@ func BenchmarkRecordFirstSync(b *testing.B) {
 		sampler := startHeapSampler(5 * time.Millisecond)
 		path := filepath.Join(b.TempDir(), fmt.Sprint("bob", i, ".db"))
 		b.StartTimer()
-		start, cpu0, stop := time.Now(), sysres.CPUTime(), benchWindowProfile(b)
+		start, cpu0, stop := time.Now(), sysres.CPUTime(), benchCPUProfile(b, "")
 		bob := openAt(b, ts.URL, "bob", path)
 		deadline := time.Now().Add(10 * time.Minute)
 		// The status first: counting 100,000 rows every 5 ms would weigh
@@ -170,21 +149,8 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 	waitFor(b, "bob to hold the records", func() bool { return countRecords(b, bob) == held })
 	waitIdle(b, bob, time.Minute)
 
-	done := make(chan struct{}, 1)
-	var want int
-	var mu sync.Mutex
-	unsub := outpost.ManagerOf(bob).OnStatus(func(s syncmanager.Status) {
-		mu.Lock()
-		w := want
-		mu.Unlock()
-		if w > 0 && s.Online && s.Synced && !s.Syncing && s.Progress.Events >= w {
-			select {
-			case done <- struct{}{}:
-			default:
-			}
-		}
-	})
-	defer unsub()
+	synced := watchSynced(bob)
+	defer synced.stop()
 
 	var elapsed, cpu time.Duration
 	var peak uint64
@@ -199,33 +165,21 @@ func BenchmarkRecordCatchUp(b *testing.B) {
 			return protocol.BatchOp{Type: protocol.OpPatchRecord, Key: fmt.Sprint("p", i, "-", j), CID: cid, Collection: "tasks",
 				RecordID: fmt.Sprintf("t%07d", j%held), Body: body}
 		})
-		select {
-		case <-done:
-		default:
-		}
-		mu.Lock()
-		want = n
-		mu.Unlock()
+		synced.expect(n)
 		runtime.GC()
 		sampler := startHeapSampler(5 * time.Millisecond)
 		b.StartTimer()
-		start, cpu0, stop := time.Now(), sysres.CPUTime(), benchWindowProfile(b)
+		start, cpu0, stop := time.Now(), sysres.CPUTime(), benchCPUProfile(b, "")
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			b.Fatal(err)
 		}
-		select {
-		case <-done:
-		case <-time.After(10 * time.Minute):
-			b.Fatalf("catch-up of %d patches did not finish: %+v", n, outpost.ManagerOf(bob).Status())
-		}
+		synced.wait(b, fmt.Sprintf("catch-up of %d patches", n))
 		elapsed += time.Since(start)
 		cpu += sysres.CPUTime() - cpu0
 		stop()
 		b.StopTimer()
 		peak = max(peak, sampler.Stop())
-		mu.Lock()
-		want = 0
-		mu.Unlock()
+		synced.expect(0)
 		last := (i+1)*n - 1
 		it, err := outpost.StoreOf(bob).GetRecord(ctx, offlinedb.RecordKey{CID: cid, Collection: "tasks", ID: fmt.Sprintf("t%07d", (n-1)%held)})
 		if err != nil || string(it.Fields["rank"]) != strconv.Itoa(last) {

@@ -354,21 +354,8 @@ func benchCatchUp(b *testing.B, n int) {
 		b.Fatalf("bob has %d channels (%v), want %d", len(chs), err, benchChannels)
 	}
 
-	done := make(chan struct{}, 1)
-	var want int
-	var mu sync.Mutex
-	unsub := outpost.ManagerOf(bob).OnStatus(func(s syncmanager.Status) {
-		mu.Lock()
-		w := want
-		mu.Unlock()
-		if w > 0 && s.Online && s.Synced && !s.Syncing && s.Progress.Events >= w {
-			select {
-			case done <- struct{}{}:
-			default:
-			}
-		}
-	})
-	defer unsub()
+	synced := watchSynced(bob)
+	defer synced.stop()
 
 	var elapsed, cpu time.Duration
 	var peak, base uint64
@@ -379,13 +366,7 @@ func benchCatchUp(b *testing.B, n int) {
 		outpost.ConnOf(bob).Disconnect()
 		waitFor(b, "bob offline", func() bool { s := outpost.ManagerOf(bob).Status(); return !s.Online && !s.Synced })
 		insertGap(b, st, cids, i*n, n)
-		select { // a stale signal must not end this round
-		case <-done:
-		default:
-		}
-		mu.Lock()
-		want = n
-		mu.Unlock()
+		synced.expect(n)
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -394,15 +375,13 @@ func benchCatchUp(b *testing.B, n int) {
 		tape.record(b, true)
 		b.StartTimer()
 
-		stopProfile := startCatchUpProfile(b, n, i)
+		stopProfile := benchCPUProfile(b, catchUpProfileSuffix(b, n, i))
 		start, cpu0 := time.Now(), sysres.CPUTime()
 		if err := outpost.ConnOf(bob).Connect(ctx); err != nil {
 			sampler.Stop()
 			b.Fatal(err)
 		}
-		select {
-		case <-done:
-		case <-time.After(10 * time.Minute):
+		if !synced.waitFor(10 * time.Minute) {
 			sampler.Stop()
 			b.Fatalf("catch-up of %d events did not finish: %+v", n, outpost.ManagerOf(bob).Status())
 		}
@@ -413,9 +392,7 @@ func benchCatchUp(b *testing.B, n int) {
 		stopProfile()
 		tape.record(b, false)
 		peak = max(peak, sampler.Stop())
-		mu.Lock()
-		want = 0
-		mu.Unlock()
+		synced.expect(0)
 		if got := countMessages(b, bob); got != before+(i+1)*n {
 			b.Fatalf("bob has %d messages after the catch-up, want %d", got, before+(i+1)*n)
 		}
@@ -455,22 +432,30 @@ func benchCatchUp(b *testing.B, n int) {
 	b.ReportMetric(float64(s.Progress.Pages), "pages")
 }
 
-// startCatchUpProfile starts the CPU profile OUTPOST_BENCH_CPUPROFILE
-// asks for, of round i of an n-event catch-up (the file named, with
-// ".n" and ".i" appended when there are several sizes or rounds), and
-// returns what stops it.
-func startCatchUpProfile(b *testing.B, n, i int) (stop func()) {
+// catchUpProfileSuffix names round i of an n-event catch-up's profile
+// file (see benchCPUProfile): ".n" and ".i" are appended when there are
+// several sizes or rounds.
+func catchUpProfileSuffix(b *testing.B, n, i int) string {
+	suffix := ""
+	if len(benchSizes(b)) > 1 {
+		suffix += "." + strconv.Itoa(n)
+	}
+	if i > 0 {
+		suffix += "." + strconv.Itoa(i)
+	}
+	return suffix
+}
+
+// benchCPUProfile starts a CPU profile of a benchmark's measured window
+// into the file OUTPOST_BENCH_CPUPROFILE names, with suffix appended, if
+// it is set, and returns what stops it: go test's -cpuprofile would also
+// hold the fixtures.
+func benchCPUProfile(b *testing.B, suffix string) (stop func()) {
 	path := os.Getenv("OUTPOST_BENCH_CPUPROFILE")
 	if path == "" {
 		return func() {}
 	}
-	if len(benchSizes(b)) > 1 {
-		path += "." + strconv.Itoa(n)
-	}
-	if i > 0 {
-		path += "." + strconv.Itoa(i)
-	}
-	f, err := os.Create(path)
+	f, err := os.Create(path + suffix)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -485,6 +470,64 @@ func startCatchUpProfile(b *testing.B, n, i int) (stop func()) {
 		}
 	}
 }
+
+// syncedWatch tells when a client's sync has applied the events a round
+// of a catch-up benchmark expects.
+type syncedWatch struct {
+	mu    sync.Mutex
+	want  int // 0: no round under way
+	done  chan struct{}
+	unsub func()
+}
+
+// watchSynced starts watching c's status.
+func watchSynced(c *outpost.Client) *syncedWatch {
+	w := &syncedWatch{done: make(chan struct{}, 1)}
+	w.unsub = outpost.ManagerOf(c).OnStatus(func(s syncmanager.Status) {
+		w.mu.Lock()
+		want := w.want
+		w.mu.Unlock()
+		if want > 0 && s.Online && s.Synced && !s.Syncing && s.Progress.Events >= want {
+			select {
+			case w.done <- struct{}{}:
+			default:
+			}
+		}
+	})
+	return w
+}
+
+// expect starts a round that ends with a sync of at least n events (0:
+// none under way), dropping a signal left from the round before.
+func (w *syncedWatch) expect(n int) {
+	select {
+	case <-w.done:
+	default:
+	}
+	w.mu.Lock()
+	w.want = n
+	w.mu.Unlock()
+}
+
+// waitFor reports whether the round ended within d.
+func (w *syncedWatch) waitFor(d time.Duration) bool {
+	select {
+	case <-w.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// wait waits up to 10 minutes for the round, what, to end.
+func (w *syncedWatch) wait(b *testing.B, what string) {
+	b.Helper()
+	if !w.waitFor(10 * time.Minute) {
+		b.Fatalf("%s did not finish", what)
+	}
+}
+
+func (w *syncedWatch) stop() { w.unsub() }
 
 // benchEvents returns the events of the channels cids (the gaps the
 // catch-ups applied, and each channel's few first events) as the server
