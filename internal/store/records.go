@@ -14,7 +14,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/outpostsync/outpost/internal/changelog"
 	"github.com/outpostsync/outpost/protocol"
 )
 
@@ -170,35 +169,6 @@ func recordQuery(r *protocol.Record, group string) (Query, error) {
 		return Query{}, fmt.Errorf("record %s/%s has no version", r.Collection, r.ID)
 	}
 	return upsertRecord.query(group, recordArgs(r, r.CID, r.Version)...), nil
-}
-
-// ApplyRecords stores records read from the server (a page of GET
-// /channels/{cid}/records) with the version guard of record events, in
-// one transaction under the pending writes' overlay. It moves no
-// position: the caller syncs from the first page's position.
-func (d *DB) ApplyRecords(ctx context.Context, records []protocol.Record) error {
-	if d.closed.Load() {
-		return ErrClosed
-	}
-	qs := make([]Query, 0, len(records))
-	for i := range records {
-		q, err := recordQuery(&records[i], "records "+records[i].CID)
-		if err != nil {
-			return fmt.Errorf("offlinedb: apply records: %w", err)
-		}
-		qs = append(qs, q)
-	}
-	if len(qs) == 0 {
-		return nil
-	}
-	n := &changelog.Note{Kind: changelog.Sync}
-	for i := range records {
-		r := &records[i]
-		n.Record(RecordKey{CID: r.CID, Collection: r.Collection, ID: r.ID})
-	}
-	return d.inTxNote(ctx, n, func(tx *sqlx.Tx) error {
-		return withOverlays(ctx, tx, func() error { return d.runFast(ctx, tx, qs) })
-	})
 }
 
 // NewRecordTask makes the task of a record write: typ is one of the

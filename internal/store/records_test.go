@@ -282,7 +282,11 @@ FROM records WHERE collection = 'tasks' AND deleted = 0 ORDER BY id`); err != ni
 		t.Fatal(err)
 	}
 	same("after a reset")
-	if err := db.ApplyRecords(ctx, []protocol.Record{*server}); err != nil {
+	// The refill: the channel's state, then its records.
+	if err := db.ApplySyncStates(ctx, []protocol.ChannelResponse{state(taskKey.CID, "e1", 5)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplyRecordsPage(ctx, taskKey.CID, recordsPage(5, "", *server)); err != nil {
 		t.Fatal(err)
 	}
 	same("after the refill")
